@@ -1,0 +1,30 @@
+"""exprc: an optimizing compiler for symbolic tensor expressions.
+
+Build an expression graph with a NumPy-like API, then compile it::
+
+    import exprc as ex
+    x = ex.matrix("x")
+    y = ex.exp(-x ** 2).sum(axis=1)
+    f = ex.function([x], y)
+    f([[0.0, 1.0]])          # array([1.36787944])
+
+See ``docs/`` for the user guide.
+"""
+from . import ops
+from .dtypes import SUPPORTED as DTYPES
+from .function import Function, MissingInputError, function
+from .graph import Apply, Constant, Op, Variable, substitute, toposort
+from .ops import *  # noqa: F401,F403 - the NumPy-named functions
+from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
+from .printing import debugprint
+from .shapes import ShapeError
+from .tensor import (
+    PREFIXED as _PREFIXED,
+    TensorConstant, TensorType, TensorVariable, as_tensor, constant,
+    matrix, scalar, tensor, tensor3, tensor4, vector,
+)
+
+globals().update(_PREFIXED)
+round = _ELEMWISE["rint"]  # noqa: A001 - NumPy's name
+
+__version__ = "0.1.0"

@@ -1,0 +1,274 @@
+"""``exprc.function``: turn a graph into a callable, and check what callers pass it.
+
+The NumPy reference back end (``backend="numpy"``) lives here: it runs the
+graph node by node through each op's NumPy implementation. It is the oracle
+every other back end is tested against, so it stays simple and obviously right.
+"""
+import numpy as np
+
+from .graph import Constant, Variable, graph_inputs, substitute, toposort
+from .printing import format_value, to_infix
+from .shapes import ShapeError, fmt_shape
+from .tensor import TensorVariable, as_tensor
+
+BACKENDS = ("numpy",)
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+class MissingInputError(ValueError):
+    """An output depends on a variable that is neither an input nor a constant."""
+
+
+def _describe(var, position=None):
+    name = var.name or to_infix(var)
+    return f"input {name!r}" + (f" (argument {position})" if position is not None else "")
+
+
+def _expected(var):
+    return f"a {var.ndim}-d {var.dtype} array of shape {fmt_shape(var.type.shape)}"
+
+
+def convert_input(var, value, allow_downcast=False, position=None):
+    """``value`` as the array that input ``var`` accepts, or a clear error.
+
+    Arrays keep their dtype or are converted without loss (a safe cast);
+    anything lossy is a TypeError unless ``allow_downcast``. Python scalars and
+    lists are weak, as in NumPy 2: they take the input's dtype when their kind
+    fits (``[1, 2]`` for an int32 input, ``0.5`` for a float32 one) and their
+    integers are in range.
+
+    >>> import exprc as ex
+    >>> convert_input(ex.fvector("v"), [1, 2]).dtype
+    dtype('float32')
+    """
+    what = _describe(var, position)
+    if isinstance(value, Variable):
+        raise TypeError(f"{what}: expected data, got the symbolic {value}; use givens= to substitute graphs")
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)}")
+        if array.dtype != var.dtype:
+            if not (allow_downcast or np.can_cast(array.dtype, var.dtype, "safe")):
+                raise TypeError(
+                    f"{what}: expected {var.dtype} data, got {array.dtype}; converting would lose "
+                    f"precision or range. Cast the data, or pass allow_input_downcast=True to exprc.function"
+                )
+            array = array.astype(var.dtype)
+    else:
+        array = _convert_python(var, value, allow_downcast, what)
+    if array.ndim != var.ndim:
+        raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)} ({array.ndim}-d)")
+    for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
+        if want is not None and want != got:
+            raise ShapeError(
+                f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
+                f"axis {axis} must have length {want}"
+            )
+    return array
+
+
+def _convert_python(var, value, allow_downcast, what):
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"{what}: expected {_expected(var)}, got {type(value).__name__}: {err}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected {_expected(var)}, got {type(value).__name__} {value!r:.60}")
+    if array.dtype == var.dtype or allow_downcast:
+        return array.astype(var.dtype, copy=False)
+    if _KIND_RANK[array.dtype.kind] > _KIND_RANK[np.dtype(var.dtype).kind]:
+        raise TypeError(
+            f"{what}: expected {var.dtype} data, got {array.dtype.name} values such as {array.flat[0]!r} "
+            f"(pass allow_input_downcast=True to convert them)"
+        )
+    if array.dtype.kind in "iu" and np.dtype(var.dtype).kind in "iu" and array.size:
+        info = np.iinfo(var.dtype)
+        if array.min() < info.min or array.max() > info.max:
+            raise OverflowError(f"{what}: a value in {value!r:.60} is out of range for {var.dtype}")
+    return array.astype(var.dtype)
+
+
+def _as_outputs(outputs):
+    single = not isinstance(outputs, (list, tuple))
+    outputs = [outputs] if single else list(outputs)
+    return [as_tensor(o) for o in outputs], single
+
+
+class Function:
+    """A compiled graph: call it with one value per input, get NumPy arrays back.
+
+    Built by :func:`function`; see there.
+    """
+
+    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name):
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError(f"function inputs must be a list of variables, got {inputs!r}")
+        for i, var in enumerate(inputs):
+            if not isinstance(var, TensorVariable):
+                raise TypeError(f"function input {i} must be a symbolic tensor, got {var!r}")
+            if isinstance(var, Constant) or var.owner is not None:
+                raise TypeError(
+                    f"function input {i} ({var}) must be a declared input such as ex.vector('x'), "
+                    "not a constant or a computed expression; use givens= to substitute one"
+                )
+            if var in inputs[:i]:
+                raise ValueError(f"function input {var} is listed twice")
+        self.inputs = list(inputs)
+        outputs, self._single = _as_outputs(outputs)
+        if givens:
+            pairs = givens.items() if isinstance(givens, dict) else givens
+            outputs = substitute(outputs, {old: as_tensor(new) for old, new in pairs})
+        self.outputs = outputs
+        for var in graph_inputs(outputs):
+            if var not in self.inputs:
+                raise MissingInputError(
+                    f"the outputs depend on {var} ({var.type}), which is not among the inputs "
+                    f"{[str(v) for v in self.inputs]}; add it to the inputs or give it a value with givens="
+                )
+        self.backend = backend
+        self.name = name
+        self.allow_input_downcast = allow_input_downcast
+        self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        self._program = ReferenceProgram(self.inputs, self.outputs)
+
+    @property
+    def graph(self):
+        """The output variables of the graph this function computes."""
+        return self.outputs
+
+    @property
+    def source(self):
+        """The program as text: one line per node, in execution order."""
+        return self._program.listing()
+
+    def _bind(self, args, kwargs):
+        if len(args) > len(self.inputs):
+            raise TypeError(f"function takes {len(self.inputs)} inputs, got {len(args)} positional arguments")
+        values = list(args) + [None] * (len(self.inputs) - len(args))
+        given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
+        for key, value in kwargs.items():
+            if key not in self._positions:
+                raise TypeError(f"function got an unexpected keyword argument {key!r}; inputs are named {list(self._positions)}")
+            i = self._positions[key]
+            if given[i]:
+                raise TypeError(f"function got input {key!r} twice, by position and by keyword")
+            values[i], given[i] = value, True
+        missing = [_describe(v, i) for i, v in enumerate(self.inputs) if not given[i]]
+        if missing:
+            raise TypeError(f"function is missing {', '.join(missing)}")
+        return values
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        arrays = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
+        results = [_owned(r) for r in self._program.run(arrays)]
+        return results[0] if self._single else results
+
+    def __repr__(self):
+        shown = ", ".join(str(v) for v in self.inputs)
+        return f"<exprc.Function{' ' + self.name if self.name else ''} ({shown}) -> {[str(o) for o in self.outputs]}>"
+
+
+def _owned(array):
+    """A result the caller may keep and write: views of constants, broadcasts and inputs are copied."""
+    array = np.asarray(array)
+    if array.base is not None or not array.flags.writeable:
+        return array.copy()
+    return array
+
+
+class ReferenceProgram:
+    """Runs a graph node by node through each op's NumPy reference, freeing values after their last use."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = inputs, outputs
+        self.order = toposort(outputs)
+        last_use = {}
+        for step, node in enumerate(self.order):
+            for var in node.inputs:
+                last_use[var] = step
+        keep = set(outputs)
+        self.free_after = [[] for _ in self.order]
+        for var, step in last_use.items():
+            if var not in keep and var.owner is not None:
+                self.free_after[step].append(var)
+
+    def run(self, arrays):
+        values = dict(zip(self.inputs, arrays))
+        with np.errstate(all="ignore"):
+            for node, dead in zip(self.order, self.free_after):
+                args = [_value(v, values) for v in node.inputs]
+                try:
+                    results = node.op.perform(node, args)
+                except Exception as err:
+                    shapes = ", ".join(f"{to_infix(v)}: {format_value(a)}" for v, a in zip(node.inputs, args))
+                    err.add_note(f"while computing {to_infix(node.outputs[0])} ({node.op.debug_name()}) from {shapes}")
+                    raise
+                for var, result in zip(node.outputs, results):
+                    values[var] = result
+                for var in dead:
+                    del values[var]
+        return [_value(v, values) for v in self.outputs]
+
+    def listing(self):
+        names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
+        lines = [f"# inputs: {', '.join(f'{names[v]}: {v.type}' for v in self.inputs)}"]
+        for step, node in enumerate(self.order):
+            for k, out in enumerate(node.outputs):
+                names[out] = f"t{step}" + (f"_{k}" if len(node.outputs) > 1 else "")
+            args = ", ".join(names.get(v, to_infix(v)) for v in node.inputs)
+            targets = ", ".join(names[o] for o in node.outputs)
+            lines.append(f"{targets} = {node.op.debug_name()}({args})  # {to_infix(node.outputs[0])}")
+        lines.append(f"return {', '.join(names.get(v, to_infix(v)) for v in self.outputs)}")
+        return "\n".join(lines)
+
+
+def _value(var, values):
+    if isinstance(var, Constant):
+        return var.python_value() if var.type.weak else var.value
+    value = values[var]
+    # Weak values enter NumPy as Python scalars so NumPy applies its weak-scalar promotion.
+    return value.item() if var.type.weak else value
+
+
+def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None):
+    """Compile a graph into a callable.
+
+    ``inputs`` lists the input variables in call order (they may also be
+    passed by name); ``outputs`` is a variable (the call returns one array)
+    or a list of them (the call returns a list). ``givens`` maps variables to
+    expressions substituted before compiling. ``backend`` is ``"numpy"`` (the
+    reference back end); None picks the best one available.
+
+    Calls check each argument: its dtype (a lossy conversion such as float64
+    data for a float32 input is a TypeError unless ``allow_input_downcast``),
+    its number of dimensions and its static lengths.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> f = ex.function([x], ex.exp(x).sum())
+    >>> f([0.0, 0.0])
+    array(2.)
+    """
+    backend = backend or "numpy"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
+    return Function(inputs, outputs, backend, allow_input_downcast, givens, name)
+
+
+def evaluate(outputs, inputs):
+    """Compute ``outputs`` (a variable or a list) given ``inputs``, a dict from variables to values.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> evaluate(x + 1, {x: [1.0]})
+    array([2.])
+    """
+    if not isinstance(inputs, dict):
+        raise TypeError(f"eval expects a dict from input variables to values, got {type(inputs).__name__}")
+    for key in inputs:
+        if not isinstance(key, Variable):
+            raise TypeError(f"eval: the keys must be input variables, got {key!r}")
+    return function(list(inputs), outputs, backend="numpy")(*inputs.values())
+

@@ -1,0 +1,203 @@
+"""The expression graph: variables, apply nodes, ops, and walking them.
+
+A graph is a DAG of :class:`Variable` objects. A variable is either a leaf (an
+input the user declares, or a :class:`Constant`) or the output of an
+:class:`Apply` node, which records the :class:`Op` applied and its inputs.
+
+Graphs are *hash-consed*: applying the same op to the same inputs twice
+returns the very same variable, and equal constants are one object. So a
+subexpression built twice is recognised as the same by identity, ``==`` stays
+identity (graphs are hashable), and later passes (CSE, caching) get structural
+sharing for free.
+
+>>> import exprc as ex
+>>> x = ex.vector("x")
+>>> ex.exp(x) + 1 is ex.exp(x) + 1
+True
+"""
+import weakref
+
+
+class Op:
+    """Base class of every operation.
+
+    Ops are immutable values compared by their parameters: subclasses are
+    frozen dataclasses, so ``Sum(axis=(0,))`` built twice is one op.
+
+    A subclass implements:
+
+    - ``make_node(*inputs) -> Apply``: checks the inputs and infers output types;
+    - ``perform(node, inputs) -> list of outputs``: the NumPy reference;
+
+    and may give ``infix(node, input_strings)`` and ``debug_name()`` for printing.
+    """
+
+    def __call__(self, *inputs):
+        """Apply the op; the same op on the same inputs returns the same outputs."""
+        node = apply(self, inputs)
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def make_node(self, *inputs):
+        raise NotImplementedError
+
+    def perform(self, node, inputs):
+        raise NotImplementedError
+
+    def debug_name(self):
+        """The op as debugprint shows it: its class name and the parameters not at their default."""
+        params = getattr(self, "__dataclass_fields__", {}).values()
+        shown = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in params if getattr(self, p.name) != p.default)
+        return f"{type(self).__name__}{{{shown}}}" if shown else type(self).__name__
+
+    def __str__(self):
+        return self.debug_name()
+
+
+class Variable:
+    """A node of the graph holding a value of some type.
+
+    ``owner`` is the :class:`Apply` that computes it (None for a leaf) and
+    ``index`` its position among the owner's outputs.
+    """
+
+    __slots__ = ("type", "owner", "index", "name", "__weakref__")
+
+    def __init__(self, type, owner=None, index=None, name=None):
+        self.type = type
+        self.owner = owner
+        self.index = index
+        self.name = name
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __repr__(self):
+        from .printing import to_infix
+
+        return f"<{type(self).__name__} {to_infix(self)} : {self.type}>"
+
+    def __str__(self):
+        from .printing import to_infix
+
+        return to_infix(self)
+
+
+class Constant(Variable):
+    """A leaf whose value is fixed when the graph is built."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, type, value, name=None):
+        super().__init__(type, name=name)
+        self.value = value
+
+
+class Apply:
+    """One application of an op: ``outputs = op(*inputs)``."""
+
+    __slots__ = ("op", "inputs", "outputs", "__weakref__")
+
+    def __init__(self, op, inputs, output_types):
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(t.make_variable(owner=self, index=i) for i, t in enumerate(output_types))
+
+    def __repr__(self):
+        return f"<Apply {self.op.debug_name()}>"
+
+
+# (op, inputs) -> Apply; an entry lives as long as some output of it is used.
+_applied = weakref.WeakValueDictionary()
+
+
+def apply(op, inputs):
+    """The node computing ``op(*inputs)``, built once for each distinct op and inputs."""
+    key = (op, tuple(inputs))
+    node = _applied.get(key)
+    if node is None:
+        node = op.make_node(*inputs)
+        _applied[key] = node
+    return node
+
+
+def toposort(outputs):
+    """The Apply nodes that compute ``outputs``, each after the nodes it depends on."""
+    order, seen = [], set()
+    for root in outputs:
+        if root.owner is None or root.owner in seen:
+            continue
+        # Iterative depth-first search: graphs can be deeper than Python's recursion limit.
+        stack = [(root.owner, iter(root.owner.inputs))]
+        seen.add(root.owner)
+        while stack:
+            node, pending = stack[-1]
+            for var in pending:
+                parent = var.owner
+                if parent is not None and parent not in seen:
+                    seen.add(parent)
+                    stack.append((parent, iter(parent.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def ancestors(outputs):
+    """Every variable that ``outputs`` depend on, themselves included, in dependency order."""
+    result, seen = [], set()
+    for node in toposort(outputs):
+        for var in node.inputs:
+            if var not in seen:
+                seen.add(var)
+                result.append(var)
+        for var in node.outputs:
+            if var not in seen:
+                seen.add(var)
+                result.append(var)
+    for var in outputs:
+        if var not in seen:
+            seen.add(var)
+            result.append(var)
+    return result
+
+
+def graph_inputs(outputs):
+    """The leaves other than constants that ``outputs`` depend on, in first-use order."""
+    return [v for v in ancestors(outputs) if v.owner is None and not isinstance(v, Constant)]
+
+
+def substitute(outputs, replacements):
+    """Rebuild ``outputs`` with each key of ``replacements`` replaced by its value.
+
+    Nodes above a replaced variable are rebuilt through their op's
+    ``make_node``, so types are inferred anew and broadcasting is checked
+    again. A replacement must have the dtype and number of dimensions of the
+    variable it replaces.
+
+    >>> import exprc as ex
+    >>> x, y = ex.vector("x"), ex.vector("y")
+    >>> str(substitute([ex.exp(x) + x], {x: y * 2})[0])
+    'exp(y * 2) + y * 2'
+    """
+    memo = {}
+    for old, new in replacements.items():
+        if old.type.dtype != new.type.dtype or old.type.ndim != new.type.ndim:
+            raise TypeError(
+                f"cannot replace {old} ({old.type}) with {new} ({new.type}): "
+                "a replacement must have the same dtype and number of dimensions"
+            )
+        memo[old] = new
+    for node in toposort(outputs):
+        inputs = [memo.get(v, v) for v in node.inputs]
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            new_node = apply(node.op, inputs)
+            for old, new in zip(node.outputs, new_node.outputs):
+                memo.setdefault(old, new)
+    return [memo.get(v, v) for v in outputs]

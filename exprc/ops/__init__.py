@@ -1,0 +1,29 @@
+"""Every op of exprc and the NumPy-named functions that build them.
+
+Each module holds whole ops: type rule, NumPy reference and printing side by side.
+
+- :mod:`.scalar` / :mod:`.elemwise`: elementwise math, one table row per operation
+- :mod:`.reduction`: sum, max, ... and mean, var, logsumexp, softmax built from them
+- :mod:`.shape`: lengths, dimshuffle, reshape, broadcast_to, concatenate, zeros, ...
+- :mod:`.indexing`: slicing, integer-array indexing, set_subtensor / inc_subtensor
+- :mod:`.linalg`: matmul, tensordot, dot, outer
+"""
+from .elemwise import (  # noqa: F401
+    ELEMWISE_FUNCTIONS, Elemwise, absolute, astype, clip, divide, elementwise, eq, neq, where,
+)
+from .elemwise import ELEMWISE_FUNCTIONS as _ELEMWISE
+from .indexing import (  # noqa: F401
+    AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor, getitem, inc_subtensor, set_subtensor,
+)
+from .linalg import MatMul, TensorDot, dot, matmul, outer, tensordot  # noqa: F401
+from .reduction import (  # noqa: F401
+    All, Any, ArgMax, ArgMin, Max, Min, Prod, Reduce, Sum,
+    all, any, argmax, argmin, logsumexp, log_softmax, max, mean, min, prod, softmax, std, sum, var,
+)
+from .shape import (  # noqa: F401
+    BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI,
+    broadcast_to, concatenate, dimshuffle, expand_dims, flatten, full, full_like, ones, ones_like,
+    reshape, shape_i, size, squeeze, stack, transpose, zeros, zeros_like,
+)
+
+globals().update(_ELEMWISE)

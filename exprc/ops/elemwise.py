@@ -1,0 +1,178 @@
+"""Elementwise ops: a scalar operation applied to every element, with NumPy broadcasting.
+
+Inputs of an :class:`Elemwise` node are either 0-d or of the output's number
+of dimensions: :func:`elemwise` pads lower-dimensional inputs with leading
+broadcastable axes (as NumPy does implicitly) so back ends meet one rule.
+A length that is ``None`` when built and 1 when run broadcasts, as in NumPy.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dtypes import probe_dtype
+from ..graph import Apply, Op
+from ..printing import ATOM, call_text
+from ..shapes import broadcast_shapes
+from ..tensor import TensorConstant, TensorType, as_tensor
+from .scalar import SCALAR_OPS, ScalarOp, cast
+
+
+_WEAK_STAND_INS = {"bool": True, "int64": 1, "float64": 1.0}
+
+
+def weak_value(var):
+    """The Python scalar that a weak input stands for when promoting dtypes, else None.
+
+    A weak constant is its own value, so NumPy's overflow check applies to it;
+    a computed weak value (such as ``x.shape[0]``) is represented by 1, 1.0 or True.
+    """
+    if not var.type.weak:
+        return None
+    if isinstance(var, TensorConstant):
+        return var.python_value()
+    return _WEAK_STAND_INS[var.dtype]
+
+
+@dataclass(frozen=True)
+class Elemwise(Op):
+    """Applies ``scalar_op`` elementwise to its broadcast inputs."""
+
+    scalar_op: ScalarOp
+
+    def make_node(self, *inputs):
+        name = self.scalar_op.name
+        if len(inputs) != self.scalar_op.nin:
+            raise TypeError(f"{name} takes {self.scalar_op.nin} inputs, got {len(inputs)}")
+        shapes = [v.type.shape for v in inputs]
+        out_shape = broadcast_shapes(shapes, [str(v) for v in inputs], what=name)
+        for v in inputs:
+            if v.ndim not in (0, len(out_shape)):
+                raise TypeError(f"{name}: input {v} must be 0-d or {len(out_shape)}-d; use elementwise()")
+        dtypes = tuple(v.dtype for v in inputs)
+        try:
+            dtype = probe_dtype(self.scalar_op.numpy, dtypes, tuple(weak_value(v) for v in inputs))
+        except OverflowError as err:
+            raise OverflowError(f"{name}({', '.join(map(str, inputs))}): {err}") from err
+        except TypeError as err:
+            described = ", ".join(f"{v} ({v.dtype})" for v in inputs)
+            raise TypeError(f"{name} is not defined for {described}: {err}") from err
+        weak = all(v.type.weak for v in inputs) and dtype in _WEAK_STAND_INS
+        return Apply(self, inputs, [TensorType(dtype, out_shape, weak)])
+
+    def perform(self, node, inputs):
+        out = self.scalar_op.numpy(*inputs)
+        return [np.asarray(out).astype(node.outputs[0].dtype, copy=False)]
+
+    def debug_name(self):
+        return f"Elemwise{{{self.scalar_op.name}}}"
+
+    def infix(self, node, show):
+        op, inputs = self.scalar_op, node.inputs
+        if op.name.startswith("astype_"):
+            return f"{show(inputs[0], ATOM)}.astype({node.outputs[0].dtype})", ATOM
+        if op.infix and op.nin == 1:
+            return f"{op.infix}{show(inputs[0], op.precedence)}", op.precedence
+        if op.infix:
+            # ** groups to the right, every other operator to the left.
+            right_assoc = op.infix == "**"
+            left = show(inputs[0], op.precedence + right_assoc)
+            right = show(inputs[1], op.precedence + (not right_assoc))
+            return f"{left} {op.infix} {right}", op.precedence
+        return call_text(op.name, *(show(v) for v in inputs)), ATOM
+
+
+def elementwise(scalar_op, *inputs):
+    """Apply ``scalar_op`` to ``inputs`` with NumPy broadcasting.
+
+    >>> import exprc as ex
+    >>> from exprc.ops.scalar import SCALAR_OPS
+    >>> elementwise(SCALAR_OPS["add"], ex.matrix("a"), ex.vector("b")).type.shape
+    (None, None)
+    """
+    from .shape import expand_left
+
+    inputs = [as_tensor(v) for v in inputs]
+    ndim = max(v.ndim for v in inputs)
+    # Check the static shapes before padding so the error names the shapes the user wrote.
+    broadcast_shapes([v.type.shape for v in inputs], [str(v) for v in inputs], what=scalar_op.name)
+    padded = [v if v.ndim in (0, ndim) else expand_left(v, ndim) for v in inputs]
+    return Elemwise(scalar_op)(*padded)
+
+
+def _public(name, doc_example):
+    scalar_op = SCALAR_OPS[name]
+    args = ", ".join("xyz"[: scalar_op.nin])
+
+    def fn(*inputs):
+        return elementwise(scalar_op, *inputs)
+
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = f"""Elementwise ``{name}({args})`` with NumPy's semantics, broadcasting and dtypes.
+
+    >>> import exprc as ex
+    >>> {doc_example}
+    """
+    return fn
+
+
+def _doc_example(name, nin):
+    if name in ("isnan", "isinf", "isfinite", "logical_not"):
+        return f"ex.{name}(ex.vector('x')).dtype\n    'bool'"
+    if name in ("invert", "bitwise_and", "bitwise_or", "bitwise_xor"):
+        call = ", ".join(["ex.ivector('x')"] * nin)
+        return f"ex.{name}({call}).dtype\n    'int32'"
+    call = ", ".join(["ex.fvector('x')"] * nin)
+    return f"ex.{name}({call}).type.shape\n    (None,)"
+
+
+ELEMWISE_FUNCTIONS = {
+    name: _public(name, _doc_example(name, op.nin)) for name, op in SCALAR_OPS.items() if name not in ("where", "clip")
+}
+globals().update(ELEMWISE_FUNCTIONS)
+eq = ELEMWISE_FUNCTIONS["equal"]
+neq = ELEMWISE_FUNCTIONS["not_equal"]
+divide = ELEMWISE_FUNCTIONS["true_divide"]
+absolute = ELEMWISE_FUNCTIONS["abs"]
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` holds, else ``y``, elementwise (NumPy's three-argument ``where``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.where(x > 0, x, 0.0).eval({x: [-1.0, 2.0]})
+    array([0., 2.])
+    """
+    return elementwise(SCALAR_OPS["where"], condition, x, y)
+
+
+def clip(x, a_min=None, a_max=None):
+    """Limit ``x`` to ``[a_min, a_max]``; either bound may be None.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.clip(x, 0.0, 1.0).eval({x: [-1.0, 0.5, 3.0]})
+    array([0. , 0.5, 1. ])
+    """
+    if a_min is None and a_max is None:
+        raise ValueError(f"clip({x}): give a_min, a_max or both")
+    if a_max is None:
+        return elementwise(SCALAR_OPS["maximum"], x, a_min)
+    if a_min is None:
+        return elementwise(SCALAR_OPS["minimum"], x, a_max)
+    return elementwise(SCALAR_OPS["clip"], x, a_min, a_max)
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (NumPy's ``astype``); the same variable if it already has it.
+
+    >>> import exprc as ex
+    >>> ex.astype(ex.vector("x"), "float32").dtype
+    'float32'
+    """
+    x = as_tensor(x)
+    op = cast(dtype)
+    if x.dtype == op.name[len("astype_"):]:
+        return x
+    return Elemwise(op)(x)

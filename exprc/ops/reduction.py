@@ -1,0 +1,332 @@
+"""Reductions: the primitive ones (sum, prod, max, min, all, any, argmax, argmin)
+and those composed from them (mean, var, std, logsumexp, softmax, log_softmax).
+
+``axis`` is an int, a negative int, a tuple or None (all axes), and
+``keepdims`` keeps reduced axes with length 1, as in NumPy. The composed
+reductions are ordinary graphs of primitives: the C back end fuses them into
+one or two passes, and their gradients follow from the primitives'.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..dtypes import as_dtype, is_float, probe_dtype
+from ..graph import Apply, Op
+from ..printing import ATOM, call_text
+from ..shapes import normalize_axis
+from ..tensor import TensorType, as_tensor, constant
+from . import elemwise as E
+from .shape import dimshuffle, shape_i
+
+
+def _reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if a in axes else d for a, d in enumerate(shape))
+    return tuple(d for a, d in enumerate(shape) if a not in axes)
+
+
+@dataclass(frozen=True)
+class Reduce(Op):
+    """Reduce the axes ``axis`` (a sorted tuple) of the input with a NumPy reduction."""
+
+    axis: tuple
+    keepdims: bool = False
+    dtype: Optional[str] = None
+
+    numpy = None  # the NumPy function; set by each subclass
+
+    def make_node(self, x):
+        if self.dtype is not None:
+            dtype = self.dtype
+        else:
+            dtype = probe_dtype(type(self).numpy, (x.dtype,))
+        shape = _reduced_shape(x.type.shape, self.axis, self.keepdims)
+        return Apply(self, [x], [TensorType(dtype, shape)])
+
+    def perform(self, node, inputs):
+        kwargs = {"dtype": self.dtype} if self.dtype is not None else {}
+        out = type(self).numpy(inputs[0], axis=self.axis, keepdims=self.keepdims, **kwargs)
+        return [np.asarray(out).astype(node.outputs[0].dtype, copy=False)]
+
+    def infix(self, node, show):
+        (x,) = node.inputs
+        axis = None if self.axis == tuple(range(x.ndim)) else self.axis
+        axis = axis[0] if axis is not None and len(axis) == 1 else axis
+        method = type(self).__name__.lower()
+        return f"{show(x, ATOM)}.{call_text(method, axis=axis, keepdims=self.keepdims or None, dtype=self.dtype)}", ATOM
+
+
+@dataclass(frozen=True)
+class Sum(Reduce):
+    numpy = staticmethod(np.sum)
+
+
+@dataclass(frozen=True)
+class Prod(Reduce):
+    numpy = staticmethod(np.prod)
+
+
+@dataclass(frozen=True)
+class Max(Reduce):
+    numpy = staticmethod(np.max)
+
+
+@dataclass(frozen=True)
+class Min(Reduce):
+    numpy = staticmethod(np.min)
+
+
+@dataclass(frozen=True)
+class All(Reduce):
+    numpy = staticmethod(np.all)
+
+
+@dataclass(frozen=True)
+class Any(Reduce):
+    numpy = staticmethod(np.any)
+
+
+def _reduce(cls, x, axis, keepdims, dtype=None, what=None):
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, f"{what or cls.__name__.lower()} of {x}")
+    if dtype is not None:
+        dtype = as_dtype(dtype, f"{what} dtype")
+    return cls(axes, bool(keepdims), dtype)(x)
+
+
+def sum(x, axis=None, keepdims=False, dtype=None):  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (NumPy's ``sum``: integers accumulate in int64, bool counts).
+
+    >>> import exprc as ex
+    >>> x = ex.matrix("x")
+    >>> ex.sum(x, axis=1).eval({x: [[1.0, 2.0], [3.0, 4.0]]})
+    array([3., 7.])
+    """
+    return _reduce(Sum, x, axis, keepdims, dtype, "sum")
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    """Product over ``axis`` (NumPy's ``prod``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.prod(x).eval({x: [2.0, 3.0]})
+    array(6.)
+    """
+    return _reduce(Prod, x, axis, keepdims, dtype, "prod")
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    """Largest element over ``axis``; NaN propagates (NumPy's ``max``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.max(x).eval({x: [2.0, 3.0]})
+    array(3.)
+    """
+    return _reduce(Max, x, axis, keepdims, None, "max")
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    """Smallest element over ``axis``; NaN propagates (NumPy's ``min``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.min(x).eval({x: [2.0, 3.0]})
+    array(2.)
+    """
+    return _reduce(Min, x, axis, keepdims, None, "min")
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    """Whether every element over ``axis`` is true (NumPy's ``all``).
+
+    >>> import exprc as ex
+    >>> ex.all(ex.bvector("b")).dtype
+    'bool'
+    """
+    return _reduce(All, x, axis, keepdims, None, "all")
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001
+    """Whether some element over ``axis`` is true (NumPy's ``any``).
+
+    >>> import exprc as ex
+    >>> ex.any(ex.vector("v") > 0).dtype
+    'bool'
+    """
+    return _reduce(Any, x, axis, keepdims, None, "any")
+
+
+@dataclass(frozen=True)
+class ArgReduce(Op):
+    """Index of the extreme element along one axis, or of the flattened input when ``axis`` is None."""
+
+    axis: Optional[int]
+    keepdims: bool = False
+
+    numpy = None
+
+    def make_node(self, x):
+        if self.axis is None:
+            shape = (1,) * x.ndim if self.keepdims else ()
+        else:
+            shape = _reduced_shape(x.type.shape, (self.axis,), self.keepdims)
+        return Apply(self, [x], [TensorType("int64", shape)])
+
+    def perform(self, node, inputs):
+        out = type(self).numpy(inputs[0], axis=self.axis, keepdims=self.keepdims)
+        return [np.asarray(out, dtype=np.int64)]
+
+    def infix(self, node, show):
+        method = type(self).__name__.lower()
+        return f"{show(node.inputs[0], ATOM)}.{call_text(method, axis=self.axis, keepdims=self.keepdims or None)}", ATOM
+
+
+@dataclass(frozen=True)
+class ArgMax(ArgReduce):
+    numpy = staticmethod(np.argmax)
+
+
+@dataclass(frozen=True)
+class ArgMin(ArgReduce):
+    numpy = staticmethod(np.argmin)
+
+
+def _arg_reduce(cls, x, axis, keepdims, what):
+    x = as_tensor(x)
+    if axis is not None:
+        if isinstance(axis, (tuple, list)):
+            raise TypeError(f"{what} of {x}: axis must be an int or None, got {axis!r}")
+        axis = normalize_axis(axis, x.ndim, f"{what} of {x}")[0]
+    return cls(axis, bool(keepdims))(x)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest element along ``axis`` (of the flattened tensor when None).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.argmax(x).eval({x: [1.0, 5.0, 2.0]})
+    array(1)
+    """
+    return _arg_reduce(ArgMax, x, axis, keepdims, "argmax")
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest element along ``axis`` (of the flattened tensor when None).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.argmin(x).eval({x: [1.0, 5.0, 0.5]})
+    array(2)
+    """
+    return _arg_reduce(ArgMin, x, axis, keepdims, "argmin")
+
+
+# --- composed reductions ---------------------------------------------------
+
+
+def _count(x, axes):
+    """The number of elements in ``axes`` of ``x``: a weak int, constant where static."""
+    count = constant(1)
+    for a in axes:
+        count = count * shape_i(x, a)
+    return count
+
+
+def _float_input(x):
+    """``x`` as NumPy's mean sees it: integers and bools in float64."""
+    return x if is_float(x.dtype) else E.astype(x, "float64")
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis`` (NumPy's ``mean``: integers give float64, float16 accumulates in float32).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.mean(x).eval({x: [1.0, 2.0, 6.0]})
+    array(3.)
+    """
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, f"mean of {x}")
+    xf = _float_input(x)
+    accumulate = "float32" if xf.dtype == "float16" else None
+    total = sum(xf, axes, keepdims, dtype=accumulate)
+    return E.astype(total / _count(x, axes), xf.dtype)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance over ``axis``, dividing by ``n - ddof`` (NumPy's ``var``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.var(x).eval({x: [1.0, 3.0]})
+    array(1.)
+    """
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, f"var of {x}")
+    xf = _float_input(x)
+    deviation = xf - mean(xf, axes, keepdims=True)
+    return sum(E.square(deviation), axes, keepdims) / (_count(x, axes) - ddof)
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """Standard deviation over ``axis`` (NumPy's ``std``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.std(x).eval({x: [1.0, 3.0]})
+    array(1.)
+    """
+    return E.sqrt(var(x, axis, keepdims, ddof))
+
+
+def _finite_max(x, axes):
+    """The max over ``axes`` (kept), replaced by 0 where it is infinite, so that
+    subtracting it avoids overflow without turning -inf rows into NaN."""
+    m = max(x, axes, keepdims=True)
+    return E.where(E.isfinite(m), m, 0)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow (SciPy's ``logsumexp``).
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.logsumexp(x).eval({x: [1000.0, 1000.0]})
+    array(1000.69314718)
+    """
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, f"logsumexp of {x}")
+    shift = _finite_max(x, axes)
+    out = E.log(sum(E.exp(x - shift), axes, keepdims=True)) + shift
+    return out if keepdims else dimshuffle(out, [a for a in range(x.ndim) if a not in axes])
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (the last by default, as in JAX), without overflow.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.softmax(x).eval({x: [0.0, 0.0]})
+    array([0.5, 0.5])
+    """
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, f"softmax of {x}")
+    e = E.exp(x - _finite_max(x, axes))
+    return e / sum(e, axes, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` along ``axis``, computed stably.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.log_softmax(x).eval({x: [0.0, 0.0]})
+    array([-0.69314718, -0.69314718])
+    """
+    x = as_tensor(x)
+    axes = normalize_axis(axis, x.ndim, f"log_softmax of {x}")
+    return x - logsumexp(x, axes, keepdims=True)

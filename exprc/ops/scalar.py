@@ -1,0 +1,172 @@
+"""The scalar operations that elementwise ops apply: one row per operation.
+
+Each :class:`ScalarOp` holds, side by side, its NumPy reference (which also
+decides the output dtype, see :mod:`exprc.dtypes`), its SymPy form (from which
+derivatives and algebraic identities are taken), and how it prints. Adding an
+elementwise operation is adding one row to :data:`SCALAR_OPS`.
+"""
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Optional
+
+import numpy as np
+import sympy as sp
+
+from ..dtypes import as_dtype, probe_dtype
+
+
+@dataclass(frozen=True)
+class ScalarOp:
+    """An operation on scalars, lifted to tensors by :class:`~exprc.ops.elemwise.Elemwise`.
+
+    Ops compare by ``name`` alone; the other fields describe that name.
+    """
+
+    name: str
+    nin: int
+    numpy: Callable = field(compare=False, repr=False)
+    #: SymPy form: a function of ``nin`` SymPy symbols; None for boolean and bitwise operations.
+    sympy: Optional[Callable] = field(default=None, compare=False, repr=False)
+    #: Operator symbol and precedence (Python's order) for infix printing; None prints as a call.
+    infix: Optional[str] = field(default=None, compare=False, repr=False)
+    precedence: int = field(default=100, compare=False, repr=False)
+
+    def __str__(self):
+        return self.name
+
+
+def _float_math(fn):
+    """A NumPy reference computed in float64 and returned in the dtype ``np.exp`` would give.
+
+    Used for the functions NumPy lacks (sigmoid, erf, ...): computing in double
+    and rounding once makes the oracle at least as accurate as any back end.
+    """
+
+    def reference(x):
+        x = np.asarray(x)
+        out_dtype = probe_dtype(np.exp, (as_dtype(x.dtype),))
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(x.astype(np.float64))).astype(out_dtype)
+
+    reference.__name__ = fn.__name__
+    return reference
+
+
+def _pointwise(scalar_fn):
+    vectorized = np.frompyfunc(scalar_fn, 1, 1)
+
+    def fn(x):
+        return np.asarray(vectorized(x), dtype=np.float64)
+
+    fn.__name__ = scalar_fn.__name__
+    return fn
+
+
+def _lgamma(v):
+    # math.lgamma raises at the poles (0, -1, -2, ...), where log|Gamma| is +inf.
+    if math.isnan(v):
+        return v
+    try:
+        return math.lgamma(v)
+    except ValueError:
+        return math.inf
+
+
+def _sigmoid(x):
+    # The two branches avoid exp overflow for large |x|.
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _clip(x, lo, hi):
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def _piecewise_where(c, a, b):
+    return sp.Piecewise((a, sp.Ne(c, 0)), (b, True))
+
+
+_ROWS = [
+    # name, nin, numpy, sympy, infix, precedence
+    ("negative", 1, np.negative, lambda x: -x, "-", 30),
+    ("abs", 1, np.abs, sp.Abs, None, 100),
+    ("sign", 1, np.sign, sp.sign, None, 100),
+    ("exp", 1, np.exp, sp.exp, None, 100),
+    ("exp2", 1, np.exp2, lambda x: 2**x, None, 100),
+    ("log", 1, np.log, sp.log, None, 100),
+    ("log2", 1, np.log2, lambda x: sp.log(x) / sp.log(2), None, 100),
+    ("log10", 1, np.log10, lambda x: sp.log(x) / sp.log(10), None, 100),
+    ("log1p", 1, np.log1p, lambda x: sp.log(1 + x), None, 100),
+    ("expm1", 1, np.expm1, lambda x: sp.exp(x) - 1, None, 100),
+    ("sqrt", 1, np.sqrt, sp.sqrt, None, 100),
+    ("square", 1, np.square, lambda x: x**2, None, 100),
+    ("sin", 1, np.sin, sp.sin, None, 100),
+    ("cos", 1, np.cos, sp.cos, None, 100),
+    ("tan", 1, np.tan, sp.tan, None, 100),
+    ("arcsin", 1, np.arcsin, sp.asin, None, 100),
+    ("arccos", 1, np.arccos, sp.acos, None, 100),
+    ("arctan", 1, np.arctan, sp.atan, None, 100),
+    ("sinh", 1, np.sinh, sp.sinh, None, 100),
+    ("cosh", 1, np.cosh, sp.cosh, None, 100),
+    ("tanh", 1, np.tanh, sp.tanh, None, 100),
+    ("arcsinh", 1, np.arcsinh, sp.asinh, None, 100),
+    ("arccosh", 1, np.arccosh, sp.acosh, None, 100),
+    ("arctanh", 1, np.arctanh, sp.atanh, None, 100),
+    ("floor", 1, np.floor, sp.floor, None, 100),
+    ("ceil", 1, np.ceil, sp.ceiling, None, 100),
+    ("trunc", 1, np.trunc, lambda x: sp.sign(x) * sp.floor(sp.Abs(x)), None, 100),
+    ("rint", 1, np.rint, None, None, 100),
+    ("sigmoid", 1, _float_math(_sigmoid), lambda x: 1 / (1 + sp.exp(-x)), None, 100),
+    ("softplus", 1, _float_math(_softplus), lambda x: sp.log(1 + sp.exp(x)), None, 100),
+    ("erf", 1, _float_math(_pointwise(math.erf)), sp.erf, None, 100),
+    ("erfc", 1, _float_math(_pointwise(math.erfc)), sp.erfc, None, 100),
+    ("gammaln", 1, _float_math(_pointwise(_lgamma)), sp.loggamma, None, 100),
+    ("isnan", 1, np.isnan, None, None, 100),
+    ("isinf", 1, np.isinf, None, None, 100),
+    ("isfinite", 1, np.isfinite, None, None, 100),
+    ("logical_not", 1, np.logical_not, None, None, 100),
+    ("invert", 1, np.invert, None, "~", 30),
+    ("add", 2, np.add, lambda x, y: x + y, "+", 10),
+    ("subtract", 2, np.subtract, lambda x, y: x - y, "-", 10),
+    ("multiply", 2, np.multiply, lambda x, y: x * y, "*", 20),
+    ("true_divide", 2, np.true_divide, lambda x, y: x / y, "/", 20),
+    ("floor_divide", 2, np.floor_divide, lambda x, y: sp.floor(x / y), "//", 20),
+    ("mod", 2, np.mod, lambda x, y: x - y * sp.floor(x / y), "%", 20),
+    ("power", 2, np.power, lambda x, y: x**y, "**", 40),
+    ("maximum", 2, np.maximum, sp.Max, None, 100),
+    ("minimum", 2, np.minimum, sp.Min, None, 100),
+    ("arctan2", 2, np.arctan2, sp.atan2, None, 100),
+    ("hypot", 2, np.hypot, lambda x, y: sp.sqrt(x**2 + y**2), None, 100),
+    ("equal", 2, np.equal, None, None, 100),
+    ("not_equal", 2, np.not_equal, None, None, 100),
+    ("less", 2, np.less, None, "<", 3),
+    ("less_equal", 2, np.less_equal, None, "<=", 3),
+    ("greater", 2, np.greater, None, ">", 3),
+    ("greater_equal", 2, np.greater_equal, None, ">=", 3),
+    ("logical_and", 2, np.logical_and, None, None, 100),
+    ("logical_or", 2, np.logical_or, None, None, 100),
+    ("logical_xor", 2, np.logical_xor, None, None, 100),
+    ("bitwise_and", 2, np.bitwise_and, None, "&", 6),
+    ("bitwise_or", 2, np.bitwise_or, None, "|", 4),
+    ("bitwise_xor", 2, np.bitwise_xor, None, "^", 5),
+    ("where", 3, np.where, _piecewise_where, None, 100),
+    ("clip", 3, _clip, lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi), None, 100),
+]
+
+#: Every scalar operation by name.
+SCALAR_OPS = {row[0]: ScalarOp(*row) for row in _ROWS}
+
+
+@lru_cache(maxsize=None)
+def cast(dtype):
+    """The scalar op converting to ``dtype`` (NumPy's ``astype``, unsafe casting as NumPy does)."""
+    dtype = as_dtype(dtype)
+
+    def to_dtype(x):
+        return np.asarray(x).astype(dtype)
+
+    return ScalarOp(f"astype_{dtype}", 1, to_dtype, sympy=lambda x: x)

@@ -1,0 +1,442 @@
+"""Shape ops: lengths, axis shuffles, reshape, broadcast_to, concatenate, and the
+constructors built on them (zeros, ones, full, ..._like, stack).
+
+Views (DimShuffle, Reshape of contiguous data, BroadcastTo) copy nothing in
+the NumPy reference, as in NumPy.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dtypes import as_dtype, is_integer, probe_dtype
+from ..graph import Apply, Op
+from ..printing import ATOM, call_text
+from ..shapes import ShapeError, fmt_shape, normalize_axis
+from ..tensor import TensorConstant, TensorType, as_tensor, constant
+
+_LENGTH = TensorType("int64", (), weak=True)
+
+
+@dataclass(frozen=True)
+class ShapeI(Op):
+    """The length of axis ``axis`` of its input, a weak int64 scalar (a Python int in NumPy)."""
+
+    axis: int
+
+    def make_node(self, x):
+        if not 0 <= self.axis < x.ndim:
+            raise np.exceptions.AxisError(f"shape_i: axis {self.axis} of {x}, which has {x.ndim} dimensions")
+        return Apply(self, [x], [_LENGTH])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape[self.axis], dtype=np.int64)]
+
+    def infix(self, node, show):
+        return f"{show(node.inputs[0], ATOM)}.shape[{self.axis}]", ATOM
+
+
+def shape_i(x, axis):
+    """The length of ``axis`` of ``x``: a constant when it is static, else computed at run time.
+
+    >>> import exprc as ex
+    >>> ex.shape_i(ex.tensor("t", shape=(None, 3)), 1).value
+    array(3)
+    """
+    x = as_tensor(x)
+    axis = normalize_axis(axis, x.ndim, f"shape of {x}")[0]
+    if x.type.shape[axis] is not None:
+        return constant(int(x.type.shape[axis]))
+    return ShapeI(axis)(x)
+
+
+def size(x):
+    """The number of elements of ``x`` as a weak int64 scalar.
+
+    >>> import exprc as ex
+    >>> ex.size(ex.tensor("t", shape=(2, 3))).value
+    array(6)
+    """
+    x = as_tensor(x)
+    if None not in x.type.shape:
+        return constant(int(np.prod(x.type.shape, dtype=np.int64)))
+    result = constant(1)
+    for length in x.shape:
+        result = result * length
+    return result
+
+
+@dataclass(frozen=True)
+class DimShuffle(Op):
+    """Reorder axes, drop length-1 axes and insert new ones, as a view.
+
+    ``new_order`` lists, for each output axis, the input axis it shows or
+    ``'x'`` for a new axis of length 1. Input axes not listed are dropped and
+    must have length 1.
+    """
+
+    new_order: tuple
+
+    def make_node(self, x):
+        kept = [a for a in self.new_order if a != "x"]
+        if sorted(set(kept)) != sorted(kept) or any(not 0 <= a < x.ndim for a in kept):
+            raise ValueError(f"dimshuffle{self.new_order} is not valid for {x}, which has {x.ndim} dimensions")
+        for a in range(x.ndim):
+            if a not in kept and x.type.shape[a] not in (1, None):
+                raise ShapeError(
+                    f"cannot drop axis {a} of {x} (shape {fmt_shape(x.type.shape)}): its length is not 1"
+                )
+        shape = tuple(1 if a == "x" else x.type.shape[a] for a in self.new_order)
+        return Apply(self, [x], [TensorType(x.dtype, shape)])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        kept = [a for a in self.new_order if a != "x"]
+        dropped = tuple(a for a in range(x.ndim) if a not in kept)
+        for a in dropped:
+            if x.shape[a] != 1:
+                raise ShapeError(f"cannot drop axis {a} of an array of shape {x.shape}: its length is not 1")
+        remaining = sorted(kept)
+        y = np.squeeze(x, axis=dropped) if dropped else x
+        y = np.transpose(y, [remaining.index(a) for a in kept])
+        new_axes = tuple(i for i, a in enumerate(self.new_order) if a == "x")
+        return [np.expand_dims(y, new_axes) if new_axes else y]
+
+    def infix(self, node, show):
+        (x,) = node.inputs
+        kept = [a for a in self.new_order if a != "x"]
+        if kept == list(range(x.ndim)) and all(a == "x" for a in self.new_order[: len(self.new_order) - x.ndim]):
+            return show(x), show.precedence(x)  # NumPy's implicit leading axes: not worth showing
+        if self.new_order == tuple(reversed(range(x.ndim))):
+            return f"{show(x, ATOM)}.T", ATOM
+        return f"{show(x, ATOM)}.dimshuffle{self.new_order}", ATOM
+
+
+def dimshuffle(x, pattern):
+    """Theano's axis shuffle; see :class:`DimShuffle`.
+
+    >>> import exprc as ex
+    >>> ex.dimshuffle(ex.matrix("m"), (1, "x", 0)).type.shape
+    (None, 1, None)
+    """
+    x = as_tensor(x)
+    pattern = tuple(a if a == "x" else int(a) for a in pattern)
+    if pattern == tuple(range(x.ndim)):
+        return x
+    return DimShuffle(pattern)(x)
+
+
+def expand_left(x, ndim):
+    """``x`` with leading length-1 axes added up to ``ndim`` dimensions (NumPy's implicit broadcast)."""
+    return dimshuffle(x, ("x",) * (ndim - x.ndim) + tuple(range(x.ndim)))
+
+
+def transpose(x, axes=None):
+    """Permute the axes of ``x``; reverse them when ``axes`` is None (``x.T``).
+
+    >>> import exprc as ex
+    >>> ex.transpose(ex.tensor("t", shape=(2, 3, 4)), (1, 0, 2)).type.shape
+    (3, 2, 4)
+    """
+    x = as_tensor(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    if len(axes) != x.ndim:
+        raise ValueError(f"transpose of {x}: axes {tuple(axes)} must list each of its {x.ndim} axes once")
+    axes = tuple(int(a) % x.ndim if -x.ndim <= a < x.ndim else a for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose of {x}: axes {tuple(axes)} must list each of its {x.ndim} axes once")
+    return dimshuffle(x, axes)
+
+
+def expand_dims(x, axis):
+    """Insert length-1 axes at the positions ``axis`` of the result (NumPy's ``expand_dims``).
+
+    >>> import exprc as ex
+    >>> ex.expand_dims(ex.vector("v"), 0).type.shape
+    (1, None)
+    """
+    x = as_tensor(x)
+    out_ndim = x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+    new = normalize_axis(axis, out_ndim, f"expand_dims of {x}")
+    rest = iter(range(x.ndim))
+    return dimshuffle(x, tuple("x" if i in new else next(rest) for i in range(out_ndim)))
+
+
+def squeeze(x, axis=None):
+    """Remove length-1 axes: those named in ``axis``, or with ``axis=None`` every axis statically 1.
+
+    An axis whose length is unknown until run time is removed only when named;
+    it must then have length 1.
+
+    >>> import exprc as ex
+    >>> ex.squeeze(ex.tensor("t", shape=(1, None, 1))).type.shape
+    (None,)
+    """
+    x = as_tensor(x)
+    if axis is None:
+        drop = tuple(i for i, d in enumerate(x.type.shape) if d == 1)
+    else:
+        drop = normalize_axis(axis, x.ndim, f"squeeze of {x}")
+    return dimshuffle(x, tuple(i for i in range(x.ndim) if i not in drop))
+
+
+def _length_inputs(shape, what):
+    """A target shape (ints, int scalars, or a mix) as int64 0-d variables."""
+    if isinstance(shape, (int, np.integer)) or (hasattr(shape, "ndim") and shape.ndim == 0):
+        shape = (shape,)
+    if hasattr(shape, "ndim") and shape.ndim == 1 and shape.type.shape[0] is not None:
+        shape = tuple(shape[i] for i in range(shape.type.shape[0]))
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{what}: shape must be an int or a tuple of ints or int scalars, got {shape!r}")
+    out = []
+    for d in shape:
+        d = as_tensor(d)
+        if d.ndim != 0 or not (is_integer(d.dtype) or d.dtype == "bool"):
+            raise TypeError(f"{what}: each length must be an int or an integer scalar, got {d} ({d.type})")
+        out.append(d if d.dtype == "int64" else d.astype("int64"))
+    return out
+
+
+def _static_length(var):
+    return int(var.value) if isinstance(var, TensorConstant) else None
+
+
+@dataclass(frozen=True)
+class Reshape(Op):
+    """NumPy's reshape; input 0 is the tensor, the others are the new lengths (one may be -1)."""
+
+    def make_node(self, x, *lengths):
+        shape = [_static_length(d) for d in lengths]
+        target = tuple("?" if d is None else d for d in shape)
+        if sum(d == -1 for d in shape) > 1 or any(d is not None and d < -1 for d in shape):
+            raise ValueError(f"reshape of {x} to {target}: only one length may be -1 and none may be below it")
+        if -1 in shape:
+            known = [d for d in shape if d not in (None, -1)]
+            if None not in x.type.shape and None not in shape:
+                total, rest = int(np.prod(x.type.shape)), int(np.prod(known))
+                if rest == 0 or total % rest:
+                    raise ShapeError(f"cannot reshape {x} of shape {fmt_shape(x.type.shape)} to {target}")
+                shape[shape.index(-1)] = total // rest
+            else:
+                shape[shape.index(-1)] = None
+        elif None not in x.type.shape and None not in shape and int(np.prod(x.type.shape)) != int(np.prod(shape)):
+            raise ShapeError(f"cannot reshape {x} of shape {fmt_shape(x.type.shape)} to {target}")
+        return Apply(self, [x, *lengths], [TensorType(x.dtype, shape)])
+
+    def perform(self, node, inputs):
+        x, *lengths = inputs
+        return [np.reshape(x, tuple(int(d) for d in lengths))]
+
+    def infix(self, node, show):
+        x, *lengths = node.inputs
+        return f"{show(x, ATOM)}.reshape({_tuple_text(lengths, show)})", ATOM
+
+
+def _tuple_text(items, show):
+    texts = [show(v) for v in items]
+    return f"({texts[0]},)" if len(texts) == 1 else f"({', '.join(texts)})"
+
+
+def reshape(x, shape):
+    """``x`` with a new shape of the same size; one length may be -1 (NumPy's ``reshape``).
+
+    Lengths may be symbolic, for example ``x.reshape((x.shape[0], -1))``.
+
+    >>> import exprc as ex
+    >>> ex.reshape(ex.tensor("t", shape=(2, 3)), (3, -1)).type.shape
+    (3, 2)
+    """
+    x = as_tensor(x)
+    lengths = _length_inputs(shape, f"reshape of {x}")
+    static = [_static_length(d) for d in lengths]
+    if tuple(static) == x.type.shape and None not in static:
+        return x
+    return Reshape()(x, *lengths)
+
+
+def flatten(x):
+    """``x`` as a vector (NumPy's ``ravel``).
+
+    >>> import exprc as ex
+    >>> ex.flatten(ex.tensor("t", shape=(2, 3))).type.shape
+    (6,)
+    """
+    return reshape(x, (-1,))
+
+
+@dataclass(frozen=True)
+class BroadcastTo(Op):
+    """NumPy's ``broadcast_to``; input 0 is the tensor, the others the target lengths."""
+
+    def make_node(self, x, *lengths):
+        target = [_static_length(d) for d in lengths]
+        if x.ndim > len(target):
+            raise ShapeError(f"cannot broadcast {x} ({x.ndim} dimensions) to {len(target)} dimensions")
+        padded = (1,) * (len(target) - x.ndim) + x.type.shape
+        shape = []
+        for have, want in zip(padded, target):
+            if have not in (1, None) and want is not None and have != want:
+                raise ShapeError(
+                    f"cannot broadcast {x} of shape {fmt_shape(x.type.shape)} to {fmt_shape(target)}"
+                )
+            shape.append(want if want is not None else (have if have != 1 else None))
+        return Apply(self, [x, *lengths], [TensorType(x.dtype, shape)])
+
+    def perform(self, node, inputs):
+        x, *lengths = inputs
+        return [np.broadcast_to(x, tuple(int(d) for d in lengths))]
+
+    def infix(self, node, show):
+        x, *lengths = node.inputs
+        return call_text("broadcast_to", show(x), _tuple_text(lengths, show)), ATOM
+
+
+def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape``, as a view (NumPy's ``broadcast_to``).
+
+    >>> import exprc as ex
+    >>> ex.broadcast_to(ex.vector("v"), (4, 3)).type.shape
+    (4, 3)
+    """
+    x = as_tensor(x)
+    lengths = _length_inputs(shape, f"broadcast_to of {x}")
+    if tuple(_static_length(d) for d in lengths) == x.type.shape:
+        return x
+    return BroadcastTo()(x, *lengths)
+
+
+def full(shape, fill_value, dtype=None):
+    """A tensor of ``shape`` filled with ``fill_value`` (NumPy's ``full``).
+
+    >>> import exprc as ex
+    >>> ex.full((2,), 7.0).eval()
+    array([7., 7.])
+    """
+    value = as_tensor(fill_value)
+    if dtype is not None:
+        value = value.astype(dtype) if value.owner is not None else constant(value.value, dtype=dtype)
+    elif value.type.weak and isinstance(value, TensorConstant):
+        value = constant(value.value, dtype=value.dtype)
+    return broadcast_to(value, shape)
+
+
+def zeros(shape, dtype="float64"):
+    """A tensor of zeros (NumPy's ``zeros``).
+
+    >>> import exprc as ex
+    >>> ex.zeros((2, 2), dtype="int32").dtype
+    'int32'
+    """
+    return full(shape, 0, as_dtype(dtype))
+
+
+def ones(shape, dtype="float64"):
+    """A tensor of ones (NumPy's ``ones``).
+
+    >>> import exprc as ex
+    >>> ex.ones(3).eval()
+    array([1., 1., 1.])
+    """
+    return full(shape, 1, as_dtype(dtype))
+
+
+def full_like(x, fill_value, dtype=None):
+    """A tensor shaped like ``x`` filled with ``fill_value``, in ``x``'s dtype unless ``dtype`` is given.
+
+    >>> import exprc as ex
+    >>> ex.full_like(ex.fvector("v"), 2).dtype
+    'float32'
+    """
+    x = as_tensor(x)
+    return full(x.shape, fill_value, dtype or x.dtype)
+
+
+def zeros_like(x, dtype=None):
+    """Zeros shaped like ``x`` (NumPy's ``zeros_like``).
+
+    >>> import exprc as ex
+    >>> ex.zeros_like(ex.ivector("v")).dtype
+    'int32'
+    """
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x, dtype=None):
+    """Ones shaped like ``x`` (NumPy's ``ones_like``).
+
+    >>> import exprc as ex
+    >>> ex.ones_like(ex.matrix("m")).type.shape
+    (None, None)
+    """
+    return full_like(x, 1, dtype)
+
+
+def _concatenate_probe(*arrays):
+    return np.concatenate([np.atleast_1d(a) for a in arrays])
+
+
+@dataclass(frozen=True)
+class Concatenate(Op):
+    """Join tensors of equal number of dimensions along ``axis``."""
+
+    axis: int
+
+    def make_node(self, *tensors):
+        ndim = tensors[0].ndim
+        where = ", ".join(f"{t} {fmt_shape(t.type.shape)}" for t in tensors)
+        if any(t.ndim != ndim for t in tensors):
+            raise ValueError(f"concatenate: all inputs must have the same number of dimensions, got {where}")
+        shape = []
+        for a in range(ndim):
+            lengths = [t.type.shape[a] for t in tensors]
+            if a == self.axis:
+                shape.append(None if None in lengths else sum(lengths))
+                continue
+            known = {d for d in lengths if d is not None}
+            if len(known) > 1:
+                raise ShapeError(f"concatenate along axis {self.axis}: lengths of axis {a} differ in {where}")
+            shape.append(known.pop() if known else None)
+        dtype = probe_dtype(_concatenate_probe, tuple(t.dtype for t in tensors))
+        return Apply(self, tensors, [TensorType(dtype, shape)])
+
+    def perform(self, node, inputs):
+        return [np.concatenate(inputs, axis=self.axis).astype(node.outputs[0].dtype, copy=False)]
+
+    def infix(self, node, show):
+        return call_text("concatenate", f"[{', '.join(show(v) for v in node.inputs)}]", axis=self.axis), ATOM
+
+
+def concatenate(tensors, axis=0):
+    """Join a sequence of tensors along an existing axis (NumPy's ``concatenate``).
+
+    >>> import exprc as ex
+    >>> ex.concatenate([ex.vector("a"), ex.vector("b")]).ndim
+    1
+    """
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    if tensors[0].ndim == 0:
+        raise ValueError(f"concatenate: 0-d tensors such as {tensors[0]} have no axis to join; use stack")
+    axis = normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
+    if len(tensors) == 1:
+        return tensors[0]
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors, axis=0):
+    """Join tensors of one shape along a new axis (NumPy's ``stack``).
+
+    >>> import exprc as ex
+    >>> ex.stack([ex.vector("a"), ex.vector("b")], axis=1).type.shape
+    (None, 2)
+    """
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    ndim = tensors[0].ndim
+    if any(t.ndim != ndim for t in tensors):
+        raise ValueError(f"stack: all inputs must have the same number of dimensions, got {[str(t) for t in tensors]}")
+    axis = normalize_axis(axis, ndim + 1, "stack")[0]
+    expanded = [expand_dims(t, axis) for t in tensors]
+    return Concatenate(axis)(*expanded) if len(expanded) > 1 else expanded[0]

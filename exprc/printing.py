@@ -1,0 +1,143 @@
+"""Showing graphs to people: readable infix (``str(expr)``) and ``debugprint`` trees.
+
+Each op says how it reads in infix through its ``infix(node, show)`` method;
+this module walks the graph (iteratively, so deep graphs print) and lays out
+the text.
+"""
+import sys
+
+import numpy as np
+
+from .graph import Constant, ancestors
+
+#: Infix strings longer than this are cut, so a huge graph cannot flood an error message.
+MAX_INFIX = 400
+ATOM = 1000  # precedence of a name or a call: never needs parentheses
+
+
+def _leaf_text(var):
+    if isinstance(var, Constant):
+        value = var.value
+        if value.ndim == 0:
+            return repr(value.item())
+        if value.size <= 6:
+            return repr(value.tolist())
+        return f"<constant {var.type}>"
+    if var.name:
+        return var.name
+    return f"<{var.type}>"
+
+
+def _cut(text, limit):
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def to_infix(var, limit=MAX_INFIX):
+    """``var`` as a readable expression, e.g. ``'exp(-(x ** 2)).sum(axis=1)'``.
+
+    >>> import exprc as ex
+    >>> x = ex.matrix("x")
+    >>> to_infix(ex.exp(-x ** 2).sum(axis=1))
+    'exp(-x ** 2).sum(axis=1)'
+    """
+    texts = {}
+
+    def show(v, min_precedence=0):
+        text, precedence = texts[v]
+        return f"({text})" if precedence < min_precedence else text
+
+    show.precedence = lambda v: texts[v][1]
+    for v in ancestors([var]):
+        if v.owner is None:
+            texts[v] = (v.name if v.name and isinstance(v, Constant) else _leaf_text(v), ATOM)
+        elif v.name:
+            texts[v] = (v.name, ATOM)
+        else:
+            node = v.owner
+            text, precedence = node.op.infix(node, show) if hasattr(node.op, "infix") else _call(node, show)
+            if len(node.outputs) > 1:
+                text = f"{text}[{v.index}]"
+            texts[v] = (_cut(text, limit), precedence)
+    return texts[var][0]
+
+
+def _call(node, show):
+    """The default infix form: ``opname(input, ...)``."""
+    return f"{node.op.debug_name()}({', '.join(show(v) for v in node.inputs)})", ATOM
+
+
+def _shape_text(var):
+    return "" if var.type is None else str(var.type)
+
+
+def call_text(name, *args, **kwargs):
+    """``name(arg, ..., key=value)`` for an op's infix form; None-valued keywords are left out."""
+    parts = [*args] + [f"{k}={v!r}" for k, v in kwargs.items() if v is not None]
+    return f"{name}({', '.join(parts)})"
+
+
+def debugprint(obj, file=None):
+    """Print a graph as an indented tree, one node per line with its type and static shape.
+
+    ``obj`` is a variable, a list of variables, or a compiled function. A
+    subtree met a second time is shown by its id alone. With ``file="str"``
+    the text is returned instead of printed.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> print(ex.debugprint(ex.exp(x) + x, file="str"))
+    Elemwise{add} [id A] float64 (?,)
+     ├─ Elemwise{exp} [id B] float64 (?,)
+     │  └─ x [id C] float64 (?,)
+     └─ x [id C] ···
+    """
+    outputs = getattr(obj, "outputs", obj)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    lines, ids = [], {}
+
+    def ident(v):
+        if v not in ids:
+            n, label = len(ids), ""
+            while True:
+                label = chr(ord("A") + n % 26) + label
+                n = n // 26 - 1
+                if n < 0:
+                    break
+            ids[v] = label
+        return ids[v]
+
+    for out in outputs:
+        # Iterative walk: (variable, prefix for its line, prefix for its children).
+        stack = [(out, "", "")]
+        while stack:
+            var, head, tail = stack.pop()
+            seen = var in ids
+            label = ident(var)
+            if var.owner is None:
+                title = _leaf_text(var)
+            else:
+                title = var.owner.op.debug_name()
+                if len(var.owner.outputs) > 1:
+                    title += f".{var.index}"
+                if var.name:
+                    title += f" '{var.name}'"
+            if seen:
+                lines.append(f"{head}{title} [id {label}] ···")
+                continue
+            lines.append(f"{head}{title} [id {label}] {_shape_text(var)}")
+            children = var.owner.inputs if var.owner is not None else ()
+            for i in reversed(range(len(children))):
+                last = i == len(children) - 1
+                stack.append((children[i], tail + (" └─ " if last else " ├─ "), tail + ("   " if last else " │ ")))
+    text = "\n".join(lines)
+    if file == "str":
+        return text
+    print(text, file=file or sys.stdout)
+    return None
+
+
+def format_value(value):
+    """A short description of a run-time value for error messages: dtype and shape."""
+    value = np.asarray(value)
+    return f"{value.dtype} array of shape {value.shape}"

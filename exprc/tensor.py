@@ -1,0 +1,343 @@
+"""Tensor types, tensor variables and the constructors users start from.
+
+A :class:`TensorType` is a dtype and a static shape: one entry per axis, an
+int when the length is known when the graph is built (``1`` meaning the axis
+broadcasts), or ``None`` when it is only known when the function runs.
+
+>>> import exprc as ex
+>>> t = ex.tensor("t", dtype="float32", shape=(None, 3))
+>>> t.type
+TensorType(float32, (None, 3))
+"""
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dtypes import PREFIXES, as_dtype, python_scalar_dtype
+from .graph import Constant, Variable
+from .shapes import fmt_shape
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """The type of a tensor variable: a dtype, a static shape, and weakness.
+
+    A *weak* type is a 0-d value that promotes like a Python scalar (NEP 50):
+    Python scalars in expressions and the lengths in ``x.shape`` are weak, as
+    they are in NumPy, so ``x_float32 / x.shape[0]`` stays float32. An
+    elementwise result is weak only when all its inputs are.
+    """
+
+    dtype: str
+    shape: tuple
+    weak: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "dtype", as_dtype(self.dtype))
+        object.__setattr__(self, "shape", _static_shape(self.shape))
+        if self.weak and self.shape:
+            raise ValueError("only 0-d types can be weak")
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def broadcastable(self):
+        """Per axis, whether its length is statically 1."""
+        return tuple(d == 1 for d in self.shape)
+
+    def make_variable(self, owner=None, index=None, name=None):
+        return TensorVariable(self, owner=owner, index=index, name=name)
+
+    def __repr__(self):
+        weak = ", weak" if self.weak else ""
+        return f"TensorType({self.dtype}, {self.shape}{weak})"
+
+    def __str__(self):
+        return f"{self.dtype} {fmt_shape(self.shape)}" + (" weak" if self.weak else "")
+
+
+def _static_shape(shape):
+    shape = tuple(shape)
+    for d in shape:
+        if d is not None and not (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0):
+            raise ValueError(f"static shape {shape}: each length must be a non-negative int or None")
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+class TensorVariable(Variable):
+    """A symbolic tensor: NumPy's operators, methods and semantics, evaluated later.
+
+    >>> import exprc as ex
+    >>> x = ex.matrix("x")
+    >>> y = (x.T @ x).sum(axis=0)
+    >>> y.type
+    TensorType(float64, (None,))
+    """
+
+    __slots__ = ()
+    # NumPy must not broadcast over a symbolic tensor as an object: it defers to us.
+    __array_ufunc__ = None
+
+    # --- type information -------------------------------------------------
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self):
+        return self.type.ndim
+
+    @property
+    def broadcastable(self):
+        return self.type.broadcastable
+
+    @property
+    def shape(self):
+        """A tuple of int64 scalars, one per axis; constants where the length is static."""
+        return tuple(_ops().shape_i(self, i) for i in range(self.ndim))
+
+    @property
+    def size(self):
+        """The number of elements, as an int64 scalar."""
+        return _ops().size(self)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError(f"len() of a 0-d tensor {self}")
+        if self.type.shape[0] is None:
+            raise TypeError(
+                f"len() of {self}: its first axis has no static length; use {self}.shape[0]"
+            )
+        return self.type.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of symbolic tensor {self} is unknown until it is computed; "
+            "use ex.where(cond, a, b) for a choice made per element"
+        )
+
+    # --- arithmetic -------------------------------------------------------
+    def __add__(self, other): return _ops().add(self, other)
+    def __radd__(self, other): return _ops().add(other, self)
+    def __sub__(self, other): return _ops().subtract(self, other)
+    def __rsub__(self, other): return _ops().subtract(other, self)
+    def __mul__(self, other): return _ops().multiply(self, other)
+    def __rmul__(self, other): return _ops().multiply(other, self)
+    def __truediv__(self, other): return _ops().true_divide(self, other)
+    def __rtruediv__(self, other): return _ops().true_divide(other, self)
+    def __floordiv__(self, other): return _ops().floor_divide(self, other)
+    def __rfloordiv__(self, other): return _ops().floor_divide(other, self)
+    def __mod__(self, other): return _ops().mod(self, other)
+    def __rmod__(self, other): return _ops().mod(other, self)
+    def __pow__(self, other): return _ops().power(self, other)
+    def __rpow__(self, other): return _ops().power(other, self)
+    def __matmul__(self, other): return _ops().matmul(self, other)
+    def __rmatmul__(self, other): return _ops().matmul(other, self)
+    def __and__(self, other): return _ops().bitwise_and(self, other)
+    def __rand__(self, other): return _ops().bitwise_and(other, self)
+    def __or__(self, other): return _ops().bitwise_or(self, other)
+    def __ror__(self, other): return _ops().bitwise_or(other, self)
+    def __xor__(self, other): return _ops().bitwise_xor(self, other)
+    def __rxor__(self, other): return _ops().bitwise_xor(other, self)
+    def __neg__(self): return _ops().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops().abs(self)
+    def __invert__(self): return _ops().invert(self)
+    def __lt__(self, other): return _ops().less(self, other)
+    def __le__(self, other): return _ops().less_equal(self, other)
+    def __gt__(self, other): return _ops().greater(self, other)
+    def __ge__(self, other): return _ops().greater_equal(self, other)
+    # == and != stay identity (see exprc.graph); ex.eq / ex.neq compare elementwise.
+    __hash__ = Variable.__hash__
+
+    # --- methods with NumPy's names ----------------------------------------
+    def sum(self, axis=None, keepdims=False, dtype=None): return _ops().sum(self, axis, keepdims, dtype)
+    def prod(self, axis=None, keepdims=False, dtype=None): return _ops().prod(self, axis, keepdims, dtype)
+    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0): return _ops().var(self, axis, keepdims, ddof)
+    def std(self, axis=None, keepdims=False, ddof=0): return _ops().std(self, axis, keepdims, ddof)
+    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return _ops().argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return _ops().argmin(self, axis, keepdims)
+    def all(self, axis=None, keepdims=False): return _ops().all(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _ops().any(self, axis, keepdims)
+    def reshape(self, *shape): return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
+    def flatten(self): return _ops().flatten(self)
+    def ravel(self): return _ops().flatten(self)
+    def squeeze(self, axis=None): return _ops().squeeze(self, axis)
+    def astype(self, dtype): return _ops().astype(self, dtype)
+    def dot(self, other): return _ops().dot(self, other)
+    def clip(self, a_min=None, a_max=None): return _ops().clip(self, a_min, a_max)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops().transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def dimshuffle(self, *pattern):
+        """Theano's axis shuffle: a permutation of the axes, with ``'x'`` for a new axis of length 1.
+
+        >>> import exprc as ex
+        >>> ex.vector("v").dimshuffle("x", 0).type.shape
+        (1, None)
+        """
+        if len(pattern) == 1 and isinstance(pattern[0], (tuple, list)):
+            pattern = pattern[0]
+        return _ops().dimshuffle(self, pattern)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    def eval(self, inputs=None):
+        """Compute this expression with the NumPy reference back end.
+
+        >>> import exprc as ex
+        >>> x = ex.vector("x")
+        >>> (x * 2).eval({x: [1.0, 2.0]})
+        array([2., 4.])
+        """
+        from .function import evaluate
+
+        return evaluate(self, inputs or {})
+
+
+class TensorConstant(Constant, TensorVariable):
+    """A tensor whose value is fixed in the graph. Its value is read-only."""
+
+    __slots__ = ()
+
+    def python_value(self):
+        """The value as a Python scalar, as a weak constant enters NumPy's promotion."""
+        return self.value.item()
+
+    @property
+    def weak(self):
+        return self.type.weak
+
+
+# (dtype, shape, bytes, weak) -> TensorConstant, so equal constants are one node.
+_constants = weakref.WeakValueDictionary()
+
+
+def constant(value, dtype=None, name=None):
+    """A constant tensor.
+
+    A Python scalar given without ``dtype`` stays *weak*, as in NumPy 2: it
+    takes the dtype of the tensor it meets (``float32 + 2.0`` is float32).
+    Anything else, or a scalar with an explicit ``dtype``, is strongly typed.
+
+    >>> import exprc as ex
+    >>> (ex.fvector("v") * ex.constant(2.0)).dtype
+    'float32'
+    """
+    weak = dtype is None and python_scalar_dtype(value) is not None
+    if isinstance(value, complex) or np.iscomplexobj(value):
+        raise TypeError(f"constant {value!r}: complex values are not supported")
+    try:
+        array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype, "constant dtype"))
+    except (TypeError, ValueError, OverflowError) as err:
+        raise TypeError(f"cannot make a constant of {value!r}: {err}") from err
+    if array.dtype == object:
+        raise TypeError(f"cannot make a constant of {value!r}: it is not numeric")
+    as_dtype(array.dtype, f"constant {value!r}")
+    key = (array.dtype.name, array.shape, array.tobytes(), weak, name)
+    const = _constants.get(key)
+    if const is None:
+        array = array.copy()
+        array.setflags(write=False)
+        const = TensorConstant(TensorType(array.dtype.name, array.shape, weak), array, name=name)
+        _constants[key] = const
+    return const
+
+
+def as_tensor(value, name=None, dtype=None):
+    """``value`` as a tensor variable: variables pass through, data becomes a constant.
+
+    >>> import exprc as ex
+    >>> ex.as_tensor([1, 2, 3]).type
+    TensorType(int64, (3,))
+    """
+    if isinstance(value, TensorVariable):
+        if dtype is not None and value.dtype != as_dtype(dtype):
+            return value.astype(dtype)
+        return value
+    if isinstance(value, Variable):
+        raise TypeError(f"{value!r} is not a tensor")
+    if isinstance(value, (tuple, list)) and any(isinstance(v, Variable) for v in value):
+        return _ops().stack([as_tensor(v) for v in value])
+    return constant(value, dtype=dtype, name=name)
+
+
+def tensor(name=None, dtype="float64", shape=None, ndim=None):
+    """A symbolic input tensor.
+
+    ``shape`` gives the static length of each axis: an int (``1`` broadcasts)
+    or ``None`` for a length known only at call time. Give ``ndim`` instead
+    for a tensor whose lengths are all unknown.
+
+    >>> import exprc as ex
+    >>> ex.tensor("t", dtype="float32", shape=(None, 3)).ndim
+    2
+    """
+    if shape is None:
+        if ndim is None:
+            raise TypeError(f"tensor {name!r}: give shape=(...) or ndim=")
+        shape = (None,) * ndim
+    elif ndim is not None and ndim != len(shape):
+        raise ValueError(f"tensor {name!r}: ndim={ndim} disagrees with shape={shape}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"tensor name must be a string, got {name!r}")
+    return TensorVariable(TensorType(dtype, shape), name=name)
+
+
+def _maker(ndim, default_dtype, kind):
+    def make(name=None, dtype=None, shape=None):
+        if shape is not None and len(shape) != ndim:
+            raise ValueError(f"{kind} {name!r}: shape {shape} must have {ndim} entries")
+        return tensor(name, dtype or default_dtype, shape if shape is not None else (None,) * ndim)
+
+    prefix = "" if default_dtype == "float64" else f"{default_dtype} "
+    make.__doc__ = f"""A symbolic {prefix}{kind} input ({ndim} dimensions, lengths unknown unless ``shape`` says).
+
+    >>> import exprc as ex
+    >>> {'ex.' + kind}("x").ndim
+    {ndim}
+    """
+    return make
+
+
+_KINDS = {"scalar": 0, "vector": 1, "matrix": 2, "tensor3": 3, "tensor4": 4}
+
+scalar = _maker(0, "float64", "scalar")
+vector = _maker(1, "float64", "vector")
+matrix = _maker(2, "float64", "matrix")
+tensor3 = _maker(3, "float64", "tensor3")
+tensor4 = _maker(4, "float64", "tensor4")
+
+#: The prefixed constructors, ``fmatrix``, ``ivector``, ``bscalar``...: name -> function.
+PREFIXED = {
+    prefix + kind: _maker(ndim, dtype, kind)
+    for prefix, dtype in PREFIXES.items()
+    for kind, ndim in _KINDS.items()
+}
+for _name, _fn in PREFIXED.items():
+    _fn.__name__ = _name
+    globals()[_name] = _fn
