@@ -25,6 +25,5 @@ from .tensor import (
 )
 
 globals().update(_PREFIXED)
-round = _ELEMWISE["rint"]  # noqa: A001 - NumPy's name
 
 __version__ = "0.1.0"

@@ -17,6 +17,8 @@ SUPPORTED = (
     "float16", "float32", "float64",
 )
 
+_SUPPORTED_NAMES = frozenset(SUPPORTED)
+
 #: The one-letter prefixes of the constructors: ``fmatrix`` is a float32 matrix.
 PREFIXES = {"d": "float64", "f": "float32", "i": "int32", "l": "int64", "b": "bool"}
 
@@ -32,6 +34,8 @@ def as_dtype(dtype, what="dtype"):
     >>> as_dtype(np.float32)
     'float32'
     """
+    if isinstance(dtype, str) and dtype in _SUPPORTED_NAMES:  # the common case, kept cheap
+        return dtype
     try:
         name = np.dtype(dtype).name
     except TypeError as err:

@@ -7,11 +7,25 @@ every other back end is tested against, so it stays simple and obviously right.
 import numpy as np
 
 from .graph import Constant, Variable, graph_inputs, substitute, toposort
-from .printing import format_value, to_infix
+from .printing import format_value, infix_texts, to_infix
 from .shapes import ShapeError, fmt_shape
 from .tensor import TensorVariable, as_tensor
 
-BACKENDS = ("numpy",)
+
+
+def _program_class(backend):
+    """The class that runs a graph for ``backend``: ``Program(inputs, outputs)`` with
+    ``run(arrays) -> list of arrays`` and ``listing() -> str``."""
+    if backend == "numpy":
+        return ReferenceProgram
+    if backend == "c":
+        from codegen.c import CProgram
+
+        return CProgram
+    raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
+
+
+BACKENDS = ("numpy", "c")
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
@@ -79,13 +93,16 @@ def _convert_python(var, value, allow_downcast, what):
         return array.astype(var.dtype, copy=False)
     if _KIND_RANK[array.dtype.kind] > _KIND_RANK[np.dtype(var.dtype).kind]:
         raise TypeError(
-            f"{what}: expected {var.dtype} data, got {array.dtype.name} values such as {array.flat[0]!r} "
+            f"{what}: expected {var.dtype} data, got {array.dtype.name} values such as {array.flat[0].item()!r} "
             f"(pass allow_input_downcast=True to convert them)"
         )
     if array.dtype.kind in "iu" and np.dtype(var.dtype).kind in "iu" and array.size:
         info = np.iinfo(var.dtype)
         if array.min() < info.min or array.max() > info.max:
-            raise OverflowError(f"{what}: a value in {value!r:.60} is out of range for {var.dtype}")
+            raise OverflowError(
+                f"{what}: expected {var.dtype} values, from {info.min} to {info.max}; "
+                f"got {value!r:.60}, which is out of range"
+            )
     return array.astype(var.dtype)
 
 
@@ -130,7 +147,7 @@ class Function:
         self.name = name
         self.allow_input_downcast = allow_input_downcast
         self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name}
-        self._program = ReferenceProgram(self.inputs, self.outputs)
+        self._program = _program_class(backend)(self.inputs, self.outputs)
 
     @property
     def graph(self):
@@ -144,7 +161,10 @@ class Function:
 
     def _bind(self, args, kwargs):
         if len(args) > len(self.inputs):
-            raise TypeError(f"function takes {len(self.inputs)} inputs, got {len(args)} positional arguments")
+            raise TypeError(
+                f"function takes {len(self.inputs)} inputs ({self._input_names()}), "
+                f"got {len(args)} positional arguments"
+            )
         values = list(args) + [None] * (len(self.inputs) - len(args))
         given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
         for key, value in kwargs.items():
@@ -154,15 +174,25 @@ class Function:
             if given[i]:
                 raise TypeError(f"function got input {key!r} twice, by position and by keyword")
             values[i], given[i] = value, True
-        missing = [_describe(v, i) for i, v in enumerate(self.inputs) if not given[i]]
+        missing = [f"{_describe(v, i)}, {_expected(v)}" for i, v in enumerate(self.inputs) if not given[i]]
         if missing:
-            raise TypeError(f"function is missing {', '.join(missing)}")
+            raise TypeError(
+                f"function is missing {'; '.join(missing)}: it takes {len(self.inputs)} inputs "
+                f"({self._input_names()}), got {sum(given)}"
+            )
         return values
+
+    def _input_names(self):
+        return ", ".join(v.name or to_infix(v) for v in self.inputs)
 
     def __call__(self, *args, **kwargs):
         values = self._bind(args, kwargs)
         arrays = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
-        results = [_owned(r) for r in self._program.run(arrays)]
+        results, seen = [], {id(a) for a in arrays}
+        for r in self._program.run(arrays):
+            r = _owned(r, id(r) in seen)
+            seen.add(id(r))
+            results.append(r)
         return results[0] if self._single else results
 
     def __repr__(self):
@@ -170,10 +200,11 @@ class Function:
         return f"<exprc.Function{' ' + self.name if self.name else ''} ({shown}) -> {[str(o) for o in self.outputs]}>"
 
 
-def _owned(array):
-    """A result the caller may keep and write: views of constants, broadcasts and inputs are copied."""
+def _owned(array, shared=False):
+    """A result the caller may keep and write: views of constants, broadcasts and inputs are
+    copied, and so is an array that is ``shared`` (an input itself, or another output)."""
     array = np.asarray(array)
-    if array.base is not None or not array.flags.writeable:
+    if shared or array.base is not None or not array.flags.writeable:
         return array.copy()
     return array
 
@@ -212,15 +243,16 @@ class ReferenceProgram:
         return [_value(v, values) for v in self.outputs]
 
     def listing(self):
+        infix = infix_texts(self.outputs)
         names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
         lines = [f"# inputs: {', '.join(f'{names[v]}: {v.type}' for v in self.inputs)}"]
         for step, node in enumerate(self.order):
             for k, out in enumerate(node.outputs):
                 names[out] = f"t{step}" + (f"_{k}" if len(node.outputs) > 1 else "")
-            args = ", ".join(names.get(v, to_infix(v)) for v in node.inputs)
+            args = ", ".join(names.get(v, infix[v]) for v in node.inputs)
             targets = ", ".join(names[o] for o in node.outputs)
-            lines.append(f"{targets} = {node.op.debug_name()}({args})  # {to_infix(node.outputs[0])}")
-        lines.append(f"return {', '.join(names.get(v, to_infix(v)) for v in self.outputs)}")
+            lines.append(f"{targets} = {node.op.debug_name()}({args})  # {infix[node.outputs[0]]}")
+        lines.append(f"return {', '.join(names.get(v, infix[v]) for v in self.outputs)}")
         return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from .graph import Constant, ancestors
 #: Infix strings longer than this are cut, so a huge graph cannot flood an error message.
 MAX_INFIX = 400
 ATOM = 1000  # precedence of a name or a call: never needs parentheses
+UNARY_MINUS = 30  # precedence of unary -, as the elementwise ops print it
 
 
 def _leaf_text(var):
@@ -28,6 +29,27 @@ def _leaf_text(var):
     return f"<{var.type}>"
 
 
+class lazy:
+    """Message text formatted only if it is shown: ``lazy("sum of {}", x)``.
+
+    Ops describe their inputs in error messages; formatting an expression
+    walks its graph, which must not happen for every node built.
+
+    >>> str(lazy("sum of {}", "x"))
+    'sum of x'
+    """
+
+    __slots__ = ("template", "args")
+
+    def __init__(self, template, *args):
+        self.template, self.args = template, args
+
+    def __str__(self):
+        return self.template.format(*self.args)
+
+    __format__ = lambda self, spec: format(str(self), spec)  # noqa: E731
+
+
 def _cut(text, limit):
     return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
@@ -35,30 +57,90 @@ def _cut(text, limit):
 def to_infix(var, limit=MAX_INFIX):
     """``var`` as a readable expression, e.g. ``'exp(-(x ** 2)).sum(axis=1)'``.
 
+    With a ``limit``, only the nodes nearest ``var`` are expanded (deeper ones
+    read ``…``), so the cost does not grow with the graph: error messages show
+    expressions, and building a deep graph must stay linear. ``limit=None``
+    gives the whole text.
+
     >>> import exprc as ex
     >>> x = ex.matrix("x")
     >>> to_infix(ex.exp(-x ** 2).sum(axis=1))
     'exp(-x ** 2).sum(axis=1)'
     """
+    if limit is None:
+        return infix_texts([var], None)[var]
+    # Every expanded node adds at least a few characters, so a quarter of the
+    # limit in nodes fills the text; it also bounds the recursion depth.
+    budget = [max(limit // 4, 1)]
     texts = {}
+
+    def render(v):
+        if v not in texts:
+            if v.owner is None or v.name:
+                texts[v] = _own_text(v, show)
+            elif budget[0] <= 0:
+                texts[v] = ("…", ATOM)
+            else:
+                budget[0] -= 1
+                texts[v] = _own_text(v, show)
+        return texts[v]
+
+    def show(v, min_precedence=0):
+        text, precedence = render(v)
+        return f"({text})" if precedence < min_precedence else text
+
+    show.precedence = lambda v: render(v)[1]
+    return _cut(render(var)[0], limit)
+
+
+def _own_text(v, show):
+    """``(text, precedence)`` of ``v``, its inputs shown through ``show``."""
+    if v.owner is None:
+        return (v.name if v.name and isinstance(v, Constant) else _leaf_text(v), _leaf_precedence(v))
+    if v.name:
+        return v.name, ATOM
+    node = v.owner
+    text, precedence = node.op.infix(node, show) if hasattr(node.op, "infix") else _call(node, show)
+    if len(node.outputs) > 1:
+        text = f"{text}[{v.index}]"
+    return text, precedence
+
+
+def infix_texts(outputs, limit=MAX_INFIX):
+    """The infix text of ``outputs`` and of every variable they depend on, as a dict.
+
+    One walk of the whole graph, nothing remembered.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> y = ex.exp(x)
+    >>> infix_texts([y + 1])[y]
+    'exp(x)'
+    """
+    texts = {}
+    _fill(ancestors(outputs), limit, texts)
+    return {v: text for v, (text, _) in texts.items()}
+
+
+def _fill(order, limit, texts):
+    """Add to ``texts`` (variable -> (text, precedence)) each variable of ``order``, whose
+    inputs are in ``texts`` or earlier in ``order``."""
 
     def show(v, min_precedence=0):
         text, precedence = texts[v]
         return f"({text})" if precedence < min_precedence else text
 
     show.precedence = lambda v: texts[v][1]
-    for v in ancestors([var]):
-        if v.owner is None:
-            texts[v] = (v.name if v.name and isinstance(v, Constant) else _leaf_text(v), ATOM)
-        elif v.name:
-            texts[v] = (v.name, ATOM)
-        else:
-            node = v.owner
-            text, precedence = node.op.infix(node, show) if hasattr(node.op, "infix") else _call(node, show)
-            if len(node.outputs) > 1:
-                text = f"{text}[{v.index}]"
-            texts[v] = (_cut(text, limit), precedence)
-    return texts[var][0]
+    for v in order:
+        text, precedence = _own_text(v, show)
+        texts[v] = (_cut(text, limit), precedence)
+
+
+def _leaf_precedence(var):
+    """A negative number reads as unary minus: ``(-2.0) ** x``, not ``-2.0 ** x``."""
+    if isinstance(var, Constant) and not var.name and _leaf_text(var).startswith("-"):
+        return UNARY_MINUS
+    return ATOM
 
 
 def _call(node, show):

@@ -20,7 +20,9 @@ def fmt_shape(shape):
 def broadcast_shapes(shapes, names=None, what="broadcast"):
     """The static shape NumPy broadcasting gives ``shapes``, or ShapeError.
 
-    ``names`` (one per shape) make the error say which inputs disagree.
+    ``names`` (one per shape) make the error say which inputs disagree. They
+    may be the variables themselves: they are turned into text only for an
+    error, which keeps building a deep graph from costing a walk per node.
 
     >>> broadcast_shapes([(None, 1), (3,)])
     (None, 3)

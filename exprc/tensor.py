@@ -253,8 +253,15 @@ def constant(value, dtype=None, name=None):
         raise TypeError(f"constant {value!r}: complex values are not supported")
     try:
         array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype, "constant dtype"))
-    except (TypeError, ValueError, OverflowError) as err:
+    except OverflowError as err:  # an int out of range of the dtype asked for, as in NumPy
+        raise OverflowError(f"cannot make a constant of {value!r}: {err}") from err
+    except (TypeError, ValueError) as err:
         raise TypeError(f"cannot make a constant of {value!r}: {err}") from err
+    if array.dtype == object and isinstance(value, int):
+        raise OverflowError(
+            f"cannot make a constant of {value!r}: it is out of range of every integer dtype "
+            "(int64, uint64); write it as a float if that is what is meant"
+        )
     if array.dtype == object:
         raise TypeError(f"cannot make a constant of {value!r}: it is not numeric")
     as_dtype(array.dtype, f"constant {value!r}")

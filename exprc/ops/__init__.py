@@ -8,8 +8,10 @@ Each module holds whole ops: type rule, NumPy reference and printing side by sid
 - :mod:`.indexing`: slicing, integer-array indexing, set_subtensor / inc_subtensor
 - :mod:`.linalg`: matmul, tensordot, dot, outer
 """
+from types import ModuleType as _ModuleType
+
 from .elemwise import (  # noqa: F401
-    ELEMWISE_FUNCTIONS, Elemwise, absolute, astype, clip, divide, elementwise, eq, neq, where,
+    ELEMWISE_FUNCTIONS, Elemwise, absolute, astype, clip, divide, elementwise, eq, neq, round, where,
 )
 from .elemwise import ELEMWISE_FUNCTIONS as _ELEMWISE
 from .indexing import (  # noqa: F401
@@ -27,3 +29,6 @@ from .shape import (  # noqa: F401
 )
 
 globals().update(_ELEMWISE)
+
+# What ``from exprc.ops import *`` gives exprc: the functions and op classes, not the submodules.
+__all__ = [name for name, value in globals().items() if not name.startswith("_") and not isinstance(value, _ModuleType)]

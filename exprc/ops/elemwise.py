@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dtypes import probe_dtype
+from ..dtypes import is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text
 from ..shapes import broadcast_shapes
@@ -44,7 +44,7 @@ class Elemwise(Op):
         if len(inputs) != self.scalar_op.nin:
             raise TypeError(f"{name} takes {self.scalar_op.nin} inputs, got {len(inputs)}")
         shapes = [v.type.shape for v in inputs]
-        out_shape = broadcast_shapes(shapes, [str(v) for v in inputs], what=name)
+        out_shape = broadcast_shapes(shapes, inputs, what=name)
         for v in inputs:
             if v.ndim not in (0, len(out_shape)):
                 raise TypeError(f"{name}: input {v} must be 0-d or {len(out_shape)}-d; use elementwise()")
@@ -56,7 +56,9 @@ class Elemwise(Op):
         except TypeError as err:
             described = ", ".join(f"{v} ({v.dtype})" for v in inputs)
             raise TypeError(f"{name} is not defined for {described}: {err}") from err
-        weak = all(v.type.weak for v in inputs) and dtype in _WEAK_STAND_INS
+        # A cast asks for a dtype, as np.asarray(2).astype(...) does: its result is never weak.
+        is_cast = name.startswith("astype_")
+        weak = all(v.type.weak for v in inputs) and dtype in _WEAK_STAND_INS and not is_cast
         return Apply(self, inputs, [TensorType(dtype, out_shape, weak)])
 
     def perform(self, node, inputs):
@@ -67,18 +69,35 @@ class Elemwise(Op):
         return f"Elemwise{{{self.scalar_op.name}}}"
 
     def infix(self, node, show):
-        op, inputs = self.scalar_op, node.inputs
+        op = self.scalar_op
+        # The leading axes elementwise() adds are NumPy's implicit broadcasting: not shown.
+        inputs = [v.owner.inputs[0] if is_left_padding(v) else v for v in node.inputs]
         if op.name.startswith("astype_"):
             return f"{show(inputs[0], ATOM)}.astype({node.outputs[0].dtype})", ATOM
         if op.infix and op.nin == 1:
             return f"{op.infix}{show(inputs[0], op.precedence)}", op.precedence
         if op.infix:
             # ** groups to the right, every other operator to the left.
+            # Comparisons chain in Python, so (a < b) < c keeps its parentheses.
             right_assoc = op.infix == "**"
-            left = show(inputs[0], op.precedence + right_assoc)
+            left = show(inputs[0], op.precedence + (right_assoc or op.precedence == COMPARISON))
             right = show(inputs[1], op.precedence + (not right_assoc))
             return f"{left} {op.infix} {right}", op.precedence
         return call_text(op.name, *(show(v) for v in inputs)), ATOM
+
+
+COMPARISON = SCALAR_OPS["less"].precedence
+
+
+def is_left_padding(var):
+    """Whether ``var`` is its input with leading length-1 axes added (see :func:`elementwise`)."""
+    from .shape import DimShuffle
+
+    node = var.owner
+    if node is None or not isinstance(node.op, DimShuffle):
+        return False
+    order, ndim = node.op.new_order, node.inputs[0].ndim
+    return order[len(order) - ndim:] == tuple(range(ndim)) and all(a == "x" for a in order[: len(order) - ndim])
 
 
 def elementwise(scalar_op, *inputs):
@@ -94,7 +113,7 @@ def elementwise(scalar_op, *inputs):
     inputs = [as_tensor(v) for v in inputs]
     ndim = max(v.ndim for v in inputs)
     # Check the static shapes before padding so the error names the shapes the user wrote.
-    broadcast_shapes([v.type.shape for v in inputs], [str(v) for v in inputs], what=scalar_op.name)
+    broadcast_shapes([v.type.shape for v in inputs], inputs, what=scalar_op.name)
     padded = [v if v.ndim in (0, ndim) else expand_left(v, ndim) for v in inputs]
     return Elemwise(scalar_op)(*padded)
 
@@ -136,6 +155,22 @@ divide = ELEMWISE_FUNCTIONS["true_divide"]
 absolute = ELEMWISE_FUNCTIONS["abs"]
 
 
+def round(x):  # noqa: A001 - NumPy's name
+    """Round to the nearest integer, halves to even (NumPy's ``round`` with ``decimals=0``).
+
+    Integers are returned as they are; booleans become float16, as in NumPy.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.round(x).eval({x: [0.5, 1.5, -2.5]})
+    array([ 0.,  2., -2.])
+    """
+    x = as_tensor(x)
+    if is_integer(x.dtype):
+        return x
+    return elementwise(SCALAR_OPS["rint"], x)
+
+
 def where(condition, x, y):
     """``x`` where ``condition`` holds, else ``y``, elementwise (NumPy's three-argument ``where``).
 
@@ -157,6 +192,9 @@ def clip(x, a_min=None, a_max=None):
     """
     if a_min is None and a_max is None:
         raise ValueError(f"clip({x}): give a_min, a_max or both")
+    x = as_tensor(x)
+    if x.type.weak:  # np.clip makes an array of x first, so a Python scalar there is not weak
+        x = astype(x, x.dtype)
     if a_max is None:
         return elementwise(SCALAR_OPS["maximum"], x, a_min)
     if a_min is None:
@@ -173,6 +211,6 @@ def astype(x, dtype):
     """
     x = as_tensor(x)
     op = cast(dtype)
-    if x.dtype == op.name[len("astype_"):]:
+    if x.dtype == op.name[len("astype_"):] and not x.type.weak:
         return x
     return Elemwise(op)(x)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..dtypes import is_integer
 from ..graph import Apply, Op, Variable
-from ..printing import ATOM
+from ..printing import ATOM, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape
 from ..tensor import TensorConstant, TensorType, as_tensor
 from .shape import dimshuffle
@@ -89,7 +89,7 @@ def _pattern_shape(x, pattern, arrays):
     rest = list(x.type.shape[len(pattern):])
     if not array_axes:
         return tuple(length for _, length in sliced) + tuple(rest)
-    indexed = broadcast_shapes(arrays, [f"index array {i}" for i in range(len(arrays))], what=f"index of {x}")
+    indexed = broadcast_shapes(arrays, [f"index array {i}" for i in range(len(arrays))], what=lazy("index of {}", x))
     adjacent = array_axes == list(range(array_axes[0], array_axes[-1] + 1))
     if adjacent:  # NumPy puts the indexed axes where the arrays were
         before = [n for a, n in sliced if a < array_axes[0]]
@@ -187,7 +187,7 @@ def _check_update(x, pattern, y, index_shapes, what):
             f"{what}: the value {y} has {y.ndim} dimensions, more than the {len(target)} of {x}[...]"
         )
     try:
-        broadcast_shapes([target, y.type.shape], [f"{x}[...]", str(y)], what=what)
+        broadcast_shapes([target, y.type.shape], [lazy("{}[...]", x), y], what=what)
     except ShapeError:
         raise ShapeError(
             f"{what}: the value {y} of shape {fmt_shape(y.type.shape)} does not broadcast "
@@ -261,6 +261,8 @@ class AdvancedIncSubtensor(Op):
 
 
 def _array_index(x, axis, entry):
+    if isinstance(entry, list) and np.size(entry) == 0:
+        entry = np.asarray(entry, dtype=np.int64)  # NumPy reads [] as an empty integer index
     var = as_tensor(entry)
     if var.dtype == "bool":
         raise IndexError(
@@ -310,9 +312,11 @@ def getitem(x, index):
             pattern.append(("int", i))
             axis += 1
     pattern = tuple(pattern)
-    if all(e == ("slice", None, None, None) for e in pattern):
+    if "x" in order and all(e == ("slice", None, None, None) for e in pattern):
         result = x
     else:
+        # x[:] and x[...] are nodes too: set_subtensor(x[:], y) writes into x, which may
+        # itself be x = a[1:], and must not write into a.
         result = Subtensor(pattern)(x, *dynamic)
     return dimshuffle(result, order + list(range(out_axis, result.ndim))) if "x" in order else result
 

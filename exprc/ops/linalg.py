@@ -8,7 +8,7 @@ import numpy as np
 
 from ..dtypes import probe_dtype
 from ..graph import Apply, Op
-from ..printing import ATOM, call_text
+from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape, normalize_axis
 from ..tensor import TensorType, as_tensor
 from . import elemwise as E
@@ -43,7 +43,7 @@ class MatMul(Op):
         sa = (1,) + a.type.shape if a.ndim == 1 else a.type.shape
         sb = b.type.shape + (1,) if b.ndim == 1 else b.type.shape
         _check_inner(a, b, sa[-1], sb[-2], "matmul")
-        batch = broadcast_shapes([sa[:-2], sb[:-2]], [str(a), str(b)], what="matmul batch axes")
+        batch = broadcast_shapes([sa[:-2], sb[:-2]], [a, b], what="matmul batch axes")
         shape = batch + ((sa[-2],) if a.ndim > 1 else ()) + ((sb[-1],) if b.ndim > 1 else ())
         return Apply(self, [a, b], [TensorType(_product_dtype(a, b), shape)])
 
@@ -110,8 +110,8 @@ def tensordot(a, b, axes=2):
         axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
     if len(axes_a) != len(axes_b):
         raise ValueError(f"tensordot: axes {axes_a} and {axes_b} must pair up one to one")
-    axes_a = [normalize_axis(i, a.ndim, f"tensordot axis of {a}")[0] for i in axes_a]
-    axes_b = [normalize_axis(j, b.ndim, f"tensordot axis of {b}")[0] for j in axes_b]
+    axes_a = [normalize_axis(i, a.ndim, lazy("tensordot axis of {}", a))[0] for i in axes_a]
+    axes_b = [normalize_axis(j, b.ndim, lazy("tensordot axis of {}", b))[0] for j in axes_b]
     if len(set(axes_a)) != len(axes_a) or len(set(axes_b)) != len(axes_b):
         raise ValueError(f"tensordot: an axis is repeated in {axes_a} or {axes_b}")
     return TensorDot(tuple(axes_a), tuple(axes_b))(a, b)

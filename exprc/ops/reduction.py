@@ -13,7 +13,7 @@ import numpy as np
 
 from ..dtypes import as_dtype, is_float, probe_dtype
 from ..graph import Apply, Op
-from ..printing import ATOM, call_text
+from ..printing import ATOM, call_text, lazy
 from ..shapes import normalize_axis
 from ..tensor import TensorType, as_tensor, constant
 from . import elemwise as E
@@ -46,6 +46,8 @@ class Reduce(Op):
 
     def perform(self, node, inputs):
         kwargs = {"dtype": self.dtype} if self.dtype is not None else {}
+        if getattr(self, "initial", None) is not None:
+            kwargs["initial"] = self.initial
         out = type(self).numpy(inputs[0], axis=self.axis, keepdims=self.keepdims, **kwargs)
         return [np.asarray(out).astype(node.outputs[0].dtype, copy=False)]
 
@@ -54,7 +56,9 @@ class Reduce(Op):
         axis = None if self.axis == tuple(range(x.ndim)) else self.axis
         axis = axis[0] if axis is not None and len(axis) == 1 else axis
         method = type(self).__name__.lower()
-        return f"{show(x, ATOM)}.{call_text(method, axis=axis, keepdims=self.keepdims or None, dtype=self.dtype)}", ATOM
+        text = call_text(method, axis=axis, keepdims=self.keepdims or None, dtype=self.dtype,
+                         initial=getattr(self, "initial", None))
+        return f"{show(x, ATOM)}.{text}", ATOM
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,18 @@ class Prod(Reduce):
 
 @dataclass(frozen=True)
 class Max(Reduce):
+    """The largest element; ``initial``, when given, is included as NumPy's is, so that
+    a zero-size axis gives it instead of an error."""
+
+    initial: Optional[float] = None
     numpy = staticmethod(np.max)
 
 
 @dataclass(frozen=True)
 class Min(Reduce):
+    """The smallest element; ``initial`` as for :class:`Max`."""
+
+    initial: Optional[float] = None
     numpy = staticmethod(np.min)
 
 
@@ -89,7 +100,7 @@ class Any(Reduce):
 
 def _reduce(cls, x, axis, keepdims, dtype=None, what=None):
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, f"{what or cls.__name__.lower()} of {x}")
+    axes = normalize_axis(axis, x.ndim, lazy("{} of {}", what or cls.__name__.lower(), x))
     if dtype is not None:
         dtype = as_dtype(dtype, f"{what} dtype")
     return cls(axes, bool(keepdims), dtype)(x)
@@ -199,7 +210,7 @@ def _arg_reduce(cls, x, axis, keepdims, what):
     if axis is not None:
         if isinstance(axis, (tuple, list)):
             raise TypeError(f"{what} of {x}: axis must be an int or None, got {axis!r}")
-        axis = normalize_axis(axis, x.ndim, f"{what} of {x}")[0]
+        axis = normalize_axis(axis, x.ndim, lazy("{} of {}", what, x))[0]
     return cls(axis, bool(keepdims))(x)
 
 
@@ -250,7 +261,7 @@ def mean(x, axis=None, keepdims=False):
     array(3.)
     """
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, f"mean of {x}")
+    axes = normalize_axis(axis, x.ndim, lazy("mean of {}", x))
     xf = _float_input(x)
     accumulate = "float32" if xf.dtype == "float16" else None
     total = sum(xf, axes, keepdims, dtype=accumulate)
@@ -266,10 +277,11 @@ def var(x, axis=None, keepdims=False, ddof=0):
     array(1.)
     """
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, f"var of {x}")
+    axes = normalize_axis(axis, x.ndim, lazy("var of {}", x))
     xf = _float_input(x)
     deviation = xf - mean(xf, axes, keepdims=True)
-    return sum(E.square(deviation), axes, keepdims) / (_count(x, axes) - ddof)
+    # As in NumPy, a divisor n - ddof below zero counts as zero (giving inf or NaN).
+    return sum(E.square(deviation), axes, keepdims) / E.maximum(_count(x, axes) - ddof, 0)
 
 
 def std(x, axis=None, keepdims=False, ddof=0):
@@ -283,10 +295,16 @@ def std(x, axis=None, keepdims=False, ddof=0):
     return E.sqrt(var(x, axis, keepdims, ddof))
 
 
+def _exp_input(x):
+    """``x`` in the floating dtype NumPy's ``exp`` gives it (integers in float64, as SciPy does)."""
+    return x if is_float(x.dtype) else E.astype(x, probe_dtype(np.exp, (x.dtype,)))
+
+
 def _finite_max(x, axes):
     """The max over ``axes`` (kept), replaced by 0 where it is infinite, so that
-    subtracting it avoids overflow without turning -inf rows into NaN."""
-    m = max(x, axes, keepdims=True)
+    subtracting it avoids overflow without turning -inf rows into NaN. ``x`` is
+    floating; a zero-size axis gives 0 (its max is -inf), not an error."""
+    m = Max(axes, True, None, -np.inf)(x)
     return E.where(E.isfinite(m), m, 0)
 
 
@@ -299,7 +317,8 @@ def logsumexp(x, axis=None, keepdims=False):
     array(1000.69314718)
     """
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, f"logsumexp of {x}")
+    axes = normalize_axis(axis, x.ndim, lazy("logsumexp of {}", x))
+    x = _exp_input(x)
     shift = _finite_max(x, axes)
     out = E.log(sum(E.exp(x - shift), axes, keepdims=True)) + shift
     return out if keepdims else dimshuffle(out, [a for a in range(x.ndim) if a not in axes])
@@ -314,7 +333,8 @@ def softmax(x, axis=-1):
     array([0.5, 0.5])
     """
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, f"softmax of {x}")
+    axes = normalize_axis(axis, x.ndim, lazy("softmax of {}", x))
+    x = _exp_input(x)
     e = E.exp(x - _finite_max(x, axes))
     return e / sum(e, axes, keepdims=True)
 
@@ -328,5 +348,6 @@ def log_softmax(x, axis=-1):
     array([-0.69314718, -0.69314718])
     """
     x = as_tensor(x)
-    axes = normalize_axis(axis, x.ndim, f"log_softmax of {x}")
+    axes = normalize_axis(axis, x.ndim, lazy("log_softmax of {}", x))
+    x = _exp_input(x)
     return x - logsumexp(x, axes, keepdims=True)

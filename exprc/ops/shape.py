@@ -10,7 +10,7 @@ import numpy as np
 
 from ..dtypes import as_dtype, is_integer, probe_dtype
 from ..graph import Apply, Op
-from ..printing import ATOM, call_text
+from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, fmt_shape, normalize_axis
 from ..tensor import TensorConstant, TensorType, as_tensor, constant
 
@@ -43,7 +43,7 @@ def shape_i(x, axis):
     array(3)
     """
     x = as_tensor(x)
-    axis = normalize_axis(axis, x.ndim, f"shape of {x}")[0]
+    axis = normalize_axis(axis, x.ndim, lazy("shape of {}", x))[0]
     if x.type.shape[axis] is not None:
         return constant(int(x.type.shape[axis]))
     return ShapeI(axis)(x)
@@ -89,7 +89,7 @@ class DimShuffle(Op):
         return Apply(self, [x], [TensorType(x.dtype, shape)])
 
     def perform(self, node, inputs):
-        (x,) = inputs
+        x = np.asarray(inputs[0])  # a weak input (x.shape[0], a Python scalar) arrives as a Python number
         kept = [a for a in self.new_order if a != "x"]
         dropped = tuple(a for a in range(x.ndim) if a not in kept)
         for a in dropped:
@@ -103,12 +103,21 @@ class DimShuffle(Op):
 
     def infix(self, node, show):
         (x,) = node.inputs
-        kept = [a for a in self.new_order if a != "x"]
-        if kept == list(range(x.ndim)) and all(a == "x" for a in self.new_order[: len(self.new_order) - x.ndim]):
-            return show(x), show.precedence(x)  # NumPy's implicit leading axes: not worth showing
-        if self.new_order == tuple(reversed(range(x.ndim))):
+        order = self.new_order
+        kept = [a for a in order if a != "x"]
+        if kept == list(range(x.ndim)):  # only new axes: NumPy's x[None, :]
+            parts = ["None" if a == "x" else ":" for a in order]
+            while parts[-1] == ":":
+                parts.pop()
+            return f"{show(x, ATOM)}[{', '.join(parts)}]", ATOM
+        if order == tuple(reversed(range(x.ndim))):
             return f"{show(x, ATOM)}.T", ATOM
-        return f"{show(x, ATOM)}.dimshuffle{self.new_order}", ATOM
+        if len(kept) == x.ndim and "x" not in order:
+            return f"{show(x, ATOM)}.transpose{order}", ATOM
+        if kept == sorted(kept) and "x" not in order:
+            dropped = tuple(a for a in range(x.ndim) if a not in kept)
+            return call_text("squeeze", show(x), axis=dropped[0] if len(dropped) == 1 else dropped), ATOM
+        return f"{show(x, ATOM)}.dimshuffle{order}", ATOM
 
 
 def dimshuffle(x, pattern):
@@ -157,7 +166,7 @@ def expand_dims(x, axis):
     """
     x = as_tensor(x)
     out_ndim = x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
-    new = normalize_axis(axis, out_ndim, f"expand_dims of {x}")
+    new = normalize_axis(axis, out_ndim, lazy("expand_dims of {}", x))
     rest = iter(range(x.ndim))
     return dimshuffle(x, tuple("x" if i in new else next(rest) for i in range(out_ndim)))
 
@@ -176,7 +185,7 @@ def squeeze(x, axis=None):
     if axis is None:
         drop = tuple(i for i, d in enumerate(x.type.shape) if d == 1)
     else:
-        drop = normalize_axis(axis, x.ndim, f"squeeze of {x}")
+        drop = normalize_axis(axis, x.ndim, lazy("squeeze of {}", x))
     return dimshuffle(x, tuple(i for i in range(x.ndim) if i not in drop))
 
 
@@ -247,7 +256,7 @@ def reshape(x, shape):
     (3, 2)
     """
     x = as_tensor(x)
-    lengths = _length_inputs(shape, f"reshape of {x}")
+    lengths = _length_inputs(shape, lazy("reshape of {}", x))
     static = [_static_length(d) for d in lengths]
     if tuple(static) == x.type.shape and None not in static:
         return x
@@ -261,7 +270,8 @@ def flatten(x):
     >>> ex.flatten(ex.tensor("t", shape=(2, 3))).type.shape
     (6,)
     """
-    return reshape(x, (-1,))
+    x = as_tensor(x)
+    return x if x.ndim == 1 else reshape(x, (-1,))
 
 
 @dataclass(frozen=True)
@@ -299,7 +309,7 @@ def broadcast_to(x, shape):
     (4, 3)
     """
     x = as_tensor(x)
-    lengths = _length_inputs(shape, f"broadcast_to of {x}")
+    lengths = _length_inputs(shape, lazy("broadcast_to of {}", x))
     if tuple(_static_length(d) for d in lengths) == x.type.shape:
         return x
     return BroadcastTo()(x, *lengths)
@@ -314,7 +324,7 @@ def full(shape, fill_value, dtype=None):
     """
     value = as_tensor(fill_value)
     if dtype is not None:
-        value = value.astype(dtype) if value.owner is not None else constant(value.value, dtype=dtype)
+        value = constant(value.value, dtype=dtype) if isinstance(value, TensorConstant) else value.astype(dtype)
     elif value.type.weak and isinstance(value, TensorConstant):
         value = constant(value.value, dtype=value.dtype)
     return broadcast_to(value, shape)
