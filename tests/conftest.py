@@ -1,0 +1,8 @@
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    """A random generator with a fixed seed, so every run draws the same test values."""
+    return np.random.default_rng(20240521)

@@ -1,0 +1,104 @@
+"""Checking exprc's NumPy reference back end against NumPy itself, for the op tests.
+
+Inputs come from :mod:`tests.helpers` (random values in a chosen memory layout).
+:func:`check` runs an expression through ``exprc.function(..., backend="numpy")``
+and ``expr.eval``, then compares the result with the NumPy oracle: values, dtype,
+shape, and the static shape exprc inferred when building the graph.
+"""
+import warnings
+
+import numpy as np
+
+import exprc as ex
+from tests.helpers import DTYPES, LAYOUTS, in_layout, random_array
+
+FLOATS = ("float32", "float64")
+INTS = ("int32", "int64")
+NUMERIC = FLOATS + INTS
+
+
+def make(shape, dtype, layout="contiguous", rng=None, low=-3, high=3):
+    """Random values of ``shape`` and ``dtype`` (see :func:`tests.helpers.random_array`) in ``layout``."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    values = random_array(rng, tuple(shape), dtype, low, high)
+    return in_layout(values, layout) if values.ndim else values  # a 0-d array has one layout
+
+
+def declare(name, array, static="dynamic"):
+    """An input variable for ``array``: with its lengths static, all unknown, or only the first unknown."""
+    array = np.asarray(array)
+    if static == "static":
+        shape = array.shape
+    elif static == "dynamic":
+        shape = (None,) * array.ndim
+    elif static == "partial":
+        shape = (None,) + array.shape[1:] if array.ndim else ()
+    else:
+        raise ValueError(f"unknown declaration {static!r}")
+    return ex.tensor(name, dtype=array.dtype.name, shape=shape)
+
+
+def assert_static_shape(expr, result):
+    """The static shape exprc inferred agrees with the shape the result has."""
+    result = np.asarray(result)
+    assert expr.type.ndim == result.ndim, f"{expr} is {expr.type}, but its value has shape {result.shape}"
+    for static, actual in zip(expr.type.shape, result.shape):
+        assert static is None or static == actual, (
+            f"{expr} has static shape {expr.type.shape}, but its value has shape {result.shape}"
+        )
+
+
+def tolerance(dtype):
+    """rtol, atol for comparing results of ``dtype`` computed in a different order."""
+    if np.dtype(dtype) == np.float32:
+        return 1e-4, 1e-5
+    if np.dtype(dtype) == np.float16:
+        return 1e-2, 1e-2
+    return 1e-10, 1e-12
+
+
+def assert_same(got, expected, rtol=None, atol=None):
+    """``got`` equals ``expected`` in dtype, shape and values (NaN matching NaN, floats up to a tolerance)."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.dtype == expected.dtype, f"dtype {got.dtype}, NumPy gives {expected.dtype}"
+    assert got.shape == expected.shape, f"shape {got.shape}, NumPy gives {expected.shape}"
+    if expected.dtype.kind == "f":
+        default_rtol, default_atol = tolerance(expected.dtype)
+        np.testing.assert_allclose(
+            got, expected, rtol=default_rtol if rtol is None else rtol,
+            atol=default_atol if atol is None else atol, equal_nan=True,
+        )
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+def run(expr, feeds):
+    """``expr`` computed by the NumPy back end given ``feeds`` (variable -> array), by both
+    ``exprc.function`` and ``expr.eval``; the two must agree exactly."""
+    f = ex.function(list(feeds), expr, backend="numpy")
+    got = f(*feeds.values())
+    evaluated = expr.eval(dict(feeds)) if feeds else expr.eval()
+    np.testing.assert_array_equal(evaluated, got)
+    assert np.asarray(evaluated).dtype == np.asarray(got).dtype
+    return got
+
+
+def numpy_result(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` as an array, with NumPy's warnings about NaN and empty slices silenced."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(fn(*args, **kwargs))
+
+
+def check(expr, feeds, expected, rtol=None, atol=None):
+    """Compute ``expr`` and compare it with ``expected`` (the NumPy oracle's value):
+    values, dtype, shape and the inferred static shape. Returns exprc's result."""
+    got = run(expr, feeds)
+    assert_same(got, expected, rtol, atol)
+    assert_static_shape(expr, got)
+    return got
+
+
+def shape_id(shape):
+    """``(0, 3)`` as ``0x3``, ``()`` as ``0d``: readable test ids."""
+    return "x".join(map(str, shape)) if shape else "0d"
