@@ -1,0 +1,178 @@
+"""Fused expressions on the C back end, side by side with NumPy (and numexpr when installed).
+
+For each expression and size (1e3 to 1e7 elements) it times:
+
+- ``exprc c``: ``exprc.function(..., backend="c")``;
+- ``exprc numpy``: the NumPy reference back end, node by node;
+- ``NumPy``: the expression written directly in NumPy;
+- ``numexpr``: the same with numexpr, where numexpr can express it.
+
+It also times a call on a one-element input, which is almost all overhead.
+Every result is checked against NumPy before it is timed. The report goes to
+``benchmarks/results/elementwise.md`` with the date and the machine.
+
+    python benchmarks/bench_elementwise.py [--sizes 1e3,1e5,1e7] [--budget SECONDS] [--output PATH]
+"""
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
+
+import exprc as ex  # noqa: E402
+
+try:
+    import numexpr
+except ImportError:  # an optional peer
+    numexpr = None
+
+ROW = 1000  # row length of the 2-d inputs
+
+
+def _softmax_np(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _cases():
+    """name -> (build(ex) -> (inputs, output), make(n, rng) -> arrays, numpy fn, numexpr fn or None)."""
+    def gauss_sum():
+        x = ex.matrix("x")
+        return [x], ex.exp(-x ** 2).sum(axis=1)
+
+    def softmax():
+        x = ex.matrix("x")
+        return [x], ex.softmax(x, axis=1)
+
+    def axpby():
+        a, x, b, y = ex.scalar("a"), ex.vector("x"), ex.scalar("b"), ex.vector("y")
+        return [a, x, b, y], a * x + b * y
+
+    def rows(n, rng):
+        return [rng.uniform(-2, 2, (max(n // ROW, 1), min(n, ROW)))]
+
+    def vectors(n, rng):
+        return [np.float64(0.5), rng.uniform(-1, 1, n), np.float64(2.0), rng.uniform(-1, 1, n)]
+
+    ne_gauss = (lambda x: numexpr.evaluate("sum(exp(-x**2), axis=1)")) if numexpr else None
+    ne_axpby = (lambda a, x, b, y: numexpr.evaluate("a*x + b*y")) if numexpr else None
+    return {
+        "exp(-x**2).sum(axis=1)": (gauss_sum, rows, lambda x: np.exp(-x ** 2).sum(axis=1), ne_gauss),
+        "softmax(x, axis=1)": (softmax, rows, _softmax_np, None),
+        "a*x + b*y": (axpby, vectors, lambda a, x, b, y: a * x + b * y, ne_axpby),
+    }
+
+
+def best_time(fn, args, budget):
+    """The best time of one call, over repeats taking about ``budget`` seconds (at least 3)."""
+    fn(*args)
+    times, start = [], time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - start < budget and len(times) < 1000):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _fmt(seconds):
+    if seconds is None:
+        return "—"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
+    parser.add_argument("--budget", type=float, default=0.3, help="seconds of repeats per timing")
+    parser.add_argument("--output", default=str(HERE / "results" / "elementwise.md"))
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, (build, make, np_fn, ne_fn) in _cases().items():
+        inputs, output = build()
+        t0 = time.perf_counter()
+        fc = ex.function(inputs, output, backend="c")
+        compile_s = time.perf_counter() - t0
+        fn = ex.function(inputs, output, backend="numpy")
+        for n in sizes:
+            data = make(n, rng)
+            expected = np_fn(*data)
+            np.testing.assert_allclose(fc(*data), expected, rtol=1e-12, atol=1e-14)
+            timings = {
+                "exprc c": best_time(fc, data, args.budget),
+                "exprc numpy": best_time(fn, data, args.budget),
+                "NumPy": best_time(np_fn, data, args.budget),
+                "numexpr": None,
+            }
+            if ne_fn is not None:
+                np.testing.assert_allclose(ne_fn(*data), expected, rtol=1e-12, atol=1e-14)
+                timings["numexpr"] = best_time(ne_fn, data, args.budget)
+            rows.append((name, n, timings))
+            print(f"{name:28s} n={n:>9,d}  " + "  ".join(f"{k}: {_fmt(v)}" for k, v in timings.items()), flush=True)
+        print(f"{name:28s} first build (compile or disk cache): {compile_s:.2f} s")
+
+    # Call overhead: one element, so the time is almost all Python and the crossing into C.
+    x = ex.vector("x")
+    tiny = [np.ones(1)]
+    overhead = {
+        "exprc c": best_time(ex.function([x], x + 1.0, backend="c"), tiny, args.budget),
+        "exprc numpy": best_time(ex.function([x], x + 1.0, backend="numpy"), tiny, args.budget),
+        "NumPy": best_time(lambda v: v + 1.0, tiny, args.budget),
+    }
+    print("call overhead (x + 1, one element): " + "  ".join(f"{k}: {_fmt(v)}" for k, v in overhead.items()))
+
+    lines = [
+        "# Fused elementwise and reduction expressions",
+        "",
+        f"- date: {datetime.date.today().isoformat()}",
+        f"- machine: {os.cpu_count()} CPUs (`nproc`: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}), {_cpu_model()}",
+        f"- Python {platform.python_version()}, NumPy {np.__version__}, numexpr {numexpr.__version__ if numexpr else 'not installed'}",
+        f"- command: `python benchmarks/bench_elementwise.py --sizes {args.sizes} --budget {args.budget}`",
+        f"- load average at the end (other processes compete for the cores): {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+        f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
+        "- best time per call; 2-d inputs have rows of 1000 elements",
+        "",
+        "| expression | elements | exprc c | exprc numpy | NumPy | numexpr | NumPy / exprc c |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, n, t in rows:
+        speedup = t["NumPy"] / t["exprc c"]
+        lines.append(f"| `{name}` | {n:,d} | {_fmt(t['exprc c'])} | {_fmt(t['exprc numpy'])} | {_fmt(t['NumPy'])} "
+                     f"| {_fmt(t['numexpr'])} | {speedup:.2f}× |")
+    lines += [
+        "",
+        "Call overhead, `x + 1` on a one-element vector:",
+        "",
+        "| exprc c | exprc numpy | NumPy |",
+        "|---:|---:|---:|",
+        f"| {_fmt(overhead['exprc c'])} | {_fmt(overhead['exprc numpy'])} | {_fmt(overhead['NumPy'])} |",
+        "",
+    ]
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text("\n".join(lines))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Whole programs on the C back end: kernels mixed with NumPy steps (matmul, slicing,
+reshape, concatenate, argmax), large inputs that run on all cores, and the listing."""
+import numpy as np
+
+import exprc as ex
+from codegen.lower import KernelStep, NumpyStep
+from tests.helpers import in_layout
+
+from ._compare import both, check
+
+
+def test_kernels_between_numpy_steps(rng):
+    x, w, b = ex.matrix("x"), ex.matrix("w"), ex.vector("b")
+    h = ex.tanh(x @ w + b)
+    exprs = [
+        ex.softmax(h, axis=1),
+        h[::2, 1:].sum(axis=0) * 2,
+        ex.reshape(ex.exp(x), (-1,)) + 1,
+        ex.concatenate([x * 2, x - 1], axis=1).max(axis=0),
+        ex.argmax(ex.sin(x), axis=1) + 1,
+        ex.tensordot(x, w, axes=1).T * 3,
+    ]
+    fc, fn = both([x, w, b], exprs)
+    kinds = {type(s).__name__ for s in fc._program.program.steps}
+    assert kinds == {"KernelStep", "NumpyStep"}
+    for layout in ("contiguous", "transposed", "strided"):
+        check(fc, fn, [in_layout(rng.uniform(-1, 1, (6, 4)), layout), in_layout(rng.uniform(-1, 1, (4, 5)), layout),
+                       rng.uniform(-1, 1, 5)])
+
+
+def test_large_inputs_run_in_parallel(rng):
+    x, y = ex.matrix("x"), ex.matrix("y")
+    exprs = [ex.exp(-x ** 2) * y, (x * y).sum(axis=1), x.sum(axis=0), (x * y).sum(), x.max(), ex.min(x, axis=1),
+             ex.softmax(x)]
+    fc, fn = both([x, y], exprs)
+    xv, yv = rng.uniform(-1, 1, (300, 257)), rng.uniform(-1, 1, (300, 257))
+    check(fc, fn, [xv, yv], ulps=64)  # long sums: both sides round differently
+    check(fc, fn, [xv.T, yv.T], ulps=64)
+    ninf = np.full((300, 257), -np.inf)
+    check(fc, fn, [ninf, yv])
+
+
+def test_float16_stays_numpy(rng):
+    h = ex.tensor("h", dtype="float16", shape=(None,))
+    fc, fn = both([h], [ex.exp(h) * 2, (h * h).sum()])
+    assert all(isinstance(s, NumpyStep) for s in fc._program.program.steps)
+    check(fc, fn, [rng.uniform(-1, 1, 10).astype("float16")])
+
+
+def test_program_without_kernels():
+    x = ex.matrix("x")
+    f = ex.function([x], x.T, backend="c")
+    assert f._program.program.kernels == []
+    np.testing.assert_array_equal(f(np.eye(2) + [[0, 1], [0, 0]]), [[1, 0], [1, 1]])
+
+
+def test_listing_names_every_step():
+    x, w = ex.matrix("x"), ex.matrix("w")
+    f = ex.function([x, w], ex.exp(x @ w).sum(axis=1), backend="c")
+    source = f.source
+    assert "NumPy MatMul" in source and "C kernel k0_sum_exp_matmul" in source
+    assert "void k0_sum_exp_matmul" in source
+    assert isinstance(f._program.program.steps[-1], KernelStep)
