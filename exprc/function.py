@@ -139,14 +139,20 @@ class Function:
         self.outputs = outputs
         for var in graph_inputs(outputs):
             if var not in self.inputs:
+                namesake = any(v.name and v.name == var.name for v in self.inputs)
                 raise MissingInputError(
                     f"the outputs depend on {var} ({var.type}), which is not among the inputs "
-                    f"{[str(v) for v in self.inputs]}; add it to the inputs or give it a value with givens="
+                    f"{[str(v) for v in self.inputs]}"
+                    + (f" (an input is also named {var.name!r}, but it is another variable)" if namesake else "")
+                    + "; add it to the inputs or give it a value with givens="
                 )
         self.backend = backend
         self.name = name
         self.allow_input_downcast = allow_input_downcast
-        self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        names = [v.name for v in self.inputs if v.name]
+        # A name two inputs share cannot pick one of them: such inputs are passed by position.
+        self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
+        self._shared_names = {n for n in names if names.count(n) > 1}
         self._program = _program_class(backend)(self.inputs, self.outputs)
 
     @property
@@ -168,6 +174,8 @@ class Function:
         values = list(args) + [None] * (len(self.inputs) - len(args))
         given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
         for key, value in kwargs.items():
+            if key in self._shared_names:
+                raise TypeError(f"function has several inputs named {key!r}; pass them by position")
             if key not in self._positions:
                 raise TypeError(f"function got an unexpected keyword argument {key!r}; inputs are named {list(self._positions)}")
             i = self._positions[key]

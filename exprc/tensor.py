@@ -206,6 +206,12 @@ class TensorVariable(Variable):
     def __getitem__(self, index):
         return _ops().getitem(self, index)
 
+    def __setitem__(self, index, value):
+        raise TypeError(
+            f"symbolic tensors are immutable, so {self}[...] = ... cannot work; "
+            f"build a new tensor with ex.set_subtensor({self}[index], value) or ex.inc_subtensor(...)"
+        )
+
     def eval(self, inputs=None):
         """Compute this expression with the NumPy reference back end.
 

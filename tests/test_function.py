@@ -431,3 +431,23 @@ def test_repeated_calls_are_independent():
     b = f(second)
     np.testing.assert_array_equal(a, first.sum() + first)
     np.testing.assert_array_equal(b, second.sum() + second)
+
+
+def test_inputs_sharing_a_name_are_passed_by_position():
+    a, b = ex.vector("v"), ex.vector("v")
+    f = ex.function([a, b], a - b, backend="numpy")
+    np.testing.assert_array_equal(f([3.0], [1.0]), np.array([2.0]))
+    with pytest.raises(TypeError, match="several inputs named 'v'; pass them by position"):
+        f([3.0], v=[1.0])
+
+
+def test_missing_input_that_shares_a_name_with_an_input_says_so():
+    declared, other = ex.vector("w"), ex.vector("w")
+    with pytest.raises(ex.MissingInputError, match="also named 'w', but it is another variable"):
+        ex.function([declared], other * 2, backend="numpy")
+
+
+def test_item_assignment_points_to_set_subtensor():
+    x = ex.vector("x")
+    with pytest.raises(TypeError, match=r"immutable.*ex\.set_subtensor\(x\[index\], value\)"):
+        x[0] = 1.0
