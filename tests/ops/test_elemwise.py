@@ -479,17 +479,19 @@ def test_python_scalar_operand(rng, cid, dtype, position, scalar):
         ("int32", 2**40),
         ("int32", -(2**31) - 1),
         ("int64", 2**63),
-        pytest.param(
-            "int64", -(2**63) - 1,
-            marks=pytest.mark.xfail(
-                strict=True, reason="ex.constant raises TypeError ('not numeric') for a Python int below int64"
-            ),
-        ),
     ],
 )
 def test_python_int_out_of_range(dtype, scalar):
     """NumPy refuses a Python int that does not fit the array's integer dtype (OverflowError); so does exprc."""
     check_against_numpy(CASES["add"], [np.ones((2,), dtype), scalar])
+
+
+def test_python_int_beyond_every_integer_dtype():
+    """A Python int no integer dtype holds is refused as soon as it becomes a constant, before any op."""
+    with pytest.raises(OverflowError):
+        np.ones(2, "int64") + (-(2**63) - 1)
+    with pytest.raises(OverflowError, match=r"-9223372036854775809.*out of range of every integer dtype"):
+        ex.lvector("x") + (-(2**63) - 1)
 
 
 @pytest.mark.parametrize(
