@@ -13,6 +13,10 @@ See ``docs/`` for the user guide.
 from . import ops
 from .dtypes import SUPPORTED as DTYPES
 from .function import Function, MissingInputError, function
+from .grad import (
+    DisconnectedInputError, GradientError, Rows, StopGradient,
+    grad, hessian, hvp, jacobian, stop_gradient, verify_grad,
+)
 from .graph import Apply, Constant, Op, Variable, substitute, toposort
 from .ops import *  # noqa: F401,F403 - the NumPy-named functions
 from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE

@@ -29,7 +29,9 @@ class Op:
     - ``make_node(*inputs) -> Apply``: checks the inputs and infers output types;
     - ``perform(node, inputs) -> list of outputs``: the NumPy reference;
 
-    and may give ``infix(node, input_strings)`` and ``debug_name()`` for printing.
+    and may give ``grad(node, output_grads)``, the gradients of its inputs given those
+    of its outputs (see :mod:`exprc.grad`), and ``infix(node, input_strings)`` and
+    ``debug_name()`` for printing.
     """
 
     def __call__(self, *inputs):
@@ -42,6 +44,10 @@ class Op:
 
     def perform(self, node, inputs):
         raise NotImplementedError
+
+    def grad(self, node, output_grads):
+        """The gradient of each input (None where there is none), given ``output_grads``."""
+        raise NotImplementedError(f"exprc cannot differentiate through {self.debug_name()}: it has no gradient rule")
 
     def debug_name(self):
         """The op as debugprint shows it: its class name and the parameters not at their default."""

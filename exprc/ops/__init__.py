@@ -19,7 +19,7 @@ from .indexing import (  # noqa: F401
 )
 from .linalg import MatMul, TensorDot, dot, matmul, outer, tensordot  # noqa: F401
 from .reduction import (  # noqa: F401
-    All, Any, ArgMax, ArgMin, Max, Min, Prod, Reduce, Sum,
+    All, Any, ArgMax, ArgMin, Max, Min, Prod, Reduce, Sum, SumToShape,
     all, any, argmax, argmin, logsumexp, log_softmax, max, mean, min, prod, softmax, std, sum, var,
 )
 from .shape import (  # noqa: F401

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dtypes import is_integer, probe_dtype
+from ..dtypes import is_float, is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text
 from ..shapes import broadcast_shapes
 from ..tensor import TensorConstant, TensorType, as_tensor
-from .scalar import SCALAR_OPS, ScalarOp, cast
+from .scalar import SCALAR_OPS, ScalarOp, cast, derivatives, symbols_of
 
 
 _WEAK_STAND_INS = {"bool": True, "int64": 1, "float64": 1.0}
@@ -64,6 +64,33 @@ class Elemwise(Op):
     def perform(self, node, inputs):
         out = self.scalar_op.numpy(*inputs)
         return [np.asarray(out).astype(node.outputs[0].dtype, copy=False)]
+
+    def grad(self, node, output_grads):
+        """``gz * d out / d input`` for each floating input, the partial derivatives taken
+        from the scalar op's SymPy form (see :func:`~exprc.ops.scalar.derivatives`),
+        then summed over the axes along which the input was broadcast."""
+        from .from_sympy import to_graph
+        from .reduction import sum_to
+        from .shape import zeros_like
+
+        (gz,) = output_grads
+        partials = derivatives(self.scalar_op)
+        symbols = symbols_of(self.scalar_op)
+        grads = []
+        for i, (x, partial) in enumerate(zip(node.inputs, partials or [None] * len(node.inputs))):
+            # An axis of x can have been broadcast only where another input may be longer.
+            others = [v for j, v in enumerate(node.inputs) if j != i and v.ndim]
+            axes = [a for a in range(x.ndim) if any(v.type.shape[a] != 1 for v in others)]
+            if partial is None or not is_float(x.dtype):
+                grads.append(None)
+            elif partial == 0:
+                grads.append(zeros_like(x, dtype=gz.dtype))
+            elif partial in (1, -1):
+                grads.append(sum_to(gz if partial == 1 else negative(gz), x, axes))
+            else:
+                partial = to_graph(partial, dict(zip(symbols, node.inputs)))
+                grads.append(sum_to(multiply(gz, partial), x, axes))
+        return grads
 
     def debug_name(self):
         return f"Elemwise{{{self.scalar_op.name}}}"
@@ -150,6 +177,8 @@ ELEMWISE_FUNCTIONS = {
 }
 globals().update(ELEMWISE_FUNCTIONS)
 eq = ELEMWISE_FUNCTIONS["equal"]
+negative = ELEMWISE_FUNCTIONS["negative"]
+multiply = ELEMWISE_FUNCTIONS["multiply"]
 neq = ELEMWISE_FUNCTIONS["not_equal"]
 divide = ELEMWISE_FUNCTIONS["true_divide"]
 absolute = ELEMWISE_FUNCTIONS["abs"]

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dtypes import is_integer
+from ..dtypes import is_float, is_integer
 from ..graph import Apply, Op, Variable
 from ..printing import ATOM, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape
-from ..tensor import TensorConstant, TensorType, as_tensor
+from ..tensor import TensorConstant, TensorType, as_tensor, constant
 from .shape import dimshuffle
 
 DYNAMIC = "$"
@@ -159,6 +159,11 @@ class Subtensor(Op):
         x, *dynamic = inputs
         return [x[_build_index(self.pattern, dynamic)]]
 
+    def grad(self, node, output_grads):
+        """The gradient written into zeros at the indexed places."""
+        x, *dynamic = node.inputs
+        return [_scatter(IncSubtensor, self.pattern, x, output_grads[0], dynamic)] + [None] * len(dynamic)
+
 
 @dataclass(frozen=True)
 class AdvancedSubtensor(Op):
@@ -175,6 +180,11 @@ class AdvancedSubtensor(Op):
     def perform(self, node, inputs):
         x, *arrays = inputs
         return [x[_build_index(self.pattern, arrays)]]
+
+    def grad(self, node, output_grads):
+        """The gradient added into zeros at the indexed places; repeated indices accumulate."""
+        x, *arrays = node.inputs
+        return [_scatter(AdvancedIncSubtensor, self.pattern, x, output_grads[0], arrays)] + [None] * len(arrays)
 
 
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
@@ -227,6 +237,9 @@ class IncSubtensor(Op):
             out[index] += y
         return [out]
 
+    def grad(self, node, output_grads):
+        return _write_grad(self, Subtensor, node, output_grads)
+
 
 @dataclass(frozen=True)
 class AdvancedIncSubtensor(Op):
@@ -255,6 +268,35 @@ class AdvancedIncSubtensor(Op):
         else:
             np.add.at(out, index, y)
         return [out]
+
+    def grad(self, node, output_grads):
+        return _write_grad(self, AdvancedSubtensor, node, output_grads)
+
+
+def _scatter(op_class, pattern, x, gz, extra):
+    """Zeros shaped like ``x`` with ``gz`` added at ``x[pattern]``; None for a non-float ``x``."""
+    from .shape import zeros_like
+
+    if not is_float(x.dtype):
+        return None
+    return op_class(pattern, False)(zeros_like(x, dtype=gz.dtype), gz, *extra)
+
+
+def _write_grad(op, read_class, node, output_grads):
+    """The gradient of ``set_subtensor`` / ``inc_subtensor``: ``x`` gets ``gz`` (zeroed at
+    the written places when setting); ``y`` gets ``gz`` read at those places, summed over
+    the axes along which ``y`` was broadcast. With repeated integer indices, setting gives
+    every copy of a place the gradient of that place."""
+    from .reduction import sum_to
+
+    x, y, *extra = node.inputs
+    (gz,) = output_grads
+    gx = gy = None
+    if is_float(x.dtype):
+        gx = type(op)(op.pattern, True)(gz, constant(0, dtype=gz.dtype), *extra) if op.set_instead_of_inc else gz
+    if is_float(y.dtype):
+        gy = sum_to(read_class(op.pattern)(gz, *extra), y)
+    return [gx, gy] + [None] * len(extra)
 
 
 # --- the public functions ----------------------------------------------------

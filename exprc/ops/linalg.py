@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dtypes import probe_dtype
+from ..dtypes import is_float, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape, normalize_axis
@@ -50,9 +50,36 @@ class MatMul(Op):
     def perform(self, node, inputs):
         return [np.asarray(np.matmul(*inputs)).astype(node.outputs[0].dtype, copy=False)]
 
+    def grad(self, node, output_grads):
+        """``gz @ b.T`` and ``a.T @ gz`` on the last two axes, a vector operand taken as a
+        one-row (a) or one-column (b) matrix, then summed over broadcast batch axes."""
+        from .reduction import sum_to
+
+        a, b = node.inputs
+        (gz,) = output_grads
+        a2 = dimshuffle(a, ("x", 0)) if a.ndim == 1 else a
+        b2 = dimshuffle(b, (0, "x")) if b.ndim == 1 else b
+        batch = gz.ndim - (a.ndim > 1) - (b.ndim > 1)
+        gz2 = dimshuffle(gz, list(range(batch)) + [batch if a.ndim > 1 else "x"]
+                         + [batch + (a.ndim > 1) if b.ndim > 1 else "x"])
+        grads = []
+        for x, x2, product in ((a, a2, lambda: matmul(gz2, _swap_last(b2))),
+                               (b, b2, lambda: matmul(_swap_last(a2), gz2))):
+            if not is_float(x.dtype):
+                grads.append(None)
+                continue
+            g = sum_to(product(), x2)
+            grads.append(dimshuffle(g, (1,) if x is a else (0,)) if x.ndim == 1 else g)
+        return grads
+
     def infix(self, node, show):
         a, b = node.inputs
         return f"{show(a, 20)} @ {show(b, 21)}", 20
+
+
+def _swap_last(x):
+    """``x`` with its last two axes swapped."""
+    return dimshuffle(x, list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
 
 
 def matmul(a, b):
@@ -82,6 +109,24 @@ class TensorDot(Op):
     def perform(self, node, inputs):
         out = np.tensordot(*inputs, axes=(self.axes_a, self.axes_b))
         return [np.asarray(out).astype(node.outputs[0].dtype, copy=False)]
+
+    def grad(self, node, output_grads):
+        """Contract ``gz`` with the other operand over its free axes, then put the axes
+        back in the operand's order."""
+        a, b = node.inputs
+        (gz,) = output_grads
+        free_a = [i for i in range(a.ndim) if i not in self.axes_a]
+        free_b = [j for j in range(b.ndim) if j not in self.axes_b]
+        ga = gb = None
+        if is_float(a.dtype):
+            g = tensordot(gz, b, (list(range(len(free_a), gz.ndim)), free_b))
+            labels = free_a + [self.axes_a[self.axes_b.index(j)] for j in sorted(self.axes_b)]
+            ga = dimshuffle(g, [labels.index(i) for i in range(a.ndim)])
+        if is_float(b.dtype):
+            g = tensordot(a, gz, (free_a, list(range(len(free_a)))))
+            labels = [self.axes_b[self.axes_a.index(i)] for i in sorted(self.axes_a)] + free_b
+            gb = dimshuffle(g, [labels.index(j) for j in range(b.ndim)])
+        return [ga, gb]
 
     def infix(self, node, show):
         a, b = node.inputs

@@ -17,7 +17,7 @@ from ..printing import ATOM, call_text, lazy
 from ..shapes import normalize_axis
 from ..tensor import TensorType, as_tensor, constant
 from . import elemwise as E
-from .shape import dimshuffle, shape_i
+from .shape import broadcast_to, dimshuffle, shape_i
 
 
 def _reduced_shape(shape, axes, keepdims):
@@ -61,14 +61,46 @@ class Reduce(Op):
         return f"{show(x, ATOM)}.{text}", ATOM
 
 
+    def kept(self, node, var):
+        """``var`` (shaped like this reduction's output) with the reduced axes back, of length 1."""
+        if self.keepdims:
+            return var
+        rest = iter(range(var.ndim))
+        return dimshuffle(var, ["x" if a in self.axis else next(rest) for a in range(node.inputs[0].ndim)])
+
+    def grad(self, node, output_grads):
+        return [None]  # the logical reductions; the arithmetic ones say otherwise
+
+
 @dataclass(frozen=True)
 class Sum(Reduce):
     numpy = staticmethod(np.sum)
+
+    def grad(self, node, output_grads):
+        """Each element gets the gradient of the sum it went into."""
+        (x,), (gz,) = node.inputs, output_grads
+        if not is_float(x.dtype):
+            return [None]
+        return [broadcast_to(self.kept(node, gz), x.shape)]
 
 
 @dataclass(frozen=True)
 class Prod(Reduce):
     numpy = staticmethod(np.prod)
+
+    def grad(self, node, output_grads):
+        """The product of the other elements: ``prod / x`` where the slice has no zero; where
+        it has one zero, that element gets the product of the others and the rest 0; where
+        it has two or more, every element gets 0."""
+        (x,), (gz,) = node.inputs, output_grads
+        if not is_float(x.dtype):
+            return [None]
+        is_zero = E.eq(x, 0)
+        zeros = sum(E.astype(is_zero, x.dtype), self.axis, keepdims=True)
+        nonzero = E.where(is_zero, 1, x)
+        rest = Prod(self.axis, True)(nonzero)
+        others = E.where(E.eq(zeros, 0), rest / nonzero, E.where(E.logical_and(is_zero, E.eq(zeros, 1)), rest, 0))
+        return [self.kept(node, gz) * others]
 
 
 @dataclass(frozen=True)
@@ -79,6 +111,9 @@ class Max(Reduce):
     initial: Optional[float] = None
     numpy = staticmethod(np.max)
 
+    def grad(self, node, output_grads):
+        return [_extreme_grad(self, node, output_grads)]
+
 
 @dataclass(frozen=True)
 class Min(Reduce):
@@ -86,6 +121,19 @@ class Min(Reduce):
 
     initial: Optional[float] = None
     numpy = staticmethod(np.min)
+
+    def grad(self, node, output_grads):
+        return [_extreme_grad(self, node, output_grads)]
+
+
+def _extreme_grad(op, node, output_grads):
+    """The gradient of max or min: to the elements equal to the result, shared equally among
+    ties (so the gradients of a slice add up to its output's, as a subgradient must)."""
+    (x,), (gz,) = node.inputs, output_grads
+    if not is_float(x.dtype):
+        return None
+    chosen = E.astype(E.eq(x, op.kept(node, node.outputs[0])), x.dtype)
+    return op.kept(node, gz) * chosen / sum(chosen, op.axis, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -194,6 +242,9 @@ class ArgReduce(Op):
         method = type(self).__name__.lower()
         return f"{show(node.inputs[0], ATOM)}.{call_text(method, axis=self.axis, keepdims=self.keepdims or None)}", ATOM
 
+    def grad(self, node, output_grads):
+        return [None]  # an index has no gradient
+
 
 @dataclass(frozen=True)
 class ArgMax(ArgReduce):
@@ -234,6 +285,70 @@ def argmin(x, axis=None, keepdims=False):
     array(2)
     """
     return _arg_reduce(ArgMin, x, axis, keepdims, "argmin")
+
+
+# --- undoing broadcasting --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SumToShape(Op):
+    """Sum ``g`` (keeping dims) over those of the axes ``axis`` whose target length, an input
+    of the node, is 1 at run time while ``g``'s is not: how a gradient undoes the broadcast
+    of an input whose length was unknown when the graph was built. Inputs: ``(g, *lengths)``."""
+
+    axis: tuple
+
+    def make_node(self, g, *lengths):
+        if len(lengths) != len(self.axis):
+            raise TypeError(f"SumToShape{self.axis} takes one length per axis, got {len(lengths)}")
+        shape = tuple(None if a in self.axis else d for a, d in enumerate(g.type.shape))
+        return Apply(self, [g, *lengths], [TensorType(g.dtype, shape)])
+
+    def perform(self, node, inputs):
+        g, *lengths = inputs
+        g = np.asarray(g)
+        axes = tuple(a for a, n in zip(self.axis, lengths) if int(n) == 1 and g.shape[a] != 1)
+        return [np.sum(g, axis=axes, keepdims=True) if axes else g]
+
+    def grad(self, node, output_grads):
+        g = node.inputs[0]
+        return [broadcast_to(output_grads[0], g.shape)] + [None] * len(self.axis)
+
+    def infix(self, node, show):
+        g, *lengths = node.inputs
+        return f"sum_to({show(g)}, axis={self.axis}, lengths=({', '.join(show(n) for n in lengths)},))", ATOM
+
+
+def sum_to(g, x, axes=None):
+    """``g``, a value broadcast from ``x``'s shape (as in ``x + y``), summed back to ``x``'s
+    shape: over the leading axes ``x`` lacks, the axes where ``x`` has length 1, and, at
+    run time, the axes whose length was unknown when built and turns out to be 1.
+    ``axes``, when given, lists the only axes of ``x`` that can have been broadcast.
+
+    >>> import numpy as np, exprc as ex
+    >>> g, x = ex.matrix("g"), ex.matrix("x")
+    >>> sum_to(g, x).eval({g: np.ones((2, 3)), x: np.ones((1, 3))})
+    array([[2., 2., 2.]])
+    """
+    g, x = as_tensor(g), as_tensor(x)
+    lead = g.ndim - x.ndim
+    if lead < 0:
+        raise ValueError(f"sum_to: {g} has fewer dimensions than {x}")
+    if lead:
+        g = Sum(tuple(range(lead)))(g)
+    static, dynamic = [], []
+    for a, (dx, dg) in enumerate(zip(x.type.shape, g.type.shape)):
+        if dg == 1 or (dx is not None and dx == dg) or (axes is not None and a not in axes):
+            continue
+        if dx == 1:
+            static.append(a)
+        elif dx is None:
+            dynamic.append(a)
+    if static:
+        g = Sum(tuple(static), True)(g)
+    if dynamic:
+        g = SumToShape(tuple(dynamic))(g, *(shape_i(x, a) for a in dynamic))
+    return g
 
 
 # --- composed reductions ---------------------------------------------------

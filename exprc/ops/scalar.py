@@ -90,6 +90,56 @@ def _piecewise_where(c, a, b):
     return sp.Piecewise((a, sp.Ne(c, 0)), (b, True))
 
 
+# The SymPy forms of maximum, minimum and clip say which input is chosen, ties
+# included, so their derivatives route the gradient to that input alone.
+def _piecewise_maximum(x, y):
+    return sp.Piecewise((x, x >= y), (y, True))
+
+
+def _piecewise_minimum(x, y):
+    return sp.Piecewise((x, x <= y), (y, True))
+
+
+def _piecewise_clip(x, lo, hi):
+    # np.minimum(np.maximum(x, lo), hi): hi when x or lo is above it, else lo when above x, else x.
+    return sp.Piecewise((hi, sp.Or(x > hi, lo > hi)), (lo, lo > x), (x, True))
+
+
+class sigmoid(sp.Function):  # noqa: N801 - the name SymPy prints
+    """``1 / (1 + exp(-x))`` as one SymPy function, so its derivative keeps the stable form
+    ``sigmoid(x) * (1 - sigmoid(x))`` rather than ``exp(-x) / (1 + exp(-x))**2``."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+
+class softplus(sp.Function):  # noqa: N801
+    """``log(1 + exp(x))``, whose derivative is ``sigmoid(x)``."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+
+class rint(sp.Function):  # noqa: N801
+    """Rounding to the nearest integer: piecewise constant, so its derivative is 0."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
 _ROWS = [
     # name, nin, numpy, sympy, infix, precedence
     ("negative", 1, np.negative, lambda x: -x, "-", 30),
@@ -119,9 +169,9 @@ _ROWS = [
     ("floor", 1, np.floor, sp.floor, None, 100),
     ("ceil", 1, np.ceil, sp.ceiling, None, 100),
     ("trunc", 1, np.trunc, lambda x: sp.sign(x) * sp.floor(sp.Abs(x)), None, 100),
-    ("rint", 1, np.rint, None, None, 100),
-    ("sigmoid", 1, _float_math(_sigmoid), lambda x: 1 / (1 + sp.exp(-x)), None, 100),
-    ("softplus", 1, _float_math(_softplus), lambda x: sp.log(1 + sp.exp(x)), None, 100),
+    ("rint", 1, np.rint, rint, None, 100),
+    ("sigmoid", 1, _float_math(_sigmoid), sigmoid, None, 100),
+    ("softplus", 1, _float_math(_softplus), softplus, None, 100),
     ("erf", 1, _float_math(_pointwise(math.erf)), sp.erf, None, 100),
     ("erfc", 1, _float_math(_pointwise(math.erfc)), sp.erfc, None, 100),
     ("gammaln", 1, _float_math(_pointwise(_lgamma)), sp.loggamma, None, 100),
@@ -137,8 +187,8 @@ _ROWS = [
     ("floor_divide", 2, np.floor_divide, lambda x, y: sp.floor(x / y), "//", 20),
     ("mod", 2, np.mod, lambda x, y: x - y * sp.floor(x / y), "%", 20),
     ("power", 2, np.power, lambda x, y: x**y, "**", 40),
-    ("maximum", 2, np.maximum, sp.Max, None, 100),
-    ("minimum", 2, np.minimum, sp.Min, None, 100),
+    ("maximum", 2, np.maximum, _piecewise_maximum, None, 100),
+    ("minimum", 2, np.minimum, _piecewise_minimum, None, 100),
     ("arctan2", 2, np.arctan2, sp.atan2, None, 100),
     ("hypot", 2, np.hypot, lambda x, y: sp.sqrt(x**2 + y**2), None, 100),
     ("equal", 2, np.equal, None, None, 100),
@@ -154,7 +204,7 @@ _ROWS = [
     ("bitwise_or", 2, np.bitwise_or, None, "|", 4),
     ("bitwise_xor", 2, np.bitwise_xor, None, "^", 5),
     ("where", 3, np.where, _piecewise_where, None, 100),
-    ("clip", 3, _clip, lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi), None, 100),
+    ("clip", 3, _clip, _piecewise_clip, None, 100),
 ]
 
 #: Every scalar operation by name.
@@ -170,3 +220,63 @@ def cast(dtype):
         return np.asarray(x).astype(dtype)
 
     return ScalarOp(f"astype_{dtype}", 1, to_dtype, sympy=lambda x: x)
+
+
+def _digamma(x):
+    """The digamma function psi = d/dx log|Gamma(x)| (NumPy lacks it): reflection below 1/2,
+    the recurrence psi(x) = psi(x + 1) - 1/x up to 10, then the asymptotic series."""
+    x = np.asarray(x, dtype=np.float64)
+    reflect = x < 0.5
+    z = np.where(reflect, 1.0 - x, x)
+    shift = np.zeros_like(z)
+    small = z < 10.0
+    while small.any():
+        shift = shift - np.where(small, 1.0 / np.where(small, z, 1.0), 0.0)
+        z = np.where(small, z + 1.0, z)
+        small = z < 10.0
+    inv2 = 1.0 / (z * z)
+    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 * (1 / 132)))))
+    out = np.log(z) - 0.5 / z - series + shift
+    out = np.where(reflect, out - np.pi / np.tan(np.pi * x), out)
+    return np.where((x <= 0) & (x == np.floor(x)), np.nan, out)
+
+
+#: Scalar ops that only derivatives produce (the derivative of gammaln); not public functions.
+DERIVATIVE_OPS = {
+    "digamma": ScalarOp("digamma", 1, _float_math(_digamma), lambda x: sp.polygamma(0, x)),
+}
+
+
+def _symbols(nin):
+    return sp.symbols(" ".join(f"x{i}" for i in range(nin)), real=True, seq=True)
+
+
+def _drop_step_derivatives(expr):
+    """``expr`` with the derivatives of step functions (floor, ceiling, sign) set to 0:
+    they are 0 wherever they are defined."""
+    return expr.replace(
+        lambda e: isinstance(e, (sp.Derivative, sp.Subs, sp.DiracDelta)), lambda e: sp.S.Zero
+    )
+
+
+@lru_cache(maxsize=None)
+def derivatives(scalar_op):
+    """The partial derivatives of ``scalar_op`` with respect to each input, as SymPy
+    expressions of the symbols ``x0, x1, ...``, taken from its SymPy form once and cached.
+    None when the operation has no SymPy form (boolean, bitwise and comparison operations).
+
+    >>> derivatives(SCALAR_OPS["multiply"])
+    (x1, x0)
+    >>> derivatives(SCALAR_OPS["power"])
+    (x0**(x1 - 1)*x1, x0**x1*log(x0))
+    """
+    if scalar_op.sympy is None:
+        return None
+    symbols = _symbols(scalar_op.nin)
+    form = scalar_op.sympy(*symbols)
+    return tuple(sp.powsimp(_drop_step_derivatives(sp.diff(form, s))) for s in symbols)
+
+
+def symbols_of(scalar_op):
+    """The SymPy symbols that stand for the inputs of ``scalar_op`` in :func:`derivatives`."""
+    return _symbols(scalar_op.nin)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dtypes import as_dtype, is_integer, probe_dtype
+from ..dtypes import as_dtype, is_float, is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, fmt_shape, normalize_axis
@@ -33,6 +33,9 @@ class ShapeI(Op):
 
     def infix(self, node, show):
         return f"{show(node.inputs[0], ATOM)}.shape[{self.axis}]", ATOM
+
+    def grad(self, node, output_grads):
+        return [None]  # a length has no gradient
 
 
 def shape_i(x, axis):
@@ -100,6 +103,14 @@ class DimShuffle(Op):
         y = np.transpose(y, [remaining.index(a) for a in kept])
         new_axes = tuple(i for i, a in enumerate(self.new_order) if a == "x")
         return [np.expand_dims(y, new_axes) if new_axes else y]
+
+    def grad(self, node, output_grads):
+        """The inverse shuffle: new axes dropped, dropped axes put back, the order undone."""
+        (x,), (gz,) = node.inputs, output_grads
+        if not is_float(x.dtype):
+            return [None]
+        position = {a: i for i, a in enumerate(self.new_order) if a != "x"}
+        return [dimshuffle(gz, [position.get(a, "x") for a in range(x.ndim)])]
 
     def infix(self, node, show):
         (x,) = node.inputs
@@ -236,6 +247,11 @@ class Reshape(Op):
         x, *lengths = inputs
         return [np.reshape(x, tuple(int(d) for d in lengths))]
 
+    def grad(self, node, output_grads):
+        x, *lengths = node.inputs
+        g = reshape(output_grads[0], x.shape) if is_float(x.dtype) else None
+        return [g] + [None] * len(lengths)
+
     def infix(self, node, show):
         x, *lengths = node.inputs
         return f"{show(x, ATOM)}.reshape({_tuple_text(lengths, show)})", ATOM
@@ -295,6 +311,13 @@ class BroadcastTo(Op):
     def perform(self, node, inputs):
         x, *lengths = inputs
         return [np.broadcast_to(x, tuple(int(d) for d in lengths))]
+
+    def grad(self, node, output_grads):
+        from .reduction import sum_to
+
+        x, *lengths = node.inputs
+        g = sum_to(output_grads[0], x) if is_float(x.dtype) else None
+        return [g] + [None] * len(lengths)
 
     def infix(self, node, show):
         x, *lengths = node.inputs
@@ -411,6 +434,18 @@ class Concatenate(Op):
 
     def perform(self, node, inputs):
         return [np.concatenate(inputs, axis=self.axis).astype(node.outputs[0].dtype, copy=False)]
+
+    def grad(self, node, output_grads):
+        """Each input gets its own stretch of the gradient along the joined axis."""
+        (gz,) = output_grads
+        grads, start = [], 0
+        for x in node.inputs:
+            length = x.type.shape[self.axis]
+            stop = start + (shape_i(x, self.axis) if length is None else length)
+            index = (slice(None),) * self.axis + (slice(start, stop),)
+            grads.append(gz[index] if is_float(x.dtype) else None)
+            start = stop
+        return grads
 
     def infix(self, node, show):
         return call_text("concatenate", f"[{', '.join(show(v) for v in node.inputs)}]", axis=self.axis), ATOM

@@ -1,0 +1,476 @@
+"""Reverse-mode symbolic differentiation: :func:`grad`, :func:`jacobian`, :func:`hessian`,
+:func:`hvp`, :func:`stop_gradient`, and :func:`verify_grad` to check a gradient.
+
+:func:`grad` walks the graph from the cost back to the variables asked for,
+calling each op's ``grad(node, output_grads)`` (defined next to the op) and
+adding up the gradients that reach a variable along several paths. The result
+is an ordinary graph, so it can be compiled, simplified, or differentiated again.
+
+>>> import exprc as ex
+>>> x = ex.vector("x")
+>>> g = ex.grad((x ** 2).sum(), x)
+>>> g.eval({x: [1.0, 2.0]})
+array([2., 4.])
+
+Integer and boolean variables have no gradient: a path through them (or
+through ``argmax``, a comparison, :func:`stop_gradient`) carries none.
+"""
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .dtypes import is_float
+from .graph import Apply, Constant, Op, Variable, toposort
+from .printing import ATOM, call_text, to_infix
+from .shapes import fmt_shape
+from .tensor import TensorType, TensorVariable, as_tensor, constant
+
+
+class DisconnectedInputError(ValueError):
+    """``grad`` was asked for the gradient with respect to a variable the cost does not depend on."""
+
+
+class GradientError(AssertionError):
+    """:func:`verify_grad` found a symbolic gradient that disagrees with finite differences."""
+
+
+def _name(var):
+    return repr(var.name) if var.name else to_infix(var, limit=60)
+
+
+# --- stop_gradient -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StopGradient(Op):
+    """The identity, through which no gradient flows."""
+
+    def make_node(self, x):
+        return Apply(self, [x], [x.type])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0])]
+
+    def grad(self, node, output_grads):
+        return [None]
+
+    def infix(self, node, show):
+        return call_text("stop_gradient", show(node.inputs[0])), ATOM
+
+
+def stop_gradient(x):
+    """``x`` itself, but treated as a constant by :func:`grad` (JAX's ``stop_gradient``).
+
+    >>> import exprc as ex
+    >>> x = ex.scalar("x")
+    >>> ex.grad(x * ex.stop_gradient(x), x).eval({x: 3.0})
+    array(3.)
+    """
+    x = as_tensor(x)
+    return x if isinstance(x, Constant) else StopGradient()(x)
+
+
+# --- grad --------------------------------------------------------------------------
+
+
+def _as_list(value, what):
+    """``value`` as a list, and a function giving a result back in ``value``'s structure."""
+    if isinstance(value, (list, tuple)):
+        kind = type(value)
+        return list(value), (lambda items: kind(items))
+    return [value], (lambda items: items[0])
+
+
+def _check_wrt(wrt):
+    for w in wrt:
+        if not isinstance(w, TensorVariable):
+            raise TypeError(f"grad: wrt must be symbolic tensors, got {w!r}")
+        if isinstance(w, Constant):
+            raise TypeError(f"grad: cannot differentiate with respect to the constant {_name(w)}")
+        if not is_float(w.dtype):
+            raise TypeError(
+                f"grad: cannot differentiate with respect to {_name(w)} ({w.type}): it is {w.dtype}, "
+                "and only floating-point variables have gradients (integer and boolean values are "
+                "disconnected, as in Theano)"
+            )
+
+
+def _check_cost(cost):
+    if not isinstance(cost, TensorVariable):
+        raise TypeError(f"grad: the cost must be a symbolic tensor, got {cost!r}")
+    if cost.ndim != 0:
+        raise TypeError(
+            f"grad: the cost must be a scalar (0-d), got {_name(cost)} of shape {fmt_shape(cost.type.shape)}; "
+            "reduce it first (for example with .sum()), or use ex.jacobian"
+        )
+    if not is_float(cost.dtype):
+        raise TypeError(f"grad: the cost must be floating-point, got {_name(cost)} ({cost.dtype})")
+
+
+def _check_known_grads(known_grads):
+    seeds = {}
+    for var, g in (known_grads or {}).items():
+        if not isinstance(var, TensorVariable):
+            raise TypeError(f"grad: the keys of known_grads must be symbolic tensors, got {var!r}")
+        g = as_tensor(g)
+        if g.ndim != var.ndim:
+            raise ValueError(
+                f"grad: known_grads gives {_name(var)} ({var.ndim}-d) a gradient of {g.ndim} dimensions"
+            )
+        seeds[var] = g if g.dtype == var.dtype else g.astype(var.dtype)
+    return seeds
+
+
+def _check_input_grad(node, var, g):
+    if not isinstance(g, TensorVariable):
+        g = as_tensor(g)
+    if g.ndim != var.ndim or any(a is not None and b is not None and a != b and b != 1
+                                 for a, b in zip(var.type.shape, g.type.shape)):
+        raise TypeError(
+            f"the gradient rule of {node.op.debug_name()} gave input {_name(var)} of shape "
+            f"{fmt_shape(var.type.shape)} a gradient of shape {fmt_shape(g.type.shape)}"
+        )
+    return g if g.dtype == var.dtype else g.astype(var.dtype)
+
+
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
+         return_disconnected="zero"):
+    """The gradient of the scalar ``cost`` with respect to ``wrt``, as a symbolic graph.
+
+    ``wrt`` is a variable or a list (or tuple) of them, and the result has the
+    same structure, each gradient with the shape and dtype of its variable.
+
+    - ``consider_constant``: variables treated as constants: no gradient flows
+      through them to what they are computed from.
+    - ``disconnected_inputs``: what to do for a variable the cost does not depend
+      on (or only through integers, comparisons, ``argmax``, ``stop_gradient``):
+      ``"raise"`` a :class:`DisconnectedInputError` (the default), ``"warn"``, or
+      ``"ignore"``; the last two give zeros, or None with ``return_disconnected="none"``.
+    - ``known_grads``: a dict from variables to gradients to start from, added
+      to those flowing from ``cost``; ``cost`` may then be None.
+
+    >>> import exprc as ex
+    >>> x, w = ex.vector("x"), ex.vector("w")
+    >>> gx, gw = ex.grad((x * w).sum(), [x, w])
+    >>> gw.eval({x: [1.0, 2.0], w: [3.0, 4.0]})
+    array([1., 2.])
+    """
+    if disconnected_inputs not in ("raise", "warn", "ignore"):
+        raise ValueError(f"grad: disconnected_inputs must be 'raise', 'warn' or 'ignore', got {disconnected_inputs!r}")
+    if return_disconnected not in ("zero", "none"):
+        raise ValueError(f"grad: return_disconnected must be 'zero' or 'none', got {return_disconnected!r}")
+    wrt_list, rebuild = _as_list(wrt, "wrt")
+    _check_wrt(wrt_list)
+    seeds = _check_known_grads(known_grads)
+    if cost is None:
+        if not seeds:
+            raise TypeError("grad: give a cost, or known_grads to start from")
+    else:
+        cost = as_tensor(cost)
+        _check_cost(cost)
+        seeds.setdefault(cost, None)
+        one = constant(np.ones((), dtype=cost.dtype))
+        seeds[cost] = one if seeds[cost] is None else seeds[cost] + one
+    constants = set(consider_constant or ())
+    for var in constants:
+        if not isinstance(var, Variable):
+            raise TypeError(f"grad: consider_constant must list symbolic variables, got {var!r}")
+
+    order = toposort(list(seeds))
+    # The variables that depend on some wrt through a path gradients can take.
+    connected = set(wrt_list)
+    for node in order:
+        if any(v in connected for v in node.inputs) and not isinstance(node.op, StopGradient):
+            connected.update(o for o in node.outputs if o not in constants and is_float(o.dtype))
+
+    contributions = {var: [g] for var, g in seeds.items()}
+    totals = {}
+
+    def total(var):
+        if var not in totals:
+            parts = contributions.get(var)
+            out = None
+            for g in parts or ():
+                out = g if out is None else out + g
+            totals[var] = out
+        return totals[var]
+
+    for node in reversed(order):
+        if not any(v in connected and v not in constants for v in node.inputs):
+            continue
+        output_grads = [total(o) for o in node.outputs]
+        if all(g is None for g in output_grads):
+            continue
+        output_grads = [g if g is not None else _zeros_like(o) for g, o in zip(output_grads, node.outputs)]
+        input_grads = node.op.grad(node, output_grads)
+        if len(input_grads) != len(node.inputs):
+            raise TypeError(f"the gradient rule of {node.op.debug_name()} gave {len(input_grads)} gradients "
+                            f"for {len(node.inputs)} inputs")
+        for var, g in zip(node.inputs, input_grads):
+            if g is None or var not in connected or (var in constants and var not in wrt_list):
+                continue
+            contributions.setdefault(var, []).append(_check_input_grad(node, var, g))
+
+    results = []
+    for w in wrt_list:
+        g = total(w)
+        if g is None:
+            g = _disconnected(cost, w, disconnected_inputs, return_disconnected)
+        elif g.dtype != w.dtype:
+            g = g.astype(w.dtype)
+        results.append(g)
+    return rebuild(results)
+
+
+def _zeros_like(var):
+    from .ops import zeros_like
+
+    return zeros_like(var)
+
+
+def _disconnected(cost, w, disconnected_inputs, return_disconnected):
+    what = f"the cost {_name(cost)}" if cost is not None else "the known gradients"
+    message = (
+        f"grad: {what} does not depend on {_name(w)} ({w.type}), or only through integer, boolean "
+        "or non-differentiable values (comparisons, argmax, stop_gradient, consider_constant)"
+    )
+    if disconnected_inputs == "raise":
+        raise DisconnectedInputError(message + "; pass disconnected_inputs='ignore' or 'warn' to get zeros")
+    if disconnected_inputs == "warn":
+        warnings.warn(message + "; its gradient is zero", stacklevel=3)
+    return None if return_disconnected == "none" else _zeros_like(w)
+
+
+# --- jacobian, hessian, hvp ------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Rows(Op):
+    """``output`` computed for ``index = 0, 1, ..., n - 1`` and stacked: one node whose
+    loop runs when the function is called (how :func:`jacobian` stays one graph).
+
+    Node inputs: ``(n, *loop_inputs)``. The graph from ``loop_inputs`` and ``index``
+    to ``output`` is evaluated per row with the NumPy reference; everything that does
+    not depend on ``index`` is computed once, outside, and passed in as ``loop_inputs``.
+    """
+
+    index: Variable
+    loop_inputs: tuple
+    output: Variable
+
+    def make_node(self, n, *loop_inputs):
+        length = int(n.value) if isinstance(n, Constant) else None
+        return Apply(self, [n, *loop_inputs], [TensorType(self.output.dtype, (length,) + self.output.type.shape)])
+
+    @cached_property
+    def _order(self):
+        inside = {self.index}
+        order = []
+        for node in toposort([self.output]):
+            if any(v in inside for v in node.inputs):
+                inside.update(node.outputs)
+                order.append(node)
+        return order
+
+    def perform(self, node, inputs):
+        n, *values = inputs
+        rows = []
+        with np.errstate(all="ignore"):
+            for i in range(int(n)):
+                env = {v: np.asarray(a) for v, a in zip(self.loop_inputs, values)}
+                env[self.index] = np.asarray(i, dtype=np.int64)
+                for inner in self._order:
+                    args = [_python_value(v, env) for v in inner.inputs]
+                    for var, result in zip(inner.outputs, inner.op.perform(inner, args)):
+                        env[var] = np.asarray(result)
+                rows.append(env[self.output])
+        if not rows:
+            return [np.zeros((0,) * node.outputs[0].ndim, dtype=self.output.dtype)]
+        return [np.stack(rows).astype(self.output.dtype, copy=False)]
+
+    def grad(self, node, output_grads):
+        raise NotImplementedError(
+            "exprc cannot differentiate a jacobian or hessian again (through its Rows loop); "
+            "differentiate the gradient with ex.grad or ex.hvp instead"
+        )
+
+    def debug_name(self):
+        return "Rows"
+
+    def infix(self, node, show):
+        # The loop body is not part of the outer graph; show how many rows and what it reads.
+        return call_text("rows", show(node.inputs[0]), *(show(v) for v in node.inputs[1:])), ATOM
+
+
+def _python_value(var, env):
+    if isinstance(var, Constant):
+        return var.python_value() if var.type.weak else var.value
+    value = env[var]
+    return value.item() if var.type.weak else value
+
+
+def _rows(index, row, n):
+    """The rows ``row`` takes for ``index`` in ``range(n)``, stacked along a new first axis."""
+    from .ops import broadcast_to, expand_dims
+
+    inside = {index}
+    loop_inputs = []
+    for node in toposort([row]):
+        if any(v in inside for v in node.inputs):
+            inside.update(node.outputs)
+            for v in node.inputs:
+                if v not in inside and not isinstance(v, Constant) and v not in loop_inputs:
+                    loop_inputs.append(v)
+    if row not in inside:  # the same for every row
+        return broadcast_to(expand_dims(row, 0), (n,) + row.shape)
+    return Rows(index, tuple(loop_inputs), row)(n, *loop_inputs)
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Jacobian of ``expression`` with respect to ``wrt`` (a variable or a list),
+    shaped ``expression.shape + wrt.shape``, as one graph.
+
+    Row ``i`` is the gradient of the ``i``-th element of ``expression`` (flattened);
+    the rows are computed by one node that loops over them when the function runs,
+    sharing everything that does not depend on the row.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> ex.jacobian(x ** 2, x).eval({x: [1.0, 2.0]})
+    array([[2., 0.],
+           [0., 4.]])
+    """
+    from .ops import reshape, set_subtensor, size, zeros
+
+    y = as_tensor(expression)
+    if not is_float(y.dtype):
+        raise TypeError(f"jacobian: the expression must be floating-point, got {_name(y)} ({y.dtype})")
+    wrt_list, rebuild = _as_list(wrt, "wrt")
+    if y.ndim == 0:
+        return rebuild(grad(y, wrt_list, consider_constant, disconnected_inputs))
+    n = size(y)
+    index = TensorVariable(TensorType("int64", ()), name="row")
+    seed = reshape(set_subtensor(zeros((n,), dtype=y.dtype)[index], 1), y.shape)
+    grads = grad(None, wrt_list, consider_constant, disconnected_inputs, known_grads={y: seed})
+    return rebuild([reshape(_rows(index, g, n), y.shape + w.shape) for w, g in zip(wrt_list, grads)])
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Hessian of the scalar ``cost`` with respect to ``wrt``, shaped ``wrt.shape * 2``;
+    for a list, the list of the Hessians of each variable (as Theano's ``hessian``).
+
+    >>> import numpy as np, exprc as ex
+    >>> x = ex.vector("x")
+    >>> a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    >>> ex.hessian(0.5 * (x @ a @ x), x).eval({x: [1.0, -1.0]})
+    array([[2., 1.],
+           [1., 3.]])
+    """
+    wrt_list, rebuild = _as_list(wrt, "wrt")
+    gradients = grad(cost, wrt_list, consider_constant, disconnected_inputs)
+    return rebuild([jacobian(g, w, consider_constant, "ignore") for g, w in zip(gradients, wrt_list)])
+
+
+def hvp(cost, wrt, vectors, consider_constant=None, disconnected_inputs="raise"):
+    """The Hessian of ``cost`` times ``vectors`` (of the structure and shapes of ``wrt``),
+    without forming the Hessian: the gradient of ``grad(cost, wrt) . vectors``.
+
+    >>> import exprc as ex
+    >>> x, v = ex.vector("x"), ex.vector("v")
+    >>> ex.hvp((x ** 3).sum(), x, v).eval({x: [1.0, 2.0], v: [1.0, 1.0]})
+    array([ 6., 12.])
+    """
+    wrt_list, rebuild = _as_list(wrt, "wrt")
+    vector_list, _ = _as_list(vectors, "vectors")
+    if len(vector_list) != len(wrt_list):
+        raise ValueError(f"hvp: got {len(vector_list)} vectors for {len(wrt_list)} variables")
+    vector_list = [as_tensor(v) for v in vector_list]
+    for w, v in zip(wrt_list, vector_list):
+        if v.ndim != w.ndim:
+            raise ValueError(f"hvp: the vector {_name(v)} ({v.ndim}-d) must have the shape of {_name(w)} ({w.ndim}-d)")
+    gradients = grad(cost, wrt_list, consider_constant, disconnected_inputs)
+    product = None
+    for g, v in zip(gradients, vector_list):
+        term = (g * v).sum()
+        product = term if product is None else product + term
+    return rebuild(grad(product, wrt_list, consider_constant, "ignore"))
+
+
+# --- verify_grad --------------------------------------------------------------------
+
+#: Per dtype: the finite-difference step, and the absolute and relative tolerances.
+TOLERANCES = {"float64": (1e-6, 1e-5, 1e-5), "float32": (3e-3, 1e-2, 1e-2), "float16": (1e-1, 5e-2, 5e-2)}
+
+
+def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=None, backend="numpy"):
+    """Check the symbolic gradient of ``fn`` against central finite differences, as Theano's
+    ``verify_grad`` does; raise :class:`GradientError` with the worst mismatch.
+
+    ``fn`` takes one symbolic tensor per array of ``points`` (floating-point, any
+    layout) and returns a tensor. Its output is projected onto a random tensor to
+    give a scalar cost; then, ``n_tests`` times and for each input alone, the
+    derivative along a random direction from the symbolic gradient is compared
+    with ``(cost(p + eps d) - cost(p - eps d)) / (2 eps)``. A test fails when both
+    the absolute and the relative error exceed their tolerances. ``eps`` and the
+    tolerances default by the least precise dtype (see :data:`TOLERANCES`).
+    ``backend`` compiles the function ("numpy" or "c").
+
+    >>> import numpy as np, exprc as ex
+    >>> ex.verify_grad(lambda x: ex.tanh(x) * x, [np.array([0.5, -1.0, 2.0])])
+    """
+    from .function import function
+    from .tensor import tensor
+
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    points = [np.asarray(p) for p in points]
+    for i, p in enumerate(points):
+        if p.dtype.kind != "f":
+            raise TypeError(f"verify_grad: point {i} must be a floating-point array, got {p.dtype}")
+    inputs = [tensor(f"p{i}", dtype=p.dtype.name, shape=(None,) * p.ndim) for i, p in enumerate(points)]
+    out = as_tensor(fn(*inputs))
+    if not is_float(out.dtype):
+        raise TypeError(f"verify_grad: fn must return a floating-point tensor, got {_name(out)} ({out.dtype})")
+    value = np.asarray(function(inputs, out, backend=backend)(*points))
+    dtypes = [p.dtype.name for p in points] + [out.dtype]
+    least = min(dtypes, key=lambda d: np.finfo(d).bits)
+    default_eps, default_abs, default_rel = TOLERANCES[least]
+    eps = default_eps if eps is None else eps
+    abs_tol = default_abs if abs_tol is None else abs_tol
+    rel_tol = default_rel if rel_tol is None else rel_tol
+
+    projection = constant(rng.uniform(0.5, 1.5, size=value.shape) * rng.choice([-1.0, 1.0], size=value.shape),
+                          dtype=out.dtype)
+    cost = (out * projection).sum()
+    gradients = grad(cost, inputs, disconnected_inputs="ignore")
+    compiled = function(inputs, [cost] + gradients, backend=backend)
+    _, *analytic = compiled(*points)
+    for i, (p, g) in enumerate(zip(points, analytic)):
+        if g.shape != p.shape or g.dtype != p.dtype:
+            raise GradientError(f"verify_grad: the gradient of input {i} has shape {g.shape} and dtype {g.dtype}; "
+                                f"expected {p.shape} and {p.dtype}")
+    worst = None
+    for test in range(n_tests):
+        for i, p in enumerate(points):
+            direction = rng.standard_normal(p.shape)
+            plus = (p + eps * direction).astype(p.dtype)
+            minus = (p - eps * direction).astype(p.dtype)
+            step = (plus.astype(np.float64) - minus.astype(np.float64)) / 2  # as rounded to the dtype
+            c_plus = float(compiled(*points[:i], plus, *points[i + 1:])[0])
+            c_minus = float(compiled(*points[:i], minus, *points[i + 1:])[0])
+            numeric = (c_plus - c_minus) / 2
+            symbolic = float(np.sum(analytic[i].astype(np.float64) * step))
+            abs_err = abs(numeric - symbolic) / eps
+            rel_err = abs(numeric - symbolic) / max(abs(numeric) + abs(symbolic), 1e-300)
+            if not (abs_err <= abs_tol or rel_err <= rel_tol) and (worst is None or rel_err > worst[0]):
+                worst = (rel_err, abs_err, test, i, symbolic / eps, numeric / eps)
+    if worst is not None:
+        rel_err, abs_err, test, i, symbolic, numeric = worst
+        raise GradientError(
+            f"verify_grad: the symbolic gradient of {to_infix(out, limit=80)} with respect to input {i} "
+            f"(shape {points[i].shape}, {points[i].dtype}) disagrees with finite differences: along a random "
+            f"direction (test {test}) the symbolic derivative is {symbolic!r}, central differences with "
+            f"eps={eps} give {numeric!r}; absolute error {abs_err:.3g} (tolerance {abs_tol}), relative error "
+            f"{rel_err:.3g} (tolerance {rel_tol})"
+        )
