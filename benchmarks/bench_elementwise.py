@@ -7,9 +7,14 @@ For each expression and size (1e3 to 1e7 elements) it times:
 - ``NumPy``: the expression written directly in NumPy;
 - ``numexpr``: the same with numexpr, where numexpr can express it.
 
-It also times a call on a one-element input, which is almost all overhead.
-Every result is checked against NumPy before it is timed. The report goes to
-``benchmarks/results/elementwise.md`` with the date and the machine.
+It also times calls on tiny inputs, which are almost all overhead: ``x + 1``
+on one element, and workload W3, ``x*y + 1.0`` on float64 vectors of 10
+elements, both through ``exprc.function`` (which checks and converts every
+argument in Python) and through the C back end's own call path
+(``f._program.run``, what the back end adds), with ``timeit`` (best of
+several repeats of many calls). Every result is checked against NumPy before
+it is timed. The report goes to ``benchmarks/results/elementwise.md`` with the
+date and the machine.
 
     python benchmarks/bench_elementwise.py [--sizes 1e3,1e5,1e7] [--budget SECONDS] [--output PATH]
 """
@@ -19,6 +24,7 @@ import os
 import platform
 import sys
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +87,14 @@ def best_time(fn, args, budget):
     return min(times)
 
 
+def best_per_call(fn, args, budget, repeat=9):
+    """The best time of one call of ``fn(*args)``, timed with ``timeit`` over ``repeat`` repeats
+    of as many calls as fit in about ``budget`` seconds: for calls of a few microseconds."""
+    timer = timeit.Timer(lambda: fn(*args))
+    number = max(1, int(budget / repeat / max(min(timer.repeat(3, 100)) / 100, 1e-9)))
+    return min(timer.repeat(repeat, number)) / number
+
+
 def _fmt(seconds):
     if seconds is None:
         return "—"
@@ -132,15 +146,27 @@ def main():
             print(f"{name:28s} n={n:>9,d}  " + "  ".join(f"{k}: {_fmt(v)}" for k, v in timings.items()), flush=True)
         print(f"{name:28s} first build (compile or disk cache): {compile_s:.2f} s")
 
-    # Call overhead: one element, so the time is almost all Python and the crossing into C.
-    x = ex.vector("x")
+    # Call overhead: tiny inputs, so the time is almost all Python and the crossing into C.
+    x, y = ex.vector("x"), ex.vector("y")
     tiny = [np.ones(1)]
+    f1 = ex.function([x], x + 1.0, backend="c")
     overhead = {
-        "exprc c": best_time(ex.function([x], x + 1.0, backend="c"), tiny, args.budget),
-        "exprc numpy": best_time(ex.function([x], x + 1.0, backend="numpy"), tiny, args.budget),
-        "NumPy": best_time(lambda v: v + 1.0, tiny, args.budget),
+        "exprc c": best_per_call(f1, tiny, args.budget),
+        "exprc c, back end only": best_per_call(lambda v: f1._program.run([v]), tiny, args.budget),
+        "exprc numpy": best_per_call(ex.function([x], x + 1.0, backend="numpy"), tiny, args.budget),
+        "NumPy": best_per_call(lambda v: v + 1.0, tiny, args.budget),
     }
     print("call overhead (x + 1, one element): " + "  ".join(f"{k}: {_fmt(v)}" for k, v in overhead.items()))
+    w3_data = [rng.uniform(-1, 1, 10), rng.uniform(-1, 1, 10)]
+    w3 = ex.function([x, y], x * y + 1.0, backend="c")
+    np.testing.assert_allclose(w3(*w3_data), w3_data[0] * w3_data[1] + 1.0, rtol=1e-15)
+    w3_times = {
+        "exprc c": best_per_call(w3, w3_data, args.budget),
+        "exprc c, back end only": best_per_call(lambda a, b: w3._program.run([a, b]), w3_data, args.budget),
+        "exprc numpy": best_per_call(ex.function([x, y], x * y + 1.0, backend="numpy"), w3_data, args.budget),
+        "NumPy": best_per_call(lambda a, b: a * b + 1.0, w3_data, args.budget),
+    }
+    print("W3 (x*y + 1.0, 10 float64): " + "  ".join(f"{k}: {_fmt(v)}" for k, v in w3_times.items()))
 
     lines = [
         "# Fused elementwise and reduction expressions",
@@ -162,13 +188,17 @@ def main():
                      f"| {_fmt(t['numexpr'])} | {speedup:.2f}× |")
     lines += [
         "",
-        "Call overhead, `x + 1` on a one-element vector:",
+        "Per-call time on tiny inputs (`timeit`, best of 9 repeats). \"back end only\" calls",
+        "`f._program.run([arrays])`, skipping the argument checks and conversions of",
+        "`exprc.function`'s `__call__`, which run in Python in the front end.",
         "",
-        "| exprc c | exprc numpy | NumPy |",
-        "|---:|---:|---:|",
-        f"| {_fmt(overhead['exprc c'])} | {_fmt(overhead['exprc numpy'])} | {_fmt(overhead['NumPy'])} |",
-        "",
+        "| workload | exprc c | exprc c, back end only | exprc numpy | NumPy |",
+        "|---|---:|---:|---:|---:|",
     ]
+    for name, t in (("`x + 1`, 1 element", overhead), ("W3: `x*y + 1.0`, 10 float64", w3_times)):
+        lines.append(f"| {name} | {_fmt(t['exprc c'])} | {_fmt(t['exprc c, back end only'])} "
+                     f"| {_fmt(t['exprc numpy'])} | {_fmt(t['NumPy'])} |")
+    lines.append("")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines))
     print(f"wrote {args.output}")

@@ -1,12 +1,21 @@
 """The C back end: ``exprc.function(..., backend="c")`` runs a :class:`CProgram`.
 
-A program is lowered (:mod:`codegen.lower`) to fused kernels and NumPy steps,
-the kernels are rendered to one C source (:mod:`codegen.c_render`), compiled
-and loaded (:mod:`codegen.build`), and :meth:`CProgram.run` runs the steps in
-order. For each kernel call it works out the run-time shapes (NumPy's
-broadcasting, with a clear error when the shapes do not broadcast), allocates
-the results, orders and merges the axes by stride (so contiguous data of any
-layout takes the flat fast path) and passes lengths, pointers and strides.
+A program is lowered (:mod:`codegen.lower`) to fused kernels and NumPy steps;
+runs of consecutive kernels become segments (:mod:`codegen.segments`), each
+with one C entry point that checks the shapes and runs all its kernels
+(:mod:`codegen.c_entry`). The C is rendered (:mod:`codegen.c_render`),
+compiled and loaded (:mod:`codegen.build`, cached on disk by
+:mod:`codegen.cache`).
+
+A call of a program made of kernels only is one crossing into C
+(:class:`~codegen.c_call.SegmentRunner`); other programs run their NumPy
+steps in Python and each segment in one call. What an entry point hands back
+runs kernel by kernel from Python (:mod:`codegen.kernel_call`).
+
+Compiled programs are remembered in the process (the last :data:`MEMO_SIZE`,
+whose graphs stay alive meanwhile): building the same graph again (graphs are
+hash-consed, so the same expression is the same objects) costs a dictionary
+lookup.
 
 >>> import numpy as np, exprc as ex
 >>> x = ex.vector("x")
@@ -14,258 +23,203 @@ layout takes the flat fast path) and passes lengths, pointers and strides.
 >>> f(np.zeros(4))  # doctest: +SKIP
 array(4.)
 """
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
-from exprc.graph import Constant
-from exprc.printing import to_infix
-from exprc.shapes import ShapeError
+from exprc.graph import Constant, toposort
+from exprc.printing import infix_texts
 
 from . import build
-from .c_render import arg_layout, declaration, render_program
-from .lower import KernelStep, NumpyStep, lower
+from .c_call import SegmentRunner
+from .c_entry import declarations as entry_declarations
+from .c_render import declaration, render_program
+from .kernel_call import as_array, lookup, perform, run_kernel
+from .lower import NumpyStep, lower
+from .segments import Segment, plan
+
+#: Compiled programs kept in this process, most recently used last.
+MEMO_SIZE = 128
+
+_memo = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 class CProgram:
-    """Runs a graph as compiled C kernels and NumPy steps; the interface of ``ReferenceProgram``."""
+    """Runs a graph as compiled C and NumPy steps; the interface of ``ReferenceProgram``."""
 
     def __init__(self, inputs, outputs):
         self.inputs, self.outputs = list(inputs), list(outputs)
-        self.program = lower(inputs, outputs)
-        kernels = self.program.kernels
-        self.source = render_program(kernels, title=self._summary())
-        self.library = None
-        self._calls = {}
-        if kernels:
-            cdef = "\n".join(declaration(k) for k in kernels)
-            self.library = build.load_library(self.source, cdef)
-            self._calls = {k.name: getattr(self.library.lib, k.name) for k in kernels}
-        self._arg_sizes = {k.name: sum(n for _, n in arg_layout(k)) for k in kernels}
-        self._free_after = self._lifetimes()
+        key = (tuple(self.inputs), tuple(self.outputs))
+        with _memo_lock:
+            compiled = _memo.get(key)
+            if compiled is not None:
+                _memo.move_to_end(key)
+        if compiled is None:
+            compiled = _Compiled(self.inputs, self.outputs)
+            with _memo_lock:
+                _memo[key] = compiled
+                while len(_memo) > MEMO_SIZE:
+                    _memo.popitem(last=False)
+        self.compiled = compiled
+        self.run = compiled.fast_run  # the call path: no extra Python layer
 
-    # --- description -------------------------------------------------------------------------
-    def _summary(self):
-        names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
-        lines = ["exprc program", "", "inputs: " + (", ".join(f"{names[v]}: {v.type}" for v in self.inputs) or "none")]
-        for n, step in enumerate(self.program.steps):
-            if isinstance(step, KernelStep):
-                lines.append(f"step {n}: C kernel {step.kernel.name}: {step.kernel.note}")
-            else:
-                node = step.node
-                lines.append(f"step {n}: NumPy {node.op.debug_name()}: {to_infix(node.outputs[0], limit=70)}")
-        lines.append("outputs: " + ", ".join(to_infix(v, limit=70) for v in self.outputs))
-        return "\n".join(lines)
+    @property
+    def program(self):
+        """The lowered :class:`~codegen.lower.Program` (kernels and NumPy steps)."""
+        return self.compiled.program
+
+    @property
+    def source(self):
+        return self.compiled.source
 
     def listing(self):
         """The generated C source (with the program's steps in its opening comment)."""
-        return self.source
+        return self.compiled.source
+
+
+def clear_memo():
+    """Forget the programs compiled in this process (the next build lowers and loads again)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+class _Compiled:
+    """Everything built for one graph: the program, its C, the library and the runners."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = inputs, outputs
+        self.program = lower(inputs, outputs)
+        self.items = plan(self.program)
+        self.segments = [item for item in self.items if isinstance(item, Segment)]
+        texts = infix_texts(list(outputs) + list(inputs), limit=70)
+        kernels = self.program.kernels
+        self.source = render_program(kernels, self._summary(texts), self.segments, texts)
+        self.library, self.kernel_functions, self.runners = None, {}, {}
+        if kernels:
+            cdef = [declaration(k) for k in kernels]
+            for segment in self.segments:
+                cdef += entry_declarations(segment)
+            self.library = build.load_library(self.source, "\n".join(cdef), graph=_graph_text(inputs, outputs))
+            lib = self.library.lib
+            self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}
+            self.runners = {s.index: SegmentRunner(s, self.library) for s in self.segments}
+        self._free_after = self._lifetimes()
+        self.whole, self.picks = self._whole_program()
+        self.fast_run = self.run
+        if self.whole is not None and self.picks is None:
+            self.fast_run = self.whole.fast_path(self.run)
+
+    # --- description -------------------------------------------------------------------------
+    def _summary(self, texts):
+        names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
+        lines = ["exprc program", "", "inputs: " + (", ".join(f"{names[v]}: {v.type}" for v in self.inputs) or "none")]
+        n = 0
+        for item in self.items:
+            if isinstance(item, NumpyStep):
+                node = item.node
+                lines.append(f"step {n}: NumPy {node.op.debug_name()}: {texts.get(node.outputs[0], '')}")
+                n += 1
+                continue
+            lines.append(f"entry point {item.name} (one call) runs:")
+            for step in item.steps:
+                lines.append(f"step {n}: C kernel {step.kernel.name}: {step.kernel.note}")
+                n += 1
+        lines.append("outputs: " + ", ".join(texts.get(v, "") for v in self.outputs))
+        return "\n".join(lines)
 
     def _lifetimes(self):
         last_use = {}
-        for i, step in enumerate(self.program.steps):
-            for var in _step_inputs(step):
+        for i, item in enumerate(self.items):
+            for var in _reads(item):
                 last_use[var] = i
         keep = set(self.outputs)
-        free = [[] for _ in self.program.steps]
+        free = [[] for _ in self.items]
         for var, i in last_use.items():
             if var not in keep and var.owner is not None:
                 free[i].append(var)
         return free
 
+    def _whole_program(self):
+        """The runner of a program that is one segment computing every output, and which
+        inputs it takes (None: all of them, in order); (None, None) for other programs."""
+        if len(self.items) != 1 or not self.segments:
+            return None, None
+        segment = self.segments[0]
+        if segment.outputs != self.outputs or any(v not in self.inputs for v in segment.inputs):
+            return None, None
+        picks = [self.inputs.index(v) for v in segment.inputs]
+        return self.runners[segment.index], (None if picks == list(range(len(self.inputs))) else picks)
+
     # --- running -----------------------------------------------------------------------------
     def run(self, arrays):
+        if self.whole is not None:
+            picks = self.picks
+            results = self.whole(arrays if picks is None else [arrays[i] for i in picks])
+            if results is not None:
+                return results
+        return self.run_steps(arrays)
+
+    def run_steps(self, arrays):
+        """Run the program item by item: NumPy steps in Python, each segment in one C call
+        where it can, else kernel by kernel."""
         values = dict(zip(self.inputs, arrays))
         with np.errstate(all="ignore"):
-            for step, dead in zip(self.program.steps, self._free_after):
-                if isinstance(step, NumpyStep):
-                    results = _perform(step.node, values)
-                    for var, result in zip(step.node.outputs, results):
+            for item, dead in zip(self.items, self._free_after):
+                if isinstance(item, NumpyStep):
+                    for var, result in zip(item.node.outputs, perform(item.node, values)):
                         values[var] = result
                 else:
-                    self._run_kernel(step, values)
+                    self._run_segment(item, values)
                 for var in dead:
-                    del values[var]
-        results = [_as_array(_lookup(v, values)) for v in self.outputs]
+                    values.pop(var, None)
+        results = [as_array(lookup(v, values)) for v in self.outputs]
         # An output that is an input (or a constant) is copied: the caller owns what it gets.
         given = {id(a) for a in arrays}
         return [r.copy() if id(r) in given or isinstance(v, Constant) else r for v, r in zip(self.outputs, results)]
 
-    def _run_kernel(self, step, values):
-        kernel = step.kernel
+    def _run_segment(self, segment, values):
         arrays = []
-        for buffer, var in step.inputs:
-            array = _as_array(_lookup(var, values))
-            if array.dtype != buffer.dtype:
-                array = array.astype(buffer.dtype)
-            arrays.append(_usable(array))
-        plan = _plan(step, arrays)
-        if plan is None:
-            results = _fallback(step, values)
-            for (_, var), result in zip(step.outputs, results):
-                values[var] = result
+        for var in segment.inputs:
+            array = as_array(lookup(var, values))
+            arrays.append(array if array.dtype == var.dtype else array.astype(var.dtype))
+        results = self.runners[segment.index](arrays)
+        if results is not None:
+            values.update(zip(segment.outputs, results))
             return
-        shape, order, groups, out_shape = plan
-        out_buffer, out_var = step.outputs[0]
-        out = np.empty(out_shape, dtype=out_buffer.dtype, order=order)
-        values[out_var] = out
-        if out.size == 0 or (step.reduced_axes is None and 0 in shape):
-            return
-        buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(out_buffer, out)]
-        strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
-        lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
-        args = np.empty(self._arg_sizes[kernel.name], dtype=np.int64)
-        d = kernel.ndim
-        args[:d] = lengths
-        args[d] = contiguous
-        pos = d + 1
-        for (b, a), s in zip(buffers, strides):
-            args[pos] = a.__array_interface__["data"][0]
-            pos += 1
-            if b.ndim:
-                args[pos:pos + d] = s
-                pos += d
-        self._calls[kernel.name](self.library.ffi.from_buffer("int64_t[]", args))
+        for step in segment.steps:
+            run_kernel(step, values, self.kernel_functions[step.kernel.name], self.library.ffi)
 
 
-# --- helpers for run ----------------------------------------------------------------------------
+def _reads(item):
+    if isinstance(item, NumpyStep):
+        return item.node.inputs
+    return item.inputs
 
 
-def _step_inputs(step):
-    if isinstance(step, NumpyStep):
-        return step.node.inputs
-    return [var for _, var in step.inputs]
+def _graph_text(inputs, outputs):
+    """The graph in a normalised text for the cache key: inputs by position, nodes by
+    position, ops with their parameters, every type (dtype and static shape), constants
+    by value."""
+    names = {v: f"in{i}" for i, v in enumerate(inputs)}
+    lines = [f"in{i}: {v.type}" for i, v in enumerate(inputs)]
 
+    def name(v):
+        if v not in names:
+            if isinstance(v, Constant):
+                value = np.asarray(v.value)
+                digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:32]
+                names[v] = f"const({value.dtype.str}, {value.shape}, sha256={digest}, weak={v.type.weak})"
+            else:
+                names[v] = f"?{v.type}"
+        return names[v]
 
-def _lookup(var, values):
-    if isinstance(var, Constant):
-        return var.value
-    return values[var]
-
-
-def _as_array(value):
-    return value if isinstance(value, np.ndarray) else np.asarray(value)
-
-
-def _py_value(var, values):
-    """A value as an op's NumPy reference expects it: weak values as Python scalars."""
-    if isinstance(var, Constant):
-        return var.python_value() if var.type.weak else var.value
-    value = values[var]
-    return np.asarray(value).item() if var.type.weak else value
-
-
-def _perform(node, values):
-    args = [_py_value(v, values) for v in node.inputs]
-    try:
-        return node.op.perform(node, args)
-    except Exception as err:
-        shapes = ", ".join(f"{to_infix(v, limit=60)}: {np.asarray(a).dtype} {np.shape(a)}" for v, a in zip(node.inputs, args))
-        err.add_note(f"while computing {to_infix(node.outputs[0], limit=80)} ({node.op.debug_name()}) from {shapes}")
-        raise
-
-
-def _fallback(step, values):
-    """Run a kernel's nodes through NumPy: used when run-time shapes break the kernel's assumptions."""
-    local = dict(values)
-    for node in step.nodes:
-        for var, result in zip(node.outputs, _perform(node, local)):
-            local[var] = result
-    return [np.asarray(local[var]) for _, var in step.outputs]
-
-
-def _usable(array):
-    """``array`` if C can read it (aligned, strides a multiple of the item size), else a copy."""
-    if array.flags.aligned and all(s % array.itemsize == 0 for s in array.strides):
-        return array
-    return np.array(array, copy=True)
-
-
-def _broadcast(arrays, variables, what):
-    """The broadcast shape of ``arrays`` (all of one rank, or 0-d), or a ShapeError naming ``variables``."""
-    shape = []
-    for axis in range(max((a.ndim for a in arrays), default=0)):
-        lengths = {a.shape[axis] for a in arrays if a.ndim} - {1}
-        if len(lengths) > 1:
-            described = ", ".join(f"{to_infix(v, limit=40)} {a.shape}" for v, a in zip(variables, arrays) if a.ndim)
-            raise ShapeError(
-                f"{what}: shapes do not broadcast: axis {axis} has lengths {sorted(lengths)} in {described}"
-            )
-        shape.append(lengths.pop() if lengths else 1)
-    return tuple(shape)
-
-
-def _plan(step, arrays):
-    """``(index shape, output order, axis groups, output shape)`` for a kernel call, or None
-    when the NumPy fallback must run it."""
-    kernel = step.kernel
-    named = [(b, v, a) for (b, v), a in zip(step.inputs, arrays)]
-    what = f"computing {kernel.note}"
-    if step.reduced_axes is None:
-        full = [(b, v, a) for b, v, a in named if b.ndim]
-        shape = _broadcast([a for _, _, a in full], [v for _, v, _ in full], what)
-        lead = next((a for _, _, a in full if a.size > 1), None)
-        order = "F" if lead is not None and lead.ndim > 1 and lead.flags.f_contiguous and not lead.flags.c_contiguous else "C"
-        return shape, order, [list(range(kernel.ndim))], shape
-    inner = [(b, v, a) for b, v, a in named if b.ndim and b.name not in step.epilogue_inputs]
-    shape = _broadcast([a for _, _, a in inner], [v for _, v, _ in inner], what)
-    if len(shape) < kernel.ndim:  # every prologue input is 0-d: the index space is ones
-        shape = (1,) * kernel.ndim
-    reduced = step.reduced_axes
-    kept = [a for a in range(kernel.ndim) if a not in reduced]
-    if step.keepdims:
-        out_shape = tuple(1 if a in reduced else shape[a] for a in range(kernel.ndim))
-    else:
-        out_shape = tuple(shape[a] for a in kept)
-    for b, _, a in named:
-        if b.name in step.epilogue_inputs and a.ndim:
-            if any(n not in (1, m) for n, m in zip(a.shape, out_shape)):
-                return None  # the epilogue broadcasts beyond the reduced shape
-    if step.reduce_op in ("max", "min") and any(shape[a] == 0 for a in reduced):
-        return None  # NumPy raises: no identity
-    return shape, "C", [kept, list(reduced)], out_shape
-
-
-def _index_strides(array, axes, shape):
-    """Strides in elements of ``array`` per index axis (0 where it broadcasts or is absent)."""
-    out = []
-    for index_axis, array_axis in enumerate(axes):
-        if array_axis is None or array.shape[array_axis] == 1 or shape[index_axis] == 1:
-            out.append(0)
-        else:
-            out.append(array.strides[array_axis] // array.itemsize)
-    return out
-
-
-def _canonical_axes(shape, strides, groups):
-    """Reorder, drop and merge axes within each group so the smallest strides are innermost.
-
-    Returns the lengths and each buffer's strides in the kernel's axis order
-    (each group keeps its number of axes, padded in front with length 1) and
-    whether every non-scalar buffer is then contiguous in index order.
-    """
-    arrays = [s for s in strides if s is not None]
-    lead = next((s for s in arrays if any(s)), None)
-    lengths, new = [], [[] for _ in strides]
-    for group in groups:
-        axes = [a for a in group if shape[a] != 1]
-        if lead is not None:
-            axes.sort(key=lambda a: -abs(lead[a]))
-        # Merge axis pairs that every buffer walks as one.
-        merged = []
-        for a in axes:
-            if merged:
-                prev = merged[-1]
-                inner = prev[-1]
-                if all(s is None or s[inner] == s[a] * shape[a] for s in strides):
-                    prev.append(a)
-                    continue
-            merged.append([a])
-        pad = len(group) - len(merged)
-        lengths += [1] * pad + [int(np.prod([shape[a] for a in m])) for m in merged]
-        for s, out in zip(strides, new):
-            if s is not None:
-                out += [0] * pad + [s[m[-1]] for m in merged]
-    long_axes = [i for i, n in enumerate(lengths) if n != 1]
-    contiguous = not long_axes or (
-        len(long_axes) == 1 and all(out[long_axes[0]] == 1 for s, out in zip(strides, new) if s is not None)
-    )
-    return lengths, [out if s is not None else None for s, out in zip(strides, new)], int(contiguous)
+    for i, node in enumerate(toposort(outputs)):
+        args = ", ".join(name(v) for v in node.inputs)
+        for k, out in enumerate(node.outputs):
+            names[out] = f"t{i}_{k}"
+        lines.append(f"{', '.join(f'{names[o]}: {o.type}' for o in node.outputs)} = {node.op!r}({args})")
+    lines.append("return " + ", ".join(name(v) for v in outputs))
+    return "\n".join(lines)

@@ -14,7 +14,9 @@ does not change per element, and loops:
   epilogue after the innermost loops.
 
 The outer loop runs on all cores (``#pragma omp parallel for``) when the index
-space has at least ``EXPRC_PARALLEL_MIN`` elements; inner loops carry
+space has at least ``EXPRC_PARALLEL_MIN`` elements (the loops are written twice,
+parallel and not, since entering an OpenMP region costs even when it stays on
+one thread); inner loops carry
 ``#pragma omp simd``, and glibc's vector math (libmvec) is declared so that
 exp, log, sin... vectorize too.
 
@@ -103,8 +105,9 @@ def arg_layout(kernel):
     return layout
 
 
-def render_program(kernels, title=""):
-    """The C source of a whole program: prelude, the helpers the kernels use, the kernels."""
+def render_program(kernels, title="", segments=(), texts=None):
+    """The C source of a whole program: prelude, the helpers the kernels use, the kernels,
+    then, for ``segments`` (see :mod:`codegen.segments`), the run time and their entry points."""
     helpers = {}
     for kernel in kernels:
         for expr in _all_exprs(kernel):
@@ -118,6 +121,13 @@ def render_program(kernels, title=""):
     parts.append(_PRELUDE.format(parallel_min=PARALLEL_MIN, more_simd=_more_simd()))
     parts.extend(helpers.values())
     parts.extend(render_kernel(k) for k in kernels)
+    if segments:
+        from .c_call import OBJECT_HEAD
+        from .c_entry import max_rank, render_segment
+        from .c_runtime import runtime_source
+
+        parts.append(runtime_source(max_rank(segments), OBJECT_HEAD))
+        parts.extend(render_segment(s, texts or {}) for s in segments)
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
 
@@ -251,9 +261,20 @@ class _KernelRenderer:
             w.line("/* values that are the same for every element */")
             self.emit(w, by_level[0], None)
         if self.red is None:
-            self.elementwise_loops(w, by_level[1] + by_level[2])
+            loops = lambda parallel: self.elementwise_loops(w, by_level[1] + by_level[2], parallel)  # noqa: E731
         else:
-            self.reduction_loops(w, by_level, acc)
+            loops = lambda parallel: self.reduction_loops(w, by_level, acc, parallel)  # noqa: E731
+        if self.d == 0:
+            loops(False)
+        else:
+            # Two copies of the loops: an OpenMP parallel region costs about half a
+            # microsecond even when its "if" clause keeps it on one thread.
+            w.open("if (size >= EXPRC_PARALLEL_MIN)")
+            loops(True)
+            w.close("} else {")
+            w.depth += 1
+            loops(False)
+            w.close()
         w.close()
         return "\n".join(w.lines)
 
@@ -310,7 +331,7 @@ class _KernelRenderer:
         for buffer, expr in self.k.stores:
             w.line(f"{buffer.name}[{index(buffer)}] = {self.name(expr)};")
 
-    def elementwise_loops(self, w, body):
+    def elementwise_loops(self, w, body, parallel):
         d = self.d
         if d == 0:
             self.emit(w, body, lambda b: "0")
@@ -318,7 +339,7 @@ class _KernelRenderer:
             return
         w.open("if (contiguous)")
         w.line("/* fast path: every array is contiguous in index order */")
-        w.line("#pragma omp parallel for simd if (size >= EXPRC_PARALLEL_MIN) schedule(static)")
+        w.line("#pragma omp parallel for simd schedule(static)" if parallel else "#pragma omp simd")
         w.open("for (int64_t i = 0; i < size; ++i)")
         self.emit(w, body, lambda b: "i")
         self.store_lines(w, lambda b: "i")
@@ -327,10 +348,10 @@ class _KernelRenderer:
         w.depth += 1
         w.line("/* strided path: any strides, 0 where an axis broadcasts */")
         if d == 1:
-            w.line("#pragma omp parallel for simd if (size >= EXPRC_PARALLEL_MIN) schedule(static)")
-        else:
+            w.line("#pragma omp parallel for simd schedule(static)" if parallel else "#pragma omp simd")
+        elif parallel:
             collapse = f" collapse({d - 1})" if d > 2 else ""
-            w.line(f"#pragma omp parallel for{collapse} if (size >= EXPRC_PARALLEL_MIN) schedule(static)")
+            w.line(f"#pragma omp parallel for{collapse} schedule(static)")
         for a in range(d):
             if a == d - 1 and d > 1:
                 w.line("#pragma omp simd")
@@ -342,7 +363,7 @@ class _KernelRenderer:
             w.close()
         w.close()
 
-    def reduction_loops(self, w, by_level, acc):
+    def reduction_loops(self, w, by_level, acc, parallel):
         red, d, kept = self.red, self.d, self.kept
         acc_type = C_TYPES[red.acc_dtype]
         is_float = dtype_class(red.dtype) == "f"
@@ -352,7 +373,8 @@ class _KernelRenderer:
         index = self.strided_index(range(d))
         if kept:
             collapse = f" collapse({kept})" if kept > 1 else ""
-            w.line(f"#pragma omp parallel for{collapse} if (size >= EXPRC_PARALLEL_MIN) schedule(static)")
+            if parallel:
+                w.line(f"#pragma omp parallel for{collapse} schedule(static)")
             for a in range(kept):
                 w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
         else:
@@ -365,12 +387,12 @@ class _KernelRenderer:
             w.line("int nan_seen = 0;")
         for a in range(kept, d):
             if a == d - 1:
-                if kept == 0 and a == 0:
-                    w.line(f"#pragma omp parallel for simd {reduction_clause} if (size >= EXPRC_PARALLEL_MIN) schedule(static)")
+                if kept == 0 and a == 0 and parallel:
+                    w.line(f"#pragma omp parallel for simd {reduction_clause} schedule(static)")
                 else:
                     w.line(f"#pragma omp simd {reduction_clause}")
-            elif kept == 0 and a == 0:
-                w.line(f"#pragma omp parallel for {reduction_clause} if (size >= EXPRC_PARALLEL_MIN) schedule(static)")
+            elif kept == 0 and a == 0 and parallel:
+                w.line(f"#pragma omp parallel for {reduction_clause} schedule(static)")
             w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
         self.emit(w, by_level[2], index)
         w.line(self.update(red))

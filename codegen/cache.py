@@ -1,42 +1,76 @@
 """The on-disk cache of compiled shared libraries.
 
-Entries are keyed by the SHA-256 of what decides the binary: the C source,
-the compiler's identity and the flags (:func:`cache_key`). The cache lives in
-``$EXPRC_CACHE_DIR``, or ``~/.cache/exprc``. An entry is three files in
-``<root>/<key[:2]>/``:
+Where: ``$EXPRC_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/exprc``, else
+``~/.cache/exprc``. The directory is created with mode 0700. Loading a library
+runs its code, so a cache directory that another user could write (not owned
+by this user, or writable by its group or by everyone) is *refused*: nothing
+is read from it or written to it. :mod:`codegen.build` then warns once and
+compiles into a private temporary directory instead, so programs still run,
+only without reuse across processes (see :meth:`DiskCache.refusal`).
+
+What: entries are keyed by the SHA-256 of everything that decides the binary
+(:func:`cache_key`): the normalised graph (inputs and nodes by position, ops
+with their parameters, dtypes and static shapes, constants by value), the C
+source rendered from it, the compiler's identity, the flags, the exprc version
+and this cache's format. An entry is three files in ``<root>/<key[:2]>/``:
 
 - ``<key>.c``: the source, for people reading or debugging;
-- ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes,
-  so a file of that name never changes once written;
-- ``<key>.ref``: JSON naming the library and its SHA-256.
+- ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes;
+- ``<key>.ref``: JSON naming the library, its size and SHA-256, and the key.
 
-Every file is written to a temporary file in the same directory and renamed
-into place (``os.replace``), so a reader sees a whole file or none, and two
-processes storing the same entry at once each leave a consistent one. A
-reader checks the library's SHA-256 against the reference before trusting
-it; a missing or corrupted entry reads as absent and is built again.
+How: a process that misses takes an exclusive lock on ``<key>.lock``
+(``flock``), looks again (another process may have just built the entry),
+builds, and writes each file to a temporary name renamed into place
+(``os.replace``), the reference last; so concurrent processes build an entry
+once and never see half of one. A reader checks the library's size and
+SHA-256 against the reference before loading it; a missing or damaged entry
+reads as absent and is built again.
 
 >>> import tempfile
 >>> cache = DiskCache(tempfile.mkdtemp())
+>>> cache.refusal() is None
+True
 >>> cache.lookup(cache_key("int f;", "cc 12", ["-O3"])) is None
 True
 """
+import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: renames alone keep entries whole
+    fcntl = None
+
+#: Changes when the layout of entries or the meaning of keys changes.
+FORMAT = "exprc-c-cache-2"
+
 
 def default_root():
-    """``$EXPRC_CACHE_DIR`` when set, else ``~/.cache/exprc``."""
-    return Path(os.environ.get("EXPRC_CACHE_DIR") or Path.home() / ".cache" / "exprc")
+    """``$EXPRC_CACHE_DIR``, else ``$XDG_CACHE_HOME/exprc``, else ``~/.cache/exprc``."""
+    if os.environ.get("EXPRC_CACHE_DIR"):
+        return Path(os.environ["EXPRC_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "exprc"
 
 
-def cache_key(source, compiler, flags):
-    """The SHA-256 (hex) of ``source``, the compiler's identity and its ``flags``."""
+def _exprc_version():
+    try:
+        from exprc import __version__
+    except ImportError:  # codegen used on its own
+        return "unknown"
+    return __version__
+
+
+def cache_key(source, compiler, flags, graph=""):
+    """The SHA-256 (hex) of the normalised ``graph`` text, the C ``source``, the compiler's
+    identity, its ``flags``, the exprc version and :data:`FORMAT`."""
     h = hashlib.sha256()
-    for part in (source, compiler, "\0".join(flags)):
+    for part in (FORMAT, _exprc_version(), graph, source, compiler, "\0".join(flags)):
         h.update(part.encode())
         h.update(b"\0\0")
     return h.hexdigest()
@@ -45,7 +79,6 @@ def cache_key(source, compiler, flags):
 def atomic_write(path, data):
     """Write ``data`` (bytes) to ``path`` through a temporary file renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -54,10 +87,8 @@ def atomic_write(path, data):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -66,14 +97,42 @@ def sha256_file(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def unsafe_reason(path):
+    """Why directory ``path`` must not be trusted (None when it may): not a directory, not
+    owned by this user, or writable by its group or by others."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        return f"cannot inspect it: {err}"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a directory"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"it belongs to user id {st.st_uid}, not to this user ({os.getuid()})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"other users may write to it (mode {stat.S_IMODE(st.st_mode):04o}); chmod 700 it to use it"
+    return None
+
+
 class DiskCache:
-    """A directory of compiled libraries; see the module docstring for the layout."""
+    """A directory of compiled libraries; see the module docstring."""
 
     def __init__(self, root=None):
         self.root = Path(root) if root is not None else default_root()
 
-    def _dir(self, key):
-        return self.root / key[:2]
+    def refusal(self):
+        """None when the cache may be used (creating it, mode 0700, if missing), else why not."""
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            return f"cannot create {self.root}: {err}"
+        reason = unsafe_reason(self.root)
+        return None if reason is None else f"the cache directory {self.root} is refused: {reason}"
+
+    def _dir(self, key, create=False):
+        path = self.root / key[:2]
+        if create:
+            path.mkdir(mode=0o700, exist_ok=True)
+        return path
 
     def source_path(self, key):
         """Where the C source of entry ``key`` is kept."""
@@ -81,35 +140,60 @@ class DiskCache:
 
     def save_source(self, key, source):
         """Keep ``source`` in the cache (also for failed builds, to show in the error); returns its path."""
-        path = self.source_path(key)
+        path = self._dir(key, create=True) / f"{key}.c"
         atomic_write(path, source.encode())
         return path
 
     def lookup(self, key):
-        """The path of the verified library for ``key``, or None when it is absent or corrupted."""
+        """The path of the verified library for ``key``, or None when it is absent or damaged."""
         ref = self._dir(key) / f"{key}.ref"
         try:
             meta = json.loads(ref.read_text())
-            library = self._dir(key) / meta["library"]
-            if Path(meta["library"]).name != meta["library"]:
+            if meta["key"] != key or Path(meta["library"]).name != meta["library"]:
                 return None
-            if sha256_file(library) != meta["sha256"]:
+            library = self._dir(key) / meta["library"]
+            if library.stat().st_size != meta["size"] or sha256_file(library) != meta["sha256"]:
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return library
 
+    @contextlib.contextmanager
+    def locked(self, key):
+        """Hold the exclusive lock of entry ``key`` (between processes) while building it."""
+        path = self._dir(key, create=True) / f"{key}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def store(self, key, built_library):
         """Copy the freshly built ``built_library`` into the cache; returns the cached path."""
         data = Path(built_library).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        library = self._dir(key) / f"{key}-{digest[:16]}.so"
+        library = self._dir(key, create=True) / f"{key}-{digest[:16]}.so"
         atomic_write(library, data)
-        meta = {"library": library.name, "sha256": digest}
+        meta = {"key": key, "library": library.name, "size": len(data), "sha256": digest}
         atomic_write(self._dir(key) / f"{key}.ref", json.dumps(meta).encode())
         return library
 
     def scratch_dir(self):
         """A fresh private directory inside the cache for a build (same file system as the entries)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=self.root, prefix=".build-"))
+
+    def remembered(self, name):
+        """The JSON value stored under ``name`` in ``<root>/memo/`` (such as a compiler's
+        ``--version``), or None."""
+        try:
+            return json.loads((self.root / "memo" / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def remember(self, name, value):
+        """Store ``value`` (JSON) under ``name`` for :meth:`remembered`."""
+        folder = self.root / "memo"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        atomic_write(folder / f"{name}.json", json.dumps(value).encode())

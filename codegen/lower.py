@@ -33,7 +33,7 @@ import numpy as np
 from exprc.graph import Constant, toposort
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.reduction import All, Any, Max, Min, Prod, Sum
-from exprc.printing import to_infix
+from exprc.printing import infix_texts, to_infix
 
 from . import kernel_ir as ir
 from .c_ops import C_DTYPES, has_c
@@ -223,7 +223,7 @@ def lower(inputs, outputs):
         stored.add((chain[-1] if chain else head).outputs[0])
 
     program = Program(list(inputs), list(outputs))
-    builder = _KernelBuilder(stored, chain_of)
+    builder = _KernelBuilder(stored, chain_of, infix_texts(outputs, limit=NOTE_LIMIT))
     for node in order:
         if not can_fuse[node]:
             program.steps.append(NumpyStep(node))
@@ -249,9 +249,11 @@ def _anchor(step):
 # --- building the kernel IR -----------------------------------------------------------------
 
 
-def note(var):
-    """The graph expression ``var`` computes, short enough for a comment."""
-    return to_infix(var, limit=NOTE_LIMIT)
+def note(var, texts=None):
+    """The graph expression ``var`` computes, short enough for a comment (from ``texts``,
+    the result of one ``infix_texts`` walk, where it has it)."""
+    text = texts.get(var) if texts else None
+    return text if text is not None else to_infix(var, limit=NOTE_LIMIT)
 
 
 def _cast(expr, dtype):
@@ -268,9 +270,13 @@ def _cast(expr, dtype):
 class _KernelBuilder:
     """Turns groups of graph nodes into kernels."""
 
-    def __init__(self, stored, chain_of):
+    def __init__(self, stored, chain_of, texts=None):
         self.stored = stored
         self.chain_of = chain_of
+        self.texts = texts or {}
+
+    def note(self, var):
+        return note(var, self.texts)
 
     def _leaf(self, var):
         """Whether ``var`` is read from memory (or is a constant) rather than recomputed."""
@@ -281,7 +287,7 @@ class _KernelBuilder:
 
     def elementwise(self, node, index):
         out = node.outputs[0]
-        state = _State(out.ndim, outer=False)
+        state = _State(out.ndim, outer=False, note=self.note)
         value = self._expr(out, state, compute_root=True)
         out_buffer = ir.Buffer("out", out.dtype, out.ndim, output=True)
         kernel = ir.Kernel(
@@ -289,8 +295,8 @@ class _KernelBuilder:
             ndim=out.ndim,
             buffers=tuple(b for b, _ in state.inputs) + (out_buffer,),
             stores=((out_buffer, _cast(value, out.dtype)),),
-            note=note(out),
-            computes=tuple(note(n.outputs[0]) for n in state.nodes),
+            note=self.note(out),
+            computes=tuple(self.note(n.outputs[0]) for n in state.nodes),
         )
         axes = {b.name: tuple(range(var.ndim)) for b, var in state.inputs}
         axes["out"] = tuple(range(out.ndim))
@@ -302,7 +308,7 @@ class _KernelBuilder:
         axes_r = node.op.axis
         kept = [a for a in range(x.ndim) if a not in axes_r]
         # The prologue: the elementwise work feeding the reduction, over the full index space.
-        inner = _State(x.ndim, outer=False)
+        inner = _State(x.ndim, outer=False, note=self.note)
         value = self._expr(x, inner)
         if op_name in ("and", "or"):
             value, acc_dtype = _cast(value, "bool"), "bool"
@@ -313,10 +319,10 @@ class _KernelBuilder:
         if initial is not None:
             with np.errstate(all="ignore"):
                 initial = np.asarray(initial).astype(acc_dtype).item()
-        reduction = ir.Reduction(op_name, value, len(axes_r), reduced.dtype, acc_dtype, note(reduced), initial)
+        reduction = ir.Reduction(op_name, value, len(axes_r), reduced.dtype, acc_dtype, self.note(reduced), initial)
         # The epilogue: elementwise work on the result, read at kept indices.
-        outer = _State(x.ndim, outer=True, prefix="e", names=inner.names)
-        outer.memo[reduced] = ir.Acc(reduced.dtype, note(reduced))
+        outer = _State(x.ndim, outer=True, prefix="e", names=inner.names, note=self.note)
+        outer.memo[reduced] = ir.Acc(reduced.dtype, self.note(reduced))
         final = epilogue[-1].outputs[0] if epilogue else reduced
         result = self._expr(final, outer, compute_root=True) if epilogue else outer.memo[reduced]
         out_buffer = ir.Buffer("out", final.dtype, x.ndim, output=True, outer=True)
@@ -328,8 +334,8 @@ class _KernelBuilder:
             buffers=buffers,
             stores=((out_buffer, _cast(result, final.dtype)),),
             reduction=reduction,
-            note=note(final),
-            computes=tuple(note(n.outputs[0]) for n in nodes),
+            note=self.note(final),
+            computes=tuple(self.note(n.outputs[0]) for n in nodes),
         )
         # Index space axes are the axes of x; the reduced result's axes are its kept axes
         # (or all of them, of length 1 where reduced, with keepdims).
@@ -372,7 +378,7 @@ class _KernelBuilder:
             stack.pop()
             node = var.owner
             args = [state.memo[v] for v in node.inputs]
-            state.memo[var] = _elemwise_expr(node, args)
+            state.memo[var] = _elemwise_expr(node, args, self.note)
             state.nodes.append(node)
         return state.memo[root]
 
@@ -380,22 +386,22 @@ class _KernelBuilder:
 class _State:
     """The leaves and nodes gathered while building one kernel region."""
 
-    def __init__(self, ndim, outer, prefix="", names=None):
-        self.ndim, self.outer, self.prefix = ndim, outer, prefix
+    def __init__(self, ndim, outer, prefix="", names=None, note=note):
+        self.ndim, self.outer, self.prefix, self.note = ndim, outer, prefix, note
         self.memo, self.inputs, self.nodes = {}, [], []
         self.names = names if names is not None else set()
 
     def leaf(self, var):
         if isinstance(var, Constant) and var.ndim == 0:
             value = var.python_value() if var.type.weak else var.value.item()
-            return ir.Const(value, var.dtype, note(var))
+            return ir.Const(value, var.dtype, self.note(var))
         name = _unique(_identifier(var.name or f"{self.prefix}t{len(self.inputs)}"), self.names)
         buffer = ir.Buffer(name, var.dtype, 0 if var.ndim == 0 else self.ndim, outer=self.outer and var.ndim > 0)
         self.inputs.append((buffer, var))
-        return ir.Load(buffer, note(var))
+        return ir.Load(buffer, self.note(var))
 
 
-def _elemwise_expr(node, args):
+def _elemwise_expr(node, args, note=note):
     out = node.outputs[0]
     name = node.op.scalar_op.name
     if name.startswith("astype_"):

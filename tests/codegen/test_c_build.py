@@ -1,21 +1,34 @@
-"""Building and caching: the disk cache is reused across programs and checked for
-corruption, and a failed compile says why and where the source is."""
+"""Building and caching: the disk cache is reused across programs and processes, built once
+when processes race, checked for damage, refused when others could write to it, and a
+failed compile says why and where the source is."""
+import json
 import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import build
-from codegen.cache import DiskCache
+from codegen import build, c
+from codegen.cache import DiskCache, default_root
+
+
+def _forget():
+    """Forget what this process compiled and loaded, so the next build goes to the disk cache."""
+    build.clear_loaded()
+    c.clear_memo()
 
 
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPRC_CACHE_DIR", str(tmp_path))
-    build.clear_loaded()
+    _forget()
     yield tmp_path
-    build.clear_loaded()
+    _forget()
 
 
 def _graph(k=1):
@@ -36,7 +49,7 @@ def test_second_program_loads_from_disk(fresh_cache):
     before = dict(build.stats)
     f = ex.function(inputs, out, backend="c")
     assert build.stats["compiled"] == before["compiled"] + 1
-    build.clear_loaded()
+    _forget()
     g = ex.function(inputs, out, backend="c")
     assert build.stats["compiled"] == before["compiled"] + 1
     assert build.stats["loaded_from_disk"] == before["loaded_from_disk"] + 1
@@ -50,7 +63,7 @@ def test_corrupted_library_is_rebuilt(fresh_cache):
     ex.function(inputs, out, backend="c")
     (library,) = fresh_cache.rglob("*.so")
     _corrupt(library, library.read_bytes()[:100])  # truncated
-    build.clear_loaded()
+    _forget()
     before = build.stats["compiled"]
     f = ex.function(inputs, out, backend="c")
     assert build.stats["compiled"] == before + 1
@@ -62,7 +75,7 @@ def test_corrupted_reference_is_rebuilt(fresh_cache):
     ex.function(inputs, out, backend="c")
     (ref,) = fresh_cache.rglob("*.ref")
     _corrupt(ref, b"{not json")
-    build.clear_loaded()
+    _forget()
     before = build.stats["compiled"]
     ex.function(inputs, out, backend="c")
     assert build.stats["compiled"] == before + 1
@@ -88,3 +101,103 @@ def test_cc_is_respected(fresh_cache, monkeypatch):
     build.compiler_identity.cache_clear()
     with pytest.raises(build.CompileError, match="cannot run the C compiler"):
         ex.function(inputs, out * 2, backend="c")
+
+
+# --- the cache across processes, its integrity and its directory ---------------------------------
+
+_CHILD = """
+import json, sys
+import numpy as np
+import exprc as ex
+from codegen import build
+x = ex.vector("x")
+f = ex.function([x], ex.tanh(x) * 5 + ex.exp(x) - 11, backend="c")
+value = f(np.linspace(-1, 1, 5))
+expected = np.tanh(np.linspace(-1, 1, 5)) * 5 + np.exp(np.linspace(-1, 1, 5)) - 11
+assert np.allclose(value, expected), value
+print(json.dumps(build.stats))
+"""
+
+
+def _child(cache_dir, **env):
+    """Start a Python process that builds and runs one function with the cache in ``cache_dir``."""
+    environ = dict(os.environ, EXPRC_CACHE_DIR=str(cache_dir), **env)
+    environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), environ.get("PYTHONPATH", "")])
+    return subprocess.Popen([sys.executable, "-c", _CHILD], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _finish(process):
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_concurrent_processes_build_one_entry(tmp_path):
+    processes = [_child(tmp_path) for _ in range(4)]
+    stats = [_finish(p) for p in processes]
+    assert sum(s["compiled"] for s in stats) == 1
+    assert sum(s["loaded_from_disk"] for s in stats) == 3
+    assert len(list(tmp_path.rglob("*.so"))) == 1 and len(list(tmp_path.rglob("*.ref"))) == 1
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.glob(".build-*"))
+
+
+def test_warm_second_process_does_not_run_the_compiler(tmp_path):
+    log = tmp_path / "compiler-runs.log"
+    wrapper = tmp_path / "cc-wrapper"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ -n "$EXPRC_TEST_NO_COMPILER" ]; then echo "the compiler was run: $*" >&2; exit 1; fi\n'
+        f'echo "$*" >> "{log}"\n'
+        'exec cc "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    cache_dir = tmp_path / "cache"
+    first = _finish(_child(cache_dir, CC=str(wrapper)))
+    assert first["compiled"] == 1 and log.read_text().count("\n") == 2  # --version, then the build
+    second = _finish(_child(cache_dir, CC=str(wrapper), EXPRC_TEST_NO_COMPILER="1"))
+    assert second == {"compiled": 0, "loaded_from_disk": 1}
+    assert log.read_text().count("\n") == 2
+
+
+def test_altered_library_is_rebuilt(fresh_cache):
+    inputs, out = _graph(5)
+    ex.function(inputs, out, backend="c")
+    (library,) = fresh_cache.rglob("*.so")
+    data = bytearray(library.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    _corrupt(library, bytes(data))
+    _forget()
+    before = build.stats["compiled"]
+    f = ex.function(inputs, out, backend="c")
+    assert build.stats["compiled"] == before + 1
+    np.testing.assert_allclose(f(np.zeros(2)), [-2.0, -2.0])
+
+
+def test_cache_dir_writable_by_others_is_refused(tmp_path, monkeypatch, fresh_cache):
+    inputs, out = _graph(6)
+    ex.function(inputs, out, backend="c")  # a good entry in the trusted cache
+    shared = tmp_path / "shared"
+    shutil.copytree(fresh_cache, shared)
+    shared.chmod(0o777)
+    before = sorted(p.relative_to(shared) for p in shared.rglob("*"))
+    monkeypatch.setenv("EXPRC_CACHE_DIR", str(shared))
+    _forget()
+    compiled = build.stats["compiled"]
+    with pytest.warns(build.CacheWarning, match="refused: other users may write to it"):
+        f = ex.function(inputs, out, backend="c")
+    assert build.stats["compiled"] == compiled + 1  # built again, not loaded from the shared directory
+    assert not f._program.compiled.library.path.startswith(str(shared))
+    assert sorted(p.relative_to(shared) for p in shared.rglob("*")) == before  # nothing written there
+    np.testing.assert_allclose(f(np.zeros(2)), [-3.0, -3.0])
+
+
+def test_default_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("EXPRC_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_root() == tmp_path / "xdg" / "exprc"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_root() == Path.home() / ".cache" / "exprc"
+    cache = DiskCache(tmp_path / "new" / "exprc")
+    assert cache.refusal() is None
+    assert stat.S_IMODE(os.stat(cache.root).st_mode) == 0o700

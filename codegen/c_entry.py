@@ -1,0 +1,183 @@
+"""Rendering a segment's entry points: one C call runs all its kernels.
+
+For a :class:`~codegen.segments.Segment` named ``run0_add_mul_x_y`` this
+renders, after the kernels and :mod:`codegen.c_runtime`:
+
+- a static table per kernel (``k0_add_mul_x_y_step``) binding its buffers to
+  slots, with the axis each walks per index axis;
+- ``run0_add_mul_x_y_body(slots, run, message, size)``: the kernels in order,
+  a comment naming the graph expression above each;
+- three exported entry points that fill the slots and call the body:
+
+  - ``int shapes_run0_…(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size)``:
+    the output shapes for the given input shapes (every axis of every input
+    and constant, in slot order), or ``EXPRC_SHAPE_ERROR`` with a message;
+  - ``int run0_…(void *const *data, const int64_t *shapes, const int64_t *strides)``:
+    runs the kernels on inputs, constants and outputs given as pointers,
+    shapes and strides in bytes;
+  - ``int run0_…_numpy(intptr_t in0, …, intptr_t out0, …, const intptr_t *dtypes)``:
+    the same from NumPy array objects (``id(array)``), reading their fields
+    in C, so that Python does next to nothing per call.
+
+>>> import exprc as ex
+>>> from codegen.lower import lower
+>>> from codegen.segments import plan
+>>> x, y = ex.vector("x"), ex.vector("y")
+>>> (segment,) = plan(lower([x, y], [x * y + 1.0]))
+>>> declarations(segment)[-1]
+'int run0_add_mul_x_y_numpy(intptr_t in0, intptr_t in1, intptr_t out0, const intptr_t *dtypes);'
+"""
+import numpy as np
+
+from .c_render import INDENT, arg_layout
+
+
+def declarations(segment):
+    """The cffi declarations of the segment's three entry points."""
+    name = segment.name
+    n_in = len(segment.inputs) + len(segment.constants)
+    objects = [f"intptr_t in{i}" for i in range(n_in)] + [f"intptr_t out{i}" for i in range(len(segment.outputs))]
+    return [
+        f"int shapes_{name}(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size);",
+        f"int {name}(void *const *data, const int64_t *shapes, const int64_t *strides);",
+        f"int {name}_numpy({', '.join(objects + ['const intptr_t *dtypes'])});",
+    ]
+
+
+def c_string(text):
+    """``text`` as a C string literal (non-ASCII bytes as octal escapes)."""
+    out = []
+    for byte in text.encode():
+        ch = chr(byte)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= byte < 127 and ch != "?":  # "?" could start a trigraph
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def max_rank(segments):
+    """The largest rank of any slot or index space in ``segments`` (for EXPRC_MAXDIM)."""
+    ranks = [v.ndim for s in segments for v in s.slots] + [st.kernel.ndim for s in segments for st in s.steps]
+    return max(ranks, default=1)
+
+
+def render_segment(segment, texts):
+    """The C of the segment's tables, body and entry points; ``texts`` maps variables to infix."""
+    parts = [_step_table(segment, step, texts) for step in segment.steps]
+    parts.append(_body(segment, texts))
+    parts.extend(_entries(segment, texts))
+    return "\n\n".join(parts)
+
+
+def _what(var, texts):
+    return texts.get(var) or str(var)
+
+
+def _step_table(segment, step, texts):
+    k = step.kernel
+    lines = [f"/* {k.name}: how its buffers bind to the slots of {segment.name} */"]
+    lines.append(f"static const exprc_binding {k.name}_buffers[] = {{")
+    epilogue = set(step.epilogue_inputs)
+    for buffer, var in step.inputs + step.outputs:
+        role = "EXPRC_WRITE" if buffer.output else ("EXPRC_READ_KEPT" if buffer.name in epilogue else "EXPRC_READ")
+        axes = ", ".join("-1" if a is None else str(a) for a in step.axes[buffer.name]) or "0"
+        fields = (
+            f".slot = {segment.slot(var)}, .itemsize = {np.dtype(buffer.dtype).itemsize}, "
+            f".scalar = {int(buffer.ndim == 0)}, .role = {role}, .temporary = {int(var in segment.temporaries)}, "
+            f".axes = {{{axes}}}, .what = {c_string(_what(var, texts))}"
+        )
+        lines.append(f"{INDENT}{{{fields}}},  /* {buffer.name} */")
+    lines.append("};")
+    reduced = list(step.reduced_axes or ())
+    order = [a for a in range(k.ndim) if a not in reduced] + reduced
+    lines += [
+        f"static const exprc_step {k.name}_step = {{",
+        f"{INDENT}.kernel = {k.name}, .what = {c_string(k.note)},",
+        f"{INDENT}.ndim = {k.ndim}, .nreduced = {len(reduced)}, .order = {{{', '.join(map(str, order)) or '0'}}},",
+        f"{INDENT}.minmax = {int(step.reduce_op in ('max', 'min'))}, .nbuf = {len(k.buffers)}, "
+        f".nargs = {sum(n for _, n in arg_layout(k))}, .buffers = {k.name}_buffers,",
+        "};",
+    ]
+    return "\n".join(lines)
+
+
+def _slot_lines(segment, texts):
+    roles = ["input"] * len(segment.inputs) + ["constant"] * len(segment.constants)
+    roles += ["output"] * len(segment.outputs) + ["temporary"] * len(segment.temporaries)
+    return [f"    slot {i} ({role}): {_what(v, texts)}: {v.type}".replace("*/", "* /")
+            for i, (v, role) in enumerate(zip(segment.slots, roles))]
+
+
+def _body(segment, texts):
+    name, n_slots = segment.name, len(segment.slots)
+    first_temporary = n_slots - len(segment.temporaries)
+    lines = ["/*", f" * {name}: {len(segment.steps)} kernel(s) in one call", " *"]
+    lines += [" *" + line for line in _slot_lines(segment, texts)]
+    lines += [" */", f"static int {name}_body(exprc_array *slots, int run, char *message, size_t size)", "{"]
+    lines.append(f"{INDENT}int rc = EXPRC_OK;")
+    for step in segment.steps:
+        note = step.kernel.note.replace("*/", "* /")
+        lines.append(f"{INDENT}/* {note} */")
+        lines.append(f"{INDENT}rc = exprc_step_run(&{step.kernel.name}_step, slots, run, message, size);")
+        lines.append(f"{INDENT}if (rc != EXPRC_OK) goto done;")
+    lines += ["done:", f"{INDENT}exprc_free(slots, {first_temporary}, {n_slots});", f"{INDENT}return rc;", "}"]
+    return "\n".join(lines)
+
+
+def _entries(segment, texts):
+    name, n_slots = segment.name, len(segment.slots)
+    n_in = len(segment.inputs) + len(segment.constants)
+    n_given = n_in + len(segment.outputs)
+    ndims = ", ".join(str(v.ndim) for v in segment.slots)
+    setup = [
+        f"{INDENT}static const int ndims[{n_slots}] = {{{ndims}}};",
+        f"{INDENT}exprc_array slots[{n_slots}];",
+        f"{INDENT}memset(slots, 0, sizeof slots);",
+        f"{INDENT}for (int i = 0; i < {n_slots}; ++i) slots[i].ndim = ndims[i];",
+    ]
+    shapes = [
+        f"/* shapes_{name}: the output shapes, given every axis of every input and constant */",
+        f"int shapes_{name}(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size)",
+        "{",
+        *setup,
+        f"{INDENT}int64_t k = 0;",
+        f"{INDENT}for (int i = 0; i < {n_in}; ++i)",
+        f"{INDENT * 2}for (int j = 0; j < ndims[i]; ++j) slots[i].shape[j] = shapes[k++];",
+        f"{INDENT}const int rc = {name}_body(slots, 0, message, size);",
+        f"{INDENT}k = 0;",
+        f"{INDENT}for (int i = {n_in}; i < {n_given}; ++i)",
+        f"{INDENT * 2}for (int j = 0; j < ndims[i]; ++j) out_shapes[k++] = slots[i].shape[j];",
+        f"{INDENT}return rc;",
+        "}",
+    ]
+    generic = [
+        f"/* {name}: runs the kernels on inputs, constants and outputs given as data pointers,",
+        " * shapes and strides in bytes (every axis of every array, in slot order) */",
+        f"int {name}(void *const *data, const int64_t *shapes, const int64_t *strides)",
+        "{",
+        *setup,
+        f"{INDENT}int64_t k = 0;",
+        f"{INDENT}for (int i = 0; i < {n_given}; ++i) {{",
+        f"{INDENT * 2}slots[i].data = (char *)data[i];",
+        f"{INDENT * 2}for (int j = 0; j < ndims[i]; ++j, ++k) {{ slots[i].shape[j] = shapes[k]; slots[i].strides[j] = strides[k]; }}",
+        f"{INDENT}}}",
+        f"{INDENT}return {name}_body(slots, 1, NULL, 0);",
+        "}",
+    ]
+    objects = [f"in{i}" for i in range(n_in)] + [f"out{i}" for i in range(len(segment.outputs))]
+    params = ", ".join([f"intptr_t {o}" for o in objects] + ["const intptr_t *dtypes"])
+    numpy_entry = [
+        f"/* {name}_numpy: the same, given NumPy array objects and the dtype object each must have */",
+        f"int {name}_numpy({params})",
+        "{",
+        *setup,
+        f"{INDENT}const intptr_t objects[{n_given}] = {{{', '.join(objects)}}};",
+        f"{INDENT}for (int i = 0; i < {n_given}; ++i)",
+        f"{INDENT * 2}if (exprc_from_numpy(&slots[i], objects[i], ndims[i], dtypes[i]) != EXPRC_OK) return EXPRC_FALLBACK;",
+        f"{INDENT}return {name}_body(slots, 1, NULL, 0);",
+        "}",
+    ]
+    return ["\n".join(shapes), "\n".join(generic), "\n".join(numpy_entry)]

@@ -1,0 +1,303 @@
+"""The C run time of the entry points: arrays, broadcasting, and calling a kernel.
+
+An entry point (see :mod:`codegen.c_entry`) runs a *segment*, a run of
+consecutive kernels, in one call from Python. It works on *slots*, one
+:c:type:`exprc_array` per array the segment touches (its inputs, constants,
+outputs, then its temporaries), and runs each kernel through
+:c:func:`exprc_step_run` with a static table, :c:type:`exprc_step`, saying
+which slot each kernel buffer reads and which array axis it walks per index
+axis. ``exprc_step_run`` does in C what the Python runner does per kernel:
+
+- the index space is the broadcast of the lengths the kernel's inputs give
+  each index axis (NumPy's rule: a length of 1 broadcasts); lengths that
+  disagree are a shape error with a message naming the arrays;
+- the output shape follows (reduced axes dropped, or 1 with keepdims); an
+  output given by Python is checked against it, a temporary is allocated;
+- the strides are turned into elements (an unaligned array, or a stride that
+  is not a whole number of items, sends the segment back to Python, which
+  copies), the axes ordered and merged as ``_canonical_axes`` in
+  :mod:`codegen.kernel_call` does, and the kernel called with its packed
+  arguments.
+
+``run`` 0 computes shapes only (what :c:func:`shapes_*` entry points return to
+Python so it can allocate the outputs). Cases the kernels do not cover
+(an epilogue input that broadcasts the reduced result to a larger shape,
+max/min over an empty axis) return ``EXPRC_FALLBACK``: Python then runs the segment kernel by
+kernel, with NumPy where needed, exactly as before.
+
+>>> "exprc_step_run" in runtime_source(2, 16)
+True
+"""
+
+RETURN_CODES = {"OK": 0, "SHAPE_ERROR": 1, "FALLBACK": 2, "NO_MEMORY": 3, "BAD_OUTPUT": 4}
+
+_RUNTIME = r"""
+/* ------------------------------------------------------------------------------
+ * Run time of the entry points: arrays, broadcasting, and calling a kernel.
+ * ---------------------------------------------------------------------------- */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The largest rank of any array or index space in this program. */
+#define EXPRC_MAXDIM {maxdim}
+/* sizeof(PyObject) of the Python that built this: the header of a NumPy array object. */
+#define EXPRC_OBJECT_HEAD {object_head}
+
+/* What an entry point returns. */
+#define EXPRC_OK 0
+#define EXPRC_SHAPE_ERROR 1   /* shapes do not broadcast; the message says where */
+#define EXPRC_FALLBACK 2      /* a case the kernels do not cover: Python runs the segment step by step */
+#define EXPRC_NO_MEMORY 3     /* a temporary could not be allocated */
+#define EXPRC_BAD_OUTPUT 4    /* an output array does not have the computed shape */
+
+/* An array: data, and per axis a length and a stride in bytes. */
+typedef struct {{
+    char *data;
+    int ndim;
+    int owned;                       /* a temporary this call allocated */
+    int64_t shape[EXPRC_MAXDIM];
+    int64_t strides[EXPRC_MAXDIM];
+}} exprc_array;
+
+/* How a kernel buffer binds to a slot. */
+enum {{ EXPRC_READ = 0, EXPRC_READ_KEPT = 1, EXPRC_WRITE = 2 }};
+
+typedef struct {{
+    int slot;                        /* the array */
+    int itemsize;
+    int scalar;                      /* a 0-d value: read once, no strides */
+    int role;                        /* EXPRC_READ, EXPRC_READ_KEPT (an epilogue input), EXPRC_WRITE */
+    int temporary;                   /* a written array this call allocates */
+    int axes[EXPRC_MAXDIM];          /* per index axis, the array axis walked, or -1 */
+    const char *what;                /* the graph expression, for messages */
+}} exprc_binding;
+
+typedef struct {{
+    void (*kernel)(const int64_t *args);
+    const char *what;                /* the graph expression it computes */
+    int ndim;                        /* rank of the index space */
+    int nreduced;                    /* reduced axes (0 for an elementwise kernel) */
+    int order[EXPRC_MAXDIM];         /* index axes in kernel order: kept axes, then reduced ones */
+    int minmax;                      /* max or min: no identity, so no empty reduction */
+    int nbuf;
+    int nargs;                       /* length of the packed argument array */
+    const exprc_binding *buffers;    /* in kernel argument order, the output last */
+}} exprc_step;
+
+/* "(3, 4)", "(3,)" or "()" */
+static void exprc_shape_text(char *text, size_t size, const exprc_array *a)
+{{
+    size_t used = (size_t)snprintf(text, size, "(");
+    for (int i = 0; i < a->ndim && used < size; ++i)
+        used += (size_t)snprintf(text + used, size - used, i ? ", %lld" : "%lld", (long long)a->shape[i]);
+    if (used < size)
+        snprintf(text + used, size - used, a->ndim == 1 ? ",)" : ")");
+}}
+
+static int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, int axis,
+                                 int64_t first, int64_t second, char *message, size_t size)
+{{
+    if (message == NULL || size == 0)
+        return EXPRC_SHAPE_ERROR;
+    size_t used = (size_t)snprintf(message, size,
+        "computing %s: shapes do not broadcast: axis %d has lengths %lld and %lld in ",
+        s->what, axis, (long long)first, (long long)second);
+    int listed = 0;
+    for (int b = 0; b < s->nbuf - 1 && used < size; ++b) {{
+        const exprc_binding *bb = &s->buffers[b];
+        if (bb->scalar || bb->role == EXPRC_WRITE)
+            continue;
+        char shape[256];
+        exprc_shape_text(shape, sizeof shape, &slots[bb->slot]);
+        used += (size_t)snprintf(message + used, size - used, "%s%s %s", listed++ ? ", " : "", bb->what, shape);
+    }}
+    return EXPRC_SHAPE_ERROR;
+}}
+
+/* Orders the axes of each group (kept, reduced) so the buffer that moves first walks
+   its smallest strides innermost, drops length-1 axes, merges axes every buffer walks
+   as one, and writes the kernel's packed arguments: lengths, "contiguous", then per
+   buffer its pointer and strides. */
+static void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPRC_MAXDIM],
+                       char *const *pointers, int64_t *args)
+{{
+    const int d = s->ndim, nb = s->nbuf, kept = s->ndim - s->nreduced;
+    int lead = -1;
+    for (int b = 0; b < nb && lead < 0; ++b)
+        for (int a = 0; a < d && !s->buffers[b].scalar; ++a)
+            if (st[b][a] != 0) {{ lead = b; break; }}
+    int64_t lengths[EXPRC_MAXDIM + 1];
+    int64_t out[nb > 0 ? nb : 1][EXPRC_MAXDIM + 1];
+    int pos = 0;
+    for (int g = 0; g < 2; ++g) {{
+        const int start = g ? kept : 0, end = g ? d : kept;
+        int axes[EXPRC_MAXDIM], na = 0;
+        for (int i = start; i < end; ++i)
+            if (n[s->order[i]] != 1) axes[na++] = s->order[i];
+        if (lead >= 0) {{  /* stable sort, largest |stride| first */
+            for (int i = 1; i < na; ++i) {{
+                int a = axes[i], j = i;
+                int64_t key = llabs(st[lead][a]);
+                while (j > 0 && llabs(st[lead][axes[j - 1]]) < key) {{ axes[j] = axes[j - 1]; --j; }}
+                axes[j] = a;
+            }}
+        }}
+        int64_t merged_len[EXPRC_MAXDIM];
+        int inner[EXPRC_MAXDIM], nm = 0;
+        for (int i = 0; i < na; ++i) {{
+            int a = axes[i], joins = nm > 0;
+            for (int b = 0; b < nb && joins; ++b)
+                if (!s->buffers[b].scalar && st[b][inner[nm - 1]] != st[b][a] * n[a]) joins = 0;
+            if (joins) {{ merged_len[nm - 1] *= n[a]; inner[nm - 1] = a; }}
+            else {{ merged_len[nm] = n[a]; inner[nm] = a; ++nm; }}
+        }}
+        for (int p = 0; p < (end - start) - nm; ++p, ++pos) {{
+            lengths[pos] = 1;
+            for (int b = 0; b < nb; ++b) out[b][pos] = 0;
+        }}
+        for (int m = 0; m < nm; ++m, ++pos) {{
+            lengths[pos] = merged_len[m];
+            for (int b = 0; b < nb; ++b) out[b][pos] = s->buffers[b].scalar ? 0 : st[b][inner[m]];
+        }}
+    }}
+    int nlong = 0, long_axis = -1;
+    for (int a = 0; a < d; ++a)
+        if (lengths[a] != 1) {{ ++nlong; long_axis = a; }}
+    int contiguous = nlong == 0;
+    if (nlong == 1) {{
+        contiguous = 1;
+        for (int b = 0; b < nb; ++b)
+            if (!s->buffers[b].scalar && out[b][long_axis] != 1) contiguous = 0;
+    }}
+    int k = 0;
+    for (int a = 0; a < d; ++a) args[k++] = lengths[a];
+    args[k++] = contiguous;
+    for (int b = 0; b < nb; ++b) {{
+        args[k++] = (int64_t)(intptr_t)pointers[b];
+        if (!s->buffers[b].scalar)
+            for (int a = 0; a < d; ++a) args[k++] = out[b][a];
+    }}
+}}
+
+/* Runs one kernel on the slots (run = 0: only works out the shape of its output). */
+static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char *message, size_t size)
+{{
+    const int d = s->ndim, nb = s->nbuf;
+    const exprc_binding *ob = &s->buffers[nb - 1];
+    exprc_array *out = &slots[ob->slot];
+    int reduced[EXPRC_MAXDIM + 1] = {{0}};
+    int64_t n[EXPRC_MAXDIM + 1];
+    for (int a = 0; a < d; ++a) n[a] = 1;
+    for (int i = d - s->nreduced; i < d; ++i) reduced[s->order[i]] = 1;
+    /* the index space: broadcast the lengths of the arrays read at every index */
+    for (int b = 0; b < nb - 1; ++b) {{
+        const exprc_binding *bb = &s->buffers[b];
+        if (bb->scalar || bb->role != EXPRC_READ) continue;
+        for (int a = 0; a < d; ++a) {{
+            if (bb->axes[a] < 0) continue;
+            const int64_t len = slots[bb->slot].shape[bb->axes[a]];
+            if (len == 1 || len == n[a]) continue;
+            if (n[a] != 1) return exprc_broadcast_error(s, slots, a, n[a], len, message, size);
+            n[a] = len;
+        }}
+    }}
+    /* the output's shape */
+    int64_t shape[EXPRC_MAXDIM + 1], count = 1;
+    for (int a = 0; a < d; ++a)
+        if (!ob->scalar && ob->axes[a] >= 0) shape[ob->axes[a]] = reduced[a] ? 1 : n[a];
+    for (int j = 0; j < out->ndim; ++j) count *= shape[j];
+    /* cases the kernel does not cover */
+    for (int b = 0; b < nb - 1; ++b) {{
+        const exprc_binding *bb = &s->buffers[b];
+        if (bb->scalar || bb->role != EXPRC_READ_KEPT) continue;
+        for (int a = 0; a < d; ++a) {{
+            if (bb->axes[a] < 0) continue;
+            const int64_t len = slots[bb->slot].shape[bb->axes[a]], m = reduced[a] ? 1 : n[a];
+            if (len == 1 || len == m) continue;
+            if (m != 1) return exprc_broadcast_error(s, slots, a, m, len, message, size);
+            return EXPRC_FALLBACK;  /* the epilogue would broadcast the reduced result */
+        }}
+    }}
+    if (s->minmax)
+        for (int a = 0; a < d; ++a)
+            if (reduced[a] && n[a] == 0) return EXPRC_FALLBACK;
+    if (!run || ob->temporary) {{
+        for (int j = 0; j < out->ndim; ++j) out->shape[j] = shape[j];
+    }} else {{
+        for (int j = 0; j < out->ndim; ++j)
+            if (out->shape[j] != shape[j]) return EXPRC_BAD_OUTPUT;
+    }}
+    if (!run) return EXPRC_OK;
+    if (ob->temporary) {{
+        int64_t stride = ob->itemsize;
+        for (int j = out->ndim - 1; j >= 0; --j) {{ out->strides[j] = stride; stride *= shape[j]; }}
+        out->data = malloc(count > 0 ? (size_t)count * (size_t)ob->itemsize : 1);
+        if (out->data == NULL) return EXPRC_NO_MEMORY;
+        out->owned = 1;
+    }}
+    if (count == 0) return EXPRC_OK;
+    if (s->nreduced == 0)
+        for (int a = 0; a < d; ++a)
+            if (n[a] == 0) return EXPRC_OK;
+    /* element strides per buffer and index axis: 0 where the buffer broadcasts */
+    int64_t st[nb][EXPRC_MAXDIM];
+    char *pointers[nb];
+    for (int b = 0; b < nb; ++b) {{
+        const exprc_binding *bb = &s->buffers[b];
+        const exprc_array *arr = &slots[bb->slot];
+        pointers[b] = arr->data;
+        if ((uintptr_t)arr->data % (uintptr_t)bb->itemsize) return EXPRC_FALLBACK;
+        for (int a = 0; a < d; ++a) {{
+            const int j = bb->scalar ? -1 : bb->axes[a];
+            st[b][a] = 0;
+            if (j < 0 || arr->shape[j] == 1 || n[a] == 1) continue;
+            if (arr->strides[j] % bb->itemsize) return EXPRC_FALLBACK;
+            st[b][a] = arr->strides[j] / bb->itemsize;
+        }}
+    }}
+    int64_t args[s->nargs];
+    exprc_pack(s, n, st, pointers, args);
+    s->kernel(args);
+    return EXPRC_OK;
+}}
+
+/* Frees the temporaries slots[first..count) that a call allocated. */
+static void exprc_free(exprc_array *slots, int first, int count)
+{{
+    for (int i = first; i < count; ++i)
+        if (slots[i].owned) {{ free(slots[i].data); slots[i].owned = 0; slots[i].data = NULL; }}
+}}
+
+/* NumPy's array object as its ABI lays it out (PyArrayObject_fields in
+   numpy/ndarraytypes.h); Python checks the layout before using it. */
+typedef struct {{
+    char head[EXPRC_OBJECT_HEAD];
+    char *data;
+    int nd;
+    intptr_t *dimensions;
+    intptr_t *strides;
+    void *base;
+    void *descr;
+    int flags;
+}} exprc_ndarray;
+
+/* Fills a slot from a NumPy array object; EXPRC_FALLBACK if its rank or dtype object is
+   not the expected one. */
+static int exprc_from_numpy(exprc_array *slot, intptr_t object, int ndim, intptr_t dtype)
+{{
+    const exprc_ndarray *a = (const exprc_ndarray *)object;
+    if (a->nd != ndim || (intptr_t)a->descr != dtype) return EXPRC_FALLBACK;
+    slot->data = a->data;
+    slot->ndim = ndim;
+    slot->owned = 0;
+    for (int i = 0; i < ndim; ++i) {{ slot->shape[i] = a->dimensions[i]; slot->strides[i] = a->strides[i]; }}
+    return EXPRC_OK;
+}}
+"""
+
+
+def runtime_source(maxdim, object_head):
+    """The run-time C for a program whose arrays have at most ``maxdim`` axes, for a Python
+    whose object header is ``object_head`` bytes (``object.__basicsize__``)."""
+    return _RUNTIME.format(maxdim=max(int(maxdim), 1), object_head=int(object_head)).strip("\n")
