@@ -154,6 +154,10 @@ class Function:
         self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
         self._shared_names = {n for n in names if names.count(n) > 1}
         self._program = _program_class(backend)(self.inputs, self.outputs)
+        # What an argument must be to skip conversion: an ndarray of the very dtype object,
+        # number of dimensions and static lengths the input declares.
+        self._exact = [(np.dtype(v.dtype), v.ndim, [(a, d) for a, d in enumerate(v.type.shape) if d is not None])
+                       for v in self.inputs]
 
     @property
     def graph(self):
@@ -194,14 +198,32 @@ class Function:
         return ", ".join(v.name or to_infix(v) for v in self.inputs)
 
     def __call__(self, *args, **kwargs):
-        values = self._bind(args, kwargs)
-        arrays = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
-        results, seen = [], {id(a) for a in arrays}
-        for r in self._program.run(arrays):
+        if kwargs or not self._all_exact(args):
+            values = self._bind(args, kwargs)
+            args = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
+        outputs = self._program.run(args)
+        if self._single:
+            (r,) = outputs
+            return _owned(r, any(r is a for a in args))
+        results, seen = [], {id(a) for a in args}
+        for r in outputs:
             r = _owned(r, id(r) in seen)
             seen.add(id(r))
             results.append(r)
-        return results[0] if self._single else results
+        return results
+
+    def _all_exact(self, args):
+        """Whether ``args`` are already exactly what the inputs take, so the call may skip
+        :func:`convert_input` (the common case, and the one whose overhead counts)."""
+        if len(args) != len(self._exact):
+            return False
+        for a, (dtype, ndim, static) in zip(args, self._exact):
+            if type(a) is not np.ndarray or a.dtype is not dtype or a.ndim != ndim:
+                return False
+            for axis, length in static:
+                if a.shape[axis] != length:
+                    return False
+        return True
 
     def __repr__(self):
         shown = ", ".join(str(v) for v in self.inputs)
@@ -211,7 +233,8 @@ class Function:
 def _owned(array, shared=False):
     """A result the caller may keep and write: views of constants, broadcasts and inputs are
     copied, and so is an array that is ``shared`` (an input itself, or another output)."""
-    array = np.asarray(array)
+    if type(array) is not np.ndarray:
+        array = np.asarray(array)
     if shared or array.base is not None or not array.flags.writeable:
         return array.copy()
     return array

@@ -451,3 +451,21 @@ def test_item_assignment_points_to_set_subtensor():
     x = ex.vector("x")
     with pytest.raises(TypeError, match=r"immutable.*ex\.set_subtensor\(x\[index\], value\)"):
         x[0] = 1.0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_arrays_taken_as_they_are_still_meet_every_check(backend):
+    """Arrays of exactly the declared type skip conversion; anything else still gets converted or refused."""
+    x = ex.tensor("x", dtype="float64", shape=(None, 3))
+    f = ex.function([x], x * 2.0, backend=backend)
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(f(a), a * 2.0)
+    np.testing.assert_array_equal(f(a.T.copy().T), a * 2.0)
+    np.testing.assert_array_equal(f(a.astype(np.int32)), a * 2.0)  # safe upcast, converted
+    with pytest.raises(ex.ShapeError, match="'x'.*axis 1 must have length 3"):
+        f(np.zeros((3, 2)))
+    g = ex.function([v := ex.fvector("v")], v + 1, backend=backend)
+    with pytest.raises(TypeError, match="'v'.*expected float32 data, got float64"):
+        g(np.zeros(3))
+    with pytest.raises(TypeError, match="'x'.*2-d"):
+        f(np.zeros(3))
