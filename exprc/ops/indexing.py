@@ -212,65 +212,68 @@ def _check_update(x, pattern, y, index_shapes, what):
 
 
 @dataclass(frozen=True)
-class IncSubtensor(Op):
-    """A copy of ``x`` with ``x[index]`` set to, or incremented by, ``y`` (basic index)."""
+class _Write(Op):
+    """A copy of ``x`` with ``x[index]`` set to, or incremented by, ``y``; the two
+    subclasses differ in the index they take and in how increments accumulate."""
 
     infix = staticmethod(_write_infix)
 
     pattern: tuple
     set_instead_of_inc: bool
 
-    def make_node(self, x, y, *dynamic):
-        _check_update(x, self.pattern, y, [], self._what())
-        return Apply(self, [x, y, *dynamic], [x.type])
+    reads = None  # the op reading x[index]: the gradient of y goes through it
 
-    def _what(self):
-        return "set_subtensor" if self.set_instead_of_inc else "inc_subtensor"
+    def make_node(self, x, y, *extra):
+        what = "set_subtensor" if self.set_instead_of_inc else "inc_subtensor"
+        _check_update(x, self.pattern, y, self.index_shapes(extra), what)
+        return Apply(self, [x, y, *extra], [x.type])
 
     def perform(self, node, inputs):
-        x, y, *dynamic = inputs
+        x, y, *extra = inputs
         out = x.copy()
-        index = _build_index(self.pattern, dynamic)
+        index = _build_index(self.pattern, extra)
         if self.set_instead_of_inc:
             out[index] = y
         else:
-            out[index] += y
+            self.increment(out, index, y)
         return [out]
 
     def grad(self, node, output_grads):
-        return _write_grad(self, Subtensor, node, output_grads)
+        return _write_grad(self, type(self).reads, node, output_grads)
 
 
 @dataclass(frozen=True)
-class AdvancedIncSubtensor(Op):
-    """A copy of ``x`` with ``x[index]`` set to or incremented by ``y`` (integer-array index).
+class IncSubtensor(_Write):
+    """``set_subtensor`` / ``inc_subtensor`` through a basic index (ints and slices)."""
+
+    reads = Subtensor
+
+    @staticmethod
+    def index_shapes(extra):
+        return []
+
+    @staticmethod
+    def increment(out, index, y):
+        out[index] += y
+
+
+@dataclass(frozen=True)
+class AdvancedIncSubtensor(_Write):
+    """``set_subtensor`` / ``inc_subtensor`` through an integer-array index.
 
     Incrementing accumulates at repeated indices (NumPy's ``np.add.at``);
     setting keeps the last value written, as NumPy's assignment does.
     """
 
-    infix = staticmethod(_write_infix)
+    reads = AdvancedSubtensor
 
-    pattern: tuple
-    set_instead_of_inc: bool
+    @staticmethod
+    def index_shapes(arrays):
+        return [a.type.shape for a in arrays]
 
-    def make_node(self, x, y, *arrays):
-        what = "set_subtensor" if self.set_instead_of_inc else "inc_subtensor"
-        _check_update(x, self.pattern, y, [a.type.shape for a in arrays], what)
-        return Apply(self, [x, y, *arrays], [x.type])
-
-    def perform(self, node, inputs):
-        x, y, *arrays = inputs
-        out = x.copy()
-        index = _build_index(self.pattern, arrays)
-        if self.set_instead_of_inc:
-            out[index] = y
-        else:
-            np.add.at(out, index, y)
-        return [out]
-
-    def grad(self, node, output_grads):
-        return _write_grad(self, AdvancedSubtensor, node, output_grads)
+    @staticmethod
+    def increment(out, index, y):
+        np.add.at(out, index, y)
 
 
 def _scatter(op_class, pattern, x, gz, extra):
