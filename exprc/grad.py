@@ -440,11 +440,18 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
     abs_tol = default_abs if abs_tol is None else abs_tol
     rel_tol = default_rel if rel_tol is None else rel_tol
 
-    projection = constant(rng.uniform(0.5, 1.5, size=value.shape) * rng.choice([-1.0, 1.0], size=value.shape),
-                          dtype=out.dtype)
+    # The projection is an input, not a constant: checking the same fn again (other points,
+    # other shapes) reuses the compiled gradient instead of compiling a new one.
+    projection_value = (rng.uniform(0.5, 1.5, size=value.shape) * rng.choice([-1.0, 1.0], size=value.shape)
+                        ).astype(out.dtype)
+    projection = tensor("projection", dtype=out.dtype, shape=(None,) * value.ndim)
     cost = (out * projection).sum()
     gradients = grad(cost, inputs, disconnected_inputs="ignore")
-    compiled = function(inputs, [cost] + gradients, backend=backend)
+    with_projection = function(inputs + [projection], [cost] + gradients, backend=backend)
+
+    def compiled(*arrays):
+        return with_projection(*arrays, projection_value)
+
     _, *analytic = compiled(*points)
     for i, (p, g) in enumerate(zip(points, analytic)):
         if g.shape != p.shape or g.dtype != p.dtype:

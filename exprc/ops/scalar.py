@@ -4,16 +4,45 @@ Each :class:`ScalarOp` holds, side by side, its NumPy reference (which also
 decides the output dtype, see :mod:`exprc.dtypes`), its SymPy form (from which
 derivatives and algebraic identities are taken), and how it prints. Adding an
 elementwise operation is adding one row to :data:`SCALAR_OPS`.
+
+SymPy is imported on first use (taking a derivative), not with exprc: the SymPy
+forms are functions that look SymPy up when called, and the SymPy functions
+exprc defines (:func:`sympy_functions`) are made then, so that a process that
+only loads compiled functions never imports SymPy.
 """
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Callable, Optional
 
 import numpy as np
-import sympy as sp
 
 from ..dtypes import as_dtype, probe_dtype
+
+
+class _LazySympy:
+    """Stands for the ``sympy`` module, imported at the first attribute looked up."""
+
+    def __getattr__(self, name):
+        import sympy
+
+        return getattr(sympy, name)
+
+
+sp = _LazySympy()
+
+
+def _sympy_form(name):
+    """The SymPy function ``name`` (one of :func:`sympy_functions`, else ``sympy.<name>``),
+    looked up when the form is applied."""
+
+    def form(*args):
+        ours = getattr(sympy_functions(), name, None)
+        return (ours if ours is not None else getattr(sp, name))(*args)
+
+    form.__name__ = name
+    return form
 
 
 @dataclass(frozen=True)
@@ -105,76 +134,89 @@ def _piecewise_clip(x, lo, hi):
     return sp.Piecewise((hi, sp.Or(x > hi, lo > hi)), (lo, lo > x), (x, True))
 
 
-class sigmoid(sp.Function):  # noqa: N801 - the name SymPy prints
-    """``1 / (1 + exp(-x))`` as one SymPy function, so its derivative keeps the stable form
-    ``sigmoid(x) * (1 - sigmoid(x))`` rather than ``exp(-x) / (1 + exp(-x))**2``."""
+@lru_cache(maxsize=None)
+def sympy_functions():
+    """The SymPy functions exprc defines: ``sigmoid``, ``softplus`` and ``rint`` (made at the
+    first call, which imports SymPy)."""
+    import sympy as sp
 
-    nargs = 1
+    class sigmoid(sp.Function):  # noqa: N801 - the name SymPy prints
+        """``1 / (1 + exp(-x))`` as one SymPy function, so its derivative keeps the stable form
+        ``sigmoid(x) * (1 - sigmoid(x))`` rather than ``exp(-x) / (1 + exp(-x))**2``."""
 
-    def fdiff(self, argindex=1):
-        s = sigmoid(self.args[0])
-        return s * (1 - s)
+        nargs = 1
 
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sp.exp(-x))
+        def fdiff(self, argindex=1):
+            s = sigmoid(self.args[0])
+            return s * (1 - s)
+
+        def _eval_rewrite_as_exp(self, x, **kwargs):
+            return 1 / (1 + sp.exp(-x))
+
+    class softplus(sp.Function):  # noqa: N801
+        """``log(1 + exp(x))``, whose derivative is ``sigmoid(x)``."""
+
+        nargs = 1
+
+        def fdiff(self, argindex=1):
+            return sigmoid(self.args[0])
+
+        def _eval_rewrite_as_exp(self, x, **kwargs):
+            return sp.log(1 + sp.exp(x))
+
+    class rint(sp.Function):  # noqa: N801
+        """Rounding to the nearest integer: piecewise constant, so its derivative is 0."""
+
+        nargs = 1
+
+        def fdiff(self, argindex=1):
+            return sp.S.Zero
+
+    return SimpleNamespace(sigmoid=sigmoid, softplus=softplus, rint=rint)
 
 
-class softplus(sp.Function):  # noqa: N801
-    """``log(1 + exp(x))``, whose derivative is ``sigmoid(x)``."""
-
-    nargs = 1
-
-    def fdiff(self, argindex=1):
-        return sigmoid(self.args[0])
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return sp.log(1 + sp.exp(x))
-
-
-class rint(sp.Function):  # noqa: N801
-    """Rounding to the nearest integer: piecewise constant, so its derivative is 0."""
-
-    nargs = 1
-
-    def fdiff(self, argindex=1):
-        return sp.S.Zero
+def __getattr__(name):
+    # ``from exprc.ops.scalar import sigmoid`` still gives the SymPy function.
+    if name in ("sigmoid", "softplus", "rint"):
+        return getattr(sympy_functions(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _ROWS = [
     # name, nin, numpy, sympy, infix, precedence
     ("negative", 1, np.negative, lambda x: -x, "-", 30),
-    ("abs", 1, np.abs, sp.Abs, None, 100),
-    ("sign", 1, np.sign, sp.sign, None, 100),
-    ("exp", 1, np.exp, sp.exp, None, 100),
+    ("abs", 1, np.abs, _sympy_form("Abs"), None, 100),
+    ("sign", 1, np.sign, _sympy_form("sign"), None, 100),
+    ("exp", 1, np.exp, _sympy_form("exp"), None, 100),
     ("exp2", 1, np.exp2, lambda x: 2**x, None, 100),
-    ("log", 1, np.log, sp.log, None, 100),
+    ("log", 1, np.log, _sympy_form("log"), None, 100),
     ("log2", 1, np.log2, lambda x: sp.log(x) / sp.log(2), None, 100),
     ("log10", 1, np.log10, lambda x: sp.log(x) / sp.log(10), None, 100),
     ("log1p", 1, np.log1p, lambda x: sp.log(1 + x), None, 100),
     ("expm1", 1, np.expm1, lambda x: sp.exp(x) - 1, None, 100),
-    ("sqrt", 1, np.sqrt, sp.sqrt, None, 100),
+    ("sqrt", 1, np.sqrt, _sympy_form("sqrt"), None, 100),
     ("square", 1, np.square, lambda x: x**2, None, 100),
-    ("sin", 1, np.sin, sp.sin, None, 100),
-    ("cos", 1, np.cos, sp.cos, None, 100),
-    ("tan", 1, np.tan, sp.tan, None, 100),
-    ("arcsin", 1, np.arcsin, sp.asin, None, 100),
-    ("arccos", 1, np.arccos, sp.acos, None, 100),
-    ("arctan", 1, np.arctan, sp.atan, None, 100),
-    ("sinh", 1, np.sinh, sp.sinh, None, 100),
-    ("cosh", 1, np.cosh, sp.cosh, None, 100),
-    ("tanh", 1, np.tanh, sp.tanh, None, 100),
-    ("arcsinh", 1, np.arcsinh, sp.asinh, None, 100),
-    ("arccosh", 1, np.arccosh, sp.acosh, None, 100),
-    ("arctanh", 1, np.arctanh, sp.atanh, None, 100),
-    ("floor", 1, np.floor, sp.floor, None, 100),
-    ("ceil", 1, np.ceil, sp.ceiling, None, 100),
+    ("sin", 1, np.sin, _sympy_form("sin"), None, 100),
+    ("cos", 1, np.cos, _sympy_form("cos"), None, 100),
+    ("tan", 1, np.tan, _sympy_form("tan"), None, 100),
+    ("arcsin", 1, np.arcsin, _sympy_form("asin"), None, 100),
+    ("arccos", 1, np.arccos, _sympy_form("acos"), None, 100),
+    ("arctan", 1, np.arctan, _sympy_form("atan"), None, 100),
+    ("sinh", 1, np.sinh, _sympy_form("sinh"), None, 100),
+    ("cosh", 1, np.cosh, _sympy_form("cosh"), None, 100),
+    ("tanh", 1, np.tanh, _sympy_form("tanh"), None, 100),
+    ("arcsinh", 1, np.arcsinh, _sympy_form("asinh"), None, 100),
+    ("arccosh", 1, np.arccosh, _sympy_form("acosh"), None, 100),
+    ("arctanh", 1, np.arctanh, _sympy_form("atanh"), None, 100),
+    ("floor", 1, np.floor, _sympy_form("floor"), None, 100),
+    ("ceil", 1, np.ceil, _sympy_form("ceiling"), None, 100),
     ("trunc", 1, np.trunc, lambda x: sp.sign(x) * sp.floor(sp.Abs(x)), None, 100),
-    ("rint", 1, np.rint, rint, None, 100),
-    ("sigmoid", 1, _float_math(_sigmoid), sigmoid, None, 100),
-    ("softplus", 1, _float_math(_softplus), softplus, None, 100),
-    ("erf", 1, _float_math(_pointwise(math.erf)), sp.erf, None, 100),
-    ("erfc", 1, _float_math(_pointwise(math.erfc)), sp.erfc, None, 100),
-    ("gammaln", 1, _float_math(_pointwise(_lgamma)), sp.loggamma, None, 100),
+    ("rint", 1, np.rint, _sympy_form("rint"), None, 100),
+    ("sigmoid", 1, _float_math(_sigmoid), _sympy_form("sigmoid"), None, 100),
+    ("softplus", 1, _float_math(_softplus), _sympy_form("softplus"), None, 100),
+    ("erf", 1, _float_math(_pointwise(math.erf)), _sympy_form("erf"), None, 100),
+    ("erfc", 1, _float_math(_pointwise(math.erfc)), _sympy_form("erfc"), None, 100),
+    ("gammaln", 1, _float_math(_pointwise(_lgamma)), _sympy_form("loggamma"), None, 100),
     ("isnan", 1, np.isnan, None, None, 100),
     ("isinf", 1, np.isinf, None, None, 100),
     ("isfinite", 1, np.isfinite, None, None, 100),
@@ -189,7 +231,7 @@ _ROWS = [
     ("power", 2, np.power, lambda x, y: x**y, "**", 40),
     ("maximum", 2, np.maximum, _piecewise_maximum, None, 100),
     ("minimum", 2, np.minimum, _piecewise_minimum, None, 100),
-    ("arctan2", 2, np.arctan2, sp.atan2, None, 100),
+    ("arctan2", 2, np.arctan2, _sympy_form("atan2"), None, 100),
     ("hypot", 2, np.hypot, lambda x, y: sp.sqrt(x**2 + y**2), None, 100),
     ("equal", 2, np.equal, None, None, 100),
     ("not_equal", 2, np.not_equal, None, None, 100),
