@@ -1,10 +1,14 @@
 """Compiling C source to a shared library and loading it with cffi (ABI mode).
 
-The compiler is ``$CC`` (default ``cc``), run as ``$CC <FLAGS> -o lib.so src.c <LIBS>``.
-Libraries are cached on disk (see :mod:`codegen.cache`) under a key made of
-the normalised graph, the source, the compiler's identity, the flags and the
-exprc version, and loaded with ``cffi.FFI().dlopen``; a library loaded once is
-kept for the process. The compiler's identity is its resolved path, its file's
+The compiler is ``$CC`` (default ``cc``), run as ``$CC <FLAGS> -o lib.so src.c <LIBS>``,
+or, for a program split into translation units, once per unit at the same time
+(``-c``), then once to link them. Libraries are cached on disk (see
+:mod:`codegen.cache`) under a key made of the normalised graph, the source, the
+compiler's identity, the flags and the exprc version, and loaded with
+``FFI.dlopen``; a library loaded once is kept for the process. The cache entry
+keeps cffi's parsed form of the library's declarations (what cffi's out-of-line
+ABI mode generates), so that a process loading it parses no C: it imports
+neither cffi's parser nor pycparser, nor subprocess, tempfile or shutil. The compiler's identity is its resolved path, its file's
 size, time and inode, and its ``--version`` output, which is remembered in the
 cache for that file: a process that finds its libraries in the cache never runs
 the compiler, not even for ``--version``. A failed compile raises
@@ -18,40 +22,63 @@ temporary directory, removed at exit: nothing is read from the refused one.
 >>> lib.twice(21)  # doctest: +SKIP
 42
 """
+import ast
 import atexit
-import hashlib
+import contextlib
+import io
 import os
-import platform
 import shlex
-import shutil
-import subprocess
-import tempfile
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import cffi
-
-from .cache import DiskCache, cache_key
+from .cache import DiskCache, cache_key, sha256
 
 #: Flags for every build. -fno-math-errno lets loops over libm calls vectorize
 #: (errno is never read) without -ffast-math, which would break NaN/inf semantics.
+#: -O2, not -O3: the kernels' loops are "#pragma omp simd" loops, which GCC 12 vectorizes
+#: at -O2 too (with the same libmvec calls); -O3 adds loop versioning and cloning that
+#: made compiling 10 to 25% slower (gradient programs, W4) with no difference in run
+#: time measurable on benchmarks/bench_elementwise.py (1e3 to 1e7 elements, 2 cores).
 #: On x86, -mno-mmx: GCC may vectorize small integer reductions into MMX registers
 #: without clearing them (emms), which leaves the x87 unit returning NaN in later,
 #: unrelated code (NumPy's float floor_divide was hit).
-FLAGS = ("-O3", "-std=gnu11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno") + (
-    ("-mno-mmx",) if platform.machine() in ("x86_64", "AMD64", "i386", "i686") else ()
+FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno", "-pipe") + (
+    ("-mno-mmx",) if os.uname().machine in ("x86_64", "AMD64", "i386", "i686") else ()
 )
 
 
 def libraries():
     """The libraries to link: libm, and glibc's vector math library where there is glibc."""
     libs = ["-lm"]
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+    if sys.platform.startswith("linux") and _glibc():
         libs.append("-lmvec")
     return libs
+
+
+def _glibc():
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+# subprocess, tempfile and shutil are imported where they are used: a process that finds
+# its libraries in the cache needs none of them (together about 15 ms of imports).
+
+
+def _which(name):
+    """``shutil.which(name)`` for the compiler's path, without importing shutil."""
+    if os.sep in name:
+        return name if os.access(name, os.X_OK) and not os.path.isdir(name) else None
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 class CacheWarning(UserWarning):
@@ -97,7 +124,7 @@ def compiler_identity(command, cache_root=None):
     size, time and inode of the file it resolves to, and its ``--version`` output, read
     from the cache at ``cache_root`` when it was recorded there for that very file."""
     command = list(command)
-    path = shutil.which(command[0]) or command[0]
+    path = _which(command[0]) or command[0]
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
@@ -105,12 +132,14 @@ def compiler_identity(command, cache_root=None):
     except OSError:
         file_id = f"{real} (missing)"
     signature = f"{path}\n{' '.join(command)}\n{file_id}"
-    memo_name = "compiler-" + hashlib.sha256(signature.encode()).hexdigest()[:32]
+    memo_name = "compiler-" + sha256(signature.encode()).hexdigest()[:32]
     cache = DiskCache(cache_root) if cache_root is not None else None
     if cache is not None:
         known = cache.remembered(memo_name)
         if isinstance(known, dict) and known.get("signature") == signature and isinstance(known.get("version"), str):
             return f"{signature}\n{known['version']}"
+    import subprocess
+
     try:
         done = subprocess.run(command + ["--version"], capture_output=True, text=True, timeout=60)
     except OSError as err:
@@ -127,9 +156,22 @@ def clear_loaded():
         _loaded.clear()
 
 
-def load_library(source, cdef, cache=None, graph=""):
+def parallel_units():
+    """How many translation units of one program may compile at the same time: the CPUs
+    this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def load_library(source, cdef, cache=None, graph="", units=None):
     """Compile ``source`` (or find it in the disk cache) and load it; ``cdef`` declares its
-    functions; ``graph`` is the normalised graph text the source was rendered from."""
+    functions; ``graph`` is the normalised graph text the source was rendered from.
+
+    ``units``, when given, is the same program split into translation units (see
+    :func:`codegen.c_render.render_sources`): they are compiled at the same time, one
+    compiler process each, and linked, which is what is built then."""
     cache = cache or DiskCache()
     refusal = cache.refusal()
     if refusal is not None and str(cache.root) not in _warned:
@@ -138,68 +180,198 @@ def load_library(source, cdef, cache=None, graph=""):
     command = compiler()
     flags = list(FLAGS) + libraries()
     identity = compiler_identity(tuple(command), None if refusal else str(cache.root))
-    key = cache_key(source, identity, flags, graph)
+    units = list(units) if units and len(units) > 1 else None
+    key = cache_key(source, identity, flags + ([f"units={len(units)}"] if units else []), graph)
     with _lock:
         if key in _loaded:
             return _loaded[key]
+        meta = None
         if refusal is not None:
-            path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False)
+            path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False, units=units)
         else:
-            path = cache.lookup(key)
-            if path is None:
+            found = cache.lookup_entry(key)
+            if found is None:
                 with cache.locked(key):
-                    path = cache.lookup(key)  # another process may have built it meanwhile
-                    if path is None:
-                        path = _compile(source, key, command, flags, cache)
+                    found = cache.lookup_entry(key)  # another process may have built it meanwhile
+                    if found is None:
+                        found = _compile(source, key, command, flags, cache, cdef=cdef, units=units)
                     else:
                         stats["loaded_from_disk"] += 1
             else:
                 stats["loaded_from_disk"] += 1
-        ffi = cffi.FFI()
-        ffi.cdef(cdef)
+            path, meta = found
+        ffi = _ffi_from_description(meta.get("ffi"), cdef) if meta else None
+        if ffi is None:
+            ffi = _parsed_ffi(cdef)
         library = Library(ffi, ffi.dlopen(str(path)), str(path), key)
         _loaded[key] = library
         return library
 
 
+def _parsed_ffi(cdef):
+    import cffi  # its C parser (pycparser) is imported only here: in a process that compiles
+
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    return ffi
+
+
+def _cdef_digest(cdef):
+    return sha256(cdef.encode()).hexdigest()
+
+
+def ffi_description(cdef):
+    """cffi's parsed form of the declarations ``cdef``, as JSON data: what cffi's out-of-line
+    ABI mode writes into a generated Python module. :func:`_ffi_from_description` makes an
+    FFI of it without parsing C, so a process loading a cached library imports neither
+    cffi's parser nor pycparser (together most of a warm ``exprc.function`` call)."""
+    builder = _parsed_ffi(cdef)
+    builder.set_source("_exprc_kernels", None)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="exprc-ffi-") as tmp:
+        module = Path(tmp) / "ffi.py"
+        with contextlib.redirect_stdout(io.StringIO()):  # cffi says "generating ..."
+            builder.emit_python_code(str(module))
+        tree = ast.parse(module.read_text())
+    call = next(node for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "FFI")
+    return {
+        "cdef_sha256": _cdef_digest(cdef),
+        "name": ast.literal_eval(call.args[0]),
+        "arguments": {k.arg: _to_json(ast.literal_eval(k.value)) for k in call.keywords},
+    }
+
+
+def _ffi_from_description(description, cdef):
+    """The FFI described by :func:`ffi_description`, or None when ``description`` is missing,
+    is for other declarations than ``cdef``, or does not load."""
+    try:
+        if description["cdef_sha256"] != _cdef_digest(cdef):
+            return None
+        import _cffi_backend
+
+        arguments = {k: _from_json(v) for k, v in description["arguments"].items()}
+        return _cffi_backend.FFI(description["name"], **arguments)
+    except Exception:  # noqa: BLE001 - an old or damaged description: parse the declarations
+        return None
+
+
+def _to_json(value):
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, tuple):
+        return {"tuple": [_to_json(v) for v in value]}
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, dict):
+        if "bytes" in value:
+            return bytes.fromhex(value["bytes"])
+        return tuple(_from_json(v) for v in value["tuple"])
+    return value
+
+
 @lru_cache(maxsize=None)
 def _private_dir():
     """A directory only this process uses, for builds when the cache is refused."""
+    import shutil
+    import tempfile
+
     path = tempfile.mkdtemp(prefix="exprc-private-")
     atexit.register(shutil.rmtree, path, True)
     return path
 
 
-def _compile(source, key, command, flags, cache, store=True):
+def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None):
+    """Build ``source`` (or its translation ``units``, compiled at the same time, then linked);
+    returns the library's path, or with ``store`` ``(path, reference)`` of the new cache entry
+    (keeping cffi's parsed ``cdef`` with it)."""
+    import shutil
+
     source_path = cache.save_source(key, source)
     scratch = cache.scratch_dir()
     try:
-        src = scratch / "kernels.c"
-        src.write_text(source)
         out = scratch / "kernels.so"
         libs = [f for f in flags if f.startswith("-l")]
-        argv = command + [f for f in flags if not f.startswith("-l")] + ["-o", str(out), str(src)] + libs
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-        except OSError as err:
-            raise CompileError(
-                f"cannot run the C compiler {command[0]!r} (set $CC to choose one): {err}\n"
-                f"the source is saved at {source_path}",
-                source_path,
-            ) from None
-        if done.returncode != 0:
-            message = (done.stderr or done.stdout).strip()
-            raise CompileError(
-                f"C compilation failed (exit status {done.returncode}) running:\n  {shlex.join(argv)}\n"
-                f"{message}\nthe source is saved at {source_path}",
-                source_path,
-                done.stderr,
-            )
+        options = [f for f in flags if not f.startswith("-l")]
+        if units is None:
+            src = scratch / "kernels.c"
+            src.write_text(source)
+            jobs, link = [command + options + ["-o", str(out), str(src)] + libs], None
+        else:
+            objects, jobs = [], []
+            for i, unit in enumerate(units):
+                src, obj = scratch / f"unit{i}.c", scratch / f"unit{i}.o"
+                src.write_text(unit)
+                objects.append(str(obj))
+                jobs.append(command + [f for f in options if f != "-shared"] + ["-c", "-o", str(obj), str(src)])
+            link = command + options + ["-o", str(out)] + objects + libs
+        running = _start_compilers(jobs, command, source_path)
+        try:  # parse the declarations while the compiler runs
+            extra = {"ffi": ffi_description(cdef)} if cdef is not None and store else None
+        finally:
+            _finish_compilers(running, source_path, scratch)
+        if link is not None:
+            _finish_compilers(_start_compilers([link], command, source_path), source_path)
         stats["compiled"] += 1
         if not store:
             kept = Path(source_path).with_suffix(".so")
             os.replace(out, kept)
             return kept
-        return cache.store(key, out)
+        library = cache.store(key, out, extra)
+        return library, dict(extra or {})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _start_compilers(jobs, command, source_path):
+    """Start the compiler command lines ``jobs``, all at the same time."""
+    import subprocess
+
+    running = []
+    try:
+        for argv in jobs:
+            running.append((argv, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    except OSError as err:
+        for _, process in running:
+            process.kill()
+            process.communicate()
+        raise CompileError(
+            f"cannot run the C compiler {command[0]!r} (set $CC to choose one): {err}\n"
+            f"the source is saved at {source_path}",
+            source_path,
+        ) from None
+    return running
+
+
+def _finish_compilers(running, source_path, scratch=None):
+    """Wait for the compilers :func:`_start_compilers` started; a CompileError for the first
+    that failed (for a translation unit, its source is kept next to the program's)."""
+    import subprocess
+
+    failed = None
+    for argv, process in running:
+        try:
+            stdout, stderr = process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        if process.returncode != 0 and failed is None:
+            failed = (argv, process.returncode, stdout, stderr)
+    if failed is None:
+        return
+    argv, returncode, stdout, stderr = failed
+    message = (stderr or stdout).strip()
+    where = f"the source is saved at {source_path}"
+    unit = next((Path(a) for a in argv if a.endswith(".c")), None)
+    if scratch is not None and unit is not None and unit.name.startswith("unit"):
+        kept = Path(source_path).with_name(f"{Path(source_path).stem}-{unit.name}")
+        kept.write_text(unit.read_text())
+        where += f" (this translation unit of it at {kept})"
+    raise CompileError(
+        f"C compilation failed (exit status {returncode}) running:\n  {shlex.join(argv)}\n{message}\n{where}",
+        source_path,
+        stderr,
+    )

@@ -23,7 +23,6 @@ lookup.
 >>> f(np.zeros(4))  # doctest: +SKIP
 array(4.)
 """
-import hashlib
 import threading
 from collections import OrderedDict
 
@@ -33,9 +32,10 @@ from exprc.graph import Constant, toposort
 from exprc.printing import infix_texts
 
 from . import build
+from .cache import sha256
 from .c_call import SegmentRunner
 from .c_entry import declarations as entry_declarations
-from .c_render import declaration, render_program
+from .c_render import declaration, render_sources
 from .kernel_call import as_array, lookup, perform, run_kernel
 from .lower import NumpyStep, lower
 from .segments import Segment, plan
@@ -96,13 +96,15 @@ class _Compiled:
         self.segments = [item for item in self.items if isinstance(item, Segment)]
         texts = infix_texts(list(outputs) + list(inputs), limit=70)
         kernels = self.program.kernels
-        self.source = render_program(kernels, self._summary(texts), self.segments, texts)
+        self.source, units = render_sources(kernels, self._summary(texts), self.segments, texts,
+                                            max_units=build.parallel_units())
         self.library, self.kernel_functions, self.runners = None, {}, {}
         if kernels:
             cdef = [declaration(k) for k in kernels]
             for segment in self.segments:
                 cdef += entry_declarations(segment)
-            self.library = build.load_library(self.source, "\n".join(cdef), graph=_graph_text(inputs, outputs))
+            self.library = build.load_library(self.source, "\n".join(cdef), graph=_graph_text(inputs, outputs),
+                                              units=units)
             lib = self.library.lib
             self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}
             self.runners = {s.index: SegmentRunner(s, self.library) for s in self.segments}
@@ -210,7 +212,7 @@ def _graph_text(inputs, outputs):
         if v not in names:
             if isinstance(v, Constant):
                 value = np.asarray(v.value)
-                digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:32]
+                digest = sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:32]
                 names[v] = f"const({value.dtype.str}, {value.shape}, sha256={digest}, weak={v.type.weak})"
             else:
                 names[v] = f"?{v.type}"

@@ -24,7 +24,7 @@ The arrays must not be reshaped in place by another thread during a call.
 True
 """
 import ctypes
-import platform
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -62,7 +62,7 @@ class _ArrayFields(ctypes.Structure):
 def numpy_objects_readable():
     """Whether C may read NumPy arrays passed as ``id(array)``: CPython, and the fields
     found where :class:`_ArrayFields` says on a few sample arrays."""
-    if platform.python_implementation() != "CPython" or np.ndarray.__basicsize__ < ctypes.sizeof(_ArrayFields):
+    if sys.implementation.name != "cpython" or np.ndarray.__basicsize__ < ctypes.sizeof(_ArrayFields):
         return False
     samples = [np.zeros((3, 4, 5))[:, ::2, ::-1], np.zeros((), dtype=np.int32), np.arange(7, dtype=np.uint8)[1:]]
     for a in samples:

@@ -5,9 +5,11 @@ renders, after the kernels and :mod:`codegen.c_runtime`:
 
 - a static table per kernel (``k0_add_mul_x_y_step``) binding its buffers to
   slots, with the axis each walks per index axis;
-- ``run0_add_mul_x_y_body(slots, run, message, size)``: the kernels in order,
-  a comment naming the graph expression above each;
-- three exported entry points that fill the slots and call the body:
+- ``run0_add_mul_x_y_segment``: a static description of the segment (the rank
+  of each slot and its kernels' tables, in order), run by the run time's
+  ``exprc_segment_*`` functions, so each segment adds data, not code;
+- three exported entry points, one line each, handing their arguments and
+  the description to the run time:
 
   - ``int shapes_run0_…(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size)``:
     the output shapes for the given input shapes (every axis of every input
@@ -112,45 +114,39 @@ def _slot_lines(segment, texts):
 
 
 def _body(segment, texts):
+    """The segment's description: its slots' ranks and its kernels in order (the run time
+    in :mod:`codegen.c_runtime` does the rest)."""
     name, n_slots = segment.name, len(segment.slots)
+    n_in = len(segment.inputs) + len(segment.constants)
+    n_given = n_in + len(segment.outputs)
     first_temporary = n_slots - len(segment.temporaries)
     lines = ["/*", f" * {name}: {len(segment.steps)} kernel(s) in one call", " *"]
     lines += [" *" + line for line in _slot_lines(segment, texts)]
-    lines += [" */", f"static int {name}_body(exprc_array *slots, int run, char *message, size_t size)", "{"]
-    lines.append(f"{INDENT}int rc = EXPRC_OK;")
-    for step in segment.steps:
-        note = step.kernel.note.replace("*/", "* /")
-        lines.append(f"{INDENT}/* {note} */")
-        lines.append(f"{INDENT}rc = exprc_step_run(&{step.kernel.name}_step, slots, run, message, size);")
-        lines.append(f"{INDENT}if (rc != EXPRC_OK) goto done;")
-    lines += ["done:", f"{INDENT}exprc_free(slots, {first_temporary}, {n_slots});", f"{INDENT}return rc;", "}"]
+    lines += [" *", " * runs, in order:"]
+    lines += [f" *     {step.kernel.name}: {step.kernel.note}".replace("*/", "* /") for step in segment.steps]
+    lines.append(" */")
+    steps = ", ".join(f"&{step.kernel.name}_step" for step in segment.steps)
+    ndims = ", ".join(str(v.ndim) for v in segment.slots)
+    lines += [
+        f"static const exprc_step *const {name}_steps[] = {{{steps}}};",
+        f"static const int {name}_ndims[] = {{{ndims}}};",
+        f"static const exprc_segment {name}_segment = {{",
+        f"{INDENT}.nslots = {n_slots}, .nin = {n_in}, .ngiven = {n_given}, .first_temporary = {first_temporary},",
+        f"{INDENT}.ndims = {name}_ndims, .nsteps = {len(segment.steps)}, .steps = {name}_steps,",
+        "};",
+    ]
     return "\n".join(lines)
 
 
 def _entries(segment, texts):
-    name, n_slots = segment.name, len(segment.slots)
+    name = segment.name
     n_in = len(segment.inputs) + len(segment.constants)
     n_given = n_in + len(segment.outputs)
-    ndims = ", ".join(str(v.ndim) for v in segment.slots)
-    setup = [
-        f"{INDENT}static const int ndims[{n_slots}] = {{{ndims}}};",
-        f"{INDENT}exprc_array slots[{n_slots}];",
-        f"{INDENT}memset(slots, 0, sizeof slots);",
-        f"{INDENT}for (int i = 0; i < {n_slots}; ++i) slots[i].ndim = ndims[i];",
-    ]
     shapes = [
         f"/* shapes_{name}: the output shapes, given every axis of every input and constant */",
         f"int shapes_{name}(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size)",
         "{",
-        *setup,
-        f"{INDENT}int64_t k = 0;",
-        f"{INDENT}for (int i = 0; i < {n_in}; ++i)",
-        f"{INDENT * 2}for (int j = 0; j < ndims[i]; ++j) slots[i].shape[j] = shapes[k++];",
-        f"{INDENT}const int rc = {name}_body(slots, 0, message, size);",
-        f"{INDENT}k = 0;",
-        f"{INDENT}for (int i = {n_in}; i < {n_given}; ++i)",
-        f"{INDENT * 2}for (int j = 0; j < ndims[i]; ++j) out_shapes[k++] = slots[i].shape[j];",
-        f"{INDENT}return rc;",
+        f"{INDENT}return exprc_segment_shapes(&{name}_segment, shapes, out_shapes, message, size);",
         "}",
     ]
     generic = [
@@ -158,13 +154,7 @@ def _entries(segment, texts):
         " * shapes and strides in bytes (every axis of every array, in slot order) */",
         f"int {name}(void *const *data, const int64_t *shapes, const int64_t *strides)",
         "{",
-        *setup,
-        f"{INDENT}int64_t k = 0;",
-        f"{INDENT}for (int i = 0; i < {n_given}; ++i) {{",
-        f"{INDENT * 2}slots[i].data = (char *)data[i];",
-        f"{INDENT * 2}for (int j = 0; j < ndims[i]; ++j, ++k) {{ slots[i].shape[j] = shapes[k]; slots[i].strides[j] = strides[k]; }}",
-        f"{INDENT}}}",
-        f"{INDENT}return {name}_body(slots, 1, NULL, 0);",
+        f"{INDENT}return exprc_segment_pointers(&{name}_segment, data, shapes, strides);",
         "}",
     ]
     objects = [f"in{i}" for i in range(n_in)] + [f"out{i}" for i in range(len(segment.outputs))]
@@ -173,11 +163,8 @@ def _entries(segment, texts):
         f"/* {name}_numpy: the same, given NumPy array objects and the dtype object each must have */",
         f"int {name}_numpy({params})",
         "{",
-        *setup,
         f"{INDENT}const intptr_t objects[{n_given}] = {{{', '.join(objects)}}};",
-        f"{INDENT}for (int i = 0; i < {n_given}; ++i)",
-        f"{INDENT * 2}if (exprc_from_numpy(&slots[i], objects[i], ndims[i], dtypes[i]) != EXPRC_OK) return EXPRC_FALLBACK;",
-        f"{INDENT}return {name}_body(slots, 1, NULL, 0);",
+        f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, dtypes);",
         "}",
     ]
     return ["\n".join(shapes), "\n".join(generic), "\n".join(numpy_entry)]

@@ -4,21 +4,34 @@ Each kernel becomes one exported function ``void kN_name(const int64_t *args)``
 taking its run-time arguments packed in one array (see :func:`arg_layout`):
 the index space lengths, a flag saying every array is contiguous in index
 order, then per buffer a pointer and (unless it is a scalar) one stride per
-index axis, in elements. The body unpacks them into named locals, hoists what
-does not change per element, and loops:
+index axis, in elements. The loops are written once per kernel, in a static
+function ``kN_name_part(args, first, last)`` running a range of rows: it
+unpacks the arguments into named locals, hoists what does not change per
+element, and loops:
 
-- elementwise kernels: a contiguous fast path (one flat loop) and a strided
-  path (one loop per axis, innermost last); the runner orders the axes by
-  stride and merges the ones it can, so "contiguous" is the common case;
-- reduction kernels: kept axes outside, reduced axes inside, with the
-  epilogue after the innermost loops.
+- elementwise kernels: a contiguous fast path (one flat loop over elements
+  ``first..last``) and a strided path (rows ``first..last`` of the outer axes,
+  their indices advanced row by row, and the innermost axis in a SIMD loop);
+  the runner orders the axes by stride and merges the ones it can, so
+  "contiguous" is the common case;
+- reduction kernels: rows of the kept axes outside, reduced axes inside, with
+  the epilogue after the innermost loops. A reduction over every axis has a
+  ``kN_name_partial`` reducing a block instead, whose results the entry point
+  combines.
 
-The outer loop runs on all cores (``#pragma omp parallel for``) when the index
-space has at least ``EXPRC_PARALLEL_MIN`` elements (the loops are written twice,
-parallel and not, since entering an OpenMP region costs even when it stays on
-one thread); inner loops carry
-``#pragma omp simd``, and glibc's vector math (libmvec) is declared so that
-exp, log, sin... vectorize too.
+The exported function hands the rows to ``exprc_run_parts``, which runs them on
+all cores (one ``#pragma omp parallel`` region, each thread a contiguous range,
+as ``schedule(static)`` would) when the index space has at least
+``EXPRC_PARALLEL_MIN`` elements, else calls the part directly (entering an
+OpenMP region costs even when it stays on one thread). Writing the loops once,
+rather than once per parallel and serial path, halves what the C compiler
+compiles; so does giving a kernel whose code is that of an earlier kernel
+(gradients often compute one expression in several places) a one-line body
+calling the earlier one. Inner loops carry ``#pragma omp simd``, and glibc's
+vector math (libmvec) is declared so that exp, log, sin... vectorize too.
+
+A big program can also be rendered as several translation units to compile at
+the same time (:func:`render_sources`).
 
 >>> from codegen import kernel_ir as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
@@ -26,6 +39,8 @@ exp, log, sin... vectorize too.
 >>> render_kernel(k).splitlines()[1]
 ' * k0_exp_x'
 """
+import re
+
 from . import kernel_ir as ir
 from .c_ops import C_TYPES, c_expression, c_literal, dtype_class, helper_source, helpers_used
 
@@ -41,6 +56,68 @@ _PRELUDE = """\
 
 /* Loops over at least this many elements run on all cores. */
 #define EXPRC_PARALLEL_MIN {parallel_min}
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Functions run once per call, not per element: compiled once, neither inlined nor
+   cloned per caller (which would only cost compile time). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EXPRC_ONCE __attribute__((noinline, noclone))
+#elif defined(__GNUC__)
+#define EXPRC_ONCE __attribute__((noinline))
+#else
+#define EXPRC_ONCE
+#endif
+
+/* The number of threads of the current team (1 outside a parallel region). */
+static inline int64_t exprc_threads(void)
+{{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}}
+
+/* This thread's share [first, last) of [0, count), as schedule(static) gives it. */
+static inline void exprc_thread_range(int64_t count, int64_t *first, int64_t *last)
+{{
+#ifdef _OPENMP
+    const int64_t t = omp_get_thread_num();
+#else
+    const int64_t t = 0;
+#endif
+    const int64_t nt = exprc_threads();
+    const int64_t q = count / nt, r = count % nt;
+    *first = q * t + (t < r ? t : r);
+    *last = *first + q + (t < r ? 1 : 0);
+}}
+
+/* Each kernel's loops are written once, in a function running rows first..last of its
+   index space; this runs rows 0..count on all cores when the index space has at least
+   EXPRC_PARALLEL_MIN elements, else on this thread (an OpenMP region costs about half a
+   microsecond even when it stays on one thread). */
+typedef void (*exprc_part)(const int64_t *args, int64_t first, int64_t last);
+
+static EXPRC_ONCE void exprc_run_parts(exprc_part part, const int64_t *args, int64_t count, int64_t size)
+{{
+    if (count <= 0)
+        return;
+#ifdef _OPENMP
+    if (size >= EXPRC_PARALLEL_MIN && count > 1) {{
+        #pragma omp parallel
+        {{
+            int64_t first, last;
+            exprc_thread_range(count, &first, &last);
+            if (first < last)
+                part(args, first, last);
+        }}
+        return;
+    }}
+#endif
+    part(args, 0, count);
+}}
 
 /* glibc's vector math library (libmvec): declaring the SIMD variants lets
    "#pragma omp simd" loops call them without -ffast-math. */
@@ -108,6 +185,55 @@ def arg_layout(kernel):
 def render_program(kernels, title="", segments=(), texts=None):
     """The C source of a whole program: prelude, the helpers the kernels use, the kernels,
     then, for ``segments`` (see :mod:`codegen.segments`), the run time and their entry points."""
+    return render_sources(kernels, title, segments, texts)[0]
+
+
+#: Characters of kernel code (comments left out) that make a translation unit of their own
+#: worth it: compiling units at the same time must save more than each unit's start
+#: (headers, prelude) and the link cost.
+UNIT_SIZE = 20000
+
+
+def render_sources(kernels, title="", segments=(), texts=None, max_units=1):
+    """``(source, units)``: the program as :func:`render_program` gives it, and, for a program
+    big enough (see :data:`UNIT_SIZE`) when ``max_units`` > 1, the same as up to ``max_units``
+    translation units to compile at the same time and link (else None).
+
+    Each unit has the prelude, the helpers and every kernel's declaration; the first has
+    the run time and the entry points; the kernels are spread over the units by size (the
+    first counting the run time's)."""
+    head, kernel_texts, tail = _program_parts(kernels, title, segments, texts)
+    source = _join(head + kernel_texts + tail)
+    cost = {id(t): _code_size(t) for t in kernel_texts}
+    count = min(max_units, 1 + sum(cost.values()) // UNIT_SIZE)
+    if count < 2:
+        return source, None
+    prototypes = "/* the kernels of every unit of this program */\n" + "\n".join(declaration(k) for k in kernels)
+    units = [[] for _ in range(count)]
+    # The run time and the tables compile about 3 times faster than loops of the same size
+    # (measured with GCC 12 at -O2 on gradient programs).
+    load = [sum(_code_size(t) for t in tail) // 3] + [0] * (count - 1)
+    for text in sorted(kernel_texts, key=lambda t: cost[id(t)], reverse=True):
+        i = load.index(min(load))
+        units[i].append(text)
+        load[i] += cost[id(text)]
+    order = {id(t): n for n, t in enumerate(kernel_texts)}
+    return source, [_join(head + [prototypes] + sorted(unit, key=lambda t: order[id(t)]) + (tail if i == 0 else []))
+                    for i, unit in enumerate(units)]
+
+
+def _code_size(text):
+    """The length of C ``text`` without its comments: what the compiler works on."""
+    return len(_COMMENTS.sub("", text))
+
+
+def _join(parts):
+    return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def _program_parts(kernels, title, segments, texts):
+    """``(head, kernel texts, tail)``: the title, prelude and helpers; each kernel; the run
+    time and the segments' entry points."""
     helpers = {}
     for kernel in kernels:
         for expr in _all_exprs(kernel):
@@ -115,20 +241,20 @@ def render_program(kernels, title="", segments=(), texts=None):
                 dtype = _loop_dtype(expr)
                 for name in helpers_used(expr.op, dtype):
                     helpers.setdefault((name, dtype), helper_source(name, dtype))
-    parts = []
+    head = []
     if title:
-        parts.append(_block_comment(title.splitlines()))
-    parts.append(_PRELUDE.format(parallel_min=PARALLEL_MIN, more_simd=_more_simd()))
-    parts.extend(helpers.values())
-    parts.extend(render_kernel(k) for k in kernels)
+        head.append(_block_comment(title.splitlines()))
+    head.append(_PRELUDE.format(parallel_min=PARALLEL_MIN, more_simd=_more_simd()))
+    head.extend(helpers.values())
+    tail = []
     if segments:
         from .c_call import OBJECT_HEAD
         from .c_entry import max_rank, render_segment
         from .c_runtime import runtime_source
 
-        parts.append(runtime_source(max_rank(segments), OBJECT_HEAD))
-        parts.extend(render_segment(s, texts or {}) for s in segments)
-    return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+        tail.append(runtime_source(max_rank(segments), OBJECT_HEAD))
+        tail.extend(render_segment(s, texts or {}) for s in segments)
+    return head, render_kernels(kernels), tail
 
 
 def _loop_dtype(call):
@@ -178,9 +304,32 @@ def render_kernel(kernel):
     return _KernelRenderer(kernel).render()
 
 
+_PLACEHOLDER = "exprc_kernel_name_"
+_COMMENTS = re.compile(r"/\*.*?\*/", re.S)
+
+
+def render_kernels(kernels):
+    """The C of ``kernels``, each in full once: a kernel whose code is the same as an earlier
+    one's (gradients often compute one expression in several places) calls that one."""
+    texts, first = [], {}
+    for kernel in kernels:
+        text = _KernelRenderer(kernel, _PLACEHOLDER).render()
+        key = _COMMENTS.sub("", text)
+        if key in first:
+            same = first[key]
+            note = f" (computes {kernel.note})".replace("*/", "* /") if kernel.note else ""
+            texts.append(f"/* {kernel.name}: the same code as {same}{note} */\n"
+                         f"void {kernel.name}(const int64_t *args) {{ {same}(args); }}")
+            continue
+        first[key] = kernel.name
+        texts.append(text.replace(_PLACEHOLDER, kernel.name))
+    return texts
+
+
 class _KernelRenderer:
-    def __init__(self, kernel):
+    def __init__(self, kernel, name=None):
         self.k = kernel
+        self.fn = name or kernel.name  # the C name of the entry point
         self.d = kernel.ndim
         self.red = kernel.reduction
         self.kept = self.d - (self.red.naxes if self.red else 0)
@@ -251,32 +400,49 @@ class _KernelRenderer:
     def render(self):
         k, w = self.k, _Writer()
         w.lines.extend(self.header())
-        w.open(f"void {k.name}(const int64_t *args)")
-        self.unpack(w)
         memo = {}
         exprs = _all_exprs(k)
         by_level = {lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)}
         acc = [e for e in exprs if isinstance(e, ir.Acc)]
-        if by_level[0]:
-            w.line("/* values that are the same for every element */")
-            self.emit(w, by_level[0], None)
-        if self.red is None:
-            loops = lambda parallel: self.elementwise_loops(w, by_level[1] + by_level[2], parallel)  # noqa: E731
-        else:
-            loops = lambda parallel: self.reduction_loops(w, by_level, acc, parallel)  # noqa: E731
-        if self.d == 0:
-            loops(False)
-        else:
-            # Two copies of the loops: an OpenMP parallel region costs about half a
-            # microsecond even when its "if" clause keeps it on one thread.
-            w.open("if (size >= EXPRC_PARALLEL_MIN)")
-            loops(True)
-            w.close("} else {")
-            w.depth += 1
-            loops(False)
+        if self.d == 0:  # one element (a reduction always has an axis)
+            w.open(f"void {self.fn}(const int64_t *args)")
+            self.unpack(w)
+            self.invariants(w, by_level[0])
+            self.emit(w, by_level[1] + by_level[2], lambda b: "0")
+            self.store_lines(w, lambda b: "0")
             w.close()
-        w.close()
+        elif self.red is not None and self.kept == 0:
+            self.full_reduction(w, by_level, acc)
+        else:
+            # The loops are written once, over a range of rows; the entry point runs that
+            # range on all cores or on this thread (see exprc_run_parts).
+            w.open(f"static void {self.fn}_part(const int64_t *args, int64_t first, int64_t last)")
+            self.unpack(w)
+            self.invariants(w, by_level[0])
+            if self.red is None:
+                self.elementwise_loops(w, by_level[1] + by_level[2])
+            else:
+                self.rows(w, self.kept, lambda: self.reduce_row(w, by_level, acc))
+            w.close()
+            w.line()
+            w.open(f"void {self.fn}(const int64_t *args)")
+            w.line("const int64_t size = " + (" * ".join(f"args[{a}]" for a in range(self.d))) + ";")
+            rows = " * ".join(f"args[{a}]" for a in range(self.d - 1 if self.red is None else self.kept)) or "1"
+            if self.red is None and self.d > 1:
+                w.line(f"/* contiguous: one flat range; else rows of {self.d - 1} outer axes */")
+                w.line(f"const int64_t count = args[{self.d}] ? size : {rows};")
+            elif self.red is None:
+                w.line("const int64_t count = size;")
+            else:
+                w.line(f"const int64_t count = {rows};  /* rows of the kept axes */")
+            w.line(f"exprc_run_parts({self.fn}_part, args, count, size);")
+            w.close()
         return "\n".join(w.lines)
+
+    def invariants(self, w, exprs):
+        if exprs:
+            w.line("/* values that are the same for every element */")
+            self.emit(w, exprs, None)
 
     def header(self):
         k = self.k
@@ -331,77 +497,157 @@ class _KernelRenderer:
         for buffer, expr in self.k.stores:
             w.line(f"{buffer.name}[{index(buffer)}] = {self.name(expr)};")
 
-    def elementwise_loops(self, w, body, parallel):
-        d = self.d
-        if d == 0:
-            self.emit(w, body, lambda b: "0")
-            self.store_lines(w, lambda b: "0")
+    def rows(self, w, m, inner):
+        """Loops over rows ``first..last`` of the first ``m`` axes taken as one (C order),
+        with ``i0 .. i{m-1}`` the indices of the row, calling ``inner()`` for the body."""
+        if m == 0:
+            inner()
             return
+        if m == 1:
+            w.open("for (int64_t i0 = first; i0 < last; ++i0)")
+            inner()
+            w.close()
+            return
+        w.line('/* the indices of row "first"; then advanced row by row */')
+        w.line("int64_t " + ", ".join(f"i{a} = 0" for a in range(m)) + ";")
+        w.open("if (first < last)")
+        w.line("int64_t rest = first;")
+        for a in reversed(range(1, m)):
+            w.line(f"i{a} = rest % n{a}; rest /= n{a};")
+        w.line("i0 = rest;")
+        w.close()
+        w.open("for (int64_t row = first; row < last; ++row)")
+        inner()
+        advance = "++i0;"
+        for a in range(1, m):
+            advance = f"if (++i{a} == n{a}) {{ i{a} = 0; {advance} }}"
+        w.line(advance)
+        w.close()
+
+    def elementwise_loops(self, w, body):
+        d = self.d
         w.open("if (contiguous)")
         w.line("/* fast path: every array is contiguous in index order */")
-        w.line("#pragma omp parallel for simd schedule(static)" if parallel else "#pragma omp simd")
-        w.open("for (int64_t i = 0; i < size; ++i)")
+        w.line("#pragma omp simd")
+        w.open("for (int64_t i = first; i < last; ++i)")
         self.emit(w, body, lambda b: "i")
         self.store_lines(w, lambda b: "i")
         w.close()
         w.close("} else {")
         w.depth += 1
         w.line("/* strided path: any strides, 0 where an axis broadcasts */")
-        if d == 1:
-            w.line("#pragma omp parallel for simd schedule(static)" if parallel else "#pragma omp simd")
-        elif parallel:
-            collapse = f" collapse({d - 1})" if d > 2 else ""
-            w.line(f"#pragma omp parallel for{collapse} schedule(static)")
-        for a in range(d):
-            if a == d - 1 and d > 1:
-                w.line("#pragma omp simd")
-            w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
         index = self.strided_index(range(d))
-        self.emit(w, body, index)
-        self.store_lines(w, index)
-        for _ in range(d):
+        if d == 1:
+            w.line("#pragma omp simd")
+            w.open("for (int64_t i0 = first; i0 < last; ++i0)")
+            self.emit(w, body, index)
+            self.store_lines(w, index)
             w.close()
+        else:
+            def inner():
+                last = d - 1
+                w.line("#pragma omp simd")
+                w.open(f"for (int64_t i{last} = 0; i{last} < n{last}; ++i{last})")
+                self.emit(w, body, index)
+                self.store_lines(w, index)
+                w.close()
+
+            self.rows(w, d - 1, inner)
         w.close()
 
-    def reduction_loops(self, w, by_level, acc, parallel):
-        red, d, kept = self.red, self.d, self.kept
-        acc_type = C_TYPES[red.acc_dtype]
-        is_float = dtype_class(red.dtype) == "f"
-        tracks_nan = red.op in ("max", "min") and is_float
+    def _reduction_parts(self):
+        red = self.red
+        tracks_nan = red.op in ("max", "min") and dtype_class(red.dtype) == "f"
         clause = {"add": "+", "mul": "*", "max": "max", "min": "min", "and": "&", "or": "|"}[red.op]
-        reduction_clause = f"reduction({clause}:acc)" + (" reduction(|:nan_seen)" if tracks_nan else "")
+        return tracks_nan, clause, f"reduction({clause}:acc)" + (" reduction(|:nan_seen)" if tracks_nan else "")
+
+    def reduced_loops(self, w, by_level):
+        """The loops over the reduced axes updating ``acc``, the innermost a SIMD reduction."""
+        red, d, kept = self.red, self.d, self.kept
+        _, _, reduction_clause = self._reduction_parts()
         index = self.strided_index(range(d))
-        if kept:
-            collapse = f" collapse({kept})" if kept > 1 else ""
-            if parallel:
-                w.line(f"#pragma omp parallel for{collapse} schedule(static)")
-            for a in range(kept):
-                w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
-        else:
-            w.line("{")
-            w.depth += 1
-        if by_level[1]:
-            self.emit(w, by_level[1], index)
-        w.line(f"{acc_type} acc = {self.initial(red)};{_comment('accumulates ' + red.note)}")
-        if tracks_nan:
-            w.line("int nan_seen = 0;")
         for a in range(kept, d):
             if a == d - 1:
-                if kept == 0 and a == 0 and parallel:
-                    w.line(f"#pragma omp parallel for simd {reduction_clause} schedule(static)")
-                else:
-                    w.line(f"#pragma omp simd {reduction_clause}")
-            elif kept == 0 and a == 0 and parallel:
-                w.line(f"#pragma omp parallel for {reduction_clause} schedule(static)")
+                w.line(f"#pragma omp simd {reduction_clause}")
             w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
         self.emit(w, by_level[2], index)
         w.line(self.update(red))
         for _ in range(kept, d):
             w.close()
+
+    def reduce_row(self, w, by_level, acc):
+        """One kept index (a row of the kept axes): reduce, then the epilogue and the store."""
+        red = self.red
+        tracks_nan, _, _ = self._reduction_parts()
+        index = self.strided_index(range(self.d))
+        if by_level[1]:
+            self.emit(w, by_level[1], index)
+        w.line(f"{C_TYPES[red.acc_dtype]} acc = {self.initial(red)};{_comment('accumulates ' + red.note)}")
+        if tracks_nan:
+            w.line("int nan_seen = 0;")
+        self.reduced_loops(w, by_level)
         self.emit(w, acc + by_level[3], index)
-        self.store_lines(w, index if kept else (lambda b: "0"))
-        for _ in range(max(kept, 1)):
+        self.store_lines(w, index)
+
+    def full_reduction(self, w, by_level, acc):
+        """A reduction over every axis: ``_partial`` reduces a block (rows of the outer axes
+        times a range of the last axis); the entry point runs it on all cores, split by rows
+        or, when there are fewer rows than threads, by columns, or on this thread."""
+        red, fn, d = self.red, self.fn, self.d
+        acc_type = C_TYPES[red.acc_dtype]
+        tracks_nan, _, reduction_clause = self._reduction_parts()
+        nan_param = ", int *nan_seen_out" if tracks_nan else ""
+        last = d - 1
+        w.line(f"/* reduces rows first..last of axes before n{last} (C order) times i{last} in from..to into acc */")
+        w.open(f"static {acc_type} {fn}_partial(const int64_t *args, int64_t first, int64_t last, "
+               f"int64_t from, int64_t to, {acc_type} acc{nan_param})")
+        self.unpack(w)
+        self.invariants(w, by_level[0])
+        if tracks_nan:
+            w.line("int nan_seen = 0;")
+        index = self.strided_index(range(d))
+
+        def inner():
+            w.line(f"#pragma omp simd {reduction_clause}")
+            w.open(f"for (int64_t i{last} = from; i{last} < to; ++i{last})")
+            self.emit(w, by_level[2], index)
+            w.line(self.update(red))
             w.close()
+
+        self.rows(w, d - 1, inner)
+        if tracks_nan:
+            w.line("*nan_seen_out |= nan_seen;")
+        w.line("return acc;")
+        w.close()
+        w.line()
+        w.open(f"void {fn}(const int64_t *args)")
+        self.unpack(w)
+        self.invariants(w, by_level[0])
+        index = lambda b: "0"  # noqa: E731 - the result and the epilogue inputs have one element
+        if by_level[1]:
+            self.emit(w, by_level[1], index)
+        nan_arg = ", &nan_seen" if tracks_nan else ""
+        rows = " * ".join(f"n{a}" for a in range(last)) or "1"
+        w.line(f"const int64_t rows = {rows}, cols = n{last};")
+        w.line(f"{acc_type} acc = {self.initial(red)};{_comment('accumulates ' + red.note)}")
+        if tracks_nan:
+            w.line("int nan_seen = 0;")
+        w.open("if (size >= EXPRC_PARALLEL_MIN)")
+        w.line(f"#pragma omp parallel {reduction_clause}")
+        w.line("{")
+        w.depth += 1
+        w.line("int64_t first = 0, last = rows, from = 0, to = cols;")
+        w.line("if (rows >= exprc_threads()) exprc_thread_range(rows, &first, &last);")
+        w.line("else exprc_thread_range(cols, &from, &to);")
+        w.line(f"if (first < last && from < to) acc = {fn}_partial(args, first, last, from, to, acc{nan_arg});")
+        w.close()
+        w.close("} else {")
+        w.depth += 1
+        w.line(f"acc = {fn}_partial(args, 0, rows, 0, cols, acc{nan_arg});")
+        w.close()
+        self.emit(w, acc + by_level[3], index)
+        self.store_lines(w, index)
+        w.close()
 
     def initial(self, red):
         if red.initial is not None:

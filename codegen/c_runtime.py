@@ -95,7 +95,7 @@ static void exprc_shape_text(char *text, size_t size, const exprc_array *a)
         snprintf(text + used, size - used, a->ndim == 1 ? ",)" : ")");
 }}
 
-static int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, int axis,
+static EXPRC_ONCE int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, int axis,
                                  int64_t first, int64_t second, char *message, size_t size)
 {{
     if (message == NULL || size == 0)
@@ -119,7 +119,7 @@ static int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, 
    its smallest strides innermost, drops length-1 axes, merges axes every buffer walks
    as one, and writes the kernel's packed arguments: lengths, "contiguous", then per
    buffer its pointer and strides. */
-static void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPRC_MAXDIM],
+static EXPRC_ONCE void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPRC_MAXDIM],
                        char *const *pointers, int64_t *args)
 {{
     const int d = s->ndim, nb = s->nbuf, kept = s->ndim - s->nreduced;
@@ -181,7 +181,7 @@ static void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPR
 }}
 
 /* Runs one kernel on the slots (run = 0: only works out the shape of its output). */
-static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char *message, size_t size)
+static EXPRC_ONCE int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char *message, size_t size)
 {{
     const int d = s->ndim, nb = s->nbuf;
     const exprc_binding *ob = &s->buffers[nb - 1];
@@ -267,6 +267,77 @@ static void exprc_free(exprc_array *slots, int first, int count)
 {{
     for (int i = first; i < count; ++i)
         if (slots[i].owned) {{ free(slots[i].data); slots[i].owned = 0; slots[i].data = NULL; }}
+}}
+
+/* A segment: its slots (inputs and constants, then outputs, then temporaries) and the
+   kernels it runs, in order. */
+typedef struct {{
+    int nslots;
+    int nin;                         /* inputs and constants */
+    int ngiven;                      /* inputs, constants and outputs: the arrays a caller gives */
+    int first_temporary;
+    const int *ndims;                /* per slot */
+    int nsteps;
+    const exprc_step *const *steps;
+}} exprc_segment;
+
+static void exprc_slots_init(const exprc_segment *g, exprc_array *slots)
+{{
+    memset(slots, 0, sizeof(exprc_array) * (size_t)g->nslots);
+    for (int i = 0; i < g->nslots; ++i) slots[i].ndim = g->ndims[i];
+}}
+
+/* Runs (run = 1) or works out the shapes of (run = 0) every kernel of a segment in order,
+   then frees its temporaries. */
+static EXPRC_ONCE int exprc_segment_run(const exprc_segment *g, exprc_array *slots, int run, char *message, size_t size)
+{{
+    int rc = EXPRC_OK;
+    for (int i = 0; i < g->nsteps && rc == EXPRC_OK; ++i)
+        rc = exprc_step_run(g->steps[i], slots, run, message, size);
+    exprc_free(slots, g->first_temporary, g->nslots);
+    return rc;
+}}
+
+/* The output shapes, given every axis of every input and constant. */
+static EXPRC_ONCE int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
+                                           char *message, size_t size)
+{{
+    exprc_array slots[g->nslots];
+    exprc_slots_init(g, slots);
+    int64_t k = 0;
+    for (int i = 0; i < g->nin; ++i)
+        for (int j = 0; j < slots[i].ndim; ++j) slots[i].shape[j] = shapes[k++];
+    const int rc = exprc_segment_run(g, slots, 0, message, size);
+    k = 0;
+    for (int i = g->nin; i < g->ngiven; ++i)
+        for (int j = 0; j < slots[i].ndim; ++j) out_shapes[k++] = slots[i].shape[j];
+    return rc;
+}}
+
+/* Runs a segment on arrays given as data pointers, shapes and strides in bytes. */
+static EXPRC_ONCE int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
+                                             const int64_t *strides)
+{{
+    exprc_array slots[g->nslots];
+    exprc_slots_init(g, slots);
+    int64_t k = 0;
+    for (int i = 0; i < g->ngiven; ++i) {{
+        slots[i].data = (char *)data[i];
+        for (int j = 0; j < slots[i].ndim; ++j, ++k) {{ slots[i].shape[j] = shapes[k]; slots[i].strides[j] = strides[k]; }}
+    }}
+    return exprc_segment_run(g, slots, 1, NULL, 0);
+}}
+
+static int exprc_from_numpy(exprc_array *slot, intptr_t object, int ndim, intptr_t dtype);
+
+/* Runs a segment on NumPy array objects, each checked to have its rank and dtype object. */
+static EXPRC_ONCE int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes)
+{{
+    exprc_array slots[g->nslots];
+    exprc_slots_init(g, slots);
+    for (int i = 0; i < g->ngiven; ++i)
+        if (exprc_from_numpy(&slots[i], objects[i], g->ndims[i], dtypes[i]) != EXPRC_OK) return EXPRC_FALLBACK;
+    return exprc_segment_run(g, slots, 1, NULL, 0);
 }}
 
 /* NumPy's array object as its ABI lays it out (PyArrayObject_fields in

@@ -16,7 +16,8 @@ and this cache's format. An entry is three files in ``<root>/<key[:2]>/``:
 
 - ``<key>.c``: the source, for people reading or debugging;
 - ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes;
-- ``<key>.ref``: JSON naming the library, its size and SHA-256, and the key.
+- ``<key>.ref``: JSON naming the library, its size and SHA-256, and the key
+  (and what else the builder keeps with it: cffi's parsed declarations).
 
 How: a process that misses takes an exclusive lock on ``<key>.lock``
 (``flock``), looks again (another process may have just built the entry),
@@ -34,12 +35,18 @@ True
 True
 """
 import contextlib
-import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
+
+try:  # CPython's own SHA-256 (as the random module takes its SHA-512): importing hashlib
+    from _sha2 import sha256  # loads OpenSSL, a few milliseconds of a warm process's start
+except ImportError:
+    try:
+        from _sha256 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 try:
     import fcntl
@@ -69,7 +76,7 @@ def _exprc_version():
 def cache_key(source, compiler, flags, graph=""):
     """The SHA-256 (hex) of the normalised ``graph`` text, the C ``source``, the compiler's
     identity, its ``flags``, the exprc version and :data:`FORMAT`."""
-    h = hashlib.sha256()
+    h = sha256()
     for part in (FORMAT, _exprc_version(), graph, source, compiler, "\0".join(flags)):
         h.update(part.encode())
         h.update(b"\0\0")
@@ -78,6 +85,8 @@ def cache_key(source, compiler, flags, graph=""):
 
 def atomic_write(path, data):
     """Write ``data`` (bytes) to ``path`` through a temporary file renamed into place."""
+    import tempfile  # only a process that writes needs it
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -94,7 +103,7 @@ def atomic_write(path, data):
 
 def sha256_file(path):
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        return sha256(f.read()).hexdigest()
 
 
 def unsafe_reason(path):
@@ -146,6 +155,13 @@ class DiskCache:
 
     def lookup(self, key):
         """The path of the verified library for ``key``, or None when it is absent or damaged."""
+        found = self.lookup_entry(key)
+        return None if found is None else found[0]
+
+    def lookup_entry(self, key):
+        """``(path of the verified library, its reference)`` for ``key`` (the reference is the
+        JSON object of the ``.ref`` file, with what :meth:`store` was given as ``extra``), or
+        None when the entry is absent or damaged."""
         ref = self._dir(key) / f"{key}.ref"
         try:
             meta = json.loads(ref.read_text())
@@ -156,7 +172,7 @@ class DiskCache:
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return library
+        return library, meta
 
     @contextlib.contextmanager
     def locked(self, key):
@@ -170,18 +186,22 @@ class DiskCache:
         finally:
             os.close(fd)  # releases the lock
 
-    def store(self, key, built_library):
-        """Copy the freshly built ``built_library`` into the cache; returns the cached path."""
+    def store(self, key, built_library, extra=None):
+        """Copy the freshly built ``built_library`` into the cache; returns the cached path.
+        ``extra`` (a dict of JSON values) is kept in the reference, for :meth:`lookup_entry`."""
         data = Path(built_library).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256(data).hexdigest()
         library = self._dir(key, create=True) / f"{key}-{digest[:16]}.so"
         atomic_write(library, data)
-        meta = {"key": key, "library": library.name, "size": len(data), "sha256": digest}
+        meta = dict(extra or {})
+        meta.update({"key": key, "library": library.name, "size": len(data), "sha256": digest})
         atomic_write(self._dir(key) / f"{key}.ref", json.dumps(meta).encode())
         return library
 
     def scratch_dir(self):
         """A fresh private directory inside the cache for a build (same file system as the entries)."""
+        import tempfile
+
         return Path(tempfile.mkdtemp(dir=self.root, prefix=".build-"))
 
     def remembered(self, name):

@@ -25,6 +25,7 @@ Each step runs at the position of its last node in the graph's order.
 'k0_sum_exp_neg_power_x'
 """
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -110,6 +111,19 @@ def elemwise_signature(node):
     >>> elemwise_signature((ex.ivector("i") < 2.5).owner)
     (('float64', 'float64'), 'bool')
     """
+    try:
+        return _signatures[node]
+    except KeyError:
+        pass
+    signature = _signatures[node] = _elemwise_signature(node)
+    return signature
+
+
+#: Apply node -> its loop signature (NumPy's type resolution is slow enough to remember).
+_signatures = weakref.WeakKeyDictionary()
+
+
+def _elemwise_signature(node):
     op = node.op.scalar_op
     out = node.outputs[0].dtype
     dtypes = [v.dtype for v in node.inputs]

@@ -201,3 +201,76 @@ def test_default_directory(monkeypatch, tmp_path):
     cache = DiskCache(tmp_path / "new" / "exprc")
     assert cache.refusal() is None
     assert stat.S_IMODE(os.stat(cache.root).st_mode) == 0o700
+
+
+_WARM_CHILD = """
+import json, sys
+import numpy as np
+import exprc as ex
+from codegen import build
+x, w, t = ex.matrix("x"), ex.vector("w"), ex.vector("t")
+outputs = [ex.log1p(ex.exp(-t * (x @ w))).mean() + 0.01 * (w ** 2).sum(), (x * w).sum(axis=1)]
+f = ex.function([x, w, t], outputs, backend="c")
+values = [np.arange(12.0).reshape(3, 4) / 10, np.linspace(-1, 1, 4), np.array([1.0, -1.0, 1.0])]
+expected = ex.function([x, w, t], outputs, backend="numpy")(*values)
+ok = all(np.allclose(a, b) for a, b in zip(f(*values), expected))
+print(json.dumps({"stats": build.stats, "ok": ok, "modules": [m for m in ("sympy", "pycparser") if m in sys.modules]}))
+"""
+
+
+def test_warm_second_process_imports_neither_sympy_nor_a_c_parser(tmp_path):
+    def child():
+        environ = dict(os.environ, EXPRC_CACHE_DIR=str(tmp_path))
+        environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), environ.get("PYTHONPATH", "")])
+        return subprocess.Popen([sys.executable, "-c", _WARM_CHILD], env=environ, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    cold = _finish(child())
+    assert cold["ok"] and cold["stats"]["compiled"] == 1 and "sympy" not in cold["modules"]
+    warm = _finish(child())
+    assert warm["ok"] and warm["stats"] == {"compiled": 0, "loaded_from_disk": 1}
+    assert warm["modules"] == []  # no SymPy, and cffi's declarations come parsed from the cache
+
+
+def test_cache_entry_without_parsed_declarations_still_loads(fresh_cache):
+    inputs, out = _graph(7)
+    ex.function(inputs, out, backend="c")
+    (ref,) = fresh_cache.rglob("*.ref")
+    meta = json.loads(ref.read_text())
+    assert meta["ffi"]["cdef_sha256"]
+    del meta["ffi"]  # as an older exprc wrote them
+    ref.write_text(json.dumps(meta))
+    _forget()
+    before = dict(build.stats)
+    f = ex.function(inputs, out, backend="c")
+    assert build.stats["compiled"] == before["compiled"]
+    np.testing.assert_allclose(f(np.zeros(2)), [-4.0, -4.0])
+
+
+def test_big_program_compiles_as_units_in_parallel(fresh_cache, monkeypatch, rng):
+    from codegen import c_render
+
+    monkeypatch.setattr(c_render, "UNIT_SIZE", 1)
+    monkeypatch.setattr(build, "parallel_units", lambda: 3)
+    x, y = ex.matrix("x"), ex.matrix("y")
+    exprs = [ex.exp(x) * y, ex.tanh(x + y).sum(axis=1), (x * x).max(), ex.sin(x) - ex.cos(y) * 2]
+    fc = ex.function([x, y], exprs, backend="c")
+    fn = ex.function([x, y], exprs, backend="numpy")
+    _, units = c_render.render_sources(fc._program.program.kernels, "", fc._program.compiled.segments, {},
+                                       max_units=3)
+    assert len(units) == 3 and sum("exprc_segment_numpy(" in u for u in units) == 1
+    for xv, yv in [(rng.uniform(-1, 1, (5, 7)), rng.uniform(-1, 1, (5, 7))), (rng.uniform(-1, 1, (300, 200)).T,
+                                                                           rng.uniform(-1, 1, (1, 300)))]:
+        for got, expected in zip(fc(xv, yv), fn(xv, yv)):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_verify_grad_again_reuses_the_compiled_gradient(fresh_cache, rng):
+    def fn(x, y):
+        return ex.tanh(x * y) + ex.exp(x - y)
+
+    ex.verify_grad(fn, [rng.uniform(-1, 1, (3, 1)), rng.uniform(-1, 1, (3, 4))], rng=rng, backend="c")
+    compiled = build.stats["compiled"]
+    # other values and shapes, and another random projection: the same two programs
+    ex.verify_grad(fn, [rng.uniform(-1, 1, (2, 5)), rng.uniform(-1, 1, (2, 5))], rng=rng, backend="c")
+    assert build.stats["compiled"] == compiled

@@ -61,3 +61,27 @@ def test_listing_names_every_step():
     assert "NumPy MatMul" in source and "C kernel k0_sum_exp_matmul" in source
     assert "void k0_sum_exp_matmul" in source
     assert isinstance(f._program.program.steps[-1], KernelStep)
+
+
+def test_large_strided_inputs_run_in_parallel_by_rows(rng):
+    # Strides that do not merge: the parallel loops walk rows of the outer axes.
+    x, y = ex.tensor3("x"), ex.tensor3("y")
+    exprs = [ex.exp(-x ** 2) * y, (x * y).sum(axis=2), x.sum(axis=(1, 2)), (x * y).max(), ex.min(x, axis=0)]
+    fc, fn = both([x, y], exprs)
+    # positive values: long sums without cancellation compare within a few ulps
+    xv, yv = rng.uniform(0.1, 1, (40, 60, 60))[:, ::2, :], rng.uniform(0.1, 1, (40, 30, 60))
+    check(fc, fn, [xv, yv], ulps=64)
+    check(fc, fn, [xv.transpose(2, 0, 1), yv[::-1].transpose(2, 0, 1)], ulps=64)
+    xv[3, 4, 5] = np.nan
+    check(fc, fn, [xv, yv], ulps=64)
+
+
+def test_kernels_with_the_same_code_are_compiled_once(rng):
+    x, w, v = ex.matrix("x"), ex.matrix("w"), ex.matrix("v")
+    exprs = [ex.exp(x @ w) + 1.0, ex.exp(x @ v) + 1.0]
+    fc, fn = both([x, w, v], exprs)
+    kernels = fc._program.program.kernels
+    assert len(kernels) == 2
+    assert f"the same code as {kernels[0].name}" in fc.source
+    assert fc.source.count(f"void {kernels[1].name}(const int64_t *args) {{ {kernels[0].name}(args); }}") == 1
+    check(fc, fn, [rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, (4, 5)), rng.uniform(-1, 1, (4, 5))])
