@@ -14,13 +14,14 @@ whole run takes about ``--budget`` seconds (20 by default).
 """
 import argparse
 import datetime
-import os
 import platform
 import statistics
 import sys
 import time
 import timeit
 from pathlib import Path
+
+from _machine import nproc  # noqa: E402 - beside this script
 
 import numpy as np
 
@@ -39,14 +40,6 @@ GRAPHS = {
     ),
 }
 SIZE = 8  # elements in the input vector: tiny on purpose
-
-
-def nproc():
-    """What ``nproc`` prints: the CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count()
 
 
 def time_call(fn, repeat, seconds):

@@ -35,6 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _machine import cpu_model, nproc  # noqa: E402 - beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -144,16 +146,6 @@ def _compiler_version():
         return "unknown"
 
 
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="cold/warm process pairs per workload")
@@ -191,7 +183,7 @@ def main():
         "# Compile time of the C back end",
         "",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- machine: {os.cpu_count()} CPUs (`nproc`: {len(os.sched_getaffinity(0))}), {_cpu_model()}",
+        f"- machine: {os.cpu_count()} CPUs (`nproc`: {nproc()}), {cpu_model()}",
         f"- Python {platform.python_version()}, NumPy {np.__version__}, compiler: {_compiler_version()}",
         f"- flags: `{' '.join(build.FLAGS + tuple(build.libraries()))}`",
         f"- command: `{command.strip()}`",

@@ -27,6 +27,8 @@ import time
 import timeit
 from pathlib import Path
 
+from _machine import cpu_model, nproc  # noqa: E402 - beside this script
+
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -104,16 +106,6 @@ def _fmt(seconds):
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
@@ -172,7 +164,7 @@ def main():
         "# Fused elementwise and reduction expressions",
         "",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- machine: {os.cpu_count()} CPUs (`nproc`: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}), {_cpu_model()}",
+        f"- machine: {os.cpu_count()} CPUs (`nproc`: {nproc()}), {cpu_model()}",
         f"- Python {platform.python_version()}, NumPy {np.__version__}, numexpr {numexpr.__version__ if numexpr else 'not installed'}",
         f"- command: `python benchmarks/bench_elementwise.py --sizes {args.sizes} --budget {args.budget}`",
         f"- load average at the end (other processes compete for the cores): {' '.join(f'{v:.2f}' for v in os.getloadavg())}",

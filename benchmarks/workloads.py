@@ -42,6 +42,8 @@ import time
 import timeit
 from pathlib import Path
 
+from _machine import cpu_model, nproc  # noqa: E402 - beside this script
+
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -403,23 +405,6 @@ def w6(repeat, pytensor_repeat, timeout):
 
 # ---------------------------------------------------------------- report
 
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _nproc():
-    try:
-        return subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return str(os.cpu_count())
-
-
 def _compiler():
     cc = os.environ.get("CC", "cc")
     try:
@@ -452,7 +437,7 @@ def write_report(path, rows, args, load_start, elapsed):
         "# Workloads W1–W4 and W6: exprc against NumPy and the installed peers",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
-        f"- machine: `nproc` {_nproc()}, {_cpu_model()}; {platform.system()} {platform.release()}",
+        f"- machine: `nproc` {nproc()}, {cpu_model()}; {platform.system()} {platform.release()}",
         f"- versions: {_versions()}",
         f"- C compiler: {_compiler()}",
         f"- command: `{command}` ({'--small: W1 on 1,000,000 elements' if args.small else 'full size: W1 on 10,000,000 elements'})",
