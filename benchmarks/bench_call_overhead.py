@@ -21,7 +21,7 @@ import time
 import timeit
 from pathlib import Path
 
-from _machine import nproc  # noqa: E402 - beside this script
+from _report import nproc  # noqa: E402 - beside this script
 
 import numpy as np
 

@@ -35,7 +35,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _machine import cpu_model, nproc  # noqa: E402 - beside this script
+from _report import cpu_model, nproc  # noqa: E402 - beside this script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

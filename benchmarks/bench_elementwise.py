@@ -24,10 +24,9 @@ import os
 import platform
 import sys
 import time
-import timeit
 from pathlib import Path
 
-from _machine import cpu_model, nproc  # noqa: E402 - beside this script
+from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
 
 import numpy as np
 
@@ -89,23 +88,6 @@ def best_time(fn, args, budget):
     return min(times)
 
 
-def best_per_call(fn, args, budget, repeat=9):
-    """The best time of one call of ``fn(*args)``, timed with ``timeit`` over ``repeat`` repeats
-    of as many calls as fit in about ``budget`` seconds: for calls of a few microseconds."""
-    timer = timeit.Timer(lambda: fn(*args))
-    number = max(1, int(budget / repeat / max(min(timer.repeat(3, 100)) / 100, 1e-9)))
-    return min(timer.repeat(repeat, number)) / number
-
-
-def _fmt(seconds):
-    if seconds is None:
-        return "—"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
@@ -135,7 +117,7 @@ def main():
                 np.testing.assert_allclose(ne_fn(*data), expected, rtol=1e-12, atol=1e-14)
                 timings["numexpr"] = best_time(ne_fn, data, args.budget)
             rows.append((name, n, timings))
-            print(f"{name:28s} n={n:>9,d}  " + "  ".join(f"{k}: {_fmt(v)}" for k, v in timings.items()), flush=True)
+            print(f"{name:28s} n={n:>9,d}  " + "  ".join(f"{k}: {fmt_time(v)}" for k, v in timings.items()), flush=True)
         print(f"{name:28s} first build (compile or disk cache): {compile_s:.2f} s")
 
     # Call overhead: tiny inputs, so the time is almost all Python and the crossing into C.
@@ -148,7 +130,7 @@ def main():
         "exprc numpy": best_per_call(ex.function([x], x + 1.0, backend="numpy"), tiny, args.budget),
         "NumPy": best_per_call(lambda v: v + 1.0, tiny, args.budget),
     }
-    print("call overhead (x + 1, one element): " + "  ".join(f"{k}: {_fmt(v)}" for k, v in overhead.items()))
+    print("call overhead (x + 1, one element): " + "  ".join(f"{k}: {fmt_time(v)}" for k, v in overhead.items()))
     w3_data = [rng.uniform(-1, 1, 10), rng.uniform(-1, 1, 10)]
     w3 = ex.function([x, y], x * y + 1.0, backend="c")
     np.testing.assert_allclose(w3(*w3_data), w3_data[0] * w3_data[1] + 1.0, rtol=1e-15)
@@ -158,7 +140,7 @@ def main():
         "exprc numpy": best_per_call(ex.function([x, y], x * y + 1.0, backend="numpy"), w3_data, args.budget),
         "NumPy": best_per_call(lambda a, b: a * b + 1.0, w3_data, args.budget),
     }
-    print("W3 (x*y + 1.0, 10 float64): " + "  ".join(f"{k}: {_fmt(v)}" for k, v in w3_times.items()))
+    print("W3 (x*y + 1.0, 10 float64): " + "  ".join(f"{k}: {fmt_time(v)}" for k, v in w3_times.items()))
 
     lines = [
         "# Fused elementwise and reduction expressions",
@@ -176,8 +158,8 @@ def main():
     ]
     for name, n, t in rows:
         speedup = t["NumPy"] / t["exprc c"]
-        lines.append(f"| `{name}` | {n:,d} | {_fmt(t['exprc c'])} | {_fmt(t['exprc numpy'])} | {_fmt(t['NumPy'])} "
-                     f"| {_fmt(t['numexpr'])} | {speedup:.2f}× |")
+        lines.append(f"| `{name}` | {n:,d} | {fmt_time(t['exprc c'])} | {fmt_time(t['exprc numpy'])} | {fmt_time(t['NumPy'])} "
+                     f"| {fmt_time(t['numexpr'])} | {speedup:.2f}× |")
     lines += [
         "",
         "Per-call time on tiny inputs (`timeit`, best of 9 repeats). \"back end only\" calls",
@@ -188,8 +170,8 @@ def main():
         "|---|---:|---:|---:|---:|",
     ]
     for name, t in (("`x + 1`, 1 element", overhead), ("W3: `x*y + 1.0`, 10 float64", w3_times)):
-        lines.append(f"| {name} | {_fmt(t['exprc c'])} | {_fmt(t['exprc c, back end only'])} "
-                     f"| {_fmt(t['exprc numpy'])} | {_fmt(t['NumPy'])} |")
+        lines.append(f"| {name} | {fmt_time(t['exprc c'])} | {fmt_time(t['exprc c, back end only'])} "
+                     f"| {fmt_time(t['exprc numpy'])} | {fmt_time(t['NumPy'])} |")
     lines.append("")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines))

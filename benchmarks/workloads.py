@@ -39,10 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import timeit
 from pathlib import Path
 
-from _machine import cpu_model, nproc  # noqa: E402 - beside this script
+from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
 
 import numpy as np
 
@@ -77,24 +76,6 @@ torch = _optional("torch")
 
 # ---------------------------------------------------------------- timing
 
-def best_per_call(fn, args, budget, repeat=7):
-    """Best time of one call of a microsecond-scale ``fn(*args)``: ``timeit``, best of
-    ``repeat`` repeats of as many calls as fit in about ``budget`` seconds."""
-    timer = timeit.Timer(lambda: fn(*args))
-    per = max(min(timer.repeat(3, 100)) / 100, 1e-9)
-    number = max(10, int(budget / repeat / per))
-    return min(timer.repeat(repeat, number)) / number
-
-
-def _fmt(seconds):
-    if seconds is None:
-        return "—"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
 class Row:
     """One line of the table: a time (or a status) per column, a target and its verdict."""
 
@@ -110,7 +91,7 @@ class Row:
 
     def show(self):
         print(f"{self.name:34s} " + "  ".join(
-            f"{c}: {_fmt(v) if isinstance(v, float) else v}" for c, v in self.cells.items()), flush=True)
+            f"{c}: {fmt_time(v) if isinstance(v, float) else v}" for c, v in self.cells.items()), flush=True)
 
 
 def best_times_interleaved(impls, data, budget):
@@ -143,7 +124,7 @@ def run_impls(row, impls, data, check, budget, per_call=False):
             continue
         ok[column] = fn
     if per_call:
-        row.cells.update({column: best_per_call(fn, data, budget) for column, fn in ok.items()})
+        row.cells.update({column: best_per_call(fn, data, budget, repeat=7, min_number=10) for column, fn in ok.items()})
     else:
         row.cells.update(best_times_interleaved(ok, data, budget))
     row.show()
@@ -258,7 +239,7 @@ def w3(budget, rng):
     mine = row.time("exprc c")
     row.target = "≤1.5 µs per call"
     row.verdict = ("not met (exprc failed)" if mine is None else
-                   f"{'met' if mine <= 1.5e-6 else 'not met'} ({_fmt(mine)})")
+                   f"{'met' if mine <= 1.5e-6 else 'not met'} ({fmt_time(mine)})")
     return row
 
 
@@ -397,9 +378,9 @@ def w6(repeat, pytensor_repeat, timeout):
         r.show()
     for r, limit in zip(rows, (1.0, 0.030)):
         mine = r.time("exprc c")
-        r.target = f"≤{_fmt(limit)}"
+        r.target = f"≤{fmt_time(limit)}"
         r.verdict = ("not met (exprc failed)" if mine is None else
-                     f"{'met' if mine <= limit else 'not met'} ({_fmt(mine)})")
+                     f"{'met' if mine <= limit else 'not met'} ({fmt_time(mine)})")
     return rows
 
 
@@ -455,7 +436,7 @@ def write_report(path, rows, args, load_start, elapsed):
         "|---|" + "---:|" * len(COLUMNS) + "---|---|",
     ]
     for r in rows:
-        cells = [_fmt(r.cells[c]) if isinstance(r.cells.get(c), float) else r.cells.get(c, "—") for c in COLUMNS]
+        cells = [fmt_time(r.cells[c]) if isinstance(r.cells.get(c), float) else r.cells.get(c, "—") for c in COLUMNS]
         lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {r.target} | {r.verdict} |")
     lines += [
         "",
