@@ -2,7 +2,9 @@
 
 The compiler is ``$CC`` (default ``cc``), run as ``$CC <FLAGS> -o lib.so src.c <LIBS>``,
 or, for a program split into translation units, once per unit at the same time
-(``-c``), then once to link them. Libraries are cached on disk (see
+(``-c``), then once to link them. What every program shares (the entry points' run
+time) is compiled once into an object file, cached like a library, and linked into
+each program, so a program's compile time is its own code's. Libraries are cached on disk (see
 :mod:`codegen.cache`) under a key made of the normalised graph, the source, the
 compiler's identity, the flags and the exprc version, and loaded with
 ``FFI.dlopen``; a library loaded once is kept for the process. The cache entry
@@ -165,13 +167,17 @@ def parallel_units():
         return max(1, os.cpu_count() or 1)
 
 
-def load_library(source, cdef, cache=None, graph="", units=None):
+def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
     """Compile ``source`` (or find it in the disk cache) and load it; ``cdef`` declares its
     functions; ``graph`` is the normalised graph text the source was rendered from.
 
     ``units``, when given, is the same program split into translation units (see
     :func:`codegen.c_render.render_sources`): they are compiled at the same time, one
-    compiler process each, and linked, which is what is built then."""
+    compiler process each, and linked, which is what is built then.
+
+    ``runtime``, when given, is C source every program links with (the entry points' run
+    time, :func:`codegen.c_runtime.runtime_source`): it is compiled once into an object
+    file kept in the cache, not once per program."""
     cache = cache or DiskCache()
     refusal = cache.refusal()
     if refusal is not None and str(cache.root) not in _warned:
@@ -181,20 +187,24 @@ def load_library(source, cdef, cache=None, graph="", units=None):
     flags = list(FLAGS) + libraries()
     identity = compiler_identity(tuple(command), None if refusal else str(cache.root))
     units = list(units) if units and len(units) > 1 else None
-    key = cache_key(source, identity, flags + ([f"units={len(units)}"] if units else []), graph)
+    linked = _RuntimeObject(runtime, cache_key(runtime, identity, flags, "runtime")) if runtime else None
+    extra_flags = ([f"units={len(units)}"] if units else []) + ([f"runtime={linked.key}"] if linked else [])
+    key = cache_key(source, identity, flags + extra_flags, graph)
     with _lock:
         if key in _loaded:
             return _loaded[key]
         meta = None
         if refusal is not None:
-            path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False, units=units)
+            path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False, units=units,
+                            runtime=linked)
         else:
             found = cache.lookup_entry(key)
             if found is None:
                 with cache.locked(key):
                     found = cache.lookup_entry(key)  # another process may have built it meanwhile
                     if found is None:
-                        found = _compile(source, key, command, flags, cache, cdef=cdef, units=units)
+                        found = _compile(source, key, command, flags, cache, cdef=cdef, units=units,
+                                         runtime=linked)
                     else:
                         stats["loaded_from_disk"] += 1
             else:
@@ -284,30 +294,56 @@ def _private_dir():
     return path
 
 
-def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None):
-    """Build ``source`` (or its translation ``units``, compiled at the same time, then linked);
-    returns the library's path, or with ``store`` ``(path, reference)`` of the new cache entry
-    (keeping cffi's parsed ``cdef`` with it)."""
+@dataclass(frozen=True)
+class _RuntimeObject:
+    """C source compiled once into an object file that programs link with, and its cache key."""
+
+    source: str
+    key: str
+
+    def path(self, cache, command, flags):
+        """The verified object file in ``cache``, compiled into it first when missing."""
+        found = cache.lookup(self.key)
+        if found is None:
+            with cache.locked(self.key):
+                found = cache.lookup(self.key)  # another process may have built it meanwhile
+                if found is None:
+                    found = _compile(self.source, self.key, command, flags, cache, object_file=True)[0]
+        return found
+
+
+def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, runtime=None,
+             object_file=False):
+    """Build ``source`` (or its translation ``units``, compiled at the same time, then linked,
+    with the ``runtime`` object when given; or, with ``object_file``, an object file to link
+    with); returns the library's path, or with ``store`` ``(path, reference)`` of the new
+    cache entry (keeping cffi's parsed ``cdef`` with it)."""
     import shutil
 
     source_path = cache.save_source(key, source)
     scratch = cache.scratch_dir()
     try:
-        out = scratch / "kernels.so"
         libs = [f for f in flags if f.startswith("-l")]
         options = [f for f in flags if not f.startswith("-l")]
-        if units is None:
+        compile_only = [f for f in options if f != "-shared"] + ["-c"]
+        linked = [str(runtime.path(cache, command, flags))] if runtime is not None else []
+        out = scratch / ("runtime.o" if object_file else "kernels.so")
+        if object_file:
+            src = scratch / "runtime.c"
+            src.write_text(source)
+            jobs, link = [command + compile_only + ["-o", str(out), str(src)]], None
+        elif units is None:
             src = scratch / "kernels.c"
             src.write_text(source)
-            jobs, link = [command + options + ["-o", str(out), str(src)] + libs], None
+            jobs, link = [command + options + ["-o", str(out), str(src)] + linked + libs], None
         else:
             objects, jobs = [], []
             for i, unit in enumerate(units):
                 src, obj = scratch / f"unit{i}.c", scratch / f"unit{i}.o"
                 src.write_text(unit)
                 objects.append(str(obj))
-                jobs.append(command + [f for f in options if f != "-shared"] + ["-c", "-o", str(obj), str(src)])
-            link = command + options + ["-o", str(out)] + objects + libs
+                jobs.append(command + compile_only + ["-o", str(obj), str(src)])
+            link = command + options + ["-o", str(out)] + objects + linked + libs
         running = _start_compilers(jobs, command, source_path)
         try:  # parse the declarations while the compiler runs
             extra = {"ffi": ffi_description(cdef)} if cdef is not None and store else None
@@ -315,6 +351,8 @@ def _compile(source, key, command, flags, cache, store=True, cdef=None, units=No
             _finish_compilers(running, source_path, scratch)
         if link is not None:
             _finish_compilers(_start_compilers([link], command, source_path), source_path)
+        if object_file:
+            return cache.store(key, out, suffix=".o"), {}
         stats["compiled"] += 1
         if not store:
             kept = Path(source_path).with_suffix(".so")

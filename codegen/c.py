@@ -33,9 +33,10 @@ from exprc.printing import infix_texts
 
 from . import build
 from .cache import sha256
-from .c_call import SegmentRunner
-from .c_entry import declarations as entry_declarations
+from .c_call import OBJECT_HEAD, SegmentRunner
+from .c_entry import declarations as entry_declarations, max_rank
 from .c_render import declaration, render_sources
+from .c_runtime import runtime_source
 from .kernel_call import as_array, lookup, perform, run_kernel
 from .lower import NumpyStep, lower
 from .segments import Segment, plan
@@ -103,8 +104,9 @@ class _Compiled:
             cdef = [declaration(k) for k in kernels]
             for segment in self.segments:
                 cdef += entry_declarations(segment)
+            runtime = runtime_source(max_rank(self.segments), OBJECT_HEAD) if self.segments else None
             self.library = build.load_library(self.source, "\n".join(cdef), graph=_graph_text(inputs, outputs),
-                                              units=units)
+                                              units=units, runtime=runtime)
             lib = self.library.lib
             self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}
             self.runners = {s.index: SegmentRunner(s, self.library) for s in self.segments}

@@ -195,7 +195,8 @@ UNIT_SIZE = 20000
 
 
 def render_sources(kernels, title="", segments=(), texts=None, max_units=1):
-    """``(source, units)``: the program as :func:`render_program` gives it, and, for a program
+    """``(source, units)``: the program as :func:`render_program` gives it (to be linked with
+    the run time, :func:`codegen.c_runtime.runtime_source`, when it has ``segments``), and, for a program
     big enough (see :data:`UNIT_SIZE`) when ``max_units`` > 1, the same as up to ``max_units``
     translation units to compile at the same time and link (else None).
 
@@ -250,9 +251,9 @@ def _program_parts(kernels, title, segments, texts):
     if segments:
         from .c_call import OBJECT_HEAD
         from .c_entry import max_rank, render_segment
-        from .c_runtime import runtime_source
+        from .c_runtime import runtime_header
 
-        tail.append(runtime_source(max_rank(segments), OBJECT_HEAD))
+        tail.append(runtime_header(max_rank(segments), OBJECT_HEAD))
         tail.extend(render_segment(s, texts or {}) for s in segments)
     return head, render_kernels(kernels), tail
 

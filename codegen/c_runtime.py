@@ -19,27 +19,31 @@ axis. ``exprc_step_run`` does in C what the Python runner does per kernel:
   :mod:`codegen.kernel_call` does, and the kernel called with its packed
   arguments.
 
+The run time is the same for every program: it is compiled once, as a translation
+unit of its own (:func:`runtime_source`), kept in the disk cache and linked into each
+program, which only includes its declarations (:func:`runtime_header`). That keeps
+the run time out of every program's compile time.
+
 ``run`` 0 computes shapes only (what :c:func:`shapes_*` entry points return to
 Python so it can allocate the outputs). Cases the kernels do not cover
 (an epilogue input that broadcasts the reduced result to a larger shape,
 max/min over an empty axis) return ``EXPRC_FALLBACK``: Python then runs the segment kernel by
 kernel, with NumPy where needed, exactly as before.
 
->>> "exprc_step_run" in runtime_source(2, 16)
-True
+>>> "exprc_step_run" in runtime_source(2, 16), "exprc_step_run" in runtime_header(2, 16)
+(True, False)
 """
 
 RETURN_CODES = {"OK": 0, "SHAPE_ERROR": 1, "FALLBACK": 2, "NO_MEMORY": 3, "BAD_OUTPUT": 4}
 
-_RUNTIME = r"""
+_HEADER = r"""
 /* ------------------------------------------------------------------------------
  * Run time of the entry points: arrays, broadcasting, and calling a kernel.
  * ---------------------------------------------------------------------------- */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* The largest rank of any array or index space in this program. */
+/* The largest rank of any array or index space (see runtime_rank). */
 #define EXPRC_MAXDIM {maxdim}
 /* sizeof(PyObject) of the Python that built this: the header of a NumPy array object. */
 #define EXPRC_OBJECT_HEAD {object_head}
@@ -85,6 +89,48 @@ typedef struct {{
     const exprc_binding *buffers;    /* in kernel argument order, the output last */
 }} exprc_step;
 
+/* A segment: its slots (inputs and constants, then outputs, then temporaries) and the
+   kernels it runs, in order. */
+typedef struct {{
+    int nslots;
+    int nin;                         /* inputs and constants */
+    int ngiven;                      /* inputs, constants and outputs: the arrays a caller gives */
+    int first_temporary;
+    const int *ndims;                /* per slot */
+    int nsteps;
+    const exprc_step *const *steps;
+}} exprc_segment;
+
+/* NumPy's array object as its ABI lays it out (PyArrayObject_fields in
+   numpy/ndarraytypes.h); Python checks the layout before using it. */
+typedef struct {{
+    char head[EXPRC_OBJECT_HEAD];
+    char *data;
+    int nd;
+    intptr_t *dimensions;
+    intptr_t *strides;
+    void *base;
+    void *descr;
+    int flags;
+}} exprc_ndarray;
+
+/* The run time's entry points, linked into each program (hidden: every library has its own). */
+#define EXPRC_RUNTIME __attribute__((visibility("hidden")))
+/* The output shapes, given every axis of every input and constant. */
+EXPRC_RUNTIME int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
+                                       char *message, size_t size);
+/* Runs a segment on arrays given as data pointers, shapes and strides in bytes. */
+EXPRC_RUNTIME int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
+                                         const int64_t *strides);
+/* Runs a segment on NumPy array objects, each checked to have its rank and dtype object. */
+EXPRC_RUNTIME int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes);
+"""
+
+_BODY = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 /* "(3, 4)", "(3,)" or "()" */
 static void exprc_shape_text(char *text, size_t size, const exprc_array *a)
 {{
@@ -95,7 +141,7 @@ static void exprc_shape_text(char *text, size_t size, const exprc_array *a)
         snprintf(text + used, size - used, a->ndim == 1 ? ",)" : ")");
 }}
 
-static EXPRC_ONCE int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, int axis,
+static int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, int axis,
                                  int64_t first, int64_t second, char *message, size_t size)
 {{
     if (message == NULL || size == 0)
@@ -119,7 +165,7 @@ static EXPRC_ONCE int exprc_broadcast_error(const exprc_step *s, const exprc_arr
    its smallest strides innermost, drops length-1 axes, merges axes every buffer walks
    as one, and writes the kernel's packed arguments: lengths, "contiguous", then per
    buffer its pointer and strides. */
-static EXPRC_ONCE void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPRC_MAXDIM],
+static void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPRC_MAXDIM],
                        char *const *pointers, int64_t *args)
 {{
     const int d = s->ndim, nb = s->nbuf, kept = s->ndim - s->nreduced;
@@ -181,7 +227,7 @@ static EXPRC_ONCE void exprc_pack(const exprc_step *s, const int64_t *n, int64_t
 }}
 
 /* Runs one kernel on the slots (run = 0: only works out the shape of its output). */
-static EXPRC_ONCE int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char *message, size_t size)
+static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char *message, size_t size)
 {{
     const int d = s->ndim, nb = s->nbuf;
     const exprc_binding *ob = &s->buffers[nb - 1];
@@ -269,17 +315,6 @@ static void exprc_free(exprc_array *slots, int first, int count)
         if (slots[i].owned) {{ free(slots[i].data); slots[i].owned = 0; slots[i].data = NULL; }}
 }}
 
-/* A segment: its slots (inputs and constants, then outputs, then temporaries) and the
-   kernels it runs, in order. */
-typedef struct {{
-    int nslots;
-    int nin;                         /* inputs and constants */
-    int ngiven;                      /* inputs, constants and outputs: the arrays a caller gives */
-    int first_temporary;
-    const int *ndims;                /* per slot */
-    int nsteps;
-    const exprc_step *const *steps;
-}} exprc_segment;
 
 static void exprc_slots_init(const exprc_segment *g, exprc_array *slots)
 {{
@@ -289,7 +324,7 @@ static void exprc_slots_init(const exprc_segment *g, exprc_array *slots)
 
 /* Runs (run = 1) or works out the shapes of (run = 0) every kernel of a segment in order,
    then frees its temporaries. */
-static EXPRC_ONCE int exprc_segment_run(const exprc_segment *g, exprc_array *slots, int run, char *message, size_t size)
+static int exprc_segment_run(const exprc_segment *g, exprc_array *slots, int run, char *message, size_t size)
 {{
     int rc = EXPRC_OK;
     for (int i = 0; i < g->nsteps && rc == EXPRC_OK; ++i)
@@ -298,8 +333,7 @@ static EXPRC_ONCE int exprc_segment_run(const exprc_segment *g, exprc_array *slo
     return rc;
 }}
 
-/* The output shapes, given every axis of every input and constant. */
-static EXPRC_ONCE int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
+EXPRC_RUNTIME int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
                                            char *message, size_t size)
 {{
     exprc_array slots[g->nslots];
@@ -314,8 +348,7 @@ static EXPRC_ONCE int exprc_segment_shapes(const exprc_segment *g, const int64_t
     return rc;
 }}
 
-/* Runs a segment on arrays given as data pointers, shapes and strides in bytes. */
-static EXPRC_ONCE int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
+EXPRC_RUNTIME int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
                                              const int64_t *strides)
 {{
     exprc_array slots[g->nslots];
@@ -330,8 +363,7 @@ static EXPRC_ONCE int exprc_segment_pointers(const exprc_segment *g, void *const
 
 static int exprc_from_numpy(exprc_array *slot, intptr_t object, int ndim, intptr_t dtype);
 
-/* Runs a segment on NumPy array objects, each checked to have its rank and dtype object. */
-static EXPRC_ONCE int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes)
+EXPRC_RUNTIME int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes)
 {{
     exprc_array slots[g->nslots];
     exprc_slots_init(g, slots);
@@ -340,18 +372,6 @@ static EXPRC_ONCE int exprc_segment_numpy(const exprc_segment *g, const intptr_t
     return exprc_segment_run(g, slots, 1, NULL, 0);
 }}
 
-/* NumPy's array object as its ABI lays it out (PyArrayObject_fields in
-   numpy/ndarraytypes.h); Python checks the layout before using it. */
-typedef struct {{
-    char head[EXPRC_OBJECT_HEAD];
-    char *data;
-    int nd;
-    intptr_t *dimensions;
-    intptr_t *strides;
-    void *base;
-    void *descr;
-    int flags;
-}} exprc_ndarray;
 
 /* Fills a slot from a NumPy array object; EXPRC_FALLBACK if its rank or dtype object is
    not the expected one. */
@@ -368,7 +388,29 @@ static int exprc_from_numpy(exprc_array *slot, intptr_t object, int ndim, intptr
 """
 
 
+
+#: NumPy's largest rank (NPY_MAXDIMS): a program may have arrays of up to this many axes.
+MAX_RANK = 64
+
+#: The ranks the run time is compiled for: a program uses the smallest that covers its
+#: arrays, so there are at most two run-time objects per compiler, and the common one keeps
+#: its per-array records (and what a call clears of them) small.
+RUNTIME_RANKS = (8, MAX_RANK)
+
+
+def runtime_rank(maxdim):
+    """The :data:`RUNTIME_RANKS` entry for a program whose arrays have at most ``maxdim`` axes."""
+    return next(r for r in RUNTIME_RANKS if r >= maxdim) if maxdim <= MAX_RANK else int(maxdim)
+
+
+def runtime_header(maxdim, object_head):
+    """The declarations a program shares with the run time (types, return codes, entry
+    points), for arrays of at most ``maxdim`` axes and a Python whose object header is
+    ``object_head`` bytes (``object.__basicsize__``)."""
+    return _HEADER.format(maxdim=runtime_rank(maxdim), object_head=int(object_head)).strip("\n")
+
+
 def runtime_source(maxdim, object_head):
-    """The run-time C for a program whose arrays have at most ``maxdim`` axes, for a Python
-    whose object header is ``object_head`` bytes (``object.__basicsize__``)."""
-    return _RUNTIME.format(maxdim=max(int(maxdim), 1), object_head=int(object_head)).strip("\n")
+    """The run time as a translation unit of its own: compiled once per compiler and flags,
+    kept in the disk cache, and linked into every program (see :func:`runtime_header`)."""
+    return (f"{runtime_header(maxdim, object_head)}\n\n{_BODY.format().strip(chr(10))}\n")

@@ -15,7 +15,8 @@ source rendered from it, the compiler's identity, the flags, the exprc version
 and this cache's format. An entry is three files in ``<root>/<key[:2]>/``:
 
 - ``<key>.c``: the source, for people reading or debugging;
-- ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes;
+- ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes (``.o`` for
+  the run time's object file, which programs link with);
 - ``<key>.ref``: JSON naming the library, its size and SHA-256, and the key
   (and what else the builder keeps with it: cffi's parsed declarations).
 
@@ -186,12 +187,13 @@ class DiskCache:
         finally:
             os.close(fd)  # releases the lock
 
-    def store(self, key, built_library, extra=None):
+    def store(self, key, built_library, extra=None, suffix=".so"):
         """Copy the freshly built ``built_library`` into the cache; returns the cached path.
-        ``extra`` (a dict of JSON values) is kept in the reference, for :meth:`lookup_entry`."""
+        ``extra`` (a dict of JSON values) is kept in the reference, for :meth:`lookup_entry`;
+        ``suffix`` names the kind of file (a library, or an object file to link with)."""
         data = Path(built_library).read_bytes()
         digest = sha256(data).hexdigest()
-        library = self._dir(key, create=True) / f"{key}-{digest[:16]}.so"
+        library = self._dir(key, create=True) / f"{key}-{digest[:16]}{suffix}"
         atomic_write(library, data)
         meta = dict(extra or {})
         meta.update({"key": key, "library": library.name, "size": len(data), "sha256": digest})

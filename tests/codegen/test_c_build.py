@@ -31,6 +31,11 @@ def fresh_cache(tmp_path, monkeypatch):
     _forget()
 
 
+def _program_refs(cache_dir):
+    """The reference files of the cached programs (not of the run time's object file)."""
+    return [ref for ref in cache_dir.rglob("*.ref") if json.loads(ref.read_text())["library"].endswith(".so")]
+
+
 def _graph(k=1):
     """A graph of its own per test (``k``), so no test meets a library another loaded."""
     x = ex.vector("x")
@@ -73,12 +78,37 @@ def test_corrupted_library_is_rebuilt(fresh_cache):
 def test_corrupted_reference_is_rebuilt(fresh_cache):
     inputs, out = _graph(3)
     ex.function(inputs, out, backend="c")
-    (ref,) = fresh_cache.rglob("*.ref")
+    (ref,) = _program_refs(fresh_cache)
     _corrupt(ref, b"{not json")
     _forget()
     before = build.stats["compiled"]
     ex.function(inputs, out, backend="c")
     assert build.stats["compiled"] == before + 1
+
+
+def test_run_time_is_compiled_once_for_every_program(fresh_cache, monkeypatch):
+    compiles = []
+    real = build._compile
+    monkeypatch.setattr(build, "_compile", lambda *a, **k: compiles.append(k.get("object_file", False)) or real(*a, **k))
+    for k in (7, 8):
+        inputs, out = _graph(k)
+        ex.function(inputs, out, backend="c")
+    assert compiles == [False, True, False]  # the first program compiles the run time, the second reuses it
+    (runtime,) = fresh_cache.rglob("*.o")
+    assert "exprc_segment_numpy" in runtime.with_name(runtime.name.split("-")[0] + ".c").read_text()
+
+
+def test_damaged_run_time_object_is_rebuilt(fresh_cache):
+    inputs, out = _graph(9)
+    ex.function(inputs, out, backend="c")
+    (runtime,) = fresh_cache.rglob("*.o")
+    _corrupt(runtime, runtime.read_bytes()[:64])
+    _forget()
+    inputs, out = _graph(10)  # a new program links the run time again
+    f = ex.function(inputs, out, backend="c")
+    np.testing.assert_allclose(f(np.zeros(2)), [-7.0, -7.0])
+    (rebuilt,) = fresh_cache.rglob("*.o")
+    assert rebuilt.stat().st_size > 64
 
 
 def test_compile_error_shows_message_and_source(fresh_cache):
@@ -138,7 +168,8 @@ def test_concurrent_processes_build_one_entry(tmp_path):
     stats = [_finish(p) for p in processes]
     assert sum(s["compiled"] for s in stats) == 1
     assert sum(s["loaded_from_disk"] for s in stats) == 3
-    assert len(list(tmp_path.rglob("*.so"))) == 1 and len(list(tmp_path.rglob("*.ref"))) == 1
+    assert len(list(tmp_path.rglob("*.so"))) == 1 and len(_program_refs(tmp_path)) == 1
+    assert len(list(tmp_path.rglob("*.o"))) == 1  # the run time, compiled once too
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.glob(".build-*"))
 
 
@@ -154,10 +185,11 @@ def test_warm_second_process_does_not_run_the_compiler(tmp_path):
     wrapper.chmod(0o755)
     cache_dir = tmp_path / "cache"
     first = _finish(_child(cache_dir, CC=str(wrapper)))
-    assert first["compiled"] == 1 and log.read_text().count("\n") == 2  # --version, then the build
+    runs = log.read_text().count("\n")
+    assert first["compiled"] == 1 and runs == 3  # --version, the run time, then the program
     second = _finish(_child(cache_dir, CC=str(wrapper), EXPRC_TEST_NO_COMPILER="1"))
     assert second == {"compiled": 0, "loaded_from_disk": 1}
-    assert log.read_text().count("\n") == 2
+    assert log.read_text().count("\n") == runs
 
 
 def test_altered_library_is_rebuilt(fresh_cache):
@@ -235,7 +267,7 @@ def test_warm_second_process_imports_neither_sympy_nor_a_c_parser(tmp_path):
 def test_cache_entry_without_parsed_declarations_still_loads(fresh_cache):
     inputs, out = _graph(7)
     ex.function(inputs, out, backend="c")
-    (ref,) = fresh_cache.rglob("*.ref")
+    (ref,) = _program_refs(fresh_cache)
     meta = json.loads(ref.read_text())
     assert meta["ffi"]["cdef_sha256"]
     del meta["ffi"]  # as an older exprc wrote them
