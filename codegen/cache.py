@@ -200,6 +200,48 @@ class DiskCache:
         atomic_write(self._dir(key) / f"{key}.ref", json.dumps(meta).encode())
         return library
 
+    def entries(self):
+        """Every entry in the cache, as :class:`Entry` records, oldest first (by when it was
+        last written)."""
+        found = []
+        if not self.root.is_dir():
+            return found
+        for folder in self.root.iterdir():
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue
+            files = {}
+            for path in folder.iterdir():
+                key = path.name[:64]
+                if len(key) == 64 and not path.name.startswith("."):
+                    files.setdefault(key, []).append(path)
+            for key, paths in files.items():
+                found.append(Entry(key, sorted(paths)))
+        return sorted(found, key=lambda e: e.modified)
+
+    def remove(self, entry):
+        """Delete ``entry``'s files, unless a process is building it right now (then False)."""
+        lock = self._dir(entry.key) / f"{entry.key}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return False
+            for path in entry.files:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+        finally:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            lock.parent.rmdir()  # only when it is empty
+        return True
+
     def scratch_dir(self):
         """A fresh private directory inside the cache for a build (same file system as the entries)."""
         import tempfile
@@ -219,3 +261,48 @@ class DiskCache:
         folder = self.root / "memo"
         folder.mkdir(mode=0o700, exist_ok=True)
         atomic_write(folder / f"{name}.json", json.dumps(value).encode())
+
+
+class Entry:
+    """One cache entry: its key and its files (source, library or object file, reference)."""
+
+    def __init__(self, key, files):
+        self.key, self.files = key, files
+
+    @property
+    def size(self):
+        """Bytes on disk, all files together."""
+        return sum(_stat(p).st_size for p in self.files)
+
+    @property
+    def modified(self):
+        """When the entry was last written (seconds since the epoch)."""
+        return max((_stat(p).st_mtime for p in self.files), default=0.0)
+
+    @property
+    def kind(self):
+        """``"library"``, ``"object"`` (the run time programs link with) or ``"source only"``
+        (a failed or unfinished build)."""
+        suffixes = {p.suffix for p in self.files}
+        return "library" if ".so" in suffixes else "object" if ".o" in suffixes else "source only"
+
+    @property
+    def title(self):
+        """What the entry computes, from its source's summary comment (its ``outputs:`` line)."""
+        source = next((p for p in self.files if p.name == f"{self.key}.c"), None)
+        try:
+            head = source.read_text(errors="replace")[:4000] if source else ""
+        except OSError:
+            return ""
+        for line in head.splitlines():
+            line = line.strip(" */")
+            if line.startswith("outputs:"):
+                return line[len("outputs:"):].strip()
+        return "the entry points' run time" if self.kind == "object" else ""
+
+
+def _stat(path):
+    try:
+        return path.stat()
+    except OSError:
+        return os.stat_result((0,) * 10)
