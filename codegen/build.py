@@ -48,8 +48,14 @@ from .cache import DiskCache, cache_key, sha256
 #: On x86, -mno-mmx: GCC may vectorize small integer reductions into MMX registers
 #: without clearing them (emms), which leaves the x87 unit returning NaN in later,
 #: unrelated code (NumPy's float floor_divide was hit).
+#: On x86-64, -march=native: the loops and glibc's vector math use this CPU's own vector
+#: width (AVX2, AVX-512: 4 or 8 doubles at a time, not SSE2's 2); the cache key then holds
+#: the CPU's identity (:func:`host_cpu`), so a cache shared between machines never hands
+#: one a library built for another. -ffp-contract=off: no fused multiply-add where the
+#: expression has a multiply then an add, so results round as NumPy's do.
+_X86 = os.uname().machine in ("x86_64", "AMD64", "i386", "i686")
 FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno", "-pipe") + (
-    ("-mno-mmx",) if os.uname().machine in ("x86_64", "AMD64", "i386", "i686") else ()
+    ("-mno-mmx", "-march=native", "-ffp-contract=off") if _X86 else ()
 )
 
 
@@ -80,6 +86,21 @@ def _which(name):
         candidate = os.path.join(folder or os.curdir, name)
         if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate
+    return None
+
+
+def compiler_missing(command=None):
+    """None when the C compiler ``command`` (default :func:`compiler`) can be found, else a
+    sentence saying why not.
+
+    >>> compiler_missing(["/nonexistent/cc"])
+    "the C compiler '/nonexistent/cc' is not found (set $CC to choose one)"
+    """
+    command = compiler() if command is None else command
+    if not command:
+        return "$CC is set but empty"
+    if _which(command[0]) is None:
+        return f"the C compiler {command[0]!r} is not found (set $CC to choose one)"
     return None
 
 
@@ -118,6 +139,24 @@ class Library:
 def compiler():
     """The C compiler command: ``$CC`` split as a shell would, else ``cc``."""
     return shlex.split(os.environ.get("CC") or "cc")
+
+
+@lru_cache(maxsize=None)
+def host_cpu():
+    """What ``-march=native`` compiles for: the processor's model and feature flags, as the
+    first processor of ``/proc/cpuinfo`` lists them (the machine name elsewhere)."""
+    lines = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough: they are alike
+                if line.split(":")[0].strip() in ("vendor_id", "model name", "cpu family", "model", "flags",
+                                                  "Features", "CPU implementer", "CPU part"):
+                    lines.append(" ".join(line.split()))
+    except OSError:
+        pass
+    return "\n".join(lines) or os.uname().machine
 
 
 @lru_cache(maxsize=None)
@@ -185,7 +224,7 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
         warnings.warn(f"{refusal}; compiling into a private temporary directory instead", CacheWarning, stacklevel=3)
     command = compiler()
     flags = list(FLAGS) + libraries()
-    identity = compiler_identity(tuple(command), None if refusal else str(cache.root))
+    identity = compiler_identity(tuple(command), None if refusal else str(cache.root)) + "\n" + host_cpu()
     units = list(units) if units and len(units) > 1 else None
     linked = _RuntimeObject(runtime, cache_key(runtime, identity, flags, "runtime")) if runtime else None
     extra_flags = ([f"units={len(units)}"] if units else []) + ([f"runtime={linked.key}"] if linked else [])

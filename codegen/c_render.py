@@ -423,6 +423,7 @@ class _KernelRenderer:
             if self.red is None:
                 self.elementwise_loops(w, by_level[1] + by_level[2])
             else:
+                self.unit_stride_test(w, self._prologue_buffers(by_level))
                 self.rows(w, self.kept, lambda: self.reduce_row(w, by_level, acc))
             w.close()
             w.line()
@@ -486,13 +487,41 @@ class _KernelRenderer:
         w.line(f"const int64_t size = {size};")
         w.line("(void)size;")
 
-    def strided_index(self, axes):
+    def strided_index(self, axes, unit_last=False):
+        """A buffer's element offset at indices ``i{a}`` of ``axes``; with ``unit_last``, for
+        buffers known to have stride 1 on the last axis (see :meth:`unit_stride_test`)."""
+        last = self.d - 1
+
         def index(buffer):
             used = range(self.kept) if buffer.outer else axes
-            terms = [f"i{a} * {buffer.name}_s{a}" for a in used]
+            terms = [f"i{a}" if unit_last and a == last else f"i{a} * {buffer.name}_s{a}" for a in used]
             return " + ".join(terms) or "0"
 
         return index
+
+    def unit_stride_test(self, w, buffers):
+        """Declare ``unit``: whether every buffer walking the last axis has stride 1 on it
+        (the common case: rows of C-contiguous arrays, broadcasting along other axes), so the
+        innermost loop reads and writes consecutive elements and vectorizes."""
+        walking = [b for b in buffers if b.ndim and not b.outer]
+        test = " && ".join(f"{b.name}_s{self.d - 1} == 1" for b in walking) or "1"
+        w.line(f"const int unit = {test};  /* stride 1 along the last axis: consecutive elements */")
+
+    def inner_loop(self, w, head, body):
+        """The innermost loop ``head`` twice: for stride 1 along the last axis, and for any
+        strides; ``body(index)`` writes its statements."""
+        w.open("if (unit)")
+        w.line(head[0])
+        w.open(head[1])
+        body(self.strided_index(range(self.d), unit_last=True))
+        w.close()
+        w.close("} else {")
+        w.depth += 1
+        w.line(head[0])
+        w.open(head[1])
+        body(self.strided_index(range(self.d)))
+        w.close()
+        w.close()
 
     def store_lines(self, w, index):
         for buffer, expr in self.k.stores:
@@ -545,15 +574,15 @@ class _KernelRenderer:
             self.store_lines(w, index)
             w.close()
         else:
-            def inner():
-                last = d - 1
-                w.line("#pragma omp simd")
-                w.open(f"for (int64_t i{last} = 0; i{last} < n{last}; ++i{last})")
+            last = d - 1
+            self.unit_stride_test(w, self.k.buffers)
+
+            def statements(index):
                 self.emit(w, body, index)
                 self.store_lines(w, index)
-                w.close()
 
-            self.rows(w, d - 1, inner)
+            head = ("#pragma omp simd", f"for (int64_t i{last} = 0; i{last} < n{last}; ++i{last})")
+            self.rows(w, d - 1, lambda: self.inner_loop(w, head, statements))
         w.close()
 
     def _reduction_parts(self):
@@ -566,14 +595,16 @@ class _KernelRenderer:
         """The loops over the reduced axes updating ``acc``, the innermost a SIMD reduction."""
         red, d, kept = self.red, self.d, self.kept
         _, _, reduction_clause = self._reduction_parts()
-        index = self.strided_index(range(d))
-        for a in range(kept, d):
-            if a == d - 1:
-                w.line(f"#pragma omp simd {reduction_clause}")
+        for a in range(kept, d - 1):
             w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
-        self.emit(w, by_level[2], index)
-        w.line(self.update(red))
-        for _ in range(kept, d):
+
+        def statements(index):
+            self.emit(w, by_level[2], index)
+            w.line(self.update(red))
+
+        head = (f"#pragma omp simd {reduction_clause}", f"for (int64_t i{d - 1} = 0; i{d - 1} < n{d - 1}; ++i{d - 1})")
+        self.inner_loop(w, head, statements)
+        for _ in range(kept, d - 1):
             w.close()
 
     def reduce_row(self, w, by_level, acc):
@@ -604,18 +635,18 @@ class _KernelRenderer:
                f"int64_t from, int64_t to, {acc_type} acc{nan_param})")
         self.unpack(w)
         self.invariants(w, by_level[0])
+        used = {id(e) for e in ir.walk(by_level[2] + [red.value])}
+        self.emit(w, [e for e in by_level[1] if id(e) in used], lambda b: "0")  # read once: no kept axes
         if tracks_nan:
             w.line("int nan_seen = 0;")
-        index = self.strided_index(range(d))
+        self.unit_stride_test(w, self._prologue_buffers(by_level))
 
-        def inner():
-            w.line(f"#pragma omp simd {reduction_clause}")
-            w.open(f"for (int64_t i{last} = from; i{last} < to; ++i{last})")
+        def statements(index):
             self.emit(w, by_level[2], index)
             w.line(self.update(red))
-            w.close()
 
-        self.rows(w, d - 1, inner)
+        head = (f"#pragma omp simd {reduction_clause}", f"for (int64_t i{last} = from; i{last} < to; ++i{last})")
+        self.rows(w, d - 1, lambda: self.inner_loop(w, head, statements))
         if tracks_nan:
             w.line("*nan_seen_out |= nan_seen;")
         w.line("return acc;")
@@ -649,6 +680,10 @@ class _KernelRenderer:
         self.emit(w, acc + by_level[3], index)
         self.store_lines(w, index)
         w.close()
+
+    def _prologue_buffers(self, by_level):
+        """The buffers the reduction's inner loop reads."""
+        return [e.buffer for e in by_level[2] if isinstance(e, ir.Load)]
 
     def initial(self, red):
         if red.initial is not None:

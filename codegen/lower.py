@@ -139,6 +139,8 @@ def _elemwise_signature(node):
         signature = ((out, out, out), out)
     elif isinstance(op.numpy, np.ufunc):
         described = tuple(_python_type(v) if v.type.weak else np.dtype(v.dtype) for v in node.inputs)
+        if any(d is None for d in described):  # not "None in": np.dtype("float64") == None
+            return None
         try:
             resolved = op.numpy.resolve_dtypes(described + (None,))
         except (TypeError, ValueError):
@@ -156,7 +158,9 @@ def _elemwise_signature(node):
 
 
 def _python_type(var):
-    return {"bool": np.dtype("bool"), "int64": int, "float64": float}[var.dtype]
+    """The Python type NumPy sees for a weak (Python scalar) input; None for other weak
+    values (an integer beyond int64, held as uint64), which stay NumPy steps."""
+    return {"bool": np.dtype("bool"), "int64": int, "float64": float}.get(var.dtype)
 
 
 def reduce_signature(node):
@@ -322,7 +326,7 @@ class _KernelBuilder:
         axes_r = node.op.axis
         kept = [a for a in range(x.ndim) if a not in axes_r]
         # The prologue: the elementwise work feeding the reduction, over the full index space.
-        inner = _State(x.ndim, outer=False, note=self.note)
+        inner = _State(x.ndim, outer=False, note=self.note, reduced_axes=axes_r)
         value = self._expr(x, inner)
         if op_name in ("and", "or"):
             value, acc_dtype = _cast(value, "bool"), "bool"
@@ -400,17 +404,27 @@ class _KernelBuilder:
 class _State:
     """The leaves and nodes gathered while building one kernel region."""
 
-    def __init__(self, ndim, outer, prefix="", names=None, note=note):
+    def __init__(self, ndim, outer, prefix="", names=None, note=note, reduced_axes=()):
         self.ndim, self.outer, self.prefix, self.note = ndim, outer, prefix, note
+        self.reduced_axes = reduced_axes
         self.memo, self.inputs, self.nodes = {}, [], []
         self.names = names if names is not None else set()
+
+    def _outer(self, var):
+        """Whether ``var`` is read at kept indices only: in an epilogue, or, feeding a
+        reduction, when its static length is 1 on every reduced axis (a keepdims result
+        such as softmax's row maximum), so it is read and used once per row."""
+        if var.ndim == 0:
+            return False
+        return self.outer or (bool(self.reduced_axes) and var.ndim == self.ndim
+                              and all(var.type.shape[a] == 1 for a in self.reduced_axes))
 
     def leaf(self, var):
         if isinstance(var, Constant) and var.ndim == 0:
             value = var.python_value() if var.type.weak else var.value.item()
             return ir.Const(value, var.dtype, self.note(var))
         name = _unique(_identifier(var.name or f"{self.prefix}t{len(self.inputs)}"), self.names)
-        buffer = ir.Buffer(name, var.dtype, 0 if var.ndim == 0 else self.ndim, outer=self.outer and var.ndim > 0)
+        buffer = ir.Buffer(name, var.dtype, 0 if var.ndim == 0 else self.ndim, outer=self._outer(var))
         self.inputs.append((buffer, var))
         return ir.Load(buffer, self.note(var))
 
