@@ -66,6 +66,10 @@ class CProgram:
                     _memo.popitem(last=False)
         self.compiled = compiled
         self.run = compiled.fast_run  # the call path: no extra Python layer
+        #: ``direct[single](args)``: the result (an array with ``single``, else a list) for
+        #: arguments a checked call has seen the like of, or None (see
+        #: :meth:`codegen.c_call.SegmentRunner.direct_path`); None for other programs.
+        self.direct = compiled.direct
 
     @property
     def program(self):
@@ -112,9 +116,10 @@ class _Compiled:
             self.runners = {s.index: SegmentRunner(s, self.library) for s in self.segments}
         self._free_after = self._lifetimes()
         self.whole, self.picks = self._whole_program()
-        self.fast_run = self.run
+        self.fast_run, self.direct = self.run, {True: None, False: None}
         if self.whole is not None and self.picks is None:
             self.fast_run = self.whole.fast_path(self.run)
+            self.direct = {single: self.whole.direct_path(single) for single in (True, False)}
 
     # --- description -------------------------------------------------------------------------
     def _summary(self, texts):

@@ -74,6 +74,45 @@ def numpy_objects_readable():
     return True
 
 
+def direct_path_source(n_in, n_const, n_out, single=True):
+    """The Python source of :meth:`SegmentRunner.direct_path` for these numbers of arrays;
+    ``single``: one output returned as an array, not a list of one.
+
+    >>> print(direct_path_source(2, 0, 1))
+    def direct(args):
+        if len(args) == 2:
+            a0, a1 = args
+            if type(a0) is ndarray and type(a1) is ndarray:
+                shapes = memo_get((a0.shape, a1.shape))
+                if shapes is not None and shapes is not FALLBACK:
+                    o0 = empty(shapes[0], d0)
+                    if not entry(id(a0), id(a1), id(o0), dtypes):
+                        return o0
+        return None
+    """
+    ins = [f"a{i}" for i in range(n_in)]
+    outs = [f"o{i}" for i in range(n_out)]
+    unpack = ", ".join(ins) + ("," if n_in == 1 else "")
+    key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
+    checks = " and ".join(f"type({a}) is ndarray" for a in ins) or "True"
+    ids = [f"id({a})" for a in ins] + [f"c{i}" for i in range(n_const)] + [f"id({o})" for o in outs]
+    result = outs[0] if n_out == 1 and single else f"[{', '.join(outs)}]"
+    body = [
+        f"if {checks}:",
+        f"    shapes = memo_get({key})",
+        "    if shapes is not None and shapes is not FALLBACK:",
+        *[f"        {o} = empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
+        f"        if not entry({', '.join(ids + ['dtypes'])}):",
+        f"            return {result}",
+    ]
+    lines = ["def direct(args):", f"    if len(args) == {n_in}:"]
+    if n_in:
+        lines.append(f"        {unpack} = args")
+    lines += ["        " + line for line in body]
+    lines.append("    return None")
+    return "\n".join(lines)
+
+
 def fast_path_source(n_in, n_const, n_out):
     """The Python source of :meth:`SegmentRunner.fast_path` for these numbers of arrays.
 
@@ -176,6 +215,29 @@ class SegmentRunner:
         exec(compile(fast_path_source(n_in, len(self._constant_ids), n_out), f"<{self.segment.name}>", "exec"),
              namespace)
         return namespace["run"]
+
+    def direct_path(self, single=True):
+        """A function ``direct(args)`` for a program that is this one segment, taking every
+        program input in order: the function's result (an array, with ``single``, else a list
+        of arrays) for ndarrays whose shapes an earlier, fully checked call had, computed in
+        one call into C; None for anything else, which the caller then checks and runs
+        the long way (see :func:`direct_path_source`).
+
+        It is safe without Python's argument checks because the C entry point checks each
+        array's rank and dtype object (a mismatch returns before anything runs), and the
+        shapes were checked when they entered the memo. Its outputs are new arrays.
+        """
+        if self._object_entry is None:
+            return None
+        namespace = {
+            "ndarray": np.ndarray, "empty": np.empty, "memo_get": self._memo.get, "FALLBACK": _FALLBACK,
+            "entry": self._object_entry, "dtypes": self._dtype_ids,
+            **{f"c{i}": c for i, c in enumerate(self._constant_ids)},
+            **{f"d{i}": d for i, d in enumerate(self._out_dtypes)},
+        }
+        source = direct_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), single)
+        exec(compile(source, f"<{self.segment.name} direct>", "exec"), namespace)
+        return namespace["direct"]
 
     def output_shapes(self, shapes):
         """The output shapes for inputs of ``shapes``, or None where the step-by-step path runs them.

@@ -1,6 +1,7 @@
 """``exprc.function``: turn a graph into a callable, and check what callers pass it.
 
-The NumPy reference back end (``backend="numpy"``) lives here: it runs the
+Graphs compile to C by default (:mod:`codegen.c`). The NumPy reference back end
+(``backend="numpy"``) lives here: it runs the
 graph node by node through each op's NumPy implementation. It is the oracle
 every other back end is tested against, so it stays simple and obviously right.
 """
@@ -26,6 +27,29 @@ def _program_class(backend):
 
 
 BACKENDS = ("numpy", "c")
+
+_fallback_warned = []
+
+
+def default_backend():
+    """The back end ``exprc.function`` compiles for when none is named: ``"c"``, or, when
+    no C compiler can be found, ``"numpy"`` (with a warning, once).
+
+    >>> default_backend()
+    'c'
+    """
+    from codegen.build import compiler_missing
+
+    reason = compiler_missing()
+    if reason is None:
+        return "c"
+    if not _fallback_warned:
+        import warnings
+
+        _fallback_warned.append(reason)
+        warnings.warn(f"{reason}: exprc runs graphs with its NumPy reference back end instead, which is much "
+                      "slower; install a C compiler (gcc or clang) or set $CC", RuntimeWarning, stacklevel=3)
+    return "numpy"
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
@@ -154,6 +178,8 @@ class Function:
         self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
         self._shared_names = {n for n in names if names.count(n) > 1}
         self._program = _program_class(backend)(self.inputs, self.outputs)
+        direct = getattr(self._program, "direct", None)
+        self._direct = direct[self._single] if direct else None
         # What an argument must be to skip conversion: an ndarray of the very dtype object,
         # number of dimensions and static lengths the input declares.
         self._exact = [(np.dtype(v.dtype), v.ndim, [(a, d) for a, d in enumerate(v.type.shape) if d is not None])
@@ -198,6 +224,11 @@ class Function:
         return ", ".join(v.name or to_infix(v) for v in self.inputs)
 
     def __call__(self, *args, **kwargs):
+        direct = self._direct
+        if direct is not None and not kwargs:
+            result = direct(args)  # arrays like those of an earlier checked call: straight into C
+            if result is not None:
+                return result
         if kwargs or not self._all_exact(args):
             values = self._bind(args, kwargs)
             args = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
@@ -301,8 +332,10 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     ``inputs`` lists the input variables in call order (they may also be
     passed by name); ``outputs`` is a variable (the call returns one array)
     or a list of them (the call returns a list). ``givens`` maps variables to
-    expressions substituted before compiling. ``backend`` is ``"numpy"`` (the
-    reference back end); None picks the best one available.
+    expressions substituted before compiling. ``backend`` is ``"c"`` (fused,
+    vectorized, multithreaded C, compiled once and kept in the disk cache) or
+    ``"numpy"`` (the reference back end, running each node with NumPy); None
+    picks C when a C compiler is found (see :func:`default_backend`).
 
     Calls check each argument: its dtype (a lossy conversion such as float64
     data for a float32 input is a TypeError unless ``allow_input_downcast``),
@@ -314,7 +347,7 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     >>> f([0.0, 0.0])
     array(2.)
     """
-    backend = backend or "numpy"
+    backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
     return Function(inputs, outputs, backend, allow_input_downcast, givens, name)

@@ -60,6 +60,7 @@ def test_whole_program_call_crosses_into_c_once(rng, monkeypatch):
     counts = _calls(monkeypatch, compiled.whole)
     compiled.fast_run = compiled.whole.fast_path(compiled.run)  # the fast path sees the counting wrappers
     monkeypatch.setattr(fc._program, "run", compiled.fast_run)
+    monkeypatch.setattr(fc, "_direct", compiled.whole.direct_path(single=False))  # and so does the direct one
     check(fc, fn, [values])
     expected = {"objects": 1, "pointers": 0, "shapes": 0} if numpy_objects_readable() else \
         {"objects": 0, "pointers": 1, "shapes": 0}

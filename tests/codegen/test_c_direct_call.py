@@ -1,0 +1,77 @@
+"""The direct call path: arrays like those of an earlier checked call go straight into C,
+and anything else still meets every check."""
+import numpy as np
+import pytest
+
+import exprc as ex
+
+
+def _f():
+    x, y = ex.vector("x"), ex.vector("y")
+    return ex.function([x, y], x * y + 1.0)
+
+
+def test_warm_calls_take_the_direct_path(monkeypatch):
+    f = _f()
+    a, b = np.arange(10.0), np.ones(10)
+    np.testing.assert_array_equal(f(a, b), a + 1)  # checked, and remembered
+    assert f._direct is not None
+    monkeypatch.setattr(type(f), "_all_exact", lambda self, args: pytest.fail("the checked path ran"))
+    out = f(a, b)
+    np.testing.assert_array_equal(out, a + 1)
+    assert out is not a and out is not b and out.flags.writeable and out.flags.owndata
+
+
+def test_what_the_direct_path_refuses_is_checked_as_ever():
+    f = _f()
+    a = np.arange(3.0)
+    f(a, a)
+    with pytest.raises(TypeError, match="argument 1"):
+        f(a, np.arange(3.0).astype(np.complex128))
+    with pytest.raises(TypeError, match="input 'y' .*2-d"):
+        f(a, np.ones((3, 1)))  # another rank
+    np.testing.assert_array_equal(f(a, np.arange(3, dtype=np.int32)), a * a + 1)  # converted
+    np.testing.assert_array_equal(f(a, [1.0, 1.0, 1.0]), a + 1)  # a list: converted
+    np.testing.assert_array_equal(f(a[::-1], a), a[::-1] * a + 1)  # strided: the shapes are known
+    with pytest.raises(TypeError, match="takes 2 inputs"):
+        f(a, a, a)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        f(a, np.ones(4))
+
+
+def test_static_lengths_are_checked_for_shapes_not_seen_before():
+    m = ex.tensor("m", dtype="float64", shape=(None, 3))
+    f = ex.function([m], m * 2)
+    f(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="m"):
+        f(np.ones((2, 4)))  # never checked before: not taken directly
+    np.testing.assert_array_equal(f(np.ones((2, 3))), np.full((2, 3), 2.0))
+
+
+def test_byte_swapped_data_is_converted_not_misread():
+    f = _f()
+    a = np.arange(4.0)
+    f(a, a)
+    swapped = a.astype(">f8")
+    np.testing.assert_array_equal(f(swapped, a), a * a + 1)
+
+
+def test_several_outputs_are_distinct_new_arrays():
+    x = ex.vector("x")
+    f = ex.function([x], [x + 1, x * 2])
+    a = np.arange(3.0)
+    f(a)
+    first, second = f(a)
+    np.testing.assert_array_equal(first, a + 1)
+    np.testing.assert_array_equal(second, a * 2)
+    assert first is not second and not np.shares_memory(first, second)
+
+
+def test_a_list_of_one_output_stays_a_list():
+    x = ex.vector("x")
+    as_list, as_array = ex.function([x], [x * 2]), ex.function([x], x * 2)
+    a = np.arange(3.0)
+    for _ in range(2):  # checked, then direct
+        listed, alone = as_list(a), as_array(a)
+        assert isinstance(listed, list) and len(listed) == 1 and isinstance(alone, np.ndarray)
+        np.testing.assert_array_equal(listed[0], alone)
