@@ -1,7 +1,9 @@
-"""Checking exprc's NumPy reference back end against NumPy itself, for the op tests.
+"""Checking exprc's back ends against NumPy itself, for the op tests.
 
+Every op test runs once per back end of :data:`BACKENDS` (the ``op_backend``
+fixture in ``conftest.py`` picks it; :func:`current_backend` says which).
 Inputs come from :mod:`tests.helpers` (random values in a chosen memory layout).
-:func:`check` runs an expression through ``exprc.function(..., backend="numpy")``
+:func:`check` runs an expression through ``exprc.function(..., backend=...)``
 and ``expr.eval``, then compares the result with the NumPy oracle: values, dtype,
 shape, and the static shape exprc inferred when building the graph.
 """
@@ -10,7 +12,24 @@ import warnings
 import numpy as np
 
 import exprc as ex
-from tests.helpers import DTYPES, LAYOUTS, in_layout, random_array
+from tests.codegen._compare import assert_same as assert_within_ulps
+from tests.helpers import DTYPES, LAYOUTS, in_layout, random_array  # noqa: F401 - the op tests take them from here
+
+#: The back ends every op test runs on: the NumPy reference and the compiled C.
+BACKENDS = ("numpy", "c")
+
+_backend = ["numpy"]
+
+
+def current_backend():
+    """The back end the running op test compiles for."""
+    return _backend[0]
+
+
+def use_backend(name):
+    """Make the op tests compile for back end ``name`` (one of :data:`BACKENDS`)."""
+    assert name in BACKENDS, name
+    _backend[0] = name
 
 FLOATS = ("float32", "float64")
 INTS = ("int32", "int64")
@@ -73,13 +92,17 @@ def assert_same(got, expected, rtol=None, atol=None):
 
 
 def run(expr, feeds):
-    """``expr`` computed by the NumPy back end given ``feeds`` (variable -> array), by both
-    ``exprc.function`` and ``expr.eval``; the two must agree exactly."""
-    f = ex.function(list(feeds), expr, backend="numpy")
+    """``expr`` computed by the current back end given ``feeds`` (variable -> array), by
+    ``exprc.function``, and by ``expr.eval`` (the NumPy reference): the two agree exactly
+    when the back end is NumPy, to a few ulp when it is compiled code."""
+    f = ex.function(list(feeds), expr, backend=current_backend())
     got = f(*feeds.values())
     evaluated = expr.eval(dict(feeds)) if feeds else expr.eval()
-    np.testing.assert_array_equal(evaluated, got)
     assert np.asarray(evaluated).dtype == np.asarray(got).dtype
+    if current_backend() == "numpy":
+        np.testing.assert_array_equal(evaluated, got)
+    else:
+        assert_within_ulps(got, evaluated, f"{expr} on the {current_backend()} back end")
     return got
 
 

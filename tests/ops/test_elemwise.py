@@ -1,4 +1,4 @@
-"""Every elementwise operation against NumPy, through ``exprc.function(..., backend="numpy")``.
+"""Every elementwise operation against NumPy, through ``exprc.function(..., backend=current_backend())``.
 
 Each op is one row of :data:`CASES`: how exprc builds it, the NumPy call it must
 agree with, and the domain its test values come from. Every op is run for every
@@ -21,6 +21,7 @@ from exprc.ops.elemwise import ELEMWISE_FUNCTIONS
 from exprc.ops.scalar import SCALAR_OPS
 
 from ..helpers import DTYPES, assert_matches_numpy, in_layout, random_array
+from ._oracle import current_backend
 
 FLOATS = ("float32", "float64")
 
@@ -92,6 +93,7 @@ class Case:
     oracle: Callable  # NumPy arrays -> array
     domains: tuple  # one Domain per input
     dtypes: Optional[tuple] = None  # a fixed dtype per input, None where the tested dtype goes
+    ulps: int = 4  # how far from the oracle a float result may be
 
     @property
     def nin(self):
@@ -129,11 +131,11 @@ def lgamma(v):
         return math.inf
 
 
-def ufunc(name, *domains, oracle=None, dtypes=None):
+def ufunc(name, *domains, oracle=None, dtypes=None, ulps=4):
     """The case for ``ex.<name>``, compared with ``np.<name>`` unless ``oracle`` says otherwise."""
     build = getattr(ex, name)
     scalar_name = getattr(build, "__name__", name)
-    return name, Case(scalar_name, build, oracle or getattr(np, name), domains, dtypes)
+    return name, Case(scalar_name, build, oracle or getattr(np, name), domains, dtypes, ulps)
 
 
 def python_operator(fn, name, *domains, oracle=None):
@@ -182,7 +184,9 @@ CASES = dict([
     ufunc("softplus", ANY, oracle=in_float64(lambda x: np.logaddexp(0.0, x))),
     ufunc("erf", ANY, oracle=in_float64(pointwise(math.erf))),
     ufunc("erfc", ANY, oracle=in_float64(pointwise(math.erfc))),
-    ufunc("gammaln", GAMMA, oracle=in_float64(pointwise(lgamma))),
+    # CPython's math.lgamma (the oracle) and the C library's lgamma (compiled code) differ
+    # by tens of ulp where log|Gamma| nears its zeros at 1 and 2.
+    ufunc("gammaln", GAMMA, oracle=in_float64(pointwise(lgamma)), ulps=64),
     # unary predicates and bit operations
     ufunc("isnan", SPECIAL),
     ufunc("isinf", SPECIAL),
@@ -328,7 +332,7 @@ def layout_inputs(rng, case, dtype, layout):
 
 
 def check_against_numpy(case, args, declared=None):
-    """Build ``case`` on ``args`` and compare what ``backend="numpy"`` computes with NumPy.
+    """Build ``case`` on ``args`` and compare what the current back end computes with NumPy.
 
     Each array in ``args`` becomes a symbolic input of its dtype (with the static shape
     from ``declared``, else all lengths unknown); anything else, such as a Python scalar,
@@ -367,9 +371,9 @@ def check_against_numpy(case, args, declared=None):
         assert static in (None, length), f"static shape {out.type.shape}, NumPy gives {expected.shape}"
 
     before = [a.copy() for a in arrays]
-    got = ex.function(symbols, out, backend="numpy")(*arrays)
+    got = ex.function(symbols, out, backend=current_backend())(*arrays)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays, before)), "an input was modified"
-    assert_matches_numpy(got, expected)
+    assert_matches_numpy(got, expected, case.ulps)
 
 
 # --- the tests ---------------------------------------------------------------------------
@@ -512,7 +516,7 @@ def test_division_by_zero(cid, dtype):
     assert np.isnan(expected).any() and (np.isinf(expected).any() or cid == "mod")
     check_against_numpy(case, [x, y])
     a, b = ex.vector("a", dtype), ex.vector("b", dtype)
-    got = ex.function([a, b], case.build(a, b), backend="numpy")(x, y)
+    got = ex.function([a, b], case.build(a, b), backend=current_backend())(x, y)
     np.testing.assert_array_equal(np.signbit(got), np.signbit(expected), err_msg="signs of zeros and infinities")
 
 
