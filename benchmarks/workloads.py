@@ -14,8 +14,9 @@ on each peer that imports (numexpr, PyTensor, JAX, PyTorch; all optional, the
   ``jax.jit(jax.value_and_grad(...))``, PyTensor ``pytensor.grad``, PyTorch autograd;
 - W6: compile time of the W4 graph: cold (``exprc.function`` with a fresh,
   empty ``EXPRC_CACHE_DIR``) and warm (a new process reusing that cache), each
-  in its own subprocess timing only the ``function`` call; the same for
-  PyTensor (fresh ``compiledir``) when it is installed.
+  in its own subprocess timing only the ``function`` call, with Python's
+  bytecode cache on, as for an installed package; the same for PyTensor (fresh
+  ``compiledir``) when it is installed.
 
 Every result is checked against NumPy (``assert_allclose``) before it is
 timed; an implementation whose result disagrees is reported as failed, not
@@ -346,6 +347,9 @@ def _compile_times(lib, repeat, timeout):
             cache = Path(tmp) / f"cold{i}"
             cache.mkdir()
             env = dict(os.environ)
+            # As an installed package runs: Python's bytecode cache on (an environment that
+            # turns it off makes every process recompile the library's modules first).
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             if lib == "exprc":
                 env["EXPRC_CACHE_DIR"] = str(cache)
             else:
@@ -428,7 +432,7 @@ def write_report(path, rows, args, load_start, elapsed):
         f"- times: best of at least 3 repeats, about {args.budget} s per cell, taken round-robin across the libraries (W3: `timeit`, best of 7 "
         f"repeats of many calls); W6: best of {args.compile_repeat} cold and {args.compile_repeat} warm "
         f"subprocesses for exprc, {args.pytensor_compile_repeat} each for PyTensor, timing only the "
-        "`function` call",
+        "`function` call, with Python's bytecode cache on",
         "- every result was checked against NumPy (`assert_allclose`) before timing; "
         "\"failed\" means it disagreed or raised, \"—\" means not installed, \"n/a\" means not run for that library",
         "",
