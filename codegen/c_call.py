@@ -74,6 +74,27 @@ def numpy_objects_readable():
     return True
 
 
+def _entry_call_lines(n_in, n_const, n_out, result, arrays):
+    """The lines both call paths share: unpack ``arrays`` (the name of the sequence), check
+    they are ndarrays with remembered shapes, allocate the outputs, call the C entry point
+    and ``return {result}`` where it succeeded (``result`` formats with ``outs``, the
+    output names joined by commas)."""
+    ins = [f"a{i}" for i in range(n_in)]
+    outs = [f"o{i}" for i in range(n_out)]
+    key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
+    checks = " and ".join(f"type({a}) is ndarray" for a in ins) or "True"
+    ids = [f"id({a})" for a in ins] + [f"c{i}" for i in range(n_const)] + [f"id({o})" for o in outs]
+    unpack = [f"{', '.join(ins)}{',' if n_in == 1 else ''} = {arrays}"] if n_in else []
+    return unpack + [
+        f"if {checks}:",
+        f"    shapes = memo_get({key})",
+        "    if shapes is not None and shapes is not FALLBACK:",
+        *[f"        {o} = empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
+        f"        if not entry({', '.join(ids + ['dtypes'])}):",
+        f"            return {result.format(outs=', '.join(outs))}",
+    ]
+
+
 def direct_path_source(n_in, n_const, n_out, single=True):
     """The Python source of :meth:`SegmentRunner.direct_path` for these numbers of arrays;
     ``single``: one output returned as an array, not a list of one.
@@ -90,27 +111,10 @@ def direct_path_source(n_in, n_const, n_out, single=True):
                         return o0
         return None
     """
-    ins = [f"a{i}" for i in range(n_in)]
-    outs = [f"o{i}" for i in range(n_out)]
-    unpack = ", ".join(ins) + ("," if n_in == 1 else "")
-    key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
-    checks = " and ".join(f"type({a}) is ndarray" for a in ins) or "True"
-    ids = [f"id({a})" for a in ins] + [f"c{i}" for i in range(n_const)] + [f"id({o})" for o in outs]
-    result = outs[0] if n_out == 1 and single else f"[{', '.join(outs)}]"
-    body = [
-        f"if {checks}:",
-        f"    shapes = memo_get({key})",
-        "    if shapes is not None and shapes is not FALLBACK:",
-        *[f"        {o} = empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
-        f"        if not entry({', '.join(ids + ['dtypes'])}):",
-        f"            return {result}",
-    ]
-    lines = ["def direct(args):", f"    if len(args) == {n_in}:"]
-    if n_in:
-        lines.append(f"        {unpack} = args")
-    lines += ["        " + line for line in body]
-    lines.append("    return None")
-    return "\n".join(lines)
+    result = "{outs}" if n_out == 1 and single else "[{outs}]"
+    body = _entry_call_lines(n_in, n_const, n_out, result, "args")
+    return "\n".join(["def direct(args):", f"    if len(args) == {n_in}:"]
+                     + ["        " + line for line in body] + ["    return None"])
 
 
 def fast_path_source(n_in, n_const, n_out):
@@ -127,25 +131,8 @@ def fast_path_source(n_in, n_const, n_out):
                     return [o0]
         return fallback(arrays)
     """
-    ins = [f"a{i}" for i in range(n_in)]
-    outs = [f"o{i}" for i in range(n_out)]
-    unpack = ", ".join(ins) + ("," if n_in == 1 else "")
-    key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
-    checks = " and ".join(f"type({a}) is ndarray" for a in ins) or "True"
-    ids = [f"id({a})" for a in ins] + [f"c{i}" for i in range(n_const)] + [f"id({o})" for o in outs]
-    lines = ["def run(arrays):"]
-    if n_in:
-        lines.append(f"    {unpack} = arrays")
-    lines += [
-        f"    if {checks}:",
-        f"        shapes = memo_get({key})",
-        "        if shapes is not None and shapes is not FALLBACK:",
-        *[f"            {o} = empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
-        f"            if not entry({', '.join(ids + ['dtypes'])}):",
-        f"                return [{', '.join(outs)}]",
-        "    return fallback(arrays)",
-    ]
-    return "\n".join(lines)
+    body = _entry_call_lines(n_in, n_const, n_out, "[{outs}]", "arrays")
+    return "\n".join(["def run(arrays):"] + ["    " + line for line in body] + ["    return fallback(arrays)"])
 
 
 class SegmentRunner:
