@@ -48,8 +48,9 @@ def _list(cache, entries):
 def _clear(cache, entries, older_than):
     cutoff = time.time() - older_than * 86400 if older_than is not None else None
     chosen = [e for e in entries if cutoff is None or e.modified < cutoff]
+    sizes = [e.size for e in chosen]  # read before the files go
     removed = [e for e in chosen if cache.remove(e)]
-    freed = sum(e.size for e in chosen) - sum(e.size for e in chosen if e not in removed)
+    freed = sum(size for e, size in zip(chosen, sizes) if e in removed)
     print(f"cache: {cache.root}")
     print(f"removed {len(removed)} of {len(entries)} entries, {_bytes(freed)} freed"
           + (f"; {len(chosen) - len(removed)} being built were left" if len(removed) < len(chosen) else ""))

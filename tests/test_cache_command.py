@@ -46,8 +46,11 @@ def test_clear_removes_entries_and_programs_compile_again(tmp_path, monkeypatch,
     x, f, _ = _fill(tmp_path, monkeypatch)
     main(["clear", "--older-than", "1"])
     assert "removed 0 of 3 entries" in capsys.readouterr().out  # all were written just now
+    total = sum(e.size for e in DiskCache(tmp_path).entries())
     main(["clear"])
-    assert "removed 3 of 3 entries" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "removed 3 of 3 entries" in out
+    assert f"{total / 1024:.1f} KiB freed" in out  # what the entries took, read before removing them
     assert not list(tmp_path.rglob("*.so")) and not list(tmp_path.rglob("*.o"))
     build.clear_loaded()
     c.clear_memo()
