@@ -237,18 +237,10 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
             path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False, units=units,
                             runtime=linked)
         else:
-            found = cache.lookup_entry(key)
-            if found is None:
-                with cache.locked(key):
-                    found = cache.lookup_entry(key)  # another process may have built it meanwhile
-                    if found is None:
-                        found = _compile(source, key, command, flags, cache, cdef=cdef, units=units,
-                                         runtime=linked)
-                    else:
-                        stats["loaded_from_disk"] += 1
-            else:
+            (path, meta), built = cache.lookup_or_build(
+                key, lambda: _compile(source, key, command, flags, cache, cdef=cdef, units=units, runtime=linked))
+            if not built:
                 stats["loaded_from_disk"] += 1
-            path, meta = found
         ffi = _ffi_from_description(meta.get("ffi"), cdef) if meta else None
         if ffi is None:
             ffi = _parsed_ffi(cdef)
@@ -342,13 +334,9 @@ class _RuntimeObject:
 
     def path(self, cache, command, flags):
         """The verified object file in ``cache``, compiled into it first when missing."""
-        found = cache.lookup(self.key)
-        if found is None:
-            with cache.locked(self.key):
-                found = cache.lookup(self.key)  # another process may have built it meanwhile
-                if found is None:
-                    found = _compile(self.source, self.key, command, flags, cache, object_file=True)[0]
-        return found
+        build = lambda: _compile(self.source, self.key, command, flags, cache, object_file=True)  # noqa: E731
+        (path, _), _ = cache.lookup_or_build(self.key, build)
+        return path
 
 
 def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, runtime=None,

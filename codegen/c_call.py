@@ -192,16 +192,20 @@ class SegmentRunner:
         """
         if self._object_entry is None:
             return fallback
-        n_in, n_out = len(self._in_dtypes), len(self._out_dtypes)
+        source = fast_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes))
+        return self._generated(source, "run", fallback=fallback)
+
+    def _generated(self, source, name, **names):
+        """The function ``name`` defined by generated ``source``, with the names a call path
+        uses (and ``names``) bound to this segment's entry point, memo, dtypes and constants."""
         namespace = {
             "ndarray": np.ndarray, "empty": np.empty, "memo_get": self._memo.get, "FALLBACK": _FALLBACK,
-            "entry": self._object_entry, "dtypes": self._dtype_ids, "fallback": fallback,
+            "entry": self._object_entry, "dtypes": self._dtype_ids, **names,
             **{f"c{i}": c for i, c in enumerate(self._constant_ids)},
             **{f"d{i}": d for i, d in enumerate(self._out_dtypes)},
         }
-        exec(compile(fast_path_source(n_in, len(self._constant_ids), n_out), f"<{self.segment.name}>", "exec"),
-             namespace)
-        return namespace["run"]
+        exec(compile(source, f"<{self.segment.name} {name}>", "exec"), namespace)
+        return namespace[name]
 
     def direct_path(self, single=True):
         """A function ``direct(args)`` for a program that is this one segment, taking every
@@ -216,15 +220,8 @@ class SegmentRunner:
         """
         if self._object_entry is None:
             return None
-        namespace = {
-            "ndarray": np.ndarray, "empty": np.empty, "memo_get": self._memo.get, "FALLBACK": _FALLBACK,
-            "entry": self._object_entry, "dtypes": self._dtype_ids,
-            **{f"c{i}": c for i, c in enumerate(self._constant_ids)},
-            **{f"d{i}": d for i, d in enumerate(self._out_dtypes)},
-        }
         source = direct_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), single)
-        exec(compile(source, f"<{self.segment.name} direct>", "exec"), namespace)
-        return namespace["direct"]
+        return self._generated(source, "direct")
 
     def output_shapes(self, shapes):
         """The output shapes for inputs of ``shapes``, or None where the step-by-step path runs them.

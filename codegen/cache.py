@@ -187,6 +187,18 @@ class DiskCache:
         finally:
             os.close(fd)  # releases the lock
 
+    def lookup_or_build(self, key, build):
+        """``(entry, built)``: the verified entry for ``key`` as :meth:`lookup_entry` gives it,
+        or, when it is absent or damaged, what ``build()`` returns, called under the entry's
+        lock after looking once more (another process may have just built it)."""
+        found = self.lookup_entry(key)
+        if found is None:
+            with self.locked(key):
+                found = self.lookup_entry(key)
+                if found is None:
+                    return build(), True
+        return found, False
+
     def store(self, key, built_library, extra=None, suffix=".so"):
         """Copy the freshly built ``built_library`` into the cache; returns the cached path.
         ``extra`` (a dict of JSON values) is kept in the reference, for :meth:`lookup_entry`;
