@@ -119,7 +119,7 @@ def _load():
             try:
                 lib = ffi.dlopen(str(path))
             except OSError as err:
-                tried.append(f"{path}: {err}")
+                tried.append(f"{path}: {dlopen_message(err)}")
                 continue
             _state.update(ffi=ffi, lib=lib, path=str(path))
             return ffi, lib
@@ -230,3 +230,8 @@ def _save_failed(source, name):
     with os.fdopen(fd, "w") as f:
         f.write(source)
     return path
+
+
+def dlopen_message(err):
+    """cffi's dlopen error without its note about ctypes.util.find_library."""
+    return str(err).split("  Additionally, ctypes.util.find_library()")[0].rstrip(".")
