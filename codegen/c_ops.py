@@ -174,7 +174,7 @@ static inline {T} exprc_floor_divide_{S}({T} a, {T} b)
     {T} mod = fmod{F}(a, b);
     {T} div = (a - mod) / b;
     if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;
-    if (div == 0) return copysign{F}(0, a / b);
+    if (div == 0) return copysign{F}(0.0{F}, a / b);
     {T} floordiv = floor{F}(div);
     if (div - floordiv > 0.5{F}) floordiv += 1;
     return floordiv;
@@ -205,7 +205,7 @@ static inline {T} exprc_mod_{S}({T} a, {T} b)
     if (mod != 0) {{
         if ((b < 0) != (mod < 0)) mod += b;
     }} else {{
-        mod = copysign{F}(0, b);
+        mod = copysign{F}(0.0{F}, b);
     }}
     return mod;
 }}""",

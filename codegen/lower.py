@@ -466,13 +466,17 @@ _RESERVED = {
     "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "asin", "acos",
     "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "rint", "floor", "ceil", "trunc", "erf",
     "erfc", "fabs", "fmod", "pow", "atan2", "hypot", "copysign", "isnan", "isinf", "isfinite", "lgamma_r",
+    # what CUDA C++ defines in every kernel (the CUDA renderer uses the same names)
+    "threadIdx", "blockIdx", "blockDim", "gridDim", "warpSize", "dim3", "lgamma", "tgamma", "min", "max",
+    "half", "new", "delete", "this", "class", "template", "typename", "namespace", "operator", "private",
+    "public", "protected", "virtual", "friend", "using", "try", "catch", "throw", "asm", "explicit", "mutable",
 }
 
 
 def _identifier(text):
     text = re.sub(r"[^0-9A-Za-z_]+", "_", text).strip("_") or "t"
     if (text[0].isdigit() or text in _RESERVED or text.startswith("exprc_")
-            or re.fullmatch(r"[nicv]\d+|.*_s\d+|.*_v|.*_t", text)):
+            or re.fullmatch(r"[nicv]\d+|.*_s\d+|.*_v|.*_t|(u?(char|short|int|long|longlong)|float|double)[1-4]", text)):
         text = "in_" + text
     return text
 

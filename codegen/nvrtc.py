@@ -186,6 +186,12 @@ def compile_cubin(source, name, arch, options=(), source_path=None):
     with NVRTC's log and where the source is: ``source_path`` when the caller saved it
     there, else a file written now.
     """
+    return compile_with_log(source, name, arch, options, source_path)[0]
+
+
+def compile_with_log(source, name, arch, options=(), source_path=None):
+    """``(cubin, log)``: :func:`compile_cubin`, and NVRTC's log of a compile that succeeded
+    (its warnings; empty when there are none)."""
     if not isinstance(arch, str) or not _ARCH.fullmatch(arch):
         raise ValueError(f"arch must name one GPU architecture such as 'sm_80', got {arch!r}")
     ffi, lib = _load()
@@ -206,7 +212,7 @@ def compile_cubin(source, name, arch, options=(), source_path=None):
         _check(lib, ffi, lib.nvrtcGetCUBINSize(program[0], size), "nvrtcGetCUBINSize")
         cubin = ffi.new("char[]", size[0])
         _check(lib, ffi, lib.nvrtcGetCUBIN(program[0], cubin), "nvrtcGetCUBIN")
-        return ffi.buffer(cubin, size[0])[:]
+        return ffi.buffer(cubin, size[0])[:], log
     finally:
         lib.nvrtcDestroyProgram(program)
 

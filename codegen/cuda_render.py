@@ -1,0 +1,233 @@
+"""Rendering kernels of the IR (:mod:`codegen.kernel_ir`) as CUDA C++ for NVRTC.
+
+Each kernel becomes one ``extern "C" __global__`` function named as the C back
+end names it (``k0_sum_exp_neg_power_x``), with the same comments: what it
+computes, the graph nodes it fuses, and per statement the graph expression.
+The scalar formulas are the C back end's (see :mod:`codegen.cuda_ops`).
+
+Arguments: the kernel's parameters are, in order, the entries of
+:func:`codegen.c_render.arg_layout` (the C back end's packed array), each one
+8-byte parameter: the index space lengths ``n0 .. n{d-1}`` (int64), the flag
+``contiguous`` (int64, nonzero when every array is contiguous in index order,
+as for the C back end), then per buffer its device pointer and, unless it is a
+scalar, one int64 stride per index axis, *in elements*, 0 where the buffer
+broadcasts along the axis. A launcher can thus fill one int64 array in that
+order and pass ``cuLaunchKernel`` a pointer to each of its elements.
+
+Launch shape (:data:`codegen.cuda_ops.THREADS` is ``EXPRC_THREADS``):
+
+- elementwise kernels loop grid-stride over the flattened index space, so any
+  one-dimensional grid and block (at most ``EXPRC_THREADS`` threads) computes
+  every element; contiguous arrays take a flat fast path, others have each
+  flat index split into per-axis indices;
+- reduction kernels reduce the last ``naxes`` axes: one block per row of the
+  kept axes (grid-stride over rows: any grid size), launched with *exactly*
+  ``EXPRC_THREADS`` threads. Each thread accumulates a strided share of the row,
+  then the block combines the threads' results in shared memory by a fixed
+  tree (no atomics, so the same inputs always give the same bits), and thread
+  0 computes the epilogue and stores.
+
+>>> from codegen import kernel_ir as ir
+>>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
+>>> k = ir.Kernel("k0_exp_x", 1, (x, out), ((out, ir.Call("exp", (ir.Load(x),), "float64", "exp(x)")),))
+>>> [line.strip() for line in render_kernel(k).splitlines() if "exp(" in line]  # fast and strided paths
+['const double v1 = exp(x_v);  /* exp(x) */', 'const double v1 = exp(x_v);  /* exp(x) */']
+"""
+import dataclasses
+
+from . import kernel_ir as ir
+from .c_render import _KernelRenderer, _Writer, _all_exprs, _block_comment, _comment, _join, _loop_dtype
+from .cuda_ops import HALF_PRELUDE, PRELUDE, STORAGE_TYPES, VALUE_TYPES, call_expression, cast_expression, helpers, literal
+
+
+def render_program(kernels, title=""):
+    """The CUDA source of ``kernels``: the prelude, the device functions they call, then
+    each kernel. Kernel names must be distinct (the program's are)."""
+    found = {}
+    for kernel in kernels:
+        for expr in _all_exprs(kernel):
+            if isinstance(expr, ir.Call):
+                found.update(helpers(expr.op, _loop_dtype(expr)))
+    head = [_block_comment(title.splitlines())] if title else []
+    head.append(PRELUDE)
+    if any(_has_float16(k) for k in kernels):
+        head.append(HALF_PRELUDE)
+    return _join(head + list(found.values()) + [render_kernel(k) for k in kernels])
+
+
+def _has_float16(kernel):
+    return any(b.dtype == "float16" for b in kernel.buffers) or any(
+        e.dtype == "float16" for e in _all_exprs(kernel)) or (
+        kernel.reduction is not None and kernel.reduction.acc_dtype == "float16")
+
+
+def render_kernel(kernel, name=None):
+    """The ``__global__`` function computing ``kernel`` (named ``name``, default the kernel's)."""
+    return _CudaKernelRenderer(kernel, name).render()
+
+
+def parameters(kernel):
+    """The kernel's parameter declarations, in the order of the module docstring.
+
+    >>> from codegen import kernel_ir as ir
+    >>> parameters(ir.Kernel("k", 1, (ir.Buffer("x", "float16", 1), ir.Buffer("s", "int32", 0, output=True)), ()))
+    ['const int64_t n0', 'const int64_t contiguous', 'const exprc_half *__restrict__ x', 'const int64_t x_s0', 'int32_t *__restrict__ s']
+    """
+    params = [f"const int64_t n{a}" for a in range(kernel.ndim)] + ["const int64_t contiguous"]
+    for b in kernel.buffers:
+        const = "" if b.output else "const "
+        params.append(f"{const}{STORAGE_TYPES[b.dtype]} *__restrict__ {b.name}")
+        if b.ndim:
+            params += [f"const int64_t {b.name}_s{a}" for a in range(kernel.ndim)]
+    return params
+
+
+class _CudaKernelRenderer(_KernelRenderer):
+    """The C renderer's naming, levels, comments and indexing, with CUDA's loops."""
+
+    # --- statements -------------------------------------------------------------------
+    def statement(self, expr, index):
+        vtype = VALUE_TYPES[expr.dtype]
+        if isinstance(expr, ir.Const):
+            rhs = literal(expr.value, expr.dtype)
+        elif isinstance(expr, ir.Load):
+            b = expr.buffer
+            rhs = f"{b.name}[{index(b) if b.ndim else '0'}]"
+            if b.dtype == "float16":
+                rhs = f"exprc_half_to_float({rhs})"
+        elif isinstance(expr, ir.Cast):
+            rhs = cast_expression(self.name(expr.arg), expr.arg.dtype, expr.dtype)
+        elif isinstance(expr, ir.Acc):
+            rhs = cast_expression("acc", self.red.acc_dtype, expr.dtype) if self.red.acc_dtype != expr.dtype else "acc"
+        else:
+            rhs = call_expression(expr.op, _loop_dtype(expr), expr.dtype, [self.name(a) for a in expr.args])
+        return f"const {vtype} {self.name(expr)} = {rhs};{_comment(expr.note)}"
+
+    def store_lines(self, w, index):
+        for buffer, expr in self.k.stores:
+            value = self.name(expr)
+            if buffer.dtype == "float16":
+                value = f"exprc_float_to_half({value})"  # exact: the value is a float16 already
+            w.line(f"{buffer.name}[{index(buffer)}] = {value};")
+
+    # --- the function -----------------------------------------------------------------
+    def render(self):
+        w = _Writer()
+        w.lines.extend(self.header())
+        memo = {}
+        exprs = _all_exprs(self.k)
+        by_level = {lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)}
+        acc = [e for e in exprs if isinstance(e, ir.Acc)]
+        w.line(f'extern "C" __global__ void __launch_bounds__(EXPRC_THREADS) {self.fn}(')
+        params = parameters(self.k)
+        for i, param in enumerate(params):
+            w.line(INDENT2 + param + ("," if i < len(params) - 1 else ")"))
+        w.line("{")
+        w.depth += 1
+        self.invariants(w, by_level[0])
+        if self.red is None:
+            self.elementwise(w, by_level[1] + by_level[2])
+        else:
+            self.reduction(w, by_level, acc)
+        w.close()
+        return "\n".join(w.lines)
+
+    def split(self, w, flat, axes, rest):
+        """Declare indices ``i{a}`` for ``axes`` (C order) of flat index ``flat``."""
+        axes = list(axes)
+        if len(axes) == 1:
+            w.line(f"const int64_t i{axes[0]} = {flat};")
+            return
+        w.line(f"int64_t {rest} = {flat};")
+        for a in reversed(axes[1:]):
+            w.line(f"const int64_t i{a} = {rest} % n{a};")
+            w.line(f"{rest} /= n{a};")
+        w.line(f"const int64_t i{axes[0]} = {rest};")
+
+    def elementwise(self, w, body):
+        if self.d == 0:
+            w.open("if (blockIdx.x == 0 && threadIdx.x == 0)")
+            self.emit(w, body, lambda b: "0")
+            self.store_lines(w, lambda b: "0")
+            w.close()
+            return
+        w.line("const int64_t size = " + " * ".join(f"n{a}" for a in range(self.d)) + ";")
+        w.line("const int64_t exprc_step = (int64_t)gridDim.x * blockDim.x;")
+        loop = "for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < size; i += exprc_step)"
+        w.open("if (contiguous)")
+        w.line("/* fast path: every array is contiguous in index order */")
+        w.open(loop)
+        self.emit(w, body, lambda b: "i")
+        self.store_lines(w, lambda b: "i")
+        w.close()
+        w.close("} else {")
+        w.depth += 1
+        w.line("/* strided path: any strides, 0 where an axis broadcasts */")
+        w.open(loop)
+        self.split(w, "i", range(self.d), "exprc_rest")
+        index = self.strided_index(range(self.d))
+        self.emit(w, body, index)
+        self.store_lines(w, index)
+        w.close()
+        w.close()
+
+    def reduction(self, w, by_level, acc):
+        red, d, kept = self.red, self.d, self.kept
+        acc_type = VALUE_TYPES[red.acc_dtype]
+        rows = " * ".join(f"n{a}" for a in range(kept)) or "1"
+        count = " * ".join(f"n{a}" for a in range(kept, d))
+        w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: one block each */")
+        w.line(f"const int64_t exprc_count = {count};  /* elements reduced per row */")
+        w.line(f"__shared__ {acc_type} exprc_partial[EXPRC_THREADS];")
+        w.open("for (int64_t exprc_row = blockIdx.x; exprc_row < exprc_rows; exprc_row += gridDim.x)")
+        if kept:
+            self.split(w, "exprc_row", range(kept), "exprc_rest_row")
+        index = self.strided_index(range(d))
+        if by_level[1]:
+            self.emit(w, by_level[1], index)
+        w.line(f"{acc_type} acc = {self.identity()};{_comment('accumulates ' + red.note)}")
+        w.line("/* this thread's share: elements threadIdx.x, + EXPRC_THREADS, ... of the row */")
+        w.open("for (int64_t exprc_j = threadIdx.x; exprc_j < exprc_count; exprc_j += EXPRC_THREADS)")
+        self.split(w, "exprc_j", range(kept, d), "exprc_rest")
+        self.emit(w, by_level[2], index)
+        w.line(self.combine("acc", cast_expression(self.name(red.value), red.value.dtype, red.acc_dtype)
+                            if red.value.dtype != red.acc_dtype else self.name(red.value)))
+        w.close()
+        w.line("/* the threads' results combined by a fixed tree: reproducible, no atomics */")
+        w.line("exprc_partial[threadIdx.x] = acc;")
+        w.line("__syncthreads();")
+        w.open("for (int exprc_width = EXPRC_THREADS / 2; exprc_width > 0; exprc_width /= 2)")
+        w.open("if (threadIdx.x < exprc_width)")
+        w.line(f"const {acc_type} exprc_other = exprc_partial[threadIdx.x + exprc_width];")
+        w.line(self.combine("acc", "exprc_other"))
+        w.line("exprc_partial[threadIdx.x] = acc;")
+        w.close()
+        w.line("__syncthreads();")
+        w.close()
+        w.open("if (threadIdx.x == 0)")
+        if red.initial is not None:
+            w.line("/* NumPy's initial= value takes part in the reduction */")
+            w.line(self.combine("acc", literal(red.initial, red.acc_dtype)))
+        self.emit(w, acc + by_level[3], index)
+        self.store_lines(w, index)
+        w.close()
+        w.close()
+
+    def identity(self):
+        """The reduction's identity: the C renderer's initial value, without NumPy's
+        ``initial`` (which thread 0 adds once, not every thread)."""
+        return self.initial(dataclasses.replace(self.red, initial=None))
+
+    def combine(self, acc, value):
+        """The statement folding ``value`` (of the accumulator's type) into ``acc``."""
+        op = self.red.op
+        if op in ("max", "min"):
+            cmp = ">" if op == "max" else "<"
+            # A NaN wins, and stays: NaN compares false, so nothing replaces it.
+            nan = f" || isnan({value})" if self.red.acc_dtype in ("float16", "float32", "float64") else ""
+            return f"{acc} = ({value} {cmp} {acc}{nan}) ? {value} : {acc};"
+        return f"{acc} {_OPERATORS[op]}= {value};"
+
+
+_OPERATORS = {"add": "+", "mul": "*", "and": "&", "or": "|"}
+INDENT2 = "        "
