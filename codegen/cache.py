@@ -16,7 +16,8 @@ and this cache's format. An entry is three files in ``<root>/<key[:2]>/``:
 
 - ``<key>.c``: the source, for people reading or debugging;
 - ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes (``.o`` for
-  the run time's object file, which programs link with);
+  the run time's object file, which programs link with; ``.cubin`` for CUDA kernels,
+  whose source is ``<key>.cu``, see :mod:`codegen.cuda_build`);
 - ``<key>.ref``: JSON naming the library, its size and SHA-256, and the key
   (and what else the builder keeps with it: cffi's parsed declarations).
 
@@ -144,13 +145,13 @@ class DiskCache:
             path.mkdir(mode=0o700, exist_ok=True)
         return path
 
-    def source_path(self, key):
-        """Where the C source of entry ``key`` is kept."""
-        return self._dir(key) / f"{key}.c"
+    def source_path(self, key, suffix=".c"):
+        """Where the source (C, or ``.cu`` for CUDA) of entry ``key`` is kept."""
+        return self._dir(key) / f"{key}{suffix}"
 
-    def save_source(self, key, source):
+    def save_source(self, key, source, suffix=".c"):
         """Keep ``source`` in the cache (also for failed builds, to show in the error); returns its path."""
-        path = self._dir(key, create=True) / f"{key}.c"
+        path = self._dir(key, create=True) / f"{key}{suffix}"
         atomic_write(path, source.encode())
         return path
 
@@ -200,10 +201,11 @@ class DiskCache:
         return found, False
 
     def store(self, key, built_library, extra=None, suffix=".so"):
-        """Copy the freshly built ``built_library`` into the cache; returns the cached path.
-        ``extra`` (a dict of JSON values) is kept in the reference, for :meth:`lookup_entry`;
-        ``suffix`` names the kind of file (a library, or an object file to link with)."""
-        data = Path(built_library).read_bytes()
+        """Copy the freshly built ``built_library`` (a path, or the bytes themselves) into the
+        cache; returns the cached path. ``extra`` (a dict of JSON values) is kept in the
+        reference, for :meth:`lookup_entry`; ``suffix`` names the kind of file (a library, an
+        object file to link with, or a CUDA ``.cubin``)."""
+        data = bytes(built_library) if isinstance(built_library, (bytes, bytearray)) else Path(built_library).read_bytes()
         digest = sha256(data).hexdigest()
         library = self._dir(key, create=True) / f"{key}-{digest[:16]}{suffix}"
         atomic_write(library, data)
@@ -293,15 +295,18 @@ class Entry:
 
     @property
     def kind(self):
-        """``"library"``, ``"object"`` (the run time programs link with) or ``"source only"``
-        (a failed or unfinished build)."""
+        """``"library"``, ``"object"`` (the run time programs link with), ``"cubin"`` (CUDA
+        kernels) or ``"source only"`` (a failed or unfinished build)."""
         suffixes = {p.suffix for p in self.files}
-        return "library" if ".so" in suffixes else "object" if ".o" in suffixes else "source only"
+        for suffix, kind in ((".so", "library"), (".o", "object"), (".cubin", "cubin")):
+            if suffix in suffixes:
+                return kind
+        return "source only"
 
     @property
     def title(self):
         """What the entry computes, from its source's summary comment (its ``outputs:`` line)."""
-        source = next((p for p in self.files if p.name == f"{self.key}.c"), None)
+        source = next((p for p in self.files if p.name in (f"{self.key}.c", f"{self.key}.cu")), None)
         try:
             head = source.read_text(errors="replace")[:4000] if source else ""
         except OSError:
