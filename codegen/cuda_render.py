@@ -27,6 +27,11 @@ Launch shape (:data:`codegen.cuda_ops.THREADS` is ``EXPRC_THREADS``):
   tree (no atomics, so the same inputs always give the same bits), and thread
   0 computes the epilogue and stores.
 
+The loops over elements and rows are not unrolled (``#pragma unroll 1``): NVVM
+unrolls a grid-stride loop four times, which tripled NVRTC's compile time (the
+strided path's index arithmetic most of all) for little gain when the launch
+gives each thread a few elements, as a launcher should.
+
 >>> from codegen import kernel_ir as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
 >>> k = ir.Kernel("k0_exp_x", 1, (x, out), ((out, ir.Call("exp", (ir.Load(x),), "float64", "exp(x)")),))
@@ -156,6 +161,7 @@ class _CudaKernelRenderer(_KernelRenderer):
         loop = "for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < size; i += exprc_step)"
         w.open("if (contiguous)")
         w.line("/* fast path: every array is contiguous in index order */")
+        w.line("#pragma unroll 1")
         w.open(loop)
         self.emit(w, body, lambda b: "i")
         self.store_lines(w, lambda b: "i")
@@ -163,6 +169,7 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.close("} else {")
         w.depth += 1
         w.line("/* strided path: any strides, 0 where an axis broadcasts */")
+        w.line("#pragma unroll 1")
         w.open(loop)
         self.split(w, "i", range(self.d), "exprc_rest")
         index = self.strided_index(range(self.d))
@@ -179,6 +186,7 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: one block each */")
         w.line(f"const int64_t exprc_count = {count};  /* elements reduced per row */")
         w.line(f"__shared__ {acc_type} exprc_partial[EXPRC_THREADS];")
+        w.line("#pragma unroll 1")
         w.open("for (int64_t exprc_row = blockIdx.x; exprc_row < exprc_rows; exprc_row += gridDim.x)")
         if kept:
             self.split(w, "exprc_row", range(kept), "exprc_rest_row")
@@ -187,6 +195,7 @@ class _CudaKernelRenderer(_KernelRenderer):
             self.emit(w, by_level[1], index)
         w.line(f"{acc_type} acc = {self.identity()};{_comment('accumulates ' + red.note)}")
         w.line("/* this thread's share: elements threadIdx.x, + EXPRC_THREADS, ... of the row */")
+        w.line("#pragma unroll 1")
         w.open("for (int64_t exprc_j = threadIdx.x; exprc_j < exprc_count; exprc_j += EXPRC_THREADS)")
         self.split(w, "exprc_j", range(kept, d), "exprc_rest")
         self.emit(w, by_level[2], index)
