@@ -10,7 +10,7 @@ Build an expression graph with a NumPy-like API, then compile it::
 
 See ``docs/`` for the user guide.
 """
-from . import ops
+from . import cuda, ops
 from .dtypes import SUPPORTED as DTYPES
 from .function import Function, MissingInputError, function
 from .grad import (

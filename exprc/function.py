@@ -326,7 +326,7 @@ def _value(var, values):
     return value.item() if var.type.weak else value
 
 
-def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None):
+def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None, device=None):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -336,6 +336,10 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     vectorized, multithreaded C, compiled once and kept in the disk cache) or
     ``"numpy"`` (the reference back end, running each node with NumPy); None
     picks C when a C compiler is found (see :func:`default_backend`).
+
+    ``device`` is ``"cpu"`` (the default) or ``"cuda"``; where the CUDA driver, a
+    GPU or NVRTC is missing, ``"cuda"`` raises :class:`exprc.cuda.CudaUnavailableError`
+    saying which (see :mod:`exprc.cuda`).
 
     Calls check each argument: its dtype (a lossy conversion such as float64
     data for a float32 input is a TypeError unless ``allow_input_downcast``),
@@ -347,6 +351,14 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     >>> f([0.0, 0.0])
     array(2.)
     """
+    if device not in (None, "cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not known; expected 'cpu' or 'cuda'")
+    if device == "cuda":
+        from . import cuda
+
+        cuda.require()
+        raise NotImplementedError("device='cuda': the CUDA back end renders and compiles kernels, "
+                                  "but cannot run them yet; use device='cpu'")
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
