@@ -73,7 +73,7 @@ def simplify_product(node):
     if not paired and len(numbers) < 2 and not negations:
         return None
     rest = [f for f in items if not _is_number(f)]
-    if len(numbers) > 1 or (numbers and numbers[0].type.weak != all(f.type.weak for f in numbers)):
+    if len(numbers) > 1:
         value = np.prod([np.asarray(f.value, dtype=out.dtype).reshape(()) for f in numbers], dtype=out.dtype)
         weak = all(f.type.weak for f in numbers)
         numbers = [constant(value.item()) if weak else constant(value, dtype=out.dtype)]
