@@ -16,11 +16,12 @@ import time
 
 from ..graph import Constant, substitute, toposort
 from ..ops.elemwise import Elemwise
-from .engine import Fired, _text
+from .engine import Fired
 from .patterns import same_type
 
-#: Elementwise operations whose SymPy form converts back to the same operations.
-ALGEBRA = {"add", "subtract", "multiply", "true_divide", "negative", "square", "sqrt", "power", "exp", "log"}
+#: The arithmetic SymPy's canonical form handles. Functions (exp, log, ...) are leaves: what
+#: matters about them is stability, which the stabilize phase sees to.
+ALGEBRA = {"add", "subtract", "multiply", "true_divide", "negative", "square", "sqrt", "power"}
 
 #: Regions larger than this many nodes are split (SymPy's cost grows faster than linearly).
 MAX_REGION = 64
@@ -57,7 +58,7 @@ def simplify_regions(outputs, report=None):
         if new is not None:
             replacements[root] = new
             if report is not None:
-                report.append(Fired("sympy_algebra", _text(root), _text(new)))
+                report.append(Fired("sympy_algebra", root, new))
     if not replacements:
         return list(outputs)
     return substitute(outputs, replacements)
@@ -97,6 +98,27 @@ def _may_gain(nodes, leaves):
     return numbers >= 2 or any(uses[v] > 1 for v in leaves)
 
 
+def _operations(expr):
+    """The operations in SymPy ``expr`` as exprc would compute them: an n-ary sum or product
+    costs n - 1, a function or power 1 (far cheaper than ``sympy.count_ops``)."""
+    total = 0
+    for e in _preorder(expr):
+        if e.is_Add or e.is_Mul:
+            # A product with coefficient -1 in a sum is a subtraction: no operation of its own.
+            total += len(e.args) - 1 - (e.is_Mul and e.args[0] == -1)
+        elif e.is_Pow or e.is_Function:
+            total += 1
+    return total
+
+
+def _preorder(expr):
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        stack.extend(e.args)
+
+
 def _simplify_region(root):
     import sympy as sp
 
@@ -111,7 +133,7 @@ def _simplify_region(root):
             value = leaf.value.item()
             values[leaf] = sp.Integer(value) if isinstance(value, int) else sp.Float(value, 17)
         elif leaf.dtype == root.dtype or leaf.type.weak:
-            symbol = sp.Symbol(f"v{k}", real=True)
+            symbol = sp.Symbol(f"v{k}")  # no assumptions: asking them is most of SymPy's time
             symbols[symbol], values[leaf] = leaf, symbol
         else:
             return None  # a leaf of another dtype: promotion would have to be redone
@@ -124,7 +146,7 @@ def _simplify_region(root):
 
     convert(root)
     expr = values[root]
-    if sp.count_ops(expr) >= len(nodes):
+    if _operations(expr) >= len(nodes):
         return None
     try:
         new = to_graph(expr, symbols)

@@ -79,13 +79,25 @@ def rule(phase, op_class, scalar=None, exact=True):
     return register
 
 
-@dataclass(frozen=True)
 class Fired:
-    """One rewrite that fired: the rule, and the subexpression before and after."""
+    """One rewrite that fired: the rule, and the subexpression before and after (as text;
+    the variables are ``before_var`` and ``after_var``)."""
 
-    rule: str
-    before: str
-    after: str
+    __slots__ = ("rule", "before_var", "after_var")
+
+    def __init__(self, rule, before_var, after_var):
+        self.rule, self.before_var, self.after_var = rule, before_var, after_var
+
+    @property
+    def before(self):
+        return _text(self.before_var)
+
+    @property
+    def after(self):
+        return _text(self.after_var)
+
+    def __repr__(self):
+        return f"Fired({self.rule!r}, {self.before!r}, {self.after!r})"
 
     def __str__(self):
         return f"{self.rule}: {self.before}  ->  {self.after}"
@@ -177,7 +189,7 @@ class _Phase:
                 return var
             self.budget -= 1
             if self.report is not None:
-                self.report.append(Fired(fired.name, _text(var), _text(replacement)))
+                self.report.append(Fired(fired.name, var, replacement))
             # The replacement's new nodes have not met the rules yet.
             self._rewrite_nodes(_new_nodes(replacement, self.memo))
             var = self.memo.get(replacement, replacement)
