@@ -21,6 +21,7 @@ from .graph import Apply, Constant, Op, Variable, substitute, toposort
 from .ops import *  # noqa: F401,F403 - the NumPy-named functions
 from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
 from .printing import debugprint
+from .rewrite import RewriteReport, simplify
 from .shapes import ShapeError
 from .tensor import (
     PREFIXED as _PREFIXED,

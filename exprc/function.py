@@ -9,6 +9,7 @@ import numpy as np
 
 from .graph import Constant, Variable, graph_inputs, substitute, toposort
 from .printing import format_value, infix_texts, to_infix
+from .rewrite import RewriteReport, check_mode, rewrite
 from .shapes import ShapeError, fmt_shape
 from .tensor import TensorVariable, as_tensor
 
@@ -142,7 +143,7 @@ class Function:
     Built by :func:`function`; see there.
     """
 
-    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name):
+    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast"):
         if not isinstance(inputs, (list, tuple)):
             raise TypeError(f"function inputs must be a list of variables, got {inputs!r}")
         for i, var in enumerate(inputs):
@@ -160,7 +161,6 @@ class Function:
         if givens:
             pairs = givens.items() if isinstance(givens, dict) else givens
             outputs = substitute(outputs, {old: as_tensor(new) for old, new in pairs})
-        self.outputs = outputs
         for var in graph_inputs(outputs):
             if var not in self.inputs:
                 namesake = any(v.name and v.name == var.name for v in self.inputs)
@@ -170,6 +170,9 @@ class Function:
                     + (f" (an input is also named {var.name!r}, but it is another variable)" if namesake else "")
                     + "; add it to the inputs or give it a value with givens="
                 )
+        #: The rewrites that fired while compiling (a :class:`~exprc.rewrite.RewriteReport`).
+        self.rewrites = RewriteReport()
+        self.outputs = rewrite(outputs, rewrites, self.rewrites)
         self.backend = backend
         self.name = name
         self.allow_input_downcast = allow_input_downcast
@@ -326,7 +329,8 @@ def _value(var, values):
     return value.item() if var.type.weak else value
 
 
-def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None, device=None):
+def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
+             device=None):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -336,6 +340,11 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     vectorized, multithreaded C, compiled once and kept in the disk cache) or
     ``"numpy"`` (the reference back end, running each node with NumPy); None
     picks C when a C compiler is found (see :func:`default_backend`).
+
+    Before it is compiled, the graph is simplified and stabilized
+    (:func:`exprc.simplify`): ``rewrites="fast"`` applies every rule,
+    ``"exact"`` only those that change no value, None none. ``f.rewrites``
+    lists the rules that fired.
 
     ``device`` is ``"cpu"`` (the default) or ``"cuda"``; where the CUDA driver, a
     GPU or NVRTC is missing, ``"cuda"`` raises :class:`exprc.cuda.CudaUnavailableError`
@@ -362,7 +371,7 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
-    return Function(inputs, outputs, backend, allow_input_downcast, givens, name)
+    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites))
 
 
 def evaluate(outputs, inputs):
@@ -378,5 +387,6 @@ def evaluate(outputs, inputs):
     for key in inputs:
         if not isinstance(key, Variable):
             raise TypeError(f"eval: the keys must be input variables, got {key!r}")
-    return function(list(inputs), outputs, backend="numpy")(*inputs.values())
+    # The oracle computes the graph as written: no rewrite.
+    return function(list(inputs), outputs, backend="numpy", rewrites=None)(*inputs.values())
 

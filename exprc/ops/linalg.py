@@ -68,7 +68,8 @@ class MatMul(Op):
             if not is_float(x.dtype):
                 grads.append(None)
                 continue
-            g = sum_to(product(), x2)
+            # Only batch axes can have been broadcast; the last two are matched, not broadcast.
+            g = sum_to(product(), x2, axes=range(x2.ndim - 2))
             grads.append(dimshuffle(g, (1,) if x is a else (0,)) if x.ndim == 1 else g)
         return grads
 

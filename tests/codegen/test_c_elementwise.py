@@ -141,7 +141,7 @@ def test_fused_chain_is_one_kernel():
     assert len(steps) == 1 and isinstance(steps[0], KernelStep)
     source = f.source
     # Each statement is commented with the graph node it computes.
-    assert "/* exp(-x ** 2) */" in source and "/* log1p(abs(y)) */" in source
+    assert "/* exp(-square(x)) */" in source and "/* log1p(abs(y)) */" in source
     assert "#pragma omp simd" in source and "#pragma omp parallel" in source
     # The loops are written once, and run on all cores or on one by exprc_run_parts.
     assert source.count("static void k0_") == 1 and "exprc_run_parts(k0_" in source

@@ -1,0 +1,155 @@
+"""SymPy for the algebra of elementwise regions: like terms collected, cancelled, powers merged.
+
+A *region* is a maximal connected piece of the graph made of elementwise
+arithmetic of one floating dtype. Its leaves (inputs, reductions, matrix
+products...) become SymPy symbols, the region becomes one SymPy expression,
+and SymPy's own canonical form does the algebra: ``x*y + y*x`` is ``2*x*y``,
+``x*x/x`` is ``x``, ``(2*x)*3`` is ``6*x``. The result replaces the region
+when it has fewer operations.
+
+The time is bounded: SymPy's general ``simplify()`` is never called; a region
+is converted only when it can gain (a leaf used twice, or two numbers), only
+up to :data:`MAX_REGION` nodes, and the whole pass stops after
+:data:`TIME_BUDGET` seconds, leaving the rest of the graph as it is.
+"""
+import time
+
+from ..graph import Constant, substitute, toposort
+from ..ops.elemwise import Elemwise
+from .engine import Fired
+from .patterns import same_type
+
+#: The arithmetic SymPy's canonical form handles. Functions (exp, log, ...) are leaves: what
+#: matters about them is stability, which the stabilize phase sees to.
+ALGEBRA = {"add", "subtract", "multiply", "true_divide", "negative", "square", "sqrt", "power"}
+
+#: Regions larger than this many nodes are split (SymPy's cost grows faster than linearly).
+MAX_REGION = 64
+
+#: Seconds the pass may spend on one graph.
+TIME_BUDGET = 0.5
+
+
+def _in_region(var, dtype):
+    node = var.owner
+    return (node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name in ALGEBRA
+            and var.dtype == dtype and not var.type.weak)
+
+
+def simplify_regions(outputs, report=None):
+    """``outputs`` with each elementwise region replaced by SymPy's form when that is smaller.
+
+    >>> import exprc as ex
+    >>> x, y = ex.vector("x"), ex.vector("y")
+    >>> [str(v) for v in simplify_regions([x * y + y * x - x * y])]
+    ['x * y']
+    """
+    order = toposort(outputs)
+    consumers = {}
+    for node in order:
+        for v in node.inputs:
+            consumers.setdefault(v, []).append(node)
+    roots = [n.outputs[0] for n in order if len(n.outputs) == 1 and _is_root(n.outputs[0], consumers, outputs)]
+    replacements, deadline = {}, time.monotonic() + TIME_BUDGET
+    for root in roots:
+        if time.monotonic() > deadline:
+            break
+        new = _simplify_region(root)
+        if new is not None:
+            replacements[root] = new
+            if report is not None:
+                report.append(Fired("sympy_algebra", root, new))
+    if not replacements:
+        return list(outputs)
+    return substitute(outputs, replacements)
+
+
+def _is_root(var, consumers, outputs):
+    """A region's top: in a region, and used by something outside it (or an output)."""
+    if not var.dtype.startswith("float") or not _in_region(var, var.dtype):
+        return False
+    users = consumers.get(var, [])
+    return var in outputs or not users or any(not _in_region(u.outputs[0], var.dtype) for u in users)
+
+
+def _region(root):
+    """The region's nodes under ``root`` (at most MAX_REGION) and its leaves."""
+    nodes, leaves, stack, seen = [], [], [root], set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v is root or (_in_region(v, root.dtype) and len(nodes) < MAX_REGION):
+            nodes.append(v.owner)
+            stack.extend(v.owner.inputs)
+        else:
+            leaves.append(v)
+    return nodes, leaves
+
+
+def _may_gain(nodes, leaves):
+    """Whether SymPy can shorten the region: a leaf used twice, or two numbers to combine."""
+    uses = {}
+    for node in nodes:
+        for v in node.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    numbers = sum(1 for v in leaves if isinstance(v, Constant) and v.ndim == 0)
+    return numbers >= 2 or any(uses[v] > 1 for v in leaves)
+
+
+def _operations(expr):
+    """The operations in SymPy ``expr`` as exprc would compute them: an n-ary sum or product
+    costs n - 1, a function or power 1 (far cheaper than ``sympy.count_ops``)."""
+    total = 0
+    for e in _preorder(expr):
+        if e.is_Add or e.is_Mul:
+            # A product with coefficient -1 in a sum is a subtraction: no operation of its own.
+            total += len(e.args) - 1 - (e.is_Mul and e.args[0] == -1)
+        elif e.is_Pow or e.is_Function:
+            total += 1
+    return total
+
+
+def _preorder(expr):
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        stack.extend(e.args)
+
+
+def _simplify_region(root):
+    import sympy as sp
+
+    from ..ops.from_sympy import to_graph
+
+    nodes, leaves = _region(root)
+    if len(nodes) < 2 or not _may_gain(nodes, leaves):
+        return None
+    symbols, values = {}, {}
+    for k, leaf in enumerate(leaves):
+        if isinstance(leaf, Constant) and leaf.ndim == 0:
+            value = leaf.value.item()
+            values[leaf] = sp.Integer(value) if isinstance(value, int) else sp.Float(value, 17)
+        elif leaf.dtype == root.dtype or leaf.type.weak:
+            symbol = sp.Symbol(f"v{k}")  # no assumptions: asking them is most of SymPy's time
+            symbols[symbol], values[leaf] = leaf, symbol
+        else:
+            return None  # a leaf of another dtype: promotion would have to be redone
+
+    def convert(var):  # the region is at most MAX_REGION deep
+        if var not in values:
+            node = var.owner
+            values[var] = node.op.scalar_op.sympy(*(convert(v) for v in node.inputs))
+        return values[var]
+
+    convert(root)
+    expr = values[root]
+    if _operations(expr) >= len(nodes):
+        return None
+    try:
+        new = to_graph(expr, symbols)
+    except NotImplementedError:
+        return None
+    return new if same_type(new, root) else None

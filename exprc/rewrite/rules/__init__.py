@@ -1,0 +1,2 @@
+"""The rewrite rules, one module per purpose; importing this package registers them all."""
+from . import algebra, fold, products, reductions, shapes, specialize, stabilize  # noqa: F401
