@@ -42,7 +42,7 @@ def simplify_regions(outputs, report=None):
     >>> import exprc as ex
     >>> x, y = ex.vector("x"), ex.vector("y")
     >>> [str(v) for v in simplify_regions([x * y + y * x - x * y])]
-    ['x * y']
+    ['y * x']
     """
     order = toposort(outputs)
     consumers = {}
@@ -120,13 +120,13 @@ def _preorder(expr):
 
 
 def _simplify_region(root):
+    nodes, leaves = _region(root)
+    if len(nodes) < 2 or not _may_gain(nodes, leaves):
+        return None  # decided before importing SymPy: most processes never need it
     import sympy as sp
 
     from ..ops.from_sympy import to_graph
 
-    nodes, leaves = _region(root)
-    if len(nodes) < 2 or not _may_gain(nodes, leaves):
-        return None
     symbols, values = {}, {}
     for k, leaf in enumerate(leaves):
         if isinstance(leaf, Constant) and leaf.ndim == 0:
