@@ -152,4 +152,6 @@ def _simplify_region(root):
         new = to_graph(expr, symbols)
     except NotImplementedError:
         return None
-    return new if same_type(new, root) else None
+    if not same_type(new, root) or len(_region(new)[0]) >= len(nodes):
+        return None  # SymPy's count can hide operations the graph needs (a shared term, a cast)
+    return new
