@@ -10,22 +10,25 @@ def _exponent(node, value):
     return x if exponent.ndim == 0 and is_constant_equal(exponent, value) else None
 
 
+def _power_as(node, value, function):
+    """``function(x)`` for ``x ** value``, when it has the power's type."""
+    x = _exponent(node, value)
+    if x is None:
+        return None
+    new = function(x)
+    return new if same_type(new, node.outputs[0]) else None
+
+
 @rule("specialize", Elemwise, scalar="power")
 def power_two(node):
     """x ** 2 -> square(x)"""
-    x = _exponent(node, 2)
-    if x is not None and same_type(E.square(x), node.outputs[0]):
-        return E.square(x)
-    return None
+    return _power_as(node, 2, E.square)
 
 
 @rule("specialize", Elemwise, scalar="power", exact=False)
 def power_half(node):
     """x ** 0.5 -> sqrt(x) (they differ at -0.0 and -inf)"""
-    x = _exponent(node, 0.5)
-    if x is not None and same_type(E.sqrt(x), node.outputs[0]):
-        return E.sqrt(x)
-    return None
+    return _power_as(node, 0.5, E.sqrt)
 
 
 @rule("specialize", Elemwise, scalar="power", exact=False)
