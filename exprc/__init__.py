@@ -23,6 +23,7 @@ from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
 from .printing import debugprint
 from .rewrite import RewriteReport, simplify
 from .shapes import ShapeError
+from .shared import SharedVariable, shared
 from .tensor import (
     PREFIXED as _PREFIXED,
     TensorConstant, TensorType, TensorVariable, as_tensor, constant,

@@ -7,10 +7,11 @@ every other back end is tested against, so it stays simple and obviously right.
 """
 import numpy as np
 
-from .graph import Constant, Variable, graph_inputs, substitute, toposort
+from .graph import Constant, Variable, flatten, graph_inputs, substitute, toposort, unflatten
 from .printing import format_value, infix_texts, to_infix
 from .rewrite import RewriteReport, check_mode, rewrite
 from .shapes import ShapeError, fmt_shape
+from .shared import SharedVariable
 from .tensor import TensorVariable, as_tensor
 
 
@@ -67,7 +68,7 @@ def _expected(var):
     return f"a {var.ndim}-d {var.dtype} array of shape {fmt_shape(var.type.shape)}"
 
 
-def convert_input(var, value, allow_downcast=False, position=None):
+def convert_input(var, value, allow_downcast=False, position=None, what=None):
     """``value`` as the array that input ``var`` accepts, or a clear error.
 
     Arrays keep their dtype or are converted without loss (a safe cast);
@@ -79,8 +80,10 @@ def convert_input(var, value, allow_downcast=False, position=None):
     >>> import exprc as ex
     >>> convert_input(ex.fvector("v"), [1, 2]).dtype
     dtype('float32')
+
+    ``what`` names the value in messages (default: the input, and its position).
     """
-    what = _describe(var, position)
+    what = what or _describe(var, position)
     if isinstance(value, Variable):
         raise TypeError(f"{what}: expected data, got the symbolic {value}; use givens= to substitute graphs")
     if isinstance(value, (np.ndarray, np.generic)):
@@ -137,32 +140,139 @@ def _as_outputs(outputs):
     return [as_tensor(o) for o in outputs], single
 
 
+def _checked_inputs(inputs):
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"function inputs must be a list of variables, got {inputs!r}")
+    for i, var in enumerate(inputs):
+        if not isinstance(var, TensorVariable):
+            raise TypeError(f"function input {i} must be a symbolic tensor, got {var!r}")
+        if isinstance(var, SharedVariable):
+            raise TypeError(
+                f"function input {i} ({var}) is a shared variable: functions read shared variables "
+                "implicitly, so leave it out of the inputs"
+            )
+        if isinstance(var, Constant) or var.owner is not None:
+            raise TypeError(
+                f"function input {i} ({var}) must be a declared input such as ex.vector('x'), "
+                "not a constant or a computed expression; use givens= to substitute one"
+            )
+        if var in inputs[:i]:
+            raise ValueError(f"function input {var} is listed twice")
+    return list(inputs)
+
+
+def _checked_updates(updates):
+    """``updates`` (pairs, or a dict) as two lists: the shared variables and their new values,
+    each new value a tensor of its variable's dtype and a compatible static shape."""
+    if updates is None:
+        return [], []
+    if isinstance(updates, dict):
+        updates = list(updates.items())
+    if not isinstance(updates, (list, tuple)):
+        raise TypeError(f"updates must be a list of (shared variable, new value) pairs or a dict, got {updates!r}")
+    updated, new_values = [], []
+    for i, pair in enumerate(updates):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise TypeError(f"update {i} must be a pair (shared variable, new value), got {pair!r}")
+        var, value = pair
+        if not isinstance(var, SharedVariable):
+            raise TypeError(f"update {i}: only shared variables (ex.shared) can be updated, got {var!r}")
+        if var in updated:
+            raise ValueError(f"shared variable {var} is updated twice")
+        updated.append(var)
+        new_values.append(as_tensor(value))
+    _check_update_types(updated, new_values)
+    return updated, new_values
+
+
+def _check_update_types(updated, new_values):
+    for var, value in zip(updated, new_values):
+        what = f"the update of shared variable {var} ({var.type})"
+        if value.dtype != var.dtype:
+            raise TypeError(f"{what}: the new value {value} is {value.dtype}, expected {var.dtype}; "
+                            f"cast it with .astype({var.dtype!r})")
+        if value.ndim != var.ndim:
+            raise TypeError(f"{what}: the new value {value} has {value.ndim} dimensions, expected {var.ndim}")
+        for axis, (want, got) in enumerate(zip(var.type.shape, value.type.shape)):
+            if want is not None and got is not None and want != got:
+                raise ShapeError(f"{what}: the new value {value} has shape {fmt_shape(value.type.shape)}; "
+                                 f"axis {axis} must have length {want}")
+
+
+def _check_update_value(var, value):
+    """A new value whose lengths the graph did not fix is checked before any update is written."""
+    for axis, want in enumerate(var.type.shape):
+        if want is not None and value.shape[axis] != want:
+            raise ShapeError(f"the update of shared variable {var} computed shape {value.shape}, but {var} "
+                             f"has shape {fmt_shape(var.type.shape)}: axis {axis} must have length {want}; "
+                             "no update was written")
+
+
+def _unpickle_function(state):
+    values = unflatten(state["entries"], state["picks"])
+    n_in, n_out = state["n_inputs"], state["n_outputs"]
+    inputs = values[:n_in]
+    n_up = (len(values) - n_in - n_out) // 2
+    updated = values[n_in:n_in + n_up]
+    outputs = values[n_in + n_up:n_in + n_up + n_out]
+    new_values = values[n_in + n_up + n_out:]
+    f = Function.__new__(Function)
+    f.inputs = inputs
+    f._single = state["single"]
+    f.rewrites = RewriteReport(state["rewrites"])
+    f._setup(outputs, list(zip(updated, new_values)), state["backend"], state["allow_input_downcast"], state["name"])
+    return f
+
+
 class Function:
     """A compiled graph: call it with one value per input, get NumPy arrays back.
 
     Built by :func:`function`; see there.
     """
 
-    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast"):
-        if not isinstance(inputs, (list, tuple)):
-            raise TypeError(f"function inputs must be a list of variables, got {inputs!r}")
-        for i, var in enumerate(inputs):
-            if not isinstance(var, TensorVariable):
-                raise TypeError(f"function input {i} must be a symbolic tensor, got {var!r}")
-            if isinstance(var, Constant) or var.owner is not None:
-                raise TypeError(
-                    f"function input {i} ({var}) must be a declared input such as ex.vector('x'), "
-                    "not a constant or a computed expression; use givens= to substitute one"
-                )
-            if var in inputs[:i]:
-                raise ValueError(f"function input {var} is listed twice")
-        self.inputs = list(inputs)
+    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast", updates=None):
+        self.inputs = _checked_inputs(inputs)
         outputs, self._single = _as_outputs(outputs)
+        updated, new_values = _checked_updates(updates)
         if givens:
             pairs = givens.items() if isinstance(givens, dict) else givens
-            outputs = substitute(outputs, {old: as_tensor(new) for old, new in pairs})
-        for var in graph_inputs(outputs):
-            if var not in self.inputs:
+            replaced = substitute(outputs + new_values, {old: as_tensor(new) for old, new in pairs})
+            outputs, new_values = replaced[:len(outputs)], replaced[len(outputs):]
+            _check_update_types(updated, new_values)
+        self._check_reachable(outputs + new_values)
+        #: The rewrites that fired while compiling (a :class:`~exprc.rewrite.RewriteReport`).
+        self.rewrites = RewriteReport()
+        rewritten = rewrite(outputs + new_values, rewrites, self.rewrites)
+        self._setup(rewritten[:len(outputs)], list(zip(updated, rewritten[len(outputs):])),
+                    backend, allow_input_downcast, name)
+
+    def _setup(self, outputs, updates, backend, allow_input_downcast, name):
+        """Everything after the graph is final: the program, and what calls need."""
+        self.outputs = outputs
+        #: ``(shared variable, expression)`` pairs written after each call (the expressions rewritten).
+        self.updates = updates
+        self.backend = backend
+        self.name = name
+        self.allow_input_downcast = allow_input_downcast
+        # The shared variables the program reads, passed after the explicit inputs.
+        self.implicit = [v for v in graph_inputs(outputs + [e for _, e in updates]) if isinstance(v, SharedVariable)]
+        names = [v.name for v in self.inputs if v.name]
+        # A name two inputs share cannot pick one of them: such inputs are passed by position.
+        self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
+        self._shared_names = {n for n in names if names.count(n) > 1}
+        self._program = _program_class(backend)(self.inputs + self.implicit,
+                                                self.outputs + [e for _, e in updates])
+        direct = getattr(self._program, "direct", None)
+        self._stateful = bool(self.implicit or updates)
+        self._direct = direct[self._single and not self._stateful] if direct else None
+        # What an argument must be to skip conversion: an ndarray of the very dtype object,
+        # number of dimensions and static lengths the input declares.
+        self._exact = [(np.dtype(v.dtype), v.ndim, [(a, d) for a, d in enumerate(v.type.shape) if d is not None])
+                       for v in self.inputs]
+
+    def _check_reachable(self, roots):
+        for var in graph_inputs(roots):
+            if var not in self.inputs and not isinstance(var, SharedVariable):
                 namesake = any(v.name and v.name == var.name for v in self.inputs)
                 raise MissingInputError(
                     f"the outputs depend on {var} ({var.type}), which is not among the inputs "
@@ -170,23 +280,17 @@ class Function:
                     + (f" (an input is also named {var.name!r}, but it is another variable)" if namesake else "")
                     + "; add it to the inputs or give it a value with givens="
                 )
-        #: The rewrites that fired while compiling (a :class:`~exprc.rewrite.RewriteReport`).
-        self.rewrites = RewriteReport()
-        self.outputs = rewrite(outputs, rewrites, self.rewrites)
-        self.backend = backend
-        self.name = name
-        self.allow_input_downcast = allow_input_downcast
-        names = [v.name for v in self.inputs if v.name]
-        # A name two inputs share cannot pick one of them: such inputs are passed by position.
-        self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
-        self._shared_names = {n for n in names if names.count(n) > 1}
-        self._program = _program_class(backend)(self.inputs, self.outputs)
-        direct = getattr(self._program, "direct", None)
-        self._direct = direct[self._single] if direct else None
-        # What an argument must be to skip conversion: an ndarray of the very dtype object,
-        # number of dimensions and static lengths the input declares.
-        self._exact = [(np.dtype(v.dtype), v.ndim, [(a, d) for a, d in enumerate(v.type.shape) if d is not None])
-                       for v in self.inputs]
+
+    def __reduce__(self):
+        # The rewritten graph is stored flat (no recursion, however deep) and rebuilt without
+        # rewriting again; with a warm disk cache the unpickled function loads its compiled
+        # code and never runs the compiler.
+        roots = self.outputs + [e for _, e in self.updates]
+        entries, picks = flatten(self.inputs + [v for v, _ in self.updates] + roots)
+        state = {"entries": entries, "picks": picks, "n_inputs": len(self.inputs), "n_outputs": len(self.outputs),
+                 "single": self._single, "backend": self.backend, "name": self.name,
+                 "allow_input_downcast": self.allow_input_downcast, "rewrites": list(self.rewrites)}
+        return (_unpickle_function, (state,))
 
     @property
     def graph(self):
@@ -227,6 +331,8 @@ class Function:
         return ", ".join(v.name or to_infix(v) for v in self.inputs)
 
     def __call__(self, *args, **kwargs):
+        if self._stateful:
+            return self._call_with_state(args, kwargs)
         direct = self._direct
         if direct is not None and not kwargs:
             result = direct(args)  # arrays like those of an earlier checked call: straight into C
@@ -245,6 +351,30 @@ class Function:
             seen.add(id(r))
             results.append(r)
         return results
+
+    def _call_with_state(self, args, kwargs):
+        """A call that reads shared variables or writes updates: every output and every new
+        value is computed from the values before the call, then the updates are written."""
+        if kwargs or not self._all_exact(args):
+            values = self._bind(args, kwargs)
+            args = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
+        arrays = list(args) + [v._value for v in self.implicit]
+        results = self._direct(arrays) if self._direct is not None else None
+        if results is None:
+            results = self._program.run(arrays)
+        # Nothing returned or stored may alias an argument, a shared value or another result:
+        # a later in-place write to one would change the other.
+        seen, owned = {id(a) for a in arrays}, []
+        for r in results:
+            r = _owned(r, id(r) in seen)
+            seen.add(id(r))
+            owned.append(r)
+        n = len(self.outputs)
+        for (var, _), value in zip(self.updates, owned[n:]):
+            _check_update_value(var, value)
+        for (var, _), value in zip(self.updates, owned[n:]):
+            var._value = value
+        return owned[0] if self._single else owned[:n]
 
     def _all_exact(self, args):
         """Whether ``args`` are already exactly what the inputs take, so the call may skip
@@ -329,14 +459,20 @@ def _value(var, values):
     return value.item() if var.type.weak else value
 
 
-def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-             device=None):
+def function(inputs, outputs=(), backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
+             device=None, updates=None):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
     passed by name); ``outputs`` is a variable (the call returns one array)
-    or a list of them (the call returns a list). ``givens`` maps variables to
-    expressions substituted before compiling. ``backend`` is ``"c"`` (fused,
+    or a list of them (the call returns a list, possibly empty). ``givens``
+    maps variables to expressions substituted before compiling.
+
+    Shared variables (:func:`exprc.shared`) in the graph are read implicitly.
+    ``updates`` lists ``(shared_variable, new_value)`` pairs: each call computes
+    every output and every new value from the values before the call, then
+    stores the new values. A new value must have its variable's dtype and
+    lengths; one that cannot is refused here, when the function is built. ``backend`` is ``"c"`` (fused,
     vectorized, multithreaded C, compiled once and kept in the disk cache) or
     ``"numpy"`` (the reference back end, running each node with NumPy); None
     picks C when a C compiler is found (see :func:`default_backend`).
@@ -359,6 +495,10 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     >>> f = ex.function([x], ex.exp(x).sum())
     >>> f([0.0, 0.0])
     array(2.)
+    >>> count = ex.shared(0, name="count")
+    >>> tick = ex.function([], count, updates=[(count, count + 1)])
+    >>> tick(), tick(), count.get_value()
+    (array(0), array(1), array(2))
     """
     if device not in (None, "cpu", "cuda"):
         raise ValueError(f"device {device!r} is not known; expected 'cpu' or 'cuda'")
@@ -371,7 +511,7 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
-    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites))
+    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites), updates)
 
 
 def evaluate(outputs, inputs):

@@ -207,3 +207,49 @@ def substitute(outputs, replacements):
             for old, new in zip(node.outputs, new_node.outputs):
                 memo.setdefault(old, new)
     return [memo.get(v, v) for v in outputs]
+
+
+def flatten(outputs):
+    """A flat, picklable description of the graph computing ``outputs``: ``(entries, picks)``.
+
+    Each entry is a leaf variable, or ``(op, input positions)`` for a node whose outputs
+    take the next positions; ``picks`` are the positions of ``outputs``. Pickling a
+    graph this way needs no recursion however deep the graph is, and
+    :func:`unflatten` rebuilds it through :func:`apply`, so the rebuilt graph is
+    hash-consed with the graphs of the process that loads it.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> entries, picks = flatten([ex.exp(x) + 1])
+    >>> unflatten(entries, picks)[0] is ex.exp(x) + 1
+    True
+    """
+    position, entries = {}, []
+
+    def place(var):
+        if var not in position:
+            position[var] = len(position)
+            entries.append(var)
+        return position[var]
+
+    for node in toposort(outputs):
+        refs = tuple(place(v) for v in node.inputs)
+        entries.append((node.op, refs, len(node.outputs)))
+        for var in node.outputs:
+            position[var] = len(position)
+    return entries, [place(v) for v in outputs]
+
+
+def unflatten(entries, picks):
+    """The variables at ``picks`` of a graph described by :func:`flatten`."""
+    values = []
+    for entry in entries:
+        if isinstance(entry, Variable):
+            values.append(entry)
+            continue
+        op, refs, count = entry
+        node = apply(op, [values[i] for i in refs])
+        if len(node.outputs) != count:
+            raise ValueError(f"{op}: rebuilt with {len(node.outputs)} outputs, the graph recorded {count}")
+        values.extend(node.outputs)
+    return [values[i] for i in picks]

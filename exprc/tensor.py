@@ -238,6 +238,14 @@ class TensorConstant(Constant, TensorVariable):
     def weak(self):
         return self.type.weak
 
+    def __reduce__(self):
+        # Unpickled constants are interned again, so equal constants stay one node.
+        return (_interned, (self.value, self.type.weak, self.name))
+
+
+def _interned(value, weak, name):
+    return constant(value.item() if weak else value, dtype=None if weak else value.dtype, name=name)
+
 
 # (dtype, shape, bytes, weak) -> TensorConstant, so equal constants are one node.
 _constants = weakref.WeakValueDictionary()

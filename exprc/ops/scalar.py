@@ -64,6 +64,24 @@ class ScalarOp:
     def __str__(self):
         return self.name
 
+    def __reduce__(self):
+        # Its functions are lambdas, which pickle cannot name: a scalar op pickles as its name.
+        return (scalar_op, (self.name,))
+
+
+def scalar_op(name):
+    """The scalar operation called ``name`` (``"exp"``, ``"astype_float32"``, ``"digamma"``...).
+
+    >>> scalar_op("exp").nin
+    1
+    """
+    if name.startswith("astype_"):
+        return cast(name[len("astype_"):])
+    op = SCALAR_OPS.get(name) or DERIVATIVE_OPS.get(name)
+    if op is None:
+        raise KeyError(f"no scalar operation is called {name!r}")
+    return op
+
 
 def _float_math(fn):
     """A NumPy reference computed in float64 and returned in the dtype ``np.exp`` would give.

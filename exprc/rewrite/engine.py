@@ -99,6 +99,10 @@ class Fired:
     def __repr__(self):
         return f"Fired({self.rule!r}, {self.before!r}, {self.after!r})"
 
+    def __reduce__(self):
+        # A pickled report (part of a pickled function) keeps the text, not the graphs.
+        return (Fired, (self.rule, self.before, self.after))
+
     def __str__(self):
         return f"{self.rule}: {self.before}  ->  {self.after}"
 
@@ -231,6 +235,8 @@ def _new_nodes(var, memo):
 
 
 def _text(var, limit=100):
+    if isinstance(var, str):
+        return var
     text = to_infix(var, limit=40)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

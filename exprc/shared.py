@@ -1,0 +1,128 @@
+"""Shared variables: graph leaves that hold their own value across calls.
+
+A shared variable is an input whose value lives with the variable rather than
+being passed at each call: compiled functions read it implicitly, and a
+function's ``updates`` write it (see :func:`exprc.function`). This is how
+parameters are trained::
+
+    w = ex.shared(np.zeros(3), name="w")
+    step = ex.function([x, y], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))])
+
+Its static shape is the shape of its first value unless ``shape`` says
+otherwise (``None`` for an axis whose length may change), so graphs built on
+it know their lengths and an update of the wrong shape is refused when the
+function is built.
+
+>>> import numpy as np, exprc as ex
+>>> w = ex.shared(np.zeros(3), name="w")
+>>> w.type
+TensorType(float64, (3,))
+>>> (w + 1).eval()
+array([1., 1., 1.])
+"""
+import numpy as np
+
+from .dtypes import as_dtype
+from .printing import format_value
+from .shapes import ShapeError, fmt_shape
+from .tensor import TensorType, TensorVariable
+
+
+class SharedVariable(TensorVariable):
+    """A tensor leaf holding a value; see :func:`shared`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, type, value, name=None):
+        super().__init__(type, name=name)
+        self._value = value
+
+    def get_value(self, borrow=False):
+        """The current value: a copy, or with ``borrow=True`` the array itself (which a later
+        update may replace, and which must not be written while a function might read it).
+
+        >>> import exprc as ex
+        >>> ex.shared([1.0, 2.0]).get_value()
+        array([1., 2.])
+        """
+        return self._value if borrow else self._value.copy()
+
+    def set_value(self, value, borrow=False):
+        """Replace the value. It must fit the variable's type: the dtype (a lossless
+        conversion is made) and the static lengths. The value is copied unless
+        ``borrow=True`` and it is already a C-contiguous array of the right dtype.
+
+        >>> import exprc as ex
+        >>> w = ex.shared([1.0, 2.0], name="w")
+        >>> w.set_value([3.0, 4.0]); w.get_value()
+        array([3., 4.])
+        >>> w.set_value([1.0, 2.0, 3.0])
+        Traceback (most recent call last):
+        ...
+        exprc.shapes.ShapeError: shared variable 'w': expected shape (2,), got (3,): axis 0 must have length 2; give ex.shared(..., shape=(None,)) for a length that may change
+        """
+        self._value = _checked(self, value, copy=not borrow)
+
+    def __reduce__(self):
+        # Identity matters (a function's updates name this object), so a pickle of a shared
+        # variable and a function using it must come back as one object: pickle's memo
+        # sees to that as long as both are in the same pickle.
+        return (_rebuild, (self.type, self._value, self.name))
+
+
+def _rebuild(type, value, name):
+    return SharedVariable(type, value, name)
+
+
+def _checked(var, value, copy):
+    """``value`` as the array ``var`` holds: its dtype (converted without loss) and static lengths."""
+    from .function import convert_input
+
+    what = f"shared variable {var.name!r}" if var.name else "a shared variable"
+    try:
+        array = convert_input(var, value, what=what)
+    except ShapeError as err:
+        raise ShapeError(f"{err}; give ex.shared(..., shape={_loose(var.type.shape)}) for a length that may change") from None
+    if copy or not array.flags.c_contiguous or array is value and not array.flags.writeable:
+        array = np.array(array, order="C", copy=True)
+    return array
+
+
+def _loose(shape):
+    return "(" + ", ".join("None" for _ in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def shared(value, name=None, borrow=False, shape=None, dtype=None):
+    """A shared variable holding ``value`` (an array, or anything ``np.asarray`` takes).
+
+    ``dtype`` converts the value (default: its own dtype; Python floats give
+    float64). ``shape`` is the static shape: by default the value's own, so
+    every length is fixed; ``None`` for an axis lets its length change with
+    ``set_value``. The value is copied unless ``borrow=True``.
+
+    >>> import numpy as np, exprc as ex
+    >>> b = ex.shared(np.zeros(2, dtype=np.float32), name="b")
+    >>> b.dtype, b.type.shape
+    ('float32', (2,))
+    >>> ex.shared(np.zeros((5, 3)), shape=(None, 3)).type
+    TensorType(float64, (None, 3))
+    """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"shared variable name must be a string, got {name!r}")
+    if isinstance(value, TensorVariable):
+        raise TypeError(f"shared variable {name!r}: expected data such as a NumPy array, got the symbolic {value}")
+    try:
+        array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype, f"shared variable {name!r} dtype"))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"shared variable {name!r}: expected numeric data, got {type(value).__name__}: {err}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"shared variable {name!r}: expected numeric data, got {format_value(array)}")
+    as_dtype(array.dtype, f"shared variable {name!r}")
+    if shape is None:
+        shape = array.shape
+    elif len(shape) != array.ndim:
+        raise ValueError(f"shared variable {name!r}: shape {fmt_shape(tuple(shape))} has {len(shape)} axes, "
+                         f"the value {array.ndim}")
+    var = SharedVariable(TensorType(array.dtype.name, shape), None, name=name)
+    var.set_value(array, borrow=borrow)
+    return var
