@@ -1,11 +1,15 @@
 """A one-minute tour of exprc: run it with ``python -m exprc.demo``.
 
-It builds a few real expressions, compiles them to C with :func:`exprc.function`,
-runs them on generated data and checks every result against NumPy, printing
-``OK`` or ``mismatch`` for each. Along the way it shows a graph
-(``exprc.debugprint``), the generated C (``f.source``), one of the error
-messages exprc gives for bad input, and a fused kernel timed against NumPy.
-The exit status is 1 if any check fails.
+It first trains two small models on data it generates itself, a logistic
+regression and then a two-layer MLP, with parameters in shared variables and
+a compiled step function that updates them (a line per epoch: loss, accuracy,
+time), and prints part of the C generated for the training step. Then it
+builds a few more expressions, compiles them with :func:`exprc.function`,
+runs them and checks every result against NumPy, printing ``OK`` or
+``mismatch`` for each. Along the way it shows a graph (``exprc.debugprint``),
+the generated C (``f.source``), one of the error messages exprc gives for bad
+input, and a fused kernel timed against NumPy. The exit status is 1 if any
+check fails.
 """
 import sys
 import textwrap
@@ -19,8 +23,12 @@ RNG = np.random.default_rng(0)
 _results = []
 
 
+_sections = []
+
+
 def section(title):
-    print(f"\n== {title}")
+    _sections.append(title)
+    print(f"\n== {len(_sections)}. {title}")
 
 
 def show(label, value):
@@ -46,8 +54,92 @@ def indent(text, limit=None):
     return "\n".join(("   | " + line).rstrip() for line in lines)
 
 
+def _epochs(step, n_batches, epochs, accuracy_of):
+    """Run ``step(i)`` over every minibatch ``i`` for each epoch; print loss, accuracy and time."""
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        losses = [float(step(i)) for i in range(n_batches)]
+        took = time.perf_counter() - start
+        print(f"   epoch {epoch}  loss {np.mean(losses):.4f}  accuracy {accuracy_of():6.1%}  "
+              f"{took * 1e3:6.1f} ms ({n_batches} steps)")
+
+
+def logistic_regression():
+    section("Training a logistic regression: parameters in shared variables, one compiled step")
+    n, d, batch = 4000, 20, 200
+    labels = RNG.integers(0, 2, n)
+    points = RNG.normal(size=(2, d))[labels] + 1.5 * RNG.normal(size=(n, d))
+    # The data lives in shared variables too; a minibatch is a slice of it chosen by index.
+    data, targets = ex.shared(points, name="data"), ex.shared(labels.astype(float), name="targets")
+    w, b = ex.shared(np.zeros(d), name="w"), ex.shared(0.0, name="b")
+    x, t, i = ex.matrix("x"), ex.vector("t"), ex.lscalar("i")
+    p = ex.sigmoid(x @ w + b)
+    cost = -(t * ex.log(p) + (1 - t) * ex.log(1 - p)).mean()  # as written; the rewrites make it stable
+    gw, gb = ex.grad(cost, [w, b])
+    rows = slice(i * batch, (i + 1) * batch)
+    step = ex.function([i], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)],
+                       givens={x: data[rows], t: targets[rows]})
+    predict = ex.function([x], p > 0.5)
+    print("   step = ex.function([i], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)], givens={x: data[rows], ...})")
+    _epochs(step, n // batch, 4, lambda: np.mean(predict(points) == labels))
+    z = points @ w.get_value() + b.get_value()
+    expected = np.mean(np.logaddexp(0, -z) * labels + np.logaddexp(0, z) * (1 - labels))
+    full_cost = ex.function([], cost, givens={x: data, t: targets})
+    check("cost on all the data vs NumPy", full_cost(), expected, rtol=1e-10)
+
+
+def mlp():
+    section("Training a two-layer MLP (float32): tanh hidden layer, softmax cross-entropy")
+    n, d, hidden, classes, batch, rate = 8192, 64, 128, 10, 256, np.float32(0.2)
+    points = RNG.normal(size=(n, d)).astype(np.float32)
+    teacher = np.tanh(points @ RNG.normal(size=(d, 32))) @ RNG.normal(size=(32, classes))
+    labels = teacher.argmax(axis=1)
+    one_hot = np.eye(classes, dtype=np.float32)[labels]
+    data, targets = ex.shared(points, name="data"), ex.shared(one_hot, name="targets")
+    W1 = ex.shared((RNG.normal(size=(d, hidden)) / np.sqrt(d)).astype(np.float32), name="W1")
+    b1 = ex.shared(np.zeros(hidden, np.float32), name="b1")
+    W2 = ex.shared((RNG.normal(size=(hidden, classes)) / np.sqrt(hidden)).astype(np.float32), name="W2")
+    b2 = ex.shared(np.zeros(classes, np.float32), name="b2")
+    params = [W1, b1, W2, b2]
+    x, y, i = ex.fmatrix("x"), ex.fmatrix("y"), ex.lscalar("i")
+    logits = ex.tanh(x @ W1 + b1) @ W2 + b2
+    loss = -(y * ex.log_softmax(logits, axis=1)).sum(axis=1).mean()
+    grads = ex.grad(loss, params)
+    rows = slice(i * batch, (i + 1) * batch)
+    step = ex.function([i], loss, updates=[(p, p - rate * g) for p, g in zip(params, grads)],
+                       givens={x: data[rows], y: targets[rows]}, name="mlp_step")
+    predict = ex.function([x], logits.argmax(axis=1))
+    _epochs(step, n // batch, 6, lambda: np.mean(predict(points) == labels))
+    h = np.tanh(points @ W1.get_value() + b1.get_value())
+    z = h @ W2.get_value() + b2.get_value()
+    log_p = z - z.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    full_loss = ex.function([], loss, givens={x: data, y: targets})
+    check("loss on all the data vs NumPy", full_loss(), -(one_hot * log_p).sum(axis=1).mean(), rtol=1e-5)
+    source = step.source
+    summary = source[:source.index("*/")].splitlines()
+    print(f"   the training step's C (step.source, {len(source.splitlines())} lines): its plan, then one kernel")
+    print(indent("\n".join(summary), limit=14))
+    kernel = _kernel_computing(source, "W1 - ")
+    if kernel is not None:
+        print(indent(kernel, limit=40))
+
+
+def _kernel_computing(source, text):
+    """The comment and the contiguous fast path of the first kernel in generated C that
+    computes an expression starting with ``text``, or None."""
+    lines = source.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(" * computes " + text):
+            start = max(k for k in range(i + 1) if lines[k] == "/*")
+            end = next((k for k in range(i, len(lines)) if lines[k].strip() == "} else {"), None)
+            if end is not None:
+                return "\n".join(lines[start:end] + ["    } else { ... the same loop for any strides ..."])
+    return None
+
+
 def gaussian_kernel():
-    section("1. A Gaussian kernel row sum: exp(-x**2).sum(axis=1)")
+    section("A Gaussian kernel row sum: exp(-x**2).sum(axis=1)")
     x = ex.matrix("x")
     y = ex.exp(-x**2).sum(axis=1)
     show("str(y)", y)
@@ -58,7 +150,7 @@ def gaussian_kernel():
 
 
 def stable_reductions():
-    section("2. Naive formulas made safe: log(sum(exp(v))) and exp(v) / sum(exp(v)) as written")
+    section("Naive formulas made safe: log(sum(exp(v))) and exp(v) / sum(exp(v)) as written")
     v = ex.vector("v")
     naive = [ex.log(ex.exp(v).sum()), ex.exp(v) / ex.exp(v).sum(keepdims=True)]
     f = ex.function([v], naive)
@@ -80,7 +172,7 @@ def stable_reductions():
 
 
 def broadcasting():
-    section("3. Broadcasting: a length declared None that is 1 at run time")
+    section("Broadcasting: a length declared None that is 1 at run time")
     m = ex.matrix("m")
     w = ex.vector("w")  # length unknown (None) until the call
     f = ex.function([m, w], (m * w).sum(axis=1))
@@ -94,7 +186,7 @@ def broadcasting():
 
 
 def indexing():
-    section("4. Integer-array indexing and inc_subtensor with repeated indices")
+    section("Integer-array indexing and inc_subtensor with repeated indices")
     x = ex.matrix("x")
     idx = ex.lvector("idx")
     gather = x[idx, 1:]
@@ -111,7 +203,7 @@ def indexing():
 
 
 def linear_algebra():
-    section("5. Matrix product")
+    section("Matrix product")
     a, b = ex.matrix("a"), ex.matrix("b")
     f = ex.function([a, b], ex.tanh(a @ b.T))
     da, db = RNG.normal(size=(5, 4)), RNG.normal(size=(3, 4))
@@ -119,10 +211,10 @@ def linear_algebra():
 
 
 def inspection(broadcast_function):
-    section("6. Looking inside: ex.debugprint(ex.softmax(v)), max-shifted for stability")
+    section("Looking inside: ex.debugprint(ex.softmax(v)), max-shifted for stability")
     v = ex.vector("v")
     print(indent(ex.debugprint(ex.softmax(v), file="str")))
-    section("7. The C the broadcasting example compiled to: its kernel, from f.source")
+    section("The C the broadcasting example compiled to: its kernel, from f.source")
     source = broadcast_function.source
     kernel = _first_kernel(source)
     print(f"   (f.source has {len(source.splitlines())} lines in all: a summary, the kernels, the entry point)")
@@ -130,7 +222,7 @@ def inspection(broadcast_function):
 
 
 def error_message():
-    section("8. Bad input gets a clear error")
+    section("Bad input gets a clear error")
     v = ex.fvector("v")
     f = ex.function([v], v * 2)
     try:
@@ -164,7 +256,7 @@ def _best_time(fn, *args, repeat=5):
 
 
 def speed():
-    section("9. One fused loop against NumPy: exp(-x*x)*sin(y) + log1p(z*z)*tanh(x), 2,000,000 elements")
+    section("One fused loop against NumPy: exp(-x*x)*sin(y) + log1p(z*z)*tanh(x), 2,000,000 elements")
     x, y, z = ex.vector("x"), ex.vector("y"), ex.vector("z")
     start = time.perf_counter()
     f = ex.function([x, y, z], ex.exp(-x * x) * ex.sin(y) + ex.log1p(z * z) * ex.tanh(x))
@@ -184,6 +276,8 @@ def speed():
 def main():
     print(f"exprc {ex.__version__} tour (NumPy {np.__version__}); every result is checked against NumPy")
     print("Every function compiles to C: fused loops, built once and kept in the disk cache.")
+    logistic_regression()
+    mlp()
     gaussian_kernel()
     stable_reductions()
     broadcast_function = broadcasting()

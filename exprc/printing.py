@@ -20,6 +20,8 @@ def _leaf_text(var):
     if isinstance(var, Constant):
         value = var.value
         if value.ndim == 0:
+            if value.dtype == np.float32:
+                return str(value[()])  # the shortest text that is this float32: 0.1, not 0.10000000149011612
             return repr(value.item())
         if value.size <= 6:
             return repr(value.tolist())
