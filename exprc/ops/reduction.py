@@ -418,9 +418,15 @@ def _exp_input(x):
 def _finite_max(x, axes):
     """The max over ``axes`` (kept), replaced by 0 where it is infinite, so that
     subtracting it avoids overflow without turning -inf rows into NaN. ``x`` is
-    floating; a zero-size axis gives 0 (its max is -inf), not an error."""
+    floating; a zero-size axis gives 0 (its max is -inf), not an error.
+
+    The result is a shift that cancels out of every formula using it, so no gradient
+    flows through it (as in JAX): a gradient through the max would only add terms
+    that sum to zero, at the cost of several kernels."""
+    from ..grad import stop_gradient
+
     m = Max(axes, True, None, -np.inf)(x)
-    return E.where(E.isfinite(m), m, 0)
+    return stop_gradient(E.where(E.isfinite(m), m, 0))
 
 
 def logsumexp(x, axis=None, keepdims=False):

@@ -4,6 +4,8 @@ Each replacement computes the same mathematical function, more accurately;
 the values therefore differ slightly (in the last bits, or where the naive
 formula overflowed to inf or NaN), so none is exact.
 """
+from ...grad import StopGradient
+from ...graph import ancestors, substitute
 from ...ops import elemwise as E
 from ...ops import reduction as R
 from ...ops.elemwise import Elemwise
@@ -103,6 +105,14 @@ def sqrt_of_square(node):
     return None
 
 
+def _formula(var):
+    """A formula built by :mod:`exprc.ops.reduction` (logsumexp, softmax, log_softmax) without
+    the ``stop_gradient`` on its shift: rewriting comes after gradients, and the mark would
+    hide the formula from the rules that recognise it."""
+    stops = {v: v.owner.inputs[0] for v in ancestors([var]) if v.owner is not None and isinstance(v.owner.op, StopGradient)}
+    return substitute([var], stops)[0] if stops else var
+
+
 def _is_shifted(x):
     """Whether ``x`` is already ``y - max(y)`` (as logsumexp and softmax build it, the max
     made finite by a ``where``): shifting it again would rewrite their formulas forever."""
@@ -131,7 +141,7 @@ def log_sum_exp(node):
     if found is None or _is_shifted(found[0]):
         return None
     x, axes, keepdims = found
-    return _checked(R.logsumexp(x, axes, keepdims), node)
+    return _checked(_formula(R.logsumexp(x, axes, keepdims)), node)
 
 
 @rule("stabilize", Elemwise, scalar="log", exact=False)
@@ -147,7 +157,7 @@ def log_of_softmax(node):
     x, axes, _ = found
     if _is_shifted(x):  # softmax's own formula: log_softmax's is x - log(sum(exp(x)))
         return _checked(x - E.log(denominator), node)
-    return _checked(R.log_softmax(x, axes), node)
+    return _checked(_formula(R.log_softmax(x, axes)), node)
 
 
 @rule("stabilize", Elemwise, scalar="true_divide", exact=False)
@@ -158,4 +168,4 @@ def softmax_formula(node):
     if found is None or not found[2] or not is_elemwise(numerator, "exp") or args(numerator)[0] is not found[0]:
         return None
     x, axes, _ = found
-    return None if _is_shifted(x) else _checked(R.softmax(x, axes), node)
+    return None if _is_shifted(x) else _checked(_formula(R.softmax(x, axes)), node)
