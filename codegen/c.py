@@ -51,15 +51,16 @@ _memo_lock = threading.Lock()
 class CProgram:
     """Runs a graph as compiled C and NumPy steps; the interface of ``ReferenceProgram``."""
 
-    def __init__(self, inputs, outputs):
+    def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = list(inputs), list(outputs)
-        key = (tuple(self.inputs), tuple(self.outputs))
+        in_place = tuple(in_place)
+        key = (tuple(self.inputs), tuple(self.outputs), in_place)
         with _memo_lock:
             compiled = _memo.get(key)
             if compiled is not None:
                 _memo.move_to_end(key)
         if compiled is None:
-            compiled = _Compiled(self.inputs, self.outputs)
+            compiled = _Compiled(self.inputs, self.outputs, in_place)
             with _memo_lock:
                 _memo[key] = compiled
                 while len(_memo) > MEMO_SIZE:
@@ -70,6 +71,8 @@ class CProgram:
         #: arguments a checked call has seen the like of, or None (see
         #: :meth:`codegen.c_call.SegmentRunner.direct_path`); None for other programs.
         self.direct = compiled.direct
+        #: ``{output position: input position}``: the outputs written over an input's array.
+        self.in_place = compiled.in_place
 
     @property
     def program(self):
@@ -94,11 +97,16 @@ def clear_memo():
 class _Compiled:
     """Everything built for one graph: the program, its C, the library and the runners."""
 
-    def __init__(self, inputs, outputs):
+    def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = inputs, outputs
         self.program = lower(inputs, outputs)
         self.items = plan(self.program)
         self.segments = [item for item in self.items if isinstance(item, Segment)]
+        writes = {}  # output variable -> the input variable whose array it is written into
+        for out, inp in in_place:
+            if self._may_write_over(outputs[out], inputs[inp]):
+                writes[outputs[out]] = inputs[inp]
+        self.in_place = {out: inp for out, inp in in_place if writes.get(outputs[out]) is inputs[inp]}
         texts = infix_texts(list(outputs) + list(inputs), limit=70)
         kernels = self.program.kernels
         self.source, units = render_sources(kernels, self._summary(texts), self.segments, texts,
@@ -113,7 +121,7 @@ class _Compiled:
                                               units=units, runtime=runtime)
             lib = self.library.lib
             self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}
-            self.runners = {s.index: SegmentRunner(s, self.library) for s in self.segments}
+            self.runners = {s.index: SegmentRunner(s, self.library, reuse=_reuse(s, writes)) for s in self.segments}
         self._free_after = self._lifetimes()
         self.whole, self.picks = self._whole_program()
         self.fast_run, self.direct = self.run, {True: None, False: None}
@@ -162,6 +170,41 @@ class _Compiled:
         picks = [self.inputs.index(v) for v in segment.inputs]
         return self.runners[segment.index], (None if picks == list(range(len(self.inputs))) else picks)
 
+    def _may_write_over(self, out, source):
+        """Whether ``out`` may be computed into the array of input ``source`` (an update written
+        in place): its kernel reads ``source`` at the very element it writes, if at all, and
+        nothing that may share memory with ``source`` is read later or returned.
+
+        A NumPy step's results may be views of its inputs, so anything computed from
+        ``source`` by NumPy steps counts as sharing its memory; a kernel's results never do.
+        """
+        if any(d is None for d in source.type.shape) or source.type != out.type or self.outputs.count(out) != 1:
+            return False
+        aliases = {source}
+        for item in self.items:
+            if isinstance(item, NumpyStep) and any(v in aliases for v in item.node.inputs):
+                aliases.update(item.node.outputs)
+        if any(v in aliases for v in self.outputs):
+            return False
+        for position, item in enumerate(self.items):
+            if not isinstance(item, Segment):
+                continue
+            for k, step in enumerate(item.steps):
+                if any(var is out for _, var in step.outputs):
+                    break
+            else:
+                continue
+            if step.reduced_axes is not None or source not in item.inputs:
+                return False
+            identity = list(range(source.ndim))
+            for buffer, var in step.inputs:
+                if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
+                    return False
+            later = [v for s in item.steps[k + 1:] for _, v in s.inputs]
+            later += [v for i in self.items[position + 1:] for v in _reads(i)]
+            return not any(v in aliases for v in later)
+        return False
+
     # --- running -----------------------------------------------------------------------------
     def run(self, arrays):
         if self.whole is not None:
@@ -185,9 +228,12 @@ class _Compiled:
                 for var in dead:
                     values.pop(var, None)
         results = [as_array(lookup(v, values)) for v in self.outputs]
-        # An output that is an input (or a constant) is copied: the caller owns what it gets.
+        # An output that is an input (or a constant) is copied: the caller owns what it gets;
+        # but an output written over its input's array (in_place) is that array by design.
         given = {id(a) for a in arrays}
-        return [r.copy() if id(r) in given or isinstance(v, Constant) else r for v, r in zip(self.outputs, results)]
+        written = {k for k, i in self.in_place.items() if results[k] is arrays[i]}
+        return [r.copy() if k not in written and (id(r) in given or isinstance(v, Constant)) else r
+                for k, (v, r) in enumerate(zip(self.outputs, results))]
 
     def _run_segment(self, segment, values):
         arrays = []
@@ -200,6 +246,12 @@ class _Compiled:
             return
         for step in segment.steps:
             run_kernel(step, values, self.kernel_functions[step.kernel.name], self.library.ffi)
+
+
+def _reuse(segment, writes):
+    """``{output slot: input slot}`` of ``segment`` for the outputs written over an input."""
+    return {segment.outputs.index(out): segment.inputs.index(source)
+            for out, source in writes.items() if out in segment.outputs}
 
 
 def _reads(item):

@@ -74,11 +74,13 @@ def numpy_objects_readable():
     return True
 
 
-def _entry_call_lines(n_in, n_const, n_out, result, arrays):
+def _entry_call_lines(n_in, n_const, n_out, result, arrays, reuse=None):
     """The lines both call paths share: unpack ``arrays`` (the name of the sequence), check
-    they are ndarrays with remembered shapes, allocate the outputs, call the C entry point
-    and ``return {result}`` where it succeeded (``result`` formats with ``outs``, the
-    output names joined by commas)."""
+    they are ndarrays with remembered shapes, allocate the outputs (or, for an output of
+    ``reuse``, ``{output: input}``, take the input's array where it can be written), call
+    the C entry point and ``return {result}`` where it succeeded (``result`` formats with
+    ``outs``, the output names joined by commas)."""
+    reuse = reuse or {}
     ins = [f"a{i}" for i in range(n_in)]
     outs = [f"o{i}" for i in range(n_out)]
     key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
@@ -89,13 +91,15 @@ def _entry_call_lines(n_in, n_const, n_out, result, arrays):
         f"if {checks}:",
         f"    shapes = memo_get({key})",
         "    if shapes is not None and shapes is not FALLBACK:",
-        *[f"        {o} = empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
+        *[f"        {o} = empty(shapes[{i}], d{i})" if i not in reuse else
+          f"        {o} = a{reuse[i]} if a{reuse[i]}.flags.writeable and a{reuse[i]}.shape == shapes[{i}] "
+          f"else empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
         f"        if not entry({', '.join(ids + ['dtypes'])}):",
         f"            return {result.format(outs=', '.join(outs))}",
     ]
 
 
-def direct_path_source(n_in, n_const, n_out, single=True):
+def direct_path_source(n_in, n_const, n_out, single=True, reuse=None):
     """The Python source of :meth:`SegmentRunner.direct_path` for these numbers of arrays;
     ``single``: one output returned as an array, not a list of one.
 
@@ -112,12 +116,12 @@ def direct_path_source(n_in, n_const, n_out, single=True):
         return None
     """
     result = "{outs}" if n_out == 1 and single else "[{outs}]"
-    body = _entry_call_lines(n_in, n_const, n_out, result, "args")
+    body = _entry_call_lines(n_in, n_const, n_out, result, "args", reuse)
     return "\n".join(["def direct(args):", f"    if len(args) == {n_in}:"]
                      + ["        " + line for line in body] + ["    return None"])
 
 
-def fast_path_source(n_in, n_const, n_out):
+def fast_path_source(n_in, n_const, n_out, reuse=None):
     """The Python source of :meth:`SegmentRunner.fast_path` for these numbers of arrays.
 
     >>> print(fast_path_source(2, 0, 1))
@@ -131,7 +135,7 @@ def fast_path_source(n_in, n_const, n_out):
                     return [o0]
         return fallback(arrays)
     """
-    body = _entry_call_lines(n_in, n_const, n_out, "[{outs}]", "arrays")
+    body = _entry_call_lines(n_in, n_const, n_out, "[{outs}]", "arrays", reuse)
     return "\n".join(["def run(arrays):"] + ["    " + line for line in body] + ["    return fallback(arrays)"])
 
 
@@ -142,9 +146,14 @@ class SegmentRunner:
     segment's outputs, or None when the caller must run the segment step by
     step (an input that is not an ndarray of the expected dtype object, an
     unaligned array, or a case the kernels do not cover).
+
+    ``reuse`` maps output positions to input positions: that output is computed
+    into the input's own array (an update written in place; the caller has
+    checked that this is safe), where the array is writeable.
     """
 
-    def __init__(self, segment, library, use_objects=None):
+    def __init__(self, segment, library, use_objects=None, reuse=None):
+        self._reuse = dict(reuse or {})
         lib, ffi = library.lib, library.ffi
         self.segment = segment
         self._ffi = ffi
@@ -173,6 +182,9 @@ class SegmentRunner:
         if shapes is _FALLBACK:
             return None
         outputs = [np.empty(s, d) for s, d in zip(shapes, self._out_dtypes)]
+        for o, i in self._reuse.items():
+            if arrays[i].flags.writeable and arrays[i].shape == shapes[o]:
+                outputs[o] = arrays[i]
         if self._object_entry is not None:
             rc = self._object_entry(*[id(a) for a in arrays], *self._constant_ids, *[id(o) for o in outputs],
                                     self._dtype_ids)
@@ -192,7 +204,7 @@ class SegmentRunner:
         """
         if self._object_entry is None:
             return fallback
-        source = fast_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes))
+        source = fast_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), self._reuse)
         return self._generated(source, "run", fallback=fallback)
 
     def _generated(self, source, name, **names):
@@ -216,11 +228,13 @@ class SegmentRunner:
 
         It is safe without Python's argument checks because the C entry point checks each
         array's rank and dtype object (a mismatch returns before anything runs), and the
-        shapes were checked when they entered the memo. Its outputs are new arrays.
+        shapes were checked when they entered the memo. Its outputs are new arrays, but for
+        those written over an input (``reuse``).
         """
         if self._object_entry is None:
             return None
-        source = direct_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), single)
+        source = direct_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), single,
+                                    self._reuse)
         return self._generated(source, "direct")
 
     def output_shapes(self, shapes):

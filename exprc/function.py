@@ -260,8 +260,12 @@ class Function:
         # A name two inputs share cannot pick one of them: such inputs are passed by position.
         self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
         self._shared_names = {n for n in names if names.count(n) > 1}
-        self._program = _program_class(backend)(self.inputs + self.implicit,
-                                                self.outputs + [e for _, e in updates])
+        program_inputs = self.inputs + self.implicit
+        # An update may be computed into its variable's own array, where the back end finds
+        # that safe (nothing reads the old value afterwards); see codegen.c.
+        in_place = [(len(outputs) + j, program_inputs.index(var)) for j, (var, _) in enumerate(updates)
+                    if var in self.implicit]
+        self._program = _program_class(backend)(program_inputs, self.outputs + [e for _, e in updates], in_place)
         direct = getattr(self._program, "direct", None)
         self._stateful = bool(self.implicit or updates)
         self._direct = direct[self._single and not self._stateful] if direct else None
@@ -363,13 +367,17 @@ class Function:
         if results is None:
             results = self._program.run(arrays)
         # Nothing returned or stored may alias an argument, a shared value or another result:
-        # a later in-place write to one would change the other.
-        seen, owned = {id(a) for a in arrays}, []
-        for r in results:
-            r = _owned(r, id(r) in seen)
-            seen.add(id(r))
-            owned.append(r)
+        # a later in-place write to one would change the other. An update written in place
+        # is its variable's own array already.
         n = len(self.outputs)
+        seen, kept, owned = {id(a) for a in arrays}, set(), []
+        for k, r in enumerate(results):
+            written_in_place = k >= n and r is self.updates[k - n][0]._value and id(r) not in kept
+            if not written_in_place:
+                r = _owned(r, id(r) in seen)
+            seen.add(id(r))
+            kept.add(id(r))
+            owned.append(r)
         for (var, _), value in zip(self.updates, owned[n:]):
             _check_update_value(var, value)
         for (var, _), value in zip(self.updates, owned[n:]):
@@ -405,9 +413,11 @@ def _owned(array, shared=False):
 
 
 class ReferenceProgram:
-    """Runs a graph node by node through each op's NumPy reference, freeing values after their last use."""
+    """Runs a graph node by node through each op's NumPy reference, freeing values after their last use.
 
-    def __init__(self, inputs, outputs):
+    It writes nothing in place: ``in_place`` is accepted and ignored."""
+
+    def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = inputs, outputs
         self.order = toposort(outputs)
         last_use = {}

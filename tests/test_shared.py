@@ -168,3 +168,48 @@ def test_shared_variable_cannot_be_an_input():
     w = ex.shared(np.zeros(3), name="w")
     with pytest.raises(TypeError, match="shared variable.*implicitly"):
         ex.function([w], w + 1)
+
+
+def test_sgd_update_is_written_in_place_on_the_c_back_end():
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(30, 5)), rng.normal(size=30)
+    w = ex.shared(np.zeros(5), name="w")
+    x_in, y_in = ex.matrix("X"), ex.vector("y")
+    cost = ((x_in @ w - y_in) ** 2).mean()
+    step = ex.function([x_in, y_in], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))], backend="c")
+    assert step._program.in_place  # the update was found safe to write over w
+    before = w.get_value(borrow=True)
+    w_np = np.zeros(5)
+    for _ in range(3):
+        step(X, y)
+        w_np = w_np - 0.1 * (2 * X.T @ (X @ w_np - y) / len(y))
+    assert w.get_value(borrow=True) is before  # the same array, written over
+    np.testing.assert_allclose(w.get_value(), w_np, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["transposed read", "old value returned", "read after", "view returned"])
+def test_updates_that_cannot_be_written_in_place_stay_correct(case):
+    start = np.arange(9.0).reshape(3, 3)
+    w = ex.shared(start, name="w")
+    if case == "transposed read":  # each element needs another element's old value
+        outputs, new = [], w - w.T
+    elif case == "old value returned":
+        outputs, new = [w.sum(axis=1)], w * 2
+    elif case == "read after":  # a later step reads the old w
+        new = w + 1
+        outputs = [(new @ w).sum()]
+    else:
+        outputs, new = [w.T], w * 2
+    f = ex.function([], outputs, updates=[(w, new)], backend="c")
+    got = f()
+    expected = {
+        "transposed read": ([], start - start.T),
+        "old value returned": ([start.sum(axis=1)], start * 2),
+        "read after": ([((start + 1) @ start).sum()], start + 1),
+        "view returned": ([start.T], start * 2),
+    }[case]
+    for a, b in zip(got, expected[0]):
+        np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(w.get_value(), expected[1])
+    for a in got:
+        assert not np.shares_memory(a, w.get_value(borrow=True))
