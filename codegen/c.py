@@ -28,11 +28,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from exprc.graph import Constant, toposort
+from exprc.graph import Constant, canonical_text
 from exprc.printing import infix_texts
 
 from . import build
-from .cache import sha256
 from .c_call import OBJECT_HEAD, SegmentRunner
 from .c_entry import declarations as entry_declarations, max_rank
 from .c_render import declaration, render_sources
@@ -117,7 +116,7 @@ class _Compiled:
             for segment in self.segments:
                 cdef += entry_declarations(segment)
             runtime = runtime_source(max_rank(self.segments), OBJECT_HEAD) if self.segments else None
-            self.library = build.load_library(self.source, "\n".join(cdef), graph=_graph_text(inputs, outputs),
+            self.library = build.load_library(self.source, "\n".join(cdef), graph=canonical_text(inputs, outputs),
                                               units=units, runtime=runtime)
             lib = self.library.lib
             self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}
@@ -258,29 +257,3 @@ def _reads(item):
     if isinstance(item, NumpyStep):
         return item.node.inputs
     return item.inputs
-
-
-def _graph_text(inputs, outputs):
-    """The graph in a normalised text for the cache key: inputs by position, nodes by
-    position, ops with their parameters, every type (dtype and static shape), constants
-    by value."""
-    names = {v: f"in{i}" for i, v in enumerate(inputs)}
-    lines = [f"in{i}: {v.type}" for i, v in enumerate(inputs)]
-
-    def name(v):
-        if v not in names:
-            if isinstance(v, Constant):
-                value = np.asarray(v.value)
-                digest = sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:32]
-                names[v] = f"const({value.dtype.str}, {value.shape}, sha256={digest}, weak={v.type.weak})"
-            else:
-                names[v] = f"?{v.type}"
-        return names[v]
-
-    for i, node in enumerate(toposort(outputs)):
-        args = ", ".join(name(v) for v in node.inputs)
-        for k, out in enumerate(node.outputs):
-            names[out] = f"t{i}_{k}"
-        lines.append(f"{', '.join(f'{names[o]}: {o.type}' for o in node.outputs)} = {node.op!r}({args})")
-    lines.append("return " + ", ".join(name(v) for v in outputs))
-    return "\n".join(lines)

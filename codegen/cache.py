@@ -296,9 +296,10 @@ class Entry:
     @property
     def kind(self):
         """``"library"``, ``"object"`` (the run time programs link with), ``"cubin"`` (CUDA
-        kernels) or ``"source only"`` (a failed or unfinished build)."""
+        kernels), ``"graph"`` (a rewritten graph, see :mod:`exprc.rewrite.remembered`) or
+        ``"source only"`` (a failed or unfinished build)."""
         suffixes = {p.suffix for p in self.files}
-        for suffix, kind in ((".so", "library"), (".o", "object"), (".cubin", "cubin")):
+        for suffix, kind in ((".so", "library"), (".o", "object"), (".cubin", "cubin"), (".graph", "graph")):
             if suffix in suffixes:
                 return kind
         return "source only"
@@ -315,7 +316,7 @@ class Entry:
             line = line.strip(" */")
             if line.startswith("outputs:"):
                 return line[len("outputs:"):].strip()
-        return "the entry points' run time" if self.kind == "object" else ""
+        return {"object": "the entry points' run time", "graph": "a rewritten graph"}.get(self.kind, "")
 
 
 def _stat(path):

@@ -9,7 +9,8 @@ import numpy as np
 
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, toposort, unflatten
 from .printing import format_value, infix_texts, to_infix
-from .rewrite import RewriteReport, check_mode, rewrite
+from .rewrite import RewriteReport, check_mode
+from .rewrite.remembered import rewrite_remembered
 from .shapes import ShapeError, fmt_shape
 from .shared import SharedVariable
 from .tensor import TensorVariable, as_tensor
@@ -242,7 +243,9 @@ class Function:
         self._check_reachable(outputs + new_values)
         #: The rewrites that fired while compiling (a :class:`~exprc.rewrite.RewriteReport`).
         self.rewrites = RewriteReport()
-        rewritten = rewrite(outputs + new_values, rewrites, self.rewrites)
+        roots = outputs + new_values
+        leaves = self.inputs + [v for v in graph_inputs(roots) if isinstance(v, SharedVariable)]
+        rewritten = rewrite_remembered(leaves, roots, rewrites, self.rewrites)
         self._setup(rewritten[:len(outputs)], list(zip(updated, rewritten[len(outputs):])),
                     backend, allow_input_downcast, name)
 

@@ -253,3 +253,49 @@ def unflatten(entries, picks):
             raise ValueError(f"{op}: rebuilt with {len(node.outputs)} outputs, the graph recorded {count}")
         values.extend(node.outputs)
     return [values[i] for i in picks]
+
+
+def canonical_text(inputs, outputs):
+    """The graph computing ``outputs`` as a normalised text, the same in every process: inputs
+    by position, nodes by position, ops with their parameters, every type (dtype and static
+    shape), constants by value. Cache keys are made from it.
+
+    >>> import exprc as ex
+    >>> x = ex.vector("x")
+    >>> print(canonical_text([x], [ex.exp(x)]))
+    in0: float64 (?,)
+    t0_0: float64 (?,) = Elemwise(scalar_op=ScalarOp(name='exp', nin=1))(in0)
+    return t0_0
+    """
+    import numpy as np
+
+    from codegen.cache import sha256
+
+    names = {v: f"in{i}" for i, v in enumerate(inputs)}
+    lines = [f"in{i}: {v.type}" for i, v in enumerate(inputs)]
+
+    def name(v):
+        if v not in names:
+            if isinstance(v, Constant):
+                value = np.asarray(v.value)
+                digest = sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:32]
+                names[v] = f"const({value.dtype.str}, {value.shape}, sha256={digest}, weak={v.type.weak})"
+            else:
+                names[v] = f"?{v.type}"
+        return names[v]
+
+    for i, node in enumerate(toposort(outputs)):
+        args = ", ".join(name(v) for v in node.inputs)
+        for k, out in enumerate(node.outputs):
+            names[out] = f"t{i}_{k}"
+        lines.append(f"{', '.join(f'{names[o]}: {o.type}' for o in node.outputs)} = {_op_text(node.op)}({args})")
+    lines.append("return " + ", ".join(name(v) for v in outputs))
+    return "\n".join(lines)
+
+
+def _op_text(op):
+    # Ops are dataclasses whose repr lists their parameters; an op without parameters may
+    # be a plain class, whose default repr holds its address, different in every process.
+    if hasattr(op, "__dataclass_fields__"):
+        return repr(op)
+    return f"{type(op).__module__}.{type(op).__qualname__}"

@@ -11,6 +11,7 @@ import exprc as ex
 from codegen import build, c
 from codegen.cache import DiskCache
 from exprc.cache import main
+from exprc.rewrite import remembered
 
 
 def _fill(cache_dir, monkeypatch):
@@ -18,6 +19,7 @@ def _fill(cache_dir, monkeypatch):
     monkeypatch.setenv("EXPRC_CACHE_DIR", str(cache_dir))
     build.clear_loaded()
     c.clear_memo()
+    remembered.clear_memo()
     x = ex.vector("x")
     f = ex.function([x], ex.sinh(x) * 7, backend="c")
     g = ex.function([x], ex.cosh(x) - 7, backend="c")
@@ -29,7 +31,7 @@ def test_list_names_each_entry_and_what_it_computes(tmp_path, monkeypatch, capsy
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert f"cache: {tmp_path}" in out
-    assert "3 entries" in out  # two programs and the run time they link with
+    assert "5 entries" in out  # two programs, the graphs they were rewritten to, and the run time
     assert "sinh(x) * 7" in out and "cosh(x) - 7" in out and "the entry points' run time" in out
 
 
@@ -39,17 +41,17 @@ def test_size_agrees_with_the_files(tmp_path, monkeypatch, capsys):
     assert total == sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path / "memo"
                         and not p.name.endswith(".lock"))
     main(["size"])
-    assert capsys.readouterr().out.splitlines()[1].startswith("3 entries, ")
+    assert capsys.readouterr().out.splitlines()[1].startswith("5 entries, ")
 
 
 def test_clear_removes_entries_and_programs_compile_again(tmp_path, monkeypatch, capsys):
     x, f, _ = _fill(tmp_path, monkeypatch)
     main(["clear", "--older-than", "1"])
-    assert "removed 0 of 3 entries" in capsys.readouterr().out  # all were written just now
+    assert "removed 0 of 5 entries" in capsys.readouterr().out  # all were written just now
     total = sum(e.size for e in DiskCache(tmp_path).entries())
     main(["clear"])
     out = capsys.readouterr().out
-    assert "removed 3 of 3 entries" in out
+    assert "removed 5 of 5 entries" in out
     assert f"{total / 1024:.1f} KiB freed" in out  # what the entries took, read before removing them
     assert not list(tmp_path.rglob("*.so")) and not list(tmp_path.rglob("*.o"))
     build.clear_loaded()
@@ -69,7 +71,7 @@ def test_clear_leaves_an_entry_being_built(tmp_path, monkeypatch, capsys):
         main(["clear"])
     finally:
         os.close(fd)
-    assert "removed 2 of 3 entries" in capsys.readouterr().out
+    assert "removed 4 of 5 entries" in capsys.readouterr().out
     assert all(path.exists() for path in entry.files)
 
 
