@@ -7,6 +7,7 @@ every other back end is tested against, so it stays simple and obviously right.
 """
 import numpy as np
 
+from . import check
 from .graph import Constant, Variable, graph_inputs, substitute, toposort
 from .printing import format_value, infix_texts, to_infix
 from .rewrite import RewriteReport, check_mode, rewrite
@@ -143,7 +144,7 @@ class Function:
     Built by :func:`function`; see there.
     """
 
-    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast"):
+    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast", mode=None):
         if not isinstance(inputs, (list, tuple)):
             raise TypeError(f"function inputs must be a list of variables, got {inputs!r}")
         for i, var in enumerate(inputs):
@@ -181,6 +182,9 @@ class Function:
         self._positions = {v.name: i for i, v in enumerate(self.inputs) if v.name and names.count(v.name) == 1}
         self._shared_names = {n for n in names if names.count(n) > 1}
         self._program = _program_class(backend)(self.inputs, self.outputs)
+        #: None, ``"check"`` or ``"nanguard"`` (see :mod:`exprc.check`).
+        self.mode = check.check_mode(mode)
+        self._program = check.wrap(self.mode, _program_class(backend), self._program, self.inputs, self.outputs, backend)
         direct = getattr(self._program, "direct", None)
         self._direct = direct[self._single] if direct else None
         # What an argument must be to skip conversion: an ndarray of the very dtype object,
@@ -330,7 +334,7 @@ def _value(var, values):
 
 
 def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-             device=None):
+             device=None, mode=None):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -349,6 +353,11 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     ``device`` is ``"cpu"`` (the default) or ``"cuda"``; where the CUDA driver, a
     GPU or NVRTC is missing, ``"cuda"`` raises :class:`exprc.cuda.CudaUnavailableError`
     saying which (see :mod:`exprc.cuda`).
+
+    ``mode="check"`` runs the compiled program and the NumPy reference side by side on
+    every call and raises :class:`exprc.CheckError` at the first node whose values differ;
+    ``mode="nanguard"`` raises :class:`exprc.NanGuardError` at the first node that creates
+    a NaN or an infinity (see :mod:`exprc.check`).
 
     Calls check each argument: its dtype (a lossy conversion such as float64
     data for a float32 input is a TypeError unless ``allow_input_downcast``),
@@ -371,7 +380,8 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
-    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites))
+    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites),
+                    check.check_mode(mode))
 
 
 def evaluate(outputs, inputs):
