@@ -22,14 +22,15 @@ def _swap_call(expr, old, new):
 
 
 def wrong_kernel(note, old, new):
-    """A program hook making the kernel whose result is ``note`` call ``new`` where it called
-    ``old``: a deliberately wrong kernel, as a code generation bug would make it."""
+    """A program hook making the kernel whose result is ``note`` (every kernel, if None) call
+    ``new`` where it called ``old``: a deliberately wrong kernel, as a code generation bug
+    would make it."""
     hits = []
 
     def hook(program):
         for step in program.steps:
             kernel = getattr(step, "kernel", None)
-            if kernel is not None and kernel.note == note:
+            if kernel is not None and note in (None, kernel.note):
                 stores = tuple((b, _swap_call(e, old, new)) for b, e in kernel.stores)
                 reduction = kernel.reduction
                 if reduction is not None:

@@ -10,7 +10,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__)
     parser.add_argument("--graphs", type=int, default=1000, help="how many graphs (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
-    parser.add_argument("--max-nodes", type=int, default=8, help="the most nodes a graph draws (default 8)")
+    parser.add_argument("--max-nodes", type=int, default=10, help="the most nodes a graph draws (default 10)")
     parser.add_argument("--no-shrink", action="store_true", help="report failures as generated")
     args = parser.parse_args(argv)
     report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),

@@ -367,7 +367,7 @@ def _broadcasts(a, b):
     return True
 
 
-def generate(seed, max_nodes=8):
+def generate(seed, max_nodes=10):
     """A random valid :class:`Case`, the same for the same ``seed``.
 
     >>> case = generate(1)
@@ -387,6 +387,7 @@ def generate(seed, max_nodes=8):
         drawer.case.nodes["v1"] = Node(template, ("x0",))
         names.append("v1")
     case = drawer.case
-    extra = [n for n in names[:-1] if rng.random() < 0.2]
-    case.outputs = extra + [names[-1]]
+    # every value no node reads is an output: nothing drawn is lost; some others are too
+    read = {a for node in case.nodes.values() for a in node.args}
+    case.outputs = [n for n in names if n not in read or rng.random() < 0.1]
     return case.used()

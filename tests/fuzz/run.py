@@ -174,7 +174,7 @@ class Report:
                 f"in {self.seconds:.0f} s: failures: {text}")
 
 
-def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=8):
+def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10):
     """Generate and check ``graphs`` cases from ``seed``; a :class:`Report` with, per failure,
     ``(case seed, shrunk case, failure)``."""
     report = Report(failures=[])
