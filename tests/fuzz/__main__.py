@@ -3,7 +3,7 @@ print each failure shrunk to a runnable program, and a summary; the exit status 
 import argparse
 import sys
 
-from .run import fuzz
+from .run import BACKENDS, cuda_compile_available, fuzz
 
 
 def main(argv=None):
@@ -12,9 +12,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
     parser.add_argument("--max-nodes", type=int, default=10, help="the most nodes a graph draws (default 10)")
     parser.add_argument("--no-shrink", action="store_true", help="report failures as generated")
+    parser.add_argument("--no-cuda", action="store_true",
+                        help="skip compiling each graph's CUDA kernels with NVRTC (done where NVRTC is installed)")
     args = parser.parse_args(argv)
+    backends = BACKENDS + (("cuda-compile",) if not args.no_cuda and cuda_compile_available() else ())
     report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),
-                  max_nodes=args.max_nodes)
+                  max_nodes=args.max_nodes, backends=backends)
     print(report.summary())
     return 1 if report.failures else 0
 

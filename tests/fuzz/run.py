@@ -9,7 +9,9 @@ A case fails when:
 - ``rewrite``: the simplified graph's outputs differ from the graph's as written
   (both on the NumPy reference), beyond what rounding allows; a finite result
   where the unsimplified graph overflows to inf or NaN is an improvement, not a
-  failure;
+  failure. ``rewrites="exact"`` is checked always, ``"fast"`` where no node of
+  the graph as written makes NaN or inf (its rules assume finite values:
+  ``x / x`` is 1);
 - ``crash``: compiling or calling raises anything else.
 
 :func:`shrink` then removes what the failure does not need: outputs, nodes
@@ -26,9 +28,17 @@ import exprc as ex
 
 from .generate import Invalid, Node, generate, reference
 
-#: The back ends a case compiles on. The NumPy back end is the reference itself; the CUDA
-#: back end cannot run graphs yet (``device="cuda"`` raises NotImplementedError).
+#: The back ends a case runs on. The NumPy back end is the reference itself; the CUDA
+#: back end cannot run graphs yet (``device="cuda"`` raises NotImplementedError), so
+#: ``"cuda-compile"`` (where NVRTC is installed) renders the graph's CUDA kernels and
+#: compiles them for sm_80: no result to compare, but no kernel may fail to compile.
 BACKENDS = ("c",)
+
+
+def cuda_compile_available():
+    from codegen import nvrtc
+
+    return nvrtc.unavailable_reason() is None
 
 #: Output-level tolerances for the rewrite check: rewrites reorder arithmetic, so errors
 #: may grow through the graph; these catch wrong rules, not rounding.
@@ -51,6 +61,11 @@ def check_case(case, backends=BACKENDS):
     expected = reference(case)
     inputs, outputs, values = case.build()
     for backend in backends:
+        if backend == "cuda-compile":
+            failure = _cuda_compile(inputs, outputs)
+            if failure is not None:
+                return failure
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -60,14 +75,45 @@ def check_case(case, backends=BACKENDS):
             return Failure("mismatch", backend, str(err))
         except Exception as err:  # noqa: BLE001 - a crash is what the fuzzer looks for
             return Failure("crash", backend, f"{type(err).__name__}: {err}")
+    for rewrites in ("exact", "fast"):
+        if rewrites == "fast" and _makes_nonfinite(inputs, outputs, values):
+            continue  # "fast" rules assume finite values (x / x is 1), so NaN may differ after them
+        try:
+            simplified = reference(case, rewrites=rewrites)
+        except Invalid as err:
+            return Failure("crash", f"rewrites={rewrites}", str(err))
+        for name, got, want in zip(case.outputs, simplified, expected):
+            problem = _rewrite_difference(np.asarray(got), np.asarray(want))
+            if problem:
+                return Failure("rewrite", f"rewrites={rewrites}", f"output {name}: {problem}")
+    return None
+
+
+def _makes_nonfinite(inputs, outputs, values):
+    """Whether some node of the graph as written creates a NaN or an infinity."""
+    f = ex.function(inputs, outputs, backend="numpy", rewrites=None, mode="nanguard")
     try:
-        simplified = reference(case, rewrites="fast")
-    except Invalid as err:
-        return Failure("crash", "rewrite", str(err))
-    for name, got, want in zip(case.outputs, simplified, expected):
-        problem = _rewrite_difference(np.asarray(got), np.asarray(want))
-        if problem:
-            return Failure("rewrite", "numpy", f"output {name}: {problem}")
+        f(*values)
+    except ex.NanGuardError:
+        return True
+    return False
+
+
+def _cuda_compile(inputs, outputs):
+    from codegen import cuda_render, nvrtc
+    from codegen.lower import lower
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = ex.function(inputs, outputs, backend="numpy")  # only for its simplified graph
+        kernels = lower(f.inputs, f.outputs).kernels
+        if kernels:
+            _, log = nvrtc.compile_with_log(cuda_render.render_program(kernels, "fuzz case"), "fuzz.cu", "sm_80")
+            if "warning" in log:
+                return Failure("crash", "cuda-compile", f"NVRTC warns: {log}")
+    except Exception as err:  # noqa: BLE001
+        return Failure("crash", "cuda-compile", f"{type(err).__name__}: {err}")
     return None
 
 
@@ -165,25 +211,27 @@ class Report:
     failures: list = None
     seconds: float = 0.0
 
+    backends: tuple = BACKENDS
+
     def summary(self):
         kinds = {}
         for _, _, failure in self.failures:
             kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
         text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-        return (f"{self.graphs} graphs on back ends {', '.join(BACKENDS)} (checked against the NumPy reference) "
+        return (f"{self.graphs} graphs on back ends {', '.join(self.backends)} (checked against the NumPy reference) "
                 f"in {self.seconds:.0f} s: failures: {text}")
 
 
-def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10):
-    """Generate and check ``graphs`` cases from ``seed``; a :class:`Report` with, per failure,
-    ``(case seed, shrunk case, failure)``."""
-    report = Report(failures=[])
+def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10, backends=BACKENDS):
+    """Generate and check ``graphs`` cases from ``seed`` on ``backends``; a :class:`Report`
+    with, per failure, ``(case seed, shrunk case, failure)``."""
+    report = Report(failures=[], backends=tuple(backends))
     start = time.monotonic()
     for k in range(graphs):
         case_seed = seed * 1_000_003 + k
         case = generate(case_seed, max_nodes)
         try:
-            failure = check_case(case)
+            failure = check_case(case, backends)
         except Invalid:
             report.invalid += 1
             continue
@@ -191,7 +239,7 @@ def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10):
             report.graphs += 1
         if failure is not None:
             if shrink_failures:
-                case, failure = shrink(case, failure)
+                case, failure = shrink(case, failure, backends)
             report.failures.append((case_seed, case, failure))
             if log:
                 log(describe(case_seed, case, failure))
