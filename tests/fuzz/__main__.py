@@ -14,10 +14,12 @@ def main(argv=None):
     parser.add_argument("--no-shrink", action="store_true", help="report failures as generated")
     parser.add_argument("--no-cuda", action="store_true",
                         help="skip compiling each graph's CUDA kernels with NVRTC (done where NVRTC is installed)")
+    parser.add_argument("--minutes", type=float, help="stop after this long, with fewer graphs if need be")
     args = parser.parse_args(argv)
     backends = BACKENDS + (("cuda-compile",) if not args.no_cuda and cuda_compile_available() else ())
     report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),
-                  max_nodes=args.max_nodes, backends=backends)
+                  max_nodes=args.max_nodes, backends=backends,
+                  seconds=None if args.minutes is None else 60 * args.minutes)
     print(report.summary())
     return 1 if report.failures else 0
 

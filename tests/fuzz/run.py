@@ -222,12 +222,15 @@ class Report:
                 f"in {self.seconds:.0f} s: failures: {text}")
 
 
-def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10, backends=BACKENDS):
-    """Generate and check ``graphs`` cases from ``seed`` on ``backends``; a :class:`Report`
-    with, per failure, ``(case seed, shrunk case, failure)``."""
+def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10, backends=BACKENDS, seconds=None):
+    """Generate and check ``graphs`` cases from ``seed`` on ``backends`` (stopping after
+    ``seconds`` when given); a :class:`Report` with, per failure, ``(case seed, shrunk case,
+    failure)``."""
     report = Report(failures=[], backends=tuple(backends))
     start = time.monotonic()
     for k in range(graphs):
+        if seconds is not None and time.monotonic() - start > seconds:
+            break
         case_seed = seed * 1_000_003 + k
         case = generate(case_seed, max_nodes)
         try:
