@@ -31,8 +31,10 @@ Tolerances (:data:`TOLERANCES`): integers and bools must be equal. Floats match
 when ``|got - want| <= atol * scale + rtol * |want|``, where ``scale`` is the
 largest finite magnitude among the values the step reads and computes (at least
 1), times the number of elements reduced into each result (for a reduction): a
-sum's rounding error grows with its terms and their size, not its result. NaN
-matches NaN, infinities must be equal.
+sum's rounding error grows with its terms and their size, not its result. The
+tolerances are those of the least precise float dtype among the values the step
+reads and computes (a float32 value feeding a float64 result leaves it float32's
+rounding). NaN matches NaN, infinities must be equal.
 
 Within a kernel, the node named is the kernel's result; the message lists every
 node the kernel fuses, and its C code.
@@ -183,7 +185,7 @@ class CheckedProgram:
                     raise _check_error(self, number, step, var, values, reference[var], difference, scale)
                 checked[var] = (reference[var], scale)
         for k, (var, got) in enumerate(zip(self.outputs, results)):
-            want, scale = checked.get(var) or (_value(var, values), 1.0)
+            want, scale = checked.get(var) or (_value(var, values), _Scale())
             difference = _compare(got, want, var.dtype, scale)
             if difference is not None:
                 step = _Step([var.owner] if var.owner else [], [], [var])
@@ -223,19 +225,43 @@ def _reference(step, values):
     computed = {}
     scale = 1.0
     reduced = 1
+    loosest = []
     with np.errstate(all="ignore"):
         for var in step.reads:
             scale = max(scale, _magnitude(_value(var, values)))
+            loosest.append(var.dtype)
         for node in step.nodes:
             args = [_operand(v, computed) if v in computed else _operand(v, values) for v in node.inputs]
             for var, result in zip(node.outputs, node.op.perform(node, args)):
                 computed[var] = result
                 scale = max(scale, _magnitude(result))
+                loosest.append(var.dtype)
             sizes = [np.size(a) for a in args]
             out_size = max(1, np.size(computed[node.outputs[0]]))
             if sizes and max(sizes) > out_size:
                 reduced = max(reduced, max(sizes) // out_size)
-    return computed, scale * reduced
+    return computed, _Scale(scale * reduced, _loosest(loosest))
+
+
+class _Scale:
+    """What a step's float tolerance depends on: the magnitude ``value`` its ``atol`` is
+    multiplied by, and the least precise float dtype among the values the step reads and
+    computes (a float32 value rounded in a kernel stays that far off in the float64 result
+    it feeds)."""
+
+    def __init__(self, value=1.0, dtype=None):
+        self.value, self.dtype = value, dtype
+
+    def tolerance(self, dtype):
+        """``(rtol, atol)`` for a result of ``dtype``."""
+        own = TOLERANCES.get(np.dtype(dtype).name, TOLERANCES["float64"])
+        step = TOLERANCES.get(self.dtype, own) if self.dtype else own
+        return max(own[0], step[0]), max(own[1], step[1])
+
+
+def _loosest(dtypes):
+    floats = [np.dtype(d) for d in dtypes if np.dtype(d).kind == "f"]
+    return min(floats, key=lambda d: d.itemsize).name if floats else None
 
 
 def _magnitude(value):
@@ -274,13 +300,13 @@ def _compare(got, want, dtype, scale):
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
         return _Difference("values", float(diff.max()), float((diff / np.maximum(np.abs(want), 1)).max()), index,
                            got[index], want[index])
-    rtol, atol = TOLERANCES.get(got.dtype.name, TOLERANCES["float64"])
+    rtol, atol = scale.tolerance(got.dtype)
     g, w = got.astype(np.float64), want.astype(np.float64)
     with np.errstate(all="ignore"):
         finite = np.isfinite(g) & np.isfinite(w)
         same_special = ~finite & ((np.isnan(g) & np.isnan(w)) | (g == w))
         diff = np.where(finite, np.abs(g - w), 0.0)
-        bad = ~(finite | same_special) | (diff > atol * scale + rtol * np.abs(w))
+        bad = ~(finite | same_special) | (diff > atol * scale.value + rtol * np.abs(w))
     if not bad.any():
         return None
     rel = np.where(finite, diff / np.where(w == 0, 1.0, np.abs(w)), 0.0)
@@ -350,8 +376,8 @@ def _check_error(checked, number, step, var, values, want, difference, scale, ou
                      f"at {_index_text(difference.index)}{kind} the value is {difference.got.item()!r}, "
                      f"the reference's {difference.want.item()!r}")
         if got.dtype.kind == "f":
-            rtol, atol = TOLERANCES.get(got.dtype.name, TOLERANCES["float64"])
-            lines.append(f"  tolerance: |got - want| <= {atol:g} * {scale:.3g} + {rtol:g} * |want|")
+            rtol, atol = scale.tolerance(got.dtype)
+            lines.append(f"  tolerance: |got - want| <= {atol:g} * {scale.value:.3g} + {rtol:g} * |want|")
     if step.code:
         lines.append("  generated code:\n" + _indent(step.code))
     error = CheckError("\n".join(lines))

@@ -4,6 +4,21 @@ import numpy as np
 import exprc as ex
 
 
+def test_float32_rounding_inside_a_kernel_feeding_a_float64_result():
+    # Case 1000189 (seed 1): mode="check" blamed the kernel for coshf's float32 rounding
+    # (1 ulp from NumPy's), carried into the float64 arctan2; the step's tolerance is now
+    # that of the least precise dtype it computes.
+    x2 = ex.tensor("x2", dtype="float32", shape=(None, None))
+    x8 = ex.tensor("x8", dtype="float64", shape=(None, None))
+    v18 = ex.arctan2(ex.cosh(x2), x8)
+    f = ex.function([x2, x8], [v18], backend="c", mode="check")
+    x2_value = np.array([[2.484182119369507, 1.331958293914795, -0.29469937086105347, -2.324267625808716]],
+                        dtype="float32")
+    x8_value = np.array([[-2.012554673918621]], dtype="float64")
+    (got,) = f(x2_value, x8_value)
+    np.testing.assert_allclose(got, np.arctan2(np.cosh(x2_value), x8_value), rtol=1e-7)
+
+
 def test_a_sympy_region_that_simplifies_to_one_of_its_leaves():
     # Case 1000214 (seed 1): square(x2) / x2 is x2 to SymPy; the rewrite crashed measuring
     # the new region (AttributeError: 'NoneType' object has no attribute 'inputs').
