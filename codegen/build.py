@@ -59,6 +59,27 @@ FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno",
 )
 
 
+#: ``$EXPRC_SANITIZE`` names a sanitizer to build with (``address``: AddressSanitizer), for
+#: running the test suite under it; see docs/checking.md. Its flags are part of every build's
+#: cache key, so sanitized and plain libraries never mix.
+SANITIZERS = {"address": ("-fsanitize=address", "-fno-omit-frame-pointer")}
+
+
+def sanitize_flags():
+    """The extra flags ``$EXPRC_SANITIZE`` asks for (none when unset), or a ValueError naming
+    the sanitizers known.
+
+    >>> sanitize_flags() if not os.environ.get("EXPRC_SANITIZE") else ()
+    ()
+    """
+    name = os.environ.get("EXPRC_SANITIZE", "").strip()
+    if not name:
+        return ()
+    if name not in SANITIZERS:
+        raise ValueError(f"$EXPRC_SANITIZE is {name!r}; expected one of {sorted(SANITIZERS)} or nothing")
+    return SANITIZERS[name]
+
+
 def libraries():
     """The libraries to link: libm, and glibc's vector math library where there is glibc."""
     libs = ["-lm"]
@@ -223,7 +244,7 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
         _warned.add(str(cache.root))
         warnings.warn(f"{refusal}; compiling into a private temporary directory instead", CacheWarning, stacklevel=3)
     command = compiler()
-    flags = list(FLAGS) + libraries()
+    flags = list(FLAGS) + list(sanitize_flags()) + libraries()
     identity = compiler_identity(tuple(command), None if refusal else str(cache.root)) + "\n" + host_cpu()
     units = list(units) if units and len(units) > 1 else None
     linked = _RuntimeObject(runtime, cache_key(runtime, identity, flags, "runtime")) if runtime else None

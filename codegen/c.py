@@ -23,6 +23,7 @@ lookup.
 >>> f(np.zeros(4))  # doctest: +SKIP
 array(4.)
 """
+import contextlib
 import threading
 from collections import OrderedDict
 
@@ -87,6 +88,29 @@ class CProgram:
         return self.compiled.source
 
 
+#: Functions applied to every lowered program before it is rendered: for tests only, which
+#: inject a wrong kernel to see that ``mode="check"`` names it (see :func:`program_hook`).
+_program_hooks = []
+
+
+@contextlib.contextmanager
+def program_hook(hook):
+    """For tests: within the block, every graph compiled for C is lowered, then passed through
+    ``hook(program)``, which returns the program to render (for instance one with a wrong
+    kernel). Programs compiled in the block are forgotten on leaving it.
+
+    >>> with program_hook(lambda program: program):
+    ...     pass
+    """
+    clear_memo()
+    _program_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _program_hooks.remove(hook)
+        clear_memo()
+
+
 def clear_memo():
     """Forget the programs compiled in this process (the next build lowers and loads again)."""
     with _memo_lock:
@@ -99,6 +123,8 @@ class _Compiled:
     def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = inputs, outputs
         self.program = lower(inputs, outputs)
+        for hook in _program_hooks:
+            self.program = hook(self.program)
         self.items = plan(self.program)
         self.segments = [item for item in self.items if isinstance(item, Segment)]
         writes = {}  # output variable -> the input variable whose array it is written into

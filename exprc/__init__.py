@@ -11,6 +11,7 @@ Build an expression graph with a NumPy-like API, then compile it::
 See ``docs/`` for the user guide.
 """
 from . import cuda, ops
+from .check import CheckError, NanGuardError
 from .dtypes import SUPPORTED as DTYPES
 from .function import Function, MissingInputError, function
 from .grad import (

@@ -7,6 +7,7 @@ every other back end is tested against, so it stays simple and obviously right.
 """
 import numpy as np
 
+from . import check
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, toposort, unflatten
 from .printing import format_value, infix_texts, to_infix
 from .rewrite import RewriteReport, check_mode
@@ -221,7 +222,8 @@ def _unpickle_function(state):
     f.inputs = inputs
     f._single = state["single"]
     f.rewrites = RewriteReport(state["rewrites"])
-    f._setup(outputs, list(zip(updated, new_values)), state["backend"], state["allow_input_downcast"], state["name"])
+    f._setup(outputs, list(zip(updated, new_values)), state["backend"], state["allow_input_downcast"], state["name"],
+             state.get("mode"))
     return f
 
 
@@ -231,7 +233,8 @@ class Function:
     Built by :func:`function`; see there.
     """
 
-    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast", updates=None):
+    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast", updates=None,
+                 mode=None):
         self.inputs = _checked_inputs(inputs)
         outputs, self._single = _as_outputs(outputs)
         updated, new_values = _checked_updates(updates)
@@ -247,9 +250,9 @@ class Function:
         leaves = self.inputs + [v for v in graph_inputs(roots) if isinstance(v, SharedVariable)]
         rewritten = rewrite_remembered(leaves, roots, rewrites, self.rewrites)
         self._setup(rewritten[:len(outputs)], list(zip(updated, rewritten[len(outputs):])),
-                    backend, allow_input_downcast, name)
+                    backend, allow_input_downcast, name, mode)
 
-    def _setup(self, outputs, updates, backend, allow_input_downcast, name):
+    def _setup(self, outputs, updates, backend, allow_input_downcast, name, mode=None):
         """Everything after the graph is final: the program, and what calls need."""
         self.outputs = outputs
         #: ``(shared variable, expression)`` pairs written after each call (the expressions rewritten).
@@ -266,9 +269,15 @@ class Function:
         program_inputs = self.inputs + self.implicit
         # An update may be computed into its variable's own array, where the back end finds
         # that safe (nothing reads the old value afterwards); see codegen.c.
+        # (Not while checking: the reference must see the values the call started from.)
+        #: None, ``"check"`` or ``"nanguard"`` (see :mod:`exprc.check`).
+        self.mode = check.check_mode(mode)
         in_place = [(len(outputs) + j, program_inputs.index(var)) for j, (var, _) in enumerate(updates)
-                    if var in self.implicit]
-        self._program = _program_class(backend)(program_inputs, self.outputs + [e for _, e in updates], in_place)
+                    if var in self.implicit and self.mode is None]
+        program_outputs = self.outputs + [e for _, e in updates]
+        program_class = _program_class(backend)
+        self._program = program_class(program_inputs, program_outputs, in_place)
+        self._program = check.wrap(self.mode, program_class, self._program, program_inputs, program_outputs, backend)
         direct = getattr(self._program, "direct", None)
         self._stateful = bool(self.implicit or updates)
         self._direct = direct[self._single and not self._stateful] if direct else None
@@ -296,7 +305,7 @@ class Function:
         entries, picks = flatten(self.inputs + [v for v, _ in self.updates] + roots)
         state = {"entries": entries, "picks": picks, "n_inputs": len(self.inputs), "n_outputs": len(self.outputs),
                  "single": self._single, "backend": self.backend, "name": self.name,
-                 "allow_input_downcast": self.allow_input_downcast, "rewrites": list(self.rewrites)}
+                 "allow_input_downcast": self.allow_input_downcast, "rewrites": list(self.rewrites), "mode": self.mode}
         return (_unpickle_function, (state,))
 
     @property
@@ -473,7 +482,7 @@ def _value(var, values):
 
 
 def function(inputs, outputs=(), backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-             device=None, updates=None):
+             device=None, updates=None, mode=None):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -498,6 +507,11 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
     ``device`` is ``"cpu"`` (the default) or ``"cuda"``; where the CUDA driver, a
     GPU or NVRTC is missing, ``"cuda"`` raises :class:`exprc.cuda.CudaUnavailableError`
     saying which (see :mod:`exprc.cuda`).
+
+    ``mode="check"`` runs the compiled program and the NumPy reference side by side on
+    every call and raises :class:`exprc.CheckError` at the first node whose values differ;
+    ``mode="nanguard"`` raises :class:`exprc.NanGuardError` at the first node that creates
+    a NaN or an infinity (see :mod:`exprc.check`).
 
     Calls check each argument: its dtype (a lossy conversion such as float64
     data for a float32 input is a TypeError unless ``allow_input_downcast``),
@@ -524,7 +538,8 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
-    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites), updates)
+    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites), updates,
+                    check.check_mode(mode))
 
 
 def evaluate(outputs, inputs):

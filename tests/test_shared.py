@@ -213,3 +213,13 @@ def test_updates_that_cannot_be_written_in_place_stay_correct(case):
     np.testing.assert_allclose(w.get_value(), expected[1])
     for a in got:
         assert not np.shares_memory(a, w.get_value(borrow=True))
+
+
+@pytest.mark.parametrize("mode", ["check", "nanguard"])
+def test_updates_in_checking_modes(mode):
+    w = ex.shared(np.array([1.0, 2.0]), name="w")
+    x = ex.vector("x")
+    cost = ((x * w) ** 2).sum()
+    step = ex.function([x], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))], backend="c", mode=mode)
+    assert step([1.0, 1.0]) == 5.0
+    np.testing.assert_allclose(w.get_value(), [1.0 - 0.2, 2.0 - 0.4])

@@ -74,6 +74,8 @@ def _is_root(var, consumers, outputs):
 
 def _region(root):
     """The region's nodes under ``root`` (at most MAX_REGION) and its leaves."""
+    if root.owner is None:
+        return [], [root]  # SymPy's form of a region may be one of its leaves: x * x / x is x
     nodes, leaves, stack, seen = [], [], [root], set()
     while stack:
         v = stack.pop()
@@ -148,6 +150,9 @@ def _simplify_region(root):
     expr = values[root]
     if _operations(expr) >= len(nodes):
         return None
+    kept = expr.free_symbols
+    if None in root.type.shape and any(leaf.ndim and s not in kept for s, leaf in symbols.items()):
+        return None  # a leaf SymPy drops may broadcast the result: x + (y - x) is y only where y has its shape
     try:
         new = to_graph(expr, symbols)
     except NotImplementedError:

@@ -1,0 +1,431 @@
+"""Checking modes: ``exprc.function(..., mode="check")`` and ``mode="nanguard"``.
+
+``mode="check"`` runs the compiled program and the NumPy reference side by side
+on every call and raises :class:`CheckError` at the first graph node whose
+compiled value differs from NumPy's, or holds NaN or inf where NumPy's does not.
+``mode="nanguard"`` raises :class:`NanGuardError` at the first node that
+creates a NaN or an infinity.
+
+How the values are compared
+---------------------------
+
+A compiled program materialises only some values: the results of its fused
+kernels and of its NumPy steps; values inside a kernel live in registers. To see
+them, a checked function compiles (once, and the C back end memoises it) a
+*probe*: the same graph with every materialised value added to its outputs. The
+added outputs were stored already, so the probe lowers to the very same kernels;
+only where they are written changes.
+
+Each step of the program (a kernel, or a node run through NumPy) is then checked
+on its own: the reference computes the step's nodes from the *compiled* values
+the step read, and the compiled values it wrote must match. Checking each step
+against its own inputs, rather than the whole graph against the function's
+arguments, blames the step whose code is wrong: rounding differences allowed
+upstream (a libm ``exp`` one ulp away from NumPy's) cannot be amplified into a
+false alarm further down, and a wrong value upstream is reported there, not where
+it shows. Steps are checked in program order, so the first step reported is the
+first one wrong. Last, the function's own outputs (from the program the caller
+runs, not the probe) are compared with the checked values.
+
+Tolerances (:data:`TOLERANCES`): integers and bools must be equal. Floats match
+when ``|got - want| <= atol * scale + rtol * |want|``, where ``scale`` is the
+largest finite magnitude among the values the step reads and computes (at least
+1), times the number of elements reduced into each result (for a reduction): a
+sum's rounding error grows with its terms and their size, not its result. The
+tolerances are those of the least precise float dtype among the values the step
+reads and computes (a float32 value feeding a float64 result leaves it float32's
+rounding). NaN matches NaN, infinities must be equal.
+
+Within a kernel, the node named is the kernel's result; the message lists every
+node the kernel fuses, and its C code.
+
+>>> import numpy as np, exprc as ex
+>>> x = ex.vector("x")
+>>> f = ex.function([x], ex.exp(x).sum(), mode="check")
+>>> f(np.zeros(3))
+array(3.)
+"""
+import numpy as np
+
+from .graph import Constant
+from .printing import format_value, to_infix
+
+#: The modes ``exprc.function`` accepts besides None.
+MODES = ("check", "nanguard")
+
+#: Per float dtype, ``(rtol, atol)`` (``atol`` is scaled, see the module's docstring).
+TOLERANCES = {"float16": (1e-2, 1e-3), "float32": (1e-4, 1e-6), "float64": (1e-9, 1e-12)}
+
+
+class CheckError(AssertionError):
+    """``mode="check"``: a compiled value differs from the NumPy reference's.
+
+    Attributes: ``variable`` (the graph variable), ``got`` and ``expected`` (arrays),
+    ``max_abs`` and ``max_rel`` (the largest errors), ``index`` (where the error is
+    largest), ``code`` (the generated code computing it, or None).
+    """
+
+
+class NanGuardError(FloatingPointError):
+    """``mode="nanguard"``: a node created a NaN or an infinity.
+
+    Attributes: ``variable`` (the graph variable), ``value`` (its array), ``index`` (the
+    first element that is not finite), ``code`` (the generated code computing it, or None).
+    """
+
+
+def check_mode(mode):
+    """``mode`` if ``exprc.function`` accepts it, else a ValueError naming those it does.
+
+    >>> check_mode("check")
+    'check'
+    """
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not known; expected None or one of {MODES}")
+    return mode
+
+
+def wrap(mode, program_class, program, inputs, outputs, backend):
+    """The program a function in ``mode`` runs: ``program`` (built by ``program_class``)
+    watched as the mode asks; ``program`` itself when ``mode`` is None."""
+    if mode is None:
+        return program
+    return CheckedProgram(mode, program_class, program, inputs, outputs, backend)
+
+
+class _Step:
+    """One step of a program: the nodes it computes, the values it reads and writes, and the
+    generated code (None for a node NumPy runs)."""
+
+    def __init__(self, nodes, reads, writes, kernel=None, code=None):
+        self.nodes, self.reads, self.writes, self.kernel, self.code = nodes, reads, writes, kernel, code
+
+    def describe(self):
+        if self.kernel is None:
+            return f"run by NumPy ({self.nodes[0].op.debug_name()})"
+        fused = "".join(f"\n      {to_infix(n.outputs[0], limit=100)}" for n in self.nodes)
+        return f"computed by the C kernel {self.kernel}, which fuses:{fused}"
+
+
+def _steps(program):
+    """The steps of ``program`` in the order it runs them: the kernels and NumPy steps of a
+    C program (its ``program`` property), or every node of the reference program."""
+    lowered = getattr(program, "program", None)
+    if lowered is None:
+        return [_Step([node], list(node.inputs), list(node.outputs)) for node in program.order]
+    source = program.listing()
+    steps = []
+    for step in lowered.steps:
+        if hasattr(step, "kernel"):
+            steps.append(_Step(list(step.nodes), [v for _, v in step.inputs], [v for _, v in step.outputs],
+                               step.kernel.name, kernel_code(source, step.kernel.name)))
+        else:
+            steps.append(_Step([step.node], list(step.node.inputs), list(step.node.outputs)))
+    return steps
+
+
+def kernel_code(source, name):
+    """The block of C ``source`` that defines kernel ``name``: its comment (what it computes
+    and fuses), its loops and its entry function; None when the source has no such kernel.
+
+    >>> kernel_code("/*\\n * k0_x\\n */\\nvoid k0_x(const int64_t *args) {\\n}\\n", "k0_x")
+    '/*\\n * k0_x\\n */\\nvoid k0_x(const int64_t *args) {\\n}'
+    """
+    start = source.find(f"/*\n * {name}\n")
+    if start < 0:
+        return None
+    entry = source.find(f"void {name}(const int64_t *args)", start)
+    if entry < 0:
+        return None
+    end = source.find("\n}", entry)
+    return source[start:end + 2] if end >= 0 else source[start:]
+
+
+class CheckedProgram:
+    """A program run under ``mode`` (see the module's docstring); the interface of the
+    program it watches (``run``, ``listing``)."""
+
+    def __init__(self, mode, program_class, program, inputs, outputs, backend):
+        self.mode, self.program, self.backend = mode, program, backend
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.steps = _steps(program)
+        seen = set(self.inputs) | set(self.outputs)
+        extra = []
+        for step in self.steps:
+            for var in step.writes:
+                if var not in seen and not isinstance(var, Constant):
+                    seen.add(var)
+                    extra.append(var)
+        self.probe_outputs = self.outputs + extra
+        self.probe = program_class(self.inputs, self.probe_outputs) if extra else program
+
+    def listing(self):
+        return self.program.listing()
+
+    def run(self, arrays):
+        if self.mode == "nanguard":
+            return self._nanguard(arrays)
+        return self._check(arrays)
+
+    def _probe_values(self, arrays):
+        values = dict(zip(self.inputs, arrays))
+        values.update(zip(self.probe_outputs, self.probe.run(list(arrays))))
+        return values
+
+    # --- mode="check" ------------------------------------------------------------------------
+    def _check(self, arrays):
+        results = self.program.run(list(arrays))
+        values = self._probe_values(arrays)
+        checked = {}
+        for number, step in enumerate(self.steps):
+            reference, scale = _reference(step, values)
+            for var in step.writes:
+                difference = _compare(values[var], reference[var], var.dtype, scale)
+                if difference is not None:
+                    raise _check_error(self, number, step, var, values, reference[var], difference, scale)
+                checked[var] = (reference[var], scale)
+        for k, (var, got) in enumerate(zip(self.outputs, results)):
+            want, scale = checked.get(var) or (_value(var, values), _Scale())
+            difference = _compare(got, want, var.dtype, scale)
+            if difference is not None:
+                step = _Step([var.owner] if var.owner else [], [], [var])
+                raise _check_error(self, None, step, var, {var: got}, want, difference, scale, output=k)
+        return results
+
+    # --- mode="nanguard" ---------------------------------------------------------------------
+    def _nanguard(self, arrays):
+        values = self._probe_values(arrays)
+        for number, step in enumerate(self.steps):
+            read = [values[v] if v in values else _value(v, values) for v in step.reads]
+            for var in step.writes:
+                kind = _created(values[var], read)
+                if kind is not None:
+                    raise _nanguard_error(self, number, step, var, values, kind)
+        return [values[v] if v in values else _value(v, values) for v in self.outputs]
+
+
+# --- the reference of one step ------------------------------------------------------------------
+
+
+def _value(var, values):
+    if isinstance(var, Constant):
+        return var.value
+    return values[var]
+
+
+def _operand(var, values):
+    """A value as an op's NumPy reference takes it: weak values as Python scalars."""
+    value = _value(var, values)
+    return np.asarray(value).item() if var.type.weak else value
+
+
+def _reference(step, values):
+    """The values the reference computes for the step's nodes from the step's compiled
+    inputs ``values``, and the scale of its float tolerance."""
+    computed = {}
+    scale = 1.0
+    reduced = 1
+    loosest = []
+    with np.errstate(all="ignore"):
+        for var in step.reads:
+            scale = max(scale, _magnitude(_value(var, values)))
+            loosest.append(var.dtype)
+        for node in step.nodes:
+            args = [_operand(v, computed) if v in computed else _operand(v, values) for v in node.inputs]
+            for var, result in zip(node.outputs, node.op.perform(node, args)):
+                computed[var] = result
+                scale = max(scale, _magnitude(result))
+                loosest.append(var.dtype)
+            sizes = [np.size(a) for a in args]
+            out_size = max(1, np.size(computed[node.outputs[0]]))
+            if sizes and max(sizes) > out_size:
+                reduced = max(reduced, max(sizes) // out_size)
+    return computed, _Scale(scale * reduced, _loosest(loosest))
+
+
+class _Scale:
+    """What a step's float tolerance depends on: the magnitude ``value`` its ``atol`` is
+    multiplied by, and the least precise float dtype among the values the step reads and
+    computes (a float32 value rounded in a kernel stays that far off in the float64 result
+    it feeds)."""
+
+    def __init__(self, value=1.0, dtype=None):
+        self.value, self.dtype = value, dtype
+
+    def tolerance(self, dtype):
+        """``(rtol, atol)`` for a result of ``dtype``."""
+        own = TOLERANCES.get(np.dtype(dtype).name, TOLERANCES["float64"])
+        step = TOLERANCES.get(self.dtype, own) if self.dtype else own
+        return max(own[0], step[0]), max(own[1], step[1])
+
+
+def _loosest(dtypes):
+    floats = [np.dtype(d) for d in dtypes if np.dtype(d).kind == "f"]
+    return min(floats, key=lambda d: d.itemsize).name if floats else None
+
+
+def _magnitude(value):
+    value = np.asarray(value)
+    if value.dtype.kind not in "fiu" or value.size == 0:
+        return 0.0
+    with np.errstate(all="ignore"):
+        finite = np.abs(value[np.isfinite(value)]) if value.dtype.kind == "f" else np.abs(value.astype(np.float64))
+    return float(finite.max()) if finite.size else 0.0
+
+
+class _Difference:
+    """How a value differs from the reference's."""
+
+    def __init__(self, what, max_abs=None, max_rel=None, index=None, got=None, want=None):
+        self.what, self.max_abs, self.max_rel, self.index, self.got, self.want = what, max_abs, max_rel, index, got, want
+
+
+def _compare(got, want, dtype, scale):
+    """None when ``got`` matches ``want`` (see :data:`TOLERANCES`), else a :class:`_Difference`."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.dtype != want.dtype and not (want.dtype == np.dtype(dtype) or got.dtype == np.dtype(dtype)):
+        return _Difference(f"dtype {got.dtype}, the reference's is {want.dtype}")
+    if got.dtype != np.dtype(dtype):
+        return _Difference(f"dtype {got.dtype}, the node's type is {dtype}")
+    if got.shape != want.shape:
+        return _Difference(f"shape {got.shape}, the reference's is {want.shape}")
+    want = want.astype(got.dtype, copy=False)
+    if got.size == 0:
+        return None
+    if got.dtype.kind != "f":
+        bad = got != want
+        if not bad.any():
+            return None
+        index = np.unravel_index(int(np.argmax(bad)), got.shape)
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        return _Difference("values", float(diff.max()), float((diff / np.maximum(np.abs(want), 1)).max()), index,
+                           got[index], want[index])
+    rtol, atol = scale.tolerance(got.dtype)
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(g) & np.isfinite(w)
+        same_special = ~finite & ((np.isnan(g) & np.isnan(w)) | (g == w))
+        diff = np.where(finite, np.abs(g - w), 0.0)
+        bad = ~(finite | same_special) | (diff > atol * scale.value + rtol * np.abs(w))
+    if not bad.any():
+        return None
+    rel = np.where(finite, diff / np.where(w == 0, 1.0, np.abs(w)), 0.0)
+    special = bad & ~finite
+    if special.any():
+        index = np.unravel_index(int(np.argmax(special)), got.shape)
+        what = "nonfinite"
+    else:
+        index = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), got.shape)
+        what = "values"
+    return _Difference(what, float(diff[finite].max()) if finite.any() else float("nan"),
+                       float(rel[finite].max()) if finite.any() else float("nan"), index, got[index], want[index])
+
+
+def _created(value, reads):
+    """``"NaN"`` or ``"inf"`` when ``value`` holds one and none of the values ``reads`` does
+    (NaN from inf - inf counts as created), else None."""
+    value = np.asarray(value)
+    if value.dtype.kind != "f" or value.size == 0:
+        return None
+    floats = [np.asarray(r) for r in reads if np.asarray(r).dtype.kind == "f"]
+    if np.isnan(value).any() and not any(np.isnan(r).any() for r in floats):
+        return "NaN"
+    if np.isinf(value).any() and not any(np.isinf(r).any() for r in floats):
+        return "inf"
+    return None
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def _node_text(var):
+    op = f" ({var.owner.op.debug_name()})" if var.owner is not None else ""
+    return f"{to_infix(var, limit=200)}{op}"
+
+
+def _reads_text(step, values):
+    lines = []
+    for var in step.reads:
+        if var in values or isinstance(var, Constant):
+            lines.append(f"      {to_infix(var, limit=80)}: {format_value(np.asarray(_value(var, values)))}")
+    return "\n".join(lines)
+
+
+def _index_text(index):
+    return "[" + ", ".join(str(int(i)) for i in index) + "]"
+
+
+def _check_error(checked, number, step, var, values, want, difference, scale, output=None):
+    got = np.asarray(values[var])
+    want = np.asarray(want)
+    where = (f"step {number} of the {checked.backend} program" if output is None
+             else f"output {output} as the {checked.backend} program returned it")
+    lines = [f'mode="check": {where} computes {_node_text(var)} differently from the NumPy reference',
+             f"  node: {to_infix(var, limit=200)}, of type {var.type}"]
+    if step.nodes and output is None:
+        lines.append(f"  {step.describe()}")
+    reads = _reads_text(step, values)
+    if reads:
+        lines.append("  reading:\n" + reads)
+    lines.append(f"  value: {format_value(got)}; the reference's: {format_value(want)}")
+    if difference.index is None:
+        lines.append(f"  {difference.what}")
+    else:
+        kind = "" if difference.what != "nonfinite" else " (not finite where the reference's value is, or the reverse)"
+        lines.append(f"  largest absolute error {difference.max_abs:.3g}, largest relative error {difference.max_rel:.3g}; "
+                     f"at {_index_text(difference.index)}{kind} the value is {difference.got.item()!r}, "
+                     f"the reference's {difference.want.item()!r}")
+        if got.dtype.kind == "f":
+            rtol, atol = scale.tolerance(got.dtype)
+            lines.append(f"  tolerance: |got - want| <= {atol:g} * {scale.value:.3g} + {rtol:g} * |want|")
+    if step.code:
+        lines.append("  generated code:\n" + _indent(step.code))
+    error = CheckError("\n".join(lines))
+    error.variable, error.got, error.expected = var, got, want
+    error.max_abs, error.max_rel, error.index, error.code = (difference.max_abs, difference.max_rel,
+                                                              difference.index, step.code)
+    error.step = number
+    return error
+
+
+def _nanguard_error(checked, number, step, var, values, kind):
+    value = np.asarray(values[var])
+    bad = np.isnan(value) if kind == "NaN" else np.isinf(value)
+    index = np.unravel_index(int(np.argmax(bad)), value.shape)
+    origin = _origin(step, values, kind)
+    origin = var if origin is None else origin
+    lines = [f'mode="nanguard": step {number} of the {checked.backend} program creates {kind}: '
+             f"{_node_text(origin)}"]
+    if origin is not None and origin is not var:
+        lines.append(f"  (it is computed inside the kernel that stores {to_infix(var, limit=120)})")
+    lines.append(f"  node: {to_infix(origin, limit=200)}, of type {origin.type}")
+    if step.kernel is not None:
+        lines.append(f"  {step.describe()}")
+    reads = _reads_text(step, values)
+    if reads:
+        lines.append("  reading (all finite" + (", or holding inf but no NaN" if kind == "NaN" else "") + "):\n" + reads)
+    lines.append(f"  value: {format_value(value)}, {value[index].item()!r} at {_index_text(index)}")
+    if step.code:
+        lines.append("  generated code:\n" + _indent(step.code))
+    error = NanGuardError("\n".join(lines))
+    error.variable, error.value, error.index, error.code, error.step = origin, value, index, step.code, number
+    return error
+
+
+def _origin(step, values, kind):
+    """The first node of ``step`` whose reference value creates ``kind`` from its own
+    operands; None when the reference creates none (the compiled code alone does)."""
+    computed = {}
+    with np.errstate(all="ignore"):
+        for node in step.nodes:
+            args = [_operand(v, computed) if v in computed else _operand(v, values) for v in node.inputs]
+            results = node.op.perform(node, args)
+            for var, result in zip(node.outputs, results):
+                computed[var] = result
+                if _created(result, args) == kind:
+                    return var
+    return None
+
+
+def _indent(text, prefix="    "):
+    return "\n".join(prefix + line for line in text.splitlines())

@@ -1,0 +1,28 @@
+"""``python -m tests.fuzz --graphs N --seed S``: generate N graphs, check each on every back end,
+print each failure shrunk to a runnable program, and a summary; the exit status is 1 on failures."""
+import argparse
+import sys
+
+from .run import BACKENDS, cuda_compile_available, fuzz
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__)
+    parser.add_argument("--graphs", type=int, default=1000, help="how many graphs (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
+    parser.add_argument("--max-nodes", type=int, default=10, help="the most nodes a graph draws (default 10)")
+    parser.add_argument("--no-shrink", action="store_true", help="report failures as generated")
+    parser.add_argument("--no-cuda", action="store_true",
+                        help="skip compiling each graph's CUDA kernels with NVRTC (done where NVRTC is installed)")
+    parser.add_argument("--minutes", type=float, help="stop after this long, with fewer graphs if need be")
+    args = parser.parse_args(argv)
+    backends = BACKENDS + (("cuda-compile",) if not args.no_cuda and cuda_compile_available() else ())
+    report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),
+                  max_nodes=args.max_nodes, backends=backends,
+                  seconds=None if args.minutes is None else 60 * args.minutes)
+    print(report.summary())
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

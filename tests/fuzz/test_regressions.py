@@ -1,0 +1,52 @@
+"""Graphs the fuzzer found failing, as it printed them (shrunk), each with what was wrong."""
+import numpy as np
+
+import exprc as ex
+
+
+def test_float32_rounding_inside_a_kernel_feeding_a_float64_result():
+    # Case 1000189 (seed 1): mode="check" blamed the kernel for coshf's float32 rounding
+    # (1 ulp from NumPy's), carried into the float64 arctan2; the step's tolerance is now
+    # that of the least precise dtype it computes.
+    x2 = ex.tensor("x2", dtype="float32", shape=(None, None))
+    x8 = ex.tensor("x8", dtype="float64", shape=(None, None))
+    v18 = ex.arctan2(ex.cosh(x2), x8)
+    f = ex.function([x2, x8], [v18], backend="c", mode="check")
+    x2_value = np.array([[2.484182119369507, 1.331958293914795, -0.29469937086105347, -2.324267625808716]],
+                        dtype="float32")
+    x8_value = np.array([[-2.012554673918621]], dtype="float64")
+    (got,) = f(x2_value, x8_value)
+    np.testing.assert_allclose(got, np.arctan2(np.cosh(x2_value), x8_value), rtol=1e-7)
+
+
+def test_a_sympy_region_that_simplifies_to_one_of_its_leaves():
+    # Case 1000214 (seed 1): square(x2) / x2 is x2 to SymPy; the rewrite crashed measuring
+    # the new region (AttributeError: 'NoneType' object has no attribute 'inputs').
+    x2 = ex.tensor("x2", dtype="float64", shape=(None,))
+    v8 = ex.square(x2) / x2
+    f = ex.function([x2], [v8], backend="c", mode="check")
+    x2_value = np.array([-2.298282383651916], dtype="float64")
+    (got,) = f(x2_value)
+    np.testing.assert_array_equal(got, x2_value)
+    assert got is not x2_value  # the caller owns the result
+    assert [str(o) for o in f.outputs] == ["x2"]
+
+
+def test_sympy_keeps_a_leaf_that_broadcasts_the_result():
+    # Case 1000227 (seed 1) crashed as above; once that was fixed, x4 + (x1 - x4) became x1,
+    # which has the wrong shape when x4 broadcasts x1 at run time.
+    x1 = ex.tensor("x1", dtype="float32", shape=(None, None, None))
+    x4 = ex.tensor("x4", dtype="float32", shape=(None, None, None))
+    v10 = x4 + ex.subtract(x1, x4)
+    f = ex.function([x1, x4], [v10], backend="c", mode="check")
+    x1_value = np.array([[[0.07957378029823303]]], dtype="float32")
+    x4_value = np.array([[[0.23662236332893372]]], dtype="float32")
+    (got,) = f(x1_value, x4_value)
+    np.testing.assert_allclose(got, x4_value + (x1_value - x4_value))
+    wide = np.ones((2, 3, 1), dtype="float32")
+    (got,) = f(x1_value, wide)
+    assert got.shape == (2, 3, 1)
+    np.testing.assert_allclose(got, wide + (x1_value - wide))
+    # with static shapes that already fix the result's, the leaf may go
+    s, y = ex.tensor("s", shape=(3,)), ex.tensor("y", shape=(3,))
+    assert [str(o) for o in ex.function([s, y], s + (y - s)).outputs] == ["y"]
