@@ -9,8 +9,8 @@ from .generate import Case, Input, Node, generate, reference
 from .run import check_case, describe, fuzz, shrink
 
 #: The short run: CHUNKS runs of GRAPHS graphs each (chunks spread over pytest-xdist's workers);
-#: about two minutes of CPU with a cold compile cache.
-CHUNKS, GRAPHS = 4, 40
+#: about four minutes of CPU with a cold compile cache (two on two workers).
+CHUNKS, GRAPHS = 8, 40
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))

@@ -1,5 +1,6 @@
 """Graphs the fuzzer found failing, as it printed them (shrunk), each with what was wrong."""
 import numpy as np
+import pytest
 
 import exprc as ex
 
@@ -50,3 +51,16 @@ def test_sympy_keeps_a_leaf_that_broadcasts_the_result():
     # with static shapes that already fix the result's, the leaf may go
     s, y = ex.tensor("s", shape=(3,)), ex.tensor("y", shape=(3,))
     assert [str(o) for o in ex.function([s, y], s + (y - s)).outputs] == ["y"]
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int32"])
+def test_log_of_sigmoid_of_integers_is_negated_in_floating_point(dtype):
+    # found by the fuzzer (case 1006003022): log(sigmoid(x.any(axis=1))) negated a bool
+    x = ex.tensor("x", dtype=dtype, shape=(None,))
+    values = np.array([0, 1, 3], dtype=dtype) if dtype != "bool" else np.array([True, False, True])
+    outputs = [ex.log(ex.sigmoid(x)), 1 - ex.sigmoid(x), 1 / (1 + ex.exp(x))]
+    got = ex.function([x], outputs, backend="c")(values)
+    expected = ex.function([x], outputs, backend="numpy", rewrites=None)(values)
+    for g, e in zip(got, expected):
+        assert g.dtype == e.dtype  # float16 for bool and uint8, as NumPy's exp gives
+        np.testing.assert_allclose(g, e, rtol=2e-3 if e.dtype == np.float16 else 1e-6)

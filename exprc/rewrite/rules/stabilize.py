@@ -4,6 +4,7 @@ Each replacement computes the same mathematical function, more accurately;
 the values therefore differ slightly (in the last bits, or where the naive
 formula overflowed to inf or NaN), so none is exact.
 """
+from ...dtypes import is_float
 from ...grad import StopGradient
 from ...graph import ancestors, substitute
 from ...ops import elemwise as E
@@ -28,6 +29,15 @@ def _one_plus(var):
     if is_constant_equal(b, 1) and b.ndim == 0:
         return a
     return None
+
+
+def _negated(x, node):
+    """``-x`` for a rule that moves a negation inside a function computed in floating point:
+    an integer or bool ``x`` is converted to ``node``'s floating dtype first, as that
+    function would have, since negating it as it is fails (bool) or wraps (unsigned)."""
+    if not is_float(x.dtype):
+        x = E.astype(x, node.outputs[0].dtype)
+    return E.negative(x)
 
 
 @rule("stabilize", Elemwise, scalar="log", exact=False)
@@ -60,7 +70,7 @@ def sigmoid_formula(node):
     denominator = _one_plus(b)
     if is_constant_equal(a, 1) and a.ndim == 0 and denominator is not None and is_elemwise(denominator, "exp"):
         exponent = args(denominator)[0]
-        x = args(exponent)[0] if is_elemwise(exponent, "negative") else E.negative(exponent)
+        x = args(exponent)[0] if is_elemwise(exponent, "negative") else _negated(exponent, node)
         return _checked(E.sigmoid(x), node)
     return None
 
@@ -70,7 +80,7 @@ def one_minus_sigmoid(node):
     """1 - sigmoid(x) -> sigmoid(-x)"""
     a, b = node.inputs
     if is_constant_equal(a, 1) and a.ndim == 0 and is_elemwise(b, "sigmoid"):
-        return _checked(E.sigmoid(E.negative(args(b)[0])), node)
+        return _checked(E.sigmoid(_negated(args(b)[0], node)), node)
     return None
 
 
@@ -79,7 +89,7 @@ def log_sigmoid(node):
     """log(sigmoid(x)) -> -softplus(-x)"""
     (inner,) = node.inputs
     if is_elemwise(inner, "sigmoid"):
-        return _checked(E.negative(E.softplus(E.negative(args(inner)[0]))), node)
+        return _checked(E.negative(E.softplus(_negated(args(inner)[0], node))), node)
     return None
 
 
