@@ -346,9 +346,11 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     ``"exact"`` only those that change no value, None none. ``f.rewrites``
     lists the rules that fired.
 
-    ``device`` is ``"cpu"`` (the default) or ``"cuda"``; where the CUDA driver, a
-    GPU or NVRTC is missing, ``"cuda"`` raises :class:`exprc.cuda.CudaUnavailableError`
-    saying which (see :mod:`exprc.cuda`).
+    ``device`` is ``"cpu"`` (the default) or ``"cuda"``: the graph runs on GPU 0, taking
+    NumPy arrays, device arrays or any object with ``__cuda_array_interface__``, and
+    returning :class:`exprc.cuda.DeviceArray` objects (see ``docs/gpu.md``). Where the
+    CUDA driver, a GPU or NVRTC is missing, ``"cuda"`` raises
+    :class:`exprc.cuda.CudaUnavailableError` saying which (see :mod:`exprc.cuda`).
 
     Calls check each argument: its dtype (a lossy conversion such as float64
     data for a float32 input is a TypeError unless ``allow_input_downcast``),
@@ -365,9 +367,13 @@ def function(inputs, outputs, backend=None, allow_input_downcast=False, givens=N
     if device == "cuda":
         from . import cuda
 
+        if backend is not None:
+            raise ValueError(f"backend={backend!r} picks a CPU back end; device='cuda' compiles CUDA (leave backend out)")
         cuda.require()
-        raise NotImplementedError("device='cuda': the CUDA back end renders and compiles kernels, "
-                                  "but cannot run them yet; use device='cpu'")
+        from .cuda_function import CudaFunction
+
+        return CudaFunction(inputs, outputs, allow_input_downcast=allow_input_downcast, givens=givens, name=name,
+                            rewrites=check_mode(rewrites))
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
