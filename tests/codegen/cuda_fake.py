@@ -139,9 +139,8 @@ def interpret(kernel, values):
                 computed[id(node)] = _evaluate(node, computed, views)
             value = np.broadcast_to(computed[id(red.value)], lengths).astype(red.acc_dtype)
             axes = tuple(range(d - red.naxes, d))
-            result = _REDUCE[red.op].reduce(value, axis=axes, keepdims=True)
-            if red.initial is not None:
-                result = _REDUCE[red.op](result, np.asarray(red.initial, red.acc_dtype))
+            initial = {} if red.initial is None else {"initial": np.asarray(red.initial, red.acc_dtype)[()]}
+            result = _REDUCE[red.op].reduce(value, axis=axes, keepdims=True, **initial)
             acc = result.astype(red.dtype)
         for node in ir.walk(roots):
             if id(node) not in computed:
