@@ -14,6 +14,7 @@ NVRTC is not called: the "CUBIN" is the CUDA source, and the kernels are found
 by it. (tests/codegen/test_cuda_compile.py compiles the same kernels for real.)
 """
 import ctypes
+from collections import OrderedDict
 
 import numpy as np
 
@@ -51,8 +52,9 @@ class FakeGpu:
         monkeypatch.setattr(cuda_driver, "call", self.call)
         self.pool = cuda_pool.MemoryPool(self.alloc, self.free)
         monkeypatch.setattr(cuda_pool, "_pools", {0: self.pool})
+        # Programs and copy kernels loaded over the stand-in are forgotten afterwards.
         monkeypatch.setattr(cuda_copy, "_modules", {})
-        cuda_program.clear_memo()
+        monkeypatch.setattr(cuda_program, "_memo", OrderedDict())
 
     # --- memory -----------------------------------------------------------------------------
     def alloc(self, nbytes):
