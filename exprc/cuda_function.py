@@ -20,12 +20,16 @@ from .shapes import ShapeError, fmt_shape
 class CudaFunction(Function):
     """A graph compiled for the GPU; built by :func:`exprc.function` with ``device="cuda"``."""
 
-    def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast"):
+    def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
+                 **options):
         # Function checks the inputs, substitutes givens and rewrites the graph, then builds a
         # program for its back end: given "numpy", that is a topological sort (nothing is
         # compiled), replaced here by the CUDA program, so that the checking is not written twice.
         super().__init__(inputs, outputs, backend="numpy", allow_input_downcast=allow_input_downcast,
-                         givens=givens, name=name, rewrites=rewrites)
+                         givens=givens, name=name, rewrites=rewrites, **options)
+        if getattr(self, "updates", None) or getattr(self, "implicit", None):
+            raise NotImplementedError("device='cuda' does not run shared variables or updates yet; "
+                                      "use device='cpu' for a training step")
         from codegen.cuda import CudaProgram
 
         self.backend = "cuda"
