@@ -67,6 +67,7 @@ CUresult cuMemFree_v2(CUdeviceptr dptr);
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
 CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount);
+CUresult cuStreamSynchronize(CUstream hStream);
 """
 
 
@@ -210,6 +211,28 @@ def primary_context(ordinal=0):
     call("cuDevicePrimaryCtxRetain", context, device(ordinal))
     call("cuCtxSetCurrent", context[0])
     return context[0]
+
+
+_contexts = {}  # ordinal -> the retained primary context (retained once per process)
+_current = threading.local()  # per thread: the ordinal whose context was made current
+
+
+def use_device(ordinal=0):
+    """Make GPU ``ordinal``'s primary context current on this thread, retaining it the first
+    time; cheap when it already is (a launcher calls this on every call, from any thread)."""
+    if getattr(_current, "ordinal", None) == ordinal:
+        return _contexts[ordinal]
+    with _lock_contexts:
+        if ordinal not in _contexts:
+            context = ffi().new("CUcontext *")
+            call("cuDevicePrimaryCtxRetain", context, device(ordinal))
+            _contexts[ordinal] = context[0]
+    call("cuCtxSetCurrent", _contexts[ordinal])
+    _current.ordinal = ordinal
+    return _contexts[ordinal]
+
+
+_lock_contexts = threading.Lock()
 
 
 def load_module(cubin):

@@ -1,9 +1,15 @@
-"""Whether exprc can compute on an NVIDIA GPU here, and what is missing when it cannot.
+"""exprc on an NVIDIA GPU: whether it can run here, device arrays, and the memory pool.
 
 ``exprc.function(..., device="cuda")`` needs three things: the CUDA driver
 (``libcuda.so.1``, installed with NVIDIA's kernel driver), a GPU, and NVRTC,
 the run-time CUDA compiler (``pip install exprc[cuda]``, or
 ``$EXPRC_NVRTC_LIBRARY`` naming a ``libnvrtc.so``).
+
+Its functions return :class:`DeviceArray` objects (``.get()`` copies one to
+NumPy; ``__cuda_array_interface__`` and ``__dlpack__`` lend it to CuPy,
+PyTorch, JAX or Numba without a copy); :func:`to_device` copies NumPy data
+over; :func:`memory_pool` is the pool their memory comes from. The GPU side
+lives in :mod:`codegen`, imported only when one of these is used.
 
 >>> import exprc as ex
 >>> ex.cuda.is_available() in (True, False)
@@ -11,6 +17,48 @@ True
 >>> ex.cuda.missing() == [] or "cuda" in ex.cuda.missing()[0].lower() or "gpu" in ex.cuda.missing()[0].lower()
 True
 """
+
+
+def __getattr__(name):
+    # The classes live in the back end, imported on first use so that `import exprc`
+    # stays free of it.
+    if name == "DeviceArray":
+        from codegen.cuda_array import DeviceArray
+
+        return DeviceArray
+    if name == "MemoryPool":
+        from codegen.cuda_pool import MemoryPool
+
+        return MemoryPool
+    raise AttributeError(f"module 'exprc.cuda' has no attribute {name!r}")
+
+
+def to_device(value):
+    """``value`` (a NumPy array, or anything ``np.asarray`` takes) copied to GPU 0, as a
+    :class:`DeviceArray`; a device array is returned as it is.
+
+    >>> import numpy as np, exprc as ex
+    >>> a = ex.cuda.to_device(np.arange(3.0))  # doctest: +SKIP
+    >>> a.shape, a.get()  # doctest: +SKIP
+    ((3,), array([0., 1., 2.]))
+    """
+    require()
+    from codegen.cuda_array import to_device as copy
+
+    return copy(value)
+
+
+def memory_pool():
+    """The pool GPU 0's arrays come from: ``.stats()`` says how many bytes are in use and
+    cached, ``.empty()`` gives the cached blocks back to the driver.
+
+    >>> import exprc as ex
+    >>> ex.cuda.memory_pool().empty()  # doctest: +SKIP
+    0
+    """
+    from codegen.cuda_pool import device_pool
+
+    return device_pool(0)
 
 
 class CudaUnavailableError(RuntimeError):

@@ -504,9 +504,11 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
     ``"exact"`` only those that change no value, None none. ``f.rewrites``
     lists the rules that fired.
 
-    ``device`` is ``"cpu"`` (the default) or ``"cuda"``; where the CUDA driver, a
-    GPU or NVRTC is missing, ``"cuda"`` raises :class:`exprc.cuda.CudaUnavailableError`
-    saying which (see :mod:`exprc.cuda`).
+    ``device`` is ``"cpu"`` (the default) or ``"cuda"``: the graph runs on GPU 0, taking
+    NumPy arrays, device arrays or any object with ``__cuda_array_interface__``, and
+    returning :class:`exprc.cuda.DeviceArray` objects (see ``docs/gpu.md``). Where the
+    CUDA driver, a GPU or NVRTC is missing, ``"cuda"`` raises
+    :class:`exprc.cuda.CudaUnavailableError` saying which (see :mod:`exprc.cuda`).
 
     ``mode="check"`` runs the compiled program and the NumPy reference side by side on
     every call and raises :class:`exprc.CheckError` at the first node whose values differ;
@@ -532,9 +534,15 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
     if device == "cuda":
         from . import cuda
 
+        if backend is not None:
+            raise ValueError(f"backend={backend!r} picks a CPU back end; device='cuda' compiles CUDA (leave backend out)")
         cuda.require()
-        raise NotImplementedError("device='cuda': the CUDA back end renders and compiles kernels, "
-                                  "but cannot run them yet; use device='cpu'")
+        from .cuda_function import CudaFunction
+
+        if mode is not None:
+            raise NotImplementedError(f"mode={mode!r} checks the C back end; it does not run on device='cuda' yet")
+        return CudaFunction(inputs, outputs, allow_input_downcast=allow_input_downcast, givens=givens, name=name,
+                            rewrites=check_mode(rewrites), updates=updates)
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")

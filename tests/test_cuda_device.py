@@ -45,11 +45,19 @@ def test_device_cuda_names_what_is_missing(machine, driver, compiler, named, not
         assert text not in message
 
 
-def test_with_everything_there_cuda_is_available(machine):
+def test_with_everything_there_cuda_is_available(machine, monkeypatch):
     machine(None, None)
     assert ex.cuda.is_available() is True and ex.cuda.missing() == []
-    with pytest.raises(NotImplementedError, match="cannot run them yet"):
-        ex.function([ex.vector("x")], ex.vector("x") + 1, device="cuda")
+    built = []
+
+    class Program:  # stands for the CUDA program, which needs a GPU
+        def __init__(self, inputs, outputs):
+            built.append((inputs, outputs))
+
+    monkeypatch.setattr("codegen.cuda.CudaProgram", Program)
+    x = ex.vector("x")
+    f = ex.function([x], x + 1, device="cuda")
+    assert f.backend == "cuda" and built == [([x], f.outputs)]
 
 
 def test_is_available_never_raises(monkeypatch):

@@ -1,5 +1,5 @@
 """Every kernel the CUDA renderer emits for the graphs of the op tests compiles,
-through NVRTC, to a CUBIN for sm_80 and for sm_90.
+through NVRTC, to a CUBIN for sm_80 and for sm_90, and so do the launcher's own (copy kernels).
 
 The graphs are those of ``tests/ops``: each elementwise op of ``test_elemwise``
 for every dtype the C back end computes with (where NumPy accepts it), on
@@ -25,6 +25,7 @@ import exprc as ex
 from codegen import cuda_render, kernel_ir as ir, nvrtc
 from codegen.c_ops import C_DTYPES, C_OPS
 from codegen.c_render import _COMMENTS
+from codegen.cuda_copy import copy_kernels
 from codegen.cuda_ops import CUDA_DTYPES, has_cuda
 from codegen.kernel_ir import REDUCTION_OPS
 from codegen.lower import lower
@@ -162,7 +163,13 @@ def _unique_names(kernels, seen):
     return named
 
 
-GROUPS = {"elementwise": elementwise_kernels, "reduction": reduction_kernels, "scalar": scalar_op_kernels}
+def launcher_kernels():
+    """The kernels the launcher adds to those of programs: C-contiguous copies of strided arrays."""
+    return copy_kernels()
+
+
+GROUPS = {"elementwise": elementwise_kernels, "reduction": reduction_kernels, "scalar": scalar_op_kernels,
+          "launcher": launcher_kernels}
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +201,7 @@ def _compile(kernels, arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("group", ["elementwise", "reduction", "scalar"])
+@pytest.mark.parametrize("group", list(GROUPS))
 def test_every_kernel_compiles_to_cubin(kernels, group, arch):
     for chunk, cubin, log in _compile(kernels[group], arch):
         assert cubin[:4] == b"\x7fELF", "not a CUBIN (an ELF file)"

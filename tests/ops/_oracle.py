@@ -15,8 +15,46 @@ import exprc as ex
 from tests.codegen._compare import assert_same as assert_within_ulps
 from tests.helpers import DTYPES, LAYOUTS, in_layout, random_array  # noqa: F401 - the op tests take them from here
 
-#: The back ends every op test runs on: the NumPy reference and the compiled C.
-BACKENDS = ("numpy", "c")
+#: Set to 1 to run the op tests on device="cuda" over the stand-in driver of
+#: tests/codegen/cuda_fake.py, which interprets each kernel launch (no GPU needed; slow).
+FAKE_GPU = "EXPRC_TEST_FAKE_GPU"
+
+
+def _cuda_testable():
+    import os
+
+    return os.environ.get(FAKE_GPU) == "1" or ex.cuda.is_available()
+
+
+#: The back ends every op test runs on: the NumPy reference, the compiled C, and CUDA
+#: where a GPU is there (see tests/test_cuda_gpu.py) or the stand-in driver is asked for.
+BACKENDS = ("numpy", "c") + (("cuda",) if _cuda_testable() else ())
+
+
+def on_cuda(monkeypatch):
+    """Make ``ex.function(..., backend="cuda")`` compile for ``device="cuda"`` and hand back
+    NumPy copies of its results, so the op tests run unchanged on the GPU (or, with
+    ``$EXPRC_TEST_FAKE_GPU``, over the stand-in driver)."""
+    import os
+
+    if os.environ.get(FAKE_GPU) == "1":
+        from tests.codegen.cuda_fake import FakeGpu
+
+        FakeGpu(monkeypatch)
+    real = ex.function
+
+    def function(inputs, outputs, backend=None, **options):
+        if backend != "cuda":
+            return real(inputs, outputs, backend=backend, **options)
+        f = real(inputs, outputs, device="cuda", **options)
+
+        def call(*args, **kwargs):
+            result = f(*args, **kwargs)
+            return [r.get() for r in result] if isinstance(result, list) else result.get()
+
+        return call
+
+    monkeypatch.setattr(ex, "function", function)
 
 _backend = ["numpy"]
 

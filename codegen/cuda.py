@@ -1,0 +1,152 @@
+"""The CUDA back end: ``exprc.function(..., device="cuda")`` runs a :class:`CudaProgram`.
+
+A graph is lowered exactly as for the C back end (:mod:`codegen.lower`): fused
+elementwise and reduction kernels, and NumPy steps. The kernels are rendered
+as CUDA (:mod:`codegen.cuda_render`), compiled by NVRTC to a CUBIN for the
+exact compute capability of the GPU (``sm_XY`` from ``cuDeviceGetAttribute``
+75/76; kept in the disk cache, :mod:`codegen.cuda_build`), loaded into the
+primary context of the GPU, and launched with ``cuLaunchKernel`` on the legacy
+default stream, in program order (:mod:`codegen.cuda_steps`). Outputs are
+:class:`~codegen.cuda_array.DeviceArray` objects from the memory pool
+(:mod:`codegen.cuda_pool`).
+
+NumPy steps: views (transpose, reshape, broadcast_to, slicing) are taken of
+the device memory without a copy; every other one, matmul included, runs on
+the host through NumPy, its inputs copied over and back. (A GPU matrix
+product is left to a later change.)
+
+Programs are remembered per process like the C back end's, so building the
+same graph again loads nothing.
+
+>>> import exprc as ex
+>>> x = ex.vector("x")
+>>> f = ex.function([x], ex.exp(x).sum(), device="cuda")  # doctest: +SKIP
+>>> f(np.zeros(3)).get()  # doctest: +SKIP
+array(3.)
+"""
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from exprc.printing import infix_texts
+
+from . import cuda_driver as driver
+from .cuda_build import load_cubin
+from .cuda_render import render_program
+from .cuda_steps import device_output, run_kernel, run_numpy_step, value_of
+from .lower import KernelStep, NumpyStep, lower
+
+#: Programs kept in this process, most recently used last.
+MEMO_SIZE = 64
+
+_memo = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+class CudaProgram:
+    """Runs a graph on GPU ``device_id``: ``run(arrays) -> list`` of device arrays, from
+    device arrays (one per input); ``listing()`` is the CUDA source."""
+
+    def __init__(self, inputs, outputs, device_id=0):
+        self.inputs, self.outputs, self.device_id = list(inputs), list(outputs), device_id
+        key = (tuple(self.inputs), tuple(self.outputs), device_id)
+        with _memo_lock:
+            compiled = _memo.get(key)
+            if compiled is not None:
+                _memo.move_to_end(key)
+        if compiled is None:
+            compiled = _Compiled(self.inputs, self.outputs, device_id)
+            with _memo_lock:
+                _memo[key] = compiled
+                while len(_memo) > MEMO_SIZE:
+                    _memo.popitem(last=False)
+        self.compiled = compiled
+        self.run = compiled.run
+
+    @property
+    def program(self):
+        """The lowered :class:`~codegen.lower.Program`."""
+        return self.compiled.program
+
+    @property
+    def source(self):
+        return self.compiled.source
+
+    def listing(self):
+        """The generated CUDA source (the program's steps in its opening comment)."""
+        return self.compiled.source
+
+
+def clear_memo():
+    """Forget the programs built in this process."""
+    with _memo_lock:
+        _memo.clear()
+
+
+class _Compiled:
+    """Everything built for one graph on one GPU: the program, its CUDA, the loaded kernels."""
+
+    def __init__(self, inputs, outputs, device_id):
+        self.inputs, self.outputs, self.device_id = inputs, outputs, device_id
+        self.program = lower(inputs, outputs)
+        texts = infix_texts(list(outputs) + list(inputs), limit=70)
+        kernels = self.program.kernels
+        self.source = render_program(kernels, self._summary(texts))
+        self.functions = {}
+        if kernels:
+            driver.use_device(device_id)
+            self.arch = driver.arch(device_id)
+            cubin = load_cubin(self.source, self.arch, name=f"{kernels[-1].name}.cu")
+            self.module = driver.load_module(cubin)
+            self.functions = {k.name: driver.get_function(self.module, k.name) for k in kernels}
+        self.uploaded = {}  # constant -> its device array, copied once
+        self._free_after = self._lifetimes()
+
+    def _summary(self, texts):
+        names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
+        lines = ["exprc program (CUDA)", "",
+                 "inputs: " + (", ".join(f"{names[v]}: {v.type}" for v in self.inputs) or "none")]
+        for n, step in enumerate(self.program.steps):
+            if isinstance(step, NumpyStep):
+                node = step.node
+                lines.append(f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): "
+                             f"{texts.get(node.outputs[0], '')}")
+            else:
+                lines.append(f"step {n}: CUDA kernel {step.kernel.name}: {step.kernel.note}")
+        lines.append("outputs: " + ", ".join(texts.get(v, "") for v in self.outputs))
+        return "\n".join(lines)
+
+    def _lifetimes(self):
+        last_use = {}
+        for i, step in enumerate(self.program.steps):
+            reads = step.node.inputs if isinstance(step, NumpyStep) else [v for _, v in step.inputs]
+            for var in reads:
+                last_use[var] = i
+        keep = set(self.outputs)
+        free = [[] for _ in self.program.steps]
+        for var, i in last_use.items():
+            if var not in keep and var.owner is not None:
+                free[i].append(var)
+        return free
+
+    def run(self, arrays):
+        """The outputs, as device arrays of their own, for device arrays ``arrays``."""
+        driver.use_device(self.device_id)
+        values = dict(zip(self.inputs, arrays))
+        host_cache = {}
+        with np.errstate(all="ignore"):
+            for step, dead in zip(self.program.steps, self._free_after):
+                if isinstance(step, KernelStep):
+                    run_kernel(step, values, self.functions[step.kernel.name], self.uploaded, self.device_id,
+                               host_cache)
+                else:
+                    run_numpy_step(step, values, self.device_id, host_cache)
+                for var in dead:
+                    values.pop(var, None)  # back to the pool, for the next step to reuse
+        results, seen = [], set()
+        for var in self.outputs:
+            result = device_output(var, value_of(var, values), arrays, seen, self.device_id)
+            seen.add(id(result))
+            results.append(result)
+        return results

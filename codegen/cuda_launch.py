@@ -1,0 +1,73 @@
+"""Launching a rendered kernel: its arguments packed as :mod:`codegen.cuda_render` declares
+them, and its grid.
+
+Arguments: every parameter of a kernel is 8 bytes (an ``int64_t`` or a
+pointer), in the order of :func:`codegen.cuda_render.parameters`: the index
+space lengths, the ``contiguous`` flag, then per buffer its device pointer and,
+unless it is a scalar, one stride per index axis in elements. They are packed
+into one int64 array (:func:`pack_arguments`), and ``cuLaunchKernel`` gets an
+array of pointers to its elements (it copies the values at the launch).
+
+Grid (:func:`launch_shape`): elementwise kernels loop grid-stride, so any grid
+computes every element; they get one thread per element up to
+:data:`MAX_BLOCKS` blocks of :data:`~codegen.cuda_ops.THREADS`. Reductions get
+one block per row of the kept axes, up to :data:`MAX_BLOCKS` (the kernel loops
+over the rest), of exactly ``THREADS`` threads, as their shared-memory tree needs.
+
+>>> from codegen import kernel_ir as ir
+>>> x = ir.Buffer("x", "float32", 1); out = ir.Buffer("out", "float32", 1, output=True)
+>>> k = ir.Kernel("k0_neg_x", 1, (x, out), ((out, ir.Call("negative", (ir.Load(x),), "float32")),))
+>>> pack_arguments(k, [1000], True, [(0x1000, [1]), (0x2000, [1])]).tolist()
+[1000, 1, 4096, 1, 8192, 1]
+>>> launch_shape(k, [1000])
+(4, 256)
+"""
+import numpy as np
+
+from .cuda_ops import THREADS
+
+#: The most blocks a launch gets (grid-stride loops cover the rest): enough to fill any
+#: current GPU many times over, and within every GPU's grid limit.
+MAX_BLOCKS = 65535
+
+
+def pack_arguments(kernel, lengths, contiguous, buffers):
+    """The kernel's parameters as one int64 array: ``lengths`` (one per index axis), the
+    ``contiguous`` flag, then ``buffers`` in the kernel's buffer order, each a pair
+    ``(device pointer, strides in elements)`` (strides ignored for a scalar buffer)."""
+    if len(lengths) != kernel.ndim:
+        raise ValueError(f"{kernel.name}: {len(lengths)} lengths for an index space of {kernel.ndim} axes")
+    if len(buffers) != len(kernel.buffers):
+        raise ValueError(f"{kernel.name}: {len(buffers)} arrays for buffers {[b.name for b in kernel.buffers]}")
+    values = [int(n) for n in lengths] + [1 if contiguous else 0]
+    for buffer, (ptr, strides) in zip(kernel.buffers, buffers):
+        values.append(int(ptr))
+        if buffer.ndim:
+            if len(strides) != kernel.ndim:
+                raise ValueError(f"{kernel.name}: buffer {buffer.name} needs {kernel.ndim} strides, got {list(strides)}")
+            values += [int(s) for s in strides]
+    # Pointers above 2**63 do not occur (user space addresses), so int64 holds them all.
+    return np.array(values, dtype=np.int64)
+
+
+def launch_shape(kernel, lengths):
+    """``(blocks, threads per block)`` for a launch over the index space ``lengths``."""
+    if kernel.ndim == 0:
+        return 1, 1  # the 0-d kernel computes in thread 0 of block 0
+    if kernel.reduction is None:
+        size = int(np.prod(lengths, dtype=np.int64))
+        return max(1, min(-(-size // THREADS), MAX_BLOCKS)), THREADS
+    kept = kernel.ndim - kernel.reduction.naxes
+    rows = int(np.prod(lengths[:kept], dtype=np.int64))
+    return max(1, min(rows, MAX_BLOCKS)), THREADS
+
+
+def launch(function, arguments, blocks, threads):
+    """Launch ``function`` (a ``CUfunction``) on the legacy default stream with the packed
+    ``arguments`` (from :func:`pack_arguments`)."""
+    from . import cuda_driver as driver
+
+    ffi = driver.ffi()
+    values = ffi.from_buffer("int64_t[]", arguments)
+    params = ffi.new("void *[]", [values + i for i in range(len(arguments))])
+    driver.call("cuLaunchKernel", function, blocks, 1, 1, threads, 1, 1, 0, ffi.NULL, params, ffi.NULL)

@@ -1,0 +1,202 @@
+"""Running a lowered program's steps on the GPU, one at a time.
+
+``values`` maps graph variables to :class:`~codegen.cuda_array.DeviceArray`
+objects, or to host values (NumPy arrays and scalars: constants, and what
+host steps computed), which are copied to the device only when a kernel
+reads them. Each kind of step:
+
+- a *kernel* (:func:`run_kernel`) works out its run-time shapes as the C back
+  end does (:mod:`codegen.kernel_call`: NumPy's broadcasting, the same
+  :class:`~exprc.shapes.ShapeError` when shapes do not broadcast, axes ordered
+  and merged by stride), allocates its output from the memory pool and is
+  launched. A kernel whose inputs are all host scalars (lengths such as
+  ``x.shape[0] - 1``) is computed on the host instead: a launch and a copy
+  back would cost more than the arithmetic. Cases the kernel does not cover
+  (see ``kernel_call._plan``) run through NumPy on the host;
+- a *view* (:data:`VIEW_OPS`: transpose and dimshuffle, reshape, broadcast_to,
+  basic slicing) is computed without touching the data (:func:`run_view`);
+- every other NumPy step (matmul, tensordot, integer-array indexing,
+  concatenate, arg-reductions ...) runs on the host: its device inputs are
+  copied to the host, the op's NumPy reference runs, and its results stay on
+  the host until a kernel or the caller needs them (:func:`run_on_host`).
+  Matmul in particular is computed by NumPy this way, not on the GPU.
+"""
+import mmap
+
+import numpy as np
+
+from exprc.graph import Constant
+from exprc.ops.indexing import Subtensor
+from exprc.ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeI
+
+from .cuda_array import DeviceArray, empty, to_device
+from .cuda_copy import contiguous_copy
+from .cuda_launch import launch, launch_shape, pack_arguments
+from .kernel_call import _canonical_axes, _fallback, _index_strides, _plan, perform
+
+#: Ops whose NumPy reference returns a view of input 0, for lengths and indices given by
+#: the other inputs: computed on a stand-in array, then applied to the device pointer.
+VIEW_OPS = (DimShuffle, Reshape, BroadcastTo, Subtensor)
+
+#: Ops that read only their input's shape.
+SHAPE_OPS = (ShapeI,)
+
+
+def value_of(var, values):
+    """The value of ``var``: a constant's value, or what ``values`` holds."""
+    if isinstance(var, Constant):
+        return var.value
+    return values[var]
+
+
+def on_host(value, cache=None):
+    """``value`` as a host value: a device array is copied (once per ``cache``, a dict)."""
+    if not isinstance(value, DeviceArray):
+        return value
+    if cache is None:
+        return value.get()
+    key = id(value)
+    if key not in cache:
+        cache[key] = (value, value.get())  # the array is kept so that its id stays its own
+    return cache[key][1]
+
+
+def on_device(var, values, uploaded, device_id):
+    """The device array of ``var``'s value, copying a host value over once (constants once
+    per program, through ``uploaded``; other host values once per call, in ``values``)."""
+    if isinstance(var, Constant):
+        if var not in uploaded:
+            uploaded[var] = to_device(np.asarray(var.value, dtype=var.dtype), device_id)
+        return uploaded[var]
+    value = values[var]
+    if not isinstance(value, DeviceArray):
+        value = values[var] = to_device(np.asarray(value, dtype=var.dtype), device_id)
+    return value
+
+
+# --- kernels ---------------------------------------------------------------------------------
+
+
+def run_kernel(step, values, function, uploaded, device_id, host_cache):
+    """Run kernel ``step`` (a :class:`~codegen.lower.KernelStep`), adding its output to ``values``."""
+    kernel = step.kernel
+    if all(not isinstance(value_of(v, values), DeviceArray) and np.ndim(value_of(v, values)) == 0
+           for _, v in step.inputs):
+        _run_nodes_on_host(step, values, host_cache)
+        return
+    arrays = []
+    for buffer, var in step.inputs:
+        array = on_device(var, values, uploaded, device_id)
+        if array.dtype != buffer.dtype:
+            raise TypeError(f"{kernel.name}: buffer {buffer.name} holds {buffer.dtype}, got a {array.dtype} array")
+        if not array.flags.aligned:
+            array = contiguous_copy(array)
+        arrays.append(array)
+    plan = _plan(step, arrays)
+    if plan is None:
+        _run_nodes_on_host(step, values, host_cache)
+        return
+    shape, order, groups, out_shape = plan
+    out_buffer, out_var = step.outputs[0]
+    out = empty(out_shape, out_buffer.dtype, order, device_id)
+    values[out_var] = out
+    if out.size == 0 or (step.reduced_axes is None and 0 in shape):
+        return
+    buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(out_buffer, out)]
+    strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
+    lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
+    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)])
+    launch(function, arguments, *launch_shape(kernel, lengths))
+
+
+def _run_nodes_on_host(step, values, host_cache):
+    host = {var: on_host(value_of(var, values), host_cache) for _, var in step.inputs if not isinstance(var, Constant)}
+    for (_, var), result in zip(step.outputs, _fallback(step, host)):
+        values[var] = result
+
+
+# --- NumPy steps -------------------------------------------------------------------------------
+
+
+def run_numpy_step(step, values, device_id, host_cache):
+    """Run NumPy step ``step``: as a view where it is one, else on the host."""
+    node = step.node
+    source = value_of(node.inputs[0], values) if node.inputs else None
+    # A weak input enters NumPy as a Python scalar, read from memory: never a view.
+    if isinstance(source, DeviceArray) and isinstance(node.op, VIEW_OPS + SHAPE_OPS) and not node.inputs[0].type.weak:
+        if run_view(node, values, host_cache):
+            return
+    run_on_host(node, values, host_cache)
+
+
+def run_on_host(node, values, host_cache):
+    """Compute ``node`` with its op's NumPy reference on host copies of its inputs."""
+    host = {var: on_host(values[var], host_cache) for var in node.inputs if not isinstance(var, Constant)}
+    for var, result in zip(node.outputs, perform(node, host)):
+        values[var] = result
+
+
+def run_view(node, values, host_cache):
+    """Compute view ``node`` of a device array without reading it: the op runs on a
+    stand-in of the same layout (see :func:`stand_in`), and the view it returns, an offset
+    and strides into the stand-in, is taken of the device pointer. Returns False, having
+    done nothing, where the op's result is not such a view (an integer index of every
+    axis gives a NumPy scalar, read from the memory)."""
+    x_var, *rest = node.inputs
+    x = values[x_var]
+    if isinstance(node.op, Reshape) and not x.flags.c_contiguous:
+        # NumPy would copy: copy on the device, into a layout every reshape views.
+        x = contiguous_copy(x)
+    shadow = stand_in(x)
+    given = {x_var: shadow}
+    given.update({v: on_host(values[v], host_cache) for v in rest if not isinstance(v, Constant)})
+    results = perform(node, given)
+    if isinstance(node.op, SHAPE_OPS):
+        for var, result in zip(node.outputs, results):
+            values[var] = result
+        return True
+    (result,) = results
+    offset = _offset_in(result, shadow, x)
+    if offset is None:
+        return False
+    values[node.outputs[0]] = x.view(result.shape, result.strides, offset)
+    return True
+
+
+def stand_in(x):
+    """A read-only NumPy array with the shape, dtype and strides of device array ``x``, over
+    host memory that is mapped but never backed: reading it gives zeros (the kernel maps one
+    shared page of them), so an op that reads rather than views cannot fault, and the
+    mapping costs address space only, whatever the array's size."""
+    low, high = x.extent()
+    span = mmap.mmap(-1, max(high - low, 1), flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+    return np.ndarray(x.shape, x.dtype, span, -low if x.size else 0, x.strides)
+
+
+def _offset_in(result, shadow, x):
+    """The byte offset from ``shadow``'s first element to ``result``'s, when ``result`` is a
+    view inside ``shadow``'s memory; None otherwise."""
+    if not isinstance(result, np.ndarray) or result.dtype != x.dtype:
+        return None
+    if result.size == 0:
+        return 0
+    start = shadow.__array_interface__["data"][0]
+    low, high = x.extent()
+    r_low, r_high = DeviceArray(result.__array_interface__["data"][0], result.shape, result.dtype,
+                                result.strides).extent()
+    begin = result.__array_interface__["data"][0]
+    if not (start + low <= begin + r_low and begin + r_high <= start + high):
+        return None
+    return begin - start  # inside the stand-in's mapping, which nothing else can use: a view
+
+
+def device_output(var, value, inputs, seen, device_id):
+    """What the caller gets for output ``var``: a device array of its own. Host values are
+    copied over; an input, a view (of an input or of a constant) and an array already
+    returned for another output are copied, as the C back end copies them."""
+    if not isinstance(value, DeviceArray):
+        return to_device(np.asarray(value, dtype=var.dtype), device_id)
+    shared = id(value) in seen or any(value is a for a in inputs)
+    if shared or isinstance(value.owner, DeviceArray) or value.owner is None:
+        return contiguous_copy(value)
+    return value

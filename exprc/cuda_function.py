@@ -1,0 +1,65 @@
+"""Compiled functions on the GPU: what ``exprc.function(..., device="cuda")`` returns.
+
+A :class:`CudaFunction` is a :class:`~exprc.function.Function` whose program
+runs on GPU 0 (:class:`codegen.cuda.CudaProgram`). It takes, per input, a NumPy
+array or Python data (checked and converted as on the CPU, then copied to the
+GPU), an exprc :class:`~codegen.cuda_array.DeviceArray`, or any object with
+``__cuda_array_interface__`` (a CuPy array, a PyTorch CUDA tensor, a Numba
+device array), whose memory is used in place; and returns device arrays.
+
+>>> import numpy as np, exprc as ex
+>>> x = ex.vector("x")
+>>> f = ex.function([x], 2 * x, device="cuda")  # doctest: +SKIP
+>>> f(np.arange(3.0)).get()  # doctest: +SKIP
+array([0., 2., 4.])
+"""
+from .function import Function, _describe, _expected, convert_input
+from .shapes import ShapeError, fmt_shape
+
+
+class CudaFunction(Function):
+    """A graph compiled for the GPU; built by :func:`exprc.function` with ``device="cuda"``."""
+
+    def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
+                 **options):
+        # Function checks the inputs, substitutes givens and rewrites the graph, then builds a
+        # program for its back end: given "numpy", that is a topological sort (nothing is
+        # compiled), replaced here by the CUDA program, so that the checking is not written twice.
+        super().__init__(inputs, outputs, backend="numpy", allow_input_downcast=allow_input_downcast,
+                         givens=givens, name=name, rewrites=rewrites, **options)
+        if getattr(self, "updates", None) or getattr(self, "implicit", None):
+            raise NotImplementedError("device='cuda' does not run shared variables or updates yet; "
+                                      "use device='cpu' for a training step")
+        from codegen.cuda import CudaProgram
+
+        self.backend = "cuda"
+        self._program = CudaProgram(self.inputs, self.outputs)
+        self._direct = None
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        arrays = [self._on_device(var, value, i) for i, (var, value) in enumerate(zip(self.inputs, values))]
+        outputs = self._program.run(arrays)
+        return outputs[0] if self._single else outputs
+
+    def _on_device(self, var, value, position):
+        """``value`` as the device array input ``var`` takes, or a clear error."""
+        from codegen.cuda_array import as_device_array, to_device
+
+        array = as_device_array(value)
+        if array is None:
+            return to_device(convert_input(var, value, self.allow_input_downcast, position))
+        what = _describe(var, position)
+        if array.dtype != var.dtype:
+            raise TypeError(f"{what}: expected {var.dtype} data, got a {array.dtype} device array; device "
+                            f"arrays are not converted: pass {var.dtype} data")
+        if array.ndim != var.ndim:
+            raise TypeError(f"{what}: expected {_expected(var)}, got a {array.ndim}-d device array of shape {array.shape}")
+        for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
+            if want is not None and want != got:
+                raise ShapeError(f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
+                                 f"axis {axis} must have length {want}")
+        return array
+
+    def __repr__(self):
+        return super().__repr__().replace("<exprc.Function", "<exprc.Function on cuda", 1)

@@ -1,0 +1,169 @@
+"""A stand-in for the CUDA driver, so the launcher can run end to end without a GPU.
+
+"Device memory" is host memory (a device pointer is a host address), copies
+are ``memmove``, and ``cuLaunchKernel`` *interprets* the kernel's IR with
+NumPy: it reads the kernel's parameters back from the ``void *`` array exactly
+as the GPU would (one 8-byte value per parameter of
+:func:`codegen.cuda_render.parameters`), views each buffer through the lengths
+and strides it was given (through the flat index alone when ``contiguous`` is
+set, as the kernel's fast path does), evaluates the expressions and stores.
+A wrong argument order, stride, length or contiguous flag thus gives wrong
+numbers, which the tests compare with NumPy.
+
+NVRTC is not called: the "CUBIN" is the CUDA source, and the kernels are found
+by it. (tests/codegen/test_cuda_compile.py compiles the same kernels for real.)
+"""
+import ctypes
+from collections import OrderedDict
+
+import numpy as np
+
+from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_pool, cuda_render, kernel_ir as ir
+from codegen.cuda_ops import THREADS
+from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
+
+_REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum,
+           "and": np.logical_and, "or": np.logical_or}
+
+
+class FakeGpu:
+    """Installs itself over the driver with ``monkeypatch``; counts what it was asked to do."""
+
+    def __init__(self, monkeypatch):
+        self.memory = {}  # address -> the host buffer standing for a device allocation
+        self.programs = {}  # source -> kernels
+        self.launches, self.copies = [], []
+        real_render = cuda_render.render_program
+
+        def render(kernels, title=""):
+            source = real_render(kernels, title)
+            self.programs[source] = {k.name: k for k in kernels}
+            return source
+
+        monkeypatch.setattr(cuda_render, "render_program", render)
+        monkeypatch.setattr(cuda_program, "render_program", render)
+        monkeypatch.setattr(cuda_program, "load_cubin", lambda source, arch, name="": source.encode())
+        monkeypatch.setattr("codegen.cuda_build.load_cubin", lambda source, arch, cache=None, name="": source.encode())
+        monkeypatch.setattr(cuda_driver, "unavailable_reason", lambda: None)
+        monkeypatch.setattr(cuda_driver, "use_device", lambda ordinal=0: None)
+        monkeypatch.setattr(cuda_driver, "arch", lambda ordinal=0: "sm_80")
+        monkeypatch.setattr(cuda_driver, "load_module", lambda cubin: self.programs[cubin.decode()])
+        monkeypatch.setattr(cuda_driver, "get_function", lambda module, name: module[name])
+        monkeypatch.setattr(cuda_driver, "call", self.call)
+        self.pool = cuda_pool.MemoryPool(self.alloc, self.free)
+        monkeypatch.setattr(cuda_pool, "_pools", {0: self.pool})
+        # Programs and copy kernels loaded over the stand-in are forgotten afterwards.
+        monkeypatch.setattr(cuda_copy, "_modules", {})
+        monkeypatch.setattr(cuda_program, "_memo", OrderedDict())
+
+    # --- memory -----------------------------------------------------------------------------
+    def alloc(self, nbytes):
+        buffer = np.full(nbytes, 0xAB, dtype=np.uint8)  # garbage, as new device memory is
+        address = buffer.ctypes.data
+        self.memory[address] = buffer
+        return address
+
+    def free(self, ptr):
+        del self.memory[ptr]
+
+    def owns(self, ptr, nbytes):
+        """Whether ``nbytes`` at ``ptr`` lie in one allocation."""
+        return any(start <= ptr and ptr + nbytes <= start + b.size for start, b in self.memory.items())
+
+    # --- the driver -------------------------------------------------------------------------
+    def call(self, name, *args):
+        ffi = cuda_driver.ffi()
+        if name == "cuMemcpyHtoD_v2":
+            dst, src, n = args
+            assert self.owns(dst, n), "a copy to memory the pool did not hand out"
+            ctypes.memmove(dst, int(ffi.cast("uintptr_t", src)), n)
+        elif name == "cuMemcpyDtoH_v2":
+            dst, src, n = args
+            assert self.owns(src, n), "a copy from memory the pool did not hand out"
+            ctypes.memmove(int(ffi.cast("uintptr_t", dst)), src, n)
+        elif name == "cuMemcpyDtoD_v2":
+            dst, src, n = args
+            self.copies.append(n)
+            ctypes.memmove(dst, src, n)
+        elif name == "cuLaunchKernel":
+            kernel, blocks, _, _, threads, _, _, shared, stream, params, extra = args
+            assert stream == ffi.NULL and extra == ffi.NULL and shared == 0
+            if kernel.reduction is not None:
+                assert threads == THREADS, "a reduction needs exactly THREADS threads"
+            self.launches.append((kernel.name, blocks, threads))
+            count = len(cuda_render.parameters(kernel))
+            values = [ffi.cast("int64_t *", params[i])[0] for i in range(count)]
+            interpret(kernel, values)
+        elif name in ("cuCtxSynchronize", "cuStreamSynchronize"):
+            pass
+        else:
+            raise AssertionError(f"the fake driver has no {name}")
+
+
+def _view(ptr, dtype, shape, strides):
+    """A NumPy array over host address ``ptr`` with element ``strides``."""
+    itemsize = dtype.itemsize
+    byte_strides = [s * itemsize for s in strides]
+    low = sum((n - 1) * s for n, s in zip(shape, byte_strides) if s < 0 and n)
+    high = sum((n - 1) * s for n, s in zip(shape, byte_strides) if s > 0 and n) + itemsize
+    raw = (ctypes.c_char * (high - low)).from_address(ptr + low)
+    return np.ndarray(shape, dtype, raw, -low, byte_strides)
+
+
+def interpret(kernel, values):
+    """Compute ``kernel`` as the GPU would, from its packed parameter values."""
+    d = kernel.ndim
+    lengths, contiguous = values[:d], values[d]
+    pos, views = d + 1, {}
+    for b in kernel.buffers:
+        ptr = values[pos]
+        pos += 1
+        dtype = np.dtype(b.dtype)
+        if not b.ndim:
+            views[b.name] = _view(ptr, dtype, (), ())
+            continue
+        strides = values[pos:pos + d]
+        pos += d
+        if contiguous and kernel.reduction is None:  # the fast path indexes every array by the flat index
+            flat = _view(ptr, dtype, (int(np.prod(lengths)),), (1,))
+            views[b.name] = flat.reshape(lengths)
+        elif b.outer:  # read and written at kept indices only: one element along reduced axes
+            naxes = kernel.reduction.naxes
+            views[b.name] = _view(ptr, dtype, list(lengths[:d - naxes]) + [1] * naxes, strides)
+        else:
+            views[b.name] = _view(ptr, dtype, lengths, strides)
+    roots = [e for _, e in kernel.stores] + ([kernel.reduction.value] if kernel.reduction else [])
+    computed = {}
+    with np.errstate(all="ignore"):
+        if kernel.reduction is not None:
+            red = kernel.reduction
+            for node in ir.walk([red.value]):
+                computed[id(node)] = _evaluate(node, computed, views)
+            value = np.broadcast_to(computed[id(red.value)], lengths).astype(red.acc_dtype)
+            axes = tuple(range(d - red.naxes, d))
+            initial = {} if red.initial is None else {"initial": np.asarray(red.initial, red.acc_dtype)[()]}
+            result = _REDUCE[red.op].reduce(value, axis=axes, keepdims=True, **initial)
+            acc = result.astype(red.dtype)
+        for node in ir.walk(roots):
+            if id(node) not in computed:
+                computed[id(node)] = acc if isinstance(node, ir.Acc) else _evaluate(node, computed, views)
+        for buffer, expr in kernel.stores:
+            target = views[buffer.name]
+            value = np.asarray(computed[id(expr)]).astype(buffer.dtype)
+            if kernel.reduction is not None:  # one store per kept index
+                value = value[(Ellipsis,) + (slice(0, 1),) * kernel.reduction.naxes] if value.ndim else value
+            target[...] = value
+
+
+def _evaluate(node, computed, views):
+    args = [computed[id(a)] for a in node.args]
+    if isinstance(node, ir.Load):
+        return views[node.buffer.name]
+    if isinstance(node, ir.Const):
+        return np.asarray(node.value, node.dtype)
+    if isinstance(node, ir.Cast):
+        return np.asarray(args[0]).astype(node.dtype)
+    if isinstance(node, ir.Call):
+        op = SCALAR_OPS.get(node.op) or DERIVATIVE_OPS[node.op]
+        return np.asarray(op.numpy(*args)).astype(node.dtype)
+    raise AssertionError(f"cannot interpret {node!r}")

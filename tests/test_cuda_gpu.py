@@ -1,0 +1,112 @@
+"""On a real GPU: device arrays, functions, the pool and interop with CuPy, PyTorch,
+JAX and Numba. Every test here skips, saying why, where CUDA cannot run; the op
+tests (tests/ops) then run on device="cuda" too (see tests/ops/_oracle.py).
+"""
+import gc
+
+import numpy as np
+import pytest
+
+import exprc as ex
+
+pytestmark = pytest.mark.skipif(not ex.cuda.is_available(),
+                                reason="needs a GPU: " + "; ".join(ex.cuda.missing() or ["CUDA is available"]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool", "uint8"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "0d"])
+def test_to_device_and_back(dtype, layout):
+    base = (np.arange(48) % 5).astype(dtype).reshape(6, 8)
+    host = {"contiguous": base, "transposed": base.T, "strided": base[::2, ::-3], "0d": base[1, 2, ...]}[layout]
+    x = ex.cuda.to_device(host)
+    assert x.shape == host.shape and x.dtype == host.dtype and x.flags.c_contiguous
+    np.testing.assert_array_equal(x.get(), host)
+    np.testing.assert_array_equal(x.T.get(), host.T)
+
+
+def test_a_function_takes_numpy_and_device_arrays_and_returns_device_arrays(rng):
+    x, y = ex.matrix("x"), ex.vector("y")
+    f = ex.function([x, y], [ex.exp(-x ** 2).sum(axis=1) + y[0], (x @ x.T)[::2], x.T * y[:, None]], device="cuda")
+    a, b = rng.uniform(-1, 1, (5, 5)), rng.uniform(-1, 1, 5)
+    expected = ex.function([x, y], [ex.exp(-x ** 2).sum(axis=1) + y[0], (x @ x.T)[::2], x.T * y[:, None]],
+                           backend="numpy")(a, b)
+    for args in [(a, b), (ex.cuda.to_device(a), ex.cuda.to_device(b)), (ex.cuda.to_device(a), b)]:
+        got = f(*args)
+        assert all(isinstance(g, ex.cuda.DeviceArray) for g in got)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g.get(), e, rtol=1e-12)
+
+
+def test_the_pool_serves_repeated_calls_without_new_allocations(rng):
+    x = ex.vector("x")
+    f = ex.function([x], ex.exp(x) * 2, device="cuda")
+    data = ex.cuda.to_device(rng.uniform(size=10**5))
+    f(data)
+    pool = ex.cuda.memory_pool()
+    before = pool.stats()["driver_allocations"]
+    for _ in range(20):
+        f(data)
+    assert pool.stats()["driver_allocations"] == before
+    gc.collect()
+    assert pool.empty() > 0 and pool.stats()["cached"] == 0
+
+
+def test_errors_are_clear_on_the_gpu_too():
+    x, y = ex.vector("x"), ex.vector("y")
+    f = ex.function([x, y], x + y, device="cuda")
+    with pytest.raises(ValueError, match="shapes do not broadcast"):
+        f(np.zeros(3), np.zeros(4))
+
+
+# --- interop: the same memory, no copy ---------------------------------------------------------
+
+
+def test_cupy_shares_memory_both_ways(rng):
+    cupy = pytest.importorskip("cupy")
+    x = ex.cuda.to_device(rng.uniform(size=(3, 4)))
+    c = cupy.asarray(x)  # through __cuda_array_interface__
+    assert c.data.ptr == x.ptr
+    np.testing.assert_array_equal(cupy.asnumpy(c), x.get())
+    d = cupy.from_dlpack(x)
+    assert d.data.ptr == x.ptr
+    v = ex.vector("v")
+    source = cupy.arange(5, dtype=cupy.float64)
+    out = ex.function([v], v * 3, device="cuda")(source)  # a CuPy array as an input, in place
+    np.testing.assert_array_equal(out.get(), np.arange(5) * 3)
+
+
+def test_pytorch_shares_memory_both_ways(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("this PyTorch has no CUDA")
+    x = ex.cuda.to_device(rng.uniform(size=(3, 4)).astype(np.float32))
+    t = torch.from_dlpack(x)
+    assert t.data_ptr() == x.ptr and t.device.type == "cuda"
+    np.testing.assert_array_equal(t.cpu().numpy(), x.get())
+    u = torch.as_tensor(x, device="cuda")  # through __cuda_array_interface__
+    assert u.data_ptr() == x.ptr
+    v = ex.fvector("v")
+    source = torch.arange(6, dtype=torch.float32, device="cuda")[::2]  # strided, read in place
+    out = ex.function([v], v + 1, device="cuda")(source)
+    np.testing.assert_array_equal(out.get(), np.array([1, 3, 5], np.float32))
+    del t, u
+    gc.collect()
+
+
+def test_jax_takes_device_arrays_through_dlpack(rng):
+    jax = pytest.importorskip("jax")
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("this JAX has no GPU")
+    x = ex.cuda.to_device(rng.uniform(size=(4,)).astype(np.float32))
+    j = jax.dlpack.from_dlpack(x)
+    np.testing.assert_array_equal(np.asarray(j), x.get())
+
+
+def test_numba_reads_the_cuda_array_interface(rng):
+    numba_cuda = pytest.importorskip("numba.cuda")
+    if not numba_cuda.is_available():
+        pytest.skip("Numba finds no GPU")
+    x = ex.cuda.to_device(rng.uniform(size=(2, 3)))
+    n = numba_cuda.as_cuda_array(x)
+    assert n.device_ctypes_pointer.value == x.ptr
+    np.testing.assert_array_equal(n.copy_to_host(), x.get())
