@@ -11,9 +11,9 @@ default stream, in program order (:mod:`codegen.cuda_steps`). Outputs are
 (:mod:`codegen.cuda_pool`).
 
 NumPy steps: views (transpose, reshape, broadcast_to, slicing) are taken of
-the device memory without a copy; every other one, matmul included, runs on
-the host through NumPy, its inputs copied over and back. (A GPU matrix
-product is left to a later change.)
+the device memory without a copy; matrix products of float32 or float64
+operands run on the GPU (:mod:`codegen.cuda_matmul`); every other one runs on
+the host through NumPy, its inputs copied over and back.
 
 Programs are remembered per process like the C back end's, so building the
 same graph again loads nothing.
@@ -29,12 +29,14 @@ from collections import OrderedDict
 
 import numpy as np
 
+from exprc.ops.linalg import MatMul
 from exprc.printing import infix_texts
 
 from . import cuda_driver as driver
 from .cuda_build import load_cubin
 from .cuda_render import render_program
-from .cuda_steps import device_output, run_kernel, run_numpy_step, value_of
+from .cuda_gemm import kernel_for
+from .cuda_steps import _on_gpu, device_output, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
 
 #: Programs kept in this process, most recently used last.
@@ -110,6 +112,10 @@ class _Compiled:
         for n, step in enumerate(self.program.steps):
             if isinstance(step, NumpyStep):
                 node = step.node
+                if isinstance(node.op, MatMul) and _on_gpu(node):
+                    gemm = kernel_for(node.outputs[0].dtype).name
+                    lines.append(f"step {n}: CUDA GEMM kernel {gemm}: {texts.get(node.outputs[0], '')}")
+                    continue
                 lines.append(f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): "
                              f"{texts.get(node.outputs[0], '')}")
             else:
@@ -141,7 +147,7 @@ class _Compiled:
                     run_kernel(step, values, self.functions[step.kernel.name], self.uploaded, self.device_id,
                                host_cache)
                 else:
-                    run_numpy_step(step, values, self.device_id, host_cache)
+                    run_numpy_step(step, values, self.device_id, host_cache, self.uploaded)
                 for var in dead:
                     values.pop(var, None)  # back to the pool, for the next step to reuse
         results, seen = [], set()
