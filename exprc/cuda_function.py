@@ -32,7 +32,7 @@ class CudaFunction(Function):
     """A graph compiled for the GPU; built by :func:`exprc.function` with ``device="cuda"``."""
 
     def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-                 **options):
+                 allow_tf32=False, **options):
         # Function checks the inputs, substitutes givens and rewrites the graph, then builds a
         # program for its back end: given "numpy", that is a topological sort (nothing is
         # compiled), replaced here by the CUDA program, so that the checking is not written twice.
@@ -46,7 +46,8 @@ class CudaFunction(Function):
         # The update of a shared variable may be written over its mirror (see the module docstring).
         in_place = [(n + j, program_inputs.index(var)) for j, (var, _) in enumerate(self.updates)
                     if var in self.implicit]
-        self._program = CudaProgram(program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place)
+        self._program = CudaProgram(program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place,
+                                    allow_tf32=allow_tf32)
         self._direct = None
 
     def __call__(self, *args, **kwargs):

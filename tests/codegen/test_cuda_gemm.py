@@ -185,3 +185,15 @@ def test_mixed_and_integer_products_stay_on_the_host(gpu, rng):
     av, bv = rng.standard_normal((3, 4)), rng.integers(-3, 3, (4, 2)).astype(np.int32)
     np.testing.assert_allclose(f(av, bv).get(), av @ bv, rtol=1e-13)
     assert not any(name.startswith("exprc_gemm") for name, _, _ in gpu.launches)
+
+
+def test_tf32_is_asked_for_per_function(gpu, rng):
+    x, w = ex.fmatrix("x"), ex.fmatrix("w")
+    exact = ex.function([x, w], x @ w, device="cuda")
+    fast = ex.function([x, w], x @ w, device="cuda", allow_tf32=True)
+    assert "exprc_gemm_f32:" in exact.source and "exprc_gemm_f32_tf32:" in fast.source
+    xv, wv = rng.standard_normal((5, 40)).astype(np.float32), rng.standard_normal((40, 3)).astype(np.float32)
+    np.testing.assert_allclose(fast(xv, wv).get(), xv @ wv, rtol=1e-2, atol=1e-2)
+    assert gpu.launches[-1][0] == "exprc_gemm_f32_tf32"
+    with pytest.raises(ValueError, match="allow_tf32=True is for device='cuda'"):
+        ex.function([x, w], x @ w, allow_tf32=True)
