@@ -72,7 +72,10 @@ class CudaFunction(Function):
 
         array = as_device_array(value)
         if array is None:
-            return to_device(convert_input(var, value, self.allow_input_downcast, position))
+            array = convert_input(var, value, self.allow_input_downcast, position)
+            # A 0-d value (a minibatch index, a learning rate) stays on the host: a slice reads it
+            # there, and a kernel that reads it copies it over itself, so it never comes back.
+            return array if array.ndim == 0 else to_device(array)
         what = _describe(var, position)
         if array.dtype != var.dtype:
             raise TypeError(f"{what}: expected {var.dtype} data, got a {array.dtype} device array; device "

@@ -115,3 +115,33 @@ def test_an_update_of_the_wrong_shape_is_refused_before_any_is_written(gpu):
         bad()
     np.testing.assert_array_equal(u.get_value(), np.zeros(3))
     np.testing.assert_array_equal(fixed.get_value(), np.zeros(2))
+
+
+def test_the_demo_trains_its_mlp_on_the_device(gpu, capsys):
+    """``python -m exprc.demo --device cuda``'s training, over the stand-in driver: the loss
+    falls, the final loss is checked against NumPy, and a step copies only its loss back."""
+    from exprc import demo
+
+    results = []
+    demo._results, saved = results, demo._results
+    try:
+        demo.mlp(device="cuda", epochs=2)
+    finally:
+        demo._results = saved
+    out = capsys.readouterr().out
+    assert results == [True], out
+    losses = [float(line.split("loss ")[1].split()[0]) for line in out.splitlines() if "epoch" in line]
+    assert len(losses) == 2 and losses[1] < losses[0], out
+    assert "CUDA GEMM kernel exprc_gemm_f32" in out
+
+
+def test_a_step_with_a_host_index_copies_nothing_back(gpu, rng):
+    data = ex.shared(rng.standard_normal((40, 3)), name="data")
+    w = ex.shared(np.zeros(3), name="w")
+    i = ex.lscalar("i")
+    cost = ((data[i * 10:(i + 1) * 10] @ w - 1) ** 2).mean()
+    step = ex.function([i], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))], device="cuda")
+    step(0)
+    gpu.to_host.clear()
+    step(1)
+    assert gpu.to_host == []
