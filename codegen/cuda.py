@@ -11,9 +11,9 @@ default stream, in program order (:mod:`codegen.cuda_steps`). Outputs are
 (:mod:`codegen.cuda_pool`).
 
 NumPy steps: views (transpose, reshape, broadcast_to, slicing) are taken of
-the device memory without a copy; every other one, matmul included, runs on
-the host through NumPy, its inputs copied over and back. (A GPU matrix
-product is left to a later change.)
+the device memory without a copy; matrix products of float32 or float64
+operands run on the GPU (:mod:`codegen.cuda_matmul`); every other one runs on
+the host through NumPy, its inputs copied over and back.
 
 Programs are remembered per process like the C back end's, so building the
 same graph again loads nothing.
@@ -29,12 +29,14 @@ from collections import OrderedDict
 
 import numpy as np
 
+from exprc.ops.linalg import MatMul
 from exprc.printing import infix_texts
 
 from . import cuda_driver as driver
 from .cuda_build import load_cubin
 from .cuda_render import render_program
-from .cuda_steps import device_output, run_kernel, run_numpy_step, value_of
+from .cuda_gemm import kernel_for
+from .cuda_steps import _on_gpu, device_output, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
 
 #: Programs kept in this process, most recently used last.
@@ -46,17 +48,23 @@ _memo_lock = threading.Lock()
 
 class CudaProgram:
     """Runs a graph on GPU ``device_id``: ``run(arrays) -> list`` of device arrays, from
-    device arrays (one per input); ``listing()`` is the CUDA source."""
+    device arrays (one per input); ``listing()`` is the CUDA source.
 
-    def __init__(self, inputs, outputs, device_id=0):
+    ``in_place`` lists ``(output index, input index)`` pairs: the output may be computed
+    into the input's array, where :meth:`_Compiled.may_write_over` finds that safe (the
+    updates of shared variables). ``allow_tf32`` lets float32 matrix products run on the
+    tensor cores as TF32 (not exact)."""
+
+    def __init__(self, inputs, outputs, device_id=0, in_place=(), allow_tf32=False):
         self.inputs, self.outputs, self.device_id = list(inputs), list(outputs), device_id
-        key = (tuple(self.inputs), tuple(self.outputs), device_id)
+        in_place, allow_tf32 = tuple(tuple(p) for p in in_place), bool(allow_tf32)
+        key = (tuple(self.inputs), tuple(self.outputs), device_id, in_place, allow_tf32)
         with _memo_lock:
             compiled = _memo.get(key)
             if compiled is not None:
                 _memo.move_to_end(key)
         if compiled is None:
-            compiled = _Compiled(self.inputs, self.outputs, device_id)
+            compiled = _Compiled(self.inputs, self.outputs, device_id, in_place, allow_tf32)
             with _memo_lock:
                 _memo[key] = compiled
                 while len(_memo) > MEMO_SIZE:
@@ -87,9 +95,12 @@ def clear_memo():
 class _Compiled:
     """Everything built for one graph on one GPU: the program, its CUDA, the loaded kernels."""
 
-    def __init__(self, inputs, outputs, device_id):
+    def __init__(self, inputs, outputs, device_id, in_place=(), allow_tf32=False):
         self.inputs, self.outputs, self.device_id = inputs, outputs, device_id
+        self.allow_tf32 = allow_tf32
         self.program = lower(inputs, outputs)
+        #: output variable -> the input whose array it is computed into
+        self.in_place = {outputs[o]: inputs[i] for o, i in in_place if self.may_write_over(outputs[o], inputs[i])}
         texts = infix_texts(list(outputs) + list(inputs), limit=70)
         kernels = self.program.kernels
         self.source = render_program(kernels, self._summary(texts))
@@ -110,12 +121,46 @@ class _Compiled:
         for n, step in enumerate(self.program.steps):
             if isinstance(step, NumpyStep):
                 node = step.node
+                if isinstance(node.op, MatMul) and _on_gpu(node):
+                    gemm = kernel_for(node.outputs[0].dtype, self.allow_tf32).name
+                    lines.append(f"step {n}: CUDA GEMM kernel {gemm}: {texts.get(node.outputs[0], '')}")
+                    continue
                 lines.append(f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): "
                              f"{texts.get(node.outputs[0], '')}")
             else:
                 lines.append(f"step {n}: CUDA kernel {step.kernel.name}: {step.kernel.note}")
         lines.append("outputs: " + ", ".join(texts.get(v, "") for v in self.outputs))
         return "\n".join(lines)
+
+    def may_write_over(self, out, source):
+        """Whether ``out`` may be computed into the array of input ``source`` (an update written
+        in place): the C back end's rule (``codegen.c``). The kernel computing ``out`` reads
+        ``source`` at the very element it writes, if at all, and nothing that may share memory
+        with ``source`` is read later or returned. A NumPy step's results may be views of
+        its inputs, so anything computed from ``source`` by one counts as sharing its memory
+        (a matrix product's never does, but the rule stays simple)."""
+        if any(d is None for d in source.type.shape) or source.type != out.type or self.outputs.count(out) != 1:
+            return False
+        steps = self.program.steps
+        aliases = {source}
+        for step in steps:
+            if isinstance(step, NumpyStep) and any(v in aliases for v in step.node.inputs):
+                aliases.update(step.node.outputs)
+        if any(v in aliases for v in self.outputs):
+            return False
+        for position, step in enumerate(steps):
+            if not isinstance(step, KernelStep) or not any(var is out for _, var in step.outputs):
+                continue
+            if step.reduced_axes is not None or len(step.outputs) != 1:
+                return False
+            identity = list(range(source.ndim))
+            for buffer, var in step.inputs:
+                if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
+                    return False
+            later = [v for s in steps[position + 1:]
+                     for v in (s.node.inputs if isinstance(s, NumpyStep) else [v for _, v in s.inputs])]
+            return not any(v in aliases for v in later)
+        return False
 
     def _lifetimes(self):
         last_use = {}
@@ -138,15 +183,22 @@ class _Compiled:
         with np.errstate(all="ignore"):
             for step, dead in zip(self.program.steps, self._free_after):
                 if isinstance(step, KernelStep):
+                    into = self.in_place.get(step.outputs[0][1])
                     run_kernel(step, values, self.functions[step.kernel.name], self.uploaded, self.device_id,
-                               host_cache)
+                               host_cache, into=None if into is None else values[into])
                 else:
-                    run_numpy_step(step, values, self.device_id, host_cache)
+                    run_numpy_step(step, values, self.device_id, host_cache, self.uploaded, self.allow_tf32)
                 for var in dead:
                     values.pop(var, None)  # back to the pool, for the next step to reuse
         results, seen = [], set()
         for var in self.outputs:
-            result = device_output(var, value_of(var, values), arrays, seen, self.device_id)
+            value = value_of(var, values)
+            source = self.in_place.get(var)
+            if source is not None and value is values[source]:
+                results.append(value)  # written over its input, as the caller asked
+                seen.add(id(value))
+                continue
+            result = device_output(var, value, arrays, seen, self.device_id)
             seen.add(id(result))
             results.append(result)
         return results

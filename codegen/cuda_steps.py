@@ -15,11 +15,16 @@ reads them. Each kind of step:
   (see ``kernel_call._plan``) run through NumPy on the host;
 - a *view* (:data:`VIEW_OPS`: transpose and dimshuffle, reshape, broadcast_to,
   basic slicing) is computed without touching the data (:func:`run_view`);
-- every other NumPy step (matmul, tensordot, integer-array indexing,
-  concatenate, arg-reductions ...) runs on the host: its device inputs are
-  copied to the host, the op's NumPy reference runs, and its results stay on
-  the host until a kernel or the caller needs them (:func:`run_on_host`).
-  Matmul in particular is computed by NumPy this way, not on the GPU.
+- a *matrix product* (``@``, and ``dot`` of vectors and matrices) of two
+  float32 or float64 operands of the result's dtype runs on the GPU
+  (:func:`run_matmul`, :mod:`codegen.cuda_matmul`); other dtypes, mixed ones
+  included, run on the host as below;
+- a ``sum_to`` of a gradient that sums over nothing at run time (nothing was
+  broadcast) is its input, as a view;
+- every other NumPy step (tensordot, integer-array indexing, concatenate,
+  arg-reductions ...) runs on the host: its device inputs are copied to the
+  host, the op's NumPy reference runs, and its results stay on the host until
+  a kernel or the caller needs them (:func:`run_on_host`).
 """
 import mmap
 
@@ -27,11 +32,14 @@ import numpy as np
 
 from exprc.graph import Constant
 from exprc.ops.indexing import Subtensor
+from exprc.ops.linalg import MatMul
+from exprc.ops.reduction import SumToShape
 from exprc.ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeI
 
 from .cuda_array import DeviceArray, empty, to_device
 from .cuda_copy import contiguous_copy
 from .cuda_launch import launch, launch_shape, pack_arguments
+from .cuda_matmul import matmul
 from .kernel_call import _canonical_axes, _fallback, _index_strides, _plan, perform
 
 #: Ops whose NumPy reference returns a view of input 0, for lengths and indices given by
@@ -40,6 +48,10 @@ VIEW_OPS = (DimShuffle, Reshape, BroadcastTo, Subtensor)
 
 #: Ops that read only their input's shape.
 SHAPE_OPS = (ShapeI,)
+
+#: The dtypes whose matrix products a program computes on the GPU. (The float16 tensor-core
+#: kernel is there, and codegen.cuda_matmul runs it, but it is not yet checked on a GPU.)
+MATMUL_DTYPES = ("float32", "float64")
 
 
 def value_of(var, values):
@@ -77,8 +89,9 @@ def on_device(var, values, uploaded, device_id):
 # --- kernels ---------------------------------------------------------------------------------
 
 
-def run_kernel(step, values, function, uploaded, device_id, host_cache):
-    """Run kernel ``step`` (a :class:`~codegen.lower.KernelStep`), adding its output to ``values``."""
+def run_kernel(step, values, function, uploaded, device_id, host_cache, into=None):
+    """Run kernel ``step`` (a :class:`~codegen.lower.KernelStep`), adding its output to ``values``:
+    a new array, or ``into`` (a device array of the output's shape and dtype, written in place)."""
     kernel = step.kernel
     if all(not isinstance(value_of(v, values), DeviceArray) and np.ndim(value_of(v, values)) == 0
            for _, v in step.inputs):
@@ -98,7 +111,10 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache):
         return
     shape, order, groups, out_shape = plan
     out_buffer, out_var = step.outputs[0]
-    out = empty(out_shape, out_buffer.dtype, order, device_id)
+    if into is not None and into.shape == tuple(out_shape) and into.dtype == out_buffer.dtype and into.flags.aligned:
+        out = into
+    else:
+        out = empty(out_shape, out_buffer.dtype, order, device_id)
     values[out_var] = out
     if out.size == 0 or (step.reduced_axes is None and 0 in shape):
         return
@@ -118,15 +134,43 @@ def _run_nodes_on_host(step, values, host_cache):
 # --- NumPy steps -------------------------------------------------------------------------------
 
 
-def run_numpy_step(step, values, device_id, host_cache):
-    """Run NumPy step ``step``: as a view where it is one, else on the host."""
+def run_numpy_step(step, values, device_id, host_cache, uploaded=None, allow_tf32=False):
+    """Run NumPy step ``step``: as a view where it is one, a matrix product on the GPU
+    where it can be (``uploaded`` keeps constants copied over, as for kernels), else on the
+    host."""
     node = step.node
     source = value_of(node.inputs[0], values) if node.inputs else None
+    if isinstance(node.op, MatMul) and _on_gpu(node):
+        run_matmul(node, values, {} if uploaded is None else uploaded, device_id, allow_tf32)
+        return
+    if isinstance(node.op, SumToShape) and isinstance(source, DeviceArray) and _sums_nothing(node, values, source):
+        # The usual case in a gradient: nothing was broadcast, so the sum is the array itself.
+        values[node.outputs[0]] = source.view(source.shape, source.strides)
+        return
     # A weak input enters NumPy as a Python scalar, read from memory: never a view.
     if isinstance(source, DeviceArray) and isinstance(node.op, VIEW_OPS + SHAPE_OPS) and not node.inputs[0].type.weak:
         if run_view(node, values, host_cache):
             return
     run_on_host(node, values, host_cache)
+
+
+def _sums_nothing(node, values, g):
+    """Whether SumToShape ``node`` leaves its input ``g`` as it is (see its ``perform``)."""
+    lengths = [value_of(v, values) for v in node.inputs[1:]]
+    if any(isinstance(n, DeviceArray) for n in lengths):
+        return False
+    return not any(int(n) == 1 and g.shape[a] != 1 for a, n in zip(node.op.axis, lengths))
+
+
+def _on_gpu(node):
+    dtype = node.outputs[0].dtype
+    return dtype in MATMUL_DTYPES and all(v.dtype == dtype and not v.type.weak for v in node.inputs)
+
+
+def run_matmul(node, values, uploaded, device_id, allow_tf32=False):
+    """Compute matrix product ``node`` on the GPU, its operands copied over if on the host."""
+    a, b = (on_device(var, values, uploaded, device_id) for var in node.inputs)
+    values[node.outputs[0]] = matmul(a, b, allow_tf32)
 
 
 def run_on_host(node, values, host_cache):

@@ -7,13 +7,24 @@ GPU), an exprc :class:`~codegen.cuda_array.DeviceArray`, or any object with
 ``__cuda_array_interface__`` (a CuPy array, a PyTorch CUDA tensor, a Numba
 device array), whose memory is used in place; and returns device arrays.
 
+Shared variables are read from their device mirrors (see
+:mod:`exprc.shared`), copied to the GPU on first use, and updates are computed
+on the GPU and become the new mirrors, written into the old ones in place
+where that is safe (:meth:`codegen.cuda.CudaProgram.may_write_over`, the C
+back end's rule). A training step is thus one call that copies nothing back
+to the host; its outputs (a loss, say) are device arrays, read with ``.get()``.
+
 >>> import numpy as np, exprc as ex
 >>> x = ex.vector("x")
 >>> f = ex.function([x], 2 * x, device="cuda")  # doctest: +SKIP
 >>> f(np.arange(3.0)).get()  # doctest: +SKIP
 array([0., 2., 4.])
+>>> w = ex.shared(np.zeros(3), name="w")
+>>> step = ex.function([x], ((x - w) ** 2).sum(), updates=[(w, w + 0.5 * (x - w))], device="cuda")  # doctest: +SKIP
+>>> step(np.ones(3)).get(), w.get_value()  # doctest: +SKIP
+(array(3.), array([0.5, 0.5, 0.5]))
 """
-from .function import Function, _describe, _expected, convert_input
+from .function import Function, _check_update_value, _describe, _expected, convert_input
 from .shapes import ShapeError, fmt_shape
 
 
@@ -21,26 +32,39 @@ class CudaFunction(Function):
     """A graph compiled for the GPU; built by :func:`exprc.function` with ``device="cuda"``."""
 
     def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-                 **options):
+                 allow_tf32=False, **options):
         # Function checks the inputs, substitutes givens and rewrites the graph, then builds a
         # program for its back end: given "numpy", that is a topological sort (nothing is
         # compiled), replaced here by the CUDA program, so that the checking is not written twice.
         super().__init__(inputs, outputs, backend="numpy", allow_input_downcast=allow_input_downcast,
                          givens=givens, name=name, rewrites=rewrites, **options)
-        if getattr(self, "updates", None) or getattr(self, "implicit", None):
-            raise NotImplementedError("device='cuda' does not run shared variables or updates yet; "
-                                      "use device='cpu' for a training step")
         from codegen.cuda import CudaProgram
 
         self.backend = "cuda"
-        self._program = CudaProgram(self.inputs, self.outputs)
+        n = len(self.outputs)
+        program_inputs = self.inputs + self.implicit
+        # The update of a shared variable may be written over its mirror (see the module docstring).
+        in_place = [(n + j, program_inputs.index(var)) for j, (var, _) in enumerate(self.updates)
+                    if var in self.implicit]
+        self._program = CudaProgram(program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place,
+                                    allow_tf32=allow_tf32)
         self._direct = None
 
     def __call__(self, *args, **kwargs):
+        from codegen.cuda_array import to_device
+
         values = self._bind(args, kwargs)
         arrays = [self._on_device(var, value, i) for i, (var, value) in enumerate(zip(self.inputs, values))]
-        outputs = self._program.run(arrays)
-        return outputs[0] if self._single else outputs
+        arrays += [var.device_value(to_device) for var in self.implicit]
+        results = self._program.run(arrays)
+        n = len(self.outputs)
+        # Every output and new value was computed from the values before the call; only now
+        # are the new values stored (a swap of two variables sees the old values).
+        for (var, _), value in zip(self.updates, results[n:]):
+            _check_update_value(var, value)
+        for (var, _), value in zip(self.updates, results[n:]):
+            var.set_device_value(value)
+        return results[0] if self._single else results[:n]
 
     def _on_device(self, var, value, position):
         """``value`` as the device array input ``var`` takes, or a clear error."""
@@ -48,7 +72,10 @@ class CudaFunction(Function):
 
         array = as_device_array(value)
         if array is None:
-            return to_device(convert_input(var, value, self.allow_input_downcast, position))
+            array = convert_input(var, value, self.allow_input_downcast, position)
+            # A 0-d value (a minibatch index, a learning rate) stays on the host: a slice reads it
+            # there, and a kernel that reads it copies it over itself, so it never comes back.
+            return array if array.ndim == 0 else to_device(array)
         what = _describe(var, position)
         if array.dtype != var.dtype:
             raise TypeError(f"{what}: expected {var.dtype} data, got a {array.dtype} device array; device "

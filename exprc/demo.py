@@ -10,7 +10,12 @@ runs them and checks every result against NumPy, printing ``OK`` or
 the generated C (``f.source``), one of the error messages exprc gives for bad
 input, and a fused kernel timed against NumPy. The exit status is 1 if any
 check fails.
+
+``python -m exprc.demo --device cuda`` then trains the same MLP on the GPU
+(parameters in device memory, one call per step) where one is available, and
+otherwise says why not; the CPU tour runs either way.
 """
+import argparse
 import sys
 import textwrap
 import time
@@ -54,11 +59,17 @@ def indent(text, limit=None):
     return "\n".join(("   | " + line).rstrip() for line in lines)
 
 
+def _host(value):
+    """A device array's value as NumPy (a copy from the GPU); NumPy values as they are."""
+    return value.get() if hasattr(value, "get") else value
+
+
 def _epochs(step, n_batches, epochs, accuracy_of):
     """Run ``step(i)`` over every minibatch ``i`` for each epoch; print loss, accuracy and time."""
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        losses = [float(step(i)) for i in range(n_batches)]
+        # On the GPU the losses stay there until the epoch is done: one copy back, not one per step.
+        losses = [float(_host(loss)) for loss in [step(i) for i in range(n_batches)]]
         took = time.perf_counter() - start
         print(f"   epoch {epoch}  loss {np.mean(losses):.4f}  accuracy {accuracy_of():6.1%}  "
               f"{took * 1e3:6.1f} ms ({n_batches} steps)")
@@ -88,8 +99,10 @@ def logistic_regression():
     check("cost on all the data vs NumPy", full_cost(), expected, rtol=1e-10)
 
 
-def mlp():
-    section("Training a two-layer MLP (float32): tanh hidden layer, softmax cross-entropy")
+def mlp(device="cpu", epochs=6):
+    """Train the MLP with its step compiled for ``device`` ("cpu" or "cuda")."""
+    where = " on the GPU" if device == "cuda" else ""
+    section(f"Training a two-layer MLP (float32){where}: tanh hidden layer, softmax cross-entropy")
     n, d, hidden, classes, batch, rate = 8192, 64, 128, 10, 256, np.float32(0.2)
     points = RNG.normal(size=(n, d)).astype(np.float32)
     teacher = np.tanh(points @ RNG.normal(size=(d, 32))) @ RNG.normal(size=(32, classes))
@@ -107,18 +120,19 @@ def mlp():
     grads = ex.grad(loss, params)
     rows = slice(i * batch, (i + 1) * batch)
     step = ex.function([i], loss, updates=[(p, p - rate * g) for p, g in zip(params, grads)],
-                       givens={x: data[rows], y: targets[rows]}, name="mlp_step")
-    predict = ex.function([x], logits.argmax(axis=1))
-    _epochs(step, n // batch, 6, lambda: np.mean(predict(points) == labels))
+                       givens={x: data[rows], y: targets[rows]}, name="mlp_step", device=device)
+    predict = ex.function([x], logits.argmax(axis=1), device=device)
+    _epochs(step, n // batch, epochs, lambda: np.mean(_host(predict(points)) == labels))
     h = np.tanh(points @ W1.get_value() + b1.get_value())
     z = h @ W2.get_value() + b2.get_value()
     log_p = z - z.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
-    full_loss = ex.function([], loss, givens={x: data, y: targets})
-    check("loss on all the data vs NumPy", full_loss(), -(one_hot * log_p).sum(axis=1).mean(), rtol=1e-5)
+    full_loss = ex.function([], loss, givens={x: data, y: targets}, device=device)
+    check("loss on all the data vs NumPy", _host(full_loss()), -(one_hot * log_p).sum(axis=1).mean(), rtol=1e-5)
     source = step.source
     summary = source[:source.index("*/")].splitlines()
-    print(f"   the training step's C (step.source, {len(source.splitlines())} lines): its plan, then one kernel")
+    language = "CUDA" if device == "cuda" else "C"
+    print(f"   the training step's {language} (step.source, {len(source.splitlines())} lines): its plan, then one kernel")
     print(indent("\n".join(summary), limit=14))
     kernel = _kernel_computing(source, "W1 - ")
     if kernel is not None:
@@ -273,7 +287,19 @@ def speed():
     show("one call, NumPy", f"{theirs * 1e3:.1f} ms (eight passes, eight temporaries)")
 
 
-def main():
+def gpu_training():
+    """The MLP again, on the GPU when there is one; a line saying why not otherwise."""
+    if not ex.cuda.is_available():
+        print(f"\n== GPU training skipped: {'; '.join(ex.cuda.missing())}")
+        return
+    mlp(device="cuda")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m exprc.demo", description="A one-minute tour of exprc.")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: after the tour, train the MLP on the GPU too")
+    args = parser.parse_args(argv)
     print(f"exprc {ex.__version__} tour (NumPy {np.__version__}); every result is checked against NumPy")
     print("Every function compiles to C: fused loops, built once and kept in the disk cache.")
     logistic_regression()
@@ -286,6 +312,8 @@ def main():
     inspection(broadcast_function)
     error_message()
     speed()
+    if args.device == "cuda":
+        gpu_training()
     failed = _results.count(False)
     print(f"\n{len(_results) - failed} of {len(_results)} checks OK" + (f", {failed} mismatch" if failed else ""))
     return 1 if failed else 0

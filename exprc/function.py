@@ -482,7 +482,7 @@ def _value(var, values):
 
 
 def function(inputs, outputs=(), backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-             device=None, updates=None, mode=None):
+             device=None, updates=None, mode=None, allow_tf32=False):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -509,6 +509,10 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
     returning :class:`exprc.cuda.DeviceArray` objects (see ``docs/gpu.md``). Where the
     CUDA driver, a GPU or NVRTC is missing, ``"cuda"`` raises
     :class:`exprc.cuda.CudaUnavailableError` saying which (see :mod:`exprc.cuda`).
+
+    ``allow_tf32=True`` (with ``device="cuda"`` only) lets float32 matrix products run on
+    the tensor cores as TF32: inputs rounded to 10 bits of mantissa, several times faster,
+    not exact. By default float32 products are exact float32 arithmetic.
 
     ``mode="check"`` runs the compiled program and the NumPy reference side by side on
     every call and raises :class:`exprc.CheckError` at the first node whose values differ;
@@ -542,7 +546,9 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
         if mode is not None:
             raise NotImplementedError(f"mode={mode!r} checks the C back end; it does not run on device='cuda' yet")
         return CudaFunction(inputs, outputs, allow_input_downcast=allow_input_downcast, givens=givens, name=name,
-                            rewrites=check_mode(rewrites), updates=updates)
+                            rewrites=check_mode(rewrites), updates=updates, allow_tf32=allow_tf32)
+    if allow_tf32:
+        raise ValueError("allow_tf32=True is for device='cuda' (TF32 is a GPU tensor-core format)")
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")

@@ -8,6 +8,13 @@ parameters are trained::
     w = ex.shared(np.zeros(3), name="w")
     step = ex.function([x, y], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))])
 
+A shared variable used by a ``device="cuda"`` function also keeps a copy of
+its value in GPU memory (its *device mirror*): the function reads it there and
+writes its updates there, so a training step moves no parameter between host
+and GPU. The host copy is refreshed from the GPU only when it is asked for
+(``get_value``, a CPU function reading the variable, pickling), and
+``set_value`` replaces both.
+
 Its static shape is the shape of its first value unless ``shape`` says
 otherwise (``None`` for an axis whose length may change), so graphs built on
 it know their lengths and an update of the wrong shape is refused when the
@@ -31,11 +38,38 @@ from .tensor import TensorType, TensorVariable
 class SharedVariable(TensorVariable):
     """A tensor leaf holding a value; see :func:`shared`."""
 
-    __slots__ = ("_value",)
+    # _host: the value in host memory (None while the device mirror is newer);
+    # _device: the device mirror (any array with .get(), as the GPU back end gives), or None.
+    __slots__ = ("_host", "_device")
 
     def __init__(self, type, value, name=None):
         super().__init__(type, name=name)
-        self._value = value
+        self._host, self._device = value, None
+
+    @property
+    def _value(self):
+        """The value as a host array, copied back from the GPU first if an update left it newer there."""
+        if self._host is None and self._device is not None:
+            self._host = self._device.get()
+        return self._host
+
+    @_value.setter
+    def _value(self, value):
+        # A host value replaces the mirror, which would be stale; it is copied over when next needed.
+        self._host, self._device = value, None
+
+    def device_value(self, upload):
+        """The value in GPU memory: the mirror, or ``upload(host value)`` (which copies it over)
+        made the mirror. A function on the GPU reads the variable through this."""
+        if self._device is None:
+            self._device = upload(self._value)
+        return self._device
+
+    def set_device_value(self, array):
+        """Make device array ``array`` (of the variable's dtype and lengths) the current value;
+        the host copy is dropped until it is asked for. A function on the GPU writes its
+        updates through this."""
+        self._host, self._device = None, array
 
     def get_value(self, borrow=False):
         """The current value: a copy, or with ``borrow=True`` the array itself (which a later

@@ -51,7 +51,7 @@ def test_with_everything_there_cuda_is_available(machine, monkeypatch):
     built = []
 
     class Program:  # stands for the CUDA program, which needs a GPU
-        def __init__(self, inputs, outputs):
+        def __init__(self, inputs, outputs, in_place=(), allow_tf32=False):
             built.append((inputs, outputs))
 
     monkeypatch.setattr("codegen.cuda.CudaProgram", Program)

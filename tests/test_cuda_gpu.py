@@ -110,3 +110,52 @@ def test_numba_reads_the_cuda_array_interface(rng):
     n = numba_cuda.as_cuda_array(x)
     assert n.device_ctypes_pointer.value == x.ptr
     np.testing.assert_array_equal(n.copy_to_host(), x.get())
+
+
+# --- matrix products and training on the GPU (codegen/cuda_gemm.py) -----------------------------
+
+GEMM_SHAPES = [((1, 1), (1, 1)), ((3, 5), (5, 7)), ((64, 64), (64, 64)), ((65, 33), (33, 129)),
+               ((130, 257), (257, 70)), ((7,), (7, 9)), ((4, 33, 17), (17, 40)), ((3, 0), (0, 4))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("shapes", GEMM_SHAPES, ids=lambda s: f"{s[0]}@{s[1]}")
+def test_gemm_kernels_on_the_gpu(rng, shapes, transposed, dtype):
+    """The tiled kernels and the float16 tensor-core kernel, edges and layouts, against NumPy."""
+    from codegen.cuda_matmul import matmul
+
+    a, b = rng.uniform(-1, 1, shapes[0]), rng.uniform(-1, 1, shapes[1])
+    a, b = a.astype(dtype), b.astype(dtype)
+    da, db = ex.cuda.to_device(a), ex.cuda.to_device(b)
+    if transposed and a.ndim == 2:
+        da = ex.cuda.to_device(np.ascontiguousarray(a.T)).T
+    exact = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    got = matmul(da, db).get()
+    assert got.dtype == np.dtype(dtype) and got.shape == exact.shape
+    # float16: float32 accumulation, one rounding at the end.
+    rtol = {"float32": 1e-5, "float64": 1e-13, "float16": 2e-3}[dtype]
+    np.testing.assert_allclose(got.astype(np.float64), exact, rtol=rtol, atol=rtol * max(1, shapes[0][-1]) ** 0.5)
+
+
+def test_tf32_kernel_on_the_gpu(rng):
+    from codegen.cuda_matmul import matmul
+
+    a, b = rng.uniform(-1, 1, (130, 300)).astype(np.float32), rng.uniform(-1, 1, (300, 70)).astype(np.float32)
+    got = matmul(ex.cuda.to_device(a), ex.cuda.to_device(b), allow_tf32=True).get()
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=0, atol=300 * 2e-3)
+
+
+def test_a_training_step_on_the_gpu_matches_numpy(rng):
+    x, y = ex.fmatrix("x"), ex.fvector("y")
+    w = ex.shared(rng.standard_normal((20, 1)).astype(np.float32), name="w")
+    cost = ((x @ w)[:, 0] - y).__pow__(2).mean()
+    step = ex.function([x, y], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))], device="cuda")
+    xv, yv = rng.standard_normal((100, 20)).astype(np.float32), rng.standard_normal(100).astype(np.float32)
+    wv = w.get_value()
+    for _ in range(5):
+        loss = step(xv, yv)
+        r = (xv @ wv)[:, 0] - yv
+        np.testing.assert_allclose(loss.get(), (r ** 2).mean(), rtol=1e-4)
+        wv = wv - 0.1 * (2 * xv.T @ r[:, None] / len(r))
+    np.testing.assert_allclose(w.get_value(), wv, rtol=1e-4, atol=1e-5)

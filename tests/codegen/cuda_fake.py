@@ -10,15 +10,25 @@ set, as the kernel's fast path does), evaluates the expressions and stores.
 A wrong argument order, stride, length or contiguous flag thus gives wrong
 numbers, which the tests compare with NumPy.
 
+A GEMM kernel (:mod:`codegen.cuda_gemm`) is interpreted the same way: its
+sixteen parameters are read back from the launch, each operand is viewed
+through the pointer and the three strides in elements it was given (and must
+lie inside memory the pool handed out), and the product is computed with
+NumPy as the kernel computes it (float32 accumulation for float16, TF32
+rounding of the inputs for the TF32 kernel). The grid and block must be what
+:func:`codegen.cuda_gemm.grid` gives, as the kernel assumes its thread count.
+
 NVRTC is not called: the "CUBIN" is the CUDA source, and the kernels are found
-by it. (tests/codegen/test_cuda_compile.py compiles the same kernels for real.)
+by it. (tests/codegen/test_cuda_compile.py and test_cuda_gemm.py compile the
+same kernels for real.)
 """
 import ctypes
 from collections import OrderedDict
 
 import numpy as np
 
-from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_pool, cuda_render, kernel_ir as ir
+from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_gemm, cuda_matmul, cuda_pool, cuda_render
+from codegen import kernel_ir as ir
 from codegen.cuda_ops import THREADS
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 
@@ -32,7 +42,7 @@ class FakeGpu:
     def __init__(self, monkeypatch):
         self.memory = {}  # address -> the host buffer standing for a device allocation
         self.programs = {}  # source -> kernels
-        self.launches, self.copies = [], []
+        self.launches, self.copies, self.to_host = [], [], []
         real_render = cuda_render.render_program
 
         def render(kernels, title=""):
@@ -54,6 +64,8 @@ class FakeGpu:
         monkeypatch.setattr(cuda_pool, "_pools", {0: self.pool})
         # Programs and copy kernels loaded over the stand-in are forgotten afterwards.
         monkeypatch.setattr(cuda_copy, "_modules", {})
+        monkeypatch.setattr(cuda_matmul, "_modules", {})
+        self.programs[cuda_gemm.gemm_source()] = {k.name: k for k in cuda_gemm.gemm_kernels()}
         monkeypatch.setattr(cuda_program, "_memo", OrderedDict())
 
     # --- memory -----------------------------------------------------------------------------
@@ -80,14 +92,22 @@ class FakeGpu:
         elif name == "cuMemcpyDtoH_v2":
             dst, src, n = args
             assert self.owns(src, n), "a copy from memory the pool did not hand out"
+            self.to_host.append(n)
             ctypes.memmove(int(ffi.cast("uintptr_t", dst)), src, n)
         elif name == "cuMemcpyDtoD_v2":
             dst, src, n = args
             self.copies.append(n)
             ctypes.memmove(dst, src, n)
         elif name == "cuLaunchKernel":
-            kernel, blocks, _, _, threads, _, _, shared, stream, params, extra = args
-            assert stream == ffi.NULL and extra == ffi.NULL and shared == 0
+            kernel, gx, gy, gz, threads, by, bz, shared, stream, params, extra = args
+            assert stream == ffi.NULL and extra == ffi.NULL and shared == 0 and by == bz == 1
+            if isinstance(kernel, cuda_gemm.GemmKernel):
+                self.launches.append((kernel.name, (gx, gy, gz), threads))
+                values = [ffi.cast("int64_t *", params[i])[0] for i in range(len(cuda_gemm.PARAMETERS))]
+                self.interpret_gemm(kernel, values, (gx, gy, gz), threads)
+                return
+            assert gy == gz == 1, "an IR kernel is launched over a 1-d grid"
+            blocks = gx
             if kernel.reduction is not None:
                 assert threads == THREADS, "a reduction needs exactly THREADS threads"
             self.launches.append((kernel.name, blocks, threads))
@@ -98,6 +118,34 @@ class FakeGpu:
             pass
         else:
             raise AssertionError(f"the fake driver has no {name}")
+
+
+    def interpret_gemm(self, kernel, values, blocks, threads):
+        """Compute GEMM ``kernel`` from its packed parameter ``values``, as the GPU would."""
+        batch, m, n, k = values[:4]
+        assert (blocks, threads) == cuda_gemm.grid(kernel, batch, m, n), "the GEMM launch shape"
+        views = []
+        for base, dtype, shape in ((4, kernel.dtype, (batch, m, k)), (8, kernel.dtype, (batch, k, n)),
+                                   (12, kernel.out_dtype, (batch, m, n))):
+            ptr, strides = values[base], values[base + 1:base + 4]
+            view = _view(ptr, np.dtype(dtype), shape, strides)
+            if view.size:
+                low = sum((s - 1) * st for s, st in zip(shape, strides) if st < 0) * view.itemsize
+                high = sum((s - 1) * st for s, st in zip(shape, strides) if st > 0) * view.itemsize
+                assert self.owns(ptr + low, high - low + view.itemsize), "a GEMM operand outside device memory"
+            views.append(view)
+        a, b, c = views
+        if kernel.method == "tf32":
+            a, b = _tf32(a), _tf32(b)
+        if kernel.dtype == "float16":
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        c[...] = np.matmul(a, b).astype(kernel.out_dtype)
+
+
+def _tf32(x):
+    """float32 values rounded to TF32 (10 bits of mantissa, to nearest, ties away from zero)."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
 
 
 def _view(ptr, dtype, shape, strides):

@@ -1,0 +1,199 @@
+"""The GEMM kernels (codegen/cuda_gemm.py) and the device matmul (codegen/cuda_matmul.py).
+
+- every kernel compiles with NVRTC to a CUBIN for sm_80 and sm_90, without a
+  warning and without spilling registers to local memory beyond a few bytes
+  (skipped where NVRTC is not installed);
+- matrix products of device arrays run over the stand-in driver
+  (tests/codegen/cuda_fake.py), which reads each launch's packed parameters as
+  the GPU would and computes the product from the memory they point at: edges,
+  transposed and strided operands, vectors, broadcast and unmergeable batch
+  axes, empty results, K = 0, compared with NumPy;
+- programs built with ``device="cuda"`` compute ``@`` with the GEMM kernel and
+  copy nothing back to the host.
+
+The kernels' own arithmetic (the tiling, the tensor-core fragments) runs only on
+a GPU: tests/test_cuda_gpu.py checks it there.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import exprc as ex
+from codegen import cuda_gemm, cuda_matmul, nvrtc
+from codegen.cuda_array import DeviceArray, to_device
+from tests.codegen.cuda_fake import FakeGpu
+
+ARCHS = ("sm_80", "sm_90")
+
+needs_nvrtc = pytest.mark.skipif(nvrtc.unavailable_reason() is not None, reason="NVRTC is not installed")
+
+
+# --- compiling ----------------------------------------------------------------------------------
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_gemm_kernel_compiles_to_a_cubin(arch):
+    cubin, log = nvrtc.compile_with_log(cuda_gemm.gemm_source(), "exprc_gemm.cu", arch,
+                                        options=("--ptxas-options=-v",))
+    assert cubin[:4] == b"\x7fELF"
+    for kernel in cuda_gemm.gemm_kernels():
+        assert kernel.name.encode() in cubin, f"{kernel.name} is missing from the {arch} CUBIN"
+    assert "warning" not in log.lower(), log
+    # ptxas -v reports per kernel what it spilled; a few bytes are tolerable, a loop's worth is not.
+    spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", log)]
+    assert len(spills) == len(cuda_gemm.gemm_kernels()), log
+    assert max(spills) <= 64, log
+
+
+def test_kernel_choice_and_refusals():
+    assert cuda_gemm.kernel_for("float64").method == "tiled"
+    assert cuda_gemm.kernel_for("float16").method == "mma"
+    assert cuda_gemm.kernel_for("float32", allow_tf32=True).method == "tf32"
+    assert cuda_gemm.kernel_for("float64", allow_tf32=True).method == "tiled"  # TF32 is for float32 only
+    assert not cuda_gemm.kernel_for("float32", allow_tf32=True).exact
+    with pytest.raises(TypeError, match="no GEMM kernel for int32 operands"):
+        cuda_gemm.kernel_for("int32")
+    with pytest.raises(ValueError, match="operand b: expected 3 strides"):
+        cuda_gemm.pack_gemm_arguments(1, 1, 1, 1, (0, (0, 1, 1)), (0, (1, 1)), (0, (0, 1, 1)))
+
+
+def test_grid_is_capped_and_covers_small_products():
+    kernel = cuda_gemm.kernel_for("float32")
+    assert cuda_gemm.grid(kernel, 1, 0, 0) == ((1, 1, 1), 256)
+    assert cuda_gemm.grid(kernel, 10**6, 10**7, 65) == ((2, 65535, 65535), 256)
+    assert cuda_gemm.grid(cuda_gemm.kernel_for("float16"), 3, 64, 64) == ((1, 1, 3), 128)
+
+
+def test_sources_read_like_cuda():
+    """Each kernel says what it computes, and the tensor-core ones how their fragments lie."""
+    source = cuda_gemm.gemm_source()
+    for kernel in cuda_gemm.gemm_kernels():
+        assert f"/* {kernel.name}: {kernel.dtype} C = A @ B" in source
+    assert source.count("Fragments, per the PTX ISA") == 3
+
+
+# --- running over the stand-in driver -------------------------------------------------------------
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    return FakeGpu(monkeypatch)
+
+
+def _strided(value, layout):
+    """``value`` laid out as ``layout``: C order, transposed storage, or every other element."""
+    if layout == "c":
+        return np.ascontiguousarray(value)
+    if layout == "transposed":
+        return np.ascontiguousarray(value.swapaxes(-1, -2)).swapaxes(-1, -2) if value.ndim > 1 else value
+    wide = np.zeros(value.shape[:-1] + (2 * value.shape[-1],), value.dtype)
+    wide[..., ::2] = value
+    return wide[..., ::2]
+
+
+def _device(value):
+    """A device array with ``value``'s layout (a view of a copy of its whole memory)."""
+    base = value
+    while base.base is not None:
+        base = base.base
+    offset = value.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return to_device(base).view(value.shape, value.strides, offset)
+
+
+SHAPES = [((3, 4), (4, 5)), ((65, 17), (17, 130)), ((1, 1), (1, 1)), ((64, 64), (64, 64)),
+          ((4,), (4, 3)), ((3, 4), (4,)), ((7,), (7,)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)),
+          ((2, 1, 3, 4), (5, 4, 2)), ((0, 3), (3, 4)), ((3, 0), (0, 4)), ((2, 0, 3, 4), (4, 5))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layouts", [("c", "c"), ("transposed", "c"), ("c", "transposed"), ("strided", "transposed")])
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{s[0]}@{s[1]}")
+def test_matmul_of_device_arrays_matches_numpy(gpu, rng, shapes, layouts, dtype):
+    a, b = (_strided(rng.standard_normal(s).astype(dtype), lay) for s, lay in zip(shapes, layouts))
+    out = cuda_matmul.matmul(_device(a), _device(b))
+    expected = np.matmul(a, b)
+    assert isinstance(out, DeviceArray) and out.dtype == expected.dtype and out.shape == expected.shape
+    np.testing.assert_allclose(out.get(), expected, rtol=1e-5 if dtype == "float32" else 1e-13, atol=1e-6)
+    assert not expected.size or any(name.startswith("exprc_gemm") for name, _, _ in gpu.launches)
+
+
+def test_unmergeable_batch_axes_take_one_launch_each(gpu, rng):
+    # a's batch axes, transposed, cannot be walked by one stride: two launches of three.
+    a = rng.standard_normal((3, 2, 4, 5)).transpose(1, 0, 2, 3)
+    b = rng.standard_normal((5, 6))
+    out = cuda_matmul.matmul(_device(a), _device(b))
+    np.testing.assert_allclose(out.get(), a @ b, rtol=1e-13)
+    assert [blocks[2] for _, blocks, _ in gpu.launches] == [3, 3]
+
+
+def test_half_and_tf32_products_over_the_stand_in(gpu, rng):
+    a, b = rng.standard_normal((33, 70)), rng.standard_normal((70, 9))
+    half = cuda_matmul.matmul(to_device(a.astype(np.float16)), to_device(b.astype(np.float16)))
+    expected = (a.astype(np.float16).astype(np.float32) @ b.astype(np.float16).astype(np.float32)).astype(np.float16)
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half.get(), expected)
+    tf32 = cuda_matmul.matmul(to_device(a.astype(np.float32)), to_device(b.astype(np.float32)), allow_tf32=True)
+    assert gpu.launches[-1][0] == "exprc_gemm_f32_tf32"
+    np.testing.assert_allclose(tf32.get(), a @ b, rtol=1e-2, atol=1e-2)  # 10 bits of mantissa
+
+
+def test_a_packing_mistake_gives_wrong_numbers(gpu, rng, monkeypatch):
+    """The stand-in reads the strides where the kernel reads them: swapping A's row and
+    column strides is caught."""
+    real = cuda_gemm.pack_gemm_arguments
+
+    def swapped(batch, m, n, k, a, b, c):
+        ptr, (sb, sm, sk) = a
+        return real(batch, m, n, k, (ptr, (sb, sk, sm)), b, c)
+
+    monkeypatch.setattr(cuda_matmul, "pack_gemm_arguments", swapped)
+    a, b = rng.standard_normal((3, 3)), rng.standard_normal((3, 2))
+    assert not np.allclose(cuda_matmul.matmul(to_device(a), to_device(b)).get(), a @ b)
+
+
+def test_refusals_name_the_operands(gpu):
+    x = to_device(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="got float64 and int64"):
+        cuda_matmul.matmul(x, to_device(np.ones((3, 2), np.int64)))
+    with pytest.raises(ValueError, match=r"shapes \(2, 3\) and \(2, 2\) are not aligned: 3"):
+        cuda_matmul.matmul(x, to_device(np.ones((2, 2))))
+    with pytest.raises(ValueError, match="batch axes of shapes"):
+        cuda_matmul.matmul(to_device(np.ones((2, 2, 3))), to_device(np.ones((3, 3, 2))))
+
+
+# --- in programs -----------------------------------------------------------------------------------
+
+
+def test_a_program_computes_matmul_on_the_device(gpu, rng):
+    x, w = ex.fmatrix("x"), ex.fmatrix("w")
+    f = ex.function([x, w], ex.tanh(x @ w).sum(axis=0), device="cuda")
+    assert "step 0: CUDA GEMM kernel exprc_gemm_f32: x @ w" in f.source
+    xv, wv = rng.standard_normal((70, 30)).astype(np.float32), rng.standard_normal((30, 5)).astype(np.float32)
+    xd, wd = to_device(xv), to_device(wv)
+    gpu.to_host.clear()
+    out = f(xd, wd)
+    assert gpu.to_host == [], "nothing is copied back to the host"
+    assert [name for name, _, _ in gpu.launches][-2:][0] == "exprc_gemm_f32"
+    np.testing.assert_allclose(out.get(), np.tanh(xv @ wv).sum(axis=0), rtol=1e-4)
+
+
+def test_mixed_and_integer_products_stay_on_the_host(gpu, rng):
+    a, b = ex.matrix("a"), ex.imatrix("b")
+    f = ex.function([a, b], a @ b, device="cuda")
+    av, bv = rng.standard_normal((3, 4)), rng.integers(-3, 3, (4, 2)).astype(np.int32)
+    np.testing.assert_allclose(f(av, bv).get(), av @ bv, rtol=1e-13)
+    assert not any(name.startswith("exprc_gemm") for name, _, _ in gpu.launches)
+
+
+def test_tf32_is_asked_for_per_function(gpu, rng):
+    x, w = ex.fmatrix("x"), ex.fmatrix("w")
+    exact = ex.function([x, w], x @ w, device="cuda")
+    fast = ex.function([x, w], x @ w, device="cuda", allow_tf32=True)
+    assert "exprc_gemm_f32:" in exact.source and "exprc_gemm_f32_tf32:" in fast.source
+    xv, wv = rng.standard_normal((5, 40)).astype(np.float32), rng.standard_normal((40, 3)).astype(np.float32)
+    np.testing.assert_allclose(fast(xv, wv).get(), xv @ wv, rtol=1e-2, atol=1e-2)
+    assert gpu.launches[-1][0] == "exprc_gemm_f32_tf32"
+    with pytest.raises(ValueError, match="allow_tf32=True is for device='cuda'"):
+        ex.function([x, w], x @ w, allow_tf32=True)
