@@ -96,7 +96,7 @@ class _Compiled:
 
     def __init__(self, inputs, outputs):
         self.inputs, self.outputs = inputs, outputs
-        self.program = lower(inputs, outputs)
+        self.program = lower(inputs, outputs, row_pass=True)
         self.items = plan(self.program)
         self.segments = [item for item in self.items if isinstance(item, Segment)]
         texts = infix_texts(list(outputs) + list(inputs), limit=70)
