@@ -14,9 +14,9 @@ axis. ``exprc_step_run`` does in C what the Python runner does per kernel:
 - the output shapes follow (reduced axes dropped, or 1 with keepdims); an
   output given by Python is checked against it, a temporary is allocated
   (a row pass has several outputs; other kernels one);
-- a buffer marked ``full`` (the matrix and vector of a row pass, which NumPy's
-  ``matmul`` does not broadcast) must have the index space's lengths, else
-  ``EXPRC_FALLBACK``;
+- buffers marked ``full`` (the matrix and vector of a row pass, which NumPy's
+  ``matmul`` does not broadcast) set the index space's lengths first: where
+  they disagree, or another array would broadcast them, ``EXPRC_FALLBACK``;
 - the strides are turned into elements (an unaligned array, or a stride that
   is not a whole number of items, sends the segment back to Python, which
   copies), the axes ordered and merged as ``_canonical_axes`` in
@@ -255,14 +255,28 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
     int64_t n[EXPRC_MAXDIM + 1];
     for (int a = 0; a < d; ++a) n[a] = 1;
     for (int i = d - s->nreduced; i < d; ++i) reduced[s->order[i]] = 1;
-    /* the index space: broadcast the lengths of the arrays read at every index */
+    /* the index space: the lengths of the arrays that may not broadcast (they must agree:
+       else NumPy says what is wrong), then broadcast those of the others read at every index */
+    int fixed_by[EXPRC_MAXDIM + 1] = {{0}};
     for (int b = 0; b < nin; ++b) {{
         const exprc_binding *bb = &s->buffers[b];
-        if (bb->scalar || bb->role != EXPRC_READ) continue;
+        if (bb->scalar || !bb->full) continue;
+        for (int a = 0; a < d; ++a) {{
+            if (bb->axes[a] < 0) continue;
+            const int64_t len = slots[bb->slot].shape[bb->axes[a]];
+            if (fixed_by[a] && len != n[a]) return EXPRC_FALLBACK;
+            n[a] = len;
+            fixed_by[a] = 1;
+        }}
+    }}
+    for (int b = 0; b < nin; ++b) {{
+        const exprc_binding *bb = &s->buffers[b];
+        if (bb->scalar || bb->full || bb->role != EXPRC_READ) continue;
         for (int a = 0; a < d; ++a) {{
             if (bb->axes[a] < 0) continue;
             const int64_t len = slots[bb->slot].shape[bb->axes[a]];
             if (len == 1 || len == n[a]) continue;
+            if (fixed_by[a] && n[a] == 1) return EXPRC_FALLBACK;  /* NumPy broadcasts the product */
             if (n[a] != 1) return exprc_broadcast_error(s, slots, a, n[a], len, message, size);
             n[a] = len;
         }}
@@ -274,7 +288,6 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
         for (int a = 0; a < d; ++a) {{
             if (bb->axes[a] < 0) continue;
             const int64_t len = slots[bb->slot].shape[bb->axes[a]], m = reduced[a] ? 1 : n[a];
-            if (bb->full && len != n[a]) return EXPRC_FALLBACK;  /* NumPy says what is wrong */
             if (bb->role != EXPRC_READ_KEPT || len == 1 || len == m) continue;
             if (m != 1) return exprc_broadcast_error(s, slots, a, m, len, message, size);
             return EXPRC_FALLBACK;  /* the epilogue would broadcast the reduced result */

@@ -104,26 +104,26 @@ def _row_pass_lengths(step, arrays):
     would broadcast a result."""
     kernel = step.kernel
     named = [(b, v, a) for (b, v), a in zip(step.inputs, arrays) if b.ndim]
-    lengths = [1, 1]
+    full = (kernel.matrix.name, kernel.vector.name)
+    lengths = [None, None]
     for b, v, a in named:
-        if b.name in step.epilogue_inputs:
+        if b.name in full:
+            for axis, array_axis in enumerate(step.axes[b.name]):
+                if array_axis is not None:
+                    if lengths[axis] not in (None, a.shape[array_axis]):
+                        return None
+                    lengths[axis] = a.shape[array_axis]
+    for b, v, a in named:
+        if b.name in full:
             continue
         for axis, array_axis in enumerate(step.axes[b.name]):
             if array_axis is None or a.shape[array_axis] in (1, lengths[axis]):
                 continue
-            if lengths[axis] != 1:
-                described = ", ".join(f"{to_infix(v, limit=40)} {a.shape}" for _, v, a in named)
-                raise ShapeError(f"computing {kernel.note}: shapes do not broadcast: axis {axis} has lengths "
-                                 f"{lengths[axis]} and {a.shape[array_axis]} in {described}")
-            lengths[axis] = a.shape[array_axis]
-    for b, v, a in named:
-        for axis, array_axis in enumerate(step.axes[b.name]):
-            if array_axis is None:
-                continue
-            if b.name in (kernel.matrix.name, kernel.vector.name) and a.shape[array_axis] != lengths[axis]:
-                return None
-            if b.name in step.epilogue_inputs and a.shape[array_axis] not in (1, lengths[axis]):
-                return None
+            if b.name in step.epilogue_inputs or lengths[axis] == 1:
+                return None  # NumPy broadcasts the product or the result
+            described = ", ".join(f"{to_infix(v, limit=40)} {a.shape}" for _, v, a in named)
+            raise ShapeError(f"computing {kernel.note}: shapes do not broadcast: axis {axis} has lengths "
+                             f"{lengths[axis]} and {a.shape[array_axis]} in {described}")
     return lengths
 
 
