@@ -77,7 +77,7 @@ static inline int64_t exprc_chunk_rows(int64_t n1, int64_t itemsize)
 _DTYPE_SUPPORT = """\
 /* out[r] = X[r, :] @ w for the m rows at x (strides xs0, xs1 in items; w's stride ws), four
    rows at a time where the rows and w are consecutive: one load of w serves four rows, and
-   four sums are under way at once. */
+   four sums are under way at once; a column at a time where the columns are. */
 static void exprc_row_dots_{S}(const {T} *x, int64_t xs0, int64_t xs1, const {T} *w, int64_t ws,
                                int64_t n1, int64_t m, {T} *restrict out)
 {{
@@ -96,6 +96,16 @@ static void exprc_row_dots_{S}(const {T} *x, int64_t xs0, int64_t xs1, const {T}
             }}
             out[r] = a0; out[r + 1] = a1; out[r + 2] = a2; out[r + 3] = a3;
         }}
+    }} else if (xs0 == 1) {{
+        /* the rows are consecutive down each column (X in Fortran order): a column at a time */
+        for (; r < m; ++r)
+            out[r] = 0;
+        for (int64_t j = 0; j < n1; ++j) {{
+            const {T} *xj = x + j * xs1, wj = w[j * ws];
+            #pragma omp simd
+            for (int64_t i = 0; i < m; ++i)
+                out[i] += xj[i] * wj;
+        }}
     }}
     for (; r < m; ++r) {{
         const {T} *xr = x + r * xs0;
@@ -108,7 +118,8 @@ static void exprc_row_dots_{S}(const {T} *x, int64_t xs0, int64_t xs1, const {T}
 }}
 
 /* acc[j] += g[r] * X[r, j] for the m rows at x, added in row order; four rows per pass over
-   acc where the rows are consecutive (the same sums, a quarter of the loads and stores of acc). */
+   acc where the rows are consecutive (the same sums, a quarter of the loads and stores of acc);
+   a column at a time, the column's sum added to acc, where the columns are. */
 static void exprc_row_axpys_{S}({T} *restrict acc, const {T} *x, int64_t xs0, int64_t xs1, const {T} *g,
                                 int64_t n1, int64_t m)
 {{
@@ -121,6 +132,17 @@ static void exprc_row_axpys_{S}({T} *restrict acc, const {T} *x, int64_t xs0, in
             for (int64_t j = 0; j < n1; ++j)
                 acc[j] = acc[j] + g0 * x0[j] + g1 * x1[j] + g2 * x2[j] + g3 * x3[j];
         }}
+    }} else if (xs0 == 1) {{
+        /* the rows are consecutive down each column: a column at a time */
+        for (int64_t j = 0; j < n1; ++j) {{
+            const {T} *xj = x + j * xs1;
+            {T} a = 0;
+            #pragma omp simd reduction(+:a)
+            for (int64_t i = 0; i < m; ++i)
+                a += g[i] * xj[i];
+            acc[j] += a;
+        }}
+        return;
     }}
     for (; r < m; ++r) {{
         const {T} *xr = x + r * xs0;
