@@ -31,7 +31,9 @@ calling the earlier one. Inner loops carry ``#pragma omp simd``, and glibc's
 vector math (libmvec) is declared so that exp, log, sin... vectorize too.
 
 A big program can also be rendered as several translation units to compile at
-the same time (:func:`render_sources`).
+the same time (:func:`render_sources`). Row passes
+(:class:`~codegen.kernel_ir.RowPassKernel`) are rendered by
+:mod:`codegen.c_row_pass`, with the same argument layout.
 
 >>> from codegen import kernel_ir as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
