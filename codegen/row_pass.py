@@ -280,6 +280,32 @@ def _ancestors(variables):
     return toposort([v for v in variables if v.owner is not None])
 
 
+def may_write_over(step, out, source):
+    """Whether the row pass of ``step`` may write its result ``out`` into the array of its input
+    ``source`` (an update written in place), as far as the pass itself goes (whether later steps
+    read ``source`` is the caller's to check): a result written per column or once is written
+    after every row has been read, and then the pass reads ``source`` only where it writes (a
+    per-column input of the epilogue, or a scalar read before the rows); a per-row result is
+    written while other rows are still being read.
+
+    >>> import exprc as ex
+    >>> from codegen.lower import lower
+    >>> X, w = ex.matrix("X"), ex.vector("w")
+    >>> new_w = w - 0.1 * (X.T @ ex.tanh(X @ w))
+    >>> (step,) = lower([X, w], [new_w], row_pass=True).steps
+    >>> may_write_over(step, new_w, w), may_write_over(step, new_w, X)
+    (True, False)
+    """
+    buffer = next((b for b, v in step.outputs if v is out), None)
+    if buffer is None or source.type != out.type:
+        return False
+    walks = step.kernel.walks[buffer.name]
+    if walks == "row":
+        return False
+    return all(step.kernel.walks[b.name] in ("matrix", "row", "scalar") or step.axes[b.name] == step.axes[buffer.name]
+               for b, v in step.inputs if v is source)
+
+
 # --- building the kernel ---------------------------------------------------------------------
 
 

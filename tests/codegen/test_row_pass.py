@@ -235,3 +235,18 @@ def test_same_bits_on_one_thread(rng):
             if os.path.exists(p):
                 os.remove(p)
     assert np.array_equal(np.concatenate([[here[0]], here[1]]), there)
+
+
+def test_which_results_may_be_written_over_an_input():
+    """codegen.row_pass.may_write_over: what the in-place writing of updates may rely on."""
+    from codegen.row_pass import may_write_over
+
+    X, w, t, s = ex.matrix("X"), ex.vector("w"), ex.vector("t"), ex.scalar("s")
+    u = X @ w
+    new_w = w - 0.1 * (X.T @ ex.sigmoid(t * u))  # per column: after every row was read
+    new_s = s + ex.sum(u)  # once, at the end; s is read before the rows
+    per_row = t * ex.tanh(u)  # per row: written while other rows are read
+    (step,) = lower([X, w, t, s], [new_w, new_s, per_row], row_pass=True).steps
+    assert may_write_over(step, new_w, w) and may_write_over(step, new_s, s)
+    assert may_write_over(step, new_w, t)  # t is read by the rows only, all before the columns
+    assert not may_write_over(step, per_row, t) and not may_write_over(step, new_w, X)
