@@ -38,7 +38,9 @@ from .c_entry import declarations as entry_declarations, max_rank
 from .c_render import declaration, render_sources
 from .c_runtime import runtime_source
 from .kernel_call import as_array, lookup, perform, run_kernel
+from .kernel_ir import RowPassKernel
 from .lower import NumpyStep, lower
+from .row_pass import may_write_over
 from .segments import Segment, plan
 
 #: Compiled programs kept in this process, most recently used last.
@@ -122,7 +124,7 @@ class _Compiled:
 
     def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = inputs, outputs
-        self.program = lower(inputs, outputs)
+        self.program = lower(inputs, outputs, row_pass=True)
         for hook in _program_hooks:
             self.program = hook(self.program)
         self.items = plan(self.program)
@@ -219,12 +221,19 @@ class _Compiled:
                     break
             else:
                 continue
-            if step.reduced_axes is not None or source not in item.inputs:
+            if source not in item.inputs:
                 return False
-            identity = list(range(source.ndim))
-            for buffer, var in step.inputs:
-                if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
+            if isinstance(step.kernel, RowPassKernel):
+                if not may_write_over(step, out, source) or any(
+                        var in aliases and var is not source for _, var in step.inputs):
                     return False
+            else:
+                if step.reduced_axes is not None:
+                    return False
+                identity = list(range(source.ndim))
+                for buffer, var in step.inputs:
+                    if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
+                        return False
             later = [v for s in item.steps[k + 1:] for _, v in s.inputs]
             later += [v for i in self.items[position + 1:] for v in _reads(i)]
             return not any(v in aliases for v in later)

@@ -31,6 +31,7 @@ renders, after the kernels and :mod:`codegen.c_runtime`:
 """
 import numpy as np
 
+from . import kernel_ir as ir
 from .c_render import INDENT, arg_layout
 
 
@@ -83,13 +84,16 @@ def _step_table(segment, step, texts):
     lines = [f"/* {k.name}: how its buffers bind to the slots of {segment.name} */"]
     lines.append(f"static const exprc_binding {k.name}_buffers[] = {{")
     epilogue = set(step.epilogue_inputs)
+    row_pass = isinstance(k, ir.RowPassKernel)
+    # A row pass's matrix and vector: NumPy's matmul broadcasts neither.
+    full = {k.matrix.name, k.vector.name} if row_pass else set()
     for buffer, var in step.inputs + step.outputs:
         role = "EXPRC_WRITE" if buffer.output else ("EXPRC_READ_KEPT" if buffer.name in epilogue else "EXPRC_READ")
         axes = ", ".join("-1" if a is None else str(a) for a in step.axes[buffer.name]) or "0"
         fields = (
             f".slot = {segment.slot(var)}, .itemsize = {np.dtype(buffer.dtype).itemsize}, "
             f".scalar = {int(buffer.ndim == 0)}, .role = {role}, .temporary = {int(var in segment.temporaries)}, "
-            f".axes = {{{axes}}}, .what = {c_string(_what(var, texts))}"
+            f".full = {int(buffer.name in full)}, .axes = {{{axes}}}, .what = {c_string(_what(var, texts))}"
         )
         lines.append(f"{INDENT}{{{fields}}},  /* {buffer.name} */")
     lines.append("};")
@@ -97,10 +101,10 @@ def _step_table(segment, step, texts):
     order = [a for a in range(k.ndim) if a not in reduced] + reduced
     lines += [
         f"static const exprc_step {k.name}_step = {{",
-        f"{INDENT}.kernel = {k.name}, .what = {c_string(k.note)},",
+        f"{INDENT}.{'checked' if row_pass else 'kernel'} = {k.name}, .what = {c_string(k.note)},",
         f"{INDENT}.ndim = {k.ndim}, .nreduced = {len(reduced)}, .order = {{{', '.join(map(str, order)) or '0'}}},",
-        f"{INDENT}.minmax = {int(step.reduce_op in ('max', 'min'))}, .nbuf = {len(k.buffers)}, "
-        f".nargs = {sum(n for _, n in arg_layout(k))}, .buffers = {k.name}_buffers,",
+        f"{INDENT}.minmax = {int(step.reduce_op in ('max', 'min'))}, .fixed = {int(row_pass)}, .nbuf = {len(k.buffers)}, "
+        f".nout = {len(step.outputs)}, .nargs = {sum(n for _, n in arg_layout(k))}, .buffers = {k.name}_buffers,",
         "};",
     ]
     return "\n".join(lines)

@@ -31,7 +31,9 @@ calling the earlier one. Inner loops carry ``#pragma omp simd``, and glibc's
 vector math (libmvec) is declared so that exp, log, sin... vectorize too.
 
 A big program can also be rendered as several translation units to compile at
-the same time (:func:`render_sources`).
+the same time (:func:`render_sources`). Row passes
+(:class:`~codegen.kernel_ir.RowPassKernel`) are rendered by
+:mod:`codegen.c_row_pass`, with the same argument layout.
 
 >>> from codegen import kernel_ir as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
@@ -247,6 +249,7 @@ def _program_parts(kernels, title, segments, texts):
         head.append(_block_comment(title.splitlines()))
     head.append(_PRELUDE.format(parallel_min=PARALLEL_MIN, more_simd=_more_simd()))
     head.extend(helpers.values())
+    head.extend(_row_pass().support(kernels))
     tail = []
     if segments:
         from .c_call import OBJECT_HEAD
@@ -264,15 +267,22 @@ def _loop_dtype(call):
 
 
 def declaration(kernel):
-    """The C declaration of ``kernel``'s entry point (for cffi's ``cdef``)."""
+    """The C declaration of ``kernel``'s entry point (for cffi's ``cdef``); a row pass returns
+    1 when it runs out of memory, else 0."""
+    if isinstance(kernel, ir.RowPassKernel):
+        return f"int {kernel.name}(const int64_t *args);"
     return f"void {kernel.name}(const int64_t *args);"
 
 
 def _all_exprs(kernel):
-    roots = [e for _, e in kernel.stores]
-    if kernel.reduction is not None:
-        roots.append(kernel.reduction.value)
-    return ir.walk(roots)
+    return ir.walk(kernel.roots)
+
+
+def _row_pass():
+    """The row-pass renderer, which builds on this module (so imported when first used)."""
+    from . import c_row_pass
+
+    return c_row_pass
 
 
 def _block_comment(lines):
@@ -314,13 +324,17 @@ def render_kernels(kernels):
     one's (gradients often compute one expression in several places) calls that one."""
     texts, first = [], {}
     for kernel in kernels:
-        text = _KernelRenderer(kernel, _PLACEHOLDER).render()
+        if isinstance(kernel, ir.RowPassKernel):
+            text = _row_pass().render_row_pass(kernel, _PLACEHOLDER)
+        else:
+            text = _KernelRenderer(kernel, _PLACEHOLDER).render()
         key = _COMMENTS.sub("", text)
         if key in first:
             same = first[key]
             note = f" (computes {kernel.note})".replace("*/", "* /") if kernel.note else ""
+            body = f"return {same}(args);" if isinstance(kernel, ir.RowPassKernel) else f"{same}(args);"
             texts.append(f"/* {kernel.name}: the same code as {same}{note} */\n"
-                         f"void {kernel.name}(const int64_t *args) {{ {same}(args); }}")
+                         f"{declaration(kernel)[:-1]} {{ {body} }}")
             continue
         first[key] = kernel.name
         texts.append(text.replace(_PLACEHOLDER, kernel.name))

@@ -11,13 +11,18 @@ axis. ``exprc_step_run`` does in C what the Python runner does per kernel:
 - the index space is the broadcast of the lengths the kernel's inputs give
   each index axis (NumPy's rule: a length of 1 broadcasts); lengths that
   disagree are a shape error with a message naming the arrays;
-- the output shape follows (reduced axes dropped, or 1 with keepdims); an
-  output given by Python is checked against it, a temporary is allocated;
+- the output shapes follow (reduced axes dropped, or 1 with keepdims); an
+  output given by Python is checked against it, a temporary is allocated
+  (a row pass has several outputs; other kernels one);
+- buffers marked ``full`` (the matrix and vector of a row pass, which NumPy's
+  ``matmul`` does not broadcast) set the index space's lengths first: where
+  they disagree, or another array would broadcast them, ``EXPRC_FALLBACK``;
 - the strides are turned into elements (an unaligned array, or a stride that
   is not a whole number of items, sends the segment back to Python, which
   copies), the axes ordered and merged as ``_canonical_axes`` in
-  :mod:`codegen.kernel_call` does, and the kernel called with its packed
-  arguments.
+  :mod:`codegen.kernel_call` does (except for a kernel whose axes have roles,
+  ``fixed``: a row pass gets rows and columns as they are), and the kernel
+  called with its packed arguments.
 
 The run time is the same for every program: it is compiled once, as a translation
 unit of its own (:func:`runtime_source`), kept in the disk cache and linked into each
@@ -73,20 +78,25 @@ typedef struct {{
     int scalar;                      /* a 0-d value: read once, no strides */
     int role;                        /* EXPRC_READ, EXPRC_READ_KEPT (an epilogue input), EXPRC_WRITE */
     int temporary;                   /* a written array this call allocates */
+    int full;                        /* may not broadcast: its lengths must be the index space's */
     int axes[EXPRC_MAXDIM];          /* per index axis, the array axis walked, or -1 */
     const char *what;                /* the graph expression, for messages */
 }} exprc_binding;
 
 typedef struct {{
     void (*kernel)(const int64_t *args);
+    int (*checked)(const int64_t *args);  /* instead of kernel, one that can fail: nonzero is out of memory */
     const char *what;                /* the graph expression it computes */
     int ndim;                        /* rank of the index space */
     int nreduced;                    /* reduced axes (0 for an elementwise kernel) */
     int order[EXPRC_MAXDIM];         /* index axes in kernel order: kept axes, then reduced ones */
     int minmax;                      /* max or min: no identity, so no empty reduction */
+    int fixed;                       /* axes with roles (rows, columns): passed as they are, and
+                                        the kernel runs when one is empty */
     int nbuf;
+    int nout;                        /* the last nout buffers are the outputs */
     int nargs;                       /* length of the packed argument array */
-    const exprc_binding *buffers;    /* in kernel argument order, the output last */
+    const exprc_binding *buffers;    /* in kernel argument order, the outputs last */
 }} exprc_step;
 
 /* A segment: its slots (inputs and constants, then outputs, then temporaries) and the
@@ -150,7 +160,7 @@ static int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, 
         "computing %s: shapes do not broadcast: axis %d has lengths %lld and %lld in ",
         s->what, axis, (long long)first, (long long)second);
     int listed = 0;
-    for (int b = 0; b < s->nbuf - 1 && used < size; ++b) {{
+    for (int b = 0; b < s->nbuf && used < size; ++b) {{
         const exprc_binding *bb = &s->buffers[b];
         if (bb->scalar || bb->role == EXPRC_WRITE)
             continue;
@@ -169,6 +179,17 @@ static void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPR
                        char *const *pointers, int64_t *args)
 {{
     const int d = s->ndim, nb = s->nbuf, kept = s->ndim - s->nreduced;
+    if (s->fixed) {{  /* the axes have roles: as they are */
+        int k = 0;
+        for (int a = 0; a < d; ++a) args[k++] = n[a];
+        args[k++] = 0;
+        for (int b = 0; b < nb; ++b) {{
+            args[k++] = (int64_t)(intptr_t)pointers[b];
+            if (!s->buffers[b].scalar)
+                for (int a = 0; a < d; ++a) args[k++] = st[b][a];
+        }}
+        return;
+    }}
     int lead = -1;
     for (int b = 0; b < nb && lead < 0; ++b)
         for (int a = 0; a < d && !s->buffers[b].scalar; ++a)
@@ -226,41 +247,48 @@ static void exprc_pack(const exprc_step *s, const int64_t *n, int64_t (*st)[EXPR
     }}
 }}
 
-/* Runs one kernel on the slots (run = 0: only works out the shape of its output). */
+/* Runs one kernel on the slots (run = 0: only works out the shapes of its outputs). */
 static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char *message, size_t size)
 {{
-    const int d = s->ndim, nb = s->nbuf;
-    const exprc_binding *ob = &s->buffers[nb - 1];
-    exprc_array *out = &slots[ob->slot];
+    const int d = s->ndim, nb = s->nbuf, nin = s->nbuf - s->nout;
     int reduced[EXPRC_MAXDIM + 1] = {{0}};
     int64_t n[EXPRC_MAXDIM + 1];
     for (int a = 0; a < d; ++a) n[a] = 1;
     for (int i = d - s->nreduced; i < d; ++i) reduced[s->order[i]] = 1;
-    /* the index space: broadcast the lengths of the arrays read at every index */
-    for (int b = 0; b < nb - 1; ++b) {{
+    /* the index space: the lengths of the arrays that may not broadcast (they must agree:
+       else NumPy says what is wrong), then broadcast those of the others read at every index */
+    int fixed_by[EXPRC_MAXDIM + 1] = {{0}};
+    for (int b = 0; b < nin; ++b) {{
         const exprc_binding *bb = &s->buffers[b];
-        if (bb->scalar || bb->role != EXPRC_READ) continue;
+        if (bb->scalar || !bb->full) continue;
+        for (int a = 0; a < d; ++a) {{
+            if (bb->axes[a] < 0) continue;
+            const int64_t len = slots[bb->slot].shape[bb->axes[a]];
+            if (fixed_by[a] && len != n[a]) return EXPRC_FALLBACK;
+            n[a] = len;
+            fixed_by[a] = 1;
+        }}
+    }}
+    for (int b = 0; b < nin; ++b) {{
+        const exprc_binding *bb = &s->buffers[b];
+        if (bb->scalar || bb->full || bb->role != EXPRC_READ) continue;
         for (int a = 0; a < d; ++a) {{
             if (bb->axes[a] < 0) continue;
             const int64_t len = slots[bb->slot].shape[bb->axes[a]];
             if (len == 1 || len == n[a]) continue;
+            if (fixed_by[a] && n[a] == 1) return EXPRC_FALLBACK;  /* NumPy broadcasts the product */
             if (n[a] != 1) return exprc_broadcast_error(s, slots, a, n[a], len, message, size);
             n[a] = len;
         }}
     }}
-    /* the output's shape */
-    int64_t shape[EXPRC_MAXDIM + 1], count = 1;
-    for (int a = 0; a < d; ++a)
-        if (!ob->scalar && ob->axes[a] >= 0) shape[ob->axes[a]] = reduced[a] ? 1 : n[a];
-    for (int j = 0; j < out->ndim; ++j) count *= shape[j];
     /* cases the kernel does not cover */
-    for (int b = 0; b < nb - 1; ++b) {{
+    for (int b = 0; b < nin; ++b) {{
         const exprc_binding *bb = &s->buffers[b];
-        if (bb->scalar || bb->role != EXPRC_READ_KEPT) continue;
+        if (bb->scalar) continue;
         for (int a = 0; a < d; ++a) {{
             if (bb->axes[a] < 0) continue;
             const int64_t len = slots[bb->slot].shape[bb->axes[a]], m = reduced[a] ? 1 : n[a];
-            if (len == 1 || len == m) continue;
+            if (bb->role != EXPRC_READ_KEPT || len == 1 || len == m) continue;
             if (m != 1) return exprc_broadcast_error(s, slots, a, m, len, message, size);
             return EXPRC_FALLBACK;  /* the epilogue would broadcast the reduced result */
         }}
@@ -268,22 +296,37 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
     if (s->minmax)
         for (int a = 0; a < d; ++a)
             if (reduced[a] && n[a] == 0) return EXPRC_FALLBACK;
-    if (!run || ob->temporary) {{
-        for (int j = 0; j < out->ndim; ++j) out->shape[j] = shape[j];
-    }} else {{
-        for (int j = 0; j < out->ndim; ++j)
-            if (out->shape[j] != shape[j]) return EXPRC_BAD_OUTPUT;
+    /* the outputs' shapes */
+    int64_t count = 0;  /* elements of all outputs */
+    for (int o = nin; o < nb; ++o) {{
+        const exprc_binding *ob = &s->buffers[o];
+        exprc_array *out = &slots[ob->slot];
+        int64_t shape[EXPRC_MAXDIM + 1], elements = 1;
+        for (int a = 0; a < d; ++a)
+            if (!ob->scalar && ob->axes[a] >= 0) shape[ob->axes[a]] = reduced[a] ? 1 : n[a];
+        for (int j = 0; j < out->ndim; ++j) elements *= shape[j];
+        count += elements;
+        if (!run || ob->temporary) {{
+            for (int j = 0; j < out->ndim; ++j) out->shape[j] = shape[j];
+        }} else {{
+            for (int j = 0; j < out->ndim; ++j)
+                if (out->shape[j] != shape[j]) return EXPRC_BAD_OUTPUT;
+        }}
     }}
     if (!run) return EXPRC_OK;
-    if (ob->temporary) {{
-        int64_t stride = ob->itemsize;
-        for (int j = out->ndim - 1; j >= 0; --j) {{ out->strides[j] = stride; stride *= shape[j]; }}
-        out->data = malloc(count > 0 ? (size_t)count * (size_t)ob->itemsize : 1);
+    for (int o = nin; o < nb; ++o) {{
+        const exprc_binding *ob = &s->buffers[o];
+        exprc_array *out = &slots[ob->slot];
+        if (!ob->temporary) continue;
+        int64_t stride = ob->itemsize, elements = 1;
+        for (int j = out->ndim - 1; j >= 0; --j) {{ out->strides[j] = stride; stride *= out->shape[j]; }}
+        for (int j = 0; j < out->ndim; ++j) elements *= out->shape[j];
+        out->data = malloc(elements > 0 ? (size_t)elements * (size_t)ob->itemsize : 1);
         if (out->data == NULL) return EXPRC_NO_MEMORY;
         out->owned = 1;
     }}
     if (count == 0) return EXPRC_OK;
-    if (s->nreduced == 0)
+    if (s->nreduced == 0 && !s->fixed)
         for (int a = 0; a < d; ++a)
             if (n[a] == 0) return EXPRC_OK;
     /* element strides per buffer and index axis: 0 where the buffer broadcasts */
@@ -304,6 +347,8 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
     }}
     int64_t args[s->nargs];
     exprc_pack(s, n, st, pointers, args);
+    if (s->checked != NULL)
+        return s->checked(args) ? EXPRC_NO_MEMORY : EXPRC_OK;
     s->kernel(args);
     return EXPRC_OK;
 }}

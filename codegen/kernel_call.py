@@ -18,6 +18,7 @@ from exprc.graph import Constant
 from exprc.printing import to_infix
 from exprc.shapes import ShapeError
 
+from . import kernel_ir as ir
 from .c_render import arg_layout
 
 
@@ -34,6 +35,9 @@ def run_kernel(step, values, function, ffi):
         if array.dtype != buffer.dtype:
             array = array.astype(buffer.dtype)
         arrays.append(_usable(array))
+    if isinstance(kernel, ir.RowPassKernel):
+        _run_row_pass(step, values, arrays, function, ffi)
+        return
     plan = _plan(step, arrays)
     if plan is None:
         results = _fallback(step, values)
@@ -61,6 +65,66 @@ def run_kernel(step, values, function, ffi):
             args[pos:pos + d] = s
             pos += d
     function(ffi.from_buffer("int64_t[]", args))
+
+
+def _run_row_pass(step, values, arrays, function, ffi):
+    """Run a row pass: rows and columns as they are (no reordering), several outputs."""
+    kernel = step.kernel
+    lengths = _row_pass_lengths(step, arrays)
+    if lengths is None:
+        results = _fallback(step, values)
+        for (_, var), result in zip(step.outputs, results):
+            values[var] = result
+        return
+    outputs = []
+    for buffer, var in step.outputs:
+        shape = {"row": (lengths[0],), "column": (lengths[1],)}.get(kernel.walks[buffer.name], ())
+        outputs.append(np.empty(shape, dtype=buffer.dtype))
+        values[var] = outputs[-1]
+    if all(out.size == 0 for out in outputs):
+        return
+    buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(b, out) for (b, _), out in zip(step.outputs, outputs)]
+    args = np.empty(sum(n for _, n in arg_layout(kernel)), dtype=np.int64)
+    args[:2] = lengths
+    args[2] = 0
+    pos = 3
+    for b, a in buffers:
+        args[pos] = a.__array_interface__["data"][0]
+        pos += 1
+        if b.ndim:
+            args[pos:pos + 2] = _index_strides(a, step.axes[b.name], lengths)
+            pos += 2
+    if function(ffi.from_buffer("int64_t[]", args)):
+        raise MemoryError(f"{kernel.name}: cannot allocate the partial results of a row pass")
+
+
+def _row_pass_lengths(step, arrays):
+    """``(rows, columns)`` of a row pass, or None when NumPy must run its nodes: the matrix
+    or the vector does not have them (NumPy's matmul broadcasts neither), or the epilogue
+    would broadcast a result."""
+    kernel = step.kernel
+    named = [(b, v, a) for (b, v), a in zip(step.inputs, arrays) if b.ndim]
+    full = (kernel.matrix.name, kernel.vector.name)
+    lengths = [None, None]
+    for b, v, a in named:
+        if b.name in full:
+            for axis, array_axis in enumerate(step.axes[b.name]):
+                if array_axis is not None:
+                    if lengths[axis] not in (None, a.shape[array_axis]):
+                        return None
+                    lengths[axis] = a.shape[array_axis]
+    for b, v, a in named:
+        if b.name in full:
+            continue
+        for axis, array_axis in enumerate(step.axes[b.name]):
+            if array_axis is None or a.shape[array_axis] in (1, lengths[axis]):
+                continue
+            if b.name in step.epilogue_inputs or lengths[axis] == 1:
+                return None  # NumPy broadcasts the product or the result
+            described = ", ".join(f"{to_infix(v, limit=40)} {a.shape}" for _, v, a in named)
+            raise ShapeError(f"computing {kernel.note}: shapes do not broadcast: axis {axis} has lengths "
+                             f"{lengths[axis]} and {a.shape[array_axis]} in {described}")
+    return lengths
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -21,6 +21,16 @@ axes are 0): the reduction's outputs, and inputs of the work that follows it.
 Renderers (C now, CUDA later) turn a kernel into source text; the runner
 passes the run-time lengths, pointers and strides.
 
+A :class:`RowPassKernel` is the other kind: one pass over the rows of a
+matrix ``X`` that computes a matrix-vector product ``X @ w`` row by row
+(:class:`RowDot`), elementwise work on it per row, and, from the same rows
+while they are in cache, sums over the rows (:class:`Reduction`) and products
+``X.T @ g`` of per-row values (:class:`Contraction`); then elementwise work on
+those results (an *epilogue*, per column or once). Its index space has two
+axes with fixed roles, rows (0) and columns (1); :class:`Extent` is the length
+of one of them (the graph's ``shape[0]`` of a per-row value). Only the C back
+end renders it (``lower(..., row_pass=True)``, see :mod:`codegen.row_pass`).
+
 >>> x = Buffer("x", "float64", ndim=1)
 >>> out = Buffer("out", "float64", ndim=1, output=True)
 >>> e = Call("exp", (Load(x),), "float64")
@@ -115,7 +125,27 @@ class Cast(Expr):
 
 @dataclass(eq=False)
 class Acc(Expr):
-    """The result of the kernel's reduction, in the reduction's output dtype."""
+    """The result of the kernel's reduction, in the reduction's output dtype; in a
+    :class:`RowPassKernel`, of the :class:`Reduction` or :class:`Contraction` ``of``."""
+
+    dtype: str
+    note: str = ""
+    of: object = None
+
+
+@dataclass(eq=False)
+class Extent(Expr):
+    """The length of index axis ``axis``, an int64 (the same for every element)."""
+
+    axis: int
+    dtype: str = "int64"
+    note: str = ""
+
+
+@dataclass(eq=False)
+class RowDot(Expr):
+    """In a :class:`RowPassKernel`: the current row of the matrix times the vector,
+    ``X[i, :] @ w``, accumulated in ``dtype`` (the dtype of both)."""
 
     dtype: str
     note: str = ""
@@ -149,6 +179,16 @@ class Reduction:
 
 
 @dataclass(eq=False)
+class Contraction:
+    """In a :class:`RowPassKernel`: ``sum over rows i of value_i * X[i, j]`` for every
+    column ``j`` (``X.T @ g``), accumulated in ``dtype``, the dtype of ``value`` and ``X``."""
+
+    value: Expr
+    dtype: str
+    note: str = ""
+
+
+@dataclass(eq=False)
 class Kernel:
     """One loop nest: ``buffers`` in argument order, ``stores`` (buffer, expression) pairs
     written at every index (at every kept index when there is a reduction)."""
@@ -169,6 +209,75 @@ class Kernel:
     @property
     def outputs(self):
         return [b for b in self.buffers if b.output]
+
+    @property
+    def roots(self):
+        """The expressions the kernel evaluates: its stores and its reduction's value."""
+        return [e for _, e in self.stores] + ([self.reduction.value] if self.reduction is not None else [])
+
+
+#: What a buffer of a :class:`RowPassKernel` is indexed by.
+ROW_PASS_WALKS = ("matrix", "row", "column", "scalar")
+
+
+@dataclass(eq=False)
+class RowPassKernel:
+    """One pass over the rows of ``matrix``; see the module docstring.
+
+    ``walks`` maps each buffer name to one of :data:`ROW_PASS_WALKS`: the matrix
+    is indexed by (row, column), ``vector`` and the epilogue's per-column inputs
+    and results by the column, per-row inputs and results by the row. Every
+    non-scalar buffer has ``ndim`` 2 (a stride per index axis, 0 on the axis it
+    does not walk). ``stores`` are written per row, per column or once, as the
+    buffer walks; an expression stored per row may use :class:`RowDot` and
+    per-row loads, one stored per column or once the :class:`Acc` of ``sums``
+    and ``contractions`` and per-column loads; all may use constants, scalars
+    and :class:`Extent`.
+
+    >>> X = Buffer("X", "float64", 2); w = Buffer("w", "float64", 2)
+    >>> out = Buffer("out", "float64", 2, output=True)
+    >>> g = Contraction(RowDot("float64"), "float64")
+    >>> k = RowPassKernel("k0_gram", (X, w, out), X, w, ((out, Acc("float64", of=g)),), (), (g,),
+    ...                   {"X": "matrix", "w": "column", "out": "column"})
+    >>> k.ndim, [b.name for b in k.outputs]
+    (2, ['out'])
+    """
+
+    name: str
+    buffers: tuple
+    matrix: Buffer
+    vector: Buffer
+    stores: tuple
+    sums: tuple
+    contractions: tuple
+    walks: dict
+    note: str = ""
+    #: The graph nodes the kernel computes, as text, for the comment above it.
+    computes: tuple = field(default=())
+    ndim = 2
+    reduction = None  # not a loop-nest kernel's single reduction
+
+    def __post_init__(self):
+        for buffer in self.buffers:
+            if self.walks.get(buffer.name) not in ROW_PASS_WALKS:
+                raise ValueError(f"row pass {self.name}: buffer {buffer.name} walks {self.walks.get(buffer.name)!r}")
+        for reduction in self.sums:
+            if reduction.op != "add" or reduction.naxes != 1:
+                raise ValueError(f"row pass {self.name}: only sums over the rows, not {reduction.op}")
+
+    @property
+    def inputs(self):
+        return [b for b in self.buffers if not b.output]
+
+    @property
+    def outputs(self):
+        return [b for b in self.buffers if b.output]
+
+    @property
+    def roots(self):
+        """The expressions the kernel evaluates: its stores, summands and contraction weights."""
+        return ([e for _, e in self.stores] + [r.value for r in self.sums]
+                + [c.value for c in self.contractions])
 
 
 def walk(roots):

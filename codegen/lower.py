@@ -10,11 +10,16 @@
   with the elementwise work that feeds it (the prologue) and the elementwise
   work on its result that follows it (the epilogue, while the result keeps
   the reduced shape);
+- with ``row_pass=True``, a *row pass* computes a matrix-vector product, the
+  elementwise work on its rows and what reads the matrix again (``X.T @ g``,
+  sums over the rows) in one pass over the matrix (see :mod:`codegen.row_pass`);
+  the C back end asks for them, the CUDA renderer has no form for them;
 - every other node (views, reshape, matmul, indexing, ...) is a *NumPy step*
   running the op's own ``perform``, as do elementwise and reduction nodes
   whose dtypes or operations have no C form.
 
-Each step runs at the position of its last node in the graph's order.
+Each step runs at the position of its last node in the graph's order, or later
+where it reads a value a row pass stores.
 
 >>> import exprc as ex
 >>> x = ex.matrix("x")
@@ -24,6 +29,7 @@ Each step runs at the position of its last node in the graph's order.
 >>> program.steps[0].kernel.name
 'k0_sum_exp_neg_power_x'
 """
+import heapq
 import re
 import weakref
 from dataclasses import dataclass, field
@@ -53,7 +59,8 @@ NOTE_LIMIT = 70
 class KernelStep:
     """A fused kernel and how it binds to the graph.
 
-    ``inputs`` and ``outputs`` pair each kernel buffer with its graph variable.
+    ``inputs`` and ``outputs`` pair each kernel buffer with its graph variable
+    (one output, except for a row pass).
     ``axes`` maps each buffer name to, per index-space axis (in the axis order
     of the graph), the array axis it reads or None. ``nodes`` are the graph
     nodes the kernel computes, in order: the NumPy fallback runs them.
@@ -203,19 +210,29 @@ def _epilogue_ok(node, reduced):
     return all(r != 1 or o == 1 for r, o in zip(reduced.type.shape, out.type.shape))
 
 
-def lower(inputs, outputs):
-    """Group the graph computing ``outputs`` into a :class:`Program` of kernels and NumPy steps."""
+def lower(inputs, outputs, row_pass=False):
+    """Group the graph computing ``outputs`` into a :class:`Program` of kernels and NumPy steps;
+    with ``row_pass``, row-pass kernels too (only the C renderer has a form for them)."""
     order = toposort(outputs)
     position = {node: i for i, node in enumerate(order)}
     users = _consumers(order)
     is_output = set(outputs)
     can_fuse = {node: fusable(node) for node in order}
 
+    groups = []
+    if row_pass:
+        # Imported here: the row-pass module builds on this one's helpers.
+        from . import row_pass as row_passes
+
+        groups = row_passes.find(order, outputs, fusable=can_fuse.__getitem__)
+    internal = set().union(*(g.internal for g in groups))  # nodes only a row pass needs
+    anchors = {g.nodes[-1]: g for g in groups}
+
     # Reduction chains: a Reduce and the elementwise nodes after it that keep its shape.
     chain_of = {}  # node -> the Reduce heading its chain
     chains = {}  # Reduce node -> list of epilogue nodes
     for node in order:
-        if not (can_fuse[node] and not isinstance(node.op, Elemwise)):
+        if not (can_fuse[node] and not isinstance(node.op, Elemwise)) or node in internal:
             continue
         chain, current = [], node.outputs[0]
         while current not in is_output:
@@ -223,7 +240,7 @@ def lower(inputs, outputs):
             if len(following) != 1:
                 break
             nxt = following[0]
-            if not (isinstance(nxt.op, Elemwise) and can_fuse[nxt]) or nxt in chain_of:
+            if not (isinstance(nxt.op, Elemwise) and can_fuse[nxt]) or nxt in chain_of or nxt in internal:
                 break
             if not _epilogue_ok(nxt, node.outputs[0]):
                 break
@@ -235,14 +252,22 @@ def lower(inputs, outputs):
     # Values that must be stored: outputs, inputs of NumPy steps, and chain results.
     stored = set(outputs)
     for node in order:
-        if not can_fuse[node]:
+        if not can_fuse[node] and node not in internal:
             stored.update(node.inputs)
     for head, chain in chains.items():
         stored.add((chain[-1] if chain else head).outputs[0])
+    for group in groups:  # what a row pass reads, and what it stores for others
+        stored.update(v for n in group.nodes for v in n.inputs if v.owner not in group.nodes)
+        stored.update(group.outputs)
 
     program = Program(list(inputs), list(outputs))
-    builder = _KernelBuilder(stored, chain_of, infix_texts(outputs, limit=NOTE_LIMIT))
+    texts = infix_texts(outputs, limit=NOTE_LIMIT)
+    builder = _KernelBuilder(stored, chain_of, texts)
     for node in order:
+        if node in anchors:
+            program.steps.append(row_passes.build(anchors[node], len(program.kernels), texts))
+        if node in internal:
+            continue
         if not can_fuse[node]:
             program.steps.append(NumpyStep(node))
         elif node in chains:
@@ -254,7 +279,7 @@ def lower(inputs, outputs):
                 program.steps.append(builder.reduction(head, chains[head], len(program.kernels)))
         elif node.outputs[0] in stored:
             program.steps.append(builder.elementwise(node, len(program.kernels)))
-    program.steps.sort(key=lambda s: position[_anchor(s)])
+    program.steps = _ordered(program.steps, position)
     return program
 
 
@@ -262,6 +287,49 @@ def _anchor(step):
     if isinstance(step, NumpyStep):
         return step.node
     return step.nodes[-1]
+
+
+def step_reads(step):
+    """The graph values a step reads."""
+    if isinstance(step, NumpyStep):
+        return list(step.node.inputs)
+    return [var for _, var in step.inputs]
+
+
+def step_writes(step):
+    """The graph values a step computes for other steps."""
+    if isinstance(step, NumpyStep):
+        return list(step.node.outputs)
+    return [var for _, var in step.outputs]
+
+
+def _ordered(steps, position):
+    """``steps`` by the position of their last node, except that a step comes after the steps
+    whose values it reads: a row pass stores values that nodes before its last one may read."""
+    writer = {}
+    for step in steps:
+        for var in step_writes(step):
+            writer[var] = id(step)
+    waiting = {id(s): {writer[v] for v in step_reads(s) if v in writer} - {id(s)} for s in steps}
+    readers = {}
+    for step in steps:
+        for w in waiting[id(step)]:
+            readers.setdefault(w, []).append(step)
+    key = {id(s): position[_anchor(s)] for s in steps}
+    ready = [(key[id(s)], n, s) for n, s in enumerate(steps) if not waiting[id(s)]]
+    heapq.heapify(ready)
+    count = {id(s): n for n, s in enumerate(steps)}
+    result = []
+    while ready:
+        _, _, step = heapq.heappop(ready)
+        result.append(step)
+        for reader in readers.get(id(step), []):
+            waiting[id(reader)].discard(id(step))
+            if not waiting[id(reader)]:
+                heapq.heappush(ready, (key[id(reader)], count[id(reader)], reader))
+    if len(result) != len(steps):
+        raise AssertionError("lowering made steps that wait on each other")
+    return result
 
 
 # --- building the kernel IR -----------------------------------------------------------------
@@ -457,6 +525,9 @@ _SHORT = {
 }
 _RESERVED = {
     "out", "args", "size", "contiguous", "acc", "nan_seen", "result", "i",
+    # locals of the loops (codegen.c_render, codegen.c_row_pass)
+    "first", "last", "rest", "row", "rows", "cols", "from", "to", "unit", "blk", "nblocks", "start", "chunk",
+    "rows_in_chunk", "col", "xc", "rowdot", "sums", "columns", "scratch",
     # C keywords and types
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
     "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
@@ -476,7 +547,7 @@ _RESERVED = {
 def _identifier(text):
     text = re.sub(r"[^0-9A-Za-z_]+", "_", text).strip("_") or "t"
     if (text[0].isdigit() or text in _RESERVED or text.startswith("exprc_")
-            or re.fullmatch(r"[nicv]\d+|.*_s\d+|.*_v|.*_t|(u?(char|short|int|long|longlong)|float|double)[1-4]", text)):
+            or re.fullmatch(r"[nicv]\d+|(sum|part|weight)\d+|.*_s\d+|.*_v|.*_t|(u?(char|short|int|long|longlong)|float|double)[1-4]", text)):
         text = "in_" + text
     return text
 

@@ -77,7 +77,7 @@ def plan(program):
 
 
 def _segment(index, steps, needed_after, program):
-    produced = [step.outputs[0][1] for step in steps]
+    produced = [var for step in steps for _, var in step.outputs]
     inputs, constants, seen = [], [], set(produced)
     for step in steps:
         for var in _reads(step):
