@@ -34,14 +34,7 @@ sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or no
 
 import exprc as ex  # noqa: E402
 
-N, D, H, K, RATE = 512, 784, 256, 10, 0.1
-
-
-def _optional(name):
-    try:
-        return __import__(name)
-    except Exception:  # an optional peer: absent or broken is the same here
-        return None
+from bench_training import RATE, _optional, problem as mlp_problem  # noqa: E402 - beside this script
 
 
 def _sync_exprc():
@@ -64,15 +57,6 @@ def best_time(fn, sync, repeat):
 
 
 # ---------------------------------------------------------------- W5: an MLP step
-
-def mlp_problem(seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, D)).astype(np.float32)
-    Y = np.eye(K, dtype=np.float32)[rng.integers(0, K, N)]
-    params = [(rng.standard_normal((D, H)) / np.sqrt(D)).astype(np.float32), np.zeros(H, np.float32),
-              (rng.standard_normal((H, K)) / np.sqrt(H)).astype(np.float32), np.zeros(K, np.float32)]
-    return X, Y, params
-
 
 def numpy_mlp_loss(X, Y, params):
     W1, b1, W2, b2 = params

@@ -24,8 +24,6 @@ lookup.
 array(4.)
 """
 import contextlib
-import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -40,14 +38,14 @@ from .c_runtime import runtime_source
 from .kernel_call import as_array, lookup, perform, run_kernel
 from .kernel_ir import RowPassKernel
 from .lower import NumpyStep, lower
+from .memo import Memo
 from .row_pass import may_write_over
 from .segments import Segment, plan
 
 #: Compiled programs kept in this process, most recently used last.
 MEMO_SIZE = 128
 
-_memo = OrderedDict()
-_memo_lock = threading.Lock()
+_memo = Memo(MEMO_SIZE)
 
 
 class CProgram:
@@ -57,16 +55,7 @@ class CProgram:
         self.inputs, self.outputs = list(inputs), list(outputs)
         in_place = tuple(in_place)
         key = (tuple(self.inputs), tuple(self.outputs), in_place)
-        with _memo_lock:
-            compiled = _memo.get(key)
-            if compiled is not None:
-                _memo.move_to_end(key)
-        if compiled is None:
-            compiled = _Compiled(self.inputs, self.outputs, in_place)
-            with _memo_lock:
-                _memo[key] = compiled
-                while len(_memo) > MEMO_SIZE:
-                    _memo.popitem(last=False)
+        compiled = _memo.get_or_build(key, lambda: _Compiled(self.inputs, self.outputs, in_place))
         self.compiled = compiled
         self.run = compiled.fast_run  # the call path: no extra Python layer
         #: ``direct[single](args)``: the result (an array with ``single``, else a list) for
@@ -115,8 +104,7 @@ def program_hook(hook):
 
 def clear_memo():
     """Forget the programs compiled in this process (the next build lowers and loads again)."""
-    with _memo_lock:
-        _memo.clear()
+    _memo.clear()
 
 
 class _Compiled:

@@ -24,9 +24,6 @@ same graph again loads nothing.
 >>> f(np.zeros(3)).get()  # doctest: +SKIP
 array(3.)
 """
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
 from exprc.ops.linalg import MatMul
@@ -38,12 +35,12 @@ from .cuda_render import render_program
 from .cuda_gemm import kernel_for
 from .cuda_steps import _on_gpu, device_output, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
+from .memo import Memo
 
 #: Programs kept in this process, most recently used last.
 MEMO_SIZE = 64
 
-_memo = OrderedDict()
-_memo_lock = threading.Lock()
+_memo = Memo(MEMO_SIZE)
 
 
 class CudaProgram:
@@ -59,16 +56,7 @@ class CudaProgram:
         self.inputs, self.outputs, self.device_id = list(inputs), list(outputs), device_id
         in_place, allow_tf32 = tuple(tuple(p) for p in in_place), bool(allow_tf32)
         key = (tuple(self.inputs), tuple(self.outputs), device_id, in_place, allow_tf32)
-        with _memo_lock:
-            compiled = _memo.get(key)
-            if compiled is not None:
-                _memo.move_to_end(key)
-        if compiled is None:
-            compiled = _Compiled(self.inputs, self.outputs, device_id, in_place, allow_tf32)
-            with _memo_lock:
-                _memo[key] = compiled
-                while len(_memo) > MEMO_SIZE:
-                    _memo.popitem(last=False)
+        compiled = _memo.get_or_build(key, lambda: _Compiled(self.inputs, self.outputs, device_id, in_place, allow_tf32))
         self.compiled = compiled
         self.run = compiled.run
 
@@ -88,8 +76,7 @@ class CudaProgram:
 
 def clear_memo():
     """Forget the programs built in this process."""
-    with _memo_lock:
-        _memo.clear()
+    _memo.clear()
 
 
 class _Compiled:

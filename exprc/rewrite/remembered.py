@@ -18,8 +18,6 @@ missing, damaged or unreadable entry is only a miss.
 (['x'], ['multiply_by_one'])
 """
 import pickle
-import threading
-from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,8 +27,7 @@ from .engine import rewrite
 #: Rewritten graphs kept in this process, most recently used last.
 MEMO_SIZE = 256
 
-_memo = OrderedDict()
-_lock = threading.Lock()
+_memo = None  # a codegen.memo.Memo, made on first use
 
 #: Changes when what an entry holds changes.
 FORMAT = "exprc-rewritten-graph-1"
@@ -43,25 +40,24 @@ def rewrite_remembered(leaves, outputs, mode, report):
     if mode == "none":
         return list(outputs)
     key = (tuple(leaves), tuple(outputs), mode)
-    with _lock:
-        found = _memo.get(key)
-        if found is not None:
-            _memo.move_to_end(key)
-    if found is None:
-        found = _from_disk(leaves, outputs, mode)
-        with _lock:
-            _memo[key] = found
-            while len(_memo) > MEMO_SIZE:
-                _memo.popitem(last=False)
+    found = _the_memo().get_or_build(key, lambda: _from_disk(leaves, outputs, mode))
     rewritten, fired = found
     report.extend(fired)
     return list(rewritten)
 
 
+def _the_memo():
+    global _memo
+    if _memo is None:
+        from codegen.memo import Memo
+
+        _memo = Memo(MEMO_SIZE)
+    return _memo
+
+
 def clear_memo():
     """Forget the graphs rewritten in this process (the disk cache keeps its entries)."""
-    with _lock:
-        _memo.clear()
+    _the_memo().clear()
 
 
 def _from_disk(leaves, outputs, mode):

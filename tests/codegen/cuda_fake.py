@@ -23,13 +23,13 @@ by it. (tests/codegen/test_cuda_compile.py and test_cuda_gemm.py compile the
 same kernels for real.)
 """
 import ctypes
-from collections import OrderedDict
 
 import numpy as np
 
 from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_gemm, cuda_matmul, cuda_pool, cuda_render
 from codegen import kernel_ir as ir
 from codegen.cuda_ops import THREADS
+from codegen.memo import Memo
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 
 _REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum,
@@ -66,7 +66,7 @@ class FakeGpu:
         monkeypatch.setattr(cuda_copy, "_modules", {})
         monkeypatch.setattr(cuda_matmul, "_modules", {})
         self.programs[cuda_gemm.gemm_source()] = {k.name: k for k in cuda_gemm.gemm_kernels()}
-        monkeypatch.setattr(cuda_program, "_memo", OrderedDict())
+        monkeypatch.setattr(cuda_program, "_memo", Memo(cuda_program.MEMO_SIZE))
 
     # --- memory -----------------------------------------------------------------------------
     def alloc(self, nbytes):
