@@ -68,3 +68,26 @@ def load_cubin(source, arch, cache=None, name="kernels.cu"):
         return compile_cubin(source, name, arch)
     stats["loaded_from_disk"] += 1
     return data
+
+
+class KernelModule:
+    """A fixed CUDA program (the copy kernels, the GEMM kernels), compiled and loaded once
+    per GPU. ``source()`` gives its text and ``names()`` its kernels' names, both asked for
+    only when a GPU first needs it; :meth:`functions` maps each name to its ``CUfunction``."""
+
+    def __init__(self, file_name, source, names):
+        self.file_name, self._source, self._names = file_name, source, names
+        self._loaded = {}  # device ordinal -> {kernel name: CUfunction}
+        self._lock = threading.Lock()
+
+    def functions(self, device_id):
+        """The kernels loaded on GPU ``device_id``, by name (loaded on the first call)."""
+        with self._lock:
+            if device_id not in self._loaded:
+                from . import cuda_driver as driver
+
+                driver.use_device(device_id)
+                cubin = load_cubin(self._source(), driver.arch(device_id), name=self.file_name)
+                module = driver.load_module(cubin)
+                self._loaded[device_id] = {name: driver.get_function(module, name) for name in self._names()}
+            return self._loaded[device_id]

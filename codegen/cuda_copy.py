@@ -11,10 +11,9 @@ like every other kernel and cached on disk. Ranks beyond it go through the host.
 >>> [k.name for k in copy_kernels()][:3]
 ['exprc_copy_u8_1d', 'exprc_copy_u8_2d', 'exprc_copy_u8_3d']
 """
-import threading
-
 from . import kernel_ir as ir
 from .cuda_array import empty, to_device
+from .cuda_build import KernelModule
 from .cuda_launch import launch, launch_shape, pack_arguments
 from .kernel_call import _canonical_axes
 
@@ -37,22 +36,14 @@ def copy_kernels():
     return [copy_kernel(size, ndim) for size in _BITS for ndim in range(1, MAX_RANK + 1)]
 
 
-_modules = {}  # device ordinal -> {kernel name: CUfunction}
-_lock = threading.Lock()
+def _source():
+    from .cuda_render import render_program
+
+    return render_program(copy_kernels(), "exprc copy kernels: a C-contiguous copy of a strided array")
 
 
-def _functions(device_id):
-    with _lock:
-        if device_id not in _modules:
-            from . import cuda_driver as driver
-            from .cuda_build import load_cubin
-            from .cuda_render import render_program
-
-            driver.use_device(device_id)
-            source = render_program(copy_kernels(), "exprc copy kernels: a C-contiguous copy of a strided array")
-            module = driver.load_module(load_cubin(source, driver.arch(device_id), name="exprc_copy.cu"))
-            _modules[device_id] = {k.name: driver.get_function(module, k.name) for k in copy_kernels()}
-        return _modules[device_id]
+#: The copy kernels, loaded once per GPU.
+KERNELS = KernelModule("exprc_copy.cu", _source, lambda: [k.name for k in copy_kernels()])
 
 
 def contiguous_copy(x):
@@ -79,6 +70,6 @@ def contiguous_copy(x):
     dst = [s // x.itemsize for s in out.strides]
     lengths, (src, dst), contiguous = _canonical_axes(x.shape, [src, dst], [list(range(x.ndim))])
     arguments = pack_arguments(kernel, lengths, contiguous, [(x.ptr, src), (out.ptr, dst)])
-    launch(_functions(x.device_id)[kernel.name], arguments, *launch_shape(kernel, lengths))
+    launch(KERNELS.functions(x.device_id)[kernel.name], arguments, *launch_shape(kernel, lengths))
     return out
 

@@ -18,30 +18,17 @@ module, and kept in the disk cache like every CUBIN.
 >>> matmul(to_device(np.ones((2, 3))), to_device(np.ones(3))).get()  # doctest: +SKIP
 array([3., 3.])
 """
-import threading
-
 import numpy as np
 
 from .cuda_array import empty
+from .cuda_build import KernelModule
 from .cuda_gemm import gemm_kernels, gemm_source, grid, kernel_for, pack_gemm_arguments
 
 #: The dtypes :func:`matmul` computes on the GPU.
 DEVICE_DTYPES = ("float32", "float64", "float16")
 
-_modules = {}  # device ordinal -> {kernel name: CUfunction}
-_lock = threading.Lock()
-
-
-def _functions(device_id):
-    with _lock:
-        if device_id not in _modules:
-            from . import cuda_driver as driver
-            from .cuda_build import load_cubin
-
-            driver.use_device(device_id)
-            module = driver.load_module(load_cubin(gemm_source(), driver.arch(device_id), name="exprc_gemm.cu"))
-            _modules[device_id] = {k.name: driver.get_function(module, k.name) for k in gemm_kernels()}
-        return _modules[device_id]
+#: The GEMM kernels, loaded once per GPU.
+KERNELS = KernelModule("exprc_gemm.cu", gemm_source, lambda: [k.name for k in gemm_kernels()])
 
 
 def matmul(a, b, allow_tf32=False):
@@ -80,7 +67,7 @@ def matmul(a, b, allow_tf32=False):
     b_batch = _broadcast_strides(b_shape[:-2], b_strides[:-2], batch_shape)
     outer, outer_strides, batch, (a_sb, b_sb, c_sb) = _merge_batch(
         batch_shape, [a_batch, b_batch, list(c_strides[:-2])])
-    function = _functions(a.device_id)[kernel.name]
+    function = KERNELS.functions(a.device_id)[kernel.name]
     blocks, threads = grid(kernel, batch, m, n)
     for index in np.ndindex(*outer):
         offsets = [sum(i * s for i, s in zip(index, strides)) for strides in outer_strides]

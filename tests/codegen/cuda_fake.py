@@ -63,8 +63,8 @@ class FakeGpu:
         self.pool = cuda_pool.MemoryPool(self.alloc, self.free)
         monkeypatch.setattr(cuda_pool, "_pools", {0: self.pool})
         # Programs and copy kernels loaded over the stand-in are forgotten afterwards.
-        monkeypatch.setattr(cuda_copy, "_modules", {})
-        monkeypatch.setattr(cuda_matmul, "_modules", {})
+        monkeypatch.setattr(cuda_copy.KERNELS, "_loaded", {})
+        monkeypatch.setattr(cuda_matmul.KERNELS, "_loaded", {})
         self.programs[cuda_gemm.gemm_source()] = {k.name: k for k in cuda_gemm.gemm_kernels()}
         monkeypatch.setattr(cuda_program, "_memo", Memo(cuda_program.MEMO_SIZE))
 
