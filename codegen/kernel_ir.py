@@ -188,8 +188,21 @@ class Contraction:
     note: str = ""
 
 
+class _Buffers:
+    """What every kind of kernel has: the buffers it reads and those it writes, in
+    argument order."""
+
+    @property
+    def inputs(self):
+        return [b for b in self.buffers if not b.output]
+
+    @property
+    def outputs(self):
+        return [b for b in self.buffers if b.output]
+
+
 @dataclass(eq=False)
-class Kernel:
+class Kernel(_Buffers):
     """One loop nest: ``buffers`` in argument order, ``stores`` (buffer, expression) pairs
     written at every index (at every kept index when there is a reduction)."""
 
@@ -203,14 +216,6 @@ class Kernel:
     computes: tuple = field(default=())
 
     @property
-    def inputs(self):
-        return [b for b in self.buffers if not b.output]
-
-    @property
-    def outputs(self):
-        return [b for b in self.buffers if b.output]
-
-    @property
     def roots(self):
         """The expressions the kernel evaluates: its stores and its reduction's value."""
         return [e for _, e in self.stores] + ([self.reduction.value] if self.reduction is not None else [])
@@ -221,7 +226,7 @@ ROW_PASS_WALKS = ("matrix", "row", "column", "scalar")
 
 
 @dataclass(eq=False)
-class RowPassKernel:
+class RowPassKernel(_Buffers):
     """One pass over the rows of ``matrix``; see the module docstring.
 
     ``walks`` maps each buffer name to one of :data:`ROW_PASS_WALKS`: the matrix
@@ -264,14 +269,6 @@ class RowPassKernel:
         for reduction in self.sums:
             if reduction.op != "add" or reduction.naxes != 1:
                 raise ValueError(f"row pass {self.name}: only sums over the rows, not {reduction.op}")
-
-    @property
-    def inputs(self):
-        return [b for b in self.buffers if not b.output]
-
-    @property
-    def outputs(self):
-        return [b for b in self.buffers if b.output]
 
     @property
     def roots(self):
