@@ -259,19 +259,20 @@ static inline {T} exprc_clip_{S}({T} x, {T} lo, {T} hi)
 }}""",
     },
     "exprc_sigmoid": {"f": """\
-/* sigmoid in double, with the two branches of the NumPy reference (no overflow). */
+/* sigmoid in double, as the NumPy reference computes it (no overflow): 1 / (1 + e) for
+   x >= 0 and e / (1 + e) below, with e = exp(-|x|), the one exponential both need. */
 static inline double exprc_sigmoid(double x)
 {{
-    return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+    const double e = exp(-fabs(x));
+    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }}"""},
     "exprc_softplus": {"f": """\
-/* softplus in double: NumPy's logaddexp(0, x). */
+/* softplus in double: NumPy's logaddexp(0, x), max(x, 0) + log1p(exp(-|x|)) (the exponential
+   sigmoid computes too, so the two share it) and ln 2 at 0; NaN stays NaN. Without branches,
+   so a vectorized loop computes one exponential and one log1p per element, not both sides'. */
 static inline double exprc_softplus(double x)
 {{
-    if (x == 0) return M_LN2;
-    if (x < 0) return log1p(exp(x));
-    if (x > 0) return x + log1p(exp(-x));
-    return x;  /* NaN */
+    return x == 0 ? M_LN2 : (x > 0 ? x : 0.0) + log1p(exp(-fabs(x)));
 }}"""},
     "exprc_gammaln": {"f": """\
 /* log|Gamma(x)| in double; lgamma_r because lgamma writes a global. */
