@@ -272,7 +272,7 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
 
 
 #: How long, in rounds, an OpenMP thread spins after a parallel region before it sleeps.
-OPENMP_SPIN = "1000"
+OPENMP_SPIN = "5000"
 
 
 def _tune_openmp_waiting():
@@ -281,10 +281,13 @@ def _tune_openmp_waiting():
 
     By default a libgomp thread spins for 300,000 rounds after each parallel region
     before it sleeps. A program that calls BLAS between its kernels (a training step)
-    then has the spinning thread hold a core that BLAS's own threads need. On the
-    2-core development machine, one SGD step of a 784-256-10 MLP took 16.8 ms with
-    100,000 rounds, 4.4 ms with 10,000 and 3.1 ms with 1,000 (NumPy: 2.7 ms); 1,000
-    rounds still bridge the gap between consecutive kernels of one entry point.
+    then has the spinning thread hold a core that BLAS's own threads need: on the
+    2-core development machine one SGD step of a 784-256-10 MLP took 16.8 ms with
+    100,000 rounds and 4.4 ms with 10,000 (NumPy: 2.7 ms). Too short a spin costs the
+    other way: a sleeping thread took 40 to 90 us to wake there, so with 1,000 rounds
+    (a few microseconds) every call of the W4 gradient paid a wake-up (about 300 us a
+    call against 220 us). 5,000 rounds bridge the gap between back-to-back calls from
+    Python and keep the MLP step at about 3 ms.
     """
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)

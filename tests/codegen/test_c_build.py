@@ -306,3 +306,17 @@ def test_verify_grad_again_reuses_the_compiled_gradient(fresh_cache, rng):
     # other values and shapes, and another random projection: the same two programs
     ex.verify_grad(fn, [rng.uniform(-1, 1, (2, 5)), rng.uniform(-1, 1, (2, 5))], rng=rng, backend="c")
     assert build.stats["compiled"] == compiled
+
+
+def test_openmp_spin_is_shortened_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    build._tune_openmp_waiting()
+    assert os.environ["GOMP_SPINCOUNT"] == build.OPENMP_SPIN
+    monkeypatch.setenv("GOMP_SPINCOUNT", "123")
+    build._tune_openmp_waiting()
+    assert os.environ["GOMP_SPINCOUNT"] == "123"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")
+    build._tune_openmp_waiting()
+    assert "GOMP_SPINCOUNT" not in os.environ
