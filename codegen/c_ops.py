@@ -311,3 +311,37 @@ def c_literal(value, dtype):
     if kind == "u":
         return f"{v}u"
     return "INT32_MIN" if v == -(2**31) else str(v)
+
+
+def cast_expression(arg, from_dtype, to_dtype, types=C_TYPES):
+    """``arg``, a value of ``from_dtype``, converted to ``to_dtype`` as NumPy's ``astype``
+    does on x86-64 (``types`` names the C types: the CUDA back end passes its own).
+
+    C leaves converting a float to an integer undefined where the value does not fit
+    (NaN, infinities, out of range), and compilers then return anything (GCC folded a
+    NaN to 0; a GPU saturates). NumPy's loops use the x86 instructions, which return the
+    smallest int32 or int64 there, and narrower integers take the low bits of an int32:
+    so does this, spelled out, so the result is the same on every machine. Unsigned
+    targets beyond the int64 range follow no rule in NumPy either (its scalar and array
+    casts disagree); ``mode="check"`` does not compare those.
+
+    >>> cast_expression("v", "float64", "int64")
+    '(v >= -9223372036854775808.0 && v < 9223372036854775808.0 ? (int64_t)v : INT64_MIN)'
+    >>> cast_expression("v", "float32", "uint8")
+    '(uint8_t)(v >= -2147483648.0f && v < 2147483648.0f ? (int32_t)v : INT32_MIN)'
+    >>> cast_expression("v", "int64", "float64"), cast_expression("v", "float64", "bool")
+    ('(double)v', '(v != 0)')
+    """
+    if to_dtype == "bool":
+        return f"({arg} != 0)"
+    target = types[to_dtype]
+    if dtype_class(from_dtype) != "f" or dtype_class(to_dtype) not in "iu":
+        return f"({target}){arg}"
+    f = "f" if from_dtype in ("float32", "float16") else ""
+    wide = np.dtype(to_dtype).itemsize == 8 or to_dtype == "uint32"  # through int64, else int32
+    bits, signed = (64, types["int64"]) if wide else (32, types["int32"])
+    limit = f"{2 ** (bits - 1)}.0{f}"
+    fitted = f"({arg} >= -{limit} && {arg} < {limit} ? ({signed}){arg} : INT{bits}_MIN)"
+    if to_dtype == "uint64":  # [2**63, 2**64) fits the unsigned type only
+        return f"({arg} >= {limit} && {arg} < {2 ** 64}.0{f} ? ({target}){arg} : ({target}){fitted})"
+    return fitted if to_dtype in ("int32", "int64") else f"({target}){fitted}"

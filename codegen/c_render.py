@@ -44,7 +44,7 @@ the same time (:func:`render_sources`). Row passes
 import re
 
 from . import kernel_ir as ir
-from .c_ops import C_TYPES, c_expression, c_literal, dtype_class, helper_source, helpers_used
+from .c_ops import C_TYPES, c_expression, c_literal, cast_expression, dtype_class, helper_source, helpers_used
 
 #: Index spaces with fewer elements than this run on one thread.
 PARALLEL_MIN = 32768
@@ -392,7 +392,7 @@ class _KernelRenderer:
             rhs = f"{expr.buffer.name}[{index(expr.buffer)}]" if expr.buffer.ndim else f"{expr.buffer.name}[0]"
         elif isinstance(expr, ir.Cast):
             arg = self.name(expr.arg)
-            rhs = f"({arg} != 0)" if expr.dtype == "bool" else f"({ctype}){arg}"
+            rhs = cast_expression(arg, expr.arg.dtype, expr.dtype)
         elif isinstance(expr, ir.Acc):
             red = self.red
             if red.op in ("max", "min") and dtype_class(red.dtype) == "f":

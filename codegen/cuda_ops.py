@@ -21,6 +21,7 @@ are; this module adds only what differs on the GPU:
 import re
 
 from .c_ops import C_OPS, C_TYPES, c_expression, c_literal, dtype_class, helper_source, helpers_used
+from .c_ops import cast_expression as c_cast_expression
 
 #: The type an element has in device memory (float16: its bits).
 STORAGE_TYPES = {**C_TYPES, "float16": "exprc_half"}
@@ -185,7 +186,7 @@ def cast_expression(arg, from_dtype, to_dtype):
         if from_dtype == "float32":
             return f"exprc_round_half({arg})"
         return f"exprc_round_half_d({arg})" if from_dtype == "float64" else f"exprc_round_half_d((double){arg})"
-    return f"({VALUE_TYPES[to_dtype]}){arg}"
+    return c_cast_expression(arg, compute_dtype(from_dtype), to_dtype, VALUE_TYPES)
 
 
 def literal(value, dtype):

@@ -75,6 +75,11 @@ def elementwise_kernels():
         kernels += _kernels([a, b], [a * b + 1, ex.where(a > 0, a, b), (a // 2) - b ** 2])
     x = ex.fmatrix("x")
     kernels += _kernels([x], [(x + 2.5) * 3 - True, ex.maximum(x, 0) ** 2 % 1.5])
+    # Floats to every integer type, NumPy's x86 results spelled out (c_ops.cast_expression).
+    for source in ("float16", "float32", "float64"):
+        f = ex.vector("f", dtype=source)
+        kernels += _kernels([f], [f.astype(t) for t in ("int8", "int16", "int32", "int64", "uint8", "uint16",
+                                                         "uint32", "uint64")])
     return kernels
 
 

@@ -64,3 +64,15 @@ def test_log_of_sigmoid_of_integers_is_negated_in_floating_point(dtype):
     for g, e in zip(got, expected):
         assert g.dtype == e.dtype  # float16 for bool and uint8, as NumPy's exp gives
         np.testing.assert_allclose(g, e, rtol=2e-3 if e.dtype == np.float16 else 1e-6)
+
+
+def test_nan_from_a_reduction_cast_to_int64():
+    # Case 101000594 (seed 101): GCC folded the NaN of a max that saw a NaN, converted to
+    # int64, to 0; NumPy gives the smallest int64 (x86's answer). C leaves the conversion
+    # undefined, so the kernels now spell NumPy's out: see codegen.c_ops.cast_expression.
+    x1 = ex.tensor("x1", dtype="int64", shape=(None, None, None))
+    v7 = ex.arcsin(x1).max(axis=(0,), keepdims=True).astype("int64")
+    f = ex.function([x1], [v7], backend="c", mode="check")
+    x1_value = np.array([[[-3]]], dtype="int64")
+    (got,) = f(x1_value)
+    np.testing.assert_array_equal(got, np.full((1, 1, 1), np.iinfo(np.int64).min))
