@@ -20,8 +20,9 @@ element, and loops:
   combines.
 
 The exported function hands the rows to ``exprc_run_parts``, which runs them on
-all cores (one ``#pragma omp parallel`` region, each thread a contiguous range,
-as ``schedule(static)`` would) when the index space has at least
+all cores (one ``#pragma omp parallel for`` over pieces of at least 8,192
+elements, ``schedule(guided)``, so that a thread that wakes late takes less) when
+the index space has at least
 ``EXPRC_PARALLEL_MIN`` elements, else calls the part directly (entering an
 OpenMP region costs even when it stays on one thread). Writing the loops once,
 rather than once per parallel and serial path, halves what the C compiler
@@ -99,7 +100,11 @@ static inline void exprc_thread_range(int64_t count, int64_t *first, int64_t *la
 /* Each kernel's loops are written once, in a function running rows first..last of its
    index space; this runs rows 0..count on all cores when the index space has at least
    EXPRC_PARALLEL_MIN elements, else on this thread (an OpenMP region costs about half a
-   microsecond even when it stays on one thread). */
+   microsecond even when it stays on one thread). The rows go out in pieces of at least
+   EXPRC_PIECE_MIN elements, long runs first (guided): a thread that wakes late (tens of
+   microseconds where the cores are virtual, as after a BLAS call) takes a smaller share
+   instead of holding the others up. Which thread runs a row never changes its result. */
+#define EXPRC_PIECE_MIN 8192
 typedef void (*exprc_part)(const int64_t *args, int64_t first, int64_t last);
 
 static EXPRC_ONCE void exprc_run_parts(exprc_part part, const int64_t *args, int64_t count, int64_t size)
@@ -108,12 +113,13 @@ static EXPRC_ONCE void exprc_run_parts(exprc_part part, const int64_t *args, int
         return;
 #ifdef _OPENMP
     if (size >= EXPRC_PARALLEL_MIN && count > 1) {{
-        #pragma omp parallel
-        {{
-            int64_t first, last;
-            exprc_thread_range(count, &first, &last);
-            if (first < last)
-                part(args, first, last);
+        const int64_t row = size / count > 0 ? size / count : 1;  /* elements per row */
+        const int64_t rows = (EXPRC_PIECE_MIN + row - 1) / row;  /* rows per piece */
+        const int64_t pieces = (count + rows - 1) / rows;
+        #pragma omp parallel for schedule(guided)
+        for (int64_t piece = 0; piece < pieces; ++piece) {{
+            const int64_t first = piece * rows;
+            part(args, first, first + rows < count ? first + rows : count);
         }}
         return;
     }}
