@@ -38,7 +38,7 @@ from .c_runtime import runtime_source
 from .kernel_call import as_array, lookup, perform, run_kernel
 from .kernel_ir import RowPassKernel
 from .lower import NumpyStep, lower
-from .memo import Memo
+from .memo import Memo, MemoizedProgram
 from .row_pass import may_write_over
 from .segments import Segment, plan
 
@@ -48,7 +48,7 @@ MEMO_SIZE = 128
 _memo = Memo(MEMO_SIZE)
 
 
-class CProgram:
+class CProgram(MemoizedProgram):
     """Runs a graph as compiled C and NumPy steps; the interface of ``ReferenceProgram``."""
 
     def __init__(self, inputs, outputs, in_place=()):
@@ -64,19 +64,6 @@ class CProgram:
         self.direct = compiled.direct
         #: ``{output position: input position}``: the outputs written over an input's array.
         self.in_place = compiled.in_place
-
-    @property
-    def program(self):
-        """The lowered :class:`~codegen.lower.Program` (kernels and NumPy steps)."""
-        return self.compiled.program
-
-    @property
-    def source(self):
-        return self.compiled.source
-
-    def listing(self):
-        """The generated C source (with the program's steps in its opening comment)."""
-        return self.compiled.source
 
 
 #: Functions applied to every lowered program before it is rendered: for tests only, which

@@ -35,7 +35,7 @@ from .cuda_render import render_program
 from .cuda_gemm import kernel_for
 from .cuda_steps import _on_gpu, device_output, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
-from .memo import Memo
+from .memo import Memo, MemoizedProgram
 
 #: Programs kept in this process, most recently used last.
 MEMO_SIZE = 64
@@ -43,7 +43,7 @@ MEMO_SIZE = 64
 _memo = Memo(MEMO_SIZE)
 
 
-class CudaProgram:
+class CudaProgram(MemoizedProgram):
     """Runs a graph on GPU ``device_id``: ``run(arrays) -> list`` of device arrays, from
     device arrays (one per input); ``listing()`` is the CUDA source.
 
@@ -59,19 +59,6 @@ class CudaProgram:
         compiled = _memo.get_or_build(key, lambda: _Compiled(self.inputs, self.outputs, device_id, in_place, allow_tf32))
         self.compiled = compiled
         self.run = compiled.run
-
-    @property
-    def program(self):
-        """The lowered :class:`~codegen.lower.Program`."""
-        return self.compiled.program
-
-    @property
-    def source(self):
-        return self.compiled.source
-
-    def listing(self):
-        """The generated CUDA source (the program's steps in its opening comment)."""
-        return self.compiled.source
 
 
 def clear_memo():

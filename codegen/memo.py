@@ -1,5 +1,6 @@
 """A bounded, thread-safe memo of things built once per process (compiled programs, rewritten
-graphs), the least recently used dropped first.
+graphs), the least recently used dropped first; and :class:`MemoizedProgram`, what the C and
+CUDA back ends' programs share in front of their memoised builds.
 
 >>> memo = Memo(2)
 >>> memo.get_or_build("a", lambda: 1), memo.get_or_build("a", lambda: 2)
@@ -38,3 +39,22 @@ class Memo:
 
     def __len__(self):
         return len(self._items)
+
+
+class MemoizedProgram:
+    """A back end's program in front of its memoised build ``self.compiled``, which has the
+    lowered ``program`` and the generated ``source``."""
+
+    @property
+    def program(self):
+        """The lowered :class:`~codegen.lower.Program` (kernels and NumPy steps)."""
+        return self.compiled.program
+
+    @property
+    def source(self):
+        """The generated source, its opening comment listing the program's steps."""
+        return self.compiled.source
+
+    def listing(self):
+        """The generated source (as :attr:`source`)."""
+        return self.compiled.source
