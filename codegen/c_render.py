@@ -59,6 +59,8 @@ _PRELUDE = """\
 
 /* Loops over at least this many elements run on all cores. */
 #define EXPRC_PARALLEL_MIN {parallel_min}
+/* A reduction over outer axes computes this many consecutive results at a time. */
+#define EXPRC_COLUMNS 256
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -444,7 +446,13 @@ class _KernelRenderer:
                 self.elementwise_loops(w, by_level[1] + by_level[2])
             else:
                 self.unit_stride_test(w, self._prologue_buffers(by_level))
+                self.columns_test(w)
+                w.open("if (columns)")
+                self.reduce_columns(w, by_level, acc)
+                w.close("} else {")
+                w.depth += 1
                 self.rows(w, self.kept, lambda: self.reduce_row(w, by_level, acc))
+                w.close()
             w.close()
             w.line()
             w.open(f"void {self.fn}(const int64_t *args)")
@@ -641,6 +649,69 @@ class _KernelRenderer:
         self.emit(w, acc + by_level[3], index)
         self.store_lines(w, index)
 
+    def columns_test(self, w):
+        """Declare ``columns``: whether to reduce a block of consecutive results at a time
+        (:meth:`reduce_columns`): every array has stride 1 along the last kept axis, and the
+        reduced values are not consecutive (a sum over the rows of a C-contiguous matrix)."""
+        axis = self.kept - 1
+        test = " && ".join(f"{b.name}_s{axis} == 1" for b in self.k.buffers if b.ndim) or "0"
+        w.line(f"const int columns = !unit && {test};  /* consecutive results: a block of them at a time */")
+
+    def reduce_columns(self, w, by_level, acc):
+        """Rows ``first..last`` of the kept axes, up to EXPRC_COLUMNS consecutive ones (along the
+        last kept axis, stride 1) at a time: their accumulators in an array, the reduced axes
+        walked outside and the block inside, so the loads are consecutive and vectorize. Each
+        result adds its terms in the same order as one row at a time."""
+        red, d, kept = self.red, self.d, self.kept
+        tracks_nan, _, _ = self._reduction_parts()
+        axis = kept - 1
+
+        def index(buffer):
+            used = range(kept) if buffer.outer else range(d)
+            return " + ".join(f"i{a}" if a == axis else f"i{a} * {buffer.name}_s{a}" for a in used)
+
+        acc_type = C_TYPES[red.acc_dtype]
+        w.open("for (int64_t start = first; start < last;)")
+        w.line("/* the block: results start..start + width, along the last kept axis */")
+        w.line(f"int64_t rest = start / n{axis};")
+        w.line(f"const int64_t column = start % n{axis};")
+        for a in reversed(range(axis)):
+            w.line(f"const int64_t i{a} = rest % n{a};" if a else f"const int64_t i{a} = rest;")
+            if a:
+                w.line(f"rest /= n{a};")
+        w.line("(void)rest;")
+        w.line(f"int64_t width = n{axis} - column < last - start ? n{axis} - column : last - start;")
+        w.line("if (width > EXPRC_COLUMNS) width = EXPRC_COLUMNS;")
+        w.line(f"{acc_type} accs[EXPRC_COLUMNS];{_comment('accumulate ' + red.note)}")
+        if tracks_nan:
+            w.line("int nans[EXPRC_COLUMNS];")
+        w.open("for (int64_t j = 0; j < width; ++j)")
+        w.line(f"accs[j] = {self.initial(red)};" + (" nans[j] = 0;" if tracks_nan else ""))
+        w.close()
+        for a in range(kept, d):
+            w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
+        w.line("#pragma omp simd")
+        w.open("for (int64_t j = 0; j < width; ++j)")
+        w.line(f"const int64_t i{axis} = column + j;")
+        self.emit(w, by_level[1] + by_level[2], index)
+        w.line(self.update(red, "accs[j]", "nans[j]"))
+        w.close()
+        for _ in range(kept, d):
+            w.close()
+        w.line("#pragma omp simd")
+        w.open("for (int64_t j = 0; j < width; ++j)")
+        w.line(f"const int64_t i{axis} = column + j;")
+        w.line(f"const {acc_type} acc = accs[j];")
+        if tracks_nan:
+            w.line("const int nan_seen = nans[j];")
+        used = {id(e) for e in ir.walk(acc + by_level[3])}
+        self.emit(w, [e for e in by_level[1] if id(e) in used], index)
+        self.emit(w, acc + by_level[3], index)
+        self.store_lines(w, index)
+        w.close()
+        w.line("start += width;")
+        w.close()
+
     def full_reduction(self, w, by_level, acc):
         """A reduction over every axis: ``_partial`` reduces a block (rows of the outer axes
         times a range of the last axis); the entry point runs it on all cores, split by rows
@@ -718,19 +789,20 @@ class _KernelRenderer:
             return {"f": "-INFINITY", "i": f"INT{bits}_MIN", "u": "0", "b": "0"}[kind]
         return {"f": "INFINITY", "i": f"INT{bits}_MAX", "u": f"UINT{bits}_MAX", "b": "1"}[kind]
 
-    def update(self, red):
+    def update(self, red, acc="acc", nan_seen="nan_seen"):
+        """The statement adding the reduced value into ``acc`` (and NaN into ``nan_seen``)."""
         v = self.name(red.value)
         acc_type = C_TYPES[red.acc_dtype]
         if red.op == "add":
-            return f"acc += ({acc_type}){v};"
+            return f"{acc} += ({acc_type}){v};"
         if red.op == "mul":
-            return f"acc *= ({acc_type}){v};"
+            return f"{acc} *= ({acc_type}){v};"
         if red.op == "and":
-            return f"acc &= {v};"
+            return f"{acc} &= {v};"
         if red.op == "or":
-            return f"acc |= {v};"
+            return f"{acc} |= {v};"
         cmp = ">" if red.op == "max" else "<"
-        text = f"acc = {v} {cmp} acc ? {v} : acc;"
+        text = f"{acc} = {v} {cmp} {acc} ? {v} : {acc};"
         if dtype_class(red.dtype) == "f":
-            text += f" nan_seen |= ({v} != {v});"
+            text += f" {nan_seen} |= ({v} != {v});"
         return text

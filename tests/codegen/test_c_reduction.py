@@ -96,3 +96,27 @@ def test_nan_and_empty(rng):
     assert sums.tolist() == [0.0] * 3 and prods.tolist() == [1.0] * 3 and alls.tolist() == [True] * 3
     with pytest.raises(ValueError):
         f(np.zeros((3, 0)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_reductions_over_outer_axes_run_a_block_of_results_at_a_time(dtype, rng):
+    """Reducing the leading axes of a C-contiguous array (a bias gradient: the sum over a
+    batch) walks the reduced axes outside and a block of consecutive results inside: results
+    beyond one block (EXPRC_COLUMNS), blocks that start inside a row of the kept axes (the
+    rows are shared among threads), NaN in max and min, and an epilogue reading kept values."""
+    t = ex.tensor("t", dtype=dtype, shape=(None, None, None))
+    exprs = [t.sum(axis=0), t.max(axis=(0, 1), keepdims=True), ex.min(t, axis=1), ex.prod(t, axis=0),
+             t.any(axis=0), t.sum(axis=1, keepdims=True)]
+    if dtype.startswith("float"):
+        exprs += [ex.logsumexp(t, axis=0), ex.softmax(t, axis=0), t.mean(axis=(0, 1)), (t - t.max(axis=0)).sum(axis=0)]
+    fc, fn = both([t], exprs)
+    assert "if (columns)" in fc.source
+    for shape in [(3, 4, 600), (40, 30, 70), (300, 2, 150), (2, 1, 1)]:
+        values = _values(dtype, rng, shape)
+        if dtype.startswith("float"):
+            values.reshape(-1)[7 % values.size] = np.nan
+        check(fc, fn, [values])
+        check(fc, fn, [np.asfortranarray(values)])
+    empty_c, empty_n = both([t], [t.sum(axis=0), ex.prod(t, axis=1), t.any(axis=(0, 1))])
+    for shape in [(0, 3, 5), (5, 0, 7)]:
+        check(empty_c, empty_n, [_values(dtype, rng, shape)])
