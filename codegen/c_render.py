@@ -15,7 +15,10 @@ element, and loops:
   the runner orders the axes by stride and merges the ones it can, so
   "contiguous" is the common case;
 - reduction kernels: rows of the kept axes outside, reduced axes inside, with
-  the epilogue after the innermost loops. A reduction over every axis has a
+  the epilogue after the innermost loops; or, where the results are consecutive
+  in memory and the reduced values are not (a sum over the rows of a
+  C-contiguous matrix), a block of up to ``EXPRC_COLUMNS`` results at a time,
+  the reduced axes outside and the block inside. A reduction over every axis has a
   ``kN_name_partial`` reducing a block instead, whose results the entry point
   combines.
 
