@@ -74,8 +74,9 @@ class Variable:
         self.index = index
         self.name = name
 
-    def __hash__(self):
-        return id(self)
+    # Identity, as object's: the C slot, not a Python method, since every dict keyed by
+    # variables (the compiler's, and each call's values) hashes through it.
+    __hash__ = object.__hash__
 
     def __eq__(self, other):
         return self is other
