@@ -3,7 +3,7 @@ print each failure shrunk to a runnable program, and a summary; the exit status 
 import argparse
 import sys
 
-from .run import BACKENDS, cuda_compile_available, fuzz
+from .run import BACKENDS, cuda_backends, fuzz
 
 
 def main(argv=None):
@@ -13,10 +13,11 @@ def main(argv=None):
     parser.add_argument("--max-nodes", type=int, default=10, help="the most nodes a graph draws (default 10)")
     parser.add_argument("--no-shrink", action="store_true", help="report failures as generated")
     parser.add_argument("--no-cuda", action="store_true",
-                        help="skip compiling each graph's CUDA kernels with NVRTC (done where NVRTC is installed)")
+                        help="skip the GPU: running each graph there (where there is one) or compiling its "
+                             "CUDA kernels with NVRTC (where NVRTC is installed)")
     parser.add_argument("--minutes", type=float, help="stop after this long, with fewer graphs if need be")
     args = parser.parse_args(argv)
-    backends = BACKENDS + (("cuda-compile",) if not args.no_cuda and cuda_compile_available() else ())
+    backends = BACKENDS + (() if args.no_cuda else cuda_backends())
     report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),
                   max_nodes=args.max_nodes, backends=backends,
                   seconds=None if args.minutes is None else 60 * args.minutes)

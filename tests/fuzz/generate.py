@@ -96,16 +96,26 @@ class Case:
         return inputs, outputs, [v.value() for v in self.inputs]
 
     def code(self, backend="c"):
-        """The case as a program that runs on its own: it checks the graph on ``backend``."""
+        """The case as a program that runs on its own: it checks the graph on ``backend``
+        (``"cuda"``: on the GPU, its outputs against the NumPy reference's)."""
         lines = ["import numpy as np", "", "import exprc as ex", "from tests.helpers import in_layout", ""]
         lines += [f"{v.name} = {v.declare()}" for v in self.inputs]
         lines += [self.line(name) for name in self.nodes]
         names = ", ".join(v.name for v in self.inputs)
         outs = ", ".join(self.outputs)
-        lines.append(f'f = ex.function([{names}], [{outs}], backend="{backend}", mode="check")')
+        if backend == "cuda":
+            lines.append(f'f = ex.function([{names}], [{outs}], device="cuda")')
+            lines.append(f'reference = ex.function([{names}], [{outs}], backend="numpy")')
+        else:
+            lines.append(f'f = ex.function([{names}], [{outs}], backend="{backend}", mode="check")')
         for v in self.inputs:
             lines.append(f"{v.name}_value = {_value_code(v)}")
-        lines.append(f"f({', '.join(v.name + '_value' for v in self.inputs)})")
+        values = ", ".join(v.name + "_value" for v in self.inputs)
+        if backend == "cuda":
+            lines.append(f"for got, want in zip(f({values}), reference({values})):")
+            lines.append("    np.testing.assert_allclose(got.get(), want, rtol=1e-6)")
+        else:
+            lines.append(f"f({values})")
         return "\n".join(lines)
 
     def used(self):

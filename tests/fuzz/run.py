@@ -5,7 +5,10 @@ A case fails when:
 
 - ``mismatch``: a back end's value of some node differs from the reference's
   (:class:`exprc.CheckError`, which checks every step of the compiled program
-  from its own inputs);
+  from its own inputs); on the GPU (``"cuda"``, where one is there), where
+  ``mode="check"`` does not run, an output differs from the reference's by more
+  than :data:`DEVICE_RTOL` allows or is NaN or infinite where the reference's
+  is not;
 - ``rewrite``: the simplified graph's outputs differ from the graph's as written
   (both on the NumPy reference), beyond what rounding allows; a finite result
   where the unsimplified graph overflows to inf or NaN is an improvement, not a
@@ -28,11 +31,19 @@ import exprc as ex
 
 from .generate import Invalid, Node, generate, reference
 
-#: The back ends a case runs on. The NumPy back end is the reference itself; the CUDA
-#: back end cannot run graphs yet (``device="cuda"`` raises NotImplementedError), so
-#: ``"cuda-compile"`` (where NVRTC is installed) renders the graph's CUDA kernels and
-#: compiles them for sm_80: no result to compare, but no kernel may fail to compile.
+#: The back ends a case runs on. The NumPy back end is the reference itself. See
+#: :func:`cuda_backends` for the GPU's.
 BACKENDS = ("c",)
+
+
+def cuda_backends():
+    """``("cuda",)`` where a GPU is there (each graph runs on it with ``device="cuda"``);
+    else ``("cuda-compile",)`` where NVRTC is installed (the graph's CUDA kernels are
+    rendered and compiled for sm_80: no result to compare, but no kernel may fail to
+    compile); else none."""
+    if ex.cuda.is_available():
+        return ("cuda",)
+    return ("cuda-compile",) if cuda_compile_available() else ()
 
 
 def cuda_compile_available():
@@ -43,6 +54,10 @@ def cuda_compile_available():
 #: Output-level tolerances for the rewrite check: rewrites reorder arithmetic, so errors
 #: may grow through the graph; these catch wrong rules, not rounding.
 REWRITE_RTOL = {"float32": 2e-3, "float64": 1e-6}
+
+#: Output-level tolerances for a graph run on the GPU, whose math library rounds otherwise
+#: than NumPy's (a few ulp per node, grown through the graph).
+DEVICE_RTOL = {"float16": 2e-2, "float32": 2e-3, "float64": 1e-6}
 
 
 @dataclass
@@ -61,8 +76,9 @@ def check_case(case, backends=BACKENDS):
     expected = reference(case)
     inputs, outputs, values = case.build()
     for backend in backends:
-        if backend == "cuda-compile":
-            failure = _cuda_compile(inputs, outputs)
+        if backend in ("cuda-compile", "cuda"):
+            failure = _cuda_compile(inputs, outputs) if backend == "cuda-compile" else \
+                _cuda_run(case, inputs, outputs, values, expected)
             if failure is not None:
                 return failure
             continue
@@ -115,6 +131,44 @@ def _cuda_compile(inputs, outputs):
     except Exception as err:  # noqa: BLE001
         return Failure("crash", "cuda-compile", f"{type(err).__name__}: {err}")
     return None
+
+
+def _cuda_run(case, inputs, outputs, values, expected):
+    """Run the graph with ``device="cuda"`` and compare its outputs with the reference's."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = ex.function(inputs, outputs, device="cuda")(*values)
+        results = [r.get() for r in (results if isinstance(results, list) else [results])]
+    except Exception as err:  # noqa: BLE001 - a crash is what the fuzzer looks for
+        return Failure("crash", "cuda", f"{type(err).__name__}: {err}")
+    for name, got, want in zip(case.outputs, results, expected):
+        problem = _device_difference(np.asarray(got), np.asarray(want))
+        if problem:
+            return Failure("mismatch", "cuda", f"output {name}: {problem}")
+    return None
+
+
+def _device_difference(got, want):
+    """What is wrong with ``got``, a GPU's output, against the reference's ``want``; None if nothing."""
+    if got.dtype != want.dtype or got.shape != want.shape:
+        return f"dtype/shape {got.dtype}{got.shape}, the reference's {want.dtype}{want.shape}"
+    if got.size == 0:
+        return None
+    if got.dtype.kind != "f":
+        bad = got != want
+        return f"{int(bad.sum())} values differ, e.g. {got[bad][0]!r} vs {want[bad][0]!r}" if bad.any() else None
+    g, w = got.astype(float), want.astype(float)
+    with np.errstate(all="ignore"):
+        finite_w = np.isfinite(w)
+        rtol = DEVICE_RTOL.get(got.dtype.name, 1e-6)
+        scale = max(1.0, float(np.abs(w[finite_w]).max()) if finite_w.any() else 1.0)
+        ok = np.where(finite_w, np.abs(g - w) <= rtol * (np.abs(w) + scale * 1e-3),
+                      (np.isnan(w) & np.isnan(g)) | (g == w))
+    if ok.all():
+        return None
+    i = np.unravel_index(int(np.argmax(~ok)), got.shape)
+    return f"at {tuple(int(k) for k in i)}: {g[i]!r} on the GPU, {w[i]!r} in the reference"
 
 
 def _rewrite_difference(got, want):
@@ -254,4 +308,4 @@ def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10, backends=
 
 def describe(case_seed, case, failure):
     return (f"=== case {case_seed}: {failure.kind} on {failure.backend}\n{failure.message}\n"
-            f"--- as a program:\n{case.code()}\n")
+            f"--- as a program:\n{case.code('cuda' if failure.backend == 'cuda' else 'c')}\n")

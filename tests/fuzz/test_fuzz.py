@@ -66,3 +66,45 @@ def test_printed_values_are_the_case_values():
         given = namespace[f"{var.name}_value"]
         np.testing.assert_array_equal(given, var.value())
         assert given.strides == var.value().strides
+
+
+def test_graphs_run_on_the_gpu_against_the_reference(monkeypatch):
+    """Where a GPU is there (here the stand-in driver, which interprets each launch with
+    NumPy), each graph runs with device="cuda" and its outputs are compared with the
+    reference's."""
+    from tests.codegen.cuda_fake import FakeGpu
+
+    gpu = FakeGpu(monkeypatch)
+    for seed in range(2000, 2012):
+        case = generate(seed)
+        failure = check_case(case, ("cuda",))
+        assert failure is None, describe(seed, case, failure)
+    assert len(gpu.launches) >= 12
+
+
+def test_a_wrong_gpu_output_is_a_mismatch_printed_as_a_gpu_program(monkeypatch):
+    from tests.codegen.cuda_fake import FakeGpu
+
+    FakeGpu(monkeypatch)
+    real = ex.function
+
+    class Off:
+        def __init__(self, array):
+            self.array = array
+
+        def get(self):
+            return self.array.get() * 1.01
+
+    def function(inputs, outputs, **options):
+        f = real(inputs, outputs, **options)
+        if options.get("device") != "cuda":
+            return f
+        return lambda *args: [Off(r) for r in f(*args)]
+
+    monkeypatch.setattr(ex, "function", function)
+    case = _case_with_exp()
+    failure = check_case(case, ("cuda",))
+    assert failure is not None and failure.kind == "mismatch" and failure.backend == "cuda"
+    assert "output v4" in failure.message and "on the GPU" in failure.message
+    text = describe(3, case, failure)
+    assert 'device="cuda"' in text and "assert_allclose(got.get(), want" in text
