@@ -97,7 +97,8 @@ class Case:
 
     def code(self, backend="c"):
         """The case as a program that runs on its own: it checks the graph on ``backend``
-        (``"cuda"``: on the GPU, its outputs against the NumPy reference's)."""
+        (``"cuda"``: on the GPU, its outputs against those of the NumPy reference simplified
+        alike)."""
         lines = ["import numpy as np", "", "import exprc as ex", "from tests.helpers import in_layout", ""]
         lines += [f"{v.name} = {v.declare()}" for v in self.inputs]
         lines += [self.line(name) for name in self.nodes]
