@@ -116,3 +116,27 @@ def test_gpu_outputs_are_compared_with_the_reference_simplified_alike(monkeypatc
     case = Case([x0], {"v1": Node("{0}.std(axis=None, keepdims=True)", ("x0",)),
                        "v7": Node("ex.grad({0}.mean(), {1})", ("v1", "x0"))}, ["v7"])
     assert check_case(case, ("cuda",)) is None
+
+
+def test_float16_rewrites_are_compared_at_float16_precision():
+    # Case 101002144 (seed 101): any() gives bools, whose sigmoid is float16 as in NumPy; the
+    # "fast" rewrite of log(sigmoid(.)) into -softplus(-.) differs from the graph as written by
+    # one float16 ulp, which the rewrite check compared at float64's 1e-6.
+    x0 = Input("x0", "float64", (1, 1, 1), (None, None, None), "contiguous", 5)
+    case = Case([x0], {"v3": Node("{0}.any(axis=-2, keepdims=False)", ("x0",)),
+                       "v4": Node("ex.sigmoid({0})", ("v3",)), "v5": Node("ex.log({0})", ("v4",))}, ["v5"])
+    assert check_case(case) is None
+
+
+def test_gpu_float16_results_are_compared_at_float16_precision(monkeypatch):
+    # Case 301001817 (seed 301, over the stand-in GPU driver): logsumexp of a float16
+    # log_softmax is 0 in the reference and one float16 ulp of 1 on the GPU: the outputs'
+    # tolerance now scales with the largest value of the output, not the value alone.
+    FakeGpu(monkeypatch)
+    x0 = Input("x0", "bool", (1,), (None,), "contiguous", 1)
+    x1 = Input("x1", "float64", (5, 1, 3), (None, None, None), "transposed", 2)
+    case = Case([x0, x1], {"v2": Node("ex.where({0} > 0, {0}, {1})", ("x1", "x0")),
+                           "v3": Node("ex.logical_not({0})", ("v2",)),
+                           "v6": Node("ex.log_softmax({0}, axis=-3)", ("v3",)),
+                           "v8": Node("ex.logsumexp({0}, axis=-3, keepdims=False)", ("v6",))}, ["v8"])
+    assert check_case(case, ("cuda",)) is None
