@@ -285,6 +285,10 @@ def _spread(node, args, results, spread):
     given the spreads of the values it read (those it reads from outside the step are exact):
     its results at every corner of those spreads, each moved by its own rounding."""
     moving = [k for k, v in enumerate(node.inputs) if v in spread][:3]  # 27 corners at most
+    name = getattr(getattr(node.op, "scalar_op", None), "name", None)
+    if moving and name in _COMPARISONS:
+        return {node.outputs[0]: _compared(name, [_bounds(v, a, spread) for v, a in zip(node.inputs, args)],
+                                           np.asarray(results[0]))}
     tried = []
     for pick in np.ndindex(*(3,) * len(moving)):
         if not any(pick):
@@ -309,6 +313,40 @@ def _spread(node, args, results, spread):
                 nan = nan | np.isnan(v)
         found[var] = _Spread(*_widened(low, high), nan)
     return found
+
+
+#: Comparisons: ``(can be true, can be false)`` for operands within ``[a_lo, a_hi]`` and
+#: ``[b_lo, b_hi]``. A corner of the bounds misses the one point inside them where ``==``
+#: holds (``arccosh(cosh(c)) == c``), so these reason on the intervals instead.
+_COMPARISONS = {
+    "equal": lambda a, b: ((a[0] <= b[1]) & (b[0] <= a[1]), ~((a[0] == a[1]) & (b[0] == b[1]) & (a[0] == b[0]))),
+    "not_equal": lambda a, b: (~((a[0] == a[1]) & (b[0] == b[1]) & (a[0] == b[0])), (a[0] <= b[1]) & (b[0] <= a[1])),
+    "less": lambda a, b: (a[0] < b[1], a[1] >= b[0]),
+    "less_equal": lambda a, b: (a[0] <= b[1], a[1] > b[0]),
+    "greater": lambda a, b: (a[1] > b[0], a[0] <= b[1]),
+    "greater_equal": lambda a, b: (a[1] >= b[0], a[0] < b[1]),
+}
+
+
+def _bounds(var, value, spread):
+    """``(low, high)`` of an operand: its spread's, or its own value twice."""
+    if var in spread:
+        return spread[var].low, spread[var].high
+    value = np.asarray(value)
+    return value, value
+
+
+def _compared(name, operands, result):
+    """The :class:`_Spread` of comparison ``name`` of operands within ``operands``' bounds."""
+    (a, b) = operands
+    with np.errstate(invalid="ignore"):
+        true, false = _COMPARISONS[name](a, b)
+        nan = np.isnan(np.asarray(a[0], float)) | np.isnan(np.asarray(b[0], float))
+    false = false | (nan if name != "not_equal" else False)
+    true = true | (nan if name == "not_equal" else False)
+    low = np.broadcast_to(result & ~false, result.shape)  # True only where False cannot be
+    high = np.broadcast_to(result | true, result.shape)
+    return _Spread(low, high, np.zeros(result.shape, bool))
 
 
 def _widened(low, high):

@@ -140,3 +140,25 @@ def test_gpu_float16_results_are_compared_at_float16_precision(monkeypatch):
                            "v6": Node("ex.log_softmax({0}, axis=-3)", ("v3",)),
                            "v8": Node("ex.logsumexp({0}, axis=-3, keepdims=False)", ("v6",))}, ["v8"])
     assert check_case(case, ("cuda",)) is None
+
+
+def test_equality_of_values_a_few_ulp_apart_inside_a_kernel():
+    # Case 102003401 (seed 102): arccosh(cosh(cos(x))) == cos(x) is True in the kernel and
+    # False in NumPy, whose arccosh lands one ulp away. The bounds of a comparison's operands
+    # are now compared as intervals: a corner of them misses the one point where == holds.
+    x1 = ex.tensor("x1", dtype="int64", shape=(None, None, None))
+    v2 = ex.cos(x1)
+    v5 = ex.equal(ex.arccosh(ex.cosh(v2)), v2)
+    f = ex.function([x1], [v5], backend="c", mode="check")
+    x1_value = np.array([[[-1, -3, 2]], [[-2, 0, -3]]], dtype="int64")
+    (got,) = f(x1_value)
+    assert got.dtype == bool and got.shape == (2, 1, 3)
+
+
+def test_check_still_names_a_wrong_comparison():
+    x = ex.vector("x")
+    hook, _ = wrong_kernel(None, "less", "greater")
+    with hook:
+        f = ex.function([x], ex.where(ex.sin(x) < 0.5, x, -x), backend="c", mode="check")
+        with pytest.raises(ex.CheckError):
+            f(np.linspace(-3, 3, 40))
