@@ -29,8 +29,10 @@ ENV_LIBRARY = "EXPRC_NVRTC_LIBRARY"
 #: Options for every compile. NVRTC fuses a multiply and an add into one FMA by default,
 #: which rounds once where NumPy rounds twice: --fmad=false keeps results NumPy's (as
 #: -ffp-contract=off does for the C back end). Denormals, division and square roots are
-#: IEEE by default (no --use_fast_math), as NumPy's are.
-OPTIONS = ("--fmad=false", "--std=c++17")
+#: IEEE by default (no --use_fast_math), as NumPy's are. Warning 186 ("pointless comparison
+#: of unsigned integer with zero") is silenced: a formula with a constant operand makes such
+#: comparisons (the max of isinf() of integers, which is 0), and they are right as written.
+OPTIONS = ("--fmad=false", "--std=c++17", "--diag-suppress=186")
 
 CDEF = """
 typedef int nvrtcResult;

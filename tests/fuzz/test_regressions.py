@@ -7,7 +7,7 @@ from tests.codegen.cuda_fake import FakeGpu
 from tests.test_check import wrong_kernel
 
 from .generate import Case, Input, Node
-from .run import check_case
+from .run import check_case, cuda_compile_available
 
 
 def test_float32_rounding_inside_a_kernel_feeding_a_float64_result():
@@ -162,3 +162,14 @@ def test_check_still_names_a_wrong_comparison():
         f = ex.function([x], ex.where(ex.sin(x) < 0.5, x, -x), backend="c", mode="check")
         with pytest.raises(ex.CheckError):
             f(np.linspace(-3, 3, 40))
+
+
+@pytest.mark.skipif(not cuda_compile_available(), reason="NVRTC is not installed")
+def test_a_constant_unsigned_operand_compiles_without_warnings():
+    # Case 102004725 (seed 102): isinf of integers is the constant 0, and the max over it
+    # compares that unsigned 0 with the accumulator: NVRTC warned (#186), which the fuzzer
+    # counts as a failure. The comparison is right as written; the warning is silenced.
+    x0 = Input("x0", "int64", (1, 1), (None, None), "contiguous", 1)
+    case = Case([x0], {"v2": Node("ex.isinf({0})", ("x0",)),
+                       "v4": Node("{0}.max(axis=(1,), keepdims=False)", ("v2",))}, ["v4"])
+    assert check_case(case, ("cuda-compile",)) is None
