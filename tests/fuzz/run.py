@@ -155,29 +155,23 @@ def _cuda_run(case, inputs, outputs, values):
 
 def _device_difference(got, want):
     """What is wrong with ``got``, a GPU's output, against the reference's ``want``; None if nothing."""
-    if got.dtype != want.dtype or got.shape != want.shape:
-        return f"dtype/shape {got.dtype}{got.shape}, the reference's {want.dtype}{want.shape}"
-    if got.size == 0:
-        return None
-    if got.dtype.kind != "f":
-        bad = got != want
-        return f"{int(bad.sum())} values differ, e.g. {got[bad][0]!r} vs {want[bad][0]!r}" if bad.any() else None
-    g, w = got.astype(float), want.astype(float)
-    with np.errstate(all="ignore"):
-        finite_w = np.isfinite(w)
-        rtol = DEVICE_RTOL.get(got.dtype.name, 1e-6)
-        scale = max(1.0, float(np.abs(w[finite_w]).max()) if finite_w.any() else 1.0)
-        ok = np.where(finite_w, np.abs(g - w) <= rtol * (np.abs(w) + scale),
-                      (np.isnan(w) & np.isnan(g)) | (g == w))
-    if ok.all():
-        return None
-    i = np.unravel_index(int(np.argmax(~ok)), got.shape)
-    return f"at {tuple(int(k) for k in i)}: {g[i]!r} on the GPU, {w[i]!r} in the reference"
+    return _output_difference(got, want, DEVICE_RTOL, absolute=1.0, finite_for_special=False,
+                              labels=("on the GPU", "in the reference"))
 
 
 def _rewrite_difference(got, want):
+    """What is wrong with ``got``, the simplified graph's output, against ``want``, the graph's
+    as written: a finite value where the graph as written overflows is an improvement."""
+    return _output_difference(got, want, REWRITE_RTOL, absolute=1e-3, finite_for_special=True,
+                              labels=("simplified", "as written"))
+
+
+def _output_difference(got, want, rtols, absolute, finite_for_special, labels):
+    """What is wrong with output ``got`` against ``want``, or None: integers equal, floats within
+    ``rtols[dtype]`` of each value plus ``absolute`` times the output's largest magnitude; NaN
+    and infinities equal (or, with ``finite_for_special``, any finite value in their place)."""
     if got.dtype != want.dtype or got.shape != want.shape:
-        return f"dtype/shape {got.dtype}{got.shape}, as written {want.dtype}{want.shape}"
+        return f"dtype/shape {got.dtype}{got.shape} {labels[0]}, {want.dtype}{want.shape} {labels[1]}"
     if got.size == 0:
         return None
     if got.dtype.kind != "f":
@@ -186,14 +180,14 @@ def _rewrite_difference(got, want):
     g, w = got.astype(float), want.astype(float)
     with np.errstate(all="ignore"):
         finite_w = np.isfinite(w)
-        rtol = REWRITE_RTOL.get(got.dtype.name, 1e-6)
+        rtol = rtols.get(got.dtype.name, 1e-6)
         scale = max(1.0, float(np.abs(w[finite_w]).max()) if finite_w.any() else 1.0)
-        ok = np.where(finite_w, np.abs(g - w) <= rtol * (np.abs(w) + scale * 1e-3),
-                      (np.isnan(w) & np.isnan(g)) | (g == w) | np.isfinite(g))
+        special_ok = (np.isnan(w) & np.isnan(g)) | (g == w) | (np.isfinite(g) if finite_for_special else False)
+        ok = np.where(finite_w, np.abs(g - w) <= rtol * (np.abs(w) + absolute * scale), special_ok)
     if ok.all():
         return None
     i = np.unravel_index(int(np.argmax(~ok)), got.shape)
-    return f"at {tuple(int(k) for k in i)}: {g[i]!r} simplified, {w[i]!r} as written"
+    return f"at {tuple(int(k) for k in i)}: {g[i]!r} {labels[0]}, {w[i]!r} {labels[1]}"
 
 
 # --- shrinking --------------------------------------------------------------------------------------
