@@ -272,7 +272,7 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
 
 
 #: How long, in rounds, an OpenMP thread spins after a parallel region before it sleeps.
-OPENMP_SPIN = "5000"
+OPENMP_SPIN = "1000"
 
 
 def _tune_openmp_waiting():
@@ -283,11 +283,12 @@ def _tune_openmp_waiting():
     before it sleeps. A program that calls BLAS between its kernels (a training step)
     then has the spinning thread hold a core that BLAS's own threads need: on the
     2-core development machine one SGD step of a 784-256-10 MLP took 16.8 ms with
-    100,000 rounds and 4.4 ms with 10,000 (NumPy: 2.7 ms). Too short a spin costs the
-    other way: a sleeping thread took 40 to 90 us to wake there, so with 1,000 rounds
-    (a few microseconds) every call of the W4 gradient paid a wake-up (about 300 us a
-    call against 220 us). 5,000 rounds bridge the gap between back-to-back calls from
-    Python and keep the MLP step at about 3 ms.
+    100,000 rounds, 4.4 ms with 10,000 and 3.1 ms with 1,000 (NumPy: 2.7 ms), and an
+    epoch of the demo's 64-128-10 MLP 17.7 ms with 1,000 rounds, 23.2 ms with 3,000 and
+    27.4 ms with 5,000. The price of a short spin: a thread that has gone to sleep takes
+    40 to 90 us to wake there, which back-to-back calls of one big kernel pay (the W4
+    gradient: about 300 us a call against 220 us with longer spins); the kernels hand out
+    their rows in guided pieces, so the awake thread does not wait for it.
     """
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
