@@ -59,6 +59,17 @@ class _ArrayFields(ctypes.Structure):
 
 
 @lru_cache(maxsize=None)
+def tuples_readable():
+    """Whether C may read a tuple's items at ``id(tuple) + tuple.__basicsize__`` (CPython's
+    ``PyTupleObject.ob_item``), checked on a sample."""
+    if sys.implementation.name != "cpython":
+        return False
+    sample = (np.zeros(1), np.ones(2), np.empty(0))
+    items = (ctypes.c_void_p * len(sample)).from_address(id(sample) + tuple.__basicsize__)
+    return [items[i] for i in range(len(sample))] == [id(a) for a in sample]
+
+
+@lru_cache(maxsize=None)
 def numpy_objects_readable():
     """Whether C may read NumPy arrays passed as ``id(array)``: CPython, and the fields
     found where :class:`_ArrayFields` says on a few sample arrays."""
@@ -74,18 +85,20 @@ def numpy_objects_readable():
     return True
 
 
-def _entry_call_lines(n_in, n_const, n_out, result, arrays, reuse=None):
+def _entry_call_lines(n_in, n_const, n_out, result, arrays, reuse=None, from_tuple=False):
     """The lines both call paths share: unpack ``arrays`` (the name of the sequence), check
     they are ndarrays with remembered shapes, allocate the outputs (or, for an output of
     ``reuse``, ``{output: input}``, take the input's array where it can be written), call
     the C entry point and ``return {result}`` where it succeeded (``result`` formats with
-    ``outs``, the output names joined by commas)."""
+    ``outs``, the output names joined by commas). With ``from_tuple``, ``arrays`` is a tuple
+    whose items C reads itself (the ``_tuple`` entry point)."""
     reuse = reuse or {}
     ins = [f"a{i}" for i in range(n_in)]
     outs = [f"o{i}" for i in range(n_out)]
     key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
     checks = " and ".join(f"type({a}) is ndarray" for a in ins) or "True"
-    ids = [f"id({a})" for a in ins] + [f"c{i}" for i in range(n_const)] + [f"id({o})" for o in outs]
+    ids = ([f"id({arrays})"] if from_tuple else [f"id({a})" for a in ins]) + [f"c{i}" for i in range(n_const)] + \
+        [f"id({o})" for o in outs]
     unpack = [f"{', '.join(ins)}{',' if n_in == 1 else ''} = {arrays}"] if n_in else []
     return unpack + [
         f"if {checks}:",
@@ -99,25 +112,27 @@ def _entry_call_lines(n_in, n_const, n_out, result, arrays, reuse=None):
     ]
 
 
-def direct_path_source(n_in, n_const, n_out, single=True, reuse=None):
+def direct_path_source(n_in, n_const, n_out, single=True, reuse=None, from_tuple=False):
     """The Python source of :meth:`SegmentRunner.direct_path` for these numbers of arrays;
-    ``single``: one output returned as an array, not a list of one.
+    ``single``: one output returned as an array, not a list of one; ``from_tuple``: a tuple
+    of arguments is handed to C whole (``entry`` is then the ``_tuple`` entry point).
 
-    >>> print(direct_path_source(2, 0, 1))
+    >>> print(direct_path_source(2, 0, 1, from_tuple=True))
     def direct(args):
-        if len(args) == 2:
+        if type(args) is tuple and len(args) == 2:
             a0, a1 = args
             if type(a0) is ndarray and type(a1) is ndarray:
                 shapes = memo_get((a0.shape, a1.shape))
                 if shapes is not None and shapes is not FALLBACK:
                     o0 = empty(shapes[0], d0)
-                    if not entry(id(a0), id(a1), id(o0), dtypes):
+                    if not entry(id(args), id(o0), dtypes):
                         return o0
         return None
     """
     result = "{outs}" if n_out == 1 and single else "[{outs}]"
-    body = _entry_call_lines(n_in, n_const, n_out, result, "args", reuse)
-    return "\n".join(["def direct(args):", f"    if len(args) == {n_in}:"]
+    body = _entry_call_lines(n_in, n_const, n_out, result, "args", reuse, from_tuple)
+    test = f"type(args) is tuple and len(args) == {n_in}" if from_tuple else f"len(args) == {n_in}"
+    return "\n".join(["def direct(args):", f"    if {test}:"]
                      + ["        " + line for line in body] + ["    return None"])
 
 
@@ -161,6 +176,7 @@ class SegmentRunner:
         self._pointer_entry = getattr(lib, segment.name)
         use_objects = numpy_objects_readable() if use_objects is None else use_objects
         self._object_entry = getattr(lib, f"{segment.name}_numpy") if use_objects else None
+        self._tuple_entry = getattr(lib, f"{segment.name}_tuple", None) if use_objects and tuples_readable() else None
         self._in_dtypes = [np.dtype(v.dtype) for v in segment.inputs]
         self._constants = [np.ascontiguousarray(np.asarray(v.value, dtype=v.dtype)) for v in segment.constants]
         self._constant_ids = tuple(id(c) for c in self._constants)
@@ -233,9 +249,10 @@ class SegmentRunner:
         """
         if self._object_entry is None:
             return None
+        from_tuple = self._tuple_entry is not None
         source = direct_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), single,
-                                    self._reuse)
-        return self._generated(source, "direct")
+                                    self._reuse, from_tuple)
+        return self._generated(source, "direct", **({"entry": self._tuple_entry} if from_tuple else {}))
 
     def output_shapes(self, shapes):
         """The output shapes for inputs of ``shapes``, or None where the step-by-step path runs them.

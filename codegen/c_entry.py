@@ -19,7 +19,10 @@ renders, after the kernels and :mod:`codegen.c_runtime`:
     shapes and strides in bytes;
   - ``int run0_…_numpy(intptr_t in0, …, intptr_t out0, …, const intptr_t *dtypes)``:
     the same from NumPy array objects (``id(array)``), reading their fields
-    in C, so that Python does next to nothing per call.
+    in C, so that Python does next to nothing per call;
+  - ``int run0_…_tuple(intptr_t args, intptr_t c0, …, intptr_t out0, …, const intptr_t *dtypes)``:
+    the same with the inputs read from the items of the tuple ``args`` (a call's
+    arguments), since each argument cffi converts costs about 70 ns.
 
 >>> import exprc as ex
 >>> from codegen.lower import lower
@@ -27,7 +30,7 @@ renders, after the kernels and :mod:`codegen.c_runtime`:
 >>> x, y = ex.vector("x"), ex.vector("y")
 >>> (segment,) = plan(lower([x, y], [x * y + 1.0]))
 >>> declarations(segment)[-1]
-'int run0_add_mul_x_y_numpy(intptr_t in0, intptr_t in1, intptr_t out0, const intptr_t *dtypes);'
+'int run0_add_mul_x_y_tuple(intptr_t args, intptr_t out0, const intptr_t *dtypes);'
 """
 import numpy as np
 
@@ -35,15 +38,22 @@ from . import kernel_ir as ir
 from .c_render import INDENT, arg_layout
 
 
+#: Where a tuple's items start in its object (``PyTupleObject.ob_item``).
+TUPLE_ITEMS = tuple.__basicsize__
+
+
 def declarations(segment):
-    """The cffi declarations of the segment's three entry points."""
+    """The cffi declarations of the segment's four entry points."""
     name = segment.name
     n_in = len(segment.inputs) + len(segment.constants)
-    objects = [f"intptr_t in{i}" for i in range(n_in)] + [f"intptr_t out{i}" for i in range(len(segment.outputs))]
+    outputs = [f"intptr_t out{i}" for i in range(len(segment.outputs))]
+    constants = [f"intptr_t c{i}" for i in range(len(segment.constants))]
+    objects = [f"intptr_t in{i}" for i in range(n_in)] + outputs
     return [
         f"int shapes_{name}(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size);",
         f"int {name}(void *const *data, const int64_t *shapes, const int64_t *strides);",
         f"int {name}_numpy({', '.join(objects + ['const intptr_t *dtypes'])});",
+        f"int {name}_tuple({', '.join(['intptr_t args'] + constants + outputs + ['const intptr_t *dtypes'])});",
     ]
 
 
@@ -171,4 +181,18 @@ def _entries(segment, texts):
         f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, dtypes);",
         "}",
     ]
-    return ["\n".join(shapes), "\n".join(generic), "\n".join(numpy_entry)]
+    n_args, outputs = len(segment.inputs), [f"out{i}" for i in range(len(segment.outputs))]
+    constants = [f"c{i}" for i in range(len(segment.constants))]
+    tuple_params = ", ".join(["intptr_t args"] + [f"intptr_t {o}" for o in constants + outputs]
+                             + ["const intptr_t *dtypes"])
+    tuple_entry = [
+        f"/* {name}_tuple: the same, the inputs being the items of the tuple \"args\" (Python checked",
+        " * its length), which start after the tuple's header */",
+        f"int {name}_tuple({tuple_params})",
+        "{",
+        f"{INDENT}const intptr_t *in = (const intptr_t *)(args + {TUPLE_ITEMS});",
+        f"{INDENT}const intptr_t objects[{n_given}] = {{{', '.join([f'in[{i}]' for i in range(n_args)] + constants + outputs)}}};",
+        f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, dtypes);",
+        "}",
+    ]
+    return ["\n".join(shapes), "\n".join(generic), "\n".join(numpy_entry), "\n".join(tuple_entry)]

@@ -75,3 +75,17 @@ def test_a_list_of_one_output_stays_a_list():
         listed, alone = as_list(a), as_array(a)
         assert isinstance(listed, list) and len(listed) == 1 and isinstance(alone, np.ndarray)
         np.testing.assert_array_equal(listed[0], alone)
+
+
+def test_the_argument_tuple_is_handed_to_c_whole():
+    """C reads the inputs from the call's argument tuple (one argument for cffi to convert,
+    not one per array); a list, whose items lie elsewhere, is not handed over that way."""
+    from codegen.c_call import tuples_readable
+
+    f = _f()
+    a, b = np.arange(10.0), np.full(10, 2.0)
+    f(a, b)
+    assert tuples_readable()
+    np.testing.assert_array_equal(f._direct((a, b)), a * 2 + 1)
+    assert f._direct([a, b]) is None
+    np.testing.assert_array_equal(f(b, a), b * a + 1)  # the order of the items is kept

@@ -18,7 +18,8 @@ def _compiled(f):
 
 
 def _calls(monkeypatch, runner):
-    """Count the calls of the runner's C entry points (wrapping the cffi functions)."""
+    """Count the calls of the runner's C entry points (wrapping the cffi functions); the two
+    that take array objects (``_numpy`` and ``_tuple``) count as "objects"."""
     counts = {"objects": 0, "pointers": 0, "shapes": 0}
 
     def wrap(name, attribute):
@@ -34,6 +35,8 @@ def _calls(monkeypatch, runner):
     wrap("shapes", "_shapes_entry")
     if runner._object_entry is not None:
         wrap("objects", "_object_entry")
+    if runner._tuple_entry is not None:
+        wrap("objects", "_tuple_entry")
     return counts
 
 
