@@ -40,9 +40,7 @@ def run_kernel(step, values, function, ffi):
         return
     plan = _plan(step, arrays)
     if plan is None:
-        results = _fallback(step, values)
-        for (_, var), result in zip(step.outputs, results):
-            values[var] = result
+        _store_fallback(step, values)
         return
     shape, order, groups, out_shape = plan
     out_buffer, out_var = step.outputs[0]
@@ -53,8 +51,14 @@ def run_kernel(step, values, function, ffi):
     buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(out_buffer, out)]
     strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
     lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
+    function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, contiguous, buffers, strides)))
+
+
+def _packed(kernel, lengths, contiguous, buffers, strides):
+    """A kernel's argument array (see :func:`codegen.c_render.arg_layout`): the index lengths,
+    ``contiguous``, then per buffer its address and, unless 0-d, its strides in items."""
     args = np.empty(sum(n for _, n in arg_layout(kernel)), dtype=np.int64)
-    d = kernel.ndim
+    d = len(lengths)
     args[:d] = lengths
     args[d] = contiguous
     pos = d + 1
@@ -64,7 +68,7 @@ def run_kernel(step, values, function, ffi):
         if b.ndim:
             args[pos:pos + d] = s
             pos += d
-    function(ffi.from_buffer("int64_t[]", args))
+    return args
 
 
 def _run_row_pass(step, values, arrays, function, ffi):
@@ -72,9 +76,7 @@ def _run_row_pass(step, values, arrays, function, ffi):
     kernel = step.kernel
     lengths = _row_pass_lengths(step, arrays)
     if lengths is None:
-        results = _fallback(step, values)
-        for (_, var), result in zip(step.outputs, results):
-            values[var] = result
+        _store_fallback(step, values)
         return
     outputs = []
     for buffer, var in step.outputs:
@@ -84,17 +86,8 @@ def _run_row_pass(step, values, arrays, function, ffi):
     if all(out.size == 0 for out in outputs):
         return
     buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(b, out) for (b, _), out in zip(step.outputs, outputs)]
-    args = np.empty(sum(n for _, n in arg_layout(kernel)), dtype=np.int64)
-    args[:2] = lengths
-    args[2] = 0
-    pos = 3
-    for b, a in buffers:
-        args[pos] = a.__array_interface__["data"][0]
-        pos += 1
-        if b.ndim:
-            args[pos:pos + 2] = _index_strides(a, step.axes[b.name], lengths)
-            pos += 2
-    if function(ffi.from_buffer("int64_t[]", args)):
+    strides = [_index_strides(a, step.axes[b.name], lengths) if b.ndim else None for b, a in buffers]
+    if function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, 0, buffers, strides))):
         raise MemoryError(f"{kernel.name}: cannot allocate the partial results of a row pass")
 
 
@@ -156,6 +149,12 @@ def perform(node, values):
         shapes = ", ".join(f"{to_infix(v, limit=60)}: {np.asarray(a).dtype} {np.shape(a)}" for v, a in zip(node.inputs, args))
         err.add_note(f"while computing {to_infix(node.outputs[0], limit=80)} ({node.op.debug_name()}) from {shapes}")
         raise
+
+
+def _store_fallback(step, values):
+    """Run a kernel's nodes through NumPy (see :func:`_fallback`) and store its outputs."""
+    for (_, var), result in zip(step.outputs, _fallback(step, values)):
+        values[var] = result
 
 
 def _fallback(step, values):
