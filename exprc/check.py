@@ -320,12 +320,14 @@ def _spread(node, args, results, spread):
 #: holds (``arccosh(cosh(c)) == c``), so these reason on the intervals instead.
 _COMPARISONS = {
     "equal": lambda a, b: ((a[0] <= b[1]) & (b[0] <= a[1]), ~((a[0] == a[1]) & (b[0] == b[1]) & (a[0] == b[0]))),
-    "not_equal": lambda a, b: (~((a[0] == a[1]) & (b[0] == b[1]) & (a[0] == b[0])), (a[0] <= b[1]) & (b[0] <= a[1])),
     "less": lambda a, b: (a[0] < b[1], a[1] >= b[0]),
     "less_equal": lambda a, b: (a[0] <= b[1], a[1] > b[0]),
-    "greater": lambda a, b: (a[1] > b[0], a[0] <= b[1]),
-    "greater_equal": lambda a, b: (a[1] >= b[0], a[0] < b[1]),
 }
+_COMPARISONS.update({
+    "not_equal": lambda a, b: _COMPARISONS["equal"](a, b)[::-1],  # true where == can be false, and so on
+    "greater": lambda a, b: _COMPARISONS["less"](b, a),
+    "greater_equal": lambda a, b: _COMPARISONS["less_equal"](b, a),
+})
 
 
 def _bounds(var, value, spread):
