@@ -86,8 +86,14 @@ def _segment(index, steps, needed_after, program):
             seen.add(var)
             (constants if isinstance(var, Constant) else inputs).append(var)
     outputs = [v for v in produced if v in needed_after]
-    if len(steps) == len(program.steps) and _distinct_kernel_outputs(program, produced):
-        outputs = list(program.outputs)  # the whole program: outputs in the caller's order
+    if len(steps) == len(program.steps):
+        # the whole program: inputs (and outputs) in the caller's order, so that a call hands
+        # its arguments to the entry point as they come
+        order = {v: k for k, v in enumerate(program.inputs)}
+        if all(v in order for v in inputs):
+            inputs.sort(key=order.__getitem__)
+        if _distinct_kernel_outputs(program, produced):
+            outputs = list(program.outputs)
     temporaries = [v for v in produced if v not in outputs]
     name = f"run{index}_{slug(produced[-1])}"
     return Segment(index, name, list(steps), inputs, constants, outputs, temporaries)
