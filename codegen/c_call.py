@@ -1,21 +1,26 @@
 """Calling a segment's entry point with as little Python per call as possible.
 
 Per call, :class:`SegmentRunner` does only this in Python: it looks up the
-output shapes for the input shapes it is given (a dict; a miss asks C, through
-``shapes_<segment>``, which also raises the :class:`~exprc.shapes.ShapeError`
-for shapes that do not broadcast), allocates the outputs with ``np.empty``,
-and makes one cffi call, ``<segment>_numpy(id(x), id(y), id(out), dtypes)``:
-C reads data pointers, shapes and strides from the NumPy array objects
-themselves and checks that each has the expected rank and dtype object.
+output shapes for the input shapes it is given (a dict keyed by every axis of
+every input, in order; a miss asks C, through ``shapes_<segment>``, which also
+raises the :class:`~exprc.shapes.ShapeError` for shapes that do not
+broadcast), allocates the outputs with ``np.empty``, and makes one cffi call,
+``<segment>_call(id((x, y, fixed, out)))``: C reads the items of that tuple
+(``fixed`` holds the dtype object each array must have, then the constants),
+then the data pointers, shapes and strides from the NumPy array objects
+themselves, and checks that each has the expected rank and dtype object.
 
 Why objects rather than pointers: on the development machine (CPython 3.11,
 NumPy 2.4, a shared 2-core VM) getting one data pointer costs about 1.1 µs with
 ``arr.ctypes.data``, 1.4 µs with ``arr.__array_interface__['data'][0]`` and
 0.26 µs with ``ffi.from_buffer(arr)`` (contiguous arrays only), against 0.05 µs
-for ``id(arr)``; an empty cffi call costs about 0.45 µs, ``np.empty(10)`` 0.16 µs.
+for ``id(arr)``; ``np.empty(10)`` costs 0.16 µs, and a cffi call about 0.15 µs
+per argument it converts (one argument: 0.29 µs, three: 0.61 µs), which is why
+the arrays travel in one tuple.
 
-The object layout C reads (NumPy's ``PyArrayObject_fields``, part of its ABI)
-is checked once per process on sample arrays (:func:`numpy_objects_readable`);
+The object layouts C reads (NumPy's ``PyArrayObject_fields``, part of its ABI,
+and CPython's tuple) are checked once per process on samples
+(:func:`numpy_objects_readable`, :func:`tuples_readable`);
 where the check fails (another Python implementation, another layout) the
 runner passes pointers, shapes and strides to the generic entry point instead.
 The arrays must not be reshaped in place by another thread during a call.
@@ -85,20 +90,17 @@ def numpy_objects_readable():
     return True
 
 
-def _entry_call_lines(n_in, n_const, n_out, result, arrays, reuse=None, from_tuple=False):
+def _entry_call_lines(n_in, n_out, result, arrays, reuse=None):
     """The lines both call paths share: unpack ``arrays`` (the name of the sequence), check
     they are ndarrays with remembered shapes, allocate the outputs (or, for an output of
     ``reuse``, ``{output: input}``, take the input's array where it can be written), call
     the C entry point and ``return {result}`` where it succeeded (``result`` formats with
-    ``outs``, the output names joined by commas). With ``from_tuple``, ``arrays`` is a tuple
-    whose items C reads itself (the ``_tuple`` entry point)."""
+    ``outs``, the output names joined by commas)."""
     reuse = reuse or {}
     ins = [f"a{i}" for i in range(n_in)]
     outs = [f"o{i}" for i in range(n_out)]
-    key = "(" + ", ".join(f"{a}.shape" for a in ins) + ("," if n_in == 1 else "") + ")"
+    key = " + ".join(f"{a}.shape" for a in ins) or "()"
     checks = " and ".join(f"type({a}) is ndarray" for a in ins) or "True"
-    ids = ([f"id({arrays})"] if from_tuple else [f"id({a})" for a in ins]) + [f"c{i}" for i in range(n_const)] + \
-        [f"id({o})" for o in outs]
     unpack = [f"{', '.join(ins)}{',' if n_in == 1 else ''} = {arrays}"] if n_in else []
     return unpack + [
         f"if {checks}:",
@@ -107,50 +109,51 @@ def _entry_call_lines(n_in, n_const, n_out, result, arrays, reuse=None, from_tup
         *[f"        {o} = empty(shapes[{i}], d{i})" if i not in reuse else
           f"        {o} = a{reuse[i]} if a{reuse[i]}.flags.writeable and a{reuse[i]}.shape == shapes[{i}] "
           f"else empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
-        f"        if not entry({', '.join(ids + ['dtypes'])}):",
+        f"        call = ({', '.join(ins + ['fixed'] + outs)})",
+        "        if not entry(id(call)):",
         f"            return {result.format(outs=', '.join(outs))}",
     ]
 
 
-def direct_path_source(n_in, n_const, n_out, single=True, reuse=None, from_tuple=False):
+def direct_path_source(n_in, n_out, single=True, reuse=None):
     """The Python source of :meth:`SegmentRunner.direct_path` for these numbers of arrays;
-    ``single``: one output returned as an array, not a list of one; ``from_tuple``: a tuple
-    of arguments is handed to C whole (``entry`` is then the ``_tuple`` entry point).
+    ``single``: one output returned as an array, not a list of one.
 
-    >>> print(direct_path_source(2, 0, 1, from_tuple=True))
+    >>> print(direct_path_source(2, 1))
     def direct(args):
-        if type(args) is tuple and len(args) == 2:
+        if len(args) == 2:
             a0, a1 = args
             if type(a0) is ndarray and type(a1) is ndarray:
-                shapes = memo_get((a0.shape, a1.shape))
+                shapes = memo_get(a0.shape + a1.shape)
                 if shapes is not None and shapes is not FALLBACK:
                     o0 = empty(shapes[0], d0)
-                    if not entry(id(args), id(o0), dtypes):
+                    call = (a0, a1, fixed, o0)
+                    if not entry(id(call)):
                         return o0
         return None
     """
     result = "{outs}" if n_out == 1 and single else "[{outs}]"
-    body = _entry_call_lines(n_in, n_const, n_out, result, "args", reuse, from_tuple)
-    test = f"type(args) is tuple and len(args) == {n_in}" if from_tuple else f"len(args) == {n_in}"
-    return "\n".join(["def direct(args):", f"    if {test}:"]
+    body = _entry_call_lines(n_in, n_out, result, "args", reuse)
+    return "\n".join(["def direct(args):", f"    if len(args) == {n_in}:"]
                      + ["        " + line for line in body] + ["    return None"])
 
 
-def fast_path_source(n_in, n_const, n_out, reuse=None):
+def fast_path_source(n_in, n_out, reuse=None):
     """The Python source of :meth:`SegmentRunner.fast_path` for these numbers of arrays.
 
-    >>> print(fast_path_source(2, 0, 1))
+    >>> print(fast_path_source(2, 1))
     def run(arrays):
         a0, a1 = arrays
         if type(a0) is ndarray and type(a1) is ndarray:
-            shapes = memo_get((a0.shape, a1.shape))
+            shapes = memo_get(a0.shape + a1.shape)
             if shapes is not None and shapes is not FALLBACK:
                 o0 = empty(shapes[0], d0)
-                if not entry(id(a0), id(a1), id(o0), dtypes):
+                call = (a0, a1, fixed, o0)
+                if not entry(id(call)):
                     return [o0]
         return fallback(arrays)
     """
-    body = _entry_call_lines(n_in, n_const, n_out, "[{outs}]", "arrays", reuse)
+    body = _entry_call_lines(n_in, n_out, "[{outs}]", "arrays", reuse)
     return "\n".join(["def run(arrays):"] + ["    " + line for line in body] + ["    return fallback(arrays)"])
 
 
@@ -174,24 +177,23 @@ class SegmentRunner:
         self._ffi = ffi
         self._shapes_entry = getattr(lib, f"shapes_{segment.name}")
         self._pointer_entry = getattr(lib, segment.name)
-        use_objects = numpy_objects_readable() if use_objects is None else use_objects
-        self._object_entry = getattr(lib, f"{segment.name}_numpy") if use_objects else None
-        self._tuple_entry = getattr(lib, f"{segment.name}_tuple", None) if use_objects and tuples_readable() else None
+        use_objects = numpy_objects_readable() and tuples_readable() if use_objects is None else use_objects
+        self._object_entry = getattr(lib, f"{segment.name}_call") if use_objects else None
         self._in_dtypes = [np.dtype(v.dtype) for v in segment.inputs]
         self._constants = [np.ascontiguousarray(np.asarray(v.value, dtype=v.dtype)) for v in segment.constants]
-        self._constant_ids = tuple(id(c) for c in self._constants)
         self._out_dtypes = [np.dtype(v.dtype) for v in segment.outputs]
         self._out_ndims = [v.ndim for v in segment.outputs]
         self._dtypes = self._in_dtypes + [c.dtype for c in self._constants] + self._out_dtypes
         self._ndims = [v.ndim for v in segment.inputs + segment.constants + segment.outputs]
-        self._dtype_ids = ffi.new("intptr_t[]", [id(d) for d in self._dtypes])
+        #: What C reads besides the call's arrays: each slot's dtype object, then the constants.
+        self._fixed = (*self._dtypes, *self._constants)
         self._memo = {}
 
     def __call__(self, arrays):
         for a in arrays:
             if not isinstance(a, np.ndarray):
                 return None
-        key = tuple([a.shape for a in arrays])
+        key = tuple([n for a in arrays for n in a.shape])
         shapes = self._memo.get(key)
         if shapes is None:
             shapes = self._shapes(key)
@@ -202,8 +204,8 @@ class SegmentRunner:
             if arrays[i].flags.writeable and arrays[i].shape == shapes[o]:
                 outputs[o] = arrays[i]
         if self._object_entry is not None:
-            rc = self._object_entry(*[id(a) for a in arrays], *self._constant_ids, *[id(o) for o in outputs],
-                                    self._dtype_ids)
+            call = (*arrays, self._fixed, *outputs)
+            rc = self._object_entry(id(call))
         else:
             rc = self._call_with_pointers(arrays, outputs)
         if rc:
@@ -220,7 +222,7 @@ class SegmentRunner:
         """
         if self._object_entry is None:
             return fallback
-        source = fast_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), self._reuse)
+        source = fast_path_source(len(self._in_dtypes), len(self._out_dtypes), self._reuse)
         return self._generated(source, "run", fallback=fallback)
 
     def _generated(self, source, name, **names):
@@ -228,8 +230,7 @@ class SegmentRunner:
         uses (and ``names``) bound to this segment's entry point, memo, dtypes and constants."""
         namespace = {
             "ndarray": np.ndarray, "empty": np.empty, "memo_get": self._memo.get, "FALLBACK": _FALLBACK,
-            "entry": self._object_entry, "dtypes": self._dtype_ids, **names,
-            **{f"c{i}": c for i, c in enumerate(self._constant_ids)},
+            "entry": self._object_entry, "fixed": self._fixed, **names,
             **{f"d{i}": d for i, d in enumerate(self._out_dtypes)},
         }
         exec(compile(source, f"<{self.segment.name} {name}>", "exec"), namespace)
@@ -249,21 +250,12 @@ class SegmentRunner:
         """
         if self._object_entry is None:
             return None
-        from_tuple = self._tuple_entry is not None
-        source = direct_path_source(len(self._in_dtypes), len(self._constant_ids), len(self._out_dtypes), single,
-                                    self._reuse, from_tuple)
-        return self._generated(source, "direct", **({"entry": self._tuple_entry} if from_tuple else {}))
-
-    def output_shapes(self, shapes):
-        """The output shapes for inputs of ``shapes``, or None where the step-by-step path runs them.
-
-        Raises :class:`~exprc.shapes.ShapeError` for shapes that do not broadcast."""
-        result = self._shapes(tuple(tuple(s) for s in shapes))
-        return None if result is _FALLBACK else result
+        source = direct_path_source(len(self._in_dtypes), len(self._out_dtypes), single, self._reuse)
+        return self._generated(source, "direct")
 
     def _shapes(self, key):
         ffi = self._ffi
-        flat = [n for shape in key for n in shape] + [n for c in self._constants for n in c.shape]
+        flat = list(key) + [n for c in self._constants for n in c.shape]
         out = ffi.new("int64_t[]", max(sum(self._out_ndims), 1))
         message = ffi.new("char[]", _MESSAGE_SIZE)
         rc = self._shapes_entry(ffi.new("int64_t[]", flat or [0]), out, message, _MESSAGE_SIZE)
@@ -299,4 +291,4 @@ class SegmentRunner:
             return None
         if rc == RETURN_CODES["NO_MEMORY"]:
             raise MemoryError(f"{self.segment.name}: cannot allocate a temporary array")
-        raise RuntimeError(f"{self.segment.name}: the entry point failed (code {rc}) for input shapes {key}")
+        raise RuntimeError(f"{self.segment.name}: the entry point failed (code {rc}) for input axes {key}")

@@ -17,12 +17,11 @@ renders, after the kernels and :mod:`codegen.c_runtime`:
   - ``int run0_…(void *const *data, const int64_t *shapes, const int64_t *strides)``:
     runs the kernels on inputs, constants and outputs given as pointers,
     shapes and strides in bytes;
-  - ``int run0_…_numpy(intptr_t in0, …, intptr_t out0, …, const intptr_t *dtypes)``:
-    the same from NumPy array objects (``id(array)``), reading their fields
-    in C, so that Python does next to nothing per call;
-  - ``int run0_…_tuple(intptr_t args, intptr_t c0, …, intptr_t out0, …, const intptr_t *dtypes)``:
-    the same with the inputs read from the items of the tuple ``args`` (a call's
-    arguments), since each argument cffi converts costs about 70 ns.
+  - ``int run0_…_call(intptr_t call)``: the same from NumPy array objects, given as
+    one tuple ``(in0, …, fixed, out0, …)`` (``id(call)``): the inputs, then ``fixed``, a
+    tuple of the dtype object each slot must have followed by the constants, then the
+    outputs. C reads the tuple's items and the arrays' fields itself, so that Python does
+    next to nothing per call, and cffi converts one argument (each costs about 150 ns).
 
 >>> import exprc as ex
 >>> from codegen.lower import lower
@@ -30,7 +29,7 @@ renders, after the kernels and :mod:`codegen.c_runtime`:
 >>> x, y = ex.vector("x"), ex.vector("y")
 >>> (segment,) = plan(lower([x, y], [x * y + 1.0]))
 >>> declarations(segment)[-1]
-'int run0_add_mul_x_y_tuple(intptr_t args, intptr_t out0, const intptr_t *dtypes);'
+'int run0_add_mul_x_y_call(intptr_t call);'
 """
 import numpy as np
 
@@ -43,17 +42,12 @@ TUPLE_ITEMS = tuple.__basicsize__
 
 
 def declarations(segment):
-    """The cffi declarations of the segment's four entry points."""
+    """The cffi declarations of the segment's three entry points."""
     name = segment.name
-    n_in = len(segment.inputs) + len(segment.constants)
-    outputs = [f"intptr_t out{i}" for i in range(len(segment.outputs))]
-    constants = [f"intptr_t c{i}" for i in range(len(segment.constants))]
-    objects = [f"intptr_t in{i}" for i in range(n_in)] + outputs
     return [
         f"int shapes_{name}(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size);",
         f"int {name}(void *const *data, const int64_t *shapes, const int64_t *strides);",
-        f"int {name}_numpy({', '.join(objects + ['const intptr_t *dtypes'])});",
-        f"int {name}_tuple({', '.join(['intptr_t args'] + constants + outputs + ['const intptr_t *dtypes'])});",
+        f"int {name}_call(intptr_t call);",
     ]
 
 
@@ -171,28 +165,19 @@ def _entries(segment, texts):
         f"{INDENT}return exprc_segment_pointers(&{name}_segment, data, shapes, strides);",
         "}",
     ]
-    objects = [f"in{i}" for i in range(n_in)] + [f"out{i}" for i in range(len(segment.outputs))]
-    params = ", ".join([f"intptr_t {o}" for o in objects] + ["const intptr_t *dtypes"])
-    numpy_entry = [
-        f"/* {name}_numpy: the same, given NumPy array objects and the dtype object each must have */",
-        f"int {name}_numpy({params})",
+    n_args, n_const, n_out = len(segment.inputs), len(segment.constants), len(segment.outputs)
+    objects = ([f"item[{i}]" for i in range(n_args)] + [f"fixed[{n_given + i}]" for i in range(n_const)]
+               + [f"item[{n_args + 1 + i}]" for i in range(n_out)])
+    call_entry = [
+        f"/* {name}_call: the same, given NumPy array objects: \"call\" is the tuple (inputs..., fixed,",
+        " * outputs...) and fixed the tuple (the dtype object of each input, constant and output...,",
+        " * constants...); Python built both, and C reads their items after the tuple's header */",
+        f"int {name}_call(intptr_t call)",
         "{",
+        f"{INDENT}const intptr_t *item = (const intptr_t *)(call + {TUPLE_ITEMS});",
+        f"{INDENT}const intptr_t *fixed = (const intptr_t *)(item[{n_args}] + {TUPLE_ITEMS});",
         f"{INDENT}const intptr_t objects[{n_given}] = {{{', '.join(objects)}}};",
-        f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, dtypes);",
+        f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, fixed);",
         "}",
     ]
-    n_args, outputs = len(segment.inputs), [f"out{i}" for i in range(len(segment.outputs))]
-    constants = [f"c{i}" for i in range(len(segment.constants))]
-    tuple_params = ", ".join(["intptr_t args"] + [f"intptr_t {o}" for o in constants + outputs]
-                             + ["const intptr_t *dtypes"])
-    tuple_entry = [
-        f"/* {name}_tuple: the same, the inputs being the items of the tuple \"args\" (Python checked",
-        " * its length), which start after the tuple's header */",
-        f"int {name}_tuple({tuple_params})",
-        "{",
-        f"{INDENT}const intptr_t *in = (const intptr_t *)(args + {TUPLE_ITEMS});",
-        f"{INDENT}const intptr_t objects[{n_given}] = {{{', '.join([f'in[{i}]' for i in range(n_args)] + constants + outputs)}}};",
-        f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, dtypes);",
-        "}",
-    ]
-    return ["\n".join(shapes), "\n".join(generic), "\n".join(numpy_entry), "\n".join(tuple_entry)]
+    return ["\n".join(shapes), "\n".join(generic), "\n".join(call_entry)]

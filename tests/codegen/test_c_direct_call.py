@@ -95,15 +95,25 @@ def test_a_list_of_one_output_stays_a_list():
         np.testing.assert_array_equal(listed[0], alone)
 
 
-def test_the_argument_tuple_is_handed_to_c_whole():
-    """C reads the inputs from the call's argument tuple (one argument for cffi to convert,
-    not one per array); a list, whose items lie elsewhere, is not handed over that way."""
+def test_the_arrays_are_handed_to_c_in_one_tuple():
+    """C reads the inputs, the dtypes and constants (``fixed``) and the outputs from the items
+    of one tuple: one argument for cffi to convert, not one per array."""
     from codegen.c_call import tuples_readable
 
-    f = _f()
-    a, b = np.arange(10.0), np.full(10, 2.0)
-    f(a, b)
+    x = ex.vector("x")
+    weights = np.array([0.5, -1.0, 2.0])
+    f = ex.function([x], [x * weights + 1.0, (x * x).sum()])  # a constant array, two outputs
+    (segment,) = f._program.compiled.segments
+    assert segment.constants and f"int {segment.name}_call(intptr_t call)" in f.source
+    a = np.array([1.0, 2.0, 3.0])
+    f(a)
     assert tuples_readable()
-    np.testing.assert_array_equal(f._direct((a, b)), a * 2 + 1)
-    assert f._direct([a, b]) is None
-    np.testing.assert_array_equal(f(b, a), b * a + 1)  # the order of the items is kept
+    for args in ((a,), [a]):
+        scaled, total = f._direct(args)
+        np.testing.assert_array_equal(scaled, a * weights + 1.0)
+        assert total == 14.0
+    x, y = ex.vector("x"), ex.vector("y")
+    g = ex.function([x, y], x - 2 * y)
+    b = np.full(3, 10.0)
+    g(a, b)
+    np.testing.assert_array_equal(g._direct((b, a)), b - 2 * a)  # the order of the items is kept

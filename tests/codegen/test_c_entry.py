@@ -18,8 +18,8 @@ def _compiled(f):
 
 
 def _calls(monkeypatch, runner):
-    """Count the calls of the runner's C entry points (wrapping the cffi functions); the two
-    that take array objects (``_numpy`` and ``_tuple``) count as "objects"."""
+    """Count the calls of the runner's C entry points (wrapping the cffi functions); the one
+    that takes array objects (``_call``) counts as "objects"."""
     counts = {"objects": 0, "pointers": 0, "shapes": 0}
 
     def wrap(name, attribute):
@@ -35,8 +35,6 @@ def _calls(monkeypatch, runner):
     wrap("shapes", "_shapes_entry")
     if runner._object_entry is not None:
         wrap("objects", "_object_entry")
-    if runner._tuple_entry is not None:
-        wrap("objects", "_tuple_entry")
     return counts
 
 
@@ -46,7 +44,7 @@ def test_elementwise_program_is_one_entry_point(rng):
     compiled = _compiled(fc)
     (segment,) = compiled.segments
     assert compiled.whole is not None and compiled.items == [segment]
-    assert f"int {segment.name}_numpy(" in fc.source and "/* x * y + 1.0 */" in fc.source
+    assert f"int {segment.name}_call(intptr_t call)" in fc.source and "/* x * y + 1.0 */" in fc.source
     for n in (10, 1, 0, 100_000):
         check(fc, fn, [rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)])
     check(fc, fn, [rng.uniform(-1, 1, 7), rng.uniform(-1, 1, 1)])  # a length 1 broadcasts
