@@ -65,6 +65,14 @@ class CProgram(MemoizedProgram):
         #: ``{output position: input position}``: the outputs written over an input's array.
         self.in_place = compiled.in_place
 
+    def call_method(self, single, checked):
+        """A function's ``__call__`` running this program's direct path (see
+        :meth:`codegen.c_call.SegmentRunner.call_method`), or None for other programs."""
+        whole = self.compiled.whole
+        if whole is None or self.compiled.picks is not None:
+            return None
+        return whole.call_method(single, checked)
+
 
 #: Functions applied to every lowered program before it is rendered: for tests only, which
 #: inject a wrong kernel to see that ``mode="check"`` names it (see :func:`program_hook`).

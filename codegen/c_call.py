@@ -115,9 +115,11 @@ def _entry_call_lines(n_in, n_out, result, arrays, reuse=None):
     ]
 
 
-def direct_path_source(n_in, n_out, single=True, reuse=None):
+def direct_path_source(n_in, n_out, single=True, reuse=None, method=False):
     """The Python source of :meth:`SegmentRunner.direct_path` for these numbers of arrays;
-    ``single``: one output returned as an array, not a list of one.
+    ``single``: one output returned as an array, not a list of one; ``method``: the source of
+    :meth:`SegmentRunner.call_method` instead, a ``__call__(self, *args, **kwargs)`` that
+    hands anything it does not take to ``checked(self, args, kwargs)``.
 
     >>> print(direct_path_source(2, 1))
     def direct(args):
@@ -134,8 +136,12 @@ def direct_path_source(n_in, n_out, single=True, reuse=None):
     """
     result = "{outs}" if n_out == 1 and single else "[{outs}]"
     body = _entry_call_lines(n_in, n_out, result, "args", reuse)
-    return "\n".join(["def direct(args):", f"    if len(args) == {n_in}:"]
-                     + ["        " + line for line in body] + ["    return None"])
+    if method:
+        head, test, last = "def __call__(self, *args, **kwargs):", f"not kwargs and len(args) == {n_in}", \
+            "return checked(self, args, kwargs)"
+    else:
+        head, test, last = "def direct(args):", f"len(args) == {n_in}", "return None"
+    return "\n".join([head, f"    if {test}:"] + ["        " + line for line in body] + ["    " + last])
 
 
 def fast_path_source(n_in, n_out, reuse=None):
@@ -252,6 +258,16 @@ class SegmentRunner:
             return None
         source = direct_path_source(len(self._in_dtypes), len(self._out_dtypes), single, self._reuse)
         return self._generated(source, "direct")
+
+    def call_method(self, single, checked):
+        """The direct path (see :meth:`direct_path`) written as a function's ``__call__`` method,
+        so that a warm call runs this one Python function: for the arguments it does not take
+        (keywords, other types, shapes not seen yet), it returns ``checked(self, args, kwargs)``.
+        None where the arrays cannot be handed to C as objects."""
+        if self._object_entry is None:
+            return None
+        source = direct_path_source(len(self._in_dtypes), len(self._out_dtypes), single, self._reuse, method=True)
+        return self._generated(source, "__call__", checked=checked)
 
     def _shapes(self, key):
         ffi = self._ffi

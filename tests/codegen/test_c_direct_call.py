@@ -22,6 +22,21 @@ def test_warm_calls_take_the_direct_path(monkeypatch):
     assert out is not a and out is not b and out.flags.writeable and out.flags.owndata
 
 
+def test_a_warm_call_runs_the_functions_own_call_method_alone(monkeypatch):
+    # The direct path is written out as the __call__ of the function's own subclass of
+    # Function: neither Function.__call__ nor the separate direct function runs.
+    f = _f()
+    a, b = np.arange(4.0), np.full(4, 3.0)
+    f(a, b)
+    assert type(f) is not ex.Function and type(f).__name__ == "Function" and isinstance(f, ex.Function)
+    monkeypatch.setattr(f, "_direct", lambda args: pytest.fail("the separate direct path ran"))
+    monkeypatch.setattr(ex.Function, "_checked_call", lambda self, args, kwargs: pytest.fail("the checked path ran"))
+    np.testing.assert_array_equal(f(a, b), a * 3 + 1)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(f(x=a, y=b), a * 3 + 1)  # keywords take the checked path
+    np.testing.assert_array_equal(f([0.0, 1.0], [2.0, 2.0]), [1.0, 3.0])  # so do lists
+
+
 def test_inputs_first_read_out_of_order_still_take_the_direct_path(monkeypatch):
     # The first kernel reads w, then X and t (logistic regression's cost and gradient): the
     # entry point still takes the arguments in the caller's order, so warm calls go direct.

@@ -62,6 +62,9 @@ def test_whole_program_call_crosses_into_c_once(rng, monkeypatch):
     compiled.fast_run = compiled.whole.fast_path(compiled.run)  # the fast path sees the counting wrappers
     monkeypatch.setattr(fc._program, "run", compiled.fast_run)
     monkeypatch.setattr(fc, "_direct", compiled.whole.direct_path(single=False))  # and so does the direct one
+    # and the function's own __call__, which is the direct path written out
+    assert type(fc) is not ex.Function and isinstance(fc, ex.Function)
+    monkeypatch.setattr(type(fc), "__call__", compiled.whole.call_method(False, ex.Function._checked_call))
     check(fc, fn, [values])
     expected = {"objects": 1, "pointers": 0, "shapes": 0} if numpy_objects_readable() else \
         {"objects": 0, "pointers": 1, "shapes": 0}
