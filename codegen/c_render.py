@@ -18,7 +18,10 @@ element, and loops:
   the epilogue after the innermost loops; or, where the results are consecutive
   in memory and the reduced values are not (a sum over the rows of a
   C-contiguous matrix), a block of up to ``EXPRC_COLUMNS`` results at a time,
-  the reduced axes outside and the block inside. A reduction over every axis has a
+  the reduced axes outside and the block inside; the same, with strided loads,
+  where the rows are shorter than ``EXPRC_SHORT_ROW`` (a softmax over 10
+  classes: a SIMD loop over 10 elements is all remainder, one over a block of
+  rows is not). A reduction over every axis has a
   ``kN_name_partial`` reducing a block instead, whose results the entry point
   combines.
 
@@ -62,8 +65,10 @@ _PRELUDE = """\
 
 /* Loops over at least this many elements run on all cores. */
 #define EXPRC_PARALLEL_MIN {parallel_min}
-/* A reduction over outer axes computes this many consecutive results at a time. */
+/* A reduction over outer axes computes this many consecutive results at a time ... */
 #define EXPRC_COLUMNS 256
+/* ... and so does a reduction over rows shorter than this (too short for a SIMD loop). */
+#define EXPRC_SHORT_ROW 32
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -452,6 +457,9 @@ class _KernelRenderer:
                 self.columns_test(w)
                 w.open("if (columns)")
                 self.reduce_columns(w, by_level, acc)
+                w.close("} else if (short_rows) {")
+                w.depth += 1
+                self.reduce_columns(w, by_level, acc, consecutive=False)
                 w.close("} else {")
                 w.depth += 1
                 self.rows(w, self.kept, lambda: self.reduce_row(w, by_level, acc))
@@ -653,25 +661,31 @@ class _KernelRenderer:
         self.store_lines(w, index)
 
     def columns_test(self, w):
-        """Declare ``columns``: whether to reduce a block of consecutive results at a time
-        (:meth:`reduce_columns`): every array has stride 1 along the last kept axis, and the
-        reduced values are not consecutive (a sum over the rows of a C-contiguous matrix)."""
+        """Declare ``columns`` and ``short_rows``, whether to reduce a block of results at a
+        time (:meth:`reduce_columns`): ``columns`` where every array has stride 1 along the last
+        kept axis and the reduced values are not consecutive (a sum over the rows of a
+        C-contiguous matrix); ``short_rows`` where they are, but the last axis is too short for
+        a SIMD loop over it to run more than its remainder."""
         axis = self.kept - 1
         test = " && ".join(f"{b.name}_s{axis} == 1" for b in self.k.buffers if b.ndim) or "0"
         w.line(f"const int columns = !unit && {test};  /* consecutive results: a block of them at a time */")
+        w.line(f"const int short_rows = unit && n{self.d - 1} < EXPRC_SHORT_ROW;"
+               "  /* rows too short for a SIMD loop: a block of them at a time */")
 
-    def reduce_columns(self, w, by_level, acc):
+    def reduce_columns(self, w, by_level, acc, consecutive=True):
         """Rows ``first..last`` of the kept axes, up to EXPRC_COLUMNS consecutive ones (along the
-        last kept axis, stride 1) at a time: their accumulators in an array, the reduced axes
-        walked outside and the block inside, so the loads are consecutive and vectorize. Each
-        result adds its terms in the same order as one row at a time."""
+        last kept axis) at a time: their accumulators in an array, the reduced axes walked
+        outside and the block inside, so the SIMD loop runs over the block. With
+        ``consecutive``, the arrays have stride 1 along the last kept axis, so its loads are
+        consecutive; else they are strided (gathered). Each result adds its terms in the same
+        order as one row at a time."""
         red, d, kept = self.red, self.d, self.kept
         tracks_nan, _, _ = self._reduction_parts()
         axis = kept - 1
 
         def index(buffer):
             used = range(kept) if buffer.outer else range(d)
-            return " + ".join(f"i{a}" if a == axis else f"i{a} * {buffer.name}_s{a}" for a in used)
+            return " + ".join(f"i{a}" if a == axis and consecutive else f"i{a} * {buffer.name}_s{a}" for a in used)
 
         acc_type = C_TYPES[red.acc_dtype]
         w.open("for (int64_t start = first; start < last;)")

@@ -121,3 +121,29 @@ def test_reductions_over_outer_axes_run_a_block_of_results_at_a_time(dtype, rng)
     empty_c, empty_n = both([t], [t.sum(axis=0), ex.prod(t, axis=1), t.any(axis=(0, 1))])
     for shape in [(0, 3, 5), (5, 0, 7)]:
         check(empty_c, empty_n, [_values(dtype, rng, shape)])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
+def test_reductions_over_short_rows_run_a_block_of_rows_at_a_time(dtype, rng):
+    """Rows shorter than EXPRC_SHORT_ROW (a softmax over 10 classes) are reduced a block of
+    rows at a time, loading each row's terms strided, since a SIMD loop over a row would run
+    its remainder only: rows of 1 to 31 terms, more rows than a block (EXPRC_COLUMNS), several
+    kept axes, a slice with a row stride that is not the row length, NaN in max and min, and
+    epilogues reading kept values (logsumexp, softmax, log_softmax)."""
+    t = ex.tensor("t", dtype=dtype, shape=(None, None, None))
+    exprs = [t.sum(axis=2), t.max(axis=-1, keepdims=True), ex.min(t, axis=(1, 2)), ex.prod(t, axis=2),
+             t.all(axis=2), t.any(axis=-1)]
+    if dtype.startswith("float"):
+        exprs += [ex.logsumexp(t, axis=2), ex.softmax(t, axis=-1), ex.log_softmax(t, axis=2), ex.exp(t).sum(axis=2),
+                  (t - t.max(axis=2, keepdims=True)).sum(axis=2)]
+    fc, fn = both([t], exprs)
+    assert "} else if (short_rows) {" in fc.source
+    for shape in [(3, 200, 10), (2, 300, 1), (1, 7, 31), (4, 5, 3), (1, 600, 2)]:
+        values = _values(dtype, rng, shape)
+        if dtype.startswith("float"):
+            values.reshape(-1)[11 % values.size] = np.nan
+        check(fc, fn, [values], ulps=16)
+        check(fc, fn, [values[:, ::2]], ulps=16)  # rows further apart than their length
+    empty_c, empty_n = both([t], [t.sum(axis=2), t.any(axis=-1), ex.prod(t, axis=2)])
+    for shape in [(0, 3, 5), (5, 0, 7), (2, 3, 0)]:
+        check(empty_c, empty_n, [_values(dtype, rng, shape)])
