@@ -11,7 +11,9 @@ element, and loops:
 
 - elementwise kernels: a contiguous fast path (one flat loop over elements
   ``first..last``) and a strided path (rows ``first..last`` of the outer axes,
-  their indices advanced row by row, and the innermost axis in a SIMD loop);
+  their indices advanced row by row, and the innermost axis in a SIMD loop; for
+  vector math over rows shorter than ``EXPRC_SHORT_ROW``, a block of rows at a
+  time instead, the SIMD loop down the block);
   the runner orders the axes by stride and merges the ones it can, so
   "contiguous" is the common case;
 - reduction kernels: rows of the kept axes outside, reduced axes inside, with
@@ -67,7 +69,8 @@ _PRELUDE = """\
 #define EXPRC_PARALLEL_MIN {parallel_min}
 /* A reduction over outer axes computes this many consecutive results at a time ... */
 #define EXPRC_COLUMNS 256
-/* ... and so does a reduction over rows shorter than this (too short for a SIMD loop). */
+/* ... and so do reductions over rows shorter than this (too short for a SIMD loop of their
+   own), and loops over them that call vector math. */
 #define EXPRC_SHORT_ROW 32
 #ifdef _OPENMP
 #include <omp.h>
@@ -171,6 +174,12 @@ _MORE_SIMD = (
     "expm1", "log10", "log1p", "log2", "sinh", "tan", "tanh",
 )
 _MORE_SIMD_2 = ("atan2", "hypot")
+
+
+#: A call of a function with a SIMD variant in libmvec (or of a helper calling one), in C.
+_VECTOR_MATH_CALL = re.compile(r"\b(?:%s)f?\(" % "|".join(
+    ("exp", "log", "sin", "cos", "pow", "exprc_sigmoid", "exprc_softplus", "exprc_gammaln")
+    + _MORE_SIMD + _MORE_SIMD_2))
 
 
 def _more_simd():
@@ -621,8 +630,37 @@ class _KernelRenderer:
                 self.store_lines(w, index)
 
             head = ("#pragma omp simd", f"for (int64_t i{last} = 0; i{last} < n{last}; ++i{last})")
+            if not self._calls_vector_math(body):
+                self.rows(w, d - 1, lambda: self.inner_loop(w, head, statements))
+                w.close()
+                return
+            # Vector math over short rows: the SIMD loop runs down a block of rows (its loads
+            # and stores strided), since one over a short row calls the scalar functions for its
+            # remainder. Plain arithmetic gains nothing from that: its strided stores cost more.
+            w.open(f"if (n{last} < EXPRC_SHORT_ROW)")
+            w.line("/* rows too short for a SIMD loop: a block of rows at a time, the SIMD loop down the block */")
+            self.block_start(w, d - 2)
+            w.open(f"for (int64_t i{last} = 0; i{last} < n{last}; ++i{last})")
+            w.line("#pragma omp simd")
+            w.open("for (int64_t j = 0; j < width; ++j)")
+            w.line(f"const int64_t i{d - 2} = column + j;")
+            statements(index)
+            w.close()
+            w.close()
+            w.line("start += width;")
+            w.close()
+            w.close("} else {")
+            w.depth += 1
             self.rows(w, d - 1, lambda: self.inner_loop(w, head, statements))
+            w.close()
         w.close()
+
+    def _calls_vector_math(self, body):
+        """Whether the statements of ``body`` call a function of glibc's vector math (exp,
+        tanh, ...), directly or through one of the run time's helpers."""
+        scratch = _Writer()
+        self.emit(scratch, body, self.strided_index(range(self.d)))
+        return any(_VECTOR_MATH_CALL.search(line) for line in scratch.lines)
 
     def _reduction_parts(self):
         red = self.red
@@ -660,6 +698,23 @@ class _KernelRenderer:
         self.emit(w, acc + by_level[3], index)
         self.store_lines(w, index)
 
+    def block_start(self, w, axis):
+        """Open the loop over rows ``first..last`` of axes ``0..axis`` (C order) taken a block
+        at a time: up to EXPRC_COLUMNS consecutive rows, ``column .. column + width`` along
+        ``axis``, within one row of the axes before it (``i0 ..``, fixed for the block). The
+        caller writes the block's loops, then ``start += width;``, and closes the loop."""
+        w.open("for (int64_t start = first; start < last;)")
+        w.line(f"/* the block: rows start..start + width, along axis {axis} */")
+        w.line(f"int64_t rest = start / n{axis};")
+        w.line(f"const int64_t column = start % n{axis};")
+        for a in reversed(range(axis)):
+            w.line(f"const int64_t i{a} = rest % n{a};" if a else f"const int64_t i{a} = rest;")
+            if a:
+                w.line(f"rest /= n{a};")
+        w.line("(void)rest;")
+        w.line(f"int64_t width = n{axis} - column < last - start ? n{axis} - column : last - start;")
+        w.line("if (width > EXPRC_COLUMNS) width = EXPRC_COLUMNS;")
+
     def columns_test(self, w):
         """Declare ``columns`` and ``short_rows``, whether to reduce a block of results at a
         time (:meth:`reduce_columns`): ``columns`` where every array has stride 1 along the last
@@ -688,17 +743,7 @@ class _KernelRenderer:
             return " + ".join(f"i{a}" if a == axis and consecutive else f"i{a} * {buffer.name}_s{a}" for a in used)
 
         acc_type = C_TYPES[red.acc_dtype]
-        w.open("for (int64_t start = first; start < last;)")
-        w.line("/* the block: results start..start + width, along the last kept axis */")
-        w.line(f"int64_t rest = start / n{axis};")
-        w.line(f"const int64_t column = start % n{axis};")
-        for a in reversed(range(axis)):
-            w.line(f"const int64_t i{a} = rest % n{a};" if a else f"const int64_t i{a} = rest;")
-            if a:
-                w.line(f"rest /= n{a};")
-        w.line("(void)rest;")
-        w.line(f"int64_t width = n{axis} - column < last - start ? n{axis} - column : last - start;")
-        w.line("if (width > EXPRC_COLUMNS) width = EXPRC_COLUMNS;")
+        self.block_start(w, axis)
         w.line(f"{acc_type} accs[EXPRC_COLUMNS];{_comment('accumulate ' + red.note)}")
         if tracks_nan:
             w.line("int nans[EXPRC_COLUMNS];")

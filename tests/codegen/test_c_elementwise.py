@@ -172,3 +172,22 @@ def test_results_are_fresh_arrays():
     assert doubled.flags.writeable and doubled.flags.owndata
     same[0] = 10.0
     assert a[0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_vector_math_over_short_rows_runs_a_block_of_rows_at_a_time(dtype, rng):
+    """Vector math over rows shorter than EXPRC_SHORT_ROW (exp(z - max) in a softmax over 10
+    classes, broadcasting a column) runs the SIMD loop down a block of rows: rows of 1 to 31,
+    more rows than a block, blocks that start inside a row of the outer axes (a large array is
+    shared among threads), strided rows, special values; plain arithmetic keeps the row loops."""
+    z, m = ex.tensor("z", dtype=dtype, shape=(None, None, None)), ex.tensor("m", dtype=dtype, shape=(None, None, 1))
+    fc, fn = both([z, m], [ex.exp(z - m), ex.tanh(z) * m + ex.sigmoid(z), ex.log1p(ex.abs(z)) - ex.softplus(m)])
+    assert "if (n2 < EXPRC_SHORT_ROW)" in fc.source
+    for shape in [(2, 300, 10), (4, 1000, 10), (1, 5, 31), (3, 7, 1), (1, 600, 2)]:
+        values = rng.uniform(-3, 3, shape).astype(dtype)
+        values.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, 0.0][:min(4, values.size)]
+        column = rng.uniform(-1, 1, shape[:2] + (1,)).astype(dtype)
+        check(fc, fn, [values, column])
+        check(fc, fn, [values[:, ::2], column[:, ::2]])
+    plain_c, _ = both([z, m], [z * m + 1])
+    assert "EXPRC_SHORT_ROW)" not in plain_c.source.split("#define EXPRC_SHORT_ROW")[1]
