@@ -68,10 +68,9 @@ class CProgram(MemoizedProgram):
     def call_method(self, single, checked):
         """A function's ``__call__`` running this program's direct path (see
         :meth:`codegen.c_call.SegmentRunner.call_method`), or None for other programs."""
-        whole = self.compiled.whole
-        if whole is None or self.compiled.picks is not None:
+        if self.direct[single] is None:
             return None
-        return whole.call_method(single, checked)
+        return self.compiled.whole.call_method(single, checked)
 
 
 #: Functions applied to every lowered program before it is rendered: for tests only, which

@@ -387,7 +387,7 @@ class Function:
         if kwargs or not self._all_exact(args):
             values = self._bind(args, kwargs)
             args = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
-        arrays = (*args, *[v._value for v in self.implicit])  # a tuple: C reads its items (codegen.c_call)
+        arrays = list(args) + [v._value for v in self.implicit]
         results = self._direct(arrays) if self._direct is not None else None
         if results is None:
             results = self._program.run(arrays)
