@@ -16,14 +16,30 @@ from tests.codegen._compare import assert_same as assert_within_ulps
 from tests.helpers import DTYPES, LAYOUTS, in_layout, random_array  # noqa: F401 - the op tests take them from here
 
 #: Set to 1 to run the op tests on device="cuda" over the stand-in driver of
-#: tests/codegen/cuda_fake.py, which interprets each kernel launch (no GPU needed; slow).
+#: tests/codegen/cuda_fake.py, which interprets each kernel launch (no GPU needed; slow);
+#: set to "emulate" to run the kernels' CUDA source on the CPU instead
+#: (tests/codegen/cuda_emulator.py; needs g++).
 FAKE_GPU = "EXPRC_TEST_FAKE_GPU"
 
 
-def _cuda_testable():
+def _stand_in():
+    """The stand-in GPU asked for by ``$EXPRC_TEST_FAKE_GPU``, or None."""
     import os
 
-    return os.environ.get(FAKE_GPU) == "1" or ex.cuda.is_available()
+    choice = os.environ.get(FAKE_GPU)
+    if choice == "1":
+        from tests.codegen.cuda_fake import FakeGpu
+
+        return FakeGpu
+    if choice == "emulate":
+        from tests.codegen.cuda_emulator import EmulatedGpu
+
+        return EmulatedGpu
+    return None
+
+
+def _cuda_testable():
+    return _stand_in() is not None or ex.cuda.is_available()
 
 
 #: The back ends every op test runs on: the NumPy reference, the compiled C, and CUDA
@@ -34,13 +50,10 @@ BACKENDS = ("numpy", "c") + (("cuda",) if _cuda_testable() else ())
 def on_cuda(monkeypatch):
     """Make ``ex.function(..., backend="cuda")`` compile for ``device="cuda"`` and hand back
     NumPy copies of its results, so the op tests run unchanged on the GPU (or, with
-    ``$EXPRC_TEST_FAKE_GPU``, over the stand-in driver)."""
-    import os
-
-    if os.environ.get(FAKE_GPU) == "1":
-        from tests.codegen.cuda_fake import FakeGpu
-
-        FakeGpu(monkeypatch)
+    ``$EXPRC_TEST_FAKE_GPU``, over a stand-in)."""
+    stand_in = _stand_in()
+    if stand_in is not None:
+        stand_in(monkeypatch)
     real = ex.function
 
     def function(inputs, outputs, backend=None, **options):
