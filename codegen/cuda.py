@@ -33,8 +33,9 @@ from . import cuda_driver as driver
 from .cuda_build import load_cubin
 from .cuda_render import render_program
 from .cuda_gemm import kernel_for
-from .cuda_steps import _on_gpu, device_output, run_kernel, run_numpy_step, value_of
+from .cuda_steps import _on_gpu, device_output, run_chain, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
+from .row_chain import RowChainStep, chain
 from .memo import Memo, MemoizedProgram
 
 #: Programs kept in this process, most recently used last.
@@ -72,11 +73,16 @@ class _Compiled:
     def __init__(self, inputs, outputs, device_id, in_place=(), allow_tf32=False):
         self.inputs, self.outputs, self.device_id = inputs, outputs, device_id
         self.allow_tf32 = allow_tf32
-        self.program = lower(inputs, outputs)
+        self.program = chain(lower(inputs, outputs))
         #: output variable -> the input whose array it is computed into
         self.in_place = {outputs[o]: inputs[i] for o, i in in_place if self.may_write_over(outputs[o], inputs[i])}
         texts = infix_texts(list(outputs) + list(inputs), limit=70)
-        kernels = self.program.kernels
+        kernels = []
+        for step in self.program.steps:
+            if isinstance(step, RowChainStep):  # its parts too, for shapes the chain does not fit
+                kernels += [step.kernel] + [part.kernel for part in step.parts]
+            elif isinstance(step, KernelStep):
+                kernels.append(step.kernel)
         self.source = render_program(kernels, self._summary(texts))
         self.functions = {}
         if kernels:
@@ -156,7 +162,9 @@ class _Compiled:
         host_cache = {}
         with np.errstate(all="ignore"):
             for step, dead in zip(self.program.steps, self._free_after):
-                if isinstance(step, KernelStep):
+                if isinstance(step, RowChainStep):
+                    run_chain(step, values, self.functions, self.uploaded, self.device_id, host_cache)
+                elif isinstance(step, KernelStep):
                     into = self.in_place.get(step.outputs[0][1])
                     run_kernel(step, values, self.functions[step.kernel.name], self.uploaded, self.device_id,
                                host_cache, into=None if into is None else values[into])

@@ -12,7 +12,8 @@ Grid (:func:`launch_shape`): elementwise kernels loop grid-stride, so any grid
 computes every element; they get one thread per element up to
 :data:`MAX_BLOCKS` blocks of :data:`~codegen.cuda_ops.THREADS`. Reductions get
 one block per row of the kept axes, up to :data:`MAX_BLOCKS` (the kernel loops
-over the rest), of exactly ``THREADS`` threads, as their shared-memory tree needs.
+over the rest), of exactly ``THREADS`` threads, as their shared-memory tree needs;
+so do row chains (:mod:`codegen.row_chain`).
 
 >>> from codegen import kernel_ir as ir
 >>> x = ir.Buffer("x", "float32", 1); out = ir.Buffer("out", "float32", 1, output=True)
@@ -25,6 +26,7 @@ over the rest), of exactly ``THREADS`` threads, as their shared-memory tree need
 import numpy as np
 
 from .cuda_ops import THREADS
+from .kernel_ir import RowChainKernel
 
 #: The most blocks a launch gets (grid-stride loops cover the rest): enough to fill any
 #: current GPU many times over, and within every GPU's grid limit.
@@ -54,10 +56,13 @@ def launch_shape(kernel, lengths):
     """``(blocks, threads per block)`` for a launch over the index space ``lengths``."""
     if kernel.ndim == 0:
         return 1, 1  # the 0-d kernel computes in thread 0 of block 0
-    if kernel.reduction is None:
+    if isinstance(kernel, RowChainKernel):
+        kept = kernel.kept
+    elif kernel.reduction is None:
         size = int(np.prod(lengths, dtype=np.int64))
         return max(1, min(-(-size // THREADS), MAX_BLOCKS)), THREADS
-    kept = kernel.ndim - kernel.reduction.naxes
+    else:
+        kept = kernel.ndim - kernel.reduction.naxes
     rows = int(np.prod(lengths[:kept], dtype=np.int64))
     return max(1, min(rows, MAX_BLOCKS)), THREADS
 

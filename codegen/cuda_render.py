@@ -61,13 +61,15 @@ def render_program(kernels, title=""):
 
 
 def _has_float16(kernel):
+    reductions = getattr(kernel, "reductions", ()) or ([kernel.reduction] if kernel.reduction else [])
     return any(b.dtype == "float16" for b in kernel.buffers) or any(
-        e.dtype == "float16" for e in _all_exprs(kernel)) or (
-        kernel.reduction is not None and kernel.reduction.acc_dtype == "float16")
+        e.dtype == "float16" for e in _all_exprs(kernel)) or any(r.acc_dtype == "float16" for r in reductions)
 
 
 def render_kernel(kernel, name=None):
     """The ``__global__`` function computing ``kernel`` (named ``name``, default the kernel's)."""
+    if isinstance(kernel, ir.RowChainKernel):
+        return _CudaChainRenderer(kernel, name).render()
     return _CudaKernelRenderer(kernel, name).render()
 
 
@@ -108,8 +110,8 @@ class _CudaKernelRenderer(_KernelRenderer):
             rhs = call_expression(expr.op, _loop_dtype(expr), expr.dtype, [self.name(a) for a in expr.args])
         return f"const {vtype} {self.name(expr)} = {rhs};{_comment(expr.note)}"
 
-    def store_lines(self, w, index):
-        for buffer, expr in self.k.stores:
+    def store_lines(self, w, index, stores=None):
+        for buffer, expr in self.k.stores if stores is None else stores:
             value = self.name(expr)
             if buffer.dtype == "float16":
                 value = f"exprc_float_to_half({value})"  # exact: the value is a float16 already
@@ -181,16 +183,7 @@ class _CudaKernelRenderer(_KernelRenderer):
     def reduction(self, w, by_level, acc):
         red, d, kept = self.red, self.d, self.kept
         acc_type = VALUE_TYPES[red.acc_dtype]
-        rows = " * ".join(f"n{a}" for a in range(kept)) or "1"
-        count = " * ".join(f"n{a}" for a in range(kept, d))
-        w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: one block each */")
-        w.line(f"const int64_t exprc_count = {count};  /* elements reduced per row */")
-        w.line(f"__shared__ {acc_type} exprc_partial[EXPRC_THREADS];")
-        w.line("#pragma unroll 1")
-        w.open("for (int64_t exprc_row = blockIdx.x; exprc_row < exprc_rows; exprc_row += gridDim.x)")
-        if kept:
-            self.split(w, "exprc_row", range(kept), "exprc_rest_row")
-        index = self.strided_index(range(d))
+        index = self.open_rows(w, [(acc_type, "exprc_partial")])
         if by_level[1]:
             self.emit(w, by_level[1], index)
         w.line(f"{acc_type} acc = {self.identity()};{_comment('accumulates ' + red.note)}")
@@ -202,17 +195,7 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.line(self.combine("acc", cast_expression(self.name(red.value), red.value.dtype, red.acc_dtype)
                             if red.value.dtype != red.acc_dtype else self.name(red.value)))
         w.close()
-        w.line("/* the threads' results combined by a fixed tree: reproducible, no atomics */")
-        w.line("exprc_partial[threadIdx.x] = acc;")
-        w.line("__syncthreads();")
-        w.open("for (int exprc_width = EXPRC_THREADS / 2; exprc_width > 0; exprc_width /= 2)")
-        w.open("if (threadIdx.x < exprc_width)")
-        w.line(f"const {acc_type} exprc_other = exprc_partial[threadIdx.x + exprc_width];")
-        w.line(self.combine("acc", "exprc_other"))
-        w.line("exprc_partial[threadIdx.x] = acc;")
-        w.close()
-        w.line("__syncthreads();")
-        w.close()
+        self.tree(w, "acc", "exprc_partial")
         w.open("if (threadIdx.x == 0)")
         if red.initial is not None:
             w.line("/* NumPy's initial= value takes part in the reduction */")
@@ -220,6 +203,37 @@ class _CudaKernelRenderer(_KernelRenderer):
         self.emit(w, acc + by_level[3], index)
         self.store_lines(w, index)
         w.close()
+        w.close()
+
+    def open_rows(self, w, partials):
+        """Open the block's loop over rows of the kept axes, declaring the shared arrays
+        ``partials`` (``(type, name)`` pairs) first; returns the strided index."""
+        kept, d = self.kept, self.d
+        rows = " * ".join(f"n{a}" for a in range(kept)) or "1"
+        count = " * ".join(f"n{a}" for a in range(kept, d))
+        w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: one block each */")
+        w.line(f"const int64_t exprc_count = {count};  /* elements reduced per row */")
+        for ctype, name in partials:
+            w.line(f"__shared__ {ctype} {name}[EXPRC_THREADS];")
+        w.line("#pragma unroll 1")
+        w.open("for (int64_t exprc_row = blockIdx.x; exprc_row < exprc_rows; exprc_row += gridDim.x)")
+        if kept:
+            self.split(w, "exprc_row", range(kept), "exprc_rest_row")
+        return self.strided_index(range(d))
+
+    def tree(self, w, acc, partial):
+        """Combine every thread's ``acc`` into thread 0's, through shared array ``partial``;
+        ``partial[0]`` then holds the block's result."""
+        w.line("/* the threads' results combined by a fixed tree: reproducible, no atomics */")
+        w.line(f"{partial}[threadIdx.x] = {acc};")
+        w.line("__syncthreads();")
+        w.open("for (int exprc_width = EXPRC_THREADS / 2; exprc_width > 0; exprc_width /= 2)")
+        w.open("if (threadIdx.x < exprc_width)")
+        w.line(f"const {VALUE_TYPES[self.red.acc_dtype]} exprc_other = {partial}[threadIdx.x + exprc_width];")
+        w.line(self.combine(acc, "exprc_other"))
+        w.line(f"{partial}[threadIdx.x] = {acc};")
+        w.close()
+        w.line("__syncthreads();")
         w.close()
 
     def identity(self):
@@ -240,3 +254,104 @@ class _CudaKernelRenderer(_KernelRenderer):
 
 _OPERATORS = {"add": "+", "mul": "*", "and": "&", "or": "|"}
 INDENT2 = "        "
+
+
+class _CudaChainRenderer(_CudaKernelRenderer):
+    """A :class:`~codegen.kernel_ir.RowChainKernel`: one block per row, as for a reduction;
+    per row, each reduction in turn (a loop over the row and the block's tree, whose result
+    every thread then reads), then the per-row stores (thread 0) and a last loop over the
+    row for the elementwise ones. Values are computed where they are first needed: per
+    row, once the reductions they use are done, or per element inside each loop."""
+
+    def __init__(self, kernel, name=None):
+        super().__init__(kernel, name)
+        self.kept = kernel.kept
+        self.stage = {id(r): k for k, r in enumerate(kernel.reductions)}
+
+    def name(self, expr):
+        if isinstance(expr, ir.Acc) and id(expr) not in self.names:
+            self.names[id(expr)] = f"result{self.stage[id(expr.of)]}"
+        return super().name(expr)
+
+    def statement(self, expr, index):
+        if isinstance(expr, ir.Acc):
+            red = expr.of
+            acc = f"acc{self.stage[id(red)]}"
+            rhs = cast_expression(acc, red.acc_dtype, expr.dtype) if red.acc_dtype != expr.dtype else acc
+            return f"const {VALUE_TYPES[expr.dtype]} {self.name(expr)} = {rhs};{_comment(expr.note)}"
+        return super().statement(expr, index)
+
+    def header(self):
+        lines = super().header()
+        reductions = [f" * reduction {k}: {r.op} over the last {r.naxes} axes, accumulating in {r.acc_dtype}"
+                      for k, r in enumerate(self.k.reductions)]
+        return lines[:-1] + reductions + lines[-1:] if len(lines) > 1 else lines
+
+    def per_element(self, expr, memo):
+        """Whether ``expr`` reads a buffer at every index (not once per row)."""
+        if id(expr) not in memo:
+            if isinstance(expr, ir.Load):
+                memo[id(expr)] = bool(expr.buffer.ndim) and not expr.buffer.outer
+            else:
+                memo[id(expr)] = any(self.per_element(a, memo) for a in expr.args)
+        return memo[id(expr)]
+
+    def emit_needed(self, w, roots, done, element, index):
+        """Declare the nodes of ``roots`` not in ``done`` that are per element (or per row)."""
+        memo = self.memo
+        todo = [e for e in ir.walk(roots) if id(e) not in done and self.per_element(e, memo) == element]
+        done.update(id(e) for e in todo)
+        self.emit(w, todo, index)
+
+    def render(self):
+        k, w = self.k, _Writer()
+        self.memo = {}
+        w.lines.extend(self.header())
+        w.line(f'extern "C" __global__ void __launch_bounds__(EXPRC_THREADS) {self.fn}(')
+        params = parameters(k)
+        for i, param in enumerate(params):
+            w.line(INDENT2 + param + ("," if i < len(params) - 1 else ")"))
+        w.line("{")
+        w.depth += 1
+        invariant = [e for e in _all_exprs(k) if self.level(e, {}) == 0 and not isinstance(e, ir.Acc)]
+        self.invariants(w, invariant)
+        index = self.open_rows(w, [(VALUE_TYPES[r.acc_dtype], f"exprc_partial{s_}") for s_, r in enumerate(k.reductions)])
+        done = {id(e) for e in invariant}
+        for s_, red in enumerate(k.reductions):
+            self.red = red
+            w.line(f"/* reduction {s_}: {red.note} */".replace("*/ */", "* / */") if red.note else f"/* reduction {s_} */")
+            self.emit_needed(w, [red.value], done, False, index)
+            w.line(f"{VALUE_TYPES[red.acc_dtype]} acc{s_} = {self.identity()};")
+            self.row_loop(w, [red.value], index, lambda: w.line(self.combine(f"acc{s_}", self.accumulated(red))))
+            self.tree(w, f"acc{s_}", f"exprc_partial{s_}")
+            w.line(f"acc{s_} = exprc_partial{s_}[0];  /* the row's result, read by every thread */")
+            if red.initial is not None:
+                w.line("/* NumPy's initial= value takes part in the reduction */")
+                w.line(self.combine(f"acc{s_}", literal(red.initial, red.acc_dtype)))
+            w.line("__syncthreads();  /* every thread has it before the array is used again */")
+        row_stores = [(b, e) for b, e in k.stores if b.outer]
+        full_stores = [(b, e) for b, e in k.stores if not b.outer]
+        self.emit_needed(w, [e for _, e in k.stores], done, False, index)
+        if row_stores:
+            w.open("if (threadIdx.x == 0)")
+            self.store_lines(w, index, row_stores)
+            w.close()
+        if full_stores:
+            w.line("/* the elementwise results, over the row again */")
+            self.row_loop(w, [e for _, e in full_stores], index, lambda: self.store_lines(w, index, full_stores))
+        w.close()
+        w.close()
+        return "\n".join(w.lines)
+
+    def accumulated(self, red):
+        value = self.name(red.value)
+        return cast_expression(value, red.value.dtype, red.acc_dtype) if red.value.dtype != red.acc_dtype else value
+
+    def row_loop(self, w, roots, index, finish):
+        """A loop of the block's threads over the elements of the row, computing ``roots``."""
+        w.line("#pragma unroll 1")
+        w.open("for (int64_t exprc_j = threadIdx.x; exprc_j < exprc_count; exprc_j += EXPRC_THREADS)")
+        self.split(w, "exprc_j", range(self.kept, self.d), "exprc_rest")
+        self.emit_needed(w, roots, set(), True, index)
+        finish()
+        w.close()

@@ -41,6 +41,7 @@ from .cuda_copy import contiguous_copy
 from .cuda_launch import launch, launch_shape, pack_arguments
 from .cuda_matmul import matmul
 from .kernel_call import _canonical_axes, _fallback, _index_strides, _plan, perform
+from .row_chain import _per_row
 
 #: Ops whose NumPy reference returns a view of input 0, for lengths and indices given by
 #: the other inputs: computed on a stand-in array, then applied to the device pointer.
@@ -97,14 +98,7 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
            for _, v in step.inputs):
         _run_nodes_on_host(step, values, host_cache)
         return
-    arrays = []
-    for buffer, var in step.inputs:
-        array = on_device(var, values, uploaded, device_id)
-        if array.dtype != buffer.dtype:
-            raise TypeError(f"{kernel.name}: buffer {buffer.name} holds {buffer.dtype}, got a {array.dtype} array")
-        if not array.flags.aligned:
-            array = contiguous_copy(array)
-        arrays.append(array)
+    arrays = _device_inputs(step, values, uploaded, device_id)
     plan = _plan(step, arrays)
     if plan is None:
         _run_nodes_on_host(step, values, host_cache)
@@ -123,6 +117,67 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
     lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
     arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)])
     launch(function, arguments, *launch_shape(kernel, lengths))
+
+
+def _device_inputs(step, values, uploaded, device_id):
+    """The device arrays of the step's inputs, in buffer order (aligned, of the buffers' dtypes)."""
+    arrays = []
+    for buffer, var in step.inputs:
+        array = on_device(var, values, uploaded, device_id)
+        if array.dtype != buffer.dtype:
+            raise TypeError(f"{step.kernel.name}: buffer {buffer.name} holds {buffer.dtype}, got a {array.dtype} array")
+        if not array.flags.aligned:
+            array = contiguous_copy(array)
+        arrays.append(array)
+    return arrays
+
+
+def run_chain(step, values, functions, uploaded, device_id, host_cache):
+    """Run a row chain (:class:`~codegen.row_chain.RowChainStep`) in one launch, or its parts
+    one by one where the shapes are not those of one chain (see :func:`_chain_plan`)."""
+    arrays = _device_inputs(step, values, uploaded, device_id)
+    plan = _chain_plan(step, arrays)
+    if plan is None:
+        for part in step.parts:
+            run_kernel(part, values, functions[part.kernel.name], uploaded, device_id, host_cache)
+        return
+    shape, groups, row_shape = plan
+    kernel = step.kernel
+    outputs = [empty(row_shape if b.outer else shape, b.dtype, "C", device_id) for b, _ in step.outputs]
+    for (_, var), out in zip(step.outputs, outputs):
+        values[var] = out
+    if any(shape[a] == 0 for a in range(kernel.kept)):
+        return  # no rows
+    buffers = list(zip((b for b, _ in step.inputs), arrays)) + list(zip((b for b, _ in step.outputs), outputs))
+    strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
+    lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
+    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)])
+    launch(functions[kernel.name], arguments, *launch_shape(kernel, lengths))
+
+
+def _chain_plan(step, arrays):
+    """``(index shape, axis groups, shape of a per-row value)`` for a row chain, or None
+    where one of its parts would have another index space (an input broadcasting it
+    further, or none at all) or cannot run as a kernel."""
+    if not any(a.ndim for a in arrays):
+        return None
+    plan = _plan(step, arrays)
+    if plan is None:
+        return None
+    shape, _, groups, row_shape = plan
+    shapes = {var: a.shape for (_, var), a in zip(step.inputs, arrays)}
+    for part in step.parts:
+        try:
+            own = np.broadcast_shapes(*(shapes[v] for b, v in part.inputs if b.ndim and b.name not in part.epilogue_inputs))
+        except (KeyError, ValueError):
+            return None
+        (_, result), = part.outputs
+        reduces = part.reduced_axes is not None
+        expected = row_shape if reduces or _per_row(result, step.reduced_axes) else shape
+        if own != (shape if reduces else expected):
+            return None
+        shapes[result] = expected
+    return shape, groups, row_shape
 
 
 def _run_nodes_on_host(step, values, host_cache):

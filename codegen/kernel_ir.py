@@ -277,6 +277,48 @@ class RowPassKernel(_Buffers):
                 + [c.value for c in self.contractions])
 
 
+@dataclass(eq=False)
+class RowChainKernel(_Buffers):
+    """Several reductions over the same rows, one after another, and what follows them, in
+    one kernel (softmax: the row maximum, the sum of ``exp(x - max)``, then every element
+    divided by it).
+
+    The index space is that of a :class:`Kernel` whose reduction reduces the last
+    ``naxes`` axes. ``reductions`` run in order, each over the whole row; the value
+    of one may use the :class:`Acc` (``of`` it) of those before it. ``stores``
+    write per row where the buffer is ``outer`` (after every reduction), at every
+    index otherwise. Only the CUDA back end renders it (see :mod:`codegen.row_chain`).
+
+    >>> x = Buffer("x", "float64", 2); out = Buffer("out", "float64", 2, output=True)
+    >>> top = Reduction("max", Load(x), 1, "float64", "float64")
+    >>> k = RowChainKernel("k0_chain", 2, 1, (x, out), (top,),
+    ...                    ((out, Call("subtract", (Load(x), Acc("float64", of=top)), "float64")),))
+    >>> len(k.roots), k.kept
+    (2, 1)
+    """
+
+    name: str
+    ndim: int
+    naxes: int
+    buffers: tuple
+    reductions: tuple
+    stores: tuple
+    note: str = ""
+    #: The graph nodes the kernel computes, as text, for the comment above it.
+    computes: tuple = field(default=())
+    reduction = None  # not a loop-nest kernel's single reduction
+
+    @property
+    def kept(self):
+        """The number of kept (leading) axes."""
+        return self.ndim - self.naxes
+
+    @property
+    def roots(self):
+        """The expressions the kernel evaluates: its stores and its reductions' values."""
+        return [e for _, e in self.stores] + [r.value for r in self.reductions]
+
+
 def walk(roots):
     """The expression nodes reachable from ``roots``, each after its arguments.
 

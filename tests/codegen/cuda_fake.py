@@ -108,12 +108,13 @@ class FakeGpu:
                 return
             assert gy == gz == 1, "an IR kernel is launched over a 1-d grid"
             blocks = gx
-            if kernel.reduction is not None:
+            chained = isinstance(kernel, ir.RowChainKernel)
+            if kernel.reduction is not None or chained:
                 assert threads == THREADS, "a reduction needs exactly THREADS threads"
             self.launches.append((kernel.name, blocks, threads))
             count = len(cuda_render.parameters(kernel))
             values = [ffi.cast("int64_t *", params[i])[0] for i in range(count)]
-            interpret(kernel, values)
+            (interpret_chain if chained else interpret)(kernel, values)
         elif name in ("cuCtxSynchronize", "cuStreamSynchronize"):
             pass
         else:
@@ -158,10 +159,40 @@ def _view(ptr, dtype, shape, strides):
     return np.ndarray(shape, dtype, raw, -low, byte_strides)
 
 
-def interpret(kernel, values):
-    """Compute ``kernel`` as the GPU would, from its packed parameter values."""
+def interpret_chain(kernel, values):
+    """Compute row chain ``kernel`` (:class:`~codegen.kernel_ir.RowChainKernel`) as the GPU
+    would: each reduction over the whole index space in turn, then the stores."""
+    d, kept = kernel.ndim, kernel.kept
+    lengths = values[:d]
+    views = _views(kernel, values, lambda b: list(lengths[:kept]) + [1] * kernel.naxes if b.outer else lengths,
+                   flat=False)
+    computed = {}
+    axes = tuple(range(kept, d))
+    with np.errstate(all="ignore"):
+        for red in kernel.reductions:
+            _evaluate_all([red.value], computed, views)
+            value = np.broadcast_to(computed[id(red.value)], lengths).astype(red.acc_dtype)
+            initial = {} if red.initial is None else {"initial": np.asarray(red.initial, red.acc_dtype)[()]}
+            computed[id(red)] = _REDUCE[red.op].reduce(value, axis=axes, keepdims=True, **initial).astype(red.dtype)
+        _evaluate_all([e for _, e in kernel.stores], computed, views)
+        for buffer, expr in kernel.stores:
+            target = views[buffer.name]
+            value = np.asarray(computed[id(expr)]).astype(buffer.dtype)
+            target[...] = value[(Ellipsis,) + (slice(0, 1),) * kernel.naxes] if buffer.outer and value.ndim else value
+
+
+def _evaluate_all(roots, computed, views):
+    """Evaluate the nodes of ``roots`` not in ``computed`` (an Acc: the value of its reduction there)."""
+    for node in ir.walk(roots):
+        if id(node) not in computed:
+            computed[id(node)] = computed[id(node.of)] if isinstance(node, ir.Acc) else _evaluate(node, computed, views)
+
+
+def _views(kernel, values, shape_of, flat):
+    """Each buffer of ``kernel`` viewed through the pointer and strides its parameters give:
+    of shape ``shape_of(buffer)``, or through the flat index alone where ``flat``."""
     d = kernel.ndim
-    lengths, contiguous = values[:d], values[d]
+    lengths = values[:d]
     pos, views = d + 1, {}
     for b in kernel.buffers:
         ptr = values[pos]
@@ -172,14 +203,22 @@ def interpret(kernel, values):
             continue
         strides = values[pos:pos + d]
         pos += d
-        if contiguous and kernel.reduction is None:  # the fast path indexes every array by the flat index
-            flat = _view(ptr, dtype, (int(np.prod(lengths)),), (1,))
-            views[b.name] = flat.reshape(lengths)
-        elif b.outer:  # read and written at kept indices only: one element along reduced axes
-            naxes = kernel.reduction.naxes
-            views[b.name] = _view(ptr, dtype, list(lengths[:d - naxes]) + [1] * naxes, strides)
+        if flat:
+            views[b.name] = _view(ptr, dtype, (int(np.prod(lengths)),), (1,)).reshape(lengths)
         else:
-            views[b.name] = _view(ptr, dtype, lengths, strides)
+            views[b.name] = _view(ptr, dtype, shape_of(b), strides)
+    return views
+
+
+def interpret(kernel, values):
+    """Compute ``kernel`` as the GPU would, from its packed parameter values."""
+    d = kernel.ndim
+    lengths, contiguous = values[:d], values[d]
+    naxes = kernel.reduction.naxes if kernel.reduction is not None else 0
+    # The fast path indexes every array by the flat index; a reduction reads and writes
+    # the buffers marked outer at kept indices only (one element along reduced axes).
+    views = _views(kernel, values, lambda b: list(lengths[:d - naxes]) + [1] * naxes if b.outer else lengths,
+                   flat=bool(contiguous) and kernel.reduction is None)
     roots = [e for _, e in kernel.stores] + ([kernel.reduction.value] if kernel.reduction else [])
     computed = {}
     with np.errstate(all="ignore"):

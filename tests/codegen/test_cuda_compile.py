@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_render, kernel_ir as ir, nvrtc
+from codegen import cuda_render, kernel_ir as ir, nvrtc, row_chain
 from codegen.c_ops import C_DTYPES, C_OPS
 from codegen.c_render import _COMMENTS
 from codegen.cuda_copy import copy_kernels
@@ -168,13 +168,31 @@ def _unique_names(kernels, seen):
     return named
 
 
+def chain_kernels():
+    """Row chains (codegen.row_chain): softmax-like and layer-norm-like runs, every float dtype."""
+    found = []
+    for dtype in ("float16", "float32", "float64"):
+        x, g = ex.matrix("x", dtype=dtype), ex.vector("g", dtype=dtype)
+        e = ex.exp(x - x.max(axis=1, keepdims=True))
+        mean = x.mean(axis=1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+        outputs = [e / e.sum(axis=1, keepdims=True), ex.log(e.sum(axis=1, keepdims=True)),
+                   (x - mean) / ex.sqrt(var + 1e-5) * g]
+        found += [s.kernel for s in row_chain.chain(lower([x, g], outputs)).steps if isinstance(s, row_chain.RowChainStep)]
+    t = ex.tensor("t", shape=(None, None, None))
+    found += [s.kernel for s in row_chain.chain(lower([t], [t - t.max(axis=(1, 2), keepdims=True).sum(axis=(1, 2), keepdims=True)])).steps
+              if isinstance(s, row_chain.RowChainStep)]
+    assert len(found) >= 5, [k.name for k in found]
+    return found
+
+
 def launcher_kernels():
     """The kernels the launcher adds to those of programs: C-contiguous copies of strided arrays."""
     return copy_kernels()
 
 
 GROUPS = {"elementwise": elementwise_kernels, "reduction": reduction_kernels, "scalar": scalar_op_kernels,
-          "launcher": launcher_kernels}
+          "chain": chain_kernels, "launcher": launcher_kernels}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,203 @@
+"""exprc's CUDA kernels run as written, on the CPU (tests/codegen/cuda_emulator.py).
+
+The stand-in driver of cuda_fake.py checks the launcher by interpreting each
+kernel's IR; here the rendered CUDA itself runs (g++ over an emulation of
+blocks, barriers, shuffles and the PTX of the tensor cores), so its loops,
+indexing, reduction trees, row chains and GEMM tiling and fragments are checked
+against NumPy without a GPU. Transcendental functions are glibc's here, not
+CUDA's: results are compared to a few ulps, not bit for bit.
+"""
+import numpy as np
+import pytest
+
+import exprc as ex
+from codegen import cuda_gemm
+from codegen.cuda_array import to_device
+from codegen.cuda_copy import contiguous_copy
+from codegen.row_chain import RowChainStep
+from tests.codegen import cuda_emulator
+from tests.codegen.cuda_emulator import EmulatedGpu, Program
+from tests.helpers import in_layout
+
+pytestmark = pytest.mark.skipif(cuda_emulator.UNAVAILABLE is not None, reason=str(cuda_emulator.UNAVAILABLE))
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    return EmulatedGpu(monkeypatch)
+
+
+def run(inputs, outputs, *arrays, rtol=1e-12, atol=0.0):
+    """The graph's results on the emulated GPU, checked against exprc's NumPy reference."""
+    got = ex.function(inputs, outputs, device="cuda")(*arrays)
+    expected = ex.function(inputs, outputs, backend="numpy")(*arrays)
+    got, expected = (got, expected) if isinstance(outputs, list) else ([got], [expected])
+    for g, e in zip(got, expected):
+        g = g.get()
+        assert g.dtype == np.asarray(e).dtype and g.shape == np.shape(e)
+        np.testing.assert_allclose(g.astype(np.float64), np.asarray(e, np.float64), rtol=rtol, atol=atol,
+                                   equal_nan=True)
+    return got
+
+
+def launched(gpu):
+    return [name for name, _, _ in gpu.launches]
+
+
+# --- elementwise and reductions -------------------------------------------------------------------
+
+TOLERANCE = {"float16": 1e-3, "float32": 1e-6, "float64": 1e-13}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_elementwise_kernels(gpu, rng, dtype, layout):
+    x, y = ex.matrix("x", dtype=dtype), ex.vector("y", dtype=dtype)
+    if dtype == "bool":
+        out = [x & ~y, ex.where(x, y, x ^ y)]
+    elif dtype.startswith(("int", "uint")):
+        out = [x * y + 3, x // (y | 1), ex.maximum(x, y) % 7]
+    else:
+        out = [ex.exp(x - y) * 0.5, ex.tanh(x) / (1 + y * y), ex.where(x > y, ex.sqrt(abs(x)), -y)]
+    xv = in_layout(rng.integers(-20, 20, (33, 19)).astype(dtype) if dtype != "bool" else rng.random((33, 19)) > 0.5,
+                   layout)
+    yv = (rng.integers(0, 20, 19).astype(dtype) if dtype != "bool" else rng.random(19) > 0.5)
+    if dtype.startswith("float"):
+        xv, yv = (xv / 7).astype(dtype), (yv / 5).astype(dtype)
+    run([x, y], out, xv, yv, rtol=TOLERANCE.get(dtype, 0))
+
+
+@pytest.mark.parametrize("op", ["sum", "prod", "max", "min"])
+@pytest.mark.parametrize("axis", [0, 1, None, (0, 2)])
+def test_reduction_kernels(gpu, rng, op, axis):
+    x = ex.tensor("x", dtype="float64", shape=(None, None, None))
+    value = rng.standard_normal((5, 300, 3))
+    value[1, 7, 0] = np.nan  # max and min keep a NaN, the others carry it
+    run([x], [getattr(x, op)(axis=axis), getattr(x, op)(axis=axis, keepdims=True) * 2], value, rtol=1e-12)
+
+
+def test_integer_and_boolean_reductions(gpu, rng):
+    x = ex.imatrix("x")
+    value = rng.integers(-5, 5, (70, 513)).astype(np.int32)
+    run([x], [x.sum(axis=1), (x > 0).all(axis=0), (x > 3).any(axis=1), x.max(axis=None)], value)
+
+
+# --- row chains --------------------------------------------------------------------------------------
+
+def _layer_norm(x, gamma, beta):
+    mean = x.mean(axis=-1, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=-1, keepdims=True)
+    return centered / ex.sqrt(var + 1e-5) * gamma + beta
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_softmax_is_one_launch(gpu, rng, dtype, layout):
+    x = ex.matrix("x", dtype=dtype)
+    value = in_layout((rng.standard_normal((37, 300)) * 30).astype(dtype), layout)
+    value[3] = -np.inf  # a row of -inf: NaN, as NumPy's formula gives
+    value[4, :5] = np.inf
+    run([x], ex.softmax(x, axis=-1), value, rtol=TOLERANCE[dtype] * 4, atol=1e-30)
+    assert len(launched(gpu)) == 1 and "chain" in launched(gpu)[0]
+
+
+def test_log_softmax_logsumexp_and_layer_norm_chain(gpu, rng):
+    x, gamma, beta = ex.matrix("x"), ex.vector("gamma"), ex.vector("beta")
+    value = rng.standard_normal((40, 257)) * 4
+    outputs = [ex.log_softmax(x, axis=1), ex.logsumexp(x, axis=1, keepdims=True), _layer_norm(x, gamma, beta)]
+    run([x, gamma, beta], outputs, value, rng.standard_normal(257), rng.standard_normal(257), rtol=1e-12, atol=1e-12)
+    assert sum("chain" in name for name in launched(gpu)) >= 2
+
+
+def test_chain_over_two_trailing_axes_and_float16(gpu, rng):
+    x = ex.tensor("x", dtype="float64", shape=(None, None, None))
+    run([x], ex.softmax(x, axis=(1, 2)), rng.standard_normal((4, 30, 11)), rtol=1e-12)
+    h = ex.matrix("h", dtype="float16")
+    run([h], ex.softmax(h, axis=1), rng.standard_normal((9, 70)).astype(np.float16), rtol=2e-3, atol=1e-4)
+    assert all("chain" in name for name in launched(gpu))
+
+
+def test_chain_whose_shapes_differ_runs_its_parts(gpu, rng):
+    """softmax(x) * y with x of one row broadcast against y's rows: the last part's index
+    space is not the chain's, so the kernels run one by one."""
+    x, y = ex.matrix("x"), ex.matrix("y")
+    run([x, y], ex.softmax(x, axis=1) * y, rng.standard_normal((1, 50)), rng.standard_normal((6, 50)))
+    assert not any("chain" in name for name in launched(gpu)) and len(launched(gpu)) == 3
+    program = ex.function([x, y], ex.softmax(x, axis=1) * y, device="cuda")
+    assert any(isinstance(step, RowChainStep) for step in program._program.compiled.program.steps)
+
+
+# --- matrix products ------------------------------------------------------------------------------
+
+
+def _bf16_bits(values):
+    """float32 values (exact in bfloat16) as bfloat16 bits."""
+    return (np.ascontiguousarray(values, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+@pytest.mark.parametrize("kernel", cuda_gemm.gemm_kernels(), ids=lambda k: k.name)
+def test_gemm_kernels(rng, kernel):
+    """Each GEMM kernel on a batch of 2 products of odd sizes, B read transposed: the tiles'
+    edges, the K loop's remainder and (mma) the fragments' layout."""
+    batch, m, n, k = 2, 70, 37, 45
+    a = (rng.integers(-8, 8, (batch, m, k)) / 4).astype(np.float32)  # exact in every dtype
+    b = (rng.integers(-8, 8, (batch, n, k)) / 4).astype(np.float32).transpose(0, 2, 1)
+    expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    if kernel.dtype == "bfloat16":
+        a_mem, b_mem, c = _bf16_bits(a), _bf16_bits(b.transpose(0, 2, 1)).transpose(0, 2, 1), np.zeros((batch, m, n), np.uint16)
+    else:
+        store = np.float16 if kernel.dtype == "float16" else np.dtype(kernel.dtype)
+        a_mem, b_mem = a.astype(store), b.astype(store)
+        c = np.zeros((batch, m, n), store)
+    arguments = cuda_gemm.pack_gemm_arguments(
+        batch, m, n, k, *[(arr.ctypes.data, [s // arr.itemsize for s in arr.strides]) for arr in (a_mem, b_mem, c)])
+    blocks, threads = cuda_gemm.grid(kernel, batch, m, n)
+    Program(cuda_gemm.gemm_source()).launch(kernel.name, blocks, (threads, 1, 1), arguments.tolist())
+    got = (c.astype(np.uint32) << 16).view(np.float32) if kernel.dtype == "bfloat16" else c
+    rtol = {"float16": 1e-3, "bfloat16": 8e-3}.get(kernel.dtype, 1e-6 if kernel.exact else 1e-3)
+    np.testing.assert_allclose(got.astype(np.float64), expected, rtol=rtol, atol=rtol)
+
+
+def test_matmul_in_a_program(gpu, rng):
+    x, w = ex.fmatrix("x"), ex.fmatrix("w")
+    run([x, w], ex.tanh(x @ w), rng.standard_normal((65, 20)).astype(np.float32),
+        rng.standard_normal((20, 70)).astype(np.float32), rtol=1e-5, atol=1e-6)
+
+
+def test_copy_kernels(gpu, rng):
+    for dtype in ("uint8", "int16", "float32", "float64"):
+        value = rng.integers(0, 100, (3, 5, 7)).astype(dtype)
+        view = value.transpose(2, 0, 1)[:, ::2]
+        copied = contiguous_copy(to_device(value).view(view.shape, view.strides))
+        np.testing.assert_array_equal(copied.get(), view)
+    assert all(name.startswith("exprc_copy") for name in launched(gpu))
+
+
+# --- the emulator itself ------------------------------------------------------------------------------
+
+_SELF_TEST = """
+extern "C" __global__ void __launch_bounds__(64) shuffles(long long *out)
+{
+    long long v = threadIdx.x;
+    out[threadIdx.x] = __shfl_down_sync(0xffffffffu, v, 3) + 100 * __shfl_xor_sync(0xffffffffu, v, 1);
+}
+
+extern "C" __global__ void __launch_bounds__(64) divergent(long long *out)
+{
+    if (threadIdx.x < 10) __syncthreads();
+    else __syncwarp();
+    out[threadIdx.x] = 1;
+}
+"""
+
+
+def test_the_emulator_shuffles_like_a_warp_and_reports_deadlocks():
+    out = np.zeros(64, np.int64)
+    program = Program(_SELF_TEST)
+    program.launch("shuffles", (1, 1, 1), (64, 1, 1), [out.ctypes.data])
+    lane = np.arange(64) % 32
+    down = np.where(lane + 3 < 32, np.arange(64) + 3, np.arange(64))
+    np.testing.assert_array_equal(out, down + 100 * (np.arange(64) ^ 1))
+    with pytest.raises(RuntimeError, match="deadlock"):
+        program.launch("divergent", (1, 1, 1), (64, 1, 1), [out.ctypes.data])

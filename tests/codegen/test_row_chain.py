@@ -1,0 +1,42 @@
+"""Row chains (codegen/row_chain.py): which runs of kernels become one, and what the chain
+kernel stores. Their CUDA runs in tests/codegen/test_cuda_emulated.py."""
+import exprc as ex
+from codegen import kernel_ir as ir
+from codegen.lower import KernelStep, lower
+from codegen.row_chain import RowChainStep, chain
+
+
+def _softmax(x, axis):
+    e = ex.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_softmax_over_the_last_axis_is_one_chain_storing_only_its_result():
+    x = ex.matrix("x")
+    (step,) = chain(lower([x], [_softmax(x, 1)])).steps
+    assert isinstance(step, RowChainStep) and len(step.parts) == 3
+    assert [r.op for r in step.kernel.reductions] == ["max", "add"]
+    (out, _), = step.kernel.stores
+    assert not out.outer and [b.name for b in step.kernel.inputs] == ["x"]
+
+
+def test_values_read_outside_the_chain_are_stored_per_row():
+    x = ex.matrix("x")
+    total = ex.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
+    program = chain(lower([x], [ex.exp(x) / total, total]))
+    (step,) = [s for s in program.steps if isinstance(s, RowChainStep)]
+    assert sorted(b.outer for b, _ in step.kernel.stores) == [False, True]
+    assert any(isinstance(e, ir.Acc) for _, e in step.kernel.stores)
+
+
+def test_reductions_over_leading_axes_do_not_chain():
+    x = ex.matrix("x")
+    program = chain(lower([x], [_softmax(x, 0)]))
+    assert all(isinstance(s, KernelStep) for s in program.steps)
+
+
+def test_a_kernel_that_reads_nothing_of_the_chain_ends_it():
+    x, y = ex.matrix("x"), ex.matrix("y")
+    m = x.max(axis=1, keepdims=True)
+    program = chain(lower([x, y], [m, ex.exp(y).sum(axis=1, keepdims=True)]))
+    assert not any(isinstance(s, RowChainStep) for s in program.steps)
