@@ -12,7 +12,8 @@ Grid (:func:`launch_shape`): elementwise kernels loop grid-stride, so any grid
 computes every element; they get one thread per element up to
 :data:`MAX_BLOCKS` blocks of :data:`~codegen.cuda_ops.THREADS`. Reductions get
 one block per row of the kept axes, up to :data:`MAX_BLOCKS` (the kernel loops
-over the rest), of exactly ``THREADS`` threads, as their shared-memory tree needs;
+over the rest), of exactly ``THREADS`` threads, as their combination
+of the threads' results needs;
 so do row chains (:mod:`codegen.row_chain`).
 
 >>> from codegen import kernel_ir as ir

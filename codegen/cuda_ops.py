@@ -33,7 +33,8 @@ VALUE_TYPES = {**C_TYPES, "float16": "float"}
 CUDA_DTYPES = tuple(STORAGE_TYPES)
 
 #: Threads per block: any block size up to this for elementwise kernels, exactly this
-#: for reductions (their shared-memory tree has one slot per thread). A power of two.
+#: for reductions (they combine the results of THREADS / 32 full warps). A power of two,
+#: at least 64.
 THREADS = 256
 
 #: Operations the C table lacks, or whose CUDA helper differs: name -> helper function.
@@ -103,7 +104,28 @@ typedef unsigned long long uint64_t;
 #define M_PI 3.14159265358979323846264338327950288
 
 /* Threads per block (see codegen.cuda_ops.THREADS); reductions need exactly this many. */
-#define EXPRC_THREADS {threads}""".format(threads=THREADS)
+#define EXPRC_THREADS {threads}
+
+/* Lane l's value from lane l + distance of its warp (exprc_shfl_down) or from lane
+   `lane` (exprc_shfl), every lane of the warp taking part. The shuffles take 32- and
+   64-bit values: narrower integers travel as int. */
+template <typename T>
+static __device__ __forceinline__ T exprc_shfl_down(T value, int distance)
+{{
+    if constexpr (sizeof(T) < 4)
+        return (T)__shfl_down_sync(0xffffffffu, (int)value, distance);
+    else
+        return __shfl_down_sync(0xffffffffu, value, distance);
+}}
+
+template <typename T>
+static __device__ __forceinline__ T exprc_shfl(T value, int lane)
+{{
+    if constexpr (sizeof(T) < 4)
+        return (T)__shfl_sync(0xffffffffu, (int)value, lane);
+    else
+        return __shfl_sync(0xffffffffu, value, lane);
+}}""".format(threads=THREADS)
 
 #: The float16 conversions, for programs that have float16 values.
 HALF_PRELUDE = """\

@@ -23,9 +23,10 @@ Launch shape (:data:`codegen.cuda_ops.THREADS` is ``EXPRC_THREADS``):
 - reduction kernels reduce the last ``naxes`` axes: one block per row of the
   kept axes (grid-stride over rows: any grid size), launched with *exactly*
   ``EXPRC_THREADS`` threads. Each thread accumulates a strided share of the row,
-  then the block combines the threads' results in shared memory by a fixed
-  tree (no atomics, so the same inputs always give the same bits), and thread
-  0 computes the epilogue and stores.
+  then the block combines the threads' results in a fixed order (no atomics, so
+  the same inputs always give the same bits): each warp by shuffles, then the
+  warps' results, one shared slot per warp, by shuffles again; thread 0
+  computes the epilogue and stores.
 
 The loops over elements and rows are not unrolled (``#pragma unroll 1``): NVVM
 unrolls a grid-stride loop four times, which tripled NVRTC's compile time (the
@@ -214,26 +215,38 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: one block each */")
         w.line(f"const int64_t exprc_count = {count};  /* elements reduced per row */")
         for ctype, name in partials:
-            w.line(f"__shared__ {ctype} {name}[EXPRC_THREADS];")
+            w.line(f"__shared__ {ctype} {name}[EXPRC_THREADS / 32];  /* one slot per warp */")
         w.line("#pragma unroll 1")
         w.open("for (int64_t exprc_row = blockIdx.x; exprc_row < exprc_rows; exprc_row += gridDim.x)")
         if kept:
             self.split(w, "exprc_row", range(kept), "exprc_rest_row")
         return self.strided_index(range(d))
 
-    def tree(self, w, acc, partial):
-        """Combine every thread's ``acc`` into thread 0's, through shared array ``partial``;
-        ``partial[0]`` then holds the block's result."""
-        w.line("/* the threads' results combined by a fixed tree: reproducible, no atomics */")
-        w.line(f"{partial}[threadIdx.x] = {acc};")
+    def tree(self, w, acc, partial, everyone=False):
+        """Combine every thread's ``acc`` in a fixed order, through the shared array
+        ``partial`` (one slot per warp): thread 0's ``acc`` then holds the block's result,
+        and with ``everyone`` every thread's does. Ends with a barrier, after which
+        ``partial`` may be written again."""
+        ctype = VALUE_TYPES[self.red.acc_dtype]
+        w.line("/* the threads' results combined in a fixed order (reproducible, no atomics): in each")
+        w.line("   warp by shuffles at distance 16, 8, 4, 2, 1; then each warp's result */")
+        self.shuffle_down(w, acc, ctype, "16")
+        w.line(f"if (threadIdx.x % 32 == 0) {partial}[threadIdx.x / 32] = {acc};")
         w.line("__syncthreads();")
-        w.open("for (int exprc_width = EXPRC_THREADS / 2; exprc_width > 0; exprc_width /= 2)")
-        w.open("if (threadIdx.x < exprc_width)")
-        w.line(f"const {VALUE_TYPES[self.red.acc_dtype]} exprc_other = {partial}[threadIdx.x + exprc_width];")
+        w.line("/* the warps' results, combined the same way by every warp */")
+        w.line(f"{acc} = {partial}[threadIdx.x % (EXPRC_THREADS / 32)];")
+        self.shuffle_down(w, acc, ctype, "EXPRC_THREADS / 64")
+        if everyone:
+            w.line(f"{acc} = exprc_shfl({acc}, 0);  /* lane 0's, the block's result, in every lane */")
+        w.line(f"__syncthreads();  /* every warp has read {partial} before it is written again */")
+
+    def shuffle_down(self, w, acc, ctype, first):
+        """Fold into lane l's ``acc`` lane l + d's, for d = ``first``, ..., 2, 1: lane 0 then
+        holds the combination of lanes 0 .. 2 * first - 1."""
+        w.line("#pragma unroll")
+        w.open(f"for (int exprc_distance = {first}; exprc_distance > 0; exprc_distance /= 2)")
+        w.line(f"const {ctype} exprc_other = exprc_shfl_down({acc}, exprc_distance);")
         w.line(self.combine(acc, "exprc_other"))
-        w.line(f"{partial}[threadIdx.x] = {acc};")
-        w.close()
-        w.line("__syncthreads();")
         w.close()
 
     def identity(self):
@@ -323,12 +336,10 @@ class _CudaChainRenderer(_CudaKernelRenderer):
             self.emit_needed(w, [red.value], done, False, index)
             w.line(f"{VALUE_TYPES[red.acc_dtype]} acc{s_} = {self.identity()};")
             self.row_loop(w, [red.value], index, lambda: w.line(self.combine(f"acc{s_}", self.accumulated(red))))
-            self.tree(w, f"acc{s_}", f"exprc_partial{s_}")
-            w.line(f"acc{s_} = exprc_partial{s_}[0];  /* the row's result, read by every thread */")
+            self.tree(w, f"acc{s_}", f"exprc_partial{s_}", everyone=True)
             if red.initial is not None:
                 w.line("/* NumPy's initial= value takes part in the reduction */")
                 w.line(self.combine(f"acc{s_}", literal(red.initial, red.acc_dtype)))
-            w.line("__syncthreads();  /* every thread has it before the array is used again */")
         row_stores = [(b, e) for b, e in k.stores if b.outer]
         full_stores = [(b, e) for b, e in k.stores if not b.outer]
         self.emit_needed(w, [e for _, e in k.stores], done, False, index)

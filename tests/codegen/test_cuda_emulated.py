@@ -82,6 +82,27 @@ def test_integer_and_boolean_reductions(gpu, rng):
     run([x], [x.sum(axis=1), (x > 0).all(axis=0), (x > 3).any(axis=1), x.max(axis=None)], value)
 
 
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16", "int64", "uint64", "bool", "float16"])
+def test_every_accumulator_width_crosses_the_warps(gpu, rng, dtype):
+    """Shuffles move 32- and 64-bit values; narrower accumulators travel as int. Rows of 700
+    give every lane of every warp elements; the extreme sits in a different warp per row."""
+    x = ex.matrix("x", dtype=dtype)
+    if dtype == "bool":
+        value = rng.random((6, 700)) > 0.02
+        outputs = [x.all(axis=1), x.any(axis=0), x.max(axis=1), x.min(axis=1)]
+    else:
+        info = np.finfo(dtype) if dtype == "float16" else np.iinfo(dtype)
+        value = rng.integers(-3 if info.min < 0 else 0, 4, (6, 700)).astype(dtype)
+        value[np.arange(6), [3, 40, 300, 650, 699, 0]] = info.max
+        value[np.arange(6), [5, 500, 90, 33, 1, 699]] = info.min
+        outputs = [x.max(axis=1), x.min(axis=1), x.max(axis=0)]
+        if dtype == "float16":
+            value[2, 400] = np.nan
+        else:
+            outputs.append(x.sum(axis=1, dtype=dtype))  # wraps around as NumPy's does
+    run([x], outputs, value)
+
+
 # --- row chains --------------------------------------------------------------------------------------
 
 def _layer_norm(x, gamma, beta):
