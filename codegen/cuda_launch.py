@@ -9,7 +9,8 @@ into one int64 array (:func:`pack_arguments`), and ``cuLaunchKernel`` gets an
 array of pointers to its elements (it copies the values at the launch).
 
 Grid (:func:`launch_shape`): elementwise kernels loop grid-stride, so any grid
-computes every element; they get one thread per element up to
+computes every element; they get one thread per group of elements their fast
+path moves at a time (:func:`~codegen.cuda_render.vector_width`) up to
 :data:`MAX_BLOCKS` blocks of :data:`~codegen.cuda_ops.THREADS`. Reductions get
 one block per row of the kept axes, up to :data:`MAX_BLOCKS` (the kernel loops
 over the rest), of exactly ``THREADS`` threads, as their combination
@@ -21,12 +22,13 @@ so do row chains (:mod:`codegen.row_chain`).
 >>> k = ir.Kernel("k0_neg_x", 1, (x, out), ((out, ir.Call("negative", (ir.Load(x),), "float32")),))
 >>> pack_arguments(k, [1000], True, [(0x1000, [1]), (0x2000, [1])]).tolist()
 [1000, 1, 4096, 1, 8192, 1]
->>> launch_shape(k, [1000])
-(4, 256)
+>>> launch_shape(k, [10000])  # 2500 groups of 4 elements
+(10, 256)
 """
 import numpy as np
 
 from .cuda_ops import THREADS
+from .cuda_render import vector_width
 from .kernel_ir import RowChainKernel
 
 #: The most blocks a launch gets (grid-stride loops cover the rest): enough to fill any
@@ -61,7 +63,8 @@ def launch_shape(kernel, lengths):
         kept = kernel.kept
     elif kernel.reduction is None:
         size = int(np.prod(lengths, dtype=np.int64))
-        return max(1, min(-(-size // THREADS), MAX_BLOCKS)), THREADS
+        groups = -(-size // vector_width(kernel))  # the fast path's threads each take a group
+        return max(1, min(-(-groups // THREADS), MAX_BLOCKS)), THREADS
     else:
         kept = kernel.ndim - kernel.reduction.naxes
     rows = int(np.prod(lengths[:kept], dtype=np.int64))

@@ -106,6 +106,12 @@ typedef unsigned long long uint64_t;
 /* Threads per block (see codegen.cuda_ops.THREADS); reductions need exactly this many. */
 #define EXPRC_THREADS {threads}
 
+/* N consecutive elements of an array, moved by one load or store (16 bytes at most). */
+template <typename T, int N>
+struct alignas(sizeof(T) * N) exprc_vec {{
+    T v[N];
+}};
+
 /* Lane l's value from lane l + distance of its warp (exprc_shfl_down) or from lane
    `lane` (exprc_shfl), every lane of the warp taking part. The shuffles take 32- and
    64-bit values: narrower integers travel as int. */

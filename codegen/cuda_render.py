@@ -19,7 +19,10 @@ Launch shape (:data:`codegen.cuda_ops.THREADS` is ``EXPRC_THREADS``):
 - elementwise kernels loop grid-stride over the flattened index space, so any
   one-dimensional grid and block (at most ``EXPRC_THREADS`` threads) computes
   every element; contiguous arrays take a flat fast path, others have each
-  flat index split into per-axis indices;
+  flat index split into per-axis indices. The fast path moves groups of
+  :func:`vector_width` elements (16 bytes of the widest array) by one load or
+  store per array when every address is a multiple of the group's size (the
+  pool's are; a view's may not be), then the rest one element at a time;
 - reduction kernels reduce the last ``naxes`` axes: one block per row of the
   kept axes (grid-stride over rows: any grid size), launched with *exactly*
   ``EXPRC_THREADS`` threads. Each thread accumulates a strided share of the row,
@@ -36,10 +39,12 @@ gives each thread a few elements, as a launcher should.
 >>> from codegen import kernel_ir as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
 >>> k = ir.Kernel("k0_exp_x", 1, (x, out), ((out, ir.Call("exp", (ir.Load(x),), "float64", "exp(x)")),))
->>> [line.strip() for line in render_kernel(k).splitlines() if "exp(" in line]  # fast and strided paths
-['const double v1 = exp(x_v);  /* exp(x) */', 'const double v1 = exp(x_v);  /* exp(x) */']
+>>> [line.strip() for line in render_kernel(k).splitlines() if "exp(" in line]  # wide, fast and strided paths
+['const double v1 = exp(x_v);  /* exp(x) */', 'const double v1 = exp(x_v);  /* exp(x) */', 'const double v1 = exp(x_v);  /* exp(x) */']
 """
 import dataclasses
+
+import numpy as np
 
 from . import kernel_ir as ir
 from .c_render import _KernelRenderer, _Writer, _all_exprs, _block_comment, _comment, _join, _loop_dtype
@@ -90,8 +95,29 @@ def parameters(kernel):
     return params
 
 
+def vector_width(kernel):
+    """How many consecutive elements the fast path of elementwise ``kernel`` moves at a time:
+    as many as fit 16 bytes of its widest array (8 at most), 1 for a reduction or chain.
+
+    >>> from codegen import kernel_ir as ir
+    >>> x = ir.Buffer("x", "float32", 1); out = ir.Buffer("out", "float64", 1, output=True)
+    >>> vector_width(ir.Kernel("k", 1, (x, out), ())), vector_width(ir.Kernel("k", 1, (x,), ()))
+    (2, 4)
+    """
+    if isinstance(kernel, ir.RowChainKernel) or kernel.reduction is not None or kernel.ndim == 0:
+        return 1
+    widest = max((_itemsize(b) for b in kernel.buffers if b.ndim), default=16)
+    return max(1, min(8, 16 // widest))
+
+
+def _itemsize(buffer):
+    return np.dtype(buffer.dtype).itemsize
+
+
 class _CudaKernelRenderer(_KernelRenderer):
     """The C renderer's naming, levels, comments and indexing, with CUDA's loops."""
+
+    wide = False  # whether statements are being written for the wide loop
 
     # --- statements -------------------------------------------------------------------
     def statement(self, expr, index):
@@ -100,7 +126,7 @@ class _CudaKernelRenderer(_KernelRenderer):
             rhs = literal(expr.value, expr.dtype)
         elif isinstance(expr, ir.Load):
             b = expr.buffer
-            rhs = f"{b.name}[{index(b) if b.ndim else '0'}]"
+            rhs = f"{self.array(b)}[{index(b) if b.ndim else '0'}]"
             if b.dtype == "float16":
                 rhs = f"exprc_half_to_float({rhs})"
         elif isinstance(expr, ir.Cast):
@@ -116,7 +142,12 @@ class _CudaKernelRenderer(_KernelRenderer):
             value = self.name(expr)
             if buffer.dtype == "float16":
                 value = f"exprc_float_to_half({value})"  # exact: the value is a float16 already
-            w.line(f"{buffer.name}[{index(buffer)}] = {value};")
+            w.line(f"{self.array(buffer)}[{index(buffer)}] = {value};")
+
+    def array(self, buffer):
+        """How the statements name ``buffer``'s elements: its pointer, or in the wide loop
+        the elements of its vector (see :meth:`wide_loop`)."""
+        return f"{buffer.name}_w.v" if self.wide else buffer.name
 
     # --- the function -----------------------------------------------------------------
     def render(self):
@@ -160,10 +191,16 @@ class _CudaKernelRenderer(_KernelRenderer):
             w.close()
             return
         w.line("const int64_t size = " + " * ".join(f"n{a}" for a in range(self.d)) + ";")
+        w.line("const int64_t exprc_thread = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;")
         w.line("const int64_t exprc_step = (int64_t)gridDim.x * blockDim.x;")
-        loop = "for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < size; i += exprc_step)"
+        loop = "for (int64_t i = exprc_thread; i < size; i += exprc_step)"
         w.open("if (contiguous)")
         w.line("/* fast path: every array is contiguous in index order */")
+        width = vector_width(self.k)
+        if width > 1:
+            w.line("int64_t exprc_first = 0;  /* the first element the loop of single elements computes */")
+            self.wide_loop(w, body, width)
+            loop = loop.replace("i = exprc_thread", "i = exprc_first + exprc_thread")
         w.line("#pragma unroll 1")
         w.open(loop)
         self.emit(w, body, lambda b: "i")
@@ -173,12 +210,43 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.depth += 1
         w.line("/* strided path: any strides, 0 where an axis broadcasts */")
         w.line("#pragma unroll 1")
-        w.open(loop)
+        w.open(loop.replace("exprc_first + ", ""))
         self.split(w, "i", range(self.d), "exprc_rest")
         index = self.strided_index(range(self.d))
         self.emit(w, body, index)
         self.store_lines(w, index)
         w.close()
+        w.close()
+
+    def wide_loop(self, w, body, width):
+        """The fast path's loop over groups of ``width`` consecutive elements, each array's
+        group moved by one load or store, when every array's address allows it; the groups
+        end at ``exprc_first``, where the loop of single elements takes over."""
+        arrays = [b for b in self.k.buffers if b.ndim]
+        vector = {b.name: f"exprc_vec<{STORAGE_TYPES[b.dtype]}, {width}>" for b in arrays}
+        aligned = " && ".join(f"(uint64_t){b.name} % {width * _itemsize(b)} == 0" for b in arrays)
+        w.open(f"if ({aligned})")
+        w.line(f"/* wide path: {width} elements at a time, each array's read or written by one instruction */")
+        w.line(f"const int64_t exprc_groups = size / {width};")
+        w.line("#pragma unroll 1")
+        w.open("for (int64_t exprc_group = exprc_thread; exprc_group < exprc_groups; exprc_group += exprc_step)")
+        for b in arrays:
+            if not b.output:
+                w.line(f"const {vector[b.name]} {b.name}_w = ((const {vector[b.name]} *){b.name})[exprc_group];")
+            else:
+                w.line(f"{vector[b.name]} {b.name}_w;")
+        w.line("#pragma unroll")
+        w.open(f"for (int exprc_lane = 0; exprc_lane < {width}; exprc_lane++)")
+        self.wide = True
+        self.emit(w, body, lambda b: "exprc_lane")
+        self.store_lines(w, lambda b: "exprc_lane")
+        self.wide = False
+        w.close()
+        for b in arrays:
+            if b.output:
+                w.line(f"(({vector[b.name]} *){b.name})[exprc_group] = {b.name}_w;")
+        w.close()
+        w.line(f"exprc_first = exprc_groups * {width};")
         w.close()
 
     def reduction(self, w, by_level, acc):

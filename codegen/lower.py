@@ -547,7 +547,7 @@ _RESERVED = {
 def _identifier(text):
     text = re.sub(r"[^0-9A-Za-z_]+", "_", text).strip("_") or "t"
     if (text[0].isdigit() or text in _RESERVED or text.startswith("exprc_")
-            or re.fullmatch(r"[nicv]\d+|(sum|part|weight)\d+|.*_s\d+|.*_v|.*_t|(u?(char|short|int|long|longlong)|float|double)[1-4]", text)):
+            or re.fullmatch(r"[nicv]\d+|(sum|part|weight)\d+|.*_s\d+|.*_[vwt]|(u?(char|short|int|long|longlong)|float|double)[1-4]", text)):
         text = "in_" + text
     return text
 

@@ -70,7 +70,10 @@ class FakeGpu:
 
     # --- memory -----------------------------------------------------------------------------
     def alloc(self, nbytes):
-        buffer = np.full(nbytes, 0xAB, dtype=np.uint8)  # garbage, as new device memory is
+        # Garbage, as new device memory is, aligned to 256 bytes as the driver's allocations are.
+        padded = np.full(nbytes + 256, 0xAB, dtype=np.uint8)
+        start = -padded.ctypes.data % 256
+        buffer = padded[start:start + nbytes]
         address = buffer.ctypes.data
         self.memory[address] = buffer
         return address

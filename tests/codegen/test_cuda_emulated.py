@@ -67,6 +67,25 @@ def test_elementwise_kernels(gpu, rng, dtype, layout):
     run([x, y], out, xv, yv, rtol=TOLERANCE.get(dtype, 0))
 
 
+@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float16", "float16"), ("float32", "float64"),
+                                    ("int8", "bool"), ("uint8", "uint8")], ids="-".join)
+def test_wide_loads_every_length_and_offset(gpu, rng, dtypes):
+    """The fast path moves groups of up to 16 bytes when every address allows: lengths around
+    multiples of the group, and views starting one element in (whose address does not allow
+    it, so the single elements take over), all agree with NumPy."""
+    x, y = ex.vector("x", dtype=dtypes[0]), ex.vector("y", dtype=dtypes[1])
+    outputs = [x * 3 + y, x > y]
+    on_gpu, on_host = ex.function([x, y], outputs, device="cuda"), ex.function([x, y], outputs, backend="numpy")
+    for n in [1, 3, 4, 7, 8, 9, 16, 17, 31, 33, 64, 1000]:
+        xv, yv = (rng.integers(0, 40, n + 1).astype(dtype) for dtype in dtypes)
+        for offset in (0, 1):
+            xd, yd = (to_device(v).view((n,), (v.itemsize,), offset * v.itemsize) for v in (xv, yv))
+            got = on_gpu(xd, yd)
+            for g, e in zip(got, on_host(xv[offset:offset + n], yv[offset:offset + n])):
+                assert g.dtype == e.dtype
+                np.testing.assert_array_equal(g.get(), e)
+
+
 @pytest.mark.parametrize("op", ["sum", "prod", "max", "min"])
 @pytest.mark.parametrize("axis", [0, 1, None, (0, 2)])
 def test_reduction_kernels(gpu, rng, op, axis):

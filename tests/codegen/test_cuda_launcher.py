@@ -73,7 +73,9 @@ def test_launch_shapes():
     x, out = ir.Buffer("x", "float32", 2), ir.Buffer("out", "float32", 2, output=True)
     elementwise = ir.Kernel("k0", 2, (x, out), ((out, ir.Load(x)),))
     assert cuda_launch.launch_shape(elementwise, [3, 5]) == (1, THREADS)
-    assert cuda_launch.launch_shape(elementwise, [1000, 1000]) == (3907, THREADS)
+    assert cuda_launch.launch_shape(elementwise, [1000, 1000]) == (977, THREADS)  # a thread per 4 floats
+    wider = ir.Kernel("k0", 2, (x, ir.Buffer("out", "float64", 2, output=True)), ((out, ir.Load(x)),))
+    assert cuda_launch.launch_shape(wider, [1000, 1000]) == (1954, THREADS)  # per 2: 16 bytes of float64
     assert cuda_launch.launch_shape(elementwise, [10**5, 10**5]) == (cuda_launch.MAX_BLOCKS, THREADS)
     red_out = ir.Buffer("out", "float32", 2, output=True, outer=True)
     red = ir.Reduction("add", ir.Load(x), 1, "float32", "float64")
