@@ -16,7 +16,8 @@ operands run on the GPU (:mod:`codegen.cuda_matmul`); every other one runs on
 the host through NumPy, its inputs copied over and back.
 
 Programs are remembered per process like the C back end's, so building the
-same graph again loads nothing.
+same graph again loads nothing. Calls with inputs of the same layouts as an
+earlier call only launch its kernels again (:mod:`codegen.cuda_replay`).
 
 >>> import exprc as ex
 >>> x = ex.vector("x")
@@ -32,6 +33,7 @@ from exprc.printing import infix_texts
 from . import cuda_driver as driver
 from .cuda_build import load_cubin
 from .cuda_render import render_program
+from .cuda_replay import Recorder, signature
 from .cuda_gemm import kernel_for
 from .cuda_steps import _on_gpu, device_output, run_chain, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
@@ -40,6 +42,11 @@ from .memo import Memo, MemoizedProgram
 
 #: Programs kept in this process, most recently used last.
 MEMO_SIZE = 64
+
+#: Input layouts whose recorded calls a program keeps for replaying, the latest ones.
+MAX_REPLAYS = 64
+
+_NOT_YET = object()  # no call with those layouts recorded yet
 
 _memo = Memo(MEMO_SIZE)
 
@@ -92,6 +99,7 @@ class _Compiled:
             self.module = driver.load_module(cubin)
             self.functions = {k.name: driver.get_function(self.module, k.name) for k in kernels}
         self.uploaded = {}  # constant -> its device array, copied once
+        self.replays = {}  # signature of the inputs -> the Replay of a call with them, or None
         self._free_after = self._lifetimes()
 
     def _summary(self, texts):
@@ -156,7 +164,27 @@ class _Compiled:
         return free
 
     def run(self, arrays):
-        """The outputs, as device arrays of their own, for device arrays ``arrays``."""
+        """The outputs, as device arrays of their own, for device arrays ``arrays``: by a
+        replay of an earlier call with inputs of the same layouts (:mod:`codegen.cuda_replay`),
+        else step by step, recording the call for the next ones where it can be replayed."""
+        key = signature(arrays)
+        if key is None:
+            return self.run_steps(arrays)
+        replay = self.replays.get(key, _NOT_YET)
+        if replay is None:  # recorded, and found not replayable
+            return self.run_steps(arrays)
+        if replay is not _NOT_YET:
+            driver.use_device(self.device_id)
+            return replay(arrays)
+        with Recorder(arrays) as recorder:
+            results = self.run_steps(arrays)
+        if len(self.replays) >= MAX_REPLAYS:
+            del self.replays[next(iter(self.replays))]  # the oldest
+        self.replays[key] = recorder.replay(results)
+        return results
+
+    def run_steps(self, arrays):
+        """The outputs for ``arrays``, computed step by step (:mod:`codegen.cuda_steps`)."""
         driver.use_device(self.device_id)
         values = dict(zip(self.inputs, arrays))
         host_cache = {}

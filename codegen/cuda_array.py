@@ -31,7 +31,7 @@ array([0., 1., 2.])
 """
 import numpy as np
 
-from . import dlpack
+from . import cuda_replay, dlpack
 
 #: The CUDA array interface version this module produces (and the oldest it reads).
 CAI_VERSION = 3
@@ -71,6 +71,14 @@ class DeviceArray:
         if len(self.strides) != len(self.shape):
             raise ValueError(f"DeviceArray: {len(self.strides)} strides {self.strides} for shape {self.shape}")
         self.ptr, self.owner, self.device_id = int(ptr), owner, int(device_id)
+
+    @classmethod
+    def _made(cls, ptr, shape, dtype, strides, owner, device_id):
+        """An array from values already checked and converted (a replayed call's outputs)."""
+        self = cls.__new__(cls)
+        self.ptr, self.shape, self.dtype, self.strides, self.owner, self.device_id = (
+            ptr, shape, dtype, strides, owner, device_id)
+        return self
 
     # --- NumPy's descriptive attributes ---------------------------------------------------
     @property
@@ -209,7 +217,9 @@ def empty(shape, dtype, order="C", device_id=0):
     if order == "F":
         strides = _c_strides(shape[::-1], dtype.itemsize)[::-1]
     block = device_pool(device_id).malloc(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
-    return DeviceArray(block.ptr, shape, dtype, strides, block, device_id)
+    out = DeviceArray(block.ptr, shape, dtype, strides, block, device_id)
+    cuda_replay.note_allocation(out)
+    return out
 
 
 def to_device(value, device_id=0):
@@ -227,6 +237,7 @@ def to_device(value, device_id=0):
     out = empty(host.shape, host.dtype, device_id=device_id)
     if host.nbytes:
         _copy_to_device(out.ptr, host, device_id)
+    cuda_replay.note_upload(out)
     return out
 
 
@@ -276,6 +287,7 @@ def _copy_to_host(host, ptr, device_id):
     from . import cuda_driver as driver
 
     driver.use_device(device_id)
+    cuda_replay.note_copy()
     driver.call("cuMemcpyDtoH_v2", driver.ffi().from_buffer(host, require_writable=True), ptr, host.nbytes)
 
 

@@ -15,6 +15,7 @@ from . import kernel_ir as ir
 from .cuda_array import empty, to_device
 from .cuda_build import KernelModule
 from .cuda_launch import launch, launch_shape, pack_arguments
+from .cuda_replay import note_copy
 from .kernel_call import _canonical_axes
 
 #: The highest rank a copy kernel handles (axes merge first, so few arrays need more).
@@ -61,6 +62,7 @@ def contiguous_copy(x):
         return out
     driver.use_device(x.device_id)
     if x.flags.c_contiguous:
+        note_copy()
         driver.call("cuMemcpyDtoD_v2", out.ptr, x.ptr, x.nbytes)
         return out
     if x.ndim > MAX_RANK or not x.flags.aligned or x.itemsize not in _BITS:

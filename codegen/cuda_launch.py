@@ -29,6 +29,7 @@ import numpy as np
 
 from .cuda_ops import THREADS
 from .cuda_render import vector_width
+from .cuda_replay import note_launch
 from .kernel_ir import RowChainKernel
 
 #: The most blocks a launch gets (grid-stride loops cover the rest): enough to fill any
@@ -72,11 +73,19 @@ def launch_shape(kernel, lengths):
 
 
 def launch(function, arguments, blocks, threads):
-    """Launch ``function`` (a ``CUfunction``) on the legacy default stream with the packed
-    ``arguments`` (from :func:`pack_arguments`)."""
+    """Launch ``function`` (a ``CUfunction``) over ``blocks`` blocks of ``threads`` on the
+    legacy default stream with the packed ``arguments`` (from :func:`pack_arguments`)."""
+    launch_grid(function, arguments, (blocks, 1, 1), threads)
+
+
+def launch_grid(function, arguments, grid, threads):
+    """Launch ``function`` over the grid ``grid`` (x, y, z) with ``threads`` per block on the
+    legacy default stream, with the packed int64 ``arguments`` (``cuLaunchKernel`` copies
+    them: they may change once it returns)."""
     from . import cuda_driver as driver
 
+    note_launch(function, arguments, grid, threads)
     ffi = driver.ffi()
     values = ffi.from_buffer("int64_t[]", arguments)
     params = ffi.new("void *[]", [values + i for i in range(len(arguments))])
-    driver.call("cuLaunchKernel", function, blocks, 1, 1, threads, 1, 1, 0, ffi.NULL, params, ffi.NULL)
+    driver.call("cuLaunchKernel", function, *grid, threads, 1, 1, 0, ffi.NULL, params, ffi.NULL)

@@ -22,6 +22,7 @@ import numpy as np
 
 from .cuda_array import empty
 from .cuda_build import KernelModule
+from .cuda_launch import launch_grid
 from .cuda_gemm import gemm_kernels, gemm_source, grid, kernel_for, pack_gemm_arguments
 
 #: The dtypes :func:`matmul` computes on the GPU.
@@ -129,14 +130,3 @@ def _merge_batch(shape, strides):
             for m, s in zip(merged, strides):
                 m.append(s[axis])
     return tuple(lengths[:-1]), tuple(tuple(m[:-1]) for m in merged), lengths[-1], tuple(m[-1] for m in merged)
-
-
-def launch_grid(function, arguments, blocks, threads):
-    """Launch ``function`` over the grid ``blocks`` (x, y, z) with ``threads`` per block on the
-    legacy default stream, with the packed int64 ``arguments``."""
-    from . import cuda_driver as driver
-
-    ffi = driver.ffi()
-    values = ffi.from_buffer("int64_t[]", arguments)
-    params = ffi.new("void *[]", [values + i for i in range(len(arguments))])
-    driver.call("cuLaunchKernel", function, *blocks, threads, 1, 1, 0, ffi.NULL, params, ffi.NULL)

@@ -24,6 +24,8 @@ array([0., 2., 4.])
 >>> step(np.ones(3)).get(), w.get_value()  # doctest: +SKIP
 (array(3.), array([0.5, 0.5, 0.5]))
 """
+import numpy as np
+
 from .function import Function, _check_update_value, _describe, _expected, convert_input
 from .shapes import ShapeError, fmt_shape
 
@@ -39,6 +41,9 @@ class CudaFunction(Function):
         super().__init__(inputs, outputs, backend="numpy", allow_input_downcast=allow_input_downcast,
                          givens=givens, name=name, rewrites=rewrites, **options)
         from codegen.cuda import CudaProgram
+        from codegen.cuda_array import DeviceArray, to_device
+
+        self._device_array, self._to_device = DeviceArray, to_device
 
         self.backend = "cuda"
         n = len(self.outputs)
@@ -49,12 +54,19 @@ class CudaFunction(Function):
         self._program = CudaProgram(program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place,
                                     allow_tf32=allow_tf32)
         self._direct = None
+        # Per input: its dtype, its number of axes, and (axis, length) where a length is fixed.
+        self._layouts = [(np.dtype(v.dtype), v.ndim, tuple((a, n) for a, n in enumerate(v.type.shape) if n is not None))
+                         for v in self.inputs]
 
     def __call__(self, *args, **kwargs):
-        from codegen.cuda_array import to_device
-
-        values = self._bind(args, kwargs)
-        arrays = [self._on_device(var, value, i) for i, (var, value) in enumerate(zip(self.inputs, values))]
+        DeviceArray, to_device = self._device_array, self._to_device
+        values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
+        # A device array of the input's dtype and lengths is taken as it is (checked here, as
+        # every call of a training loop passes one); anything else goes through _on_device.
+        arrays = [value if (type(value) is DeviceArray and value.dtype is dtype and len(value.shape) == ndim
+                            and (not fixed or all(value.shape[a] == n for a, n in fixed)))
+                  else self._on_device(var, value, i)
+                  for i, (var, value, (dtype, ndim, fixed)) in enumerate(zip(self.inputs, values, self._layouts))]
         arrays += [var.device_value(to_device) for var in self.implicit]
         results = self._program.run(arrays)
         n = len(self.outputs)
