@@ -43,6 +43,15 @@ def _sync_exprc():
     _synchronize(0)
 
 
+def device_name():
+    """The name of GPU 0, as its driver gives it."""
+    from codegen import cuda_driver
+
+    name = cuda_driver.ffi().new("char[]", 256)
+    cuda_driver.call("cuDeviceGetName", name, 256, cuda_driver.device(0))
+    return cuda_driver.ffi().string(name).decode()
+
+
 def best_time(fn, sync, repeat):
     """The best wall time of ``fn()`` followed by ``sync()``, after one warm-up call."""
     fn()
@@ -233,11 +242,6 @@ def main(argv=None):
     if not ex.cuda.is_available():
         print("bench_gpu_training: skipped, this machine cannot run exprc on a GPU: " + "; ".join(ex.cuda.missing()))
         return 0
-    from codegen import cuda_driver
-
-    name = cuda_driver.ffi().new("char[]", 256)
-    cuda_driver.call("cuDeviceGetName", name, 256, cuda_driver.device(0))
-    device_name = cuda_driver.ffi().string(name).decode()
     rows = []
     X, Y, params = mlp_problem()
     run_workload("W5 MLP SGD step (float32)", [
@@ -252,7 +256,7 @@ def main(argv=None):
         ("torch eager", lambda: torch_w4(Xw, w, t)),
     ], numpy_w4(Xw, w, t)[0], args.repeat, rows, rtol=1e-10)
     gemm_rows(max(3, args.repeat // 4), rows)
-    write_report(args.output, rows, device_name)
+    write_report(args.output, rows, device_name())
     print(args.output.read_text())
     return 0
 
