@@ -74,16 +74,19 @@ def on_host(value, cache=None):
     return cache[key][1]
 
 
-def on_device(var, values, uploaded, device_id):
+def on_device(var, values, uploaded, device_id, host_cache):
     """The device array of ``var``'s value, copying a host value over once (constants once
-    per program, through ``uploaded``; other host values once per call, in ``values``)."""
+    per program, through ``uploaded``; other host values once per call, in ``values``, the
+    host value kept in ``host_cache`` for :func:`on_host`, so that it never comes back)."""
     if isinstance(var, Constant):
         if var not in uploaded:
             uploaded[var] = to_device(np.asarray(var.value, dtype=var.dtype), device_id)
         return uploaded[var]
     value = values[var]
     if not isinstance(value, DeviceArray):
-        value = values[var] = to_device(np.asarray(value, dtype=var.dtype), device_id)
+        host = value
+        value = values[var] = to_device(np.asarray(host, dtype=var.dtype), device_id)
+        host_cache[id(value)] = (value, host)
     return value
 
 
@@ -98,7 +101,7 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
            for _, v in step.inputs):
         _run_nodes_on_host(step, values, host_cache)
         return
-    arrays = _device_inputs(step, values, uploaded, device_id)
+    arrays = _device_inputs(step, values, uploaded, device_id, host_cache)
     plan = _plan(step, arrays)
     if plan is None:
         _run_nodes_on_host(step, values, host_cache)
@@ -119,11 +122,11 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
     launch(function, arguments, *launch_shape(kernel, lengths))
 
 
-def _device_inputs(step, values, uploaded, device_id):
+def _device_inputs(step, values, uploaded, device_id, host_cache):
     """The device arrays of the step's inputs, in buffer order (aligned, of the buffers' dtypes)."""
     arrays = []
     for buffer, var in step.inputs:
-        array = on_device(var, values, uploaded, device_id)
+        array = on_device(var, values, uploaded, device_id, host_cache)
         if array.dtype != buffer.dtype:
             raise TypeError(f"{step.kernel.name}: buffer {buffer.name} holds {buffer.dtype}, got a {array.dtype} array")
         if not array.flags.aligned:
@@ -135,7 +138,7 @@ def _device_inputs(step, values, uploaded, device_id):
 def run_chain(step, values, functions, uploaded, device_id, host_cache):
     """Run a row chain (:class:`~codegen.row_chain.RowChainStep`) in one launch, or its parts
     one by one where the shapes are not those of one chain (see :func:`_chain_plan`)."""
-    arrays = _device_inputs(step, values, uploaded, device_id)
+    arrays = _device_inputs(step, values, uploaded, device_id, host_cache)
     plan = _chain_plan(step, arrays)
     if plan is None:
         for part in step.parts:
@@ -196,7 +199,7 @@ def run_numpy_step(step, values, device_id, host_cache, uploaded=None, allow_tf3
     node = step.node
     source = value_of(node.inputs[0], values) if node.inputs else None
     if isinstance(node.op, MatMul) and _on_gpu(node):
-        run_matmul(node, values, {} if uploaded is None else uploaded, device_id, allow_tf32)
+        run_matmul(node, values, {} if uploaded is None else uploaded, device_id, host_cache, allow_tf32)
         return
     if isinstance(node.op, SumToShape) and isinstance(source, DeviceArray) and _sums_nothing(node, values, source):
         # The usual case in a gradient: nothing was broadcast, so the sum is the array itself.
@@ -222,9 +225,9 @@ def _on_gpu(node):
     return dtype in MATMUL_DTYPES and all(v.dtype == dtype and not v.type.weak for v in node.inputs)
 
 
-def run_matmul(node, values, uploaded, device_id, allow_tf32=False):
+def run_matmul(node, values, uploaded, device_id, host_cache, allow_tf32=False):
     """Compute matrix product ``node`` on the GPU, its operands copied over if on the host."""
-    a, b = (on_device(var, values, uploaded, device_id) for var in node.inputs)
+    a, b = (on_device(var, values, uploaded, device_id, host_cache) for var in node.inputs)
     values[node.outputs[0]] = matmul(a, b, allow_tf32)
 
 

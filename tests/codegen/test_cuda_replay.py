@@ -134,3 +134,24 @@ def test_a_recording_notes_what_the_call_did(gpu):
     assert cuda_replay.signature([a, np.zeros(3)]) is None
     assert cuda_replay.signature([a]) == cuda_replay.signature([to_device(np.ones(4))])
     assert cuda_replay.signature([a]) != cuda_replay.signature([to_device(np.ones(5))])
+
+
+def test_an_mlp_step_replays_though_lengths_feed_kernels_and_views(gpu, rng):
+    """The mean's length is read by a kernel (copied over) and by a broadcast's shape (on the
+    host): the host keeps its value, so nothing comes back from the device and the step replays."""
+    X, Y = rng.standard_normal((16, 8)), np.eye(3)[rng.integers(0, 3, 16)]
+    params = [rng.standard_normal((8, 5)) * 0.3, np.zeros(5), rng.standard_normal((5, 3)) * 0.3, np.zeros(3)]
+    shared = [ex.shared(p.copy(), name=n) for p, n in zip(params, ("W1", "b1", "W2", "b2"))]
+    W1, b1, W2, b2 = shared
+    x, y = ex.matrix("x"), ex.matrix("y")
+    loss = -(y * ex.log_softmax(ex.tanh(x @ W1 + b1) @ W2 + b2, axis=1)).sum(axis=1).mean()
+    step = ex.function([x, y], loss, updates=[(p, p - 0.5 * g) for p, g in zip(shared, ex.grad(loss, shared))],
+                       device="cuda")
+    reference = ex.function([x, y], loss, updates=[(p, p - 0.5 * g) for p, g in zip(shared, ex.grad(loss, shared))],
+                            backend="numpy")
+    xd, yd = to_device(X), to_device(Y)
+    losses = [float(step(xd, yd).get()) for _ in range(4)]
+    assert list(_compiled(step).replays.values()) != [None]
+    for p, value in zip(shared, params):
+        p.set_value(value.copy())
+    np.testing.assert_allclose(losses, [float(reference(X, Y)) for _ in range(4)], rtol=1e-12)
