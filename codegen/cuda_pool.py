@@ -99,7 +99,11 @@ class MemoryPool:
 
         When the driver has no memory left, the cached blocks are freed and the allocation
         tried once more; the driver's error is raised if it fails again."""
-        size = size_class(nbytes)
+        return self.take(size_class(nbytes))
+
+    def take(self, size):
+        """A :class:`Block` of ``size`` bytes, a size class (see :func:`size_class`): for a
+        caller that works the class out once and allocates it again and again."""
         if size == 0:
             return Block(0, 0, None)
         with self._lock:

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import cuda_array  # (a module: cuda_array notes its allocations here)
 from . import cuda_driver as driver
-from .cuda_pool import device_pool
+from .cuda_pool import device_pool, size_class
 
 _local = threading.local()
 
@@ -184,7 +184,7 @@ class Replay:
             for _, kind, index, _ in slots:
                 if kind == "allocation":
                     last_use[index] = n
-        #: the call as it happened: ("allocation", j, shape, dtype, strides, nbytes) and
+        #: the call as it happened: ("allocation", j, shape, dtype, strides, size class) and
         #: ("launch", function, packed arguments, their pointers, slots, grid, threads, the
         #: allocations no longer needed after it)
         self.steps = []
@@ -192,7 +192,8 @@ class Replay:
             if kind == "allocation":
                 shape, dtype, strides = allocations[n]
                 dtype = np.dtype(dtype)
-                self.steps.append((kind, n, shape, dtype, strides, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize))
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                self.steps.append((kind, n, shape, dtype, strides, size_class(nbytes)))
                 continue
             function, arguments, slots, grid, threads = launches[n]
             values = ffi.new("int64_t[]", arguments.tolist())
@@ -209,8 +210,8 @@ class Replay:
         with self.lock:
             for step in self.steps:
                 if step[0] == "allocation":
-                    _, j, shape, dtype, strides, nbytes = step
-                    block = pool.malloc(nbytes)
+                    _, j, shape, dtype, strides, size = step
+                    block = pool.take(size)
                     arrays[j] = make(block.ptr, shape, dtype, strides, block, self.device_id)
                     continue
                 _, function, values, params, slots, grid, threads, dead = step

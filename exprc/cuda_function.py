@@ -69,6 +69,8 @@ class CudaFunction(Function):
                   for i, (var, value, (dtype, ndim, fixed)) in enumerate(zip(self.inputs, values, self._layouts))]
         arrays += [var.device_value(to_device) for var in self.implicit]
         results = self._program.run(arrays)
+        if not self.updates:
+            return results[0] if self._single else results
         n = len(self.outputs)
         # Every output and new value was computed from the values before the call; only now
         # are the new values stored (a swap of two variables sees the old values).
