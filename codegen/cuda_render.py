@@ -29,7 +29,13 @@ Launch shape (:data:`codegen.cuda_ops.THREADS` is ``EXPRC_THREADS``):
   then the block combines the threads' results in a fixed order (no atomics, so
   the same inputs always give the same bits): each warp by shuffles, then the
   warps' results, one shared slot per warp, by shuffles again; thread 0
-  computes the epilogue and stores.
+  computes the epilogue and stores. When the launcher gives a row several
+  blocks (``exprc_splits``, for few long rows: see
+  :func:`codegen.cuda_launch.splits`), consecutive blocks take interleaved
+  shares of it, leave their results in ``exprc_shares``, and count themselves
+  in ``exprc_tickets``; the last to finish combines the results in block order
+  and runs the epilogue, so the count is the one atomic and results stay
+  reproducible.
 
 The loops over elements and rows are not unrolled (``#pragma unroll 1``): NVVM
 unrolls a grid-stride loop four times, which tripled NVRTC's compile time (the
@@ -92,7 +98,16 @@ def parameters(kernel):
         params.append(f"{const}{STORAGE_TYPES[b.dtype]} *__restrict__ {b.name}")
         if b.ndim:
             params += [f"const int64_t {b.name}_s{a}" for a in range(kernel.ndim)]
+    if splits_rows(kernel):
+        params += ["const int64_t exprc_splits", f"{VALUE_TYPES[kernel.reduction.acc_dtype]} *__restrict__ exprc_shares",
+                   "unsigned int *__restrict__ exprc_tickets"]
     return params
+
+
+def splits_rows(kernel):
+    """Whether ``kernel`` is a reduction whose rows may be shared by several blocks (see
+    :meth:`_CudaKernelRenderer.reduction`); its last three parameters then say how."""
+    return getattr(kernel, "reduction", None) is not None
 
 
 def vector_width(kernel):
@@ -252,13 +267,14 @@ class _CudaKernelRenderer(_KernelRenderer):
     def reduction(self, w, by_level, acc):
         red, d, kept = self.red, self.d, self.kept
         acc_type = VALUE_TYPES[red.acc_dtype]
-        index = self.open_rows(w, [(acc_type, "exprc_partial")])
+        index = self.open_rows(w, [(acc_type, "exprc_partial")], shared_rows=True)
         if by_level[1]:
             self.emit(w, by_level[1], index)
         w.line(f"{acc_type} acc = {self.identity()};{_comment('accumulates ' + red.note)}")
-        w.line("/* this thread's share: elements threadIdx.x, + EXPRC_THREADS, ... of the row */")
+        w.line("/* this thread's share of the block's: elements threadIdx.x, + EXPRC_THREADS, ... */")
         w.line("#pragma unroll 1")
-        w.open("for (int64_t exprc_j = threadIdx.x; exprc_j < exprc_count; exprc_j += EXPRC_THREADS)")
+        w.open("for (int64_t exprc_j = exprc_share * EXPRC_THREADS + threadIdx.x; exprc_j < exprc_count; "
+               "exprc_j += EXPRC_THREADS * exprc_splits)")
         self.split(w, "exprc_j", range(kept, d), "exprc_rest")
         self.emit(w, by_level[2], index)
         w.line(self.combine("acc", cast_expression(self.name(red.value), red.value.dtype, red.acc_dtype)
@@ -266,6 +282,21 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.close()
         self.tree(w, "acc", "exprc_partial")
         w.open("if (threadIdx.x == 0)")
+        w.open("if (exprc_splits > 1)")
+        w.line("/* the row's blocks each leave their result; the last one to finish combines them, in")
+        w.line("   order (the count of finished blocks is the only atomic: the result stays reproducible) */")
+        w.line("exprc_shares[exprc_row * exprc_splits + exprc_share] = acc;")
+        w.line("__threadfence();  /* the result is visible to every block before the count says so */")
+        w.line("if (atomicAdd(&exprc_tickets[exprc_row], 1u) + 1 < (unsigned int)exprc_splits) continue;")
+        w.line("exprc_tickets[exprc_row] = 0;  /* ready for the next launch */")
+        w.line(f"volatile {acc_type} *exprc_results = exprc_shares + exprc_row * exprc_splits;")
+        w.line("acc = exprc_results[0];")
+        w.line("#pragma unroll 1")
+        w.open("for (int64_t exprc_k = 1; exprc_k < exprc_splits; exprc_k++)")
+        w.line(f"const {acc_type} exprc_other = exprc_results[exprc_k];")
+        w.line(self.combine("acc", "exprc_other"))
+        w.close()
+        w.close()
         if red.initial is not None:
             w.line("/* NumPy's initial= value takes part in the reduction */")
             w.line(self.combine("acc", literal(red.initial, red.acc_dtype)))
@@ -274,18 +305,24 @@ class _CudaKernelRenderer(_KernelRenderer):
         w.close()
         w.close()
 
-    def open_rows(self, w, partials):
+    def open_rows(self, w, partials, shared_rows=False):
         """Open the block's loop over rows of the kept axes, declaring the shared arrays
-        ``partials`` (``(type, name)`` pairs) first; returns the strided index."""
+        ``partials`` (``(type, name)`` pairs) first; returns the strided index. With
+        ``shared_rows``, ``exprc_splits`` blocks share each row (see :meth:`reduction`)."""
         kept, d = self.kept, self.d
         rows = " * ".join(f"n{a}" for a in range(kept)) or "1"
         count = " * ".join(f"n{a}" for a in range(kept, d))
-        w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: one block each */")
+        each = "exprc_splits blocks each (consecutive blocks)" if shared_rows else "one block each"
+        w.line(f"const int64_t exprc_rows = {rows};  /* rows of the kept axes: {each} */")
         w.line(f"const int64_t exprc_count = {count};  /* elements reduced per row */")
         for ctype, name in partials:
             w.line(f"__shared__ {ctype} {name}[EXPRC_THREADS / 32];  /* one slot per warp */")
+        first, step = "blockIdx.x", "gridDim.x"
+        if shared_rows:
+            w.line("const int64_t exprc_share = blockIdx.x % exprc_splits;  /* this block's share of its row */")
+            first, step = "blockIdx.x / exprc_splits", "gridDim.x / exprc_splits"
         w.line("#pragma unroll 1")
-        w.open("for (int64_t exprc_row = blockIdx.x; exprc_row < exprc_rows; exprc_row += gridDim.x)")
+        w.open(f"for (int64_t exprc_row = {first}; exprc_row < exprc_rows; exprc_row += {step})")
         if kept:
             self.split(w, "exprc_row", range(kept), "exprc_rest_row")
         return self.strided_index(range(d))

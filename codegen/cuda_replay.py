@@ -1,4 +1,4 @@
-"""Calls of a compiled GPU program replayed: the second call with the same layouts only launches.
+"""Calls of a compiled GPU program replayed: a later call with inputs of the same layouts only launches.
 
 Running a program's steps (:mod:`codegen.cuda_steps`) works out, per kernel,
 the broadcast shape, the order and merging of axes, the launch shape and the
@@ -52,8 +52,9 @@ def signature(arrays):
 
 
 class Recorder:
-    """What one call does on the device, noted by :func:`note_allocation`,
-    :func:`note_launch` and :func:`note_copy` while it is :func:`active`."""
+    """What one call does on the device, noted by :func:`note_allocation`, :func:`note_upload`,
+    :func:`note_launch` and :func:`note_copy` in the thread that runs it, inside
+    ``with Recorder(inputs) as recorder:``; then ``recorder.replay(results)``."""
 
     def __init__(self, inputs):
         self.inputs = inputs

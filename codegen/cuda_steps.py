@@ -38,8 +38,9 @@ from exprc.ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeI
 
 from .cuda_array import DeviceArray, empty, to_device
 from .cuda_copy import contiguous_copy
-from .cuda_launch import launch, launch_shape, pack_arguments
+from .cuda_launch import launch, launch_shape, pack_arguments, splits, tickets
 from .cuda_matmul import matmul
+from .cuda_ops import compute_dtype
 from .kernel_call import _canonical_axes, _fallback, _index_strides, _plan, perform
 from .row_chain import _per_row
 
@@ -118,7 +119,14 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
     buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(out_buffer, out)]
     strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
     lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
-    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)])
+    shares, scratch = (1, 0, 0), None
+    if kernel.reduction is not None:
+        rows, share = splits(kernel, lengths)
+        if share > 1:  # the rows' blocks leave their results in scratch (see codegen.cuda_render)
+            scratch = empty((rows * share,), compute_dtype(kernel.reduction.acc_dtype), "C", device_id)
+            shares = (share, scratch.ptr, tickets(device_id).ptr)
+    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)],
+                               shares)
     launch(function, arguments, *launch_shape(kernel, lengths))
 
 

@@ -222,6 +222,11 @@ static inline T __shfl_xor_sync(unsigned, T value, int mask, int width = 32)
 
 /* --- CUDA's device functions ------------------------------------------------------------ */
 
+/* Blocks run one after another, each thread until it waits: memory is always coherent, and
+   an atomic is a plain read and write. */
+static inline void __threadfence() {}
+template <typename T> static inline T atomicAdd(T *address, T value) { T old = *address; *address = old + value; return old; }
+
 static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
 static inline int __float_as_int(float f) { int i; memcpy(&i, &f, 4); return i; }
 static inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }

@@ -26,7 +26,7 @@ import ctypes
 
 import numpy as np
 
-from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_gemm, cuda_matmul, cuda_pool, cuda_render
+from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_gemm, cuda_launch, cuda_matmul, cuda_pool, cuda_render
 from codegen import kernel_ir as ir
 from codegen.cuda_ops import THREADS
 from codegen.memo import Memo
@@ -65,6 +65,7 @@ class FakeGpu:
         # Programs and copy kernels loaded over the stand-in are forgotten afterwards.
         monkeypatch.setattr(cuda_copy.KERNELS, "_loaded", {})
         monkeypatch.setattr(cuda_matmul.KERNELS, "_loaded", {})
+        monkeypatch.setattr(cuda_launch, "_tickets", {})  # they live in the stand-in's memory
         self.programs[cuda_gemm.gemm_source()] = {k.name: k for k in cuda_gemm.gemm_kernels()}
         monkeypatch.setattr(cuda_program, "_memo", Memo(cuda_program.MEMO_SIZE))
 
@@ -117,12 +118,27 @@ class FakeGpu:
             self.launches.append((kernel.name, blocks, threads))
             count = len(cuda_render.parameters(kernel))
             values = [ffi.cast("int64_t *", params[i])[0] for i in range(count)]
+            if cuda_render.splits_rows(kernel):
+                self.check_shares(kernel, values, blocks)
             (interpret_chain if chained else interpret)(kernel, values)
         elif name in ("cuCtxSynchronize", "cuStreamSynchronize"):
             pass
         else:
             raise AssertionError(f"the fake driver has no {name}")
 
+
+    def check_shares(self, kernel, values, blocks):
+        """A reduction whose rows blocks share gets exactly that many blocks per row, a scratch
+        array for their results and the rows' counts of finished blocks (see codegen.cuda_launch)."""
+        splits, shares, tickets = values[-3:]
+        rows = int(np.prod(values[:kernel.ndim - kernel.reduction.naxes], dtype=np.int64))
+        if splits > 1:
+            acc = np.dtype("float32" if kernel.reduction.acc_dtype == "float16" else kernel.reduction.acc_dtype)
+            assert blocks == rows * splits, "each row gets exactly its blocks"
+            assert self.owns(shares, rows * splits * acc.itemsize), "the blocks' results fit the scratch array"
+            assert self.owns(tickets, rows * 4), "a count per row"
+        else:
+            assert splits == 1
 
     def interpret_gemm(self, kernel, values, blocks, threads):
         """Compute GEMM ``kernel`` from its packed parameter ``values``, as the GPU would."""

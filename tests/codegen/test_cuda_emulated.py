@@ -101,6 +101,30 @@ def test_integer_and_boolean_reductions(gpu, rng):
     run([x], [x.sum(axis=1), (x > 0).all(axis=0), (x > 3).any(axis=1), x.max(axis=None)], value)
 
 
+def test_long_rows_are_shared_by_blocks(gpu, rng):
+    """Few rows of many elements: several blocks per row, the last to finish combining their
+    results (sums, NaN-keeping max, logsumexp's max with initial=, float16, an epilogue), leaving
+    the counts at zero for the next launch, which then gives the same bits."""
+    x, h = ex.matrix("x"), ex.vector("h", dtype="float16")
+    value = rng.standard_normal((3, 20000))
+    value[1, 12345] = np.nan
+    halves = rng.standard_normal(9000).astype(np.float16)
+    f = ex.function([x, h], [x.sum(axis=1), x.max(axis=1), ex.sqrt(abs(x).sum()) + 1, ex.logsumexp(x * 0.1),
+                             h.max(), h.sum(dtype="float32")], device="cuda")
+    first = [r.get() for r in f(value, halves)]
+    assert any(grid[0] > 3 for _, grid, _ in gpu.launches), "blocks share rows"
+    scaled = value * 0.1
+    expected = [value.sum(axis=1), value.max(axis=1), np.sqrt(abs(value).sum()) + 1,
+                np.log(np.exp(scaled).sum()), halves.max(), halves.sum(dtype=np.float32)]
+    for got, want in zip(first, expected):
+        np.testing.assert_allclose(got.astype(np.float64), np.asarray(want, np.float64), rtol=1e-5, equal_nan=True)
+    again = [r.get() for r in f(value, halves)]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    from codegen.cuda_launch import tickets
+    assert not tickets(0).get().any(), "every row's count is back to zero"
+
+
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16", "int64", "uint64", "bool", "float16"])
 def test_every_accumulator_width_crosses_the_warps(gpu, rng, dtype):
     """Shuffles move 32- and 64-bit values; narrower accumulators travel as int. Rows of 700

@@ -50,9 +50,11 @@ def test_packed_arguments_follow_the_rendered_parameters():
     kernel = ir.Kernel("k0_sum", 3, (x, s, w, out), ((out, ir.Acc("float64")),), reduction=red)
     given = {"n0": 7, "n1": 8, "n2": 9, "contiguous": 0, "x": 0x7F0000001000, "x_s0": 72, "x_s1": 9, "x_s2": 1,
              "s": 0x7F0000002000, "w": 0x7F0000003000, "w_s0": 1, "w_s1": 0, "w_s2": 0,
-             "out": 0x7F0000004000, "out_s0": 1, "out_s1": 0, "out_s2": 0}
+             "out": 0x7F0000004000, "out_s0": 1, "out_s1": 0, "out_s2": 0,
+             "exprc_splits": 3, "exprc_shares": 0x7F0000005000, "exprc_tickets": 0x7F0000006000}
     packed = cuda_launch.pack_arguments(kernel, [7, 8, 9], False, [
-        (given["x"], [72, 9, 1]), (given["s"], None), (given["w"], [1, 0, 0]), (given["out"], [1, 0, 0])]).tobytes()
+        (given["x"], [72, 9, 1]), (given["s"], None), (given["w"], [1, 0, 0]), (given["out"], [1, 0, 0])],
+        (3, given["exprc_shares"], given["exprc_tickets"])).tobytes()
     names = [p.split()[-1] for p in cuda_render.parameters(kernel)]
     assert len(packed) == 8 * len(names)
     assert list(struct.unpack(f"<{len(names)}q", packed)) == [given[n] for n in names]
@@ -80,7 +82,9 @@ def test_launch_shapes():
     red_out = ir.Buffer("out", "float32", 2, output=True, outer=True)
     red = ir.Reduction("add", ir.Load(x), 1, "float32", "float64")
     reduction = ir.Kernel("k1", 2, (x, red_out), ((red_out, ir.Acc("float32")),), reduction=red)
-    assert cuda_launch.launch_shape(reduction, [37, 10**6]) == (37, THREADS)
+    assert cuda_launch.launch_shape(reduction, [37, 10**6]) == (999, THREADS)  # 27 blocks share each row
+    assert cuda_launch.launch_shape(reduction, [37, 1000]) == (37, THREADS)
+    assert cuda_launch.launch_shape(reduction, [10**6, 10**6]) == (cuda_launch.MAX_BLOCKS, THREADS)
     scalar = ir.Kernel("k2", 0, (ir.Buffer("a", "int64", 0), ir.Buffer("o", "int64", 0, output=True)), ())
     assert cuda_launch.launch_shape(scalar, []) == (1, 1)
 

@@ -1,7 +1,11 @@
 """``python -m tests.fuzz --graphs N --seed S``: generate N graphs, check each on every back end,
-print each failure shrunk to a runnable program, and a summary; the exit status is 1 on failures."""
+print each failure shrunk to a runnable program, and a summary; the exit status is 1 on failures.
+With ``$EXPRC_TEST_FAKE_GPU`` set (see ``tests/ops/_oracle.py``), each graph also runs on
+device="cuda" over the stand-in driver (``1``) or the CUDA emulator (``emulate``)."""
 import argparse
 import sys
+
+from tests.ops._oracle import _stand_in
 
 from .run import BACKENDS, cuda_backends, fuzz
 
@@ -17,7 +21,15 @@ def main(argv=None):
                              "CUDA kernels with NVRTC (where NVRTC is installed)")
     parser.add_argument("--minutes", type=float, help="stop after this long, with fewer graphs if need be")
     args = parser.parse_args(argv)
-    backends = BACKENDS + (() if args.no_cuda else cuda_backends())
+    stand_in = None if args.no_cuda else _stand_in()
+    if stand_in is not None:  # $EXPRC_TEST_FAKE_GPU: each graph runs on the stand-in GPU
+        import pytest
+
+        patch = pytest.MonkeyPatch()
+        stand_in(patch)
+        backends = BACKENDS + ("cuda",)
+    else:
+        backends = BACKENDS + (() if args.no_cuda else cuda_backends())
     report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),
                   max_nodes=args.max_nodes, backends=backends,
                   seconds=None if args.minutes is None else 60 * args.minutes)
