@@ -35,6 +35,7 @@ from exprc.ops.indexing import Subtensor
 from exprc.ops.linalg import MatMul
 from exprc.ops.reduction import SumToShape
 from exprc.ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeI
+from exprc.shapes import ShapeError
 
 from .cuda_array import DeviceArray, empty, to_device
 from .cuda_copy import contiguous_copy
@@ -172,7 +173,10 @@ def _chain_plan(step, arrays):
     further, or none at all) or cannot run as a kernel."""
     if not any(a.ndim for a in arrays):
         return None
-    plan = _plan(step, arrays)
+    try:
+        plan = _plan(step, arrays)
+    except ShapeError:
+        return None  # inputs of different parts that need not broadcast together: the parts say
     if plan is None:
         return None
     shape, _, groups, row_shape = plan

@@ -173,3 +173,15 @@ def test_a_constant_unsigned_operand_compiles_without_warnings():
     case = Case([x0], {"v2": Node("ex.isinf({0})", ("x0",)),
                        "v4": Node("{0}.max(axis=(1,), keepdims=False)", ("v2",))}, ["v4"])
     assert check_case(case, ("cuda-compile",)) is None
+
+
+def test_a_row_chain_whose_parts_read_inputs_that_do_not_broadcast_together(monkeypatch):
+    # Case 11000085 (seed 11, on the emulated GPU): x2 - x2.reshape((2, -1)).all(keepdims=True)
+    # chains the reduction of the (2, 2) reshape with the subtraction over x2 (1, 4); working
+    # out one index space for the chain raised a ShapeError instead of running the parts.
+    FakeGpu(monkeypatch)
+    x2 = ex.tensor("x2", dtype="float64", shape=(None, None))
+    v7 = x2 - x2.reshape((2, -1)).all(axis=None, keepdims=True)
+    x2_value = np.array([[2.114883354602541, 0.3085929702033825, 0.8818258832430024, -1.0045810407993498]])
+    (got,) = ex.function([x2], [v7], device="cuda")(x2_value)
+    np.testing.assert_array_equal(got.get(), x2_value - np.all(x2_value.reshape((2, -1)), keepdims=True))
