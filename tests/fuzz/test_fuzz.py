@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import exprc as ex
+from tests.codegen.cuda_fake import FakeGpu
 from tests.test_check import wrong_kernel
 
 from .generate import Case, Input, Node, generate, reference
@@ -16,6 +17,17 @@ CHUNKS, GRAPHS = 8, 40
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_short_fuzz_run(chunk):
     report = fuzz(GRAPHS, seed=1000 + chunk)
+    assert report.graphs == GRAPHS and report.invalid == 0
+    assert not report.failures, "\n".join(describe(*failure) for failure in report.failures)
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_short_fuzz_run_on_the_stand_in_gpu(chunk, monkeypatch):
+    """Graphs on device="cuda" over the stand-in driver, which computes every launch from
+    its packed arguments: the launcher's planning (chains, views, host steps, replays) on
+    shapes no test chose."""
+    FakeGpu(monkeypatch)
+    report = fuzz(GRAPHS, seed=2000 + chunk, backends=("cuda",))
     assert report.graphs == GRAPHS and report.invalid == 0
     assert not report.failures, "\n".join(describe(*failure) for failure in report.failures)
 
