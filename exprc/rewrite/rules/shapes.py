@@ -195,8 +195,17 @@ def matrix_vector_product(node):
 
 
 def _is_column(var):
-    return var.owner is not None and isinstance(var.owner.op, DimShuffle) and var.owner.op.new_order == (0, "x")
+    """Whether ``var`` is ``v[:, None]`` of a vector ``v`` (a dimshuffle may also drop a
+    length-1 axis: ``m.dimshuffle(0, "x")`` of an (n, 1) matrix is no vector made a column)."""
+    return _dimshuffled_vector(var, (0, "x"))
 
 
 def _is_row(var):
-    return var.owner is not None and isinstance(var.owner.op, DimShuffle) and var.owner.op.new_order == ("x", 0)
+    """Whether ``var`` is ``v[None, :]`` of a vector ``v``."""
+    return _dimshuffled_vector(var, ("x", 0))
+
+
+def _dimshuffled_vector(var, order):
+    owner = var.owner
+    return (owner is not None and isinstance(owner.op, DimShuffle) and owner.op.new_order == order
+            and owner.inputs[0].ndim == 1)
