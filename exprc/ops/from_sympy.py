@@ -59,7 +59,10 @@ def to_graph(expr, inputs):
 
 
 def _float_number(expr):
-    return constant(float(expr))
+    try:
+        return constant(float(expr))
+    except TypeError:  # complex infinity (x / 0 to SymPy, whose sign NumPy would know) or complex
+        raise NotImplementedError(f"{expr} is not a real number") from None
 
 
 def _build(e, build, inputs):

@@ -185,3 +185,27 @@ def test_a_row_chain_whose_parts_read_inputs_that_do_not_broadcast_together(monk
     x2_value = np.array([[2.114883354602541, 0.3085929702033825, 0.8818258832430024, -1.0045810407993498]])
     (got,) = ex.function([x2], [v7], device="cuda")(x2_value)
     np.testing.assert_array_equal(got.get(), x2_value - np.all(x2_value.reshape((2, -1)), keepdims=True))
+
+
+def test_a_product_with_a_dimshuffle_that_drops_an_axis_is_no_matrix_vector_product():
+    # Case 41000699 (seed 41, 20 nodes): in the gradient of outer(x0 @ x1, x2).sum(), a
+    # dimshuffle(0, "x") of an (n, 1) matrix (dropping its length-1 axis) passed for a
+    # vector made a column, and matrix_vector_product built a matrix in place of a vector.
+    x0, x2 = ex.tensor("x0", dtype="float64", shape=(None,)), ex.tensor("x2", dtype="float64", shape=(None,))
+    x1 = ex.tensor("x1", dtype="float64", shape=(None, None))
+    v14 = ex.grad(ex.outer(x0 @ x1, x2).sum(), x0)
+    a, b, c = np.array([2.0, 0.7, 1.8, 2.7]), np.array([[2.5], [2.8], [-1.9], [-2.6]]), np.array([-0.65])
+    (got,) = ex.function([x0, x1, x2], [v14], backend="c")(a, b, c)
+    np.testing.assert_allclose(got, b @ np.ones((1, 1)) @ c[:, None] @ np.ones(1), rtol=1e-12)
+
+
+def test_a_region_sympy_makes_complex_infinity_is_left_as_it_is():
+    # Case 41000458 (seed 41, 20 nodes): the mean of a slice that is statically empty divides
+    # by 0, which SymPy folds to complex infinity (zoo); building the graph back raised
+    # "Cannot convert complex to float". Such a region is now kept as written.
+    x0, x1 = ex.tensor("x0", dtype="float64", shape=(None,)), ex.tensor("x1", dtype="float64", shape=(None, 1))
+    v13 = ex.dot(x0, x1)[:3:-1].mean(axis=(0,), keepdims=True)
+    v22 = ex.grad((v13 * v13).sum(), x1)
+    a, b = np.array([-2.8, -2.4, -1.8, -1.6, 1.2]), np.array([[1.8], [2.3], [1.5], [-3.0], [1.9]])
+    (got,) = ex.function([x0, x1], [v22], backend="c")(a, b)
+    np.testing.assert_array_equal(got, np.zeros((5, 1)))  # nothing reaches x1 through an empty slice
