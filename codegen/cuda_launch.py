@@ -74,17 +74,15 @@ def launch_shape(kernel, lengths):
     if kernel.ndim == 0:
         return 1, 1  # the 0-d kernel computes in thread 0 of block 0
     if isinstance(kernel, RowChainKernel):
-        kept = kernel.kept
+        rows, share = int(np.prod(lengths[:kernel.kept], dtype=np.int64)), 1
     elif kernel.reduction is None:
         size = int(np.prod(lengths, dtype=np.int64))
         groups = -(-size // vector_width(kernel))  # the fast path's threads each take a group
         return max(1, min(-(-groups // THREADS), MAX_BLOCKS)), THREADS
     else:
-        kept = kernel.ndim - kernel.reduction.naxes
         rows, share = splits(kernel, lengths)
-        if share > 1:
-            return rows * share, THREADS  # exactly: each row's blocks count themselves
-    rows = int(np.prod(lengths[:kept], dtype=np.int64))
+    if share > 1:
+        return rows * share, THREADS  # exactly: each row's blocks count themselves
     return max(1, min(rows, MAX_BLOCKS)), THREADS
 
 

@@ -172,12 +172,7 @@ class _CudaKernelRenderer(_KernelRenderer):
         exprs = _all_exprs(self.k)
         by_level = {lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)}
         acc = [e for e in exprs if isinstance(e, ir.Acc)]
-        w.line(f'extern "C" __global__ void __launch_bounds__(EXPRC_THREADS) {self.fn}(')
-        params = parameters(self.k)
-        for i, param in enumerate(params):
-            w.line(INDENT2 + param + ("," if i < len(params) - 1 else ")"))
-        w.line("{")
-        w.depth += 1
+        self.open_function(w)
         self.invariants(w, by_level[0])
         if self.red is None:
             self.elementwise(w, by_level[1] + by_level[2])
@@ -185,6 +180,15 @@ class _CudaKernelRenderer(_KernelRenderer):
             self.reduction(w, by_level, acc)
         w.close()
         return "\n".join(w.lines)
+
+    def open_function(self, w):
+        """The ``__global__`` function's declaration, one parameter a line, and its opening brace."""
+        w.line(f'extern "C" __global__ void __launch_bounds__(EXPRC_THREADS) {self.fn}(')
+        params = parameters(self.k)
+        for i, param in enumerate(params):
+            w.line(INDENT2 + param + ("," if i < len(params) - 1 else ")"))
+        w.line("{")
+        w.depth += 1
 
     def split(self, w, flat, axes, rest):
         """Declare indices ``i{a}`` for ``axes`` (C order) of flat index ``flat``."""
@@ -425,12 +429,7 @@ class _CudaChainRenderer(_CudaKernelRenderer):
         k, w = self.k, _Writer()
         self.memo = {}
         w.lines.extend(self.header())
-        w.line(f'extern "C" __global__ void __launch_bounds__(EXPRC_THREADS) {self.fn}(')
-        params = parameters(k)
-        for i, param in enumerate(params):
-            w.line(INDENT2 + param + ("," if i < len(params) - 1 else ")"))
-        w.line("{")
-        w.depth += 1
+        self.open_function(w)
         invariant = [e for e in _all_exprs(k) if self.level(e, {}) == 0 and not isinstance(e, ir.Acc)]
         self.invariants(w, invariant)
         index = self.open_rows(w, [(VALUE_TYPES[r.acc_dtype], f"exprc_partial{s_}") for s_, r in enumerate(k.reductions)])

@@ -42,6 +42,7 @@ from .cuda_copy import contiguous_copy
 from .cuda_launch import launch, launch_shape, pack_arguments, splits, tickets
 from .cuda_matmul import matmul
 from .cuda_ops import compute_dtype
+from .cuda_render import splits_rows
 from .kernel_call import _canonical_axes, _fallback, _index_strides, _plan, perform
 from .row_chain import _per_row
 
@@ -98,7 +99,6 @@ def on_device(var, values, uploaded, device_id, host_cache):
 def run_kernel(step, values, function, uploaded, device_id, host_cache, into=None):
     """Run kernel ``step`` (a :class:`~codegen.lower.KernelStep`), adding its output to ``values``:
     a new array, or ``into`` (a device array of the output's shape and dtype, written in place)."""
-    kernel = step.kernel
     if all(not isinstance(value_of(v, values), DeviceArray) and np.ndim(value_of(v, values)) == 0
            for _, v in step.inputs):
         _run_nodes_on_host(step, values, host_cache)
@@ -117,11 +117,20 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
     values[out_var] = out
     if out.size == 0 or (step.reduced_axes is None and 0 in shape):
         return
-    buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(out_buffer, out)]
+    _launch_over(step, function, zip((b for b, _ in step.inputs), arrays), [(out_buffer, out)], shape, groups,
+                 device_id)
+
+
+def _launch_over(step, function, inputs, outputs, shape, groups, device_id):
+    """Launch ``step``'s kernel over index space ``shape`` (its axes grouped as ``groups``,
+    see :func:`~codegen.kernel_call._canonical_axes`) with ``inputs`` and ``outputs``,
+    ``(buffer, device array)`` pairs in the kernel's buffer order."""
+    kernel = step.kernel
+    buffers = list(inputs) + list(outputs)
     strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
     lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
     shares, scratch = (1, 0, 0), None
-    if kernel.reduction is not None:
+    if splits_rows(kernel):
         rows, share = splits(kernel, lengths)
         if share > 1:  # the rows' blocks leave their results in scratch (see codegen.cuda_render)
             scratch = empty((rows * share,), compute_dtype(kernel.reduction.acc_dtype), "C", device_id)
@@ -160,11 +169,8 @@ def run_chain(step, values, functions, uploaded, device_id, host_cache):
         values[var] = out
     if any(shape[a] == 0 for a in range(kernel.kept)):
         return  # no rows
-    buffers = list(zip((b for b, _ in step.inputs), arrays)) + list(zip((b for b, _ in step.outputs), outputs))
-    strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
-    lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
-    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)])
-    launch(functions[kernel.name], arguments, *launch_shape(kernel, lengths))
+    _launch_over(step, functions[kernel.name], zip((b for b, _ in step.inputs), arrays),
+                 zip((b for b, _ in step.outputs), outputs), shape, groups, device_id)
 
 
 def _chain_plan(step, arrays):
