@@ -4,7 +4,9 @@
  * tests/codegen/cuda_emulator.py compiles a kernel program with g++ after this
  * header (as C++20): the CUDA qualifiers become plain C++, and every thread of a
  * block is a fiber (ucontext) on the calling thread. A block's fibers run one
- * after another until each returns or waits at a barrier; a barrier opens when
+ * after another until each returns or waits at a barrier, each warp as far as
+ * it can before the next one starts (the most skew between warps a GPU could
+ * show, so that a missing __syncthreads gives wrong numbers); a barrier opens when
  * every thread that has not returned waits at it (__syncthreads for the block,
  * __syncwarp and the shuffles for the 32 lanes of a warp), as on the GPU, where
  * a returned thread no longer counts. A barrier that can never open (threads
@@ -13,9 +15,13 @@
  *
  * What is emulated beyond the language: the warp shuffles, and the PTX
  * instructions the kernels write as inline assembly (float16 and bfloat16
- * conversions, TF32 rounding, mma.sync), whose helpers the Python side replaces
- * by the EXPRC_EMU_* functions below. The mma fragments follow the PTX ISA's
- * tables for m16n8k16 (float16, bfloat16) and m16n8k8 (TF32).
+ * conversions, TF32 rounding, mma.sync, ldmatrix, cp.async), whose helpers the
+ * Python side replaces by the EXPRC_EMU_* functions below. The mma fragments
+ * follow the PTX ISA's tables for m16n8k16 (float16, bfloat16) and m16n8k8
+ * (TF32). An asynchronous copy (cp.async) happens only when its thread waits
+ * for its group, so a kernel that reads shared memory before waiting reads
+ * stale values here, as it could on the GPU. A misaligned ldmatrix or cp.async
+ * (which would fault on the GPU) fails the launch with a message.
  */
 #include <cmath>
 #include <cstdint>
@@ -56,6 +62,12 @@ struct Fiber {
 
 typedef void (*Wrapper)(void **params);
 
+struct AsyncCopy {
+    void *to;
+    const void *from;
+    unsigned bytes, group;
+};
+
 struct Launch {
     std::vector<Fiber> fibers;
     std::vector<char> stacks;
@@ -66,9 +78,19 @@ struct Launch {
     /* per thread, what it offers its warp: a shuffled value, the registers of an mma */
     std::vector<uint64_t> offered;
     std::vector<unsigned> fragments;
+    /* per thread, its asynchronous copies not yet done, and how many groups it committed */
+    std::vector<std::vector<AsyncCopy>> pending;
+    std::vector<unsigned> committed;
+    const char *fault;  /* the first misuse a GPU would fault on, or null */
 };
 
 static thread_local Launch *launch;
+
+/* Note the first misuse a GPU would fault on; the launch fails with it. */
+static void fault(const char *what)
+{
+    if (!launch->fault) launch->fault = what;
+}
 
 static const size_t STACK = 64 * 1024;
 
@@ -85,36 +107,38 @@ static void wait(State at)
     swapcontext(&self.context, &launch->scheduler);
 }
 
-/* Open every barrier whose threads are all there; false when none can open. */
-static bool open_barriers()
+/* Open the block's barrier if every thread that has not returned waits at it. */
+static bool open_block_barrier()
 {
-    std::vector<Fiber> &f = launch->fibers;
     size_t live = 0, at_block = 0;
-    for (const Fiber &t : f) {
+    for (const Fiber &t : launch->fibers) {
         live += t.state != RETURNED;
         at_block += t.state == AT_BLOCK_BARRIER;
     }
-    if (live && at_block == live) {
-        for (Fiber &t : f) t.state = RUNNABLE;
-        return true;
-    }
-    bool opened = false;
-    for (size_t warp = 0; warp < f.size(); warp += 32) {
-        size_t end = warp + 32 < f.size() ? warp + 32 : f.size(), lanes = 0, waiting = 0;
-        for (size_t i = warp; i < end; i++) {
-            lanes += f[i].state != RETURNED;
-            waiting += f[i].state == AT_WARP_BARRIER;
-        }
-        if (lanes && waiting == lanes) {
-            for (size_t i = warp; i < end; i++)
-                if (f[i].state == AT_WARP_BARRIER) f[i].state = RUNNABLE;
-            opened = true;
-        }
-    }
-    return opened;
+    if (!live || at_block != live) return false;
+    for (Fiber &t : launch->fibers) t.state = RUNNABLE;
+    return true;
 }
 
-/* Run one block to its end; false (with a message) on a deadlock. */
+/* Open the warp barrier of the warp whose first thread is `warp`, if every lane of it that
+   has not returned waits there. */
+static bool open_warp_barrier(size_t warp)
+{
+    std::vector<Fiber> &f = launch->fibers;
+    size_t end = warp + 32 < f.size() ? warp + 32 : f.size(), lanes = 0, waiting = 0;
+    for (size_t i = warp; i < end; i++) {
+        lanes += f[i].state != RETURNED;
+        waiting += f[i].state == AT_WARP_BARRIER;
+    }
+    if (!lanes || waiting != lanes) return false;
+    for (size_t i = warp; i < end; i++)
+        if (f[i].state == AT_WARP_BARRIER) f[i].state = RUNNABLE;
+    return true;
+}
+
+/* Run one block to its end; false (with a message) on a deadlock or a fault. Each warp runs
+   as far as it can, through its own barriers, before the next one starts: as far ahead of
+   the others as a GPU could let it get, so that a missing __syncthreads shows. */
 static bool run_block(char *error, size_t error_size)
 {
     std::vector<Fiber> &f = launch->fibers;
@@ -125,20 +149,31 @@ static bool run_block(char *error, size_t error_size)
         f[i].context.uc_link = &launch->scheduler;
         makecontext(&f[i].context, run_thread, 0);
         f[i].state = RUNNABLE;
+        launch->pending[i].clear();
+        launch->committed[i] = 0;
     }
     for (;;) {
         bool ran = false;
-        for (size_t i = 0; i < f.size(); i++) {
-            if (f[i].state != RUNNABLE) continue;
-            launch->current = i;
-            threadIdx = f[i].index;
-            swapcontext(&launch->scheduler, &f[i].context);
-            ran = true;
+        for (size_t warp = 0; warp < f.size(); warp += 32) {
+            size_t end = warp + 32 < f.size() ? warp + 32 : f.size();
+            do {
+                for (size_t i = warp; i < end; i++) {
+                    if (f[i].state != RUNNABLE) continue;
+                    launch->current = i;
+                    threadIdx = f[i].index;
+                    swapcontext(&launch->scheduler, &f[i].context);
+                    ran = true;
+                }
+            } while (open_warp_barrier(warp));
         }
         bool done = true;
         for (const Fiber &t : f) done = done && t.state == RETURNED;
+        if (launch->fault) {
+            snprintf(error, error_size, "in block (%u, %u, %u): %s", blockIdx.x, blockIdx.y, blockIdx.z, launch->fault);
+            return false;
+        }
         if (done) return true;
-        if (!open_barriers() && !ran) {
+        if (!open_block_barrier() && !ran) {
             snprintf(error, error_size, "deadlock in block (%u, %u, %u): threads wait at barriers that cannot open",
                      blockIdx.x, blockIdx.y, blockIdx.z);
             return false;
@@ -155,6 +190,9 @@ static int run(Wrapper wrapper, const unsigned *grid, const unsigned *block, voi
     here.stacks.resize(threads * STACK);
     here.offered.resize(threads);
     here.fragments.resize(threads * 6);
+    here.pending.resize(threads);
+    here.committed.resize(threads);
+    here.fault = nullptr;
     here.wrapper = wrapper;
     here.params = params;
     size_t i = 0;
@@ -316,3 +354,66 @@ static void mma(float *d, const unsigned *a, const unsigned *b, bool tf32, bool 
 static inline void EXPRC_EMU_mma_f16(float *d, const unsigned *a, const unsigned *b) { exprc_emu::mma(d, a, b, false, false); }
 static inline void EXPRC_EMU_mma_bf16(float *d, const unsigned *a, const unsigned *b) { exprc_emu::mma(d, a, b, false, true); }
 static inline void EXPRC_EMU_mma_tf32(float *d, const unsigned *a, const unsigned *b) { exprc_emu::mma(d, a, b, true, false); }
+
+/* --- ldmatrix and cp.async (sm_80) -------------------------------------------------------- */
+
+namespace exprc_emu {
+
+/* ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: lanes 8 j .. 8 j + 7 give the rows of
+   matrix j (16 bytes each); lane l gets in d[j] the elements (l / 4, 2 (l % 4) and the next)
+   of matrix j, or with `trans` those of its transpose, the lower-indexed in the low half. */
+static void ldmatrix(unsigned *d, const void *row, bool trans)
+{
+    if ((uintptr_t)row % 16) fault("ldmatrix: a row address that is not a multiple of 16 bytes");
+    launch->offered[launch->current] = (uint64_t)(uintptr_t)row;
+    wait(AT_WARP_BARRIER);
+    const uint64_t *rows = &launch->offered[launch->current - lane()];
+    unsigned l = lane();
+    for (int j = 0; j < 4; j++) {
+        unsigned short lo, hi;
+        if (trans) {
+            lo = ((const unsigned short *)(uintptr_t)rows[8 * j + 2 * (l % 4)])[l / 4];
+            hi = ((const unsigned short *)(uintptr_t)rows[8 * j + 2 * (l % 4) + 1])[l / 4];
+        } else {
+            const unsigned short *r = (const unsigned short *)(uintptr_t)rows[8 * j + l / 4];
+            lo = r[2 * (l % 4)];
+            hi = r[2 * (l % 4) + 1];
+        }
+        d[j] = lo | (unsigned)hi << 16;
+    }
+    wait(AT_WARP_BARRIER);  /* nobody offers again before everyone has read */
+}
+
+/* cp.async.cg.shared.global, 16 bytes of which `bytes` are read (the rest zeros): noted in
+   the thread's open group, done when the thread waits for that group. */
+static void copy_async(void *to, const void *from, unsigned bytes)
+{
+    if (((uintptr_t)to | (uintptr_t)from) % 16) fault("cp.async: an address that is not a multiple of 16 bytes");
+    if (bytes != 0 && bytes != 16) fault("cp.async: a source size other than 0 or 16 bytes");
+    launch->pending[launch->current].push_back({to, from, bytes, launch->committed[launch->current]});
+}
+
+/* cp.async.wait_group n: every copy of this thread's committed groups but the newest n done. */
+static void wait_copies(unsigned newest_left)
+{
+    std::vector<AsyncCopy> &pending = launch->pending[launch->current], left;
+    unsigned committed = launch->committed[launch->current];
+    for (const AsyncCopy &c : pending) {
+        if (c.group + newest_left < committed) {
+            memcpy(c.to, c.from, c.bytes);
+            memset((char *)c.to + c.bytes, 0, 16 - c.bytes);
+        } else {
+            left.push_back(c);
+        }
+    }
+    pending.swap(left);
+}
+
+}  // namespace exprc_emu
+
+static inline void EXPRC_EMU_ldmatrix(unsigned *d, const void *row) { exprc_emu::ldmatrix(d, row, false); }
+static inline void EXPRC_EMU_ldmatrix_trans(unsigned *d, const void *row) { exprc_emu::ldmatrix(d, row, true); }
+static inline void EXPRC_EMU_copy_async(void *to, const void *from, unsigned bytes) { exprc_emu::copy_async(to, from, bytes); }
+static inline void EXPRC_EMU_copies_commit() { exprc_emu::launch->committed[exprc_emu::launch->current]++; }
+static inline void EXPRC_EMU_copies_wait_but_newest() { exprc_emu::wait_copies(1); }
+static inline void EXPRC_EMU_copies_wait_all() { exprc_emu::wait_copies(0); }

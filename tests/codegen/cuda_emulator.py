@@ -31,17 +31,24 @@ HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_emulator
 #: Why the emulator cannot run here, or None.
 UNAVAILABLE = None if shutil.which("g++") else "g++ is not installed"
 
-#: Helpers written in inline PTX -> the emulator's function of the same meaning.
+#: Helpers written in inline PTX -> the emulator's function of the same meaning, and the
+#: instruction the helper's assembly must hold for that meaning to be the GPU's.
 _PTX_HELPERS = {
-    "exprc_half_to_float": "EXPRC_EMU_half_to_float",
-    "exprc_float_to_half": "EXPRC_EMU_float_to_half",
-    "exprc_double_to_half": "EXPRC_EMU_double_to_half",
-    "exprc_f32_to_f16": "EXPRC_EMU_float_to_half",
-    "exprc_f32_to_bf16": "EXPRC_EMU_float_to_bf16",
-    "exprc_f32_to_tf32": "EXPRC_EMU_float_to_tf32",
-    "exprc_mma_f16": "EXPRC_EMU_mma_f16",
-    "exprc_mma_bf16": "EXPRC_EMU_mma_bf16",
-    "exprc_mma_tf32": "EXPRC_EMU_mma_tf32",
+    "exprc_half_to_float": ("EXPRC_EMU_half_to_float", "cvt.f32.f16"),
+    "exprc_float_to_half": ("EXPRC_EMU_float_to_half", "cvt.rn.f16.f32"),
+    "exprc_double_to_half": ("EXPRC_EMU_double_to_half", "cvt.rn.f16.f64"),
+    "exprc_f32_to_f16": ("EXPRC_EMU_float_to_half", "cvt.rn.f16.f32"),
+    "exprc_f32_to_bf16": ("EXPRC_EMU_float_to_bf16", "cvt.rn.bf16.f32"),
+    "exprc_f32_to_tf32": ("EXPRC_EMU_float_to_tf32", "cvt.rna.tf32.f32"),
+    "exprc_mma_f16": ("EXPRC_EMU_mma_f16", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"),
+    "exprc_mma_bf16": ("EXPRC_EMU_mma_bf16", "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+    "exprc_mma_tf32": ("EXPRC_EMU_mma_tf32", "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"),
+    "exprc_ldmatrix": ("EXPRC_EMU_ldmatrix", "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
+    "exprc_ldmatrix_trans": ("EXPRC_EMU_ldmatrix_trans", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"),
+    "exprc_copy_async": ("EXPRC_EMU_copy_async", "cp.async.cg.shared.global [s], [%1], 16, %2;"),
+    "exprc_copies_commit": ("EXPRC_EMU_copies_commit", "cp.async.commit_group;"),
+    "exprc_copies_wait_but_newest": ("EXPRC_EMU_copies_wait_but_newest", "cp.async.wait_group 1;"),
+    "exprc_copies_wait_all": ("EXPRC_EMU_copies_wait_all", "cp.async.wait_group 0;"),
 }
 
 _FUNCTION = re.compile(r"^static __device__ __forceinline__ [\w ]+?\b(\w+)\(([^)]*)\)\n\{\n(.*?)\n\}", re.M | re.S)
@@ -66,8 +73,12 @@ def prepare(source):
             return match.group(0)
         if name not in _PTX_HELPERS:
             raise NotImplementedError(f"the emulator has no meaning for the inline PTX of {name}")
-        args = ", ".join(p.split()[-1].lstrip("*") for p in params.split(","))
-        return match.group(0).replace(body, f"    return {_PTX_HELPERS[name]}({args});")
+        emulation, instruction = _PTX_HELPERS[name]
+        if instruction not in body:
+            raise NotImplementedError(f"the inline PTX of {name} no longer holds {instruction!r}, "
+                                      f"which the emulator's {emulation} stands for")
+        args = ", ".join(p.split()[-1].lstrip("*") for p in params.split(",") if p.strip())
+        return match.group(0).replace(body, f"    return {emulation}({args});")
 
     return _OWN_TYPEDEF.sub("", _FUNCTION.sub(replace, source))
 
