@@ -7,7 +7,10 @@ Workloads (the CPU ones of bench_training.py and workloads.py, on the GPU):
 - W5: one SGD step of a 784-256-10 tanh MLP, batch 512, float32, softmax
   cross-entropy, parameters on the device and updated there;
 - GEMM: square float32 products of 4096 and 8192, exprc's kernel exact and
-  with TF32 allowed, beside ``torch.matmul`` with TF32 off and on.
+  with TF32 allowed, beside ``torch.matmul`` with TF32 off and on; and square
+  float16 and bfloat16 products of the same sizes on the tensor cores, exprc's
+  pipelined kernels run on PyTorch's memory (NumPy has no bfloat16), beside
+  ``torch.matmul``, with each result's error relative to NumPy's float64.
 
 Every implementation's result is checked against NumPy before it is timed.
 Times are the best of several repeats, each synchronized with the GPU (the
@@ -205,6 +208,33 @@ def gemm_rows(repeat, rows):
                              2 * n ** 3 / seconds / 1e12))
 
 
+def half_gemm_rows(repeat, rows):
+    from codegen.cuda_matmul import launch_gemm
+
+    torch = _optional("torch")
+    if torch is None or not torch.cuda.is_available():
+        rows.append(("GEMM float16/bfloat16", "exprc", None, "skipped: the operands live in PyTorch's memory", None))
+        return
+    probe = slice(0, 64)
+    for n in (4096, 8192):
+        rng = np.random.default_rng(n)
+        a, b = rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)
+        for dtype, tolerance in (("float16", 2e-3), ("bfloat16", 1e-2)):
+            ta, tb = (torch.from_numpy(v).to(device="cuda", dtype=getattr(torch, dtype)) for v in (a, b))
+            tc = torch.empty((n, n), dtype=ta.dtype, device="cuda")
+            expected = ta[probe].double().cpu().numpy() @ tb.double().cpu().numpy()
+            operands = [(t.data_ptr(), (0, *t.stride())) for t in (ta, tb, tc)]
+            kernel = launch_gemm(dtype, 1, n, n, n, *operands)
+            torch.cuda.synchronize()
+            for name, fn, result in ((f"exprc {kernel.name}", lambda: launch_gemm(dtype, 1, n, n, n, *operands), tc),
+                                     ("torch.matmul", lambda: ta @ tb, None)):
+                got = (ta @ tb if result is None else result)[probe].double().cpu().numpy()
+                error = float(np.abs(got - expected).max() / np.abs(expected).max())
+                seconds = best_time(fn, torch.cuda.synchronize, repeat)
+                rows.append((f"GEMM {n} {dtype}", name, seconds, f"{error < tolerance} (relative error {error:.1e})",
+                             2 * n ** 3 / seconds / 1e12))
+
+
 # ---------------------------------------------------------------- the report
 
 def run_workload(label, impls, expected, repeat, rows, rtol):
@@ -256,6 +286,7 @@ def main(argv=None):
         ("torch eager", lambda: torch_w4(Xw, w, t)),
     ], numpy_w4(Xw, w, t)[0], args.repeat, rows, rtol=1e-10)
     gemm_rows(max(3, args.repeat // 4), rows)
+    half_gemm_rows(max(3, args.repeat // 4), rows)
     write_report(args.output, rows, device_name())
     print(args.output.read_text())
     return 0

@@ -1,4 +1,4 @@
-"""Matrix products on the GPU: the CUDA source of exprc's GEMM kernels, one per dtype.
+"""Matrix products on the GPU: exprc's GEMM kernels, their parameters, grids and source.
 
 Every kernel computes ``C[b] = A[b] @ B[b]`` for ``b < batch``, ``A[b]`` being
 ``m x k``, ``B[b]`` ``k x n`` and ``C[b]`` ``m x n``, each matrix addressed
@@ -12,38 +12,39 @@ Parameters, each 8 bytes as for every exprc kernel (:data:`PARAMETERS`)::
     batch, m, n, k,
     a, a_sb, a_sm, a_sk,     b, b_sb, b_sk, b_sn,     c, c_sb, c_sm, c_sn
 
-Kernels (:func:`gemm_kernels`):
+Kernels (:func:`gemm_kernels`), by how they compute (``method``):
 
-- ``exprc_gemm_f32``, ``exprc_gemm_f64``: shared-memory tiling on the CUDA
-  cores, exact in the dtype (each product and sum rounded as an FMA, as BLAS
-  does). 256 threads as a 16 x 16 grid compute a 64 x 64 tile of C, each
-  thread a 4 x 4 register tile, while K is walked 16 at a time through shared
-  memory;
-- ``exprc_gemm_f16``, ``exprc_gemm_bf16``: tensor cores, through the PTX
-  instruction ``mma.sync.aligned.m16n8k16`` (sm_80 and later), float32
-  accumulation, the result rounded once to the input dtype. 128 threads (4
-  warps) compute a 64 x 64 tile, each warp 32 x 32 as 2 x 4 products of
-  16 x 8; K is walked 32 at a time;
-- ``exprc_gemm_f32_tf32``: float32 on the tensor cores as TF32
-  (``mma.sync.aligned.m16n8k8...tf32``): inputs rounded to 10 bits of
-  mantissa, float32 accumulation. Faster, and *not* exact: used only where the
-  caller allows it.
+- ``"cores"`` (:mod:`codegen.cuda_gemm_cores`): ``exprc_gemm_f32`` and
+  ``exprc_gemm_f64`` on the CUDA cores, exact in the dtype, any layout;
+- ``"pipelined"`` (:mod:`codegen.cuda_gemm_pipelined`):
+  ``exprc_gemm_{f16,bf16}_{nn,nt,tn,tt}`` on the tensor cores, for operands
+  laid out in rows of 16 bytes (:func:`pipelined_layout`), the name saying
+  which axis each is contiguous along;
+- ``"mma"`` and ``"tf32"`` (:mod:`codegen.cuda_gemm_mma`): ``exprc_gemm_f16``
+  and ``exprc_gemm_bf16`` for the other half-precision layouts, and
+  ``exprc_gemm_f32_tf32``, float32 as TF32 (not exact: only where the caller
+  allows it).
 
-The sources need no header: float16 and bfloat16 are held as their bits
-(``unsigned short``) and converted by PTX instructions.
+:func:`choose` picks one for a product. The sources need no header: float16
+and bfloat16 are held as their bits (``unsigned short``) and converted by PTX
+instructions.
 
-Grids (:func:`grid`) cover ``n`` by ``blockIdx.x``, ``m`` by ``blockIdx.y``
-and the batch by ``blockIdx.z``; the kernels loop over the tiles a grid does
-not reach, so any grid computes everything.
+Grids (:func:`grid`) are one-dimensional: one block per tile of C
+(:attr:`GemmKernel.tile` square) of every product, capped; each block loops
+over the tiles the grid does not reach, so any grid computes everything.
 
->>> [k.name for k in gemm_kernels()]
+>>> [k.name for k in gemm_kernels()][:5]
 ['exprc_gemm_f32', 'exprc_gemm_f64', 'exprc_gemm_f16', 'exprc_gemm_bf16', 'exprc_gemm_f32_tf32']
->>> grid(kernel_for("float32"), batch=2, m=100, n=300)
-((5, 2, 2), 256)
+>>> grid(kernel_for("float32"), batch=2, m=100, n=300)  # 2 products of 1 x 3 tiles of 128
+((6, 1, 1), 256)
 """
 from dataclasses import dataclass
 
 import numpy as np
+
+from .cuda_gemm_cores import SOURCE as CORES_SOURCE, render_cores
+from .cuda_gemm_mma import render_mma
+from .cuda_gemm_pipelined import LAYOUTS, SOURCE as PIPELINED_SOURCE, render_pipelined
 
 #: The parameters of every GEMM kernel, in order (each an int64 or a pointer).
 PARAMETERS = ("batch", "m", "n", "k",
@@ -51,25 +52,25 @@ PARAMETERS = ("batch", "m", "n", "k",
               "b", "b_sb", "b_sk", "b_sn",
               "c", "c_sb", "c_sm", "c_sn")
 
-#: The tile of C one block computes, rows by columns (the same for every kernel).
-BLOCK_M = BLOCK_N = 64
-
-#: The largest grid along y and z (CUDA's limit); the kernels loop over the rest.
-MAX_GRID_YZ = 65535
-MAX_GRID_X = 2**31 - 1
+#: The most blocks a GEMM launch gets (the kernels loop over the tiles beyond).
+MAX_BLOCKS = 2**31 - 1
 
 
 @dataclass(frozen=True)
 class GemmKernel:
     """One GEMM kernel: its name, the dtype of A and B (``dtype``, the storage) and of C
-    (``out_dtype``), how it computes (``"tiled"``, ``"mma"`` or ``"tf32"``), and the
-    threads per block it must be launched with."""
+    (``out_dtype``), how it computes (``"cores"``, ``"pipelined"``, ``"mma"`` or
+    ``"tf32"``), the threads per block it must be launched with, the side of the square tile
+    of C a block computes, and for a pipelined kernel the operands' ``layout`` (a key of
+    :data:`codegen.cuda_gemm_pipelined.LAYOUTS`)."""
 
     name: str
     dtype: str
     out_dtype: str
     method: str
     threads: int
+    tile: int
+    layout: str = None
 
     @property
     def exact(self):
@@ -78,12 +79,13 @@ class GemmKernel:
 
 
 _KERNELS = (
-    GemmKernel("exprc_gemm_f32", "float32", "float32", "tiled", 256),
-    GemmKernel("exprc_gemm_f64", "float64", "float64", "tiled", 256),
-    GemmKernel("exprc_gemm_f16", "float16", "float16", "mma", 128),
-    GemmKernel("exprc_gemm_bf16", "bfloat16", "bfloat16", "mma", 128),
-    GemmKernel("exprc_gemm_f32_tf32", "float32", "float32", "tf32", 128),
-)
+    GemmKernel("exprc_gemm_f32", "float32", "float32", "cores", 256, 128),
+    GemmKernel("exprc_gemm_f64", "float64", "float64", "cores", 256, 128),
+    GemmKernel("exprc_gemm_f16", "float16", "float16", "mma", 128, 64),
+    GemmKernel("exprc_gemm_bf16", "bfloat16", "bfloat16", "mma", 128, 64),
+    GemmKernel("exprc_gemm_f32_tf32", "float32", "float32", "tf32", 128, 64),
+) + tuple(GemmKernel(f"exprc_gemm_{short}_{layout}", dtype, dtype, "pipelined", 256, 128, layout)
+          for dtype, short in (("float16", "f16"), ("bfloat16", "bf16")) for layout in LAYOUTS)
 
 
 def gemm_kernels():
@@ -91,19 +93,75 @@ def gemm_kernels():
     return list(_KERNELS)
 
 
-def kernel_for(dtype, allow_tf32=False):
+def kernel_for(dtype, allow_tf32=False, layout=None):
     """The kernel computing products of ``dtype`` operands (``"float32"``, ``"float64"``,
-    ``"float16"`` or ``"bfloat16"``); float32 goes to the TF32 tensor-core kernel only when
-    ``allow_tf32``. Raises TypeError for any other dtype.
+    ``"float16"`` or ``"bfloat16"``): float32 goes to the TF32 tensor-core kernel only when
+    ``allow_tf32``; half-precision operands to the pipelined kernel of ``layout`` when one is
+    given (see :func:`pipelined_layout`). Raises TypeError for any other dtype.
 
     >>> kernel_for("float32").name, kernel_for("float32", allow_tf32=True).name
     ('exprc_gemm_f32', 'exprc_gemm_f32_tf32')
+    >>> kernel_for("bfloat16").name, kernel_for("bfloat16", layout="nt").name
+    ('exprc_gemm_bf16', 'exprc_gemm_bf16_nt')
     """
     name = str(dtype)
+    if name in ("float16", "bfloat16") and layout is not None:
+        wanted = ("pipelined", layout)
+    elif name == "float32" and allow_tf32:
+        wanted = ("tf32", None)
+    else:
+        wanted = ({"float32": "cores", "float64": "cores"}.get(name, "mma"), None)
     for kernel in _KERNELS:
-        if kernel.dtype == name and (kernel.method == "tf32") == (allow_tf32 and name == "float32"):
+        if kernel.dtype == name and (kernel.method, kernel.layout) == wanted:
             return kernel
     raise TypeError(f"no GEMM kernel for {name} operands; expected float32, float64, float16 or bfloat16")
+
+
+def choose(dtype, m, n, k, a, b, allow_tf32=False):
+    """The kernel for a product of ``dtype`` operands ``a`` and ``b``, each ``(device pointer,
+    (batch stride, row stride, column stride))`` as for :func:`pack_gemm_arguments`: the
+    pipelined tensor-core kernel where their layout allows it, else :func:`kernel_for`'s.
+
+    >>> choose("float16", 64, 64, 64, (4096, (0, 64, 1)), (8192, (0, 64, 1))).name
+    'exprc_gemm_f16_nn'
+    >>> choose("float16", 64, 64, 64, (4098, (0, 64, 1)), (8192, (0, 64, 1))).name  # A's rows unaligned
+    'exprc_gemm_f16'
+    """
+    layout = pipelined_layout(m, n, k, a, b) if str(dtype) in ("float16", "bfloat16") else None
+    return kernel_for(dtype, allow_tf32, layout)
+
+
+def pipelined_layout(m, n, k, a, b):
+    """The layout name (``"nn"``, ``"nt"``, ``"tn"`` or ``"tt"``) of operands ``a`` (``m x k``)
+    and ``b`` (``k x n``) of 16-bit elements, or None where a pipelined kernel cannot read
+    them: each must be contiguous along one of its axes, that axis' length a multiple of 8,
+    and its address and other strides multiples of 16 bytes, so that every 8 elements along
+    it are one aligned 16-byte copy.
+
+    >>> pipelined_layout(64, 32, 16, (0, (0, 16, 1)), (0, (0, 1, 16)))  # B a transpose
+    'nt'
+    >>> pipelined_layout(64, 32, 12, (0, (0, 12, 1)), (0, (0, 32, 1))) is None  # k of 12
+    True
+    """
+    a_axis = _contiguous_axis(a, m, k)
+    b_axis = _contiguous_axis((b[0], (b[1][0], b[1][2], b[1][1])), n, k)
+    if a_axis is None or b_axis is None:
+        return None
+    return ("n" if a_axis == "k" else "t") + ("t" if b_axis == "k" else "n")
+
+
+def _contiguous_axis(operand, outer, k):
+    """``"k"`` or ``"outer"``: the axis along which ``operand`` (``(ptr, (batch stride, outer
+    stride, k stride))`` of 16-bit elements) is read in aligned chunks of 8 elements; None
+    when neither is."""
+    ptr, (s_batch, s_outer, s_k) = operand
+    if ptr % 16 or s_batch % 8:
+        return None
+    if s_k == 1 and k % 8 == 0 and s_outer % 8 == 0:
+        return "k"
+    if s_outer == 1 and outer % 8 == 0 and s_k % 8 == 0:
+        return "outer"
+    return None
 
 
 def pack_gemm_arguments(batch, m, n, k, a, b, c):
@@ -122,10 +180,10 @@ def pack_gemm_arguments(batch, m, n, k, a, b, c):
 
 
 def grid(kernel, batch, m, n):
-    """``((blocks x, y, z), threads per block)`` for a product of ``batch`` ``m x n`` results."""
-    blocks_x = min(max(1, -(-n // BLOCK_N)), MAX_GRID_X)
-    blocks_y = min(max(1, -(-m // BLOCK_M)), MAX_GRID_YZ)
-    return (blocks_x, blocks_y, min(max(1, batch), MAX_GRID_YZ)), kernel.threads
+    """``((blocks, 1, 1), threads per block)`` for ``batch`` products of ``m x n`` results:
+    a block per tile, at least one, at most :data:`MAX_BLOCKS`."""
+    tiles = max(1, batch) * -(-m // kernel.tile) * -(-n // kernel.tile)
+    return (min(max(1, tiles), MAX_BLOCKS), 1, 1), kernel.threads
 
 
 # --- the source ---------------------------------------------------------------------------------
@@ -187,6 +245,74 @@ static __device__ __forceinline__ void exprc_mma_tf32(float *d, const unsigned i
                  "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+/* 16 bytes copied from global to shared memory without passing through registers
+   (cp.async, sm_80); `bytes` of them read: 16, or 0 to fill zeros past an edge. The copy
+   belongs to the thread's open group (exprc_copies_commit closes it), and is done only once
+   the thread has waited for its group. */
+static __device__ __forceinline__ void exprc_copy_async(void *shared, const void *global, unsigned int bytes)
+{
+    asm volatile("{ .reg .u64 s64; .reg .u32 s; cvta.to.shared.u64 s64, %0; cvt.u32.u64 s, s64; "
+                 "cp.async.cg.shared.global [s], [%1], 16, %2; }" :: "l"(shared), "l"(global), "r"(bytes) : "memory");
+}
+
+static __device__ __forceinline__ void exprc_copies_commit()
+{
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+/* wait until every group this thread committed, but the newest one, is done */
+static __device__ __forceinline__ void exprc_copies_wait_but_newest()
+{
+    asm volatile("cp.async.wait_group 1;" ::: "memory");
+}
+
+static __device__ __forceinline__ void exprc_copies_wait_all()
+{
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+}
+
+/* ldmatrix.x4: lanes 8 j .. 8 j + 7 each give the shared address of a 16-byte row of the
+   8 x 8 matrix j (16-bit elements); lane l receives in d[j] the elements (l / 4, 2 (l % 4))
+   and (l / 4, 2 (l % 4) + 1) of matrix j, the first in the low half */
+static __device__ __forceinline__ void exprc_ldmatrix(unsigned int *d, const void *row)
+{
+    asm volatile("{ .reg .u64 s64; .reg .u32 s; cvta.to.shared.u64 s64, %4; cvt.u32.u64 s, s64; "
+                 "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [s]; }"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3]) : "l"(row));
+}
+
+/* the same with each matrix transposed: lane l receives its elements (2 (l % 4), l / 4) and
+   (2 (l % 4) + 1, l / 4) */
+static __device__ __forceinline__ void exprc_ldmatrix_trans(unsigned int *d, const void *row)
+{
+    asm volatile("{ .reg .u64 s64; .reg .u32 s; cvta.to.shared.u64 s64, %4; cvt.u32.u64 s, s64; "
+                 "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [s]; }"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3]) : "l"(row));
+}
+
+/* How many tile x tile tiles cover an m x n matrix. */
+static __device__ __forceinline__ int64_t exprc_tiles(int64_t m, int64_t n, int64_t tile)
+{
+    return ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
+}
+
+/* The product `bi` and the tile of C (first row and column) that job `job` computes. Within a
+   product, tiles go in groups of 8 rows of tiles, column after column within a group (the
+   last group may have fewer rows): blocks running at once then share rows of A and columns
+   of B, which stay in the L2 cache. */
+static __device__ __forceinline__ void exprc_tile_of(int64_t job, int64_t m, int64_t n, int64_t tile,
+                                                     int64_t *bi, int64_t *row0, int64_t *col0)
+{
+    const int64_t tiles_m = (m + tile - 1) / tile, tiles_n = (n + tile - 1) / tile;
+    const int64_t per_product = tiles_m * tiles_n, t = job % per_product;
+    const int64_t first = t / (8 * tiles_n) * 8;  /* the group's first row of tiles */
+    const int64_t rows = tiles_m - first < 8 ? tiles_m - first : 8;
+    const int64_t u = t - first * tiles_n;
+    *bi = job / per_product;
+    *row0 = (first + u % rows) * tile;
+    *col0 = (u / rows) * tile;
 }"""
 
 _SIGNATURE = """\
@@ -194,213 +320,31 @@ extern "C" __global__ void __launch_bounds__({threads}) {name}(
         const int64_t batch, const int64_t m, const int64_t n, const int64_t k,
         const {t} *__restrict__ a, const int64_t a_sb, const int64_t a_sm, const int64_t a_sk,
         const {t} *__restrict__ b, const int64_t b_sb, const int64_t b_sk, const int64_t b_sn,
-        {out} *__restrict__ c, const int64_t c_sb, const int64_t c_sm, const int64_t c_sn)"""
-
-# The loops over the tiles of C a block computes: the grid may be smaller than the work
-# (batch and m beyond 65535 blocks), and every thread of a block runs the same iterations,
-# so the __syncthreads() inside stay uniform.
-_TILE_LOOPS = """\
-    #pragma unroll 1
-    for (int64_t bi = blockIdx.z; bi < batch; bi += gridDim.z)
-    #pragma unroll 1
-    for (int64_t row0 = (int64_t)blockIdx.y * 64; row0 < m; row0 += (int64_t)gridDim.y * 64)
-    #pragma unroll 1
-    for (int64_t col0 = (int64_t)blockIdx.x * 64; col0 < n; col0 += (int64_t)gridDim.x * 64) {
-        const {t} *a_b = a + bi * a_sb;
-        const {t} *b_b = b + bi * b_sb;
-        {out} *c_b = c + bi * c_sb;"""
-
-_TILED = """\
-/* {name}: {dtype} C = A @ B on the CUDA cores, exact in {dtype}.
-   A block of 256 threads (16 x 16: tx, ty) computes a 64 x 64 tile of C; thread (tx, ty)
-   holds a 4 x 4 register tile of it, rows ty + 16 i and columns tx + 16 j: interleaved,
-   so that a warp reads consecutive shared memory and writes consecutive columns of C.
-   K is walked 16 at a time: the block copies a 64 x 16 tile of A and a 16 x 64 tile of B
-   into shared memory (zeros past the edges), then every thread accumulates from them. */
-{signature}
-{{
-    __shared__ {t} a_tile[16][64 + 1];  /* [k][row]; the padding spreads the stores over banks */
-    __shared__ {t} b_tile[16][64 + 1];  /* [k][column] */
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-    /* copy each tile along its operand's unit stride, so that a warp's loads coalesce */
-    const bool a_down_rows = a_sm == 1 && a_sk != 1;  /* A stored column-major (a transpose) */
-    const bool b_down_k = b_sk == 1 && b_sn != 1;     /* B stored column-major */
-{loops}
-        {t} acc[4][4];
-        #pragma unroll
-        for (int i = 0; i < 4; ++i)
-            #pragma unroll
-            for (int j = 0; j < 4; ++j) acc[i][j] = 0;
-        #pragma unroll 1
-        for (int64_t k0 = 0; k0 < k; k0 += 16) {{
-            for (int e = threadIdx.x; e < 64 * 16; e += 256) {{
-                const int r = a_down_rows ? e % 64 : e / 16, kk = a_down_rows ? e / 64 : e % 16;
-                const int64_t row = row0 + r, kx = k0 + kk;
-                a_tile[kk][r] = (row < m && kx < k) ? a_b[row * a_sm + kx * a_sk] : ({t})0;
-            }}
-            for (int e = threadIdx.x; e < 64 * 16; e += 256) {{
-                const int cn = b_down_k ? e / 16 : e % 64, kk = b_down_k ? e % 16 : e / 64;
-                const int64_t col = col0 + cn, kx = k0 + kk;
-                b_tile[kk][cn] = (col < n && kx < k) ? b_b[kx * b_sk + col * b_sn] : ({t})0;
-            }}
-            __syncthreads();
-            #pragma unroll
-            for (int kk = 0; kk < 16; ++kk) {{
-                {t} a_reg[4], b_reg[4];
-                #pragma unroll
-                for (int i = 0; i < 4; ++i) a_reg[i] = a_tile[kk][ty + 16 * i];
-                #pragma unroll
-                for (int j = 0; j < 4; ++j) b_reg[j] = b_tile[kk][tx + 16 * j];
-                #pragma unroll
-                for (int i = 0; i < 4; ++i)
-                    #pragma unroll
-                    for (int j = 0; j < 4; ++j) acc[i][j] = {fma}(a_reg[i], b_reg[j], acc[i][j]);
-            }}
-            __syncthreads();  /* before the next tiles overwrite these */
-        }}
-        #pragma unroll
-        for (int i = 0; i < 4; ++i)
-            #pragma unroll
-            for (int j = 0; j < 4; ++j) {{
-                const int64_t row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
-                if (row < m && col < n) c_b[row * c_sm + col * c_sn] = acc[i][j];
-            }}
-    }}
-}}"""
-
-_MMA = """\
-/* {name}: {dtype} C = A @ B on the tensor cores ({instruction}), float32 accumulation,
-   {rounding}.
-   A block of 4 warps computes a 64 x 64 tile of C: warp w the 32 x 32 quarter at rows
-   32 (w / 2), columns 32 (w % 2), as 2 x 4 tiles of 16 x 8, one mma each per {mma_k} of K.
-   K is walked 32 at a time: the block copies a 64 x 32 tile of A ([row][k]) and of B
-   ([column][k], the "col" layout mma reads) into shared memory, zeros past the edges.
-   Fragments, per the PTX ISA (g = lane / 4, t = lane % 4):{fragments} */
-{signature}
-{{
-    /* rows padded by {pad} elements: a warp's fragment loads then hit 32 distinct banks */
-    __shared__ __align__(16) {s} a_tile[64][32 + {pad}];
-    __shared__ __align__(16) {s} b_tile[64][32 + {pad}];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
-    const bool a_down_rows = a_sm == 1 && a_sk != 1;
-    const bool b_down_k = b_sk == 1 && b_sn != 1;
-{loops}
-        float acc[2][4][4];
-        #pragma unroll
-        for (int mi = 0; mi < 2; ++mi)
-            #pragma unroll
-            for (int ni = 0; ni < 4; ++ni)
-                #pragma unroll
-                for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.0f;
-        #pragma unroll 1
-        for (int64_t k0 = 0; k0 < k; k0 += 32) {{
-            for (int e = threadIdx.x; e < 64 * 32; e += 128) {{
-                const int r = a_down_rows ? e % 64 : e / 32, kk = a_down_rows ? e / 64 : e % 32;
-                const int64_t row = row0 + r, kx = k0 + kk;
-                a_tile[r][kk] = (row < m && kx < k) ? a_b[row * a_sm + kx * a_sk] : ({s})0;
-            }}
-            for (int e = threadIdx.x; e < 64 * 32; e += 128) {{
-                const int cn = b_down_k ? e / 32 : e % 64, kk = b_down_k ? e % 32 : e / 64;
-                const int64_t col = col0 + cn, kx = k0 + kk;
-                b_tile[cn][kk] = (col < n && kx < k) ? b_b[kx * b_sk + col * b_sn] : ({s})0;
-            }}
-            __syncthreads();
-            #pragma unroll
-            for (int ks = 0; ks < 32; ks += {mma_k}) {{
-                unsigned int a_frag[2][4], b_frag[4][2];
-                #pragma unroll
-                for (int mi = 0; mi < 2; ++mi) {{
-                    const int r = warp_row + 16 * mi;
-{a_fragment}
-                }}
-                #pragma unroll
-                for (int ni = 0; ni < 4; ++ni) {{
-                    const int cn = warp_col + 8 * ni;
-{b_fragment}
-                }}
-                #pragma unroll
-                for (int mi = 0; mi < 2; ++mi)
-                    #pragma unroll
-                    for (int ni = 0; ni < 4; ++ni) {mma}(acc[mi][ni], a_frag[mi], b_frag[ni]);
-            }}
-            __syncthreads();  /* before the next tiles overwrite these */
-        }}
-        /* accumulator q of tile (mi, ni) is C's element (g + 8 (q / 2), 2 t + q % 2) of the tile */
-        #pragma unroll
-        for (int mi = 0; mi < 2; ++mi)
-            #pragma unroll
-            for (int ni = 0; ni < 4; ++ni)
-                #pragma unroll
-                for (int q = 0; q < 4; ++q) {{
-                    const int64_t row = row0 + warp_row + 16 * mi + g + 8 * (q / 2);
-                    const int64_t col = col0 + warp_col + 8 * ni + 2 * t + q % 2;
-                    if (row < m && col < n) c_b[row * c_sm + col * c_sn] = {store};
-                }}
-    }}
-}}"""
-
-# Two 16-bit elements of a row, the lower-indexed one in the low half: one 32-bit register
-# of an m16n8k16 fragment (the column is even, so the load is aligned).
-_PAIR = "*(const unsigned int *)&{tile}[{row}][{col}]"
-
-_FRAGMENTS_K16 = """
-     a (16 x 16, row): register 0 holds A[g][2t, 2t+1], 1 A[g+8][2t, 2t+1],
-                       2 A[g][2t+8, 2t+9], 3 A[g+8][2t+8, 2t+9];
-     b (16 x 8, col):  register 0 holds B[2t, 2t+1][g], 1 B[2t+8, 2t+9][g];
-     c (16 x 8):       float q holds C[g + 8 (q / 2)][2t + q % 2]."""
-
-_FRAGMENTS_K8 = """
-     a (16 x 8, row): register 0 holds A[g][t], 1 A[g+8][t], 2 A[g][t+4], 3 A[g+8][t+4];
-     b (8 x 8, col):  register 0 holds B[t][g], 1 B[t+4][g];
-     c (16 x 8):      float q holds C[g + 8 (q / 2)][2t + q % 2]."""
-
-_A_K16 = "\n".join(
-    f"                    a_frag[mi][{i}] = " + _PAIR.format(tile="a_tile", row=row, col=col) + ";"
-    for i, (row, col) in enumerate([("r + g", "ks + 2 * t"), ("r + g + 8", "ks + 2 * t"),
-                                    ("r + g", "ks + 2 * t + 8"), ("r + g + 8", "ks + 2 * t + 8")]))
-_B_K16 = "\n".join(
-    f"                    b_frag[ni][{i}] = " + _PAIR.format(tile="b_tile", row="cn + g", col=col) + ";"
-    for i, col in enumerate(["ks + 2 * t", "ks + 2 * t + 8"]))
-_A_K8 = "\n".join(
-    f"                    a_frag[mi][{i}] = exprc_f32_to_tf32(a_tile[{row}][{col}]);"
-    for i, (row, col) in enumerate([("r + g", "ks + t"), ("r + g + 8", "ks + t"),
-                                    ("r + g", "ks + t + 4"), ("r + g + 8", "ks + t + 4")]))
-_B_K8 = "\n".join(
-    f"                    b_frag[ni][{i}] = exprc_f32_to_tf32(b_tile[cn + g][{col}]);"
-    for i, col in enumerate(["ks + t", "ks + t + 4"]))
+        {t} *__restrict__ c, const int64_t c_sb, const int64_t c_sm, const int64_t c_sn)"""
 
 _C_TYPES = {"float32": "float", "float64": "double", "float16": "exprc_bits16", "bfloat16": "exprc_bits16"}
 
+_RENDERERS = {"cores": render_cores, "pipelined": render_pipelined, "mma": render_mma, "tf32": render_mma}
+
 
 def render_gemm(kernel):
-    """The CUDA source of one :class:`GemmKernel` (without :data:`PRELUDE`)."""
-    t, out = _C_TYPES[kernel.dtype], _C_TYPES[kernel.out_dtype]
-    signature = _SIGNATURE.format(threads=kernel.threads, name=kernel.name, t=t, out=out)
-    loops = _TILE_LOOPS.replace("{t}", t).replace("{out}", out)
-    if kernel.method == "tiled":
-        fma = {"float32": "__fmaf_rn", "float64": "__fma_rn"}[kernel.dtype]
-        return _TILED.format(name=kernel.name, dtype=kernel.dtype, signature=signature, loops=loops, t=t, fma=fma)
-    if kernel.method == "mma":
-        short = {"float16": "f16", "bfloat16": "bf16"}[kernel.dtype]
-        return _MMA.format(
-            name=kernel.name, dtype=kernel.dtype, signature=signature, loops=loops, s=t, pad=8, mma_k=16,
-            instruction=f"mma.sync m16n8k16 .{short}", rounding=f"the result rounded once to {kernel.dtype}",
-            fragments=_FRAGMENTS_K16, a_fragment=_A_K16, b_fragment=_B_K16, mma=f"exprc_mma_{short}",
-            store=f"exprc_f32_to_{short}(acc[mi][ni][q])")
-    return _MMA.format(
-        name=kernel.name, dtype=kernel.dtype, signature=signature, loops=loops, s=t, pad=4, mma_k=8,
-        instruction="mma.sync m16n8k8 .tf32", rounding="inputs rounded to TF32 (not exact: only where allowed)",
-        fragments=_FRAGMENTS_K8, a_fragment=_A_K8, b_fragment=_B_K8, mma="exprc_mma_tf32",
-        store="acc[mi][ni][q]")
+    """The CUDA source of one :class:`GemmKernel` (without :data:`PRELUDE` and the templates)."""
+    signature = _SIGNATURE.format(threads=kernel.threads, name=kernel.name, t=_C_TYPES[kernel.dtype])
+    return _RENDERERS[kernel.method](kernel, signature)
 
 
 def gemm_source(kernels=None):
-    """The CUDA source of ``kernels`` (default: every GEMM kernel), with :data:`PRELUDE`.
+    """The CUDA source of ``kernels`` (default: every GEMM kernel), with :data:`PRELUDE` and
+    the templates they instantiate.
 
     >>> "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in gemm_source()
     True
     """
     kernels = gemm_kernels() if kernels is None else kernels
-    return "\n\n".join([PRELUDE] + [render_gemm(k) for k in kernels]) + "\n"
+    methods = {k.method for k in kernels}
+    parts = [PRELUDE]
+    if "cores" in methods:
+        parts.append(CORES_SOURCE)
+    if "pipelined" in methods:
+        parts.append(PIPELINED_SOURCE)
+    return "\n\n".join(parts + [render_gemm(k) for k in kernels]) + "\n"

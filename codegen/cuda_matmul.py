@@ -11,7 +11,11 @@ Batch axes: the kernel takes one batch axis per operand (a stride, 0 where it
 broadcasts). Adjacent batch axes that step evenly in all three arrays are
 merged into one; any that cannot be are looped over, one launch each.
 
-The kernels (:mod:`codegen.cuda_gemm`) are compiled once per GPU, into one
+Each launch takes the kernel :func:`codegen.cuda_gemm.choose` picks for its
+operands: float16 operands laid out in aligned rows go to the pipelined
+tensor-core kernels. :func:`launch_gemm` launches one product on raw device
+pointers, for memory exprc's arrays cannot describe (bfloat16, which NumPy
+lacks, held by PyTorch or JAX). The kernels are compiled once per GPU, into one
 module, and kept in the disk cache like every CUBIN.
 
 >>> import numpy as np
@@ -23,7 +27,7 @@ import numpy as np
 from .cuda_array import empty
 from .cuda_build import KernelModule
 from .cuda_launch import launch_grid
-from .cuda_gemm import gemm_kernels, gemm_source, grid, kernel_for, pack_gemm_arguments
+from .cuda_gemm import choose, gemm_kernels, gemm_source, grid, pack_gemm_arguments
 
 #: The dtypes :func:`matmul` computes on the GPU.
 DEVICE_DTYPES = ("float32", "float64", "float16")
@@ -46,7 +50,6 @@ def matmul(a, b, allow_tf32=False):
                         f"got {a.dtype} and {b.dtype}")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands of shapes {a.shape} and {b.shape}; a 0-d operand is not a matrix")
-    kernel = kernel_for(a.dtype.name, allow_tf32)
     # Strides in elements: an operand whose strides are not whole elements is copied first.
     a = a if a.flags.aligned else contiguous_copy(a)
     b = b if b.flags.aligned else contiguous_copy(b)
@@ -60,7 +63,7 @@ def matmul(a, b, allow_tf32=False):
     except ValueError:
         raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} do not broadcast") from None
     out_shape = batch_shape + ((m,) if a.ndim > 1 else ()) + ((n,) if b.ndim > 1 else ())
-    out = empty(out_shape, kernel.out_dtype, device_id=a.device_id)
+    out = empty(out_shape, a.dtype, device_id=a.device_id)
     if out.size == 0:
         return out
     c_strides = _c_strides(batch_shape + (m, n))
@@ -68,17 +71,33 @@ def matmul(a, b, allow_tf32=False):
     b_batch = _broadcast_strides(b_shape[:-2], b_strides[:-2], batch_shape)
     outer, outer_strides, batch, (a_sb, b_sb, c_sb) = _merge_batch(
         batch_shape, [a_batch, b_batch, list(c_strides[:-2])])
-    function = KERNELS.functions(a.device_id)[kernel.name]
-    blocks, threads = grid(kernel, batch, m, n)
     for index in np.ndindex(*outer):
         offsets = [sum(i * s for i, s in zip(index, strides)) for strides in outer_strides]
-        arguments = pack_gemm_arguments(
-            batch, m, n, k,
-            (a.ptr + offsets[0] * a.itemsize, (a_sb, *a_strides[-2:])),
-            (b.ptr + offsets[1] * b.itemsize, (b_sb, *b_strides[-2:])),
-            (out.ptr + offsets[2] * out.itemsize, (c_sb, *c_strides[-2:])))
-        launch_grid(function, arguments, blocks, threads)
+        launch_gemm(a.dtype.name, batch, m, n, k,
+                    (a.ptr + offsets[0] * a.itemsize, (a_sb, *a_strides[-2:])),
+                    (b.ptr + offsets[1] * b.itemsize, (b_sb, *b_strides[-2:])),
+                    (out.ptr + offsets[2] * out.itemsize, (c_sb, *c_strides[-2:])),
+                    allow_tf32=allow_tf32, device_id=a.device_id)
     return out
+
+
+def launch_gemm(dtype, batch, m, n, k, a, b, c, allow_tf32=False, device_id=0):
+    """Launch ``batch`` products ``C = A @ B`` of ``dtype`` (``"float32"``, ``"float64"``,
+    ``"float16"`` or ``"bfloat16"``) on device ``device_id``: ``a``, ``b`` and ``c`` are each
+    ``(device pointer, (batch stride, row stride, column stride))`` in elements, as
+    :func:`codegen.cuda_gemm.pack_gemm_arguments` takes them. Returns the kernel launched
+    (the one :func:`codegen.cuda_gemm.choose` picks); the launch is asynchronous, as every
+    launch on the default stream.
+
+    >>> launch_gemm("bfloat16", 1, 4096, 4096, 4096, (x.data_ptr(), (0, 4096, 1)),
+    ...             (y.data_ptr(), (0, 4096, 1)), (z.data_ptr(), (0, 4096, 1))).name  # doctest: +SKIP
+    'exprc_gemm_bf16_nn'
+    """
+    kernel = choose(dtype, m, n, k, a, b, allow_tf32)
+    blocks, threads = grid(kernel, batch, m, n)
+    launch_grid(KERNELS.functions(device_id)[kernel.name], pack_gemm_arguments(batch, m, n, k, a, b, c),
+                blocks, threads)
+    return kernel
 
 
 def _as_matrices(x, left):

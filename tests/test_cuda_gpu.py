@@ -138,6 +138,38 @@ def test_gemm_kernels_on_the_gpu(rng, shapes, transposed, dtype):
     np.testing.assert_allclose(got.astype(np.float64), exact, rtol=rtol, atol=rtol * max(1, shapes[0][-1]) ** 0.5)
 
 
+@pytest.mark.parametrize("layout", ["nn", "nt", "tn", "tt"])
+@pytest.mark.parametrize("mnk", [(136, 200, 104), (1024, 512, 264)], ids=str)
+def test_pipelined_kernels_on_the_gpu(rng, layout, mnk):
+    """The cp.async / ldmatrix / mma kernels in each layout, float16 through exprc's arrays and
+    bfloat16 through PyTorch's memory, against NumPy in float64."""
+    from codegen.cuda_matmul import launch_gemm, matmul
+
+    m, n, k = mnk
+    a, b = rng.uniform(-1, 1, (m, k)), rng.uniform(-1, 1, (k, n))
+
+    def lay(value, transposed):
+        return ex.cuda.to_device(np.ascontiguousarray(value.T)).T if transposed else ex.cuda.to_device(value)
+
+    a16, b16 = a.astype(np.float16), b.astype(np.float16)
+    got = matmul(lay(a16, layout[0] == "t"), lay(b16, layout[1] == "t")).get()
+    exact = a16.astype(np.float64) @ b16.astype(np.float64)
+    np.testing.assert_allclose(got.astype(np.float64), exact, rtol=2e-3, atol=2e-3 * k ** 0.5)
+
+    torch = pytest.importorskip("torch")
+    ta = torch.tensor(a, dtype=torch.bfloat16, device="cuda")
+    tb = torch.tensor(b, dtype=torch.bfloat16, device="cuda")
+    ta = ta.t().contiguous().t() if layout[0] == "t" else ta
+    tb = tb.t().contiguous().t() if layout[1] == "t" else tb
+    tc = torch.empty((m, n), dtype=torch.bfloat16, device="cuda")
+    kernel = launch_gemm("bfloat16", 1, m, n, k, (ta.data_ptr(), (0, *ta.stride())), (tb.data_ptr(), (0, *tb.stride())),
+                         (tc.data_ptr(), (0, *tc.stride())))
+    assert kernel.name == f"exprc_gemm_bf16_{layout}"
+    torch.cuda.synchronize()
+    exact = ta.double().cpu().numpy() @ tb.double().cpu().numpy()
+    np.testing.assert_allclose(tc.double().cpu().numpy(), exact, rtol=1e-2, atol=1e-2 * k ** 0.5)
+
+
 def test_tf32_kernel_on_the_gpu(rng):
     from codegen.cuda_matmul import matmul
 

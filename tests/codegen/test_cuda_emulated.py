@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_gemm
 from codegen.cuda_array import to_device
 from codegen.cuda_copy import contiguous_copy
 from codegen.row_chain import RowChainStep
@@ -193,34 +192,6 @@ def test_chain_whose_shapes_differ_runs_its_parts(gpu, rng):
 
 
 # --- matrix products ------------------------------------------------------------------------------
-
-
-def _bf16_bits(values):
-    """float32 values (exact in bfloat16) as bfloat16 bits."""
-    return (np.ascontiguousarray(values, np.float32).view(np.uint32) >> 16).astype(np.uint16)
-
-
-@pytest.mark.parametrize("kernel", cuda_gemm.gemm_kernels(), ids=lambda k: k.name)
-def test_gemm_kernels(rng, kernel):
-    """Each GEMM kernel on a batch of 2 products of odd sizes, B read transposed: the tiles'
-    edges, the K loop's remainder and (mma) the fragments' layout."""
-    batch, m, n, k = 2, 70, 37, 45
-    a = (rng.integers(-8, 8, (batch, m, k)) / 4).astype(np.float32)  # exact in every dtype
-    b = (rng.integers(-8, 8, (batch, n, k)) / 4).astype(np.float32).transpose(0, 2, 1)
-    expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    if kernel.dtype == "bfloat16":
-        a_mem, b_mem, c = _bf16_bits(a), _bf16_bits(b.transpose(0, 2, 1)).transpose(0, 2, 1), np.zeros((batch, m, n), np.uint16)
-    else:
-        store = np.float16 if kernel.dtype == "float16" else np.dtype(kernel.dtype)
-        a_mem, b_mem = a.astype(store), b.astype(store)
-        c = np.zeros((batch, m, n), store)
-    arguments = cuda_gemm.pack_gemm_arguments(
-        batch, m, n, k, *[(arr.ctypes.data, [s // arr.itemsize for s in arr.strides]) for arr in (a_mem, b_mem, c)])
-    blocks, threads = cuda_gemm.grid(kernel, batch, m, n)
-    Program(cuda_gemm.gemm_source()).launch(kernel.name, blocks, (threads, 1, 1), arguments.tolist())
-    got = (c.astype(np.uint32) << 16).view(np.float32) if kernel.dtype == "bfloat16" else c
-    rtol = {"float16": 1e-3, "bfloat16": 8e-3}.get(kernel.dtype, 1e-6 if kernel.exact else 1e-3)
-    np.testing.assert_allclose(got.astype(np.float64), expected, rtol=rtol, atol=rtol)
 
 
 def test_matmul_in_a_program(gpu, rng):

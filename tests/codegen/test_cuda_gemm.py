@@ -11,8 +11,9 @@
 - programs built with ``device="cuda"`` compute ``@`` with the GEMM kernel and
   copy nothing back to the host.
 
-The kernels' own arithmetic (the tiling, the tensor-core fragments) runs only on
-a GPU: tests/test_cuda_gpu.py checks it there.
+The kernels' own arithmetic (the tiling, the pipeline, the tensor-core fragments)
+runs on the emulated GPU in test_cuda_gemm_emulated.py, and on a GPU in
+tests/test_cuda_gpu.py.
 """
 import re
 
@@ -48,10 +49,11 @@ def test_every_gemm_kernel_compiles_to_a_cubin(arch):
 
 
 def test_kernel_choice_and_refusals():
-    assert cuda_gemm.kernel_for("float64").method == "tiled"
+    assert cuda_gemm.kernel_for("float64").method == "cores"
     assert cuda_gemm.kernel_for("float16").method == "mma"
     assert cuda_gemm.kernel_for("float32", allow_tf32=True).method == "tf32"
-    assert cuda_gemm.kernel_for("float64", allow_tf32=True).method == "tiled"  # TF32 is for float32 only
+    assert cuda_gemm.kernel_for("float64", allow_tf32=True).method == "cores"  # TF32 is for float32 only
+    assert cuda_gemm.kernel_for("float32", layout="nn").method == "cores"  # layouts are for 16-bit operands
     assert not cuda_gemm.kernel_for("float32", allow_tf32=True).exact
     with pytest.raises(TypeError, match="no GEMM kernel for int32 operands"):
         cuda_gemm.kernel_for("int32")
@@ -59,19 +61,48 @@ def test_kernel_choice_and_refusals():
         cuda_gemm.pack_gemm_arguments(1, 1, 1, 1, (0, (0, 1, 1)), (0, (1, 1)), (0, (0, 1, 1)))
 
 
-def test_grid_is_capped_and_covers_small_products():
+@pytest.mark.parametrize("a, b, expected", [
+    ((256, (0, 64, 1)), (512, (0, 32, 1)), "nn"),      # both C-contiguous
+    ((256, (0, 1, 64)), (512, (0, 32, 1)), "tn"),      # A a transpose (m contiguous)
+    ((256, (0, 64, 1)), (512, (0, 1, 64)), "nt"),      # B a transpose (k contiguous)
+    ((256, (0, 1, 64)), (512, (0, 1, 64)), "tt"),
+    ((256, (4096, 64, 1)), (512, (0, 32, 1)), "nn"),   # a batch of A, B broadcast
+    ((256, (0, 0, 1)), (512, (0, 32, 1)), "nn"),       # one row of A repeated (a vector)
+    ((264, (0, 64, 1)), (512, (0, 32, 1)), None),      # A 8 bytes off 16
+    ((256, (0, 68, 1)), (512, (0, 32, 1)), None),      # A's rows 136 bytes apart
+    ((256, (0, 64, 2)), (512, (0, 32, 1)), None),      # A strided along both axes
+    ((256, (4100, 64, 1)), (512, (0, 32, 1)), None),   # A's products not 16-byte aligned
+])
+def test_pipelined_layouts(a, b, expected):
+    """The pipelined kernels read 8 elements (16 bytes) at a time along an operand's unit
+    stride: every such row must start on 16 bytes."""
+    m, n, k = 48, 32, 64
+    assert cuda_gemm.pipelined_layout(m, n, k, a, b) == expected
+    name = cuda_gemm.choose("bfloat16", m, n, k, a, b).name
+    assert name == ("exprc_gemm_bf16" if expected is None else f"exprc_gemm_bf16_{expected}")
+    assert cuda_gemm.pipelined_layout(m, n, 60, a, b) in (None, "tn"), "k = 60 is not whole chunks along k"
+    assert cuda_gemm.choose("float32", m, n, k, a, b).name == "exprc_gemm_f32"
+
+
+def test_grid_is_one_block_per_tile_capped():
     kernel = cuda_gemm.kernel_for("float32")
     assert cuda_gemm.grid(kernel, 1, 0, 0) == ((1, 1, 1), 256)
-    assert cuda_gemm.grid(kernel, 10**6, 10**7, 65) == ((2, 65535, 65535), 256)
-    assert cuda_gemm.grid(cuda_gemm.kernel_for("float16"), 3, 64, 64) == ((1, 1, 3), 128)
+    assert cuda_gemm.grid(kernel, 3, 129, 128) == ((6, 1, 1), 256)
+    assert cuda_gemm.grid(kernel, 10**6, 10**7, 65) == ((2**31 - 1, 1, 1), 256)
+    assert cuda_gemm.grid(cuda_gemm.kernel_for("float16"), 3, 64, 65) == ((6, 1, 1), 128)
+    assert cuda_gemm.grid(cuda_gemm.kernel_for("float16", layout="tn"), 1, 4096, 4096) == ((1024, 1, 1), 256)
 
 
 def test_sources_read_like_cuda():
-    """Each kernel says what it computes, and the tensor-core ones how their fragments lie."""
+    """Each kernel says what it computes, the general tensor-core ones how their fragments lie,
+    and the pipelined ones how their operands lie."""
     source = cuda_gemm.gemm_source()
     for kernel in cuda_gemm.gemm_kernels():
         assert f"/* {kernel.name}: {kernel.dtype} C = A @ B" in source
     assert source.count("Fragments, per the PTX ISA") == 3
+    assert "exprc_gemm_bf16_tn: bfloat16 C = A @ B on the tensor cores (mma.sync m16n8k16), float32\n" \
+           "   accumulation, for A contiguous along m (a transpose) and B contiguous along n" in source
+    assert cuda_gemm.gemm_source([cuda_gemm.kernel_for("float64")]).count("exprc_gemm_pipelined") == 0
 
 
 # --- running over the stand-in driver -------------------------------------------------------------
@@ -125,15 +156,20 @@ def test_unmergeable_batch_axes_take_one_launch_each(gpu, rng):
     b = rng.standard_normal((5, 6))
     out = cuda_matmul.matmul(_device(a), _device(b))
     np.testing.assert_allclose(out.get(), a @ b, rtol=1e-13)
-    assert [blocks[2] for _, blocks, _ in gpu.launches] == [3, 3]
+    assert [blocks for _, blocks, _ in gpu.launches] == [(3, 1, 1), (3, 1, 1)]  # a tile per product
 
 
 def test_half_and_tf32_products_over_the_stand_in(gpu, rng):
     a, b = rng.standard_normal((33, 70)), rng.standard_normal((70, 9))
     half = cuda_matmul.matmul(to_device(a.astype(np.float16)), to_device(b.astype(np.float16)))
     expected = (a.astype(np.float16).astype(np.float32) @ b.astype(np.float16).astype(np.float32)).astype(np.float16)
-    assert half.dtype == np.float16
+    assert half.dtype == np.float16 and gpu.launches[-1][0] == "exprc_gemm_f16"  # k = 70: not whole chunks
     np.testing.assert_array_equal(half.get(), expected)
+    a16, b16 = a[:, :64].astype(np.float16), b[:64].astype(np.float16)
+    b_transposed = to_device(np.ascontiguousarray(b16.T)).T
+    half = cuda_matmul.matmul(to_device(a16), b_transposed)
+    assert gpu.launches[-1][0] == "exprc_gemm_f16_nt"
+    np.testing.assert_array_equal(half.get(), (a16.astype(np.float32) @ b16.astype(np.float32)).astype(np.float16))
     tf32 = cuda_matmul.matmul(to_device(a.astype(np.float32)), to_device(b.astype(np.float32)), allow_tf32=True)
     assert gpu.launches[-1][0] == "exprc_gemm_f32_tf32"
     np.testing.assert_allclose(tf32.get(), a @ b, rtol=1e-2, atol=1e-2)  # 10 bits of mantissa
