@@ -15,7 +15,8 @@ Parameters, each 8 bytes as for every exprc kernel (:data:`PARAMETERS`)::
 Kernels (:func:`gemm_kernels`), by how they compute (``method``):
 
 - ``"cores"`` (:mod:`codegen.cuda_gemm_cores`): ``exprc_gemm_f32`` and
-  ``exprc_gemm_f64`` on the CUDA cores, exact in the dtype, any layout;
+  ``exprc_gemm_f64`` on the CUDA cores, exact in the dtype, any layout, and
+  their versions on smaller tiles for smaller products (``_tile64``);
 - ``"pipelined"`` (:mod:`codegen.cuda_gemm_pipelined`):
   ``exprc_gemm_{f16,bf16}_{nn,nt,tn,tt}`` on the tensor cores, for operands
   laid out in rows of 16 bytes (:func:`pipelined_layout`), the name saying
@@ -33,8 +34,8 @@ Grids (:func:`grid`) are one-dimensional: one block per tile of C
 (:attr:`GemmKernel.tile` square) of every product, capped; each block loops
 over the tiles the grid does not reach, so any grid computes everything.
 
->>> [k.name for k in gemm_kernels()][:5]
-['exprc_gemm_f32', 'exprc_gemm_f64', 'exprc_gemm_f16', 'exprc_gemm_bf16', 'exprc_gemm_f32_tf32']
+>>> [k.name for k in gemm_kernels()][:4]
+['exprc_gemm_f32', 'exprc_gemm_f64', 'exprc_gemm_f32_tile64', 'exprc_gemm_f64_tile64']
 >>> grid(kernel_for("float32"), batch=2, m=100, n=300)  # 2 products of 1 x 3 tiles of 128
 ((6, 1, 1), 256)
 """
@@ -54,6 +55,11 @@ PARAMETERS = ("batch", "m", "n", "k",
 
 #: The most blocks a GEMM launch gets (the kernels loop over the tiles beyond).
 MAX_BLOCKS = 2**31 - 1
+
+#: A float32 or float64 product with fewer 128 x 128 tiles than this runs on 64 x 64 tiles:
+#: four times as many blocks, for GPUs of a hundred multiprocessors and more (an H100 has
+#: 132) that would otherwise sit idle on a product like an MLP layer's 512 x 256.
+FEW_TILES = 264
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ class GemmKernel:
 _KERNELS = (
     GemmKernel("exprc_gemm_f32", "float32", "float32", "cores", 256, 128),
     GemmKernel("exprc_gemm_f64", "float64", "float64", "cores", 256, 128),
+    GemmKernel("exprc_gemm_f32_tile64", "float32", "float32", "cores", 256, 64),
+    GemmKernel("exprc_gemm_f64_tile64", "float64", "float64", "cores", 256, 64),
     GemmKernel("exprc_gemm_f16", "float16", "float16", "mma", 128, 64),
     GemmKernel("exprc_gemm_bf16", "bfloat16", "bfloat16", "mma", 128, 64),
     GemmKernel("exprc_gemm_f32_tf32", "float32", "float32", "tf32", 128, 64),
@@ -117,18 +125,25 @@ def kernel_for(dtype, allow_tf32=False, layout=None):
     raise TypeError(f"no GEMM kernel for {name} operands; expected float32, float64, float16 or bfloat16")
 
 
-def choose(dtype, m, n, k, a, b, allow_tf32=False):
-    """The kernel for a product of ``dtype`` operands ``a`` and ``b``, each ``(device pointer,
-    (batch stride, row stride, column stride))`` as for :func:`pack_gemm_arguments`: the
-    pipelined tensor-core kernel where their layout allows it, else :func:`kernel_for`'s.
+def choose(dtype, m, n, k, a, b, allow_tf32=False, batch=1):
+    """The kernel for ``batch`` products of ``dtype`` operands ``a`` and ``b``, each ``(device
+    pointer, (batch stride, row stride, column stride))`` as for :func:`pack_gemm_arguments`:
+    the pipelined tensor-core kernel where their layout allows it, the CUDA-core kernel of
+    64 x 64 tiles for a product of fewer than :data:`FEW_TILES` tiles of 128, else
+    :func:`kernel_for`'s.
 
     >>> choose("float16", 64, 64, 64, (4096, (0, 64, 1)), (8192, (0, 64, 1))).name
     'exprc_gemm_f16_nn'
     >>> choose("float16", 64, 64, 64, (4098, (0, 64, 1)), (8192, (0, 64, 1))).name  # A's rows unaligned
     'exprc_gemm_f16'
+    >>> choose("float32", 512, 256, 784, (0, (0, 784, 1)), (0, (0, 256, 1))).name  # 8 tiles of 128
+    'exprc_gemm_f32_tile64'
     """
     layout = pipelined_layout(m, n, k, a, b) if str(dtype) in ("float16", "bfloat16") else None
-    return kernel_for(dtype, allow_tf32, layout)
+    kernel = kernel_for(dtype, allow_tf32, layout)
+    if kernel.method == "cores" and max(1, batch) * -(-m // 128) * -(-n // 128) < FEW_TILES:
+        kernel = next(k for k in _KERNELS if k.method == "cores" and k.dtype == kernel.dtype and k.tile == 64)
+    return kernel
 
 
 def pipelined_layout(m, n, k, a, b):

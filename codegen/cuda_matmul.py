@@ -93,7 +93,7 @@ def launch_gemm(dtype, batch, m, n, k, a, b, c, allow_tf32=False, device_id=0):
     ...             (y.data_ptr(), (0, 4096, 1)), (z.data_ptr(), (0, 4096, 1))).name  # doctest: +SKIP
     'exprc_gemm_bf16_nn'
     """
-    kernel = choose(dtype, m, n, k, a, b, allow_tf32)
+    kernel = choose(dtype, m, n, k, a, b, allow_tf32, batch)
     blocks, threads = grid(kernel, batch, m, n)
     launch_grid(KERNELS.functions(device_id)[kernel.name], pack_gemm_arguments(batch, m, n, k, a, b, c),
                 blocks, threads)

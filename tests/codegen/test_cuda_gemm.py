@@ -81,7 +81,19 @@ def test_pipelined_layouts(a, b, expected):
     name = cuda_gemm.choose("bfloat16", m, n, k, a, b).name
     assert name == ("exprc_gemm_bf16" if expected is None else f"exprc_gemm_bf16_{expected}")
     assert cuda_gemm.pipelined_layout(m, n, 60, a, b) in (None, "tn"), "k = 60 is not whole chunks along k"
-    assert cuda_gemm.choose("float32", m, n, k, a, b).name == "exprc_gemm_f32"
+    assert cuda_gemm.choose("float32", m, n, k, a, b).name == "exprc_gemm_f32_tile64"
+
+
+def test_small_products_take_smaller_tiles():
+    """Fewer than FEW_TILES tiles of 128 would leave most of a large GPU idle."""
+    a, b = (0, (0, 4096, 1)), (0, (0, 4096, 1))
+    assert cuda_gemm.choose("float32", 4096, 4096, 4096, a, b).name == "exprc_gemm_f32"  # 1024 tiles
+    assert cuda_gemm.choose("float64", 2048, 2304, 64, a, b).name == "exprc_gemm_f64"  # 16 x 18 tiles
+    assert cuda_gemm.choose("float64", 2048, 2048, 64, a, b).name == "exprc_gemm_f64_tile64"  # 16 x 16
+    assert cuda_gemm.choose("float64", 2048, 2048, 64, a, b, batch=2).name == "exprc_gemm_f64"
+    assert cuda_gemm.choose("float64", 1024, 2048, 64, a, b).name == "exprc_gemm_f64_tile64"  # 128 tiles
+    assert cuda_gemm.choose("float32", 1024, 2048, 64, a, b, batch=3).name == "exprc_gemm_f32"
+    assert cuda_gemm.choose("float32", 512, 256, 784, a, b, allow_tf32=True).name == "exprc_gemm_f32_tf32"
 
 
 def test_grid_is_one_block_per_tile_capped():
@@ -211,7 +223,7 @@ def test_a_program_computes_matmul_on_the_device(gpu, rng):
     gpu.to_host.clear()
     out = f(xd, wd)
     assert gpu.to_host == [], "nothing is copied back to the host"
-    assert [name for name, _, _ in gpu.launches][-2:][0] == "exprc_gemm_f32"
+    assert [name for name, _, _ in gpu.launches][-2:][0] == "exprc_gemm_f32_tile64"  # a small product
     np.testing.assert_allclose(out.get(), np.tanh(xv @ wv).sum(axis=0), rtol=1e-4)
 
 

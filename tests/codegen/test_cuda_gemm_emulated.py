@@ -160,9 +160,8 @@ def test_general_kernels(program, rng, kernel, a_along, b_along, a_offset):
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_cuda_core_kernels_store_a_strided_result_and_loop_over_tiles(program, rng, dtype):
-    kernel = cuda_gemm.kernel_for(dtype)
+@pytest.mark.parametrize("kernel", [k for k in GENERAL if k.method == "cores"], ids=lambda k: k.name)
+def test_cuda_core_kernels_store_a_strided_result_and_loop_over_tiles(program, rng, kernel):
     a, b = _exact(rng, 3, 130, 17), _exact(rng, 3, 17, 129)
     got, expected, _ = _product(program, kernel, a, b, "cols", "cols", c_along="rows", blocks=5)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
