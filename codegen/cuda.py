@@ -110,8 +110,10 @@ class _Compiled:
             if isinstance(step, NumpyStep):
                 node = step.node
                 if isinstance(node.op, MatMul) and _on_gpu(node):
-                    gemm = kernel_for(node.outputs[0].dtype, self.allow_tf32).name
-                    lines.append(f"step {n}: CUDA GEMM kernel {gemm}: {texts.get(node.outputs[0], '')}")
+                    gemm = kernel_for(node.outputs[0].dtype, self.allow_tf32)
+                    # The tile is picked per call, from the operands' lengths (see cuda_gemm.choose).
+                    small = f" (or {gemm.name}_tile64 for a small product)" if gemm.method == "cores" else ""
+                    lines.append(f"step {n}: CUDA GEMM kernel {gemm.name}{small}: {texts.get(node.outputs[0], '')}")
                     continue
                 lines.append(f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): "
                              f"{texts.get(node.outputs[0], '')}")
