@@ -64,8 +64,11 @@ _FFI.cdef("int exprc_emu_launch(const char *name, const unsigned *grid, const un
 def prepare(source):
     """``source`` made for g++: each inline-PTX helper calls its emulation instead.
 
-    >>> prepare('static __device__ __forceinline__ float exprc_half_to_float(exprc_half h)\\n{\\n    asm("...");\\n}')
+    >>> prepare('static __device__ __forceinline__ float exprc_half_to_float(exprc_half h)\\n{\\n    asm("cvt.f32.f16 %0, %1;");\\n}')
     'static __device__ __forceinline__ float exprc_half_to_float(exprc_half h)\\n{\\n    return EXPRC_EMU_half_to_float(h);\\n}'
+    >>> prepare('static __device__ __forceinline__ float exprc_half_to_float(exprc_half h)\\n{\\n    asm("cvt.rn.f32.f16 %0, %1;");\\n}')
+    Traceback (most recent call last):
+    NotImplementedError: the inline PTX of exprc_half_to_float no longer holds 'cvt.f32.f16', which the emulator's EXPRC_EMU_half_to_float stands for
     """
     def replace(match):
         name, params, body = match.groups()
