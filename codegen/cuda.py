@@ -34,7 +34,7 @@ from . import cuda_driver as driver
 from .cuda_build import load_cubin
 from .cuda_render import render_program
 from .cuda_replay import Recorder, signature
-from .cuda_gemm import kernel_for
+from .cuda_gemm import kernel_for, small_tiles
 from .cuda_steps import _on_gpu, device_output, run_chain, run_kernel, run_numpy_step, value_of
 from .lower import KernelStep, NumpyStep, lower
 from .row_chain import RowChainStep, chain
@@ -112,8 +112,10 @@ class _Compiled:
                 if isinstance(node.op, MatMul) and _on_gpu(node):
                     gemm = kernel_for(node.outputs[0].dtype, self.allow_tf32)
                     # The tile is picked per call, from the operands' lengths (see cuda_gemm.choose).
-                    small = f" (or {gemm.name}_tile64 for a small product)" if gemm.method == "cores" else ""
-                    lines.append(f"step {n}: CUDA GEMM kernel {gemm.name}{small}: {texts.get(node.outputs[0], '')}")
+                    small = small_tiles(gemm)
+                    alternative = "" if small is None else f" (or {small.name} for a small product)"
+                    text = texts.get(node.outputs[0], "")
+                    lines.append(f"step {n}: CUDA GEMM kernel {gemm.name}{alternative}: {text}")
                     continue
                 lines.append(f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): "
                              f"{texts.get(node.outputs[0], '')}")

@@ -141,9 +141,22 @@ def choose(dtype, m, n, k, a, b, allow_tf32=False, batch=1):
     """
     layout = pipelined_layout(m, n, k, a, b) if str(dtype) in ("float16", "bfloat16") else None
     kernel = kernel_for(dtype, allow_tf32, layout)
-    if kernel.method == "cores" and max(1, batch) * -(-m // 128) * -(-n // 128) < FEW_TILES:
-        kernel = next(k for k in _KERNELS if k.method == "cores" and k.dtype == kernel.dtype and k.tile == 64)
+    small = small_tiles(kernel)
+    if small is not None and grid(kernel, batch, m, n)[0][0] < FEW_TILES:
+        return small
     return kernel
+
+
+def small_tiles(kernel):
+    """The version of CUDA-core ``kernel`` on 64 x 64 tiles, which :func:`choose` takes for a
+    product of few tiles; None for the other kernels.
+
+    >>> small_tiles(kernel_for("float64")).name, small_tiles(kernel_for("float16"))
+    ('exprc_gemm_f64_tile64', None)
+    """
+    if kernel.method != "cores" or kernel.tile == 64:
+        return None
+    return next(k for k in _KERNELS if k.method == "cores" and k.dtype == kernel.dtype and k.tile == 64)
 
 
 def pipelined_layout(m, n, k, a, b):
