@@ -13,7 +13,7 @@ Workloads:
 Every measurement runs in a process of its own, so imports count as a user sees
 them. A cold run gets a fresh ``EXPRC_CACHE_DIR``; it reports the time of the
 ``exprc.function`` call, split into the C compiler's part (the build, as
-``codegen.build`` runs it) and the rest (lowering, rendering, loading), and the
+``exprc.codegen.c.build`` runs it) and the rest (lowering, rendering, loading), and the
 size of the generated C. A warm run uses the cache the cold run filled and
 reports the time of the ``exprc.function`` call, whether the compiler ran, and
 whether SymPy was imported (W4 itself takes a gradient, which needs SymPy, so
@@ -46,7 +46,7 @@ workload, mode = sys.argv[1], sys.argv[2]
 sys.path.insert(0, sys.argv[3])
 import numpy as np
 import exprc as ex
-from codegen import build
+from exprc.codegen.c import build
 
 compile_seconds = []
 _compile = build._compile
@@ -154,7 +154,7 @@ def main():
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import numpy as np
-    from codegen import build
+    from exprc.codegen.c import build
 
     rows, checks = [], []
     with tempfile.TemporaryDirectory(prefix="exprc-bench-pycache-") as pycache:

@@ -106,7 +106,7 @@ def w1(n, dtype, peers, repeat, rows):
                             lambda out: np.asarray(out[probe]))
 
     # The yardstick: a device-to-device copy of one input, n elements read and n written.
-    from codegen import cuda_driver
+    from exprc.codegen.cuda import driver as cuda_driver
 
     target = ex.cuda.to_device(np.empty_like(host[0]))
     nbytes = host[0].nbytes

@@ -3,7 +3,7 @@
 A call of a GPU function costs Python time before the GPU does anything: the
 input checks, then per kernel its shapes, launch shape and packed arguments,
 or, for inputs of a layout seen before, a replay of the recorded call
-(``codegen/cuda_replay.py``). On small arrays that time is the call's time, so
+(``codegen/cuda/replay.py``). On small arrays that time is the call's time, so
 it decides W3 (at most 10 µs per call) and whether a training step beats
 PyTorch's eager mode. This script measures it on any machine, over the test
 suite's stand-in driver (``tests/codegen/cuda_fake.py``): each function's
@@ -40,7 +40,7 @@ def _stand_in():
     its launches do nothing."""
     import pytest
 
-    from codegen import cuda_driver
+    from exprc.codegen.cuda import driver as cuda_driver
     from tests.codegen.cuda_fake import FakeGpu
 
     patch = pytest.MonkeyPatch()
@@ -83,7 +83,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--output", type=Path, default=HERE / "results" / "gpu_host.md")
     args = parser.parse_args(argv)
-    from codegen import cuda, nvrtc
+    from exprc.codegen.cuda import program as cuda, nvrtc
 
     if nvrtc.unavailable_reason() is not None:
         print("bench_gpu_host: skipped, NVRTC is missing: " + nvrtc.unavailable_reason())

@@ -41,14 +41,14 @@ from bench_training import RATE, _optional, problem as mlp_problem  # noqa: E402
 
 
 def _sync_exprc():
-    from codegen.cuda_array import _synchronize
+    from exprc.codegen.cuda.array import _synchronize
 
     _synchronize(0)
 
 
 def device_name():
     """The name of GPU 0, as its driver gives it."""
-    from codegen import cuda_driver
+    from exprc.codegen.cuda import driver as cuda_driver
 
     name = cuda_driver.ffi().new("char[]", 256)
     cuda_driver.call("cuDeviceGetName", name, 256, cuda_driver.device(0))
@@ -183,7 +183,7 @@ def torch_w4(X, w, t):
 # ---------------------------------------------------------------- GEMM
 
 def gemm_rows(repeat, rows):
-    from codegen.cuda_matmul import matmul
+    from exprc.codegen.cuda.matmul import matmul
 
     torch = _optional("torch")
     for n in (4096, 8192):
@@ -209,7 +209,7 @@ def gemm_rows(repeat, rows):
 
 
 def half_gemm_rows(repeat, rows):
-    from codegen.cuda_matmul import launch_gemm
+    from exprc.codegen.cuda.matmul import launch_gemm
 
     torch = _optional("torch")
     if torch is None or not torch.cuda.is_available():

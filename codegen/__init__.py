@@ -1,5 +1,8 @@
-"""The back ends of exprc: kernel IR, the C and CUDA renderers, builders, the disk cache.
+"""The back ends of exprc, installed as ``exprc.codegen``.
 
-The front end (``exprc``) hands a back end the graph and the op definitions;
-nothing here reaches further into the front end than that.
+``ir`` lowers a graph to kernels; ``cfamily`` holds what the C and CUDA renderers
+share; ``c`` and ``cuda`` render, build and call; ``cache`` keeps what was built.
+Imports run one way: ``ir`` -> ``cfamily`` -> ``c`` | ``cuda``; ``cache`` needs only
+the standard library. ``exprc.function`` reaches ``c`` and ``cuda`` through
+:mod:`exprc.backends`.
 """

@@ -33,4 +33,4 @@ from .tensor import (
 
 globals().update(_PREFIXED)
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402

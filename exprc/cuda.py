@@ -23,11 +23,11 @@ def __getattr__(name):
     # The classes live in the back end, imported on first use so that `import exprc`
     # stays free of it.
     if name == "DeviceArray":
-        from codegen.cuda_array import DeviceArray
+        from exprc.codegen.cuda.array import DeviceArray
 
         return DeviceArray
     if name == "MemoryPool":
-        from codegen.cuda_pool import MemoryPool
+        from exprc.codegen.cuda.pool import MemoryPool
 
         return MemoryPool
     raise AttributeError(f"module 'exprc.cuda' has no attribute {name!r}")
@@ -43,7 +43,7 @@ def to_device(value):
     ((3,), array([0., 1., 2.]))
     """
     require()
-    from codegen.cuda_array import to_device as copy
+    from exprc.codegen.cuda.array import to_device as copy
 
     return copy(value)
 
@@ -56,7 +56,7 @@ def memory_pool():
     >>> ex.cuda.memory_pool().empty()  # doctest: +SKIP
     0
     """
-    from codegen.cuda_pool import device_pool
+    from exprc.codegen.cuda.pool import device_pool
 
     return device_pool(0)
 
@@ -68,7 +68,7 @@ class CudaUnavailableError(RuntimeError):
 def missing():
     """What is missing for ``device="cuda"``: one sentence per missing piece (the driver or
     a GPU, and NVRTC), each saying how to get it; empty when nothing is."""
-    from codegen import cuda_driver, nvrtc
+    from exprc.codegen.cuda import driver as cuda_driver, nvrtc
 
     return [reason for reason in (cuda_driver.unavailable_reason(), nvrtc.unavailable_reason()) if reason]
 

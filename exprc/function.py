@@ -1,17 +1,17 @@
 """``exprc.function``: turn a graph into a callable, and check what callers pass it.
 
-Graphs compile to C by default (:mod:`codegen.c`). The NumPy reference back end
+Graphs compile to C by default (:mod:`exprc.codegen.c.program`). The NumPy reference back end
 (``backend="numpy"``) lives here: it runs the
 graph node by node through each op's NumPy implementation. It is the oracle
 every other back end is tested against, so it stays simple and obviously right.
 """
 import numpy as np
 
-from . import check
+from . import backends, check
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, toposort, unflatten
 from .printing import format_value, infix_texts, to_infix
 from .rewrite import RewriteReport, check_mode
-from .rewrite.remembered import rewrite_remembered
+from .remembered import rewrite_remembered
 from .shapes import ShapeError, fmt_shape
 from .shared import SharedVariable
 from .tensor import TensorVariable, as_tensor
@@ -23,14 +23,12 @@ def _program_class(backend):
     ``run(arrays) -> list of arrays`` and ``listing() -> str``."""
     if backend == "numpy":
         return ReferenceProgram
-    if backend == "c":
-        from codegen.c import CProgram
-
-        return CProgram
+    if backend in backends.CPU_BACKENDS:
+        return backends.entry_point(backends.CPU_BACKENDS[backend].program)
     raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
 
 
-BACKENDS = ("numpy", "c")
+BACKENDS = ("numpy", *backends.CPU_BACKENDS)
 
 _fallback_warned = []
 
@@ -42,9 +40,7 @@ def default_backend():
     >>> default_backend()
     'c'
     """
-    from codegen.build import compiler_missing
-
-    reason = compiler_missing()
+    reason = backends.missing(backends.CPU_BACKENDS["c"])
     if reason is None:
         return "c"
     if not _fallback_warned:
@@ -268,7 +264,7 @@ class Function:
         self._shared_names = {n for n in names if names.count(n) > 1}
         program_inputs = self.inputs + self.implicit
         # An update may be computed into its variable's own array, where the back end finds
-        # that safe (nothing reads the old value afterwards); see codegen.c.
+        # that safe (nothing reads the old value afterwards); see exprc.codegen.c.program.
         # (Not while checking: the reference must see the values the call started from.)
         #: None, ``"check"`` or ``"nanguard"`` (see :mod:`exprc.check`).
         self.mode = check.check_mode(mode)
@@ -554,19 +550,17 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
     >>> tick(), tick(), count.get_value()
     (array(0), array(1), array(2))
     """
-    if device not in (None, "cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not known; expected 'cpu' or 'cuda'")
-    if device == "cuda":
-        from . import cuda
-
+    if device not in (None, "cpu", *backends.DEVICES):
+        raise ValueError(f"device {device!r} is not known; expected one of {('cpu', *backends.DEVICES)}")
+    if device in backends.DEVICES:
         if backend is not None:
-            raise ValueError(f"backend={backend!r} picks a CPU back end; device='cuda' compiles CUDA (leave backend out)")
-        cuda.require()
-        from .cuda_function import CudaFunction
-
+            raise ValueError(f"backend={backend!r} picks a CPU back end; device={device!r} compiles for the device "
+                             "(leave backend out)")
+        backends.require(backends.DEVICES[device])
+        device_function = backends.entry_point(backends.DEVICES[device].program)
         if mode is not None:
-            raise NotImplementedError(f"mode={mode!r} checks the C back end; it does not run on device='cuda' yet")
-        return CudaFunction(inputs, outputs, allow_input_downcast=allow_input_downcast, givens=givens, name=name,
+            raise NotImplementedError(f"mode={mode!r} checks the C back end; it does not run on device={device!r} yet")
+        return device_function(inputs, outputs, allow_input_downcast=allow_input_downcast, givens=givens, name=name,
                             rewrites=check_mode(rewrites), updates=updates, allow_tf32=allow_tf32)
     if allow_tf32:
         raise ValueError("allow_tf32=True is for device='cuda' (TF32 is a GPU tensor-core format)")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 import exprc as ex
-from codegen import build, c
-from codegen.cache import DiskCache
-from exprc.cache import main
-from exprc.rewrite import remembered
+from exprc.codegen.c import build, program as c
+from exprc.codegen.cache.disk import DiskCache
+from exprc.codegen.cache.command import main
+from exprc import remembered
 
 
 def _fill(cache_dir, monkeypatch):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import c as c_backend, kernel_ir as ir
+from exprc.codegen.c import program as c_backend
+from exprc.codegen.ir import kernel as ir
 
 BACKENDS = ("numpy", "c")
 

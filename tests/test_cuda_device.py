@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_driver, nvrtc
+from exprc.codegen.cuda import driver as cuda_driver, nvrtc
 
 NO_DRIVER = "no CUDA driver (libcuda.so.1 cannot be loaded: not found)"
 NO_GPU = "no GPU (cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected)"
@@ -54,7 +54,7 @@ def test_with_everything_there_cuda_is_available(machine, monkeypatch):
         def __init__(self, inputs, outputs, in_place=(), allow_tf32=False):
             built.append((inputs, outputs))
 
-    monkeypatch.setattr("codegen.cuda.CudaProgram", Program)
+    monkeypatch.setattr("exprc.codegen.cuda.program.CudaProgram", Program)
     x = ex.vector("x")
     f = ex.function([x], x + 1, device="cuda")
     assert f.backend == "cuda" and built == [([x], f.outputs)]

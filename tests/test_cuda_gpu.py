@@ -112,7 +112,7 @@ def test_numba_reads_the_cuda_array_interface(rng):
     np.testing.assert_array_equal(n.copy_to_host(), x.get())
 
 
-# --- matrix products and training on the GPU (codegen/cuda_gemm.py) -----------------------------
+# --- matrix products and training on the GPU (codegen/cuda/gemm/plan.py) -----------------------------
 
 GEMM_SHAPES = [((1, 1), (1, 1)), ((3, 5), (5, 7)), ((64, 64), (64, 64)), ((65, 33), (33, 129)),
                ((130, 257), (257, 70)), ((7,), (7, 9)), ((4, 33, 17), (17, 40)), ((3, 0), (0, 4))]
@@ -123,7 +123,7 @@ GEMM_SHAPES = [((1, 1), (1, 1)), ((3, 5), (5, 7)), ((64, 64), (64, 64)), ((65, 3
 @pytest.mark.parametrize("shapes", GEMM_SHAPES, ids=lambda s: f"{s[0]}@{s[1]}")
 def test_gemm_kernels_on_the_gpu(rng, shapes, transposed, dtype):
     """The tiled kernels and the float16 tensor-core kernel, edges and layouts, against NumPy."""
-    from codegen.cuda_matmul import matmul
+    from exprc.codegen.cuda.matmul import matmul
 
     a, b = rng.uniform(-1, 1, shapes[0]), rng.uniform(-1, 1, shapes[1])
     a, b = a.astype(dtype), b.astype(dtype)
@@ -143,7 +143,7 @@ def test_gemm_kernels_on_the_gpu(rng, shapes, transposed, dtype):
 def test_pipelined_kernels_on_the_gpu(rng, layout, mnk):
     """The cp.async / ldmatrix / mma kernels in each layout, float16 through exprc's arrays and
     bfloat16 through PyTorch's memory, against NumPy in float64."""
-    from codegen.cuda_matmul import launch_gemm, matmul
+    from exprc.codegen.cuda.matmul import launch_gemm, matmul
 
     m, n, k = mnk
     a, b = rng.uniform(-1, 1, (m, k)), rng.uniform(-1, 1, (k, n))
@@ -171,7 +171,7 @@ def test_pipelined_kernels_on_the_gpu(rng, layout, mnk):
 
 
 def test_tf32_kernel_on_the_gpu(rng):
-    from codegen.cuda_matmul import matmul
+    from exprc.codegen.cuda.matmul import matmul
 
     a, b = rng.uniform(-1, 1, (130, 300)).astype(np.float32), rng.uniform(-1, 1, (300, 70)).astype(np.float32)
     got = matmul(ex.cuda.to_device(a), ex.cuda.to_device(b), allow_tf32=True).get()

@@ -70,7 +70,7 @@ _TRAIN = """
 import json, pickle, sys
 import numpy as np
 import exprc as ex
-from codegen import build
+from exprc.codegen.c import build
 rng = np.random.default_rng(2)
 X, y = rng.normal(size=(30, 4)), rng.normal(size=30)
 w = ex.shared(np.zeros(4), name="w")
@@ -86,7 +86,7 @@ print(json.dumps({"stats": build.stats, "next": float(step(X, y)), "w": w.get_va
 
 _LOAD = """
 import json, pickle, sys
-from codegen import build
+from exprc.codegen.c import build
 with open(sys.argv[1], "rb") as f:
     step, w, X, y = pickle.load(f)
 loss = float(step(X, y))

@@ -172,7 +172,7 @@ def _emulated_gpu():
 
         def __init__(self, monkeypatch):
             super().__init__(monkeypatch)
-            from codegen import cuda_driver
+            from exprc.codegen.cuda import driver as cuda_driver
 
             self.built = {}
             monkeypatch.setattr(cuda_driver, "load_module", self.load_module)
@@ -197,7 +197,7 @@ def _emulated_gpu():
 
 
 def _ffi_null():
-    from codegen import cuda_driver
+    from exprc.codegen.cuda import driver as cuda_driver
 
     return cuda_driver.ffi().NULL
 

@@ -4,19 +4,19 @@
 are ``memmove``, and ``cuLaunchKernel`` *interprets* the kernel's IR with
 NumPy: it reads the kernel's parameters back from the ``void *`` array exactly
 as the GPU would (one 8-byte value per parameter of
-:func:`codegen.cuda_render.parameters`), views each buffer through the lengths
+:func:`exprc.codegen.cuda.render.parameters`), views each buffer through the lengths
 and strides it was given (through the flat index alone when ``contiguous`` is
 set, as the kernel's fast path does), evaluates the expressions and stores.
 A wrong argument order, stride, length or contiguous flag thus gives wrong
 numbers, which the tests compare with NumPy.
 
-A GEMM kernel (:mod:`codegen.cuda_gemm`) is interpreted the same way: its
+A GEMM kernel (:mod:`exprc.codegen.cuda.gemm.plan`) is interpreted the same way: its
 sixteen parameters are read back from the launch, each operand is viewed
 through the pointer and the three strides in elements it was given (and must
 lie inside memory the pool handed out), and the product is computed with
 NumPy as the kernel computes it (float32 accumulation for float16, TF32
 rounding of the inputs for the TF32 kernel). The grid and block must be what
-:func:`codegen.cuda_gemm.grid` gives, as the kernel assumes its thread count.
+:func:`exprc.codegen.cuda.gemm.plan.grid` gives, as the kernel assumes its thread count.
 
 NVRTC is not called: the "CUBIN" is the CUDA source, and the kernels are found
 by it. (tests/codegen/test_cuda_compile.py and test_cuda_gemm.py compile the
@@ -26,10 +26,11 @@ import ctypes
 
 import numpy as np
 
-from codegen import cuda as cuda_program, cuda_copy, cuda_driver, cuda_gemm, cuda_launch, cuda_matmul, cuda_pool, cuda_render
-from codegen import kernel_ir as ir
-from codegen.cuda_ops import THREADS
-from codegen.memo import Memo
+from exprc.codegen.cuda import program as cuda_program, copy as cuda_copy, driver as cuda_driver, launch as cuda_launch, matmul as cuda_matmul, pool as cuda_pool, render as cuda_render
+from exprc.codegen.cuda.gemm import plan as cuda_gemm
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.cuda.ops import THREADS
+from exprc.codegen.cache.memo import Memo
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 
 _REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum,
@@ -53,7 +54,7 @@ class FakeGpu:
         monkeypatch.setattr(cuda_render, "render_program", render)
         monkeypatch.setattr(cuda_program, "render_program", render)
         monkeypatch.setattr(cuda_program, "load_cubin", lambda source, arch, name="": source.encode())
-        monkeypatch.setattr("codegen.cuda_build.load_cubin", lambda source, arch, cache=None, name="": source.encode())
+        monkeypatch.setattr("exprc.codegen.cuda.build.load_cubin", lambda source, arch, cache=None, name="": source.encode())
         monkeypatch.setattr(cuda_driver, "unavailable_reason", lambda: None)
         monkeypatch.setattr(cuda_driver, "use_device", lambda ordinal=0: None)
         monkeypatch.setattr(cuda_driver, "arch", lambda ordinal=0: "sm_80")
@@ -129,7 +130,7 @@ class FakeGpu:
 
     def check_shares(self, kernel, values, blocks):
         """A reduction whose rows blocks share gets exactly that many blocks per row, a scratch
-        array for their results and the rows' counts of finished blocks (see codegen.cuda_launch)."""
+        array for their results and the rows' counts of finished blocks (see exprc.codegen.cuda.launch)."""
         splits, shares, tickets = values[-3:]
         rows = int(np.prod(values[:kernel.ndim - kernel.reduction.naxes], dtype=np.int64))
         if splits > 1:
@@ -179,7 +180,7 @@ def _view(ptr, dtype, shape, strides):
 
 
 def interpret_chain(kernel, values):
-    """Compute row chain ``kernel`` (:class:`~codegen.kernel_ir.RowChainKernel`) as the GPU
+    """Compute row chain ``kernel`` (:class:`~exprc.codegen.ir.kernel.RowChainKernel`) as the GPU
     would: each reduction over the whole index space in turn, then the stores."""
     d, kept = kernel.ndim, kernel.kept
     lengths = values[:d]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import build, c
-from codegen.cache import DiskCache, default_root
+from exprc.codegen.c import build, program as c
+from exprc.codegen.cache.disk import DiskCache, default_root
 
 
 def _forget():
@@ -139,7 +139,7 @@ _CHILD = """
 import json, sys
 import numpy as np
 import exprc as ex
-from codegen import build
+from exprc.codegen.c import build
 x = ex.vector("x")
 f = ex.function([x], ex.tanh(x) * 5 + ex.exp(x) - 11, backend="c")
 value = f(np.linspace(-1, 1, 5))
@@ -239,7 +239,7 @@ _WARM_CHILD = """
 import json, sys
 import numpy as np
 import exprc as ex
-from codegen import build
+from exprc.codegen.c import build
 x, w, t = ex.matrix("x"), ex.vector("w"), ex.vector("t")
 outputs = [ex.log1p(ex.exp(-t * (x @ w))).mean() + 0.01 * (w ** 2).sum(), (x * w).sum(axis=1)]
 f = ex.function([x, w, t], outputs, backend="c")
@@ -280,7 +280,7 @@ def test_cache_entry_without_parsed_declarations_still_loads(fresh_cache):
 
 
 def test_big_program_compiles_as_units_in_parallel(fresh_cache, monkeypatch, rng):
-    from codegen import c_render
+    from exprc.codegen.c import render as c_render
 
     monkeypatch.setattr(c_render, "UNIT_SIZE", 1)
     monkeypatch.setattr(build, "parallel_units", lambda: 3)

@@ -113,7 +113,7 @@ def test_a_list_of_one_output_stays_a_list():
 def test_the_arrays_are_handed_to_c_in_one_tuple():
     """C reads the inputs, the dtypes and constants (``fixed``) and the outputs from the items
     of one tuple: one argument for cffi to convert, not one per array."""
-    from codegen.c_call import tuples_readable
+    from exprc.codegen.c.call import tuples_readable
 
     x = ex.vector("x")
     weights = np.array([0.5, -1.0, 2.0])

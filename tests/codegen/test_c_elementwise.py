@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen.lower import KernelStep, NumpyStep
+from exprc.codegen.ir.lower import KernelStep, NumpyStep
 from exprc.ops.scalar import SCALAR_OPS
 from tests.helpers import in_layout
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import c
-from codegen.c_call import SegmentRunner, numpy_objects_readable
-from codegen.segments import Segment
+from exprc.codegen.c import program as c
+from exprc.codegen.c.call import SegmentRunner, numpy_objects_readable
+from exprc.codegen.ir.segments import Segment
 from tests.helpers import in_layout
 
 from ._compare import both, check
@@ -164,7 +164,7 @@ def test_compiled_once_per_process(monkeypatch):
 
 
 def test_shape_memo_is_bounded(monkeypatch):
-    from codegen import c_call
+    from exprc.codegen.c import call as c_call
 
     monkeypatch.setattr(c_call, "MEMO_LIMIT", 4)
     x = ex.vector("x")

@@ -3,7 +3,7 @@ reshape, concatenate, argmax), large inputs that run on all cores, and the listi
 import numpy as np
 
 import exprc as ex
-from codegen.lower import KernelStep, NumpyStep
+from exprc.codegen.ir.lower import KernelStep, NumpyStep
 from tests.helpers import in_layout
 
 from ._compare import both, check

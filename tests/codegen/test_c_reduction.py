@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen.lower import KernelStep, NumpyStep
+from exprc.codegen.ir.lower import KernelStep, NumpyStep
 from tests.helpers import in_layout
 
 from ._compare import both, check

@@ -11,8 +11,8 @@ import weakref
 import numpy as np
 import pytest
 
-from codegen import dlpack
-from codegen.cuda_array import DeviceArray, as_device_array, from_cuda_array_interface
+from exprc.codegen.cuda import dlpack
+from exprc.codegen.cuda.array import DeviceArray, as_device_array, from_cuda_array_interface
 
 FAKE = 0x7F00_0000_0000  # a device address no test dereferences
 
@@ -197,7 +197,7 @@ def test_dtypes_dlpack_cannot_describe_are_refused():
 
 
 class HostLender:
-    """Host memory exported by :func:`codegen.dlpack.export`, for NumPy to consume."""
+    """Host memory exported by :func:`exprc.codegen.cuda.dlpack.export`, for NumPy to consume."""
 
     def __init__(self, array):
         self.array, self.requests = array, []

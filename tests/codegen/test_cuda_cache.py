@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 
-from codegen import cuda_build, nvrtc
-from codegen.build import CacheWarning
-from codegen.cache import DiskCache
+from exprc.codegen.cuda import build as cuda_build, nvrtc
+from exprc.codegen.c.build import CacheWarning
+from exprc.codegen.cache.disk import DiskCache
 
 pytestmark = pytest.mark.skipif(nvrtc.unavailable_reason() is not None, reason="NVRTC is not installed")
 

@@ -22,13 +22,14 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_render, kernel_ir as ir, nvrtc, row_chain
-from codegen.c_ops import C_DTYPES, C_OPS
-from codegen.c_render import _COMMENTS
-from codegen.cuda_copy import copy_kernels
-from codegen.cuda_ops import CUDA_DTYPES, has_cuda
-from codegen.kernel_ir import REDUCTION_OPS
-from codegen.lower import lower
+from exprc.codegen.cuda import render as cuda_render, nvrtc
+from exprc.codegen.ir import kernel as ir, row_chain
+from exprc.codegen.cfamily.formulas import C_DTYPES, C_OPS
+from exprc.codegen.c.render import _COMMENTS
+from exprc.codegen.cuda.copy import copy_kernels
+from exprc.codegen.cuda.ops import CUDA_DTYPES, has_cuda
+from exprc.codegen.ir.kernel import REDUCTION_OPS
+from exprc.codegen.ir.lower import lower
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 from tests.ops.test_elemwise import CASES, numpy_accepts
 from tests.ops.test_reduction import AXES_3D, REDUCTIONS, STABLE, STABLE_AXES
@@ -169,7 +170,7 @@ def _unique_names(kernels, seen):
 
 
 def chain_kernels():
-    """Row chains (codegen.row_chain): softmax-like and layer-norm-like runs, every float dtype."""
+    """Row chains (exprc.codegen.ir.row_chain): softmax-like and layer-norm-like runs, every float dtype."""
     found = []
     for dtype in ("float16", "float32", "float64"):
         x, g = ex.matrix("x", dtype=dtype), ex.vector("g", dtype=dtype)

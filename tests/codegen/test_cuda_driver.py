@@ -3,7 +3,7 @@ declarations parse, a missing driver is reported (never raised) by is_available,
 and failures carry the driver's own error name and description."""
 import pytest
 
-from codegen import cuda_driver
+from exprc.codegen.cuda import driver as cuda_driver
 
 
 @pytest.fixture

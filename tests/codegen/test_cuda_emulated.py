@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen.cuda_array import to_device
-from codegen.cuda_copy import contiguous_copy
-from codegen.row_chain import RowChainStep
+from exprc.codegen.cuda.array import to_device
+from exprc.codegen.cuda.copy import contiguous_copy
+from exprc.codegen.ir.row_chain import RowChainStep
 from tests.codegen import cuda_emulator
 from tests.codegen.cuda_emulator import EmulatedGpu, Program
 from tests.helpers import in_layout
@@ -120,7 +120,7 @@ def test_long_rows_are_shared_by_blocks(gpu, rng):
     again = [r.get() for r in f(value, halves)]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    from codegen.cuda_launch import tickets
+    from exprc.codegen.cuda.launch import tickets
     assert not tickets(0).get().any(), "every row's count is back to zero"
 
 

@@ -1,4 +1,4 @@
-"""The GEMM kernels (codegen/cuda_gemm.py) and the device matmul (codegen/cuda_matmul.py).
+"""The GEMM kernels (codegen/cuda/gemm/plan.py) and the device matmul (codegen/cuda/matmul.py).
 
 - every kernel compiles with NVRTC to a CUBIN for sm_80 and sm_90, without a
   warning and without spilling registers to local memory beyond a few bytes
@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_gemm, cuda_matmul, nvrtc
-from codegen.cuda_array import DeviceArray, to_device
+from exprc.codegen.cuda.gemm import plan as cuda_gemm
+from exprc.codegen.cuda import matmul as cuda_matmul, nvrtc
+from exprc.codegen.cuda.array import DeviceArray, to_device
 from tests.codegen.cuda_fake import FakeGpu
 
 ARCHS = ("sm_80", "sm_90")

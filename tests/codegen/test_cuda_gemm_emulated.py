@@ -11,7 +11,7 @@ differs from NumPy's float64.
 import numpy as np
 import pytest
 
-from codegen import cuda_gemm
+from exprc.codegen.cuda.gemm import plan as cuda_gemm
 from tests.codegen import cuda_emulator
 from tests.codegen.cuda_emulator import Program
 

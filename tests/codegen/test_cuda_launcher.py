@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_launch, cuda_render, kernel_ir as ir
-from codegen.cuda_array import DeviceArray
-from codegen.cuda_ops import THREADS
-from codegen.cuda_pool import Block
+from exprc.codegen.cuda import launch as cuda_launch, render as cuda_render
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.cuda.array import DeviceArray
+from exprc.codegen.cuda.ops import THREADS
+from exprc.codegen.cuda.pool import Block
 from tests.codegen.cuda_fake import FakeGpu
 from tests.helpers import in_layout
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from codegen.cuda_pool import MIN_BLOCK, MemoryPool, size_class
+from exprc.codegen.cuda.pool import MIN_BLOCK, MemoryPool, size_class
 
 
 class FakeDriver:
@@ -27,7 +27,7 @@ class FakeDriver:
 
 
 class OutOfMemory(RuntimeError):
-    name = "CUDA_ERROR_OUT_OF_MEMORY"  # as codegen.cuda_driver.CudaError names it
+    name = "CUDA_ERROR_OUT_OF_MEMORY"  # as exprc.codegen.cuda.driver.CudaError names it
 
 
 @pytest.fixture

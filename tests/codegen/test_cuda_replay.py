@@ -1,13 +1,13 @@
-"""Replayed calls on device="cuda" (codegen/cuda_replay.py), over the stand-in driver: the
+"""Replayed calls on device="cuda" (codegen/cuda/replay.py), over the stand-in driver: the
 stand-in computes every launch from the arguments it is given, so a slot left with an old
 address, or an argument taken for an address that is not one, gives wrong numbers."""
 import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import cuda_replay
-from codegen.cuda_array import to_device
-from codegen.cuda_pool import device_pool
+from exprc.codegen.cuda import replay as cuda_replay
+from exprc.codegen.cuda.array import to_device
+from exprc.codegen.cuda.pool import device_pool
 from tests.codegen.cuda_fake import FakeGpu
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen.cuda_array import DeviceArray
+from exprc.codegen.cuda.array import DeviceArray
 from tests.codegen.cuda_fake import FakeGpu
 
 

@@ -1,9 +1,9 @@
-"""Row chains (codegen/row_chain.py): which runs of kernels become one, and what the chain
+"""Row chains (codegen/ir/row_chain.py): which runs of kernels become one, and what the chain
 kernel stores. Their CUDA runs in tests/codegen/test_cuda_emulated.py."""
 import exprc as ex
-from codegen import kernel_ir as ir
-from codegen.lower import KernelStep, lower
-from codegen.row_chain import RowChainStep, chain
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir.lower import KernelStep, lower
+from exprc.codegen.ir.row_chain import RowChainStep, chain
 
 
 def _softmax(x, axis):

@@ -1,4 +1,4 @@
-"""Row passes of the C back end (codegen/row_pass.py, codegen/c_row_pass.py): what lowers to
+"""Row passes of the C back end (codegen/ir/row_pass.py, codegen/c/row_pass.py): what lowers to
 one, and its results against NumPy for every shape and layout, float32 and float64, NaN
 and infinities, and the cases that must run another way."""
 import os
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from codegen import kernel_ir as ir
-from codegen.kernel_call import run_kernel
-from codegen.lower import KernelStep, NumpyStep, lower
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.c.kernel_call import run_kernel
+from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
 from exprc.ops.linalg import MatMul
 from tests.helpers import in_layout
 
@@ -238,8 +238,8 @@ def test_same_bits_on_one_thread(rng):
 
 
 def test_which_results_may_be_written_over_an_input():
-    """codegen.row_pass.may_write_over: what the in-place writing of updates may rely on."""
-    from codegen.row_pass import may_write_over
+    """exprc.codegen.ir.row_pass.may_write_over: what the in-place writing of updates may rely on."""
+    from exprc.codegen.ir.row_pass import may_write_over
 
     X, w, t, s = ex.matrix("X"), ex.vector("w"), ex.vector("t"), ex.scalar("s")
     u = X @ w

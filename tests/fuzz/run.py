@@ -47,7 +47,7 @@ def cuda_backends():
 
 
 def cuda_compile_available():
-    from codegen import nvrtc
+    from exprc.codegen.cuda import nvrtc
 
     return nvrtc.unavailable_reason() is None
 
@@ -117,8 +117,8 @@ def _makes_nonfinite(inputs, outputs, values):
 
 
 def _cuda_compile(inputs, outputs):
-    from codegen import cuda_render, nvrtc
-    from codegen.lower import lower
+    from exprc.codegen.cuda import render as cuda_render, nvrtc
+    from exprc.codegen.ir.lower import lower
 
     try:
         with warnings.catch_warnings():

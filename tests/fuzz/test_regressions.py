@@ -74,7 +74,7 @@ def test_log_of_sigmoid_of_integers_is_negated_in_floating_point(dtype):
 def test_nan_from_a_reduction_cast_to_int64():
     # Case 101000594 (seed 101): GCC folded the NaN of a max that saw a NaN, converted to
     # int64, to 0; NumPy gives the smallest int64 (x86's answer). C leaves the conversion
-    # undefined, so the kernels now spell NumPy's out: see codegen.c_ops.cast_expression.
+    # undefined, so the kernels now spell NumPy's out: see exprc.codegen.cfamily.formulas.cast_expression.
     x1 = ex.tensor("x1", dtype="int64", shape=(None, None, None))
     v7 = ex.arcsin(x1).max(axis=(0,), keepdims=True).astype("int64")
     f = ex.function([x1], [v7], backend="c", mode="check")

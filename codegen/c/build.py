@@ -1,0 +1,488 @@
+"""Compiling C source to a shared library and loading it with cffi (ABI mode).
+
+The compiler is ``$CC`` (default ``cc``), run as ``$CC <FLAGS> -o lib.so src.c <LIBS>``,
+or, for a program split into translation units, once per unit at the same time
+(``-c``), then once to link them. What every program shares (the entry points' run
+time) is compiled once into an object file, cached like a library, and linked into
+each program, so a program's compile time is its own code's. Libraries are cached on disk (see
+:mod:`exprc.codegen.cache.disk`) under a key made of the normalised graph, the source, the
+compiler's identity, the flags and the exprc version, and loaded with
+``FFI.dlopen``; a library loaded once is kept for the process. The cache entry
+keeps cffi's parsed form of the library's declarations (what cffi's out-of-line
+ABI mode generates), so that a process loading it parses no C: it imports
+neither cffi's parser nor pycparser, nor subprocess, tempfile or shutil. The compiler's identity is its resolved path, its file's
+size, time and inode, and its ``--version`` output, which is remembered in the
+cache for that file: a process that finds its libraries in the cache never runs
+the compiler, not even for ``--version``. A failed compile raises
+:class:`CompileError` showing the compiler's message and where the source was saved.
+
+When the cache directory is refused (another user could write to it), a
+:class:`CacheWarning` says so once, and libraries are compiled into a private
+temporary directory, removed at exit: nothing is read from the refused one.
+
+>>> lib = load_library("int twice(int x) { return 2 * x; }", "int twice(int x);")  # doctest: +SKIP
+>>> lib.twice(21)  # doctest: +SKIP
+42
+"""
+import ast
+import atexit
+import contextlib
+import io
+import os
+import shlex
+import sys
+import threading
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from exprc.codegen.cache.disk import DiskCache, cache_key, sha256
+from exprc.version import __version__
+
+#: Flags for every build. -fno-math-errno lets loops over libm calls vectorize
+#: (errno is never read) without -ffast-math, which would break NaN/inf semantics.
+#: -O2, not -O3: the kernels' loops are "#pragma omp simd" loops, which GCC 12 vectorizes
+#: at -O2 too (with the same libmvec calls); -O3 adds loop versioning and cloning that
+#: made compiling 10 to 25% slower (gradient programs, W4) with no difference in run
+#: time measurable on benchmarks/bench_elementwise.py (1e3 to 1e7 elements, 2 cores).
+#: On x86, -mno-mmx: GCC may vectorize small integer reductions into MMX registers
+#: without clearing them (emms), which leaves the x87 unit returning NaN in later,
+#: unrelated code (NumPy's float floor_divide was hit).
+#: On x86-64, -march=native: the loops and glibc's vector math use this CPU's own vector
+#: width (AVX2, AVX-512: 4 or 8 doubles at a time, not SSE2's 2); the cache key then holds
+#: the CPU's identity (:func:`host_cpu`), so a cache shared between machines never hands
+#: one a library built for another. -ffp-contract=off: no fused multiply-add where the
+#: expression has a multiply then an add, so results round as NumPy's do.
+_X86 = os.uname().machine in ("x86_64", "AMD64", "i386", "i686")
+FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno", "-pipe") + (
+    ("-mno-mmx", "-march=native", "-ffp-contract=off") if _X86 else ()
+)
+
+
+#: ``$EXPRC_SANITIZE`` names a sanitizer to build with (``address``: AddressSanitizer), for
+#: running the test suite under it; see docs/checking.md. Its flags are part of every build's
+#: cache key, so sanitized and plain libraries never mix.
+SANITIZERS = {"address": ("-fsanitize=address", "-fno-omit-frame-pointer")}
+
+
+def sanitize_flags():
+    """The extra flags ``$EXPRC_SANITIZE`` asks for (none when unset), or a ValueError naming
+    the sanitizers known.
+
+    >>> sanitize_flags() if not os.environ.get("EXPRC_SANITIZE") else ()
+    ()
+    """
+    name = os.environ.get("EXPRC_SANITIZE", "").strip()
+    if not name:
+        return ()
+    if name not in SANITIZERS:
+        raise ValueError(f"$EXPRC_SANITIZE is {name!r}; expected one of {sorted(SANITIZERS)} or nothing")
+    return SANITIZERS[name]
+
+
+def libraries():
+    """The libraries to link: libm, and glibc's vector math library where there is glibc."""
+    libs = ["-lm"]
+    if sys.platform.startswith("linux") and _glibc():
+        libs.append("-lmvec")
+    return libs
+
+
+def _glibc():
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+# subprocess, tempfile and shutil are imported where they are used: a process that finds
+# its libraries in the cache needs none of them (together about 15 ms of imports).
+
+
+def _which(name):
+    """``shutil.which(name)`` for the compiler's path, without importing shutil."""
+    if os.sep in name:
+        return name if os.access(name, os.X_OK) and not os.path.isdir(name) else None
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def compiler_missing(command=None):
+    """None when the C compiler ``command`` (default :func:`compiler`) can be found, else a
+    sentence saying why not.
+
+    >>> compiler_missing(["/nonexistent/cc"])
+    "the C compiler '/nonexistent/cc' is not found (set $CC to choose one)"
+    """
+    command = compiler() if command is None else command
+    if not command:
+        return "$CC is set but empty"
+    if _which(command[0]) is None:
+        return f"the C compiler {command[0]!r} is not found (set $CC to choose one)"
+    return None
+
+
+class CacheWarning(UserWarning):
+    """The disk cache is not used (see :meth:`exprc.codegen.cache.disk.DiskCache.refusal`)."""
+
+
+class CompileError(RuntimeError):
+    """The C compiler rejected generated source; the message has its output and the source path."""
+
+    def __init__(self, message, source_path=None, stderr=""):
+        super().__init__(message)
+        self.source_path = source_path
+        self.stderr = stderr
+
+
+#: How many libraries this process compiled and loaded from the disk cache (for tests and tuning).
+stats = {"compiled": 0, "loaded_from_disk": 0}
+
+_warned = set()  # refused cache roots already reported
+
+_loaded = {}  # key -> Library, for this process
+_lock = threading.Lock()
+
+
+@dataclass
+class Library:
+    """A loaded library: ``lib`` has the declared functions; ``path`` is the file loaded."""
+
+    ffi: object
+    lib: object
+    path: str
+    key: str
+
+
+def compiler():
+    """The C compiler command: ``$CC`` split as a shell would, else ``cc``."""
+    return shlex.split(os.environ.get("CC") or "cc")
+
+
+@lru_cache(maxsize=None)
+def host_cpu():
+    """What ``-march=native`` compiles for: the processor's model and feature flags, as the
+    first processor of ``/proc/cpuinfo`` lists them (the machine name elsewhere)."""
+    lines = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough: they are alike
+                if line.split(":")[0].strip() in ("vendor_id", "model name", "cpu family", "model", "flags",
+                                                  "Features", "CPU implementer", "CPU part"):
+                    lines.append(" ".join(line.split()))
+    except OSError:
+        pass
+    return "\n".join(lines) or os.uname().machine
+
+
+@lru_cache(maxsize=None)
+def compiler_identity(command, cache_root=None):
+    """What identifies the compiler (``command``, a tuple) for the cache key: its path, the
+    size, time and inode of the file it resolves to, and its ``--version`` output, read
+    from the cache at ``cache_root`` when it was recorded there for that very file."""
+    command = list(command)
+    path = _which(command[0]) or command[0]
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+        file_id = f"{real} size={st.st_size} mtime={st.st_mtime_ns} inode={st.st_ino}"
+    except OSError:
+        file_id = f"{real} (missing)"
+    signature = f"{path}\n{' '.join(command)}\n{file_id}"
+    memo_name = "compiler-" + sha256(signature.encode()).hexdigest()[:32]
+    cache = DiskCache(cache_root) if cache_root is not None else None
+    if cache is not None:
+        known = cache.remembered(memo_name)
+        if isinstance(known, dict) and known.get("signature") == signature and isinstance(known.get("version"), str):
+            return f"{signature}\n{known['version']}"
+    import subprocess
+
+    try:
+        done = subprocess.run(command + ["--version"], capture_output=True, text=True, timeout=60)
+    except OSError as err:
+        raise CompileError(f"cannot run the C compiler {command[0]!r} (set $CC to choose one): {err}") from None
+    version = done.stdout.strip() or done.stderr.strip()
+    if cache is not None and done.returncode == 0:
+        cache.remember(memo_name, {"signature": signature, "version": version})
+    return f"{signature}\n{version}"
+
+
+def clear_loaded():
+    """Forget the libraries loaded in this process, so the next load reads the disk cache."""
+    with _lock:
+        _loaded.clear()
+
+
+def parallel_units():
+    """How many translation units of one program may compile at the same time: the CPUs
+    this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
+    """Compile ``source`` (or find it in the disk cache) and load it; ``cdef`` declares its
+    functions; ``graph`` is the normalised graph text the source was rendered from.
+
+    ``units``, when given, is the same program split into translation units (see
+    :func:`exprc.codegen.c.render.render_sources`): they are compiled at the same time, one
+    compiler process each, and linked, which is what is built then.
+
+    ``runtime``, when given, is C source every program links with (the entry points' run
+    time, :func:`exprc.codegen.c.runtime.runtime_source`): it is compiled once into an object
+    file kept in the cache, not once per program."""
+    cache = cache or DiskCache()
+    refusal = cache.refusal()
+    if refusal is not None and str(cache.root) not in _warned:
+        _warned.add(str(cache.root))
+        warnings.warn(f"{refusal}; compiling into a private temporary directory instead", CacheWarning, stacklevel=3)
+    command = compiler()
+    flags = list(FLAGS) + list(sanitize_flags()) + libraries()
+    identity = compiler_identity(tuple(command), None if refusal else str(cache.root)) + "\n" + host_cpu()
+    units = list(units) if units and len(units) > 1 else None
+    linked = _RuntimeObject(runtime, cache_key(runtime, identity, flags, "runtime", __version__)) if runtime else None
+    extra_flags = ([f"units={len(units)}"] if units else []) + ([f"runtime={linked.key}"] if linked else [])
+    key = cache_key(source, identity, flags + extra_flags, graph, __version__)
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        meta = None
+        if refusal is not None:
+            path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False, units=units,
+                            runtime=linked)
+        else:
+            (path, meta), built = cache.lookup_or_build(
+                key, lambda: _compile(source, key, command, flags, cache, cdef=cdef, units=units, runtime=linked))
+            if not built:
+                stats["loaded_from_disk"] += 1
+        ffi = _ffi_from_description(meta.get("ffi"), cdef) if meta else None
+        if ffi is None:
+            ffi = _parsed_ffi(cdef)
+        _tune_openmp_waiting()
+        library = Library(ffi, ffi.dlopen(str(path)), str(path), key)
+        _loaded[key] = library
+        return library
+
+
+#: How long, in rounds, an OpenMP thread spins after a parallel region before it sleeps.
+OPENMP_SPIN = "1000"
+
+
+def _tune_openmp_waiting():
+    """Shorten libgomp's spinning, unless the user set it (it reads the environment once,
+    when the first library using OpenMP loads).
+
+    By default a libgomp thread spins for 300,000 rounds after each parallel region
+    before it sleeps. A program that calls BLAS between its kernels (a training step)
+    then has the spinning thread hold a core that BLAS's own threads need: on the
+    2-core development machine one SGD step of a 784-256-10 MLP took 16.8 ms with
+    100,000 rounds, 4.4 ms with 10,000 and 3.1 ms with 1,000 (NumPy: 2.7 ms), and an
+    epoch of the demo's 64-128-10 MLP 17.7 ms with 1,000 rounds, 23.2 ms with 3,000 and
+    27.4 ms with 5,000. The price of a short spin: a thread that has gone to sleep takes
+    40 to 90 us to wake there, which back-to-back calls of one big kernel pay (the W4
+    gradient: about 300 us a call against 220 us with longer spins); the kernels hand out
+    their rows in guided pieces, so the awake thread does not wait for it.
+    """
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
+
+
+def _parsed_ffi(cdef):
+    import cffi  # its C parser (pycparser) is imported only here: in a process that compiles
+
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    return ffi
+
+
+def _cdef_digest(cdef):
+    return sha256(cdef.encode()).hexdigest()
+
+
+def ffi_description(cdef):
+    """cffi's parsed form of the declarations ``cdef``, as JSON data: what cffi's out-of-line
+    ABI mode writes into a generated Python module. :func:`_ffi_from_description` makes an
+    FFI of it without parsing C, so a process loading a cached library imports neither
+    cffi's parser nor pycparser (together most of a warm ``exprc.function`` call)."""
+    builder = _parsed_ffi(cdef)
+    builder.set_source("_exprc_kernels", None)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="exprc-ffi-") as tmp:
+        module = Path(tmp) / "ffi.py"
+        with contextlib.redirect_stdout(io.StringIO()):  # cffi says "generating ..."
+            builder.emit_python_code(str(module))
+        tree = ast.parse(module.read_text())
+    call = next(node for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "FFI")
+    return {
+        "cdef_sha256": _cdef_digest(cdef),
+        "name": ast.literal_eval(call.args[0]),
+        "arguments": {k.arg: _to_json(ast.literal_eval(k.value)) for k in call.keywords},
+    }
+
+
+def _ffi_from_description(description, cdef):
+    """The FFI described by :func:`ffi_description`, or None when ``description`` is missing,
+    is for other declarations than ``cdef``, or does not load."""
+    try:
+        if description["cdef_sha256"] != _cdef_digest(cdef):
+            return None
+        import _cffi_backend
+
+        arguments = {k: _from_json(v) for k, v in description["arguments"].items()}
+        return _cffi_backend.FFI(description["name"], **arguments)
+    except Exception:  # noqa: BLE001 - an old or damaged description: parse the declarations
+        return None
+
+
+def _to_json(value):
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, tuple):
+        return {"tuple": [_to_json(v) for v in value]}
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, dict):
+        if "bytes" in value:
+            return bytes.fromhex(value["bytes"])
+        return tuple(_from_json(v) for v in value["tuple"])
+    return value
+
+
+@lru_cache(maxsize=None)
+def _private_dir():
+    """A directory only this process uses, for builds when the cache is refused."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="exprc-private-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+@dataclass(frozen=True)
+class _RuntimeObject:
+    """C source compiled once into an object file that programs link with, and its cache key."""
+
+    source: str
+    key: str
+
+    def path(self, cache, command, flags):
+        """The verified object file in ``cache``, compiled into it first when missing."""
+        build = lambda: _compile(self.source, self.key, command, flags, cache, object_file=True)  # noqa: E731
+        (path, _), _ = cache.lookup_or_build(self.key, build)
+        return path
+
+
+def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, runtime=None,
+             object_file=False):
+    """Build ``source`` (or its translation ``units``, compiled at the same time, then linked,
+    with the ``runtime`` object when given; or, with ``object_file``, an object file to link
+    with); returns the library's path, or with ``store`` ``(path, reference)`` of the new
+    cache entry (keeping cffi's parsed ``cdef`` with it)."""
+    import shutil
+
+    source_path = cache.save_source(key, source)
+    scratch = cache.scratch_dir()
+    try:
+        libs = [f for f in flags if f.startswith("-l")]
+        options = [f for f in flags if not f.startswith("-l")]
+        compile_only = [f for f in options if f != "-shared"] + ["-c"]
+        linked = [str(runtime.path(cache, command, flags))] if runtime is not None else []
+        out = scratch / ("runtime.o" if object_file else "kernels.so")
+        if object_file:
+            src = scratch / "runtime.c"
+            src.write_text(source)
+            jobs, link = [command + compile_only + ["-o", str(out), str(src)]], None
+        elif units is None:
+            src = scratch / "kernels.c"
+            src.write_text(source)
+            jobs, link = [command + options + ["-o", str(out), str(src)] + linked + libs], None
+        else:
+            objects, jobs = [], []
+            for i, unit in enumerate(units):
+                src, obj = scratch / f"unit{i}.c", scratch / f"unit{i}.o"
+                src.write_text(unit)
+                objects.append(str(obj))
+                jobs.append(command + compile_only + ["-o", str(obj), str(src)])
+            link = command + options + ["-o", str(out)] + objects + linked + libs
+        running = _start_compilers(jobs, command, source_path)
+        try:  # parse the declarations while the compiler runs
+            extra = {"ffi": ffi_description(cdef)} if cdef is not None and store else None
+        finally:
+            _finish_compilers(running, source_path, scratch)
+        if link is not None:
+            _finish_compilers(_start_compilers([link], command, source_path), source_path)
+        if object_file:
+            return cache.store(key, out, suffix=".o"), {}
+        stats["compiled"] += 1
+        if not store:
+            kept = Path(source_path).with_suffix(".so")
+            os.replace(out, kept)
+            return kept
+        library = cache.store(key, out, extra)
+        return library, dict(extra or {})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _start_compilers(jobs, command, source_path):
+    """Start the compiler command lines ``jobs``, all at the same time."""
+    import subprocess
+
+    running = []
+    try:
+        for argv in jobs:
+            running.append((argv, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    except OSError as err:
+        for _, process in running:
+            process.kill()
+            process.communicate()
+        raise CompileError(
+            f"cannot run the C compiler {command[0]!r} (set $CC to choose one): {err}\n"
+            f"the source is saved at {source_path}",
+            source_path,
+        ) from None
+    return running
+
+
+def _finish_compilers(running, source_path, scratch=None):
+    """Wait for the compilers :func:`_start_compilers` started; a CompileError for the first
+    that failed (for a translation unit, its source is kept next to the program's)."""
+    import subprocess
+
+    failed = None
+    for argv, process in running:
+        try:
+            stdout, stderr = process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        if process.returncode != 0 and failed is None:
+            failed = (argv, process.returncode, stdout, stderr)
+    if failed is None:
+        return
+    argv, returncode, stdout, stderr = failed
+    message = (stderr or stdout).strip()
+    where = f"the source is saved at {source_path}"
+    unit = next((Path(a) for a in argv if a.endswith(".c")), None)
+    if scratch is not None and unit is not None and unit.name.startswith("unit"):
+        kept = Path(source_path).with_name(f"{Path(source_path).stem}-{unit.name}")
+        kept.write_text(unit.read_text())
+        where += f" (this translation unit of it at {kept})"
+    raise CompileError(
+        f"C compilation failed (exit status {returncode}) running:\n  {shlex.join(argv)}\n{message}\n{where}",
+        source_path,
+        stderr,
+    )

@@ -1,0 +1,388 @@
+"""Rendering a row pass (:class:`~exprc.codegen.ir.kernel.RowPassKernel`) as C.
+
+A row pass ``kN_rowpass_…`` becomes two functions:
+
+- ``static void kN_…_block(args, block, nblocks, sums, columns)`` runs the rows
+  of one block, a chunk of rows at a time: ``X @ w`` for the chunk's rows
+  (:func:`support` has the loops, four rows at a time so that each load of
+  ``w`` serves four rows and four sums are under way at once), then the
+  per-row work in one SIMD loop over the chunk (the vector math of libmvec
+  needs a loop, not one row at a time), adding to the block's sums and
+  writing per-row outputs, then ``columns[j] += g_i * X[i, j]`` over the
+  chunk's rows again, still in cache (a chunk is at most
+  ``EXPRC_CHUNK_BYTES`` of ``X``);
+- ``int kN_…(args)``, the entry point: splits the rows into blocks, runs the
+  blocks on all cores (or on this thread for a small matrix), adds the blocks'
+  partial results in block order, then runs the epilogue once (scalar
+  results) and per column. It returns 1 when it cannot allocate the blocks'
+  partial results (the run time reports out of memory), else 0.
+
+The number of blocks depends on the number of rows only (:data:`MAX_BLOCKS`
+blocks of at least :data:`BLOCK_ROWS` rows), never on the number of threads,
+so a result has the same bits on any number of cores. Sums over rows
+accumulate in float64 (as the loop-nest reductions do), products in the dtype
+of ``X`` (as BLAS does).
+
+>>> from exprc.codegen.ir import kernel as ir
+>>> X = ir.Buffer("X", "float64", 2); w = ir.Buffer("w", "float64", 2)
+>>> out = ir.Buffer("out", "float64", 2, output=True)
+>>> g = ir.Contraction(ir.RowDot("float64", "X @ w"), "float64", "X.T @ (X @ w)")
+>>> k = ir.RowPassKernel("k0_gram", (X, w, out), X, w, ((out, ir.Acc("float64", of=g)),), (), (g,),
+...                      {"X": "matrix", "w": "column", "out": "column"})
+>>> "int k0_gram(const int64_t *args)" in render_row_pass(k)
+True
+"""
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.cfamily.formulas import C_TYPES
+from exprc.codegen.c.render import INDENT, _block_comment, _comment, _KernelRenderer, _Writer
+
+#: A row pass splits its rows into at most this many blocks ...
+MAX_BLOCKS = 64
+#: ... of at least this many rows: the blocks' partial results stay small next to X.
+BLOCK_ROWS = 64
+#: The rows of a chunk take at most this many bytes of X (they are read twice: L1 holds them).
+CHUNK_BYTES = 32768
+#: And a chunk has at most this many rows (per-row values of a chunk live on the stack).
+CHUNK_ROWS = 64
+
+_SUPPORT = """\
+#include <stdlib.h>
+
+/* Row passes (see codegen/c/row_pass.py): block "block" of "nblocks" has the rows
+   [first, last) of 0..count, split as exprc_thread_range splits them among threads. */
+static inline void exprc_block_rows(int64_t count, int64_t nblocks, int64_t block, int64_t *first, int64_t *last)
+{{
+    const int64_t q = count / nblocks, r = count % nblocks;
+    *first = q * block + (block < r ? block : r);
+    *last = *first + q + (block < r ? 1 : 0);
+}}
+
+/* The number of blocks of a row pass over n rows: it depends on n only, so that the blocks'
+   partial results are added in the same order on any number of threads. */
+static inline int64_t exprc_row_blocks(int64_t n)
+{{
+    const int64_t blocks = (n + {block_rows} - 1) / {block_rows};
+    return blocks < {max_blocks} ? blocks : {max_blocks};
+}}
+
+/* Rows per chunk for rows of n1 items of itemsize bytes: a multiple of 4, at least 4. */
+#define EXPRC_CHUNK_BYTES {chunk_bytes}
+#define EXPRC_CHUNK_ROWS {chunk_rows}
+static inline int64_t exprc_chunk_rows(int64_t n1, int64_t itemsize)
+{{
+    const int64_t bytes = n1 * itemsize, rows = bytes > 0 ? EXPRC_CHUNK_BYTES / bytes : EXPRC_CHUNK_ROWS;
+    return rows >= EXPRC_CHUNK_ROWS ? EXPRC_CHUNK_ROWS : (rows < 4 ? 4 : rows & ~(int64_t)3);
+}}"""
+
+#: ``a * b + c`` with one rounding where the processor fuses them (C99's ``FP_FAST_FMA``), as
+#: BLAS computes its products: half the floating-point instructions of the row dots and axpys.
+_MULTIPLY_ADD = {"float64": ("FP_FAST_FMA", "fma"), "float32": ("FP_FAST_FMAF", "fmaf")}
+
+_DTYPE_SUPPORT = """\
+/* a * b + c in {T}: one rounding where the processor fuses them, as BLAS's products do */
+#ifdef {fast}
+#define EXPRC_MULADD_{S}(a, b, c) {fma}(a, b, c)
+#else
+#define EXPRC_MULADD_{S}(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* out[r] = X[r, :] @ w for the m rows at x (strides xs0, xs1 in items; w's stride ws), four
+   rows at a time where the rows and w are consecutive: one load of w serves four rows, and
+   four sums are under way at once; a column at a time where the columns are. */
+static void exprc_row_dots_{S}(const {T} *x, int64_t xs0, int64_t xs1, const {T} *w, int64_t ws,
+                               int64_t n1, int64_t m, {T} *restrict out)
+{{
+    int64_t r = 0;
+    if (xs1 == 1 && ws == 1) {{
+        for (; r + 4 <= m; r += 4) {{
+            const {T} *x0 = x + r * xs0, *x1 = x0 + xs0, *x2 = x1 + xs0, *x3 = x2 + xs0;
+            {T} a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            #pragma omp simd reduction(+:a0, a1, a2, a3)
+            for (int64_t j = 0; j < n1; ++j) {{
+                const {T} wj = w[j];
+                a0 = EXPRC_MULADD_{S}(x0[j], wj, a0);
+                a1 = EXPRC_MULADD_{S}(x1[j], wj, a1);
+                a2 = EXPRC_MULADD_{S}(x2[j], wj, a2);
+                a3 = EXPRC_MULADD_{S}(x3[j], wj, a3);
+            }}
+            out[r] = a0; out[r + 1] = a1; out[r + 2] = a2; out[r + 3] = a3;
+        }}
+    }} else if (xs0 == 1) {{
+        /* the rows are consecutive down each column (X in Fortran order): a column at a time */
+        for (; r < m; ++r)
+            out[r] = 0;
+        for (int64_t j = 0; j < n1; ++j) {{
+            const {T} *xj = x + j * xs1, wj = w[j * ws];
+            #pragma omp simd
+            for (int64_t i = 0; i < m; ++i)
+                out[i] = EXPRC_MULADD_{S}(xj[i], wj, out[i]);
+        }}
+    }}
+    for (; r < m; ++r) {{
+        const {T} *xr = x + r * xs0;
+        {T} a = 0;
+        #pragma omp simd reduction(+:a)
+        for (int64_t j = 0; j < n1; ++j)
+            a = EXPRC_MULADD_{S}(xr[j * xs1], w[j * ws], a);
+        out[r] = a;
+    }}
+}}
+
+/* acc[j] += g[r] * X[r, j] for the m rows at x, added in row order; four rows per pass over
+   acc where the rows are consecutive (the same sums, a quarter of the loads and stores of acc);
+   a column at a time, the column's sum added to acc, where the columns are. */
+static void exprc_row_axpys_{S}({T} *restrict acc, const {T} *x, int64_t xs0, int64_t xs1, const {T} *g,
+                                int64_t n1, int64_t m)
+{{
+    int64_t r = 0;
+    if (xs1 == 1) {{
+        for (; r + 4 <= m; r += 4) {{
+            const {T} *x0 = x + r * xs0, *x1 = x0 + xs0, *x2 = x1 + xs0, *x3 = x2 + xs0;
+            const {T} g0 = g[r], g1 = g[r + 1], g2 = g[r + 2], g3 = g[r + 3];
+            #pragma omp simd
+            for (int64_t j = 0; j < n1; ++j)
+                acc[j] = EXPRC_MULADD_{S}(g3, x3[j], EXPRC_MULADD_{S}(g2, x2[j],
+                         EXPRC_MULADD_{S}(g1, x1[j], EXPRC_MULADD_{S}(g0, x0[j], acc[j]))));
+        }}
+    }} else if (xs0 == 1) {{
+        /* the rows are consecutive down each column: a column at a time */
+        for (int64_t j = 0; j < n1; ++j) {{
+            const {T} *xj = x + j * xs1;
+            {T} a = 0;
+            #pragma omp simd reduction(+:a)
+            for (int64_t i = 0; i < m; ++i)
+                a = EXPRC_MULADD_{S}(g[i], xj[i], a);
+            acc[j] += a;
+        }}
+        return;
+    }}
+    for (; r < m; ++r) {{
+        const {T} *xr = x + r * xs0;
+        const {T} gr = g[r];
+        #pragma omp simd
+        for (int64_t j = 0; j < n1; ++j)
+            acc[j] = EXPRC_MULADD_{S}(gr, xr[j * xs1], acc[j]);
+    }}
+}}"""
+
+#: Where an expression is computed: once before the pass, per row, once after it, per column.
+INVARIANT, ROW, AFTER, COLUMN = 0, 1, 2, 3
+
+
+def support(kernels):
+    """The C the row passes among ``kernels`` share (blocks, chunks, and the loops over rows for
+    each dtype they use); empty when there are none."""
+    dtypes = sorted({k.matrix.dtype for k in kernels if isinstance(k, ir.RowPassKernel)})
+    if not dtypes:
+        return []
+    parts = [_SUPPORT.format(block_rows=BLOCK_ROWS, max_blocks=MAX_BLOCKS, chunk_bytes=CHUNK_BYTES,
+                             chunk_rows=CHUNK_ROWS)]
+    parts += [_DTYPE_SUPPORT.format(S=d, T=C_TYPES[d], fast=_MULTIPLY_ADD[d][0], fma=_MULTIPLY_ADD[d][1])
+              for d in dtypes]
+    return parts
+
+
+def render_row_pass(kernel, name=None):
+    """The C functions computing row pass ``kernel`` (entry point named ``name``, by default
+    the kernel's)."""
+    return _RowPassRenderer(kernel, name).render()
+
+
+class _RowPassRenderer(_KernelRenderer):
+    def __init__(self, kernel, name=None):
+        super().__init__(kernel, name)
+        self.sum_index = {id(r): n for n, r in enumerate(kernel.sums)}
+        self.contraction_index = {id(c): n for n, c in enumerate(kernel.contractions)}
+        self.ctype = C_TYPES[kernel.matrix.dtype]
+        self.levels = {}
+
+    # --- where each expression goes ------------------------------------------------------
+    def where(self, expr):
+        key = id(expr)
+        if key in self.levels:
+            return self.levels[key]
+        if isinstance(expr, (ir.Const, ir.Extent)):
+            level = INVARIANT
+        elif isinstance(expr, ir.RowDot):
+            level = ROW
+        elif isinstance(expr, ir.Load):
+            level = {"scalar": INVARIANT, "row": ROW, "column": COLUMN}[self.k.walks[expr.buffer.name]]
+        elif isinstance(expr, ir.Acc):
+            level = AFTER if id(expr.of) in self.sum_index else COLUMN
+        else:
+            found = {self.where(a) for a in expr.args}
+            if ROW in found and found & {AFTER, COLUMN}:
+                raise ValueError(f"{self.k.name}: {expr.note} mixes per-row values with results of the pass")
+            level = max(found, default=INVARIANT)
+        self.levels[key] = level
+        return level
+
+    def gather(self, roots, level):
+        """The expressions ``roots`` need at ``level``, and the invariants they need, in order."""
+        exprs = ir.walk(roots)
+        return ([e for e in exprs if self.where(e) == INVARIANT],
+                [e for e in exprs if self.where(e) == level])
+
+    # --- statements --------------------------------------------------------------------
+    def name(self, expr):
+        if isinstance(expr, ir.Acc) and id(expr) not in self.names:
+            self.names[id(expr)] = f"v{self.counter}"  # several results: not all "result"
+            self.counter += 1
+        return super().name(expr)
+
+    def statement(self, expr, index):
+        ctype = C_TYPES[expr.dtype]
+        name = self.name(expr)
+        if isinstance(expr, ir.RowDot):
+            rhs = "rowdot[row]"
+        elif isinstance(expr, ir.Extent):
+            rhs = f"n{expr.axis}"
+        elif isinstance(expr, ir.Acc):
+            if id(expr.of) in self.sum_index:
+                rhs = f"({ctype})sum{self.sum_index[id(expr.of)]}"
+            else:
+                rhs = f"part{self.contraction_index[id(expr.of)]}"
+        else:
+            return super().statement(expr, index)
+        return f"const {ctype} {name} = {rhs};{_comment(expr.note)}"
+
+    def index(self, buffer):
+        walks = self.k.walks[buffer.name]
+        return {"row": f"i * {buffer.name}_s0", "column": f"col * {buffer.name}_s1"}.get(walks, "0")
+
+    def stores(self, w, walks):
+        for buffer, expr in self.k.stores:
+            if self.k.walks[buffer.name] == walks:
+                w.line(f"{buffer.name}[{self.index(buffer)}] = {self.name(expr)};")
+
+    # --- the functions -----------------------------------------------------------------
+    def render(self):
+        w = _Writer()
+        w.lines.extend(self.header())
+        self.block_function(w)
+        w.line()
+        self.entry(w)
+        return "\n".join(w.lines)
+
+    def header(self):
+        k = self.k
+        lines = [k.name, ""]
+        if k.note:
+            lines.append(f"computes {k.note}")
+        if k.computes:
+            lines.append("fusing:")
+            lines.extend(f"    {c}" for c in k.computes)
+        lines.append(f"index space: n0 rows and n1 columns of {k.matrix.name}")
+        lines.append(f"per row: {k.matrix.name}[i, :] @ {k.vector.name}, accumulating in {k.matrix.dtype}")
+        for n, r in enumerate(k.sums):
+            lines.append(f"sum{n}: {r.note}, over the rows, accumulating in {r.acc_dtype}")
+        for n, c in enumerate(k.contractions):
+            lines.append(f"part{n}: {c.note}, over the rows, accumulating in {c.dtype}")
+        role = {"matrix": "the matrix (row, column)", "row": "per row", "column": "per column", "scalar": "scalar"}
+        for b in k.buffers:
+            lines.append(f"{'writes' if b.output else 'reads '} {b.name}: {b.dtype}, {role[k.walks[b.name]]}")
+        return _block_comment([line.replace("*/", "* /") for line in lines]).splitlines()
+
+    def block_function(self, w):
+        k, fn, T = self.k, self.fn, self.ctype
+        ns, nc = len(k.sums), len(k.contractions)
+        row_stores = [e for b, e in k.stores if k.walks[b.name] == "row"]
+        roots = [r.value for r in k.sums] + [c.value for c in k.contractions] + row_stores
+        invariants, body = self.gather(roots, ROW)
+        X, v = k.matrix.name, k.vector.name
+        w.line(f"/* the rows of block \"blk\" of \"nblocks\": their partial sums into sums[0..{ns}), their")
+        w.line(f"   partial products into columns[p * n1 + col] for the {nc} product(s) p */")
+        w.open(f"static EXPRC_ONCE void {fn}_block(const int64_t *args, int64_t blk, int64_t nblocks, "
+               f"double *restrict sums, {T} *restrict columns)")
+        self.unpack(w)
+        self.invariants(w, invariants)
+        w.line("int64_t first, last;")
+        w.line("exprc_block_rows(n0, nblocks, blk, &first, &last);")
+        for n, c in enumerate(k.contractions):
+            w.line(f"{T} *restrict part{n} = columns + {n} * n1;{_comment('accumulates ' + c.note)}")
+        if nc:
+            w.open("for (int64_t col = 0; col < n1; ++col)")
+            w.line(" ".join(f"part{n}[col] = 0;" for n in range(nc)))
+            w.close()
+        for n, r in enumerate(k.sums):
+            w.line(f"double sum{n} = 0;{_comment('accumulates ' + r.note)}")
+        w.line(f"const int64_t chunk = exprc_chunk_rows(n1, sizeof({T}));")
+        w.open("for (int64_t start = first; start < last; start += chunk)")
+        w.line("const int64_t rows_in_chunk = last - start < chunk ? last - start : chunk;")
+        w.line(f"const {T} *xc = {X} + start * {X}_s0;  /* the chunk's first row */")
+        w.line(f"{T} rowdot[EXPRC_CHUNK_ROWS];  /* {X} @ {v}, one per row of the chunk */")
+        for n, c in enumerate(k.contractions):
+            w.line(f"{T} weight{n}[EXPRC_CHUNK_ROWS];{_comment('per row: what part' + str(n) + ' adds up')}")
+        w.line(f"exprc_row_dots_{k.matrix.dtype}(xc, {X}_s0, {X}_s1, {v}, {v}_s1, n1, rows_in_chunk, rowdot);")
+        clause = f" reduction(+:{', '.join(f'sum{n}' for n in range(ns))})" if ns else ""
+        w.line(f"#pragma omp simd{clause}")
+        w.open("for (int64_t row = 0; row < rows_in_chunk; ++row)")
+        w.line("const int64_t i = start + row;")
+        w.line("(void)i;")
+        self.emit(w, body, self.index)
+        for n, r in enumerate(k.sums):
+            w.line(f"sum{n} += (double){self.name(r.value)};")
+        for n, c in enumerate(k.contractions):
+            w.line(f"weight{n}[row] = {self.name(c.value)};")
+        self.stores(w, "row")
+        w.close()
+        for n in range(nc):
+            w.line(f"exprc_row_axpys_{k.matrix.dtype}(part{n}, xc, {X}_s0, {X}_s1, weight{n}, n1, rows_in_chunk);")
+        w.close()
+        for n in range(ns):
+            w.line(f"sums[{n}] = sum{n};")
+        w.close()
+
+    def entry(self, w):
+        k, fn, T = self.k, self.fn, self.ctype
+        ns, nc = len(k.sums), len(k.contractions)
+        once = [e for b, e in k.stores if k.walks[b.name] == "scalar"]
+        per_column = [e for b, e in k.stores if k.walks[b.name] == "column"]
+        invariants, after = self.gather(once + per_column, AFTER)
+        _, column = self.gather(per_column, COLUMN)
+        w.open(f"int {fn}(const int64_t *args)")
+        self.unpack(w)
+        self.invariants(w, invariants)
+        w.line("const int64_t nblocks = exprc_row_blocks(n0);")
+        w.line("/* per block: its partial sums, then its partial products (n1 each) */")
+        w.line(f"char *scratch = malloc((size_t)nblocks * ({ns} * sizeof(double) + {nc} * (size_t)n1 * sizeof({T})) + 1);")
+        w.line("if (scratch == NULL)")
+        w.line(INDENT + "return 1;  /* out of memory */")
+        w.line("double *sums = (double *)scratch;")
+        w.line(f"{T} *columns = ({T} *)(scratch + (size_t)nblocks * {ns} * sizeof(double));")
+        w.open("if (nblocks > 1 && size >= EXPRC_PARALLEL_MIN)")
+        w.line("/* guided: long runs of consecutive blocks first (one stream of X per thread), then")
+        w.line("   short ones, so a thread the machine holds back delays the others by little; the")
+        w.line("   results are the same whichever thread runs a block */")
+        w.line("#pragma omp parallel for schedule(guided)")
+        w.line("for (int64_t blk = 0; blk < nblocks; ++blk)")
+        w.line(f"{INDENT}{fn}_block(args, blk, nblocks, sums + blk * {ns}, columns + blk * {nc} * n1);")
+        w.close("} else {")
+        w.depth += 1
+        w.line("for (int64_t blk = 0; blk < nblocks; ++blk)")
+        w.line(f"{INDENT}{fn}_block(args, blk, nblocks, sums + blk * {ns}, columns + blk * {nc} * n1);")
+        w.close()
+        if ns:
+            w.line("/* the blocks' partial sums, added in block order */")
+            for n, r in enumerate(k.sums):
+                w.line(f"double sum{n} = 0;{_comment(r.note)}")
+            w.open("for (int64_t blk = 0; blk < nblocks; ++blk)")
+            w.line(" ".join(f"sum{n} += sums[blk * {ns} + {n}];" for n in range(ns)))
+            w.close()
+        self.emit(w, after, self.index)
+        self.stores(w, "scalar")
+        if per_column:
+            w.line("/* per column: the blocks' partial products added in block order, then the epilogue */")
+            w.line("#pragma omp simd")
+            w.open("for (int64_t col = 0; col < n1; ++col)")
+            w.line(f"{T} " + ", ".join(f"part{n} = 0" for n in range(nc)) + ";")
+            w.open("for (int64_t blk = 0; blk < nblocks; ++blk)")
+            w.line(" ".join(f"part{n} += columns[(blk * {nc} + {n}) * n1 + col];" for n in range(nc)))
+            w.close()
+            self.emit(w, column, self.index)
+            self.stores(w, "column")
+            w.close()
+        w.line("free(scratch);")
+        w.line("return 0;")
+        w.close()
+

@@ -1,0 +1,1 @@
+"""What the C and CUDA renderers share: the scalar formula table and the kernel text writer."""

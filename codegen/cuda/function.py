@@ -1,0 +1,106 @@
+"""Compiled functions on the GPU: what ``exprc.function(..., device="cuda")`` returns.
+
+A :class:`CudaFunction` is a :class:`~exprc.function.Function` whose program
+runs on GPU 0 (:class:`exprc.codegen.cuda.program.CudaProgram`). It takes, per input, a NumPy
+array or Python data (checked and converted as on the CPU, then copied to the
+GPU), an exprc :class:`~exprc.codegen.cuda.array.DeviceArray`, or any object with
+``__cuda_array_interface__`` (a CuPy array, a PyTorch CUDA tensor, a Numba
+device array), whose memory is used in place; and returns device arrays.
+
+Shared variables are read from their device mirrors (see
+:mod:`exprc.shared`), copied to the GPU on first use, and updates are computed
+on the GPU and become the new mirrors, written into the old ones in place
+where that is safe (:meth:`exprc.codegen.cuda.program.CudaProgram.may_write_over`, the C
+back end's rule). A training step is thus one call that copies nothing back
+to the host; its outputs (a loss, say) are device arrays, read with ``.get()``.
+
+>>> import numpy as np, exprc as ex
+>>> x = ex.vector("x")
+>>> f = ex.function([x], 2 * x, device="cuda")  # doctest: +SKIP
+>>> f(np.arange(3.0)).get()  # doctest: +SKIP
+array([0., 2., 4.])
+>>> w = ex.shared(np.zeros(3), name="w")
+>>> step = ex.function([x], ((x - w) ** 2).sum(), updates=[(w, w + 0.5 * (x - w))], device="cuda")  # doctest: +SKIP
+>>> step(np.ones(3)).get(), w.get_value()  # doctest: +SKIP
+(array(3.), array([0.5, 0.5, 0.5]))
+"""
+import numpy as np
+
+from exprc.function import Function, _check_update_value, _describe, _expected, convert_input
+from exprc.shapes import ShapeError, fmt_shape
+
+
+class CudaFunction(Function):
+    """A graph compiled for the GPU; built by :func:`exprc.function` with ``device="cuda"``."""
+
+    def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
+                 allow_tf32=False, **options):
+        # Function checks the inputs, substitutes givens and rewrites the graph, then builds a
+        # program for its back end: given "numpy", that is a topological sort (nothing is
+        # compiled), replaced here by the CUDA program, so that the checking is not written twice.
+        super().__init__(inputs, outputs, backend="numpy", allow_input_downcast=allow_input_downcast,
+                         givens=givens, name=name, rewrites=rewrites, **options)
+        from exprc.codegen.cuda.program import CudaProgram
+        from exprc.codegen.cuda.array import DeviceArray, to_device
+
+        self._device_array, self._to_device = DeviceArray, to_device
+
+        self.backend = "cuda"
+        n = len(self.outputs)
+        program_inputs = self.inputs + self.implicit
+        # The update of a shared variable may be written over its mirror (see the module docstring).
+        in_place = [(n + j, program_inputs.index(var)) for j, (var, _) in enumerate(self.updates)
+                    if var in self.implicit]
+        self._program = CudaProgram(program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place,
+                                    allow_tf32=allow_tf32)
+        self._direct = None
+        # Per input: its dtype, its number of axes, and (axis, length) where a length is fixed.
+        self._layouts = [(np.dtype(v.dtype), v.ndim, tuple((a, n) for a, n in enumerate(v.type.shape) if n is not None))
+                         for v in self.inputs]
+
+    def __call__(self, *args, **kwargs):
+        DeviceArray, to_device = self._device_array, self._to_device
+        values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
+        # A device array of the input's dtype and lengths is taken as it is (checked here, as
+        # every call of a training loop passes one); anything else goes through _on_device.
+        arrays = [value if (type(value) is DeviceArray and value.dtype is dtype and len(value.shape) == ndim
+                            and (not fixed or all(value.shape[a] == n for a, n in fixed)))
+                  else self._on_device(var, value, i)
+                  for i, (var, value, (dtype, ndim, fixed)) in enumerate(zip(self.inputs, values, self._layouts))]
+        arrays += [var.device_value(to_device) for var in self.implicit]
+        results = self._program.run(arrays)
+        if not self.updates:
+            return results[0] if self._single else results
+        n = len(self.outputs)
+        # Every output and new value was computed from the values before the call; only now
+        # are the new values stored (a swap of two variables sees the old values).
+        for (var, _), value in zip(self.updates, results[n:]):
+            _check_update_value(var, value)
+        for (var, _), value in zip(self.updates, results[n:]):
+            var.set_device_value(value)
+        return results[0] if self._single else results[:n]
+
+    def _on_device(self, var, value, position):
+        """``value`` as the device array input ``var`` takes, or a clear error."""
+        from exprc.codegen.cuda.array import as_device_array, to_device
+
+        array = as_device_array(value)
+        if array is None:
+            array = convert_input(var, value, self.allow_input_downcast, position)
+            # A 0-d value (a minibatch index, a learning rate) stays on the host: a slice reads it
+            # there, and a kernel that reads it copies it over itself, so it never comes back.
+            return array if array.ndim == 0 else to_device(array)
+        what = _describe(var, position)
+        if array.dtype != var.dtype:
+            raise TypeError(f"{what}: expected {var.dtype} data, got a {array.dtype} device array; device "
+                            f"arrays are not converted: pass {var.dtype} data")
+        if array.ndim != var.ndim:
+            raise TypeError(f"{what}: expected {_expected(var)}, got a {array.ndim}-d device array of shape {array.shape}")
+        for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
+            if want is not None and want != got:
+                raise ShapeError(f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
+                                 f"axis {axis} must have length {want}")
+        return array
+
+    def __repr__(self):
+        return super().__repr__().replace("<exprc.Function", "<exprc.Function on cuda", 1)

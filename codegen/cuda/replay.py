@@ -1,0 +1,225 @@
+"""Calls of a compiled GPU program replayed: a later call with inputs of the same layouts only launches.
+
+Running a program's steps (:mod:`exprc.codegen.cuda.steps`) works out, per kernel,
+the broadcast shape, the order and merging of axes, the launch shape and the
+packed arguments: tens of microseconds of Python per kernel, more than the
+GPU takes for a small array. All of it depends only on the inputs' shapes,
+strides and dtypes, never on their values; what changes from call to call is
+where the arrays are. So a call is *recorded* (:class:`Recorder`): the arrays
+it allocates from the pool and the kernels it launches, with their packed
+arguments. Each argument that points into an input or into an array the call
+allocated becomes a slot, filled on a replay with the new call's address;
+every other argument (lengths, strides, flags, a constant's device copy) is
+kept as it was. A :class:`Replay` then allocates the same arrays, launches the
+same kernels with the slots filled in, and gives back intermediate arrays
+after their last launch, as the step runner would.
+
+A call is recorded only when everything it did can be replayed. A copy to the
+host (a step computed by NumPy on the host) or between device arrays makes it
+not replayable, and the program keeps running step by step for those layouts
+(see :meth:`exprc.codegen.cuda.program._Compiled.run`). Without one, every value the call
+computed on the host came from its inputs' shapes and the program's constants
+(the length a mean divides by, say): the same for every call of those layouts,
+so the arrays they were copied into are kept, and read again by the replays.
+
+>>> signature([object()]) is None   # only device arrays have a layout to key on
+True
+"""
+import threading
+
+import numpy as np
+
+from exprc.codegen.cuda import array as cuda_array  # (a module: cuda_array notes its allocations here)
+from exprc.codegen.cuda import driver
+from exprc.codegen.cuda.pool import device_pool, size_class
+
+_local = threading.local()
+
+
+def signature(arrays):
+    """What a recorded call depends on: per input, its shape, strides, dtype and its address
+    modulo 16 (kernels pick their widest loads, and matrix products their kernel, by it).
+    None when an input is not a device array (a host value is copied over by each call,
+    which a replay would skip)."""
+    key = []
+    for a in arrays:
+        if type(a) is not cuda_array.DeviceArray:
+            return None
+        key.append((a.shape, a.strides, a.dtype, a.ptr % 16))
+    return tuple(key)
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+class Recorder:
+    """What one call does on the device, noted by :func:`note_allocation`, :func:`note_upload`,
+    :func:`note_launch` and :func:`note_copy` in the thread that runs it, inside
+    ``with Recorder(inputs) as recorder:``; then ``recorder.replay(results)``."""
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.allocations = []  # (ptr, nbytes, shape, dtype, strides), in the order of the call
+        self.launches = []  # (function, a copy of the packed arguments, grid, threads, allocations before)
+        self.order = []  # ("allocation", j) and ("launch", n), as they happened
+        self.uploads = {}  # allocation index -> its array, filled from the host
+        self.replayable = True
+
+    def __enter__(self):
+        if getattr(_local, "recorder", None) is not None:
+            raise RuntimeError("a recording is already under way in this thread")
+        _local.recorder = self
+        return self
+
+    def __exit__(self, *exc):
+        _local.recorder = None
+
+    def replay(self, results):
+        """The :class:`Replay` of this call, whose results were ``results``; None when the
+        call did something a replay cannot repeat."""
+        if not self.replayable:
+            return None
+        source = self._sources()
+        launches = []
+        for function, arguments, grid, threads, allocated in self.launches:
+            slots = [(position, *found) for position, value in enumerate(arguments.tolist())
+                     if (found := source(value, allocated)) is not None]
+            launches.append((function, arguments, slots, grid, threads))
+        outcome = []
+        for result in results:
+            found = self._result_source(result)
+            if found is None or (found[0] == "allocation" and found[1] in self.uploads):
+                return None  # a result must be an input, or an array of the call's own
+            outcome.append(found)
+        order = [(kind, n) for kind, n in self.order if not (kind == "allocation" and n in self.uploads)]
+        return Replay([(shape, dtype, strides) for _, _, shape, dtype, strides in self.allocations],
+                      launches, order, outcome, self.inputs[0].device_id if self.inputs else 0,
+                      kept=list(self.uploads.values()))
+
+    def _sources(self):
+        """A function from an argument's value, and the number of allocations made before its
+        launch, to ``(kind, index, offset)`` when it points into an input (``"input"``) or an
+        allocation (``"allocation"``), else None."""
+        inputs = []
+        for k, a in enumerate(self.inputs):
+            low, high = a.extent()
+            inputs.append((a.ptr + low, a.ptr + max(high, low + 1), k, a.ptr))
+        allocations = [(ptr, ptr + nbytes, j) for j, (ptr, nbytes, _, _, _) in enumerate(self.allocations) if nbytes]
+
+        def source(value, allocated):
+            # Of the allocations made so far, the latest wins: an earlier one at that address
+            # was given back by then.
+            for start, end, j in reversed(allocations):
+                if j < allocated and start <= value < end:
+                    return None if j in self.uploads else ("allocation", j, value - start)
+            for start, end, k, base in inputs:
+                if start <= value < end:
+                    return "input", k, value - base
+            return None
+
+        return source
+
+    def _result_source(self, result):
+        for k, a in enumerate(self.inputs):
+            if result is a:
+                return "input", k
+        for j in reversed(range(len(self.allocations))):
+            ptr, _, shape, dtype, strides = self.allocations[j]
+            if result.ptr == ptr and result.shape == shape and result.dtype == dtype and result.strides == strides:
+                return "allocation", j
+        return None
+
+
+def _recorder():
+    return getattr(_local, "recorder", None)
+
+
+def note_allocation(array):
+    """An array was allocated from the pool (by :func:`exprc.codegen.cuda.array.empty`)."""
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.order.append(("allocation", len(recorder.allocations)))
+        recorder.allocations.append((array.ptr, array.nbytes, array.shape, array.dtype, array.strides))
+
+
+def note_launch(function, arguments, grid, threads):
+    """A kernel was launched (by :func:`exprc.codegen.cuda.launch.launch_grid`)."""
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.order.append(("launch", len(recorder.launches)))
+        recorder.launches.append((function, np.array(arguments, dtype=np.int64), tuple(grid), threads,
+                                  len(recorder.allocations)))
+
+
+def note_upload(array):
+    """``array`` was just allocated and filled from the host (by
+    :func:`exprc.codegen.cuda.array.to_device`). Without a copy back to the host, the call's host
+    values come from its inputs' shapes and the program's constants only, so a replay uses
+    this very array again, as it would a constant's device copy."""
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.uploads[len(recorder.allocations) - 1] = array
+
+
+def note_copy():
+    """Memory was copied to the host, or between device arrays: not replayable."""
+    recorder = _recorder()
+    if recorder is not None:
+        recorder.replayable = False
+
+
+# --- replaying ---------------------------------------------------------------------------------
+
+
+class Replay:
+    """A recorded call, repeated for new inputs of the same :func:`signature`."""
+
+    def __init__(self, allocations, launches, order, results, device_id, kept=()):
+        ffi = driver.ffi()
+        self.kept = kept  # arrays the launches read at fixed addresses (host values copied over)
+        self.results = results
+        self.device_id = device_id
+        self.lock = threading.Lock()  # the packed arguments are filled in place
+        kept = {j for kind, j in results if kind == "allocation"}
+        last_use = {}
+        for n, (_, _, slots, _, _) in enumerate(launches):
+            for _, kind, index, _ in slots:
+                if kind == "allocation":
+                    last_use[index] = n
+        #: the call as it happened: ("allocation", j, shape, dtype, strides, size class) and
+        #: ("launch", function, packed arguments, their pointers, slots, grid, threads, the
+        #: allocations no longer needed after it)
+        self.steps = []
+        for kind, n in order:
+            if kind == "allocation":
+                shape, dtype, strides = allocations[n]
+                dtype = np.dtype(dtype)
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                self.steps.append((kind, n, shape, dtype, strides, size_class(nbytes)))
+                continue
+            function, arguments, slots, grid, threads = launches[n]
+            values = ffi.new("int64_t[]", arguments.tolist())
+            params = ffi.new("void *[]", [values + i for i in range(len(arguments))])
+            dead = [j for j, last in last_use.items() if last == n and j not in kept]
+            self.steps.append((kind, function, values, params, slots, grid, threads, dead))
+        self.count = len(allocations)
+
+    def __call__(self, inputs):
+        """The results of the recorded call for ``inputs`` (device arrays of its signature)."""
+        pool = device_pool(self.device_id)
+        null, make = driver.ffi().NULL, cuda_array.DeviceArray._made
+        arrays = [None] * self.count
+        with self.lock:
+            for step in self.steps:
+                if step[0] == "allocation":
+                    _, j, shape, dtype, strides, size = step
+                    block = pool.take(size)
+                    arrays[j] = make(block.ptr, shape, dtype, strides, block, self.device_id)
+                    continue
+                _, function, values, params, slots, grid, threads, dead = step
+                for position, kind, index, offset in slots:
+                    values[position] = (arrays[index] if kind == "allocation" else inputs[index]).ptr + offset
+                driver.call("cuLaunchKernel", function, *grid, threads, 1, 1, 0, null, params, null)
+                for j in dead:
+                    arrays[j] = None  # back to the pool, for the next allocation
+        return [arrays[index] if kind == "allocation" else inputs[index] for kind, index in self.results]

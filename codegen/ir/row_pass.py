@@ -1,0 +1,425 @@
+"""Row passes: a matrix-vector product, the work on each of its rows, and what reads the
+matrix again, in one pass over the matrix.
+
+A gradient of a linear model has this shape::
+
+    u = X @ w                      # the product, one value per row of X
+    g = f(u, t, ...)               # elementwise work per row
+    cost = h(sum(c(u, t, ...)))    # sums over the rows
+    grad = X.T @ g + ...           # the product again, transposed
+
+Lowered as usual, ``X`` is read twice by two BLAS calls, with kernels for the
+elementwise work between them. :func:`find` recognises the pattern in a
+(simplified) graph and :func:`build` makes it one
+:class:`~exprc.codegen.ir.kernel.RowPassKernel`: for each row ``i`` of ``X``,
+``u_i = X[i] @ w``, the per-row values, then ``grad_acc += g_i * X[i]`` while
+the row is still in cache, and the sums. What it recognises:
+
+- the *product*: a ``MatMul`` of a matrix and a vector (``X @ w``, or ``w @ A``
+  where the rows are ``A``'s columns), both of one float dtype; a transpose
+  (``DimShuffle`` (1, 0)) of the matrix is seen through;
+- *per-row values*: elementwise nodes with a per-row input, their other inputs
+  vectors read per row (``t``) or scalars; ``shape[0]`` of a per-row value (the
+  number of rows, as ``mean`` divides by it) and ``SumToShape`` of one back to
+  the number of rows of ``X`` (a gradient's undoing of a broadcast);
+- *results*: ``Sum`` over the rows of a per-row float value, and products with
+  the transposed matrix, ``X.T @ g`` or ``g @ X`` (the same matrix, contracted
+  over its rows), of the dtype of ``X``;
+- *epilogues*: elementwise work on the results, once (scalars) or per column
+  (inputs read per column, as ``0.02 * w``).
+
+At least one result is needed. A per-row or result value that other nodes use
+is also stored. A group whose inputs depend on what it computes (the graph
+needs two passes) is left to the usual lowering, as is anything else.
+
+At run time the kernel needs ``X`` to have every row and ``w`` the length of a
+row (no broadcasting of either, as NumPy's ``matmul`` allows none either); then
+every per-row value has one element per row of ``X``, so ``shape[0]`` of one is
+the number of rows and the ``SumToShape`` keeps it. Otherwise (``X`` of one row
+broadcast against a longer ``t``) the segment runs step by step, the kernel's
+nodes through NumPy.
+
+>>> import exprc as ex
+>>> from exprc.graph import toposort
+>>> X, w, t = ex.matrix("X"), ex.vector("w"), ex.vector("t")
+>>> grad = X.T @ ex.sigmoid(t * (X @ w))
+>>> (group,) = find(toposort([grad]), [grad])
+>>> [role for _, role in group.results], group.outputs == [grad]
+(['contraction'], True)
+"""
+from dataclasses import dataclass, field
+
+from exprc.graph import Constant
+from exprc.ops.elemwise import Elemwise
+from exprc.ops.linalg import MatMul
+from exprc.ops.reduction import Sum, SumToShape
+from exprc.ops.shape import DimShuffle, ShapeI
+
+from exprc.codegen.ir import kernel as ir
+
+#: Value classes: per row (one element per row of X), per column (of X), and scalars computed
+#: before the pass (from the number of rows) or after it (from the sums).
+ROW, COLUMN, BEFORE, AFTER = "row", "column", "before", "after"
+
+FLOATS = ("float32", "float64")
+
+
+@dataclass
+class RowPassGroup:
+    """What one row pass computes: see the module docstring.
+
+    ``kinds`` maps each value the group computes to its class; ``nodes`` are the
+    graph nodes in order (the NumPy fallback runs them); ``shared`` the nodes of
+    ``nodes`` that only look at the matrix (its transpose, its number of rows):
+    computed outside the group too where other nodes need them. ``outputs`` are
+    the values the kernel stores, ``results`` the sums and products it forms.
+    """
+
+    product: object
+    matrix: object
+    row_axis: int
+    kinds: dict
+    nodes: list
+    shared: set
+    outputs: list = field(default_factory=list)
+    results: list = field(default_factory=list)
+    #: The nodes whose values nothing outside the group needs: the usual lowering skips them.
+    internal: set = field(default_factory=set)
+
+    @property
+    def exclusive(self):
+        """The nodes only this group computes (the shared ones are computed outside too)."""
+        return [n for n in self.nodes if n not in self.shared]
+
+
+def matrix_axis(var, axis):
+    """``(base, base_axis)``: the matrix ``var`` is a transpose of (or ``var``), and which of its
+    axes ``axis`` of ``var`` is.
+
+    >>> import exprc as ex
+    >>> X = ex.matrix("X")
+    >>> matrix_axis(X.T, 0) == (X, 1)
+    True
+    """
+    while var.owner is not None and isinstance(var.owner.op, DimShuffle) and var.owner.op.new_order == (1, 0):
+        var, axis = var.owner.inputs[0], 1 - axis
+    return var, axis
+
+
+def _transposes(var):
+    """The DimShuffle nodes between ``var`` and the matrix it is a transpose of."""
+    nodes = []
+    while var.owner is not None and isinstance(var.owner.op, DimShuffle) and var.owner.op.new_order == (1, 0):
+        nodes.append(var.owner)
+        var = var.owner.inputs[0]
+    return nodes[::-1]
+
+
+def _product(node):
+    """``(matrix, row_axis)`` when ``node`` is a float matrix-vector MatMul, else None."""
+    if not isinstance(node.op, MatMul):
+        return None
+    a, b = node.inputs
+    if {a.ndim, b.ndim} != {1, 2} or a.dtype != b.dtype or a.dtype not in FLOATS:
+        return None
+    if node.outputs[0].dtype != a.dtype:
+        return None
+    # X @ w: the rows are X's axis 0; w @ A: A's axis 1 (A's columns).
+    return matrix_axis(a, 0) if a.ndim == 2 else matrix_axis(b, 1)
+
+
+def _contraction(node, matrix, row_axis, kinds):
+    """The per-row operand ``g`` when ``node`` is ``X.T @ g`` or ``g @ X`` over this matrix's rows."""
+    if not isinstance(node.op, MatMul):
+        return None
+    a, b = node.inputs
+    if a.ndim == 2 and b.ndim == 1:
+        mat, contracted, g = a, 1, b
+    elif a.ndim == 1 and b.ndim == 2:
+        mat, contracted, g = b, 0, a
+    else:
+        return None
+    if kinds.get(g) != ROW or matrix_axis(mat, contracted) != (matrix, row_axis):
+        return None
+    if not (g.dtype == mat.dtype == node.outputs[0].dtype == matrix.dtype):
+        return None
+    return g
+
+
+def _counts_rows(node, matrix, row_axis, kinds):
+    """Whether ``node`` is ``shape[0]`` of a per-row value or the matrix's number of rows."""
+    if not isinstance(node.op, ShapeI):
+        return False
+    (var,) = node.inputs
+    return (node.op.axis == 0 and kinds.get(var) == ROW) or matrix_axis(var, node.op.axis) == (matrix, row_axis)
+
+
+def _elemwise_kind(node, kinds, fusable):
+    """The class of an elementwise node's result from its inputs', or None when it has none."""
+    if not (isinstance(node.op, Elemwise) and fusable(node)):
+        return None
+    found = {kinds[v] for v in node.inputs if v in kinds}
+    out = node.outputs[0]
+    if ROW in found:
+        return ROW if found <= {ROW, BEFORE} and out.ndim == 1 else None
+    if COLUMN in found:
+        return COLUMN if found <= {COLUMN, BEFORE, AFTER} and out.ndim == 1 else None
+    if AFTER in found:
+        return AFTER if out.ndim == 0 else None
+    if found == {BEFORE}:
+        return BEFORE if out.ndim == 0 else None
+    return None
+
+
+def find(order, outputs, fusable=None):
+    """The row passes in the graph whose nodes are ``order`` (a topological order), computing
+    ``outputs``; ``fusable(node)`` says whether an elementwise node has a C form.
+
+    Each matrix-vector product starts at most one group; groups do not overlap.
+    """
+    if fusable is None:
+        from exprc.codegen.ir.lower import fusable
+    users = {}
+    for node in order:
+        for var in dict.fromkeys(node.inputs):
+            users.setdefault(var, []).append(node)
+    taken, groups = set(), []
+    for position, node in enumerate(order):
+        if node in taken:
+            continue
+        found = _product(node)
+        if found is None:
+            continue
+        group = _grow(node, found, order[position + 1:], fusable, taken)
+        if group is not None and _finish(group, users, set(outputs)):
+            groups.append(group)
+            taken.update(group.exclusive)
+    return groups
+
+
+def _grow(product, found, later, fusable, taken):
+    """Classify the nodes after ``product`` that the pass can compute."""
+    matrix, row_axis = found
+    kinds = {product.outputs[0]: ROW}
+    nodes = _transposes(product.inputs[0] if product.inputs[0].ndim == 2 else product.inputs[1]) + [product]
+    shared = set(nodes[:-1])
+    results = []
+    for node in later:
+        if node in taken:
+            continue
+        out = node.outputs[0]
+        kind = None
+        if _counts_rows(node, matrix, row_axis, kinds):
+            kind = BEFORE
+            if kinds.get(node.inputs[0]) != ROW:
+                shared.add(node)  # the matrix's own length: others may compute it too
+        elif isinstance(node.op, Sum):
+            (x,) = node.inputs
+            if (kinds.get(x) == ROW and node.op.axis == (0,) and not node.op.keepdims
+                    and out.dtype in FLOATS and getattr(node.op, "initial", None) is None):
+                kind = AFTER
+                results.append((node, "sum"))
+        elif isinstance(node.op, SumToShape):
+            g, *lengths = node.inputs
+            # The number of rows of X as the target: at run time every per-row value has it.
+            if (kinds.get(g) == ROW and node.op.axis == (0,) and len(lengths) == 1
+                    and lengths[0].owner is not None and lengths[0].owner in nodes
+                    and _counts_rows(lengths[0].owner, matrix, row_axis, kinds)):
+                kind = ROW
+        elif isinstance(node.op, MatMul):
+            if _contraction(node, matrix, row_axis, kinds) is not None:
+                kind = COLUMN
+                results.append((node, "contraction"))
+                mat = node.inputs[0] if node.inputs[0].ndim == 2 else node.inputs[1]
+                transposes = [n for n in _transposes(mat) if n not in nodes]
+                nodes.extend(transposes)
+                shared.update(transposes)
+        else:
+            kind = _elemwise_kind(node, kinds, fusable)
+            if kind == BEFORE and all(v not in kinds or v.owner in shared for v in node.inputs):
+                shared.add(node)  # only from the matrix's length: others may compute it too
+        if kind is not None:
+            kinds[out] = kind
+            nodes.append(node)
+    if not results:
+        return None
+    return RowPassGroup(product, matrix, row_axis, kinds, nodes, shared, results=results)
+
+
+def _finish(group, users, outputs):
+    """Drop what the group need not compute, find what it must store, and check that none of
+    its inputs depends on what it computes. False when no group is left."""
+    claimed = set(group.nodes)
+    # Shared nodes nothing in the group uses (a length only other nodes need).
+    for node in reversed(list(group.nodes)):
+        if node in group.shared and not any(u in claimed for u in users.get(node.outputs[0], [])):
+            claimed.discard(node)
+    group.nodes = [n for n in group.nodes if n in claimed]
+    group.shared &= claimed
+    group.kinds = {v: k for v, k in group.kinds.items() if v.owner in claimed}
+    exclusive = set(group.exclusive)
+    def needed_outside(node):
+        var = node.outputs[0]
+        return var in outputs or any(u not in claimed for u in users.get(var, []))
+
+    group.outputs = [n.outputs[0] for n in group.exclusive if needed_outside(n)]
+    group.internal = {n for n in group.nodes if n in exclusive or not needed_outside(n)}
+    # The inputs of the group must not depend on its own results.
+    depends = {}
+    for node in _ancestors([v for n in group.nodes for v in n.inputs if v.owner not in claimed]):
+        depends[node] = node in exclusive or any(v.owner in depends and depends[v.owner] for v in node.inputs)
+        if depends[node]:
+            return False
+    return True
+
+
+def _ancestors(variables):
+    """The nodes computing ``variables``, each after its inputs' nodes."""
+    from exprc.graph import toposort
+
+    return toposort([v for v in variables if v.owner is not None])
+
+
+def may_write_over(step, out, source):
+    """Whether the row pass of ``step`` may write its result ``out`` into the array of its input
+    ``source`` (an update written in place), as far as the pass itself goes (whether later steps
+    read ``source`` is the caller's to check): a result written per column or once is written
+    after every row has been read, and then the pass reads ``source`` only where it writes (a
+    per-column input of the epilogue, or a scalar read before the rows); a per-row result is
+    written while other rows are still being read.
+
+    >>> import exprc as ex
+    >>> from exprc.codegen.ir.lower import lower
+    >>> X, w = ex.matrix("X"), ex.vector("w")
+    >>> new_w = w - 0.1 * (X.T @ ex.tanh(X @ w))
+    >>> (step,) = lower([X, w], [new_w], row_pass=True).steps
+    >>> may_write_over(step, new_w, w), may_write_over(step, new_w, X)
+    (True, False)
+    """
+    buffer = next((b for b, v in step.outputs if v is out), None)
+    if buffer is None or source.type != out.type:
+        return False
+    walks = step.kernel.walks[buffer.name]
+    if walks == "row":
+        return False
+    return all(step.kernel.walks[b.name] in ("matrix", "row", "scalar") or step.axes[b.name] == step.axes[buffer.name]
+               for b, v in step.inputs if v is source)
+
+
+# --- building the kernel ---------------------------------------------------------------------
+
+
+def build(group, index, texts=None):
+    """The :class:`~exprc.codegen.ir.lower.KernelStep` computing ``group``, a
+    :class:`~exprc.codegen.ir.kernel.RowPassKernel` named ``k{index}_…``."""
+    return _Builder(group, texts or {}).build(index)
+
+
+class _Builder:
+    def __init__(self, group, texts):
+        from exprc.codegen.ir.lower import note
+
+        self.group = group
+        self.note = lambda var: note(var, texts)
+        self.names = set()
+        self.buffers = []  # (buffer, graph variable, walks)
+        self.leaves = {}  # (variable, walks) -> Load
+        self.memo = {}
+        self.sums, self.contractions = [], []
+
+    def buffer(self, var, walks, output=False):
+        from exprc.codegen.ir.lower import _identifier, _unique
+
+        base = "out" if output else _identifier(var.name or f"t{len(self.buffers)}")
+        name = _unique(base, self.names)
+        buffer = ir.Buffer(name, var.dtype, 0 if walks == "scalar" else 2, output=output)
+        self.buffers.append((buffer, var, walks))
+        return buffer
+
+    def leaf(self, var, walks):
+        if isinstance(var, Constant) and var.ndim == 0:
+            value = var.python_value() if var.type.weak else var.value.item()
+            return ir.Const(value, var.dtype, self.note(var))
+        walks = "scalar" if var.ndim == 0 else walks
+        key = (var, walks)
+        if key not in self.leaves:
+            self.leaves[key] = ir.Load(self.buffer(var, walks), self.note(var))
+        return self.leaves[key]
+
+    def expr(self, var, walks):
+        """The expression of ``var``, read per ``walks`` ("row" or "column") where it is an input."""
+        if var in self.memo:
+            return self.memo[var]
+        if var not in self.group.kinds:
+            return self.leaf(var, walks)
+        return self.memo[var]  # nodes are built in order: a computed input is in the memo
+
+    def build(self, index):
+        from exprc.codegen.ir.lower import KernelStep, _accumulator, _cast, _elemwise_expr, slug
+
+        group = self.group
+        matrix = self.buffer(group.matrix, "matrix")
+        product = group.product
+        vector_var = product.inputs[1] if product.inputs[0].ndim == 2 else product.inputs[0]
+        vector = self.buffer(vector_var, "column")
+        for node in group.nodes:
+            out = node.outputs[0]
+            kind = group.kinds.get(out)
+            walks = COLUMN if kind in (COLUMN, AFTER) else ROW
+            if node is product:
+                self.memo[out] = ir.RowDot(out.dtype, self.note(out))
+            elif isinstance(node.op, DimShuffle):
+                continue  # a transpose of the matrix: the strides say it
+            elif isinstance(node.op, ShapeI):
+                self.memo[out] = ir.Extent(0, note=self.note(out))
+            elif isinstance(node.op, SumToShape):
+                self.memo[out] = self.expr(node.inputs[0], walks)
+            elif isinstance(node.op, Sum):
+                value = _cast(self.expr(node.inputs[0], ROW), out.dtype)
+                reduction = ir.Reduction("add", value, 1, out.dtype, _accumulator("add", out.dtype), self.note(out))
+                self.sums.append(reduction)
+                self.memo[out] = ir.Acc(out.dtype, self.note(out), of=reduction)
+            elif isinstance(node.op, MatMul):
+                g = _contraction(node, group.matrix, group.row_axis, group.kinds)
+                contraction = ir.Contraction(self.expr(g, ROW), out.dtype, self.note(out))
+                self.contractions.append(contraction)
+                self.memo[out] = ir.Acc(out.dtype, self.note(out), of=contraction)
+            else:
+                args = [self.expr(v, walks) for v in node.inputs]
+                self.memo[out] = _elemwise_expr(node, args, self.note)
+        stores, outputs = [], []
+        for var in group.outputs:
+            kind = group.kinds[var]
+            walks = {ROW: "row", COLUMN: "column"}.get(kind, "scalar")
+            buffer = self.buffer(var, walks, output=True)
+            stores.append((buffer, _cast(self.memo[var], var.dtype)))
+            outputs.append((buffer, var))
+        inputs = [(b, v) for b, v, _ in self.buffers if not b.output]
+        walks = {b.name: w for b, _, w in self.buffers}
+        last = group.outputs[-1]
+        kernel = ir.RowPassKernel(
+            name=f"k{index}_rowpass_{slug(last)}"[:64].rstrip("_"),
+            buffers=tuple(b for b, _ in inputs) + tuple(b for b, _ in outputs),
+            matrix=matrix,
+            vector=vector,
+            stores=tuple(stores),
+            sums=tuple(self.sums),
+            contractions=tuple(self.contractions),
+            walks=walks,
+            note=f"one pass over the rows of {self.note(group.matrix)}: " + ", ".join(self.note(v) for v in group.outputs),
+            computes=tuple(self.note(n.outputs[0]) for n in group.nodes if not isinstance(n.op, DimShuffle)),
+        )
+        axes = {}
+        for buffer, var, how in self.buffers:
+            if how == "matrix":
+                axes[buffer.name] = (group.row_axis, 1 - group.row_axis)
+            elif how == "row":
+                axes[buffer.name] = (0, None)
+            elif how == "column":
+                axes[buffer.name] = (None, 0)
+            else:
+                axes[buffer.name] = ()
+        column_inputs = tuple(b.name for b, _, how in self.buffers
+                              if how == "column" and not b.output and b is not vector)
+        return KernelStep(kernel, inputs, outputs, axes, list(group.nodes), epilogue_inputs=column_inputs)
+

@@ -1,0 +1,115 @@
+"""Rewritten graphs remembered, in the process and in the disk cache.
+
+Rewriting the graph of a training step takes milliseconds, most of what
+``exprc.function`` costs in a process whose compiled code is already in the
+disk cache. So the result is kept: in this process by the graph's identity
+(graphs are hash-consed), and on disk under a key made of the graph's
+canonical text (:func:`exprc.graph.canonical_text`), the rewrite mode and a
+fingerprint of exprc's own source files, so that a changed rule or op never
+finds the graphs an older one produced. An entry holds the rewritten graph,
+flattened (:func:`exprc.graph.flatten`) with its leaves as positions, and the
+report, pickled; the disk cache checks its SHA-256 before it is read, and a
+missing, damaged or unreadable entry is only a miss.
+
+>>> import exprc as ex
+>>> x = ex.vector("x")
+>>> report = ex.RewriteReport()
+>>> [str(v) for v in rewrite_remembered([x], [x * 1.0], "fast", report)], report.rules()
+(['x'], ['multiply_by_one'])
+"""
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
+from .codegen.cache.disk import DiskCache, cache_key, sha256
+from .codegen.cache.memo import Memo
+from .graph import Constant, Variable, canonical_text, flatten, unflatten
+from .rewrite import RewriteReport, rewrite
+from .version import __version__
+
+#: Rewritten graphs kept in this process, most recently used last.
+MEMO_SIZE = 256
+
+_memo = None  # a Memo, made on first use
+
+#: Changes when what an entry holds changes.
+FORMAT = "exprc-rewritten-graph-1"
+
+
+def rewrite_remembered(leaves, outputs, mode, report):
+    """``rewrite(outputs, mode, report)``, remembered. ``leaves`` are every variable the
+    outputs depend on other than constants, in a fixed order (a function's inputs, then
+    the shared variables it reads): a graph found on disk is rebuilt over them."""
+    if mode == "none":
+        return list(outputs)
+    key = (tuple(leaves), tuple(outputs), mode)
+    found = _the_memo().get_or_build(key, lambda: _from_disk(leaves, outputs, mode))
+    rewritten, fired = found
+    report.extend(fired)
+    return list(rewritten)
+
+
+def _the_memo():
+    global _memo
+    if _memo is None:
+        _memo = Memo(MEMO_SIZE)
+    return _memo
+
+
+def clear_memo():
+    """Forget the graphs rewritten in this process (the disk cache keeps its entries)."""
+    _the_memo().clear()
+
+
+def _from_disk(leaves, outputs, mode):
+    """``(rewritten outputs, fired rules)`` from the disk cache, or rewritten and stored there."""
+    cache = DiskCache()
+    key = None
+    if cache.refusal() is None:
+        key = cache_key(canonical_text(list(leaves), list(outputs), sha256), FORMAT, [mode, source_fingerprint()], version=__version__)
+        loaded = _load(cache, key, leaves)
+        if loaded is not None:
+            return loaded
+    fired = RewriteReport()
+    rewritten = rewrite(outputs, mode, fired)
+    if key is not None:
+        _store(cache, key, leaves, rewritten, fired)
+    return rewritten, list(fired)
+
+
+def _load(cache, key, leaves):
+    found = cache.lookup_entry(key)
+    if found is None:
+        return None
+    try:
+        entries, picks, fired = pickle.loads(found[0].read_bytes())
+        entries = [leaves[e[1]] if isinstance(e, tuple) and e[0] == "leaf" else e for e in entries]
+        return unflatten(entries, picks), fired
+    except Exception:  # noqa: BLE001 - an entry that cannot be read back is only a miss
+        return None
+
+
+def _store(cache, key, leaves, rewritten, fired):
+    entries, picks = flatten(rewritten)
+    position = {v: i for i, v in enumerate(leaves)}
+    if any(isinstance(e, Variable) and not isinstance(e, Constant) and e not in position for e in entries):
+        return  # a leaf not among ``leaves`` (a rewrite never adds one): nothing to rebuild it over
+    entries = [("leaf", position[e]) if isinstance(e, Variable) and e in position else e for e in entries]
+    try:
+        data = pickle.dumps((entries, picks, list(fired)), protocol=pickle.HIGHEST_PROTOCOL)
+        with cache.locked(key):
+            cache.store(key, data, suffix=".graph")
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # not remembered on disk; the next process rewrites again
+
+
+@lru_cache(maxsize=None)
+def source_fingerprint():
+    """Names, sizes and modification times of exprc's own source files: what decides a
+    rewritten graph, so a changed rule or op makes new keys."""
+    root = Path(__file__).resolve().parent
+    parts = []
+    for path in sorted(root.rglob("*.py")):
+        stat = path.stat()
+        parts.append(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(parts)
