@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from exprc.codegen.cache.disk import DiskCache, cache_key, sha256
+from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
 from exprc.version import __version__
 
 #: Flags for every build. -fno-math-errno lets loops over libm calls vectorize
@@ -124,10 +124,6 @@ def compiler_missing(command=None):
     if _which(command[0]) is None:
         return f"the C compiler {command[0]!r} is not found (set $CC to choose one)"
     return None
-
-
-class CacheWarning(UserWarning):
-    """The disk cache is not used (see :meth:`exprc.codegen.cache.disk.DiskCache.refusal`)."""
 
 
 class CompileError(RuntimeError):

@@ -116,6 +116,10 @@ def unsafe_reason(path):
     return None
 
 
+class CacheWarning(UserWarning):
+    """The disk cache is not used (see :meth:`DiskCache.refusal`)."""
+
+
 class DiskCache:
     """A directory of compiled libraries; see the module docstring."""
 

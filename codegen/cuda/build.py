@@ -17,8 +17,7 @@ b'\\x7fELF'
 import threading
 import warnings
 
-from exprc.codegen.c.build import CacheWarning
-from exprc.codegen.cache.disk import DiskCache, cache_key, sha256
+from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
 from exprc.version import __version__
 from exprc.codegen.cuda.nvrtc import OPTIONS, compile_cubin, nvrtc_version
 

@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from exprc.codegen.cuda import build as cuda_build, nvrtc
-from exprc.codegen.c.build import CacheWarning
+from exprc.codegen.cache.disk import CacheWarning
 from exprc.codegen.cache.disk import DiskCache
 
 pytestmark = pytest.mark.skipif(nvrtc.unavailable_reason() is not None, reason="NVRTC is not installed")
