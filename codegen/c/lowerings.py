@@ -1,0 +1,25 @@
+"""How the C back end lowers each op type (see :mod:`exprc.codegen.ir.lowering`).
+
+Elementwise ops and reductions become fused C kernels (where the formula table has
+the op for the dtypes; otherwise the node runs on the host); matrix products call
+BLAS through NumPy, unless a row pass fuses a matrix-vector product with the work
+on its rows; everything else runs the op's NumPy reference between the kernels,
+which for a view op returns a view.
+"""
+from exprc.grad import Rows, StopGradient
+from exprc.ops.elemwise import Elemwise
+from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
+from exprc.ops.linalg import MatMul, TensorDot
+from exprc.ops.reduction import All, Any, ArgMax, ArgMin, Max, Min, Prod, Sum, SumToShape
+from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
+
+from exprc.codegen.ir.lowering import Kind, LoweringTable
+
+C_LOWERINGS = LoweringTable("c")
+C_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
+for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (All, "and"), (Any, "or")):
+    C_LOWERINGS.register(_op, kind=Kind.REDUCTION, combine=_combine)
+C_LOWERINGS.register(MatMul, TensorDot, kind=Kind.LIBRARY, library="BLAS, through NumPy")
+C_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)
+C_LOWERINGS.register(ShapeI, ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
+                     AdvancedIncSubtensor, StopGradient, Rows, kind=Kind.HOST)

@@ -1,0 +1,24 @@
+"""How the CUDA back end lowers each op type (see :mod:`exprc.codegen.ir.lowering`).
+
+Elementwise ops and reductions become fused CUDA kernels, as on the CPU; matrix
+products run exprc's GEMM kernels; view ops become views of the device array
+(worked out on a stand-in of its layout); everything else runs the op's NumPy
+reference on host copies of its inputs.
+"""
+from exprc.grad import Rows, StopGradient
+from exprc.ops.elemwise import Elemwise
+from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
+from exprc.ops.linalg import MatMul, TensorDot
+from exprc.ops.reduction import All, Any, ArgMax, ArgMin, Max, Min, Prod, Sum, SumToShape
+from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
+
+from exprc.codegen.ir.lowering import Kind, LoweringTable
+
+CUDA_LOWERINGS = LoweringTable("cuda")
+CUDA_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
+for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (All, "and"), (Any, "or")):
+    CUDA_LOWERINGS.register(_op, kind=Kind.REDUCTION, combine=_combine)
+CUDA_LOWERINGS.register(MatMul, kind=Kind.LIBRARY, library="exprc's GEMM kernels")
+CUDA_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, ShapeI, kind=Kind.VIEW)
+CUDA_LOWERINGS.register(TensorDot, ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
+                        AdvancedIncSubtensor, StopGradient, Rows, kind=Kind.HOST)

@@ -1,0 +1,74 @@
+"""How a back end lowers each op type: one registration per op type and back end.
+
+Each back end fills a :class:`LoweringTable` (``exprc.codegen.c.lowerings``,
+``exprc.codegen.cuda.lowerings``), and :func:`exprc.codegen.ir.lower.lower` asks it,
+rather than testing op classes one by one, which nodes become kernels. A lookup
+walks the op's class hierarchy, as :func:`functools.singledispatch` does.
+
+>>> from exprc.ops.reduction import Reduce, Sum
+>>> table = LoweringTable("example")
+>>> table.register(Sum, kind=Kind.REDUCTION, combine="add")
+>>> table.lookup(Sum).combine, table.lookup(Reduce)
+('add', None)
+"""
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class Kind(enum.Enum):
+    """What a back end makes of a node."""
+
+    #: part of a fused elementwise kernel (its scalar formula from the back end's table)
+    ELEMENTWISE = "elementwise kernel"
+    #: the reduction of a fused kernel (``combine`` names the scalar op that combines terms)
+    REDUCTION = "reduction kernel"
+    #: a view of its input: new shape and strides over the same memory, no copy
+    VIEW = "view"
+    #: a library call (``library`` names it): BLAS through NumPy, or exprc's GEMM kernels
+    LIBRARY = "library call"
+    #: the op's NumPy reference run on the host, between the program's kernels
+    HOST = "host step"
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """How one back end lowers one op type; ``run`` is the back end's step for it, if any."""
+
+    kind: Kind
+    combine: str | None = None
+    library: str | None = None
+    run: Callable | None = None
+
+
+class LoweringTable:
+    """Op type -> :class:`Lowering`, for the back end ``name``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._entries: dict[type, Lowering] = {}
+
+    def register(self, *op_types: type, kind: Kind, combine: str | None = None, library: str | None = None,
+                 run: Callable | None = None) -> None:
+        """Lower every op of ``op_types`` (and of their subclasses, unless registered too) as ``kind``."""
+        for op_type in op_types:
+            self._entries[op_type] = Lowering(kind, combine, library, run)
+
+    def lookup(self, op_type: type) -> Lowering | None:
+        """The lowering registered for ``op_type`` or its nearest base class; None when there is none."""
+        for base in op_type.__mro__:
+            found = self._entries.get(base)
+            if found is not None:
+                return found
+        return None
+
+    def of(self, op) -> Lowering:
+        """The lowering of op instance ``op``; an op type no one registered is an error, not a guess."""
+        found = self.lookup(type(op))
+        if found is None:
+            raise NotImplementedError(f"the {self.name} back end has no lowering for {type(op).__name__}; "
+                                      f"register one in exprc.codegen.{self.name}.lowerings")
+        return found
+
+    def kind(self, op) -> Kind:
+        return self.of(op).kind
