@@ -34,7 +34,7 @@ renders, after the kernels and :mod:`exprc.codegen.c.runtime`:
 import numpy as np
 
 from exprc.codegen.ir import kernel as ir
-from exprc.codegen.c.render import INDENT, arg_layout
+from exprc.codegen.cfamily.renderer import INDENT, arg_layout
 
 
 #: Where a tuple's items start in its object (``PyTupleObject.ob_item``).

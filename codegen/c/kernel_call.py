@@ -19,7 +19,7 @@ from exprc.printing import to_infix
 from exprc.shapes import ShapeError
 
 from exprc.codegen.ir import kernel as ir
-from exprc.codegen.c.render import arg_layout
+from exprc.codegen.cfamily.renderer import arg_layout
 
 
 def run_kernel(step, values, function, ffi):
@@ -55,7 +55,7 @@ def run_kernel(step, values, function, ffi):
 
 
 def _packed(kernel, lengths, contiguous, buffers, strides):
-    """A kernel's argument array (see :func:`exprc.codegen.c.render.arg_layout`): the index lengths,
+    """A kernel's argument array (see :func:`exprc.codegen.cfamily.renderer.arg_layout`): the index lengths,
     ``contiguous``, then per buffer its address and, unless 0-d, its strides in items."""
     args = np.empty(sum(n for _, n in arg_layout(kernel)), dtype=np.int64)
     d = len(lengths)

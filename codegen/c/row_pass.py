@@ -34,7 +34,8 @@ True
 """
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cfamily.formulas import C_TYPES
-from exprc.codegen.c.render import INDENT, _block_comment, _comment, _KernelRenderer, _Writer
+from exprc.codegen.cfamily.renderer import INDENT, Writer, block_comment, comment
+from exprc.codegen.c.loops import CKernelRenderer
 
 #: A row pass splits its rows into at most this many blocks ...
 MAX_BLOCKS = 64
@@ -188,7 +189,7 @@ def render_row_pass(kernel, name=None):
     return _RowPassRenderer(kernel, name).render()
 
 
-class _RowPassRenderer(_KernelRenderer):
+class _RowPassRenderer(CKernelRenderer):
     def __init__(self, kernel, name=None):
         super().__init__(kernel, name)
         self.sum_index = {id(r): n for n, r in enumerate(kernel.sums)}
@@ -244,7 +245,7 @@ class _RowPassRenderer(_KernelRenderer):
                 rhs = f"part{self.contraction_index[id(expr.of)]}"
         else:
             return super().statement(expr, index)
-        return f"const {ctype} {name} = {rhs};{_comment(expr.note)}"
+        return f"const {ctype} {name} = {rhs};{comment(expr.note)}"
 
     def index(self, buffer):
         walks = self.k.walks[buffer.name]
@@ -257,7 +258,7 @@ class _RowPassRenderer(_KernelRenderer):
 
     # --- the functions -----------------------------------------------------------------
     def render(self):
-        w = _Writer()
+        w = Writer()
         w.lines.extend(self.header())
         self.block_function(w)
         w.line()
@@ -281,7 +282,7 @@ class _RowPassRenderer(_KernelRenderer):
         role = {"matrix": "the matrix (row, column)", "row": "per row", "column": "per column", "scalar": "scalar"}
         for b in k.buffers:
             lines.append(f"{'writes' if b.output else 'reads '} {b.name}: {b.dtype}, {role[k.walks[b.name]]}")
-        return _block_comment([line.replace("*/", "* /") for line in lines]).splitlines()
+        return block_comment([line.replace("*/", "* /") for line in lines]).splitlines()
 
     def block_function(self, w):
         k, fn, T = self.k, self.fn, self.ctype
@@ -299,20 +300,20 @@ class _RowPassRenderer(_KernelRenderer):
         w.line("int64_t first, last;")
         w.line("exprc_block_rows(n0, nblocks, blk, &first, &last);")
         for n, c in enumerate(k.contractions):
-            w.line(f"{T} *restrict part{n} = columns + {n} * n1;{_comment('accumulates ' + c.note)}")
+            w.line(f"{T} *restrict part{n} = columns + {n} * n1;{comment('accumulates ' + c.note)}")
         if nc:
             w.open("for (int64_t col = 0; col < n1; ++col)")
             w.line(" ".join(f"part{n}[col] = 0;" for n in range(nc)))
             w.close()
         for n, r in enumerate(k.sums):
-            w.line(f"double sum{n} = 0;{_comment('accumulates ' + r.note)}")
+            w.line(f"double sum{n} = 0;{comment('accumulates ' + r.note)}")
         w.line(f"const int64_t chunk = exprc_chunk_rows(n1, sizeof({T}));")
         w.open("for (int64_t start = first; start < last; start += chunk)")
         w.line("const int64_t rows_in_chunk = last - start < chunk ? last - start : chunk;")
         w.line(f"const {T} *xc = {X} + start * {X}_s0;  /* the chunk's first row */")
         w.line(f"{T} rowdot[EXPRC_CHUNK_ROWS];  /* {X} @ {v}, one per row of the chunk */")
         for n, c in enumerate(k.contractions):
-            w.line(f"{T} weight{n}[EXPRC_CHUNK_ROWS];{_comment('per row: what part' + str(n) + ' adds up')}")
+            w.line(f"{T} weight{n}[EXPRC_CHUNK_ROWS];{comment('per row: what part' + str(n) + ' adds up')}")
         w.line(f"exprc_row_dots_{k.matrix.dtype}(xc, {X}_s0, {X}_s1, {v}, {v}_s1, n1, rows_in_chunk, rowdot);")
         clause = f" reduction(+:{', '.join(f'sum{n}' for n in range(ns))})" if ns else ""
         w.line(f"#pragma omp simd{clause}")
@@ -365,7 +366,7 @@ class _RowPassRenderer(_KernelRenderer):
         if ns:
             w.line("/* the blocks' partial sums, added in block order */")
             for n, r in enumerate(k.sums):
-                w.line(f"double sum{n} = 0;{_comment(r.note)}")
+                w.line(f"double sum{n} = 0;{comment(r.note)}")
             w.open("for (int64_t blk = 0; blk < nblocks; ++blk)")
             w.line(" ".join(f"sum{n} += sums[blk * {ns} + {n}];" for n in range(ns)))
             w.close()

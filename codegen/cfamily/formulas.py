@@ -20,6 +20,9 @@ does and give 0 for a zero divisor, ``maximum``/``minimum`` propagate NaN,
 >>> c_expression("exp", "float32", ["x"])
 'expf(x)'
 """
+import functools
+import re
+
 import numpy as np
 
 #: The C type that holds each dtype (bools are bytes holding 0 or 1, as in NumPy).
@@ -125,6 +128,36 @@ def has_c(op_name, dtype):
     (True, False, False)
     """
     return dtype in C_TYPES and dtype_class(dtype) in C_OPS.get(op_name, {})
+
+
+#: The libm functions with SIMD variants in glibc's vector math library (libmvec), of one
+#: argument and of two; then those it has since glibc 2.35.
+LIBMVEC_FUNCTIONS = ("exp", "log", "sin", "cos")
+LIBMVEC_BINARY_FUNCTIONS = ("pow",)
+LIBMVEC_2_35_FUNCTIONS = (
+    "acos", "acosh", "asin", "asinh", "atan", "atanh", "cosh", "erf", "erfc", "exp2",
+    "expm1", "log10", "log1p", "log2", "sinh", "tan", "tanh",
+)
+LIBMVEC_2_35_BINARY_FUNCTIONS = ("atan2", "hypot")
+
+#: Helpers (see :func:`helper_source`) that call a function of libmvec.
+_VECTOR_MATH_HELPERS = ("exprc_sigmoid", "exprc_softplus", "exprc_gammaln")
+
+_VECTOR_MATH_CALL = re.compile(r"\b(?:%s)f?\(" % "|".join(
+    LIBMVEC_FUNCTIONS + LIBMVEC_BINARY_FUNCTIONS + _VECTOR_MATH_HELPERS
+    + LIBMVEC_2_35_FUNCTIONS + LIBMVEC_2_35_BINARY_FUNCTIONS))
+
+
+@functools.lru_cache(maxsize=None)
+def calls_vector_math(op_name, dtype):
+    """Whether the formula of ``op_name`` for loop dtype ``dtype`` calls a function with a SIMD
+    variant in libmvec, directly or through a helper: a SIMD loop of it calls the vector
+    variant, so a loop over short rows is better turned to run down a block of rows.
+
+    >>> calls_vector_math("tanh", "float32"), calls_vector_math("sigmoid", "float64"), calls_vector_math("add", "float64")
+    (True, True, False)
+    """
+    return bool(_VECTOR_MATH_CALL.search(c_expression(op_name, dtype, ["a", "b", "c"])))
 
 
 def c_expression(op_name, dtype, args):

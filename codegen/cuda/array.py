@@ -31,7 +31,7 @@ array([0., 1., 2.])
 """
 import numpy as np
 
-from exprc.codegen.cuda import replay as cuda_replay, dlpack
+from exprc.codegen.cuda import dlpack, recording
 
 #: The CUDA array interface version this module produces (and the oldest it reads).
 CAI_VERSION = 3
@@ -218,7 +218,7 @@ def empty(shape, dtype, order="C", device_id=0):
         strides = _c_strides(shape[::-1], dtype.itemsize)[::-1]
     block = device_pool(device_id).malloc(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
     out = DeviceArray(block.ptr, shape, dtype, strides, block, device_id)
-    cuda_replay.note_allocation(out)
+    recording.note_allocation(out)
     return out
 
 
@@ -237,7 +237,7 @@ def to_device(value, device_id=0):
     out = empty(host.shape, host.dtype, device_id=device_id)
     if host.nbytes:
         _copy_to_device(out.ptr, host, device_id)
-    cuda_replay.note_upload(out)
+    recording.note_upload(out)
     return out
 
 
@@ -287,7 +287,7 @@ def _copy_to_host(host, ptr, device_id):
     from exprc.codegen.cuda import driver
 
     driver.use_device(device_id)
-    cuda_replay.note_copy()
+    recording.note_copy()
     driver.call("cuMemcpyDtoH_v2", driver.ffi().from_buffer(host, require_writable=True), ptr, host.nbytes)
 
 

@@ -15,7 +15,7 @@ from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cuda.array import empty, to_device
 from exprc.codegen.cuda.build import KernelModule
 from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments
-from exprc.codegen.cuda.replay import note_copy
+from exprc.codegen.cuda.recording import note_copy
 from exprc.codegen.c.kernel_call import _canonical_axes
 
 #: The highest rank a copy kernel handles (axes merge first, so few arrays need more).

@@ -31,7 +31,7 @@ import numpy as np
 
 from exprc.codegen.cuda.ops import THREADS
 from exprc.codegen.cuda.render import splits_rows, vector_width
-from exprc.codegen.cuda.replay import note_launch
+from exprc.codegen.cuda.recording import note_launch
 from exprc.codegen.ir.kernel import RowChainKernel
 
 #: A reduction with few rows shares each among blocks, up to about this many blocks in all

@@ -6,7 +6,7 @@ computes, the graph nodes it fuses, and per statement the graph expression.
 The scalar formulas are the C back end's (see :mod:`exprc.codegen.cuda.ops`).
 
 Arguments: the kernel's parameters are, in order, the entries of
-:func:`exprc.codegen.c.render.arg_layout` (the C back end's packed array), each one
+:func:`exprc.codegen.cfamily.renderer.arg_layout` (the C back end's packed array), each one
 8-byte parameter: the index space lengths ``n0 .. n{d-1}`` (int64), the flag
 ``contiguous`` (int64, nonzero when every array is contiguous in index order,
 as for the C back end), then per buffer its device pointer and, unless it is a
@@ -53,7 +53,7 @@ import dataclasses
 import numpy as np
 
 from exprc.codegen.ir import kernel as ir
-from exprc.codegen.c.render import _KernelRenderer, _Writer, _all_exprs, _block_comment, _comment, _join, _loop_dtype
+from exprc.codegen.cfamily.renderer import KernelRenderer, Writer, all_exprs, block_comment, comment, join, loop_dtype
 from exprc.codegen.cuda.ops import HALF_PRELUDE, PRELUDE, STORAGE_TYPES, VALUE_TYPES, call_expression, cast_expression, helpers, literal
 
 
@@ -62,20 +62,20 @@ def render_program(kernels, title=""):
     each kernel. Kernel names must be distinct (the program's are)."""
     found = {}
     for kernel in kernels:
-        for expr in _all_exprs(kernel):
+        for expr in all_exprs(kernel):
             if isinstance(expr, ir.Call):
-                found.update(helpers(expr.op, _loop_dtype(expr)))
-    head = [_block_comment(title.splitlines())] if title else []
+                found.update(helpers(expr.op, loop_dtype(expr)))
+    head = [block_comment(title.splitlines())] if title else []
     head.append(PRELUDE)
     if any(_has_float16(k) for k in kernels):
         head.append(HALF_PRELUDE)
-    return _join(head + list(found.values()) + [render_kernel(k) for k in kernels])
+    return join(head + list(found.values()) + [render_kernel(k) for k in kernels])
 
 
 def _has_float16(kernel):
     reductions = getattr(kernel, "reductions", ()) or ([kernel.reduction] if kernel.reduction else [])
     return any(b.dtype == "float16" for b in kernel.buffers) or any(
-        e.dtype == "float16" for e in _all_exprs(kernel)) or any(r.acc_dtype == "float16" for r in reductions)
+        e.dtype == "float16" for e in all_exprs(kernel)) or any(r.acc_dtype == "float16" for r in reductions)
 
 
 def render_kernel(kernel, name=None):
@@ -129,7 +129,7 @@ def _itemsize(buffer):
     return np.dtype(buffer.dtype).itemsize
 
 
-class _CudaKernelRenderer(_KernelRenderer):
+class _CudaKernelRenderer(KernelRenderer):
     """The C renderer's naming, levels, comments and indexing, with CUDA's loops."""
 
     wide = False  # whether statements are being written for the wide loop
@@ -149,8 +149,8 @@ class _CudaKernelRenderer(_KernelRenderer):
         elif isinstance(expr, ir.Acc):
             rhs = cast_expression("acc", self.red.acc_dtype, expr.dtype) if self.red.acc_dtype != expr.dtype else "acc"
         else:
-            rhs = call_expression(expr.op, _loop_dtype(expr), expr.dtype, [self.name(a) for a in expr.args])
-        return f"const {vtype} {self.name(expr)} = {rhs};{_comment(expr.note)}"
+            rhs = call_expression(expr.op, loop_dtype(expr), expr.dtype, [self.name(a) for a in expr.args])
+        return f"const {vtype} {self.name(expr)} = {rhs};{comment(expr.note)}"
 
     def store_lines(self, w, index, stores=None):
         for buffer, expr in self.k.stores if stores is None else stores:
@@ -166,10 +166,10 @@ class _CudaKernelRenderer(_KernelRenderer):
 
     # --- the function -----------------------------------------------------------------
     def render(self):
-        w = _Writer()
+        w = Writer()
         w.lines.extend(self.header())
         memo = {}
-        exprs = _all_exprs(self.k)
+        exprs = all_exprs(self.k)
         by_level = {lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)}
         acc = [e for e in exprs if isinstance(e, ir.Acc)]
         self.open_function(w)
@@ -274,7 +274,7 @@ class _CudaKernelRenderer(_KernelRenderer):
         index = self.open_rows(w, [(acc_type, "exprc_partial")], shared_rows=True)
         if by_level[1]:
             self.emit(w, by_level[1], index)
-        w.line(f"{acc_type} acc = {self.identity()};{_comment('accumulates ' + red.note)}")
+        w.line(f"{acc_type} acc = {self.identity()};{comment('accumulates ' + red.note)}")
         w.line("/* this thread's share of the block's: elements threadIdx.x, + EXPRC_THREADS, ... */")
         w.line("#pragma unroll 1")
         w.open("for (int64_t exprc_j = exprc_share * EXPRC_THREADS + threadIdx.x; exprc_j < exprc_count; "
@@ -400,7 +400,7 @@ class _CudaChainRenderer(_CudaKernelRenderer):
             red = expr.of
             acc = f"acc{self.stage[id(red)]}"
             rhs = cast_expression(acc, red.acc_dtype, expr.dtype) if red.acc_dtype != expr.dtype else acc
-            return f"const {VALUE_TYPES[expr.dtype]} {self.name(expr)} = {rhs};{_comment(expr.note)}"
+            return f"const {VALUE_TYPES[expr.dtype]} {self.name(expr)} = {rhs};{comment(expr.note)}"
         return super().statement(expr, index)
 
     def header(self):
@@ -426,11 +426,11 @@ class _CudaChainRenderer(_CudaKernelRenderer):
         self.emit(w, todo, index)
 
     def render(self):
-        k, w = self.k, _Writer()
+        k, w = self.k, Writer()
         self.memo = {}
         w.lines.extend(self.header())
         self.open_function(w)
-        invariant = [e for e in _all_exprs(k) if self.level(e, {}) == 0 and not isinstance(e, ir.Acc)]
+        invariant = [e for e in all_exprs(k) if self.level(e, {}) == 0 and not isinstance(e, ir.Acc)]
         self.invariants(w, invariant)
         index = self.open_rows(w, [(VALUE_TYPES[r.acc_dtype], f"exprc_partial{s_}") for s_, r in enumerate(k.reductions)])
         done = {id(e) for e in invariant}

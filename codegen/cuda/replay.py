@@ -29,11 +29,8 @@ import threading
 
 import numpy as np
 
-from exprc.codegen.cuda import array as cuda_array  # (a module: cuda_array notes its allocations here)
-from exprc.codegen.cuda import driver
+from exprc.codegen.cuda import array as cuda_array, driver, recording
 from exprc.codegen.cuda.pool import device_pool, size_class
-
-_local = threading.local()
 
 
 def signature(arrays):
@@ -53,8 +50,8 @@ def signature(arrays):
 
 
 class Recorder:
-    """What one call does on the device, noted by :func:`note_allocation`, :func:`note_upload`,
-    :func:`note_launch` and :func:`note_copy` in the thread that runs it, inside
+    """What one call does on the device, noted (see :mod:`exprc.codegen.cuda.recording`) in the
+    thread that runs it, inside
     ``with Recorder(inputs) as recorder:``; then ``recorder.replay(results)``."""
 
     def __init__(self, inputs):
@@ -66,13 +63,11 @@ class Recorder:
         self.replayable = True
 
     def __enter__(self):
-        if getattr(_local, "recorder", None) is not None:
-            raise RuntimeError("a recording is already under way in this thread")
-        _local.recorder = self
+        recording.start(self)
         return self
 
     def __exit__(self, *exc):
-        _local.recorder = None
+        recording.stop()
 
     def replay(self, results):
         """The :class:`Replay` of this call, whose results were ``results``; None when the
@@ -128,44 +123,6 @@ class Recorder:
             if result.ptr == ptr and result.shape == shape and result.dtype == dtype and result.strides == strides:
                 return "allocation", j
         return None
-
-
-def _recorder():
-    return getattr(_local, "recorder", None)
-
-
-def note_allocation(array):
-    """An array was allocated from the pool (by :func:`exprc.codegen.cuda.array.empty`)."""
-    recorder = _recorder()
-    if recorder is not None:
-        recorder.order.append(("allocation", len(recorder.allocations)))
-        recorder.allocations.append((array.ptr, array.nbytes, array.shape, array.dtype, array.strides))
-
-
-def note_launch(function, arguments, grid, threads):
-    """A kernel was launched (by :func:`exprc.codegen.cuda.launch.launch_grid`)."""
-    recorder = _recorder()
-    if recorder is not None:
-        recorder.order.append(("launch", len(recorder.launches)))
-        recorder.launches.append((function, np.array(arguments, dtype=np.int64), tuple(grid), threads,
-                                  len(recorder.allocations)))
-
-
-def note_upload(array):
-    """``array`` was just allocated and filled from the host (by
-    :func:`exprc.codegen.cuda.array.to_device`). Without a copy back to the host, the call's host
-    values come from its inputs' shapes and the program's constants only, so a replay uses
-    this very array again, as it would a constant's device copy."""
-    recorder = _recorder()
-    if recorder is not None:
-        recorder.uploads[len(recorder.allocations) - 1] = array
-
-
-def note_copy():
-    """Memory was copied to the host, or between device arrays: not replayable."""
-    recorder = _recorder()
-    if recorder is not None:
-        recorder.replayable = False
 
 
 # --- replaying ---------------------------------------------------------------------------------
