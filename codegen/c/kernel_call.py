@@ -9,16 +9,16 @@ the shapes do not broadcast), allocates the result, orders and merges the axes
 by stride (so contiguous data of any layout takes the flat fast path) and
 passes lengths, pointers and strides.
 
->>> _canonical_axes((3, 4), [[4, 1], [4, 1]], [[0, 1]])
+>>> canonical_axes((3, 4), [[4, 1], [4, 1]], [[0, 1]])
 ([1, 12], [[0, 1], [0, 1]], 1)
 """
 import numpy as np
 
-from exprc.graph import Constant
 from exprc.printing import to_infix
 from exprc.shapes import ShapeError
 
 from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir.call_plan import canonical_axes, index_strides, lookup, plan_call, run_nodes
 from exprc.codegen.cfamily.renderer import arg_layout
 
 
@@ -38,7 +38,7 @@ def run_kernel(step, values, function, ffi):
     if isinstance(kernel, ir.RowPassKernel):
         _run_row_pass(step, values, arrays, function, ffi)
         return
-    plan = _plan(step, arrays)
+    plan = plan_call(step, arrays)
     if plan is None:
         _store_fallback(step, values)
         return
@@ -49,8 +49,8 @@ def run_kernel(step, values, function, ffi):
     if out.size == 0 or (step.reduced_axes is None and 0 in shape):
         return
     buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(out_buffer, out)]
-    strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
-    lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
+    strides = [index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
+    lengths, strides, contiguous = canonical_axes(shape, strides, groups)
     function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, contiguous, buffers, strides)))
 
 
@@ -86,7 +86,7 @@ def _run_row_pass(step, values, arrays, function, ffi):
     if all(out.size == 0 for out in outputs):
         return
     buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(b, out) for (b, _), out in zip(step.outputs, outputs)]
-    strides = [_index_strides(a, step.axes[b.name], lengths) if b.ndim else None for b, a in buffers]
+    strides = [index_strides(a, step.axes[b.name], lengths) if b.ndim else None for b, a in buffers]
     if function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, 0, buffers, strides))):
         raise MemoryError(f"{kernel.name}: cannot allocate the partial results of a row pass")
 
@@ -123,47 +123,14 @@ def _row_pass_lengths(step, arrays):
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def lookup(var, values):
-    if isinstance(var, Constant):
-        return var.value
-    return values[var]
-
-
 def as_array(value):
     return value if isinstance(value, np.ndarray) else np.asarray(value)
 
 
-def _py_value(var, values):
-    """A value as an op's NumPy reference expects it: weak values as Python scalars."""
-    if isinstance(var, Constant):
-        return var.python_value() if var.type.weak else var.value
-    value = values[var]
-    return np.asarray(value).item() if var.type.weak else value
-
-
-def perform(node, values):
-    args = [_py_value(v, values) for v in node.inputs]
-    try:
-        return node.op.perform(node, args)
-    except Exception as err:
-        shapes = ", ".join(f"{to_infix(v, limit=60)}: {np.asarray(a).dtype} {np.shape(a)}" for v, a in zip(node.inputs, args))
-        err.add_note(f"while computing {to_infix(node.outputs[0], limit=80)} ({node.op.debug_name()}) from {shapes}")
-        raise
-
-
 def _store_fallback(step, values):
-    """Run a kernel's nodes through NumPy (see :func:`_fallback`) and store its outputs."""
-    for (_, var), result in zip(step.outputs, _fallback(step, values)):
+    """Run a kernel's nodes through NumPy (see :func:`~exprc.codegen.ir.call_plan.run_nodes`) and store its outputs."""
+    for (_, var), result in zip(step.outputs, run_nodes(step, values)):
         values[var] = result
-
-
-def _fallback(step, values):
-    """Run a kernel's nodes through NumPy: used when run-time shapes break the kernel's assumptions."""
-    local = dict(values)
-    for node in step.nodes:
-        for var, result in zip(node.outputs, perform(node, local)):
-            local[var] = result
-    return [np.asarray(local[var]) for _, var in step.outputs]
 
 
 def _usable(array):
@@ -171,95 +138,3 @@ def _usable(array):
     if array.flags.aligned and all(s % array.itemsize == 0 for s in array.strides):
         return array
     return np.array(array, copy=True)
-
-
-def _broadcast(arrays, variables, what):
-    """The broadcast shape of ``arrays`` (all of one rank, or 0-d), or a ShapeError naming ``variables``."""
-    shape = []
-    for axis in range(max((a.ndim for a in arrays), default=0)):
-        lengths = {a.shape[axis] for a in arrays if a.ndim} - {1}
-        if len(lengths) > 1:
-            described = ", ".join(f"{to_infix(v, limit=40)} {a.shape}" for v, a in zip(variables, arrays) if a.ndim)
-            raise ShapeError(
-                f"{what}: shapes do not broadcast: axis {axis} has lengths {sorted(lengths)} in {described}"
-            )
-        shape.append(lengths.pop() if lengths else 1)
-    return tuple(shape)
-
-
-def _plan(step, arrays):
-    """``(index shape, output order, axis groups, output shape)`` for a kernel call, or None
-    when the NumPy fallback must run it."""
-    kernel = step.kernel
-    named = [(b, v, a) for (b, v), a in zip(step.inputs, arrays)]
-    what = f"computing {kernel.note}"
-    if step.reduced_axes is None:
-        full = [(b, v, a) for b, v, a in named if b.ndim]
-        shape = _broadcast([a for _, _, a in full], [v for _, v, _ in full], what)
-        lead = next((a for _, _, a in full if a.size > 1), None)
-        order = "F" if lead is not None and lead.ndim > 1 and lead.flags.f_contiguous and not lead.flags.c_contiguous else "C"
-        return shape, order, [list(range(kernel.ndim))], shape
-    inner = [(b, v, a) for b, v, a in named if b.ndim and b.name not in step.epilogue_inputs]
-    shape = _broadcast([a for _, _, a in inner], [v for _, v, _ in inner], what)
-    if len(shape) < kernel.ndim:  # every prologue input is 0-d: the index space is ones
-        shape = (1,) * kernel.ndim
-    reduced = step.reduced_axes
-    kept = [a for a in range(kernel.ndim) if a not in reduced]
-    if step.keepdims:
-        out_shape = tuple(1 if a in reduced else shape[a] for a in range(kernel.ndim))
-    else:
-        out_shape = tuple(shape[a] for a in kept)
-    for b, _, a in named:
-        if b.name in step.epilogue_inputs and a.ndim:
-            if any(n not in (1, m) for n, m in zip(a.shape, out_shape)):
-                return None  # the epilogue broadcasts beyond the reduced shape
-    if step.reduce_op in ("max", "min") and any(shape[a] == 0 for a in reduced):
-        return None  # NumPy raises: no identity
-    return shape, "C", [kept, list(reduced)], out_shape
-
-
-def _index_strides(array, axes, shape):
-    """Strides in elements of ``array`` per index axis (0 where it broadcasts or is absent)."""
-    out = []
-    for index_axis, array_axis in enumerate(axes):
-        if array_axis is None or array.shape[array_axis] == 1 or shape[index_axis] == 1:
-            out.append(0)
-        else:
-            out.append(array.strides[array_axis] // array.itemsize)
-    return out
-
-
-def _canonical_axes(shape, strides, groups):
-    """Reorder, drop and merge axes within each group so the smallest strides are innermost.
-
-    Returns the lengths and each buffer's strides in the kernel's axis order
-    (each group keeps its number of axes, padded in front with length 1) and
-    whether every non-scalar buffer is then contiguous in index order.
-    """
-    arrays = [s for s in strides if s is not None]
-    lead = next((s for s in arrays if any(s)), None)
-    lengths, new = [], [[] for _ in strides]
-    for group in groups:
-        axes = [a for a in group if shape[a] != 1]
-        if lead is not None:
-            axes.sort(key=lambda a: -abs(lead[a]))
-        # Merge axis pairs that every buffer walks as one.
-        merged = []
-        for a in axes:
-            if merged:
-                prev = merged[-1]
-                inner = prev[-1]
-                if all(s is None or s[inner] == s[a] * shape[a] for s in strides):
-                    prev.append(a)
-                    continue
-            merged.append([a])
-        pad = len(group) - len(merged)
-        lengths += [1] * pad + [int(np.prod([shape[a] for a in m])) for m in merged]
-        for s, out in zip(strides, new):
-            if s is not None:
-                out += [0] * pad + [s[m[-1]] for m in merged]
-    long_axes = [i for i, n in enumerate(lengths) if n != 1]
-    contiguous = not long_axes or (
-        len(long_axes) == 1 and all(out[long_axes[0]] == 1 for s, out in zip(strides, new) if s is not None)
-    )
-    return lengths, [out if s is not None else None for s, out in zip(strides, new)], int(contiguous)

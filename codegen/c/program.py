@@ -35,7 +35,8 @@ from exprc.codegen.c.call import OBJECT_HEAD, SegmentRunner
 from exprc.codegen.c.entry import declarations as entry_declarations, max_rank
 from exprc.codegen.c.render import declaration, render_sources
 from exprc.codegen.c.runtime import runtime_source
-from exprc.codegen.c.kernel_call import as_array, lookup, perform, run_kernel
+from exprc.codegen.c.kernel_call import as_array, run_kernel
+from exprc.codegen.ir.call_plan import lookup, perform
 from exprc.codegen.ir.kernel import RowPassKernel
 from exprc.codegen.ir.lower import NumpyStep, lower
 from exprc.codegen.cache.disk import sha256

@@ -19,8 +19,8 @@ axis. ``exprc_step_run`` does in C what the Python runner does per kernel:
   they disagree, or another array would broadcast them, ``EXPRC_FALLBACK``;
 - the strides are turned into elements (an unaligned array, or a stride that
   is not a whole number of items, sends the segment back to Python, which
-  copies), the axes ordered and merged as ``_canonical_axes`` in
-  :mod:`exprc.codegen.c.kernel_call` does (except for a kernel whose axes have roles,
+  copies), the axes ordered and merged as ``canonical_axes`` in
+  :mod:`exprc.codegen.ir.call_plan` does (except for a kernel whose axes have roles,
   ``fixed``: a row pass gets rows and columns as they are), and the kernel
   called with its packed arguments.
 

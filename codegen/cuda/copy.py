@@ -16,7 +16,7 @@ from exprc.codegen.cuda.array import empty, to_device
 from exprc.codegen.cuda.build import KernelModule
 from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments
 from exprc.codegen.cuda.recording import note_copy
-from exprc.codegen.c.kernel_call import _canonical_axes
+from exprc.codegen.ir.call_plan import canonical_axes
 
 #: The highest rank a copy kernel handles (axes merge first, so few arrays need more).
 MAX_RANK = 6
@@ -70,7 +70,7 @@ def contiguous_copy(x):
     kernel = copy_kernel(x.itemsize, x.ndim)
     src = [s // x.itemsize if n != 1 else 0 for n, s in zip(x.shape, x.strides)]
     dst = [s // x.itemsize for s in out.strides]
-    lengths, (src, dst), contiguous = _canonical_axes(x.shape, [src, dst], [list(range(x.ndim))])
+    lengths, (src, dst), contiguous = canonical_axes(x.shape, [src, dst], [list(range(x.ndim))])
     arguments = pack_arguments(kernel, lengths, contiguous, [(x.ptr, src), (out.ptr, dst)])
     launch(KERNELS.functions(x.device_id)[kernel.name], arguments, *launch_shape(kernel, lengths))
     return out

@@ -6,13 +6,13 @@ host steps computed), which are copied to the device only when a kernel
 reads them. Each kind of step:
 
 - a *kernel* (:func:`run_kernel`) works out its run-time shapes as the C back
-  end does (:mod:`exprc.codegen.c.kernel_call`: NumPy's broadcasting, the same
+  end does (:mod:`exprc.codegen.ir.call_plan`: NumPy's broadcasting, the same
   :class:`~exprc.shapes.ShapeError` when shapes do not broadcast, axes ordered
   and merged by stride), allocates its output from the memory pool and is
   launched. A kernel whose inputs are all host scalars (lengths such as
   ``x.shape[0] - 1``) is computed on the host instead: a launch and a copy
   back would cost more than the arithmetic. Cases the kernel does not cover
-  (see ``kernel_call._plan``) run through NumPy on the host;
+  (see :func:`~exprc.codegen.ir.call_plan.plan_call`) run through NumPy on the host;
 - a *view* (:data:`VIEW_OPS`: transpose and dimshuffle, reshape, broadcast_to,
   basic slicing) is computed without touching the data (:func:`run_view`);
 - a *matrix product* (``@``, and ``dot`` of vectors and matrices) of two
@@ -43,8 +43,8 @@ from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments, spli
 from exprc.codegen.cuda.matmul import matmul
 from exprc.codegen.cuda.ops import compute_dtype
 from exprc.codegen.cuda.render import splits_rows
-from exprc.codegen.c.kernel_call import _canonical_axes, _fallback, _index_strides, _plan, perform
-from exprc.codegen.ir.row_chain import _per_row
+from exprc.codegen.ir.call_plan import canonical_axes, index_strides, perform, plan_call, run_nodes
+from exprc.codegen.ir.row_chain import one_per_row
 
 #: Ops whose NumPy reference returns a view of input 0, for lengths and indices given by
 #: the other inputs: computed on a stand-in array, then applied to the device pointer.
@@ -104,7 +104,7 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
         _run_nodes_on_host(step, values, host_cache)
         return
     arrays = _device_inputs(step, values, uploaded, device_id, host_cache)
-    plan = _plan(step, arrays)
+    plan = plan_call(step, arrays)
     if plan is None:
         _run_nodes_on_host(step, values, host_cache)
         return
@@ -123,12 +123,12 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
 
 def _launch_over(step, function, inputs, outputs, shape, groups, device_id):
     """Launch ``step``'s kernel over index space ``shape`` (its axes grouped as ``groups``,
-    see :func:`~exprc.codegen.c.kernel_call._canonical_axes`) with ``inputs`` and ``outputs``,
+    see :func:`~exprc.codegen.ir.call_plan.canonical_axes`) with ``inputs`` and ``outputs``,
     ``(buffer, device array)`` pairs in the kernel's buffer order."""
     kernel = step.kernel
     buffers = list(inputs) + list(outputs)
-    strides = [_index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
-    lengths, strides, contiguous = _canonical_axes(shape, strides, groups)
+    strides = [index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
+    lengths, strides, contiguous = canonical_axes(shape, strides, groups)
     shares, scratch = (1, 0, 0), None
     if splits_rows(kernel):
         rows, share = splits(kernel, lengths)
@@ -157,7 +157,7 @@ def run_chain(step, values, functions, uploaded, device_id, host_cache):
     """Run a row chain (:class:`~exprc.codegen.ir.row_chain.RowChainStep`) in one launch, or its parts
     one by one where the shapes are not those of one chain (see :func:`_chain_plan`)."""
     arrays = _device_inputs(step, values, uploaded, device_id, host_cache)
-    plan = _chain_plan(step, arrays)
+    plan = _chainplan_call(step, arrays)
     if plan is None:
         for part in step.parts:
             run_kernel(part, values, functions[part.kernel.name], uploaded, device_id, host_cache)
@@ -173,14 +173,14 @@ def run_chain(step, values, functions, uploaded, device_id, host_cache):
                  zip((b for b, _ in step.outputs), outputs), shape, groups, device_id)
 
 
-def _chain_plan(step, arrays):
+def _chainplan_call(step, arrays):
     """``(index shape, axis groups, shape of a per-row value)`` for a row chain, or None
     where one of its parts would have another index space (an input broadcasting it
     further, or none at all) or cannot run as a kernel."""
     if not any(a.ndim for a in arrays):
         return None
     try:
-        plan = _plan(step, arrays)
+        plan = plan_call(step, arrays)
     except ShapeError:
         return None  # inputs of different parts that need not broadcast together: the parts say
     if plan is None:
@@ -194,7 +194,7 @@ def _chain_plan(step, arrays):
             return None
         (_, result), = part.outputs
         reduces = part.reduced_axes is not None
-        expected = row_shape if reduces or _per_row(result, step.reduced_axes) else shape
+        expected = row_shape if reduces or one_per_row(result, step.reduced_axes) else shape
         if own != (shape if reduces else expected):
             return None
         shapes[result] = expected
@@ -203,7 +203,7 @@ def _chain_plan(step, arrays):
 
 def _run_nodes_on_host(step, values, host_cache):
     host = {var: on_host(value_of(var, values), host_cache) for _, var in step.inputs if not isinstance(var, Constant)}
-    for (_, var), result in zip(step.outputs, _fallback(step, host)):
+    for (_, var), result in zip(step.outputs, run_nodes(step, host)):
         values[var] = result
 
 

@@ -114,15 +114,15 @@ def _run_from(steps, start):
         reads = [(b, v) for b, v in step.inputs if v in per_row or v in per_element]
         if not reads or any(tuple(step.axes[b.name]) != tuple(range(d)) for b, _ in reads):
             break
-        if any(v in per_row and not _per_row(v, reduced) for _, v in reads):
+        if any(v in per_row and not one_per_row(v, reduced) for _, v in reads):
             break
         if step.reduced_axes is not None and any(v in per_element for b, v in reads if b.outer):
             break
         (_, result), = step.outputs
         if result.ndim != d:
             break
-        if step.reduced_axes is not None or _per_row(result, reduced):
-            if step.reduced_axes is None and not all(_per_row(v, reduced) for _, v in step.inputs if v.ndim):
+        if step.reduced_axes is not None or one_per_row(result, reduced):
+            if step.reduced_axes is None and not all(one_per_row(v, reduced) for _, v in step.inputs if v.ndim):
                 break  # elementwise work of one value per row reads nothing finer
             per_row.add(result)
         else:
@@ -131,7 +131,7 @@ def _run_from(steps, start):
     return run
 
 
-def _per_row(var, reduced):
+def one_per_row(var, reduced):
     """Whether ``var`` has one element per row: length 1 on the reduced axes (known statically)."""
     return var.ndim > 0 and all(var.type.shape[a] == 1 for a in reduced)
 
@@ -175,7 +175,7 @@ def _build(run, needed_outside, position):
                 continue
             key = (var, tuple(part_axes[b.name]))
             if key not in loaded:
-                outer = var.ndim == d and _per_row(var, reduced)
+                outer = var.ndim == d and one_per_row(var, reduced)
                 loaded[key] = ir.Load(buffer_for(var, part_axes[b.name], b.dtype, outer=outer), notes.get(b, ""))
             memo[b] = loaded[key]
         reduction = None
@@ -187,7 +187,7 @@ def _build(run, needed_outside, position):
         expr = _copy(part.kernel.stores[0][1], memo, reduction)
         computed[result] = expr
         if needed_outside(result):
-            outer = reduction is not None or _per_row(result, reduced)
+            outer = reduction is not None or one_per_row(result, reduced)
             stores.append((buffer_for(result, tuple(range(d)), out_buffer.dtype, output=True, outer=outer), expr))
         computes.extend(c for c in part.kernel.computes or (part.kernel.note,) if c not in computes)
     buffers.sort(key=lambda b: b.output)  # inputs first, as every kernel's arguments are
