@@ -14,7 +14,7 @@ from .rewrite import RewriteReport, check_mode
 from .remembered import rewrite_remembered
 from .shapes import ShapeError, fmt_shape
 from .shared import SharedVariable
-from .tensor import TensorVariable, as_tensor
+from .tensor import OPERATIONS, TensorVariable, _describe, _expected, as_tensor, convert_input
 
 
 
@@ -50,86 +50,10 @@ def default_backend():
         warnings.warn(f"{reason}: exprc runs graphs with its NumPy reference back end instead, which is much "
                       "slower; install a C compiler (gcc or clang) or set $CC", RuntimeWarning, stacklevel=3)
     return "numpy"
-_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
 class MissingInputError(ValueError):
     """An output depends on a variable that is neither an input nor a constant."""
-
-
-def _describe(var, position=None):
-    name = var.name or to_infix(var)
-    return f"input {name!r}" + (f" (argument {position})" if position is not None else "")
-
-
-def _expected(var):
-    return f"a {var.ndim}-d {var.dtype} array of shape {fmt_shape(var.type.shape)}"
-
-
-def convert_input(var, value, allow_downcast=False, position=None, what=None):
-    """``value`` as the array that input ``var`` accepts, or a clear error.
-
-    Arrays keep their dtype or are converted without loss (a safe cast);
-    anything lossy is a TypeError unless ``allow_downcast``. Python scalars and
-    lists are weak, as in NumPy 2: they take the input's dtype when their kind
-    fits (``[1, 2]`` for an int32 input, ``0.5`` for a float32 one) and their
-    integers are in range.
-
-    >>> import exprc as ex
-    >>> convert_input(ex.fvector("v"), [1, 2]).dtype
-    dtype('float32')
-
-    ``what`` names the value in messages (default: the input, and its position).
-    """
-    what = what or _describe(var, position)
-    if isinstance(value, Variable):
-        raise TypeError(f"{what}: expected data, got the symbolic {value}; use givens= to substitute graphs")
-    if isinstance(value, (np.ndarray, np.generic)):
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)}")
-        if array.dtype != var.dtype:
-            if not (allow_downcast or np.can_cast(array.dtype, var.dtype, "safe")):
-                raise TypeError(
-                    f"{what}: expected {var.dtype} data, got {array.dtype}; converting would lose "
-                    f"precision or range. Cast the data, or pass allow_input_downcast=True to exprc.function"
-                )
-            array = array.astype(var.dtype)
-    else:
-        array = _convert_python(var, value, allow_downcast, what)
-    if array.ndim != var.ndim:
-        raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)} ({array.ndim}-d)")
-    for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
-        if want is not None and want != got:
-            raise ShapeError(
-                f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
-                f"axis {axis} must have length {want}"
-            )
-    return array
-
-
-def _convert_python(var, value, allow_downcast, what):
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as err:
-        raise TypeError(f"{what}: expected {_expected(var)}, got {type(value).__name__}: {err}") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: expected {_expected(var)}, got {type(value).__name__} {value!r:.60}")
-    if array.dtype == var.dtype or allow_downcast:
-        return array.astype(var.dtype, copy=False)
-    if _KIND_RANK[array.dtype.kind] > _KIND_RANK[np.dtype(var.dtype).kind]:
-        raise TypeError(
-            f"{what}: expected {var.dtype} data, got {array.dtype.name} values such as {array.flat[0].item()!r} "
-            f"(pass allow_input_downcast=True to convert them)"
-        )
-    if array.dtype.kind in "iu" and np.dtype(var.dtype).kind in "iu" and array.size:
-        info = np.iinfo(var.dtype)
-        if array.min() < info.min or array.max() > info.max:
-            raise OverflowError(
-                f"{what}: expected {var.dtype} values, from {info.min} to {info.max}; "
-                f"got {value!r:.60}, which is out of range"
-            )
-    return array.astype(var.dtype)
 
 
 def _as_outputs(outputs):
@@ -587,3 +511,6 @@ def evaluate(outputs, inputs):
     # The oracle computes the graph as written: no rewrite.
     return function(list(inputs), outputs, backend="numpy", rewrites=None)(*inputs.values())
 
+
+# x.eval() runs the reference through here (see exprc.tensor.OPERATIONS).
+OPERATIONS.evaluate = evaluate

@@ -84,15 +84,8 @@ class Variable:
     def __ne__(self, other):
         return self is not other
 
-    def __repr__(self):
-        from .printing import to_infix
-
-        return f"<{type(self).__name__} {to_infix(self)} : {self.type}>"
-
-    def __str__(self):
-        from .printing import to_infix
-
-        return to_infix(self)
+    # How a variable reads as text is the printing layer's, above this one: the tensor
+    # variables (exprc.tensor) give __str__ and __repr__.
 
 
 class Constant(Variable):

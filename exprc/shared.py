@@ -32,7 +32,7 @@ import numpy as np
 from .dtypes import as_dtype
 from .printing import format_value
 from .shapes import ShapeError, fmt_shape
-from .tensor import TensorType, TensorVariable
+from .tensor import TensorType, TensorVariable, convert_input
 
 
 class SharedVariable(TensorVariable):
@@ -110,8 +110,6 @@ def _rebuild(type, value, name):
 
 def _checked(var, value, copy):
     """``value`` as the array ``var`` holds: its dtype (converted without loss) and static lengths."""
-    from .function import convert_input
-
     what = f"shared variable {var.name!r}" if var.name else "a shared variable"
     try:
         array = convert_input(var, value, what=what)

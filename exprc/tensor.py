@@ -11,18 +11,19 @@ TensorType(float32, (None, 3))
 """
 import weakref
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from .dtypes import PREFIXES, as_dtype, python_scalar_dtype
 from .graph import Constant, Variable
-from .shapes import fmt_shape
+from .printing import format_value, to_infix
+from .shapes import ShapeError, fmt_shape
 
-
-def _ops():
-    from . import ops
-
-    return ops
+#: What a tensor's operators and methods call. The ops are built on tensors, and evaluation
+#: compiles, so both sit above this module and fill this in when imported: exprc.ops its
+#: functions (``x + y`` is ``add(x, y)``), exprc.function ``evaluate`` (``x.eval()``).
+OPERATIONS = SimpleNamespace()
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,12 @@ class TensorVariable(Variable):
     # NumPy must not broadcast over a symbolic tensor as an object: it defers to us.
     __array_ufunc__ = None
 
+    def __repr__(self):
+        return f"<{type(self).__name__} {to_infix(self)} : {self.type}>"
+
+    def __str__(self):
+        return to_infix(self)
+
     # --- type information -------------------------------------------------
     @property
     def dtype(self):
@@ -103,12 +110,12 @@ class TensorVariable(Variable):
     @property
     def shape(self):
         """A tuple of int64 scalars, one per axis; constants where the length is static."""
-        return tuple(_ops().shape_i(self, i) for i in range(self.ndim))
+        return tuple(OPERATIONS.shape_i(self, i) for i in range(self.ndim))
 
     @property
     def size(self):
         """The number of elements, as an int64 scalar."""
-        return _ops().size(self)
+        return OPERATIONS.size(self)
 
     def __len__(self):
         if self.ndim == 0:
@@ -130,67 +137,67 @@ class TensorVariable(Variable):
         )
 
     # --- arithmetic -------------------------------------------------------
-    def __add__(self, other): return _ops().add(self, other)
-    def __radd__(self, other): return _ops().add(other, self)
-    def __sub__(self, other): return _ops().subtract(self, other)
-    def __rsub__(self, other): return _ops().subtract(other, self)
-    def __mul__(self, other): return _ops().multiply(self, other)
-    def __rmul__(self, other): return _ops().multiply(other, self)
-    def __truediv__(self, other): return _ops().true_divide(self, other)
-    def __rtruediv__(self, other): return _ops().true_divide(other, self)
-    def __floordiv__(self, other): return _ops().floor_divide(self, other)
-    def __rfloordiv__(self, other): return _ops().floor_divide(other, self)
-    def __mod__(self, other): return _ops().mod(self, other)
-    def __rmod__(self, other): return _ops().mod(other, self)
-    def __pow__(self, other): return _ops().power(self, other)
-    def __rpow__(self, other): return _ops().power(other, self)
-    def __matmul__(self, other): return _ops().matmul(self, other)
-    def __rmatmul__(self, other): return _ops().matmul(other, self)
-    def __and__(self, other): return _ops().bitwise_and(self, other)
-    def __rand__(self, other): return _ops().bitwise_and(other, self)
-    def __or__(self, other): return _ops().bitwise_or(self, other)
-    def __ror__(self, other): return _ops().bitwise_or(other, self)
-    def __xor__(self, other): return _ops().bitwise_xor(self, other)
-    def __rxor__(self, other): return _ops().bitwise_xor(other, self)
-    def __neg__(self): return _ops().negative(self)
+    def __add__(self, other): return OPERATIONS.add(self, other)
+    def __radd__(self, other): return OPERATIONS.add(other, self)
+    def __sub__(self, other): return OPERATIONS.subtract(self, other)
+    def __rsub__(self, other): return OPERATIONS.subtract(other, self)
+    def __mul__(self, other): return OPERATIONS.multiply(self, other)
+    def __rmul__(self, other): return OPERATIONS.multiply(other, self)
+    def __truediv__(self, other): return OPERATIONS.true_divide(self, other)
+    def __rtruediv__(self, other): return OPERATIONS.true_divide(other, self)
+    def __floordiv__(self, other): return OPERATIONS.floor_divide(self, other)
+    def __rfloordiv__(self, other): return OPERATIONS.floor_divide(other, self)
+    def __mod__(self, other): return OPERATIONS.mod(self, other)
+    def __rmod__(self, other): return OPERATIONS.mod(other, self)
+    def __pow__(self, other): return OPERATIONS.power(self, other)
+    def __rpow__(self, other): return OPERATIONS.power(other, self)
+    def __matmul__(self, other): return OPERATIONS.matmul(self, other)
+    def __rmatmul__(self, other): return OPERATIONS.matmul(other, self)
+    def __and__(self, other): return OPERATIONS.bitwise_and(self, other)
+    def __rand__(self, other): return OPERATIONS.bitwise_and(other, self)
+    def __or__(self, other): return OPERATIONS.bitwise_or(self, other)
+    def __ror__(self, other): return OPERATIONS.bitwise_or(other, self)
+    def __xor__(self, other): return OPERATIONS.bitwise_xor(self, other)
+    def __rxor__(self, other): return OPERATIONS.bitwise_xor(other, self)
+    def __neg__(self): return OPERATIONS.negative(self)
     def __pos__(self): return self
-    def __abs__(self): return _ops().abs(self)
-    def __invert__(self): return _ops().invert(self)
-    def __lt__(self, other): return _ops().less(self, other)
-    def __le__(self, other): return _ops().less_equal(self, other)
-    def __gt__(self, other): return _ops().greater(self, other)
-    def __ge__(self, other): return _ops().greater_equal(self, other)
+    def __abs__(self): return OPERATIONS.abs(self)
+    def __invert__(self): return OPERATIONS.invert(self)
+    def __lt__(self, other): return OPERATIONS.less(self, other)
+    def __le__(self, other): return OPERATIONS.less_equal(self, other)
+    def __gt__(self, other): return OPERATIONS.greater(self, other)
+    def __ge__(self, other): return OPERATIONS.greater_equal(self, other)
     # == and != stay identity (see exprc.graph); ex.eq / ex.neq compare elementwise.
     __hash__ = Variable.__hash__
 
     # --- methods with NumPy's names ----------------------------------------
-    def sum(self, axis=None, keepdims=False, dtype=None): return _ops().sum(self, axis, keepdims, dtype)
-    def prod(self, axis=None, keepdims=False, dtype=None): return _ops().prod(self, axis, keepdims, dtype)
-    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, ddof=0): return _ops().var(self, axis, keepdims, ddof)
-    def std(self, axis=None, keepdims=False, ddof=0): return _ops().std(self, axis, keepdims, ddof)
-    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
-    def argmax(self, axis=None, keepdims=False): return _ops().argmax(self, axis, keepdims)
-    def argmin(self, axis=None, keepdims=False): return _ops().argmin(self, axis, keepdims)
-    def all(self, axis=None, keepdims=False): return _ops().all(self, axis, keepdims)
-    def any(self, axis=None, keepdims=False): return _ops().any(self, axis, keepdims)
-    def reshape(self, *shape): return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
-    def flatten(self): return _ops().flatten(self)
-    def ravel(self): return _ops().flatten(self)
-    def squeeze(self, axis=None): return _ops().squeeze(self, axis)
-    def astype(self, dtype): return _ops().astype(self, dtype)
-    def dot(self, other): return _ops().dot(self, other)
-    def clip(self, a_min=None, a_max=None): return _ops().clip(self, a_min, a_max)
+    def sum(self, axis=None, keepdims=False, dtype=None): return OPERATIONS.sum(self, axis, keepdims, dtype)
+    def prod(self, axis=None, keepdims=False, dtype=None): return OPERATIONS.prod(self, axis, keepdims, dtype)
+    def mean(self, axis=None, keepdims=False): return OPERATIONS.mean(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0): return OPERATIONS.var(self, axis, keepdims, ddof)
+    def std(self, axis=None, keepdims=False, ddof=0): return OPERATIONS.std(self, axis, keepdims, ddof)
+    def max(self, axis=None, keepdims=False): return OPERATIONS.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return OPERATIONS.min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return OPERATIONS.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return OPERATIONS.argmin(self, axis, keepdims)
+    def all(self, axis=None, keepdims=False): return OPERATIONS.all(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return OPERATIONS.any(self, axis, keepdims)
+    def reshape(self, *shape): return OPERATIONS.reshape(self, shape[0] if len(shape) == 1 else shape)
+    def flatten(self): return OPERATIONS.flatten(self)
+    def ravel(self): return OPERATIONS.flatten(self)
+    def squeeze(self, axis=None): return OPERATIONS.squeeze(self, axis)
+    def astype(self, dtype): return OPERATIONS.astype(self, dtype)
+    def dot(self, other): return OPERATIONS.dot(self, other)
+    def clip(self, a_min=None, a_max=None): return OPERATIONS.clip(self, a_min, a_max)
 
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        return _ops().transpose(self, axes or None)
+        return OPERATIONS.transpose(self, axes or None)
 
     @property
     def T(self):
-        return _ops().transpose(self)
+        return OPERATIONS.transpose(self)
 
     def dimshuffle(self, *pattern):
         """Theano's axis shuffle: a permutation of the axes, with ``'x'`` for a new axis of length 1.
@@ -201,10 +208,10 @@ class TensorVariable(Variable):
         """
         if len(pattern) == 1 and isinstance(pattern[0], (tuple, list)):
             pattern = pattern[0]
-        return _ops().dimshuffle(self, pattern)
+        return OPERATIONS.dimshuffle(self, pattern)
 
     def __getitem__(self, index):
-        return _ops().getitem(self, index)
+        return OPERATIONS.getitem(self, index)
 
     def __setitem__(self, index, value):
         raise TypeError(
@@ -220,9 +227,7 @@ class TensorVariable(Variable):
         >>> (x * 2).eval({x: [1.0, 2.0]})
         array([2., 4.])
         """
-        from .function import evaluate
-
-        return evaluate(self, inputs or {})
+        return OPERATIONS.evaluate(self, inputs or {})
 
 
 class TensorConstant(Constant, TensorVariable):
@@ -303,8 +308,89 @@ def as_tensor(value, name=None, dtype=None):
     if isinstance(value, Variable):
         raise TypeError(f"{value!r} is not a tensor")
     if isinstance(value, (tuple, list)) and any(isinstance(v, Variable) for v in value):
-        return _ops().stack([as_tensor(v) for v in value])
+        return OPERATIONS.stack([as_tensor(v) for v in value])
     return constant(value, dtype=dtype, name=name)
+
+
+# --- data for an input -------------------------------------------------------
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _describe(var, position=None):
+    name = var.name or to_infix(var)
+    return f"input {name!r}" + (f" (argument {position})" if position is not None else "")
+
+
+def _expected(var):
+    return f"a {var.ndim}-d {var.dtype} array of shape {fmt_shape(var.type.shape)}"
+
+
+def convert_input(var, value, allow_downcast=False, position=None, what=None):
+    """``value`` as the array that input ``var`` accepts, or a clear error.
+
+    Arrays keep their dtype or are converted without loss (a safe cast);
+    anything lossy is a TypeError unless ``allow_downcast``. Python scalars and
+    lists are weak, as in NumPy 2: they take the input's dtype when their kind
+    fits (``[1, 2]`` for an int32 input, ``0.5`` for a float32 one) and their
+    integers are in range.
+
+    >>> import exprc as ex
+    >>> convert_input(ex.fvector("v"), [1, 2]).dtype
+    dtype('float32')
+
+    ``what`` names the value in messages (default: the input, and its position).
+    """
+    what = what or _describe(var, position)
+    if isinstance(value, Variable):
+        raise TypeError(f"{what}: expected data, got the symbolic {value}; use givens= to substitute graphs")
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)}")
+        if array.dtype != var.dtype:
+            if not (allow_downcast or np.can_cast(array.dtype, var.dtype, "safe")):
+                raise TypeError(
+                    f"{what}: expected {var.dtype} data, got {array.dtype}; converting would lose "
+                    f"precision or range. Cast the data, or pass allow_input_downcast=True to exprc.function"
+                )
+            array = array.astype(var.dtype)
+    else:
+        array = _convert_python(var, value, allow_downcast, what)
+    if array.ndim != var.ndim:
+        raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)} ({array.ndim}-d)")
+    for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
+        if want is not None and want != got:
+            raise ShapeError(
+                f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
+                f"axis {axis} must have length {want}"
+            )
+    return array
+
+
+def _convert_python(var, value, allow_downcast, what):
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"{what}: expected {_expected(var)}, got {type(value).__name__}: {err}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected {_expected(var)}, got {type(value).__name__} {value!r:.60}")
+    if array.dtype == var.dtype or allow_downcast:
+        return array.astype(var.dtype, copy=False)
+    if _KIND_RANK[array.dtype.kind] > _KIND_RANK[np.dtype(var.dtype).kind]:
+        raise TypeError(
+            f"{what}: expected {var.dtype} data, got {array.dtype.name} values such as {array.flat[0].item()!r} "
+            f"(pass allow_input_downcast=True to convert them)"
+        )
+    if array.dtype.kind in "iu" and np.dtype(var.dtype).kind in "iu" and array.size:
+        info = np.iinfo(var.dtype)
+        if array.min() < info.min or array.max() > info.max:
+            raise OverflowError(
+                f"{what}: expected {var.dtype} values, from {info.min} to {info.max}; "
+                f"got {value!r:.60}, which is out of range"
+            )
+    return array.astype(var.dtype)
+
 
 
 def tensor(name=None, dtype="float64", shape=None, ndim=None):

@@ -3,13 +3,14 @@
 Each module holds whole ops: type rule, NumPy reference and printing side by side.
 
 - :mod:`.scalar` / :mod:`.elemwise`: elementwise math, one table row per operation
+- :mod:`.shape`: lengths, dimshuffle, reshape, broadcast_to and sum_to, concatenate, zeros, ...
 - :mod:`.reduction`: sum, max, ... and mean, var, logsumexp, softmax built from them
-- :mod:`.shape`: lengths, dimshuffle, reshape, broadcast_to, concatenate, zeros, ...
 - :mod:`.indexing`: slicing, integer-array indexing, set_subtensor / inc_subtensor
 - :mod:`.linalg`: matmul, tensordot, dot, outer
 """
 from types import ModuleType as _ModuleType
 
+from .. import tensor as _tensor
 from .elemwise import (  # noqa: F401
     ELEMWISE_FUNCTIONS, Elemwise, absolute, astype, clip, divide, elementwise, eq, neq, round, where,
 )
@@ -19,11 +20,11 @@ from .indexing import (  # noqa: F401
 )
 from .linalg import MatMul, TensorDot, dot, matmul, outer, tensordot  # noqa: F401
 from .reduction import (  # noqa: F401
-    All, Any, ArgMax, ArgMin, Max, Min, Prod, Reduce, Sum, SumToShape,
+    All, Any, ArgMax, ArgMin, Max, Min, Prod, Reduce, Sum,
     all, any, argmax, argmin, logsumexp, log_softmax, max, mean, min, prod, softmax, std, sum, var,
 )
 from .shape import (  # noqa: F401
-    BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI,
+    BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI, SumToShape,
     broadcast_to, concatenate, dimshuffle, expand_dims, flatten, full, full_like, ones, ones_like,
     reshape, shape_i, size, squeeze, stack, transpose, zeros, zeros_like,
 )
@@ -32,3 +33,6 @@ globals().update(_ELEMWISE)
 
 # What ``from exprc.ops import *`` gives exprc: the functions and op classes, not the submodules.
 __all__ = [name for name, value in globals().items() if not name.startswith("_") and not isinstance(value, _ModuleType)]
+
+# A tensor's operators and methods build ops through these (see exprc.tensor.OPERATIONS).
+vars(_tensor.OPERATIONS).update((name, globals()[name]) for name in __all__)
