@@ -15,9 +15,10 @@ from .check import CheckError, NanGuardError
 from .dtypes import SUPPORTED as DTYPES
 from .function import Function, MissingInputError, function
 from .grad import (
-    DisconnectedInputError, GradientError, Rows, StopGradient,
-    grad, hessian, hvp, jacobian, stop_gradient, verify_grad,
+    DisconnectedInputError, Rows, StopGradient,
+    grad, hessian, hvp, jacobian, stop_gradient,
 )
+from .gradcheck import GradientError, verify_grad
 from .graph import Apply, Constant, Op, Variable, substitute, toposort
 from .ops import *  # noqa: F401,F403 - the NumPy-named functions
 from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE

@@ -1,5 +1,6 @@
 """Reverse-mode symbolic differentiation: :func:`grad`, :func:`jacobian`, :func:`hessian`,
-:func:`hvp`, :func:`stop_gradient`, and :func:`verify_grad` to check a gradient.
+:func:`hvp` and :func:`stop_gradient` (checking a gradient compiles, so
+:func:`~exprc.gradcheck.verify_grad` sits above :mod:`exprc.function`).
 
 :func:`grad` walks the graph from the cost back to the variables asked for,
 calling each op's ``grad(node, output_grads)`` (defined next to the op) and
@@ -23,6 +24,9 @@ import numpy as np
 
 from .dtypes import is_float
 from .graph import Apply, Constant, Op, Variable, toposort
+from .ops.indexing import set_subtensor
+from .ops.markers import StopGradient, stop_gradient  # noqa: F401 - exprc.grad's own marker
+from .ops.shape import broadcast_to, expand_dims, reshape, size, zeros, zeros_like
 from .printing import ATOM, call_text, to_infix
 from .shapes import fmt_shape
 from .tensor import TensorType, TensorVariable, as_tensor, constant
@@ -32,44 +36,8 @@ class DisconnectedInputError(ValueError):
     """``grad`` was asked for the gradient with respect to a variable the cost does not depend on."""
 
 
-class GradientError(AssertionError):
-    """:func:`verify_grad` found a symbolic gradient that disagrees with finite differences."""
-
-
 def _name(var):
     return repr(var.name) if var.name else to_infix(var, limit=60)
-
-
-# --- stop_gradient -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StopGradient(Op):
-    """The identity, through which no gradient flows."""
-
-    def make_node(self, x):
-        return Apply(self, [x], [x.type])
-
-    def perform(self, node, inputs):
-        return [np.asarray(inputs[0])]
-
-    def grad(self, node, output_grads):
-        return [None]
-
-    def infix(self, node, show):
-        return call_text("stop_gradient", show(node.inputs[0])), ATOM
-
-
-def stop_gradient(x):
-    """``x`` itself, but treated as a constant by :func:`grad` (JAX's ``stop_gradient``).
-
-    >>> import exprc as ex
-    >>> x = ex.scalar("x")
-    >>> ex.grad(x * ex.stop_gradient(x), x).eval({x: 3.0})
-    array(3.)
-    """
-    x = as_tensor(x)
-    return x if isinstance(x, Constant) else StopGradient()(x)
 
 
 # --- grad --------------------------------------------------------------------------
@@ -224,12 +192,6 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     return rebuild(results)
 
 
-def _zeros_like(var):
-    from .ops import zeros_like
-
-    return zeros_like(var)
-
-
 def _disconnected(cost, w, disconnected_inputs, return_disconnected):
     what = f"the cost {_name(cost)}" if cost is not None else "the known gradients"
     message = (
@@ -240,7 +202,7 @@ def _disconnected(cost, w, disconnected_inputs, return_disconnected):
         raise DisconnectedInputError(message + "; pass disconnected_inputs='ignore' or 'warn' to get zeros")
     if disconnected_inputs == "warn":
         warnings.warn(message + "; its gradient is zero", stacklevel=3)
-    return None if return_disconnected == "none" else _zeros_like(w)
+    return None if return_disconnected == "none" else zeros_like(w)
 
 
 # --- jacobian, hessian, hvp ------------------------------------------------------------
@@ -313,8 +275,6 @@ def _python_value(var, env):
 
 def _rows(index, row, n):
     """The rows ``row`` takes for ``index`` in ``range(n)``, stacked along a new first axis."""
-    from .ops import broadcast_to, expand_dims
-
     inside = {index}
     loop_inputs = []
     for node in toposort([row]):
@@ -342,8 +302,6 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     array([[2., 0.],
            [0., 4.]])
     """
-    from .ops import reshape, set_subtensor, size, zeros
-
     y = as_tensor(expression)
     if not is_float(y.dtype):
         raise TypeError(f"jacobian: the expression must be floating-point, got {_name(y)} ({y.dtype})")
@@ -396,88 +354,3 @@ def hvp(cost, wrt, vectors, consider_constant=None, disconnected_inputs="raise")
         term = (g * v).sum()
         product = term if product is None else product + term
     return rebuild(grad(product, wrt_list, consider_constant, "ignore"))
-
-
-# --- verify_grad --------------------------------------------------------------------
-
-#: Per dtype: the finite-difference step, and the absolute and relative tolerances.
-TOLERANCES = {"float64": (1e-6, 1e-5, 1e-5), "float32": (3e-3, 1e-2, 1e-2), "float16": (1e-1, 5e-2, 5e-2)}
-
-
-def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=None, backend="numpy"):
-    """Check the symbolic gradient of ``fn`` against central finite differences, as Theano's
-    ``verify_grad`` does; raise :class:`GradientError` with the worst mismatch.
-
-    ``fn`` takes one symbolic tensor per array of ``points`` (floating-point, any
-    layout) and returns a tensor. Its output is projected onto a random tensor to
-    give a scalar cost; then, ``n_tests`` times and for each input alone, the
-    derivative along a random direction from the symbolic gradient is compared
-    with ``(cost(p + eps d) - cost(p - eps d)) / (2 eps)``. A test fails when both
-    the absolute and the relative error exceed their tolerances. ``eps`` and the
-    tolerances default by the least precise dtype (see :data:`TOLERANCES`).
-    ``backend`` compiles the function ("numpy" or "c").
-
-    >>> import numpy as np, exprc as ex
-    >>> ex.verify_grad(lambda x: ex.tanh(x) * x, [np.array([0.5, -1.0, 2.0])])
-    """
-    from .function import function
-    from .tensor import tensor
-
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    points = [np.asarray(p) for p in points]
-    for i, p in enumerate(points):
-        if p.dtype.kind != "f":
-            raise TypeError(f"verify_grad: point {i} must be a floating-point array, got {p.dtype}")
-    inputs = [tensor(f"p{i}", dtype=p.dtype.name, shape=(None,) * p.ndim) for i, p in enumerate(points)]
-    out = as_tensor(fn(*inputs))
-    if not is_float(out.dtype):
-        raise TypeError(f"verify_grad: fn must return a floating-point tensor, got {_name(out)} ({out.dtype})")
-    value = np.asarray(function(inputs, out, backend=backend)(*points))
-    dtypes = [p.dtype.name for p in points] + [out.dtype]
-    least = min(dtypes, key=lambda d: np.finfo(d).bits)
-    default_eps, default_abs, default_rel = TOLERANCES[least]
-    eps = default_eps if eps is None else eps
-    abs_tol = default_abs if abs_tol is None else abs_tol
-    rel_tol = default_rel if rel_tol is None else rel_tol
-
-    # The projection is an input, not a constant: checking the same fn again (other points,
-    # other shapes) reuses the compiled gradient instead of compiling a new one.
-    projection_value = (rng.uniform(0.5, 1.5, size=value.shape) * rng.choice([-1.0, 1.0], size=value.shape)
-                        ).astype(out.dtype)
-    projection = tensor("projection", dtype=out.dtype, shape=(None,) * value.ndim)
-    cost = (out * projection).sum()
-    gradients = grad(cost, inputs, disconnected_inputs="ignore")
-    with_projection = function(inputs + [projection], [cost] + gradients, backend=backend)
-
-    def compiled(*arrays):
-        return with_projection(*arrays, projection_value)
-
-    _, *analytic = compiled(*points)
-    for i, (p, g) in enumerate(zip(points, analytic)):
-        if g.shape != p.shape or g.dtype != p.dtype:
-            raise GradientError(f"verify_grad: the gradient of input {i} has shape {g.shape} and dtype {g.dtype}; "
-                                f"expected {p.shape} and {p.dtype}")
-    worst = None
-    for test in range(n_tests):
-        for i, p in enumerate(points):
-            direction = rng.standard_normal(p.shape)
-            plus = (p + eps * direction).astype(p.dtype)
-            minus = (p - eps * direction).astype(p.dtype)
-            step = (plus.astype(np.float64) - minus.astype(np.float64)) / 2  # as rounded to the dtype
-            c_plus = float(compiled(*points[:i], plus, *points[i + 1:])[0])
-            c_minus = float(compiled(*points[:i], minus, *points[i + 1:])[0])
-            numeric = (c_plus - c_minus) / 2
-            symbolic = float(np.sum(analytic[i].astype(np.float64) * step))
-            abs_err = abs(numeric - symbolic) / eps
-            rel_err = abs(numeric - symbolic) / max(abs(numeric) + abs(symbolic), 1e-300)
-            if not (abs_err <= abs_tol or rel_err <= rel_tol) and (worst is None or rel_err > worst[0]):
-                worst = (rel_err, abs_err, test, i, symbolic / eps, numeric / eps)
-    if worst is not None:
-        rel_err, abs_err, test, i, symbolic, numeric = worst
-        raise GradientError(
-            f"verify_grad: the symbolic gradient of {to_infix(out, limit=80)} with respect to input {i} "
-            f"(shape {points[i].shape}, {points[i].dtype}) disagrees with finite differences: along a random "
-            f"direction (test {test}) the symbolic derivative is {symbolic!r}, central differences with "
-            f"eps={eps} give {numeric!r}; absolute error {abs_err:.3g} (tolerance {abs_tol}), relative error "
-            f"{rel_err:.3g} (tolerance {rel_tol})"
-        )

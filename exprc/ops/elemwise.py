@@ -15,6 +15,7 @@ from ..printing import ATOM, call_text
 from ..shapes import broadcast_shapes
 from ..tensor import TensorConstant, TensorType, as_tensor
 from .scalar import SCALAR_OPS, ScalarOp, cast, derivatives, symbols_of
+from .shape import DimShuffle, expand_left, sum_to, zeros_like
 
 
 _WEAK_STAND_INS = {"bool": True, "int64": 1, "float64": 1.0}
@@ -69,9 +70,8 @@ class Elemwise(Op):
         """``gz * d out / d input`` for each floating input, the partial derivatives taken
         from the scalar op's SymPy form (see :func:`~exprc.ops.scalar.derivatives`),
         then summed over the axes along which the input was broadcast."""
+        # Imported here, not with exprc: it imports SymPy, which only differentiating needs.
         from .from_sympy import to_graph
-        from .reduction import sum_to
-        from .shape import zeros_like
 
         (gz,) = output_grads
         partials = derivatives(self.scalar_op)
@@ -88,7 +88,7 @@ class Elemwise(Op):
             elif partial in (1, -1):
                 grads.append(sum_to(gz if partial == 1 else negative(gz), x, axes))
             else:
-                partial = to_graph(partial, dict(zip(symbols, node.inputs)))
+                partial = to_graph(partial, dict(zip(symbols, node.inputs)), elementwise)
                 grads.append(sum_to(multiply(gz, partial), x, axes))
         return grads
 
@@ -118,8 +118,6 @@ COMPARISON = SCALAR_OPS["less"].precedence
 
 def is_left_padding(var):
     """Whether ``var`` is its input with leading length-1 axes added (see :func:`elementwise`)."""
-    from .shape import DimShuffle
-
     node = var.owner
     if node is None or not isinstance(node.op, DimShuffle):
         return False
@@ -135,8 +133,6 @@ def elementwise(scalar_op, *inputs):
     >>> elementwise(SCALAR_OPS["add"], ex.matrix("a"), ex.vector("b")).type.shape
     (None, None)
     """
-    from .shape import expand_left
-
     inputs = [as_tensor(v) for v in inputs]
     ndim = max(v.ndim for v in inputs)
     # Check the static shapes before padding so the error names the shapes the user wrote.

@@ -6,18 +6,21 @@ floats, so a float32 gradient stays float32. Functions map to the elementwise
 op of the same meaning; ``Piecewise`` becomes nested :func:`where`, so the
 gradient of ``maximum`` or ``clip`` goes to the input that was chosen.
 
+The caller passes how a scalar operation is applied to tensors (:func:`~exprc.ops.elemwise.elementwise`):
+elementwise ops take their gradients from here, so this module cannot import them.
+
 >>> import sympy as sp
 >>> import exprc as ex
+>>> from exprc.ops.elemwise import elementwise
 >>> x0 = sp.Symbol("x0", real=True)
 >>> v = ex.vector("v")
->>> str(to_graph(1 - sp.tanh(x0) ** 2, {x0: v}))
+>>> str(to_graph(1 - sp.tanh(x0) ** 2, {x0: v}, elementwise))
 '1.0 - square(tanh(v))'
 """
 import sympy as sp
 
 from ..tensor import as_tensor, constant
-from . import elemwise as E
-from .scalar import DERIVATIVE_OPS, rint, sigmoid, softplus
+from .scalar import DERIVATIVE_OPS, SCALAR_OPS, rint, sigmoid, softplus
 
 #: SymPy function -> name of the exprc elementwise function computing it.
 _FUNCTIONS = {
@@ -43,16 +46,20 @@ def _number(expr):
     return constant(int(value)) if value.is_integer() and abs(value) < 2**53 else constant(value)
 
 
-def to_graph(expr, inputs):
-    """The exprc graph computing SymPy ``expr``, with ``inputs`` mapping each symbol to a tensor.
+def to_graph(expr, inputs, elementwise):
+    """The exprc graph computing SymPy ``expr``, with ``inputs`` mapping each symbol to a tensor
+    and ``elementwise(scalar_op, *tensors)`` applying a scalar operation.
 
     Raises NotImplementedError naming the part of ``expr`` that has no exprc form.
     """
     memo = {}
 
+    def call(name, *args):
+        return elementwise(SCALAR_OPS[name] if name in SCALAR_OPS else DERIVATIVE_OPS[name], *args)
+
     def build(e):
         if e not in memo:
-            memo[e] = _build(e, build, inputs)
+            memo[e] = _build(e, build, inputs, call)
         return memo[e]
 
     return as_tensor(build(sp.sympify(expr)))
@@ -65,7 +72,7 @@ def _float_number(expr):
         raise NotImplementedError(f"{expr} is not a real number") from None
 
 
-def _build(e, build, inputs):
+def _build(e, build, inputs, call):
     if e in inputs:
         return inputs[e]
     if e is sp.true or e == sp.true:
@@ -75,36 +82,36 @@ def _build(e, build, inputs):
     if e.is_number:
         return _float_number(e)
     if isinstance(e, sp.Add):
-        return _sum(e, build)
+        return _sum(e, build, call)
     if isinstance(e, sp.Mul):
-        return _product(e, build)
+        return _product(e, build, call)
     if isinstance(e, sp.Pow):
-        return _power(e.base, e.exp, build)
+        return _power(e.base, e.exp, build, call)
     if isinstance(e, sp.Piecewise):
         *branches, (last, _) = e.args
         out = build(last)
         for value, condition in reversed(branches):
-            out = E.where(build(condition), build(value), out)
+            out = call("where", build(condition), build(value), out)
         return out
     if isinstance(e, sp.Heaviside):  # 1 above 0, 0 below, 1/2 at 0 (SymPy's convention)
         u = build(e.args[0])
-        return E.where(E.greater(u, 0), 1.0, E.where(E.less(u, 0), 0.0, 0.5))
+        return call("where", call("greater", u, 0), 1.0, call("where", call("less", u, 0), 0.0, 0.5))
     if isinstance(e, sp.polygamma) and e.args[0] == 0:
-        return E.Elemwise(DERIVATIVE_OPS["digamma"])(build(e.args[1]))
+        return call("digamma", build(e.args[1]))
     if isinstance(e, sp.Not):
-        return E.ELEMWISE_FUNCTIONS["logical_not"](build(e.args[0]))
+        return call("logical_not", build(e.args[0]))
     for table in (_RELATIONS, _LOGIC):
         if type(e) in table:
             args = [build(a) for a in e.args]
-            out = E.ELEMWISE_FUNCTIONS[table[type(e)]](args[0], args[1])
+            out = call(table[type(e)], args[0], args[1])
             for a in args[2:]:
-                out = E.ELEMWISE_FUNCTIONS[table[type(e)]](out, a)
+                out = call(table[type(e)], out, a)
             return out
     if e.func in _FUNCTIONS:
         args = [build(a) for a in e.args]
-        out = E.ELEMWISE_FUNCTIONS[_FUNCTIONS[e.func]](args[0], *args[1:2])
+        out = call(_FUNCTIONS[e.func], args[0], *args[1:2])
         for a in args[2:]:  # Max and Min of more than two arguments
-            out = E.ELEMWISE_FUNCTIONS[_FUNCTIONS[e.func]](out, a)
+            out = call(_FUNCTIONS[e.func], out, a)
         return out
     raise NotImplementedError(f"no exprc form for the SymPy expression {e} ({type(e).__name__})")
 
@@ -114,19 +121,19 @@ def _negative_coefficient(term):
     return bool(coeff.is_number and coeff < 0)
 
 
-def _sum(e, build):
+def _sum(e, build, call):
     terms = sorted(e.args, key=_negative_coefficient)  # positive terms first: a - b, not -b + a
     out = None
     for term in terms:
         if out is not None and _negative_coefficient(term):
-            out = E.subtract(out, build(-term))
+            out = call("subtract", out, build(-term))
         else:
             value = build(term)
-            out = value if out is None else E.add(out, value)
+            out = value if out is None else call("add", out, value)
     return out
 
 
-def _product(e, build):
+def _product(e, build, call):
     coeff, rest = e.as_coeff_Mul()
     numerator, denominator = [], []
     for factor in sp.Mul.make_args(rest):
@@ -140,24 +147,24 @@ def _product(e, build):
         numerator.insert(0, _float_number(coeff))
     out = None
     for f in numerator:
-        out = f if out is None else E.multiply(out, f)
+        out = f if out is None else call("multiply", out, f)
     for f in denominator:
-        out = E.true_divide(1.0 if out is None else out, f)
+        out = call("true_divide", 1.0 if out is None else out, f)
     out = 1.0 if out is None else out
-    return E.negative(out) if negate else out
+    return call("negative", out) if negate else out
 
 
-def _power(base, exponent, build):
+def _power(base, exponent, build, call):
     if base == sp.E:
-        return E.exp(build(exponent))
+        return call("exp", build(exponent))
     if exponent.is_number:
         if exponent == sp.Rational(1, 2):
-            return E.sqrt(build(base))
+            return call("sqrt", build(base))
         if exponent == 2:
-            return E.square(build(base))
+            return call("square", build(base))
         if exponent < 0:
-            return E.true_divide(1.0, _power(base, -exponent, build))
+            return call("true_divide", 1.0, _power(base, -exponent, build, call))
         if exponent == 1:
             return build(base)
-        return E.power(build(base), _number(exponent))
-    return E.power(build(base), build(exponent))
+        return call("power", build(base), _number(exponent))
+    return call("power", build(base), build(exponent))

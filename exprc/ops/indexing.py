@@ -21,7 +21,7 @@ from ..graph import Apply, Op, Variable
 from ..printing import ATOM, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape
 from ..tensor import TensorConstant, TensorType, as_tensor, constant
-from .shape import dimshuffle
+from .shape import dimshuffle, sum_to, zeros_like
 
 DYNAMIC = "$"
 
@@ -278,8 +278,6 @@ class AdvancedIncSubtensor(_Write):
 
 def _scatter(op_class, pattern, x, gz, extra):
     """Zeros shaped like ``x`` with ``gz`` added at ``x[pattern]``; None for a non-float ``x``."""
-    from .shape import zeros_like
-
     if not is_float(x.dtype):
         return None
     return op_class(pattern, False)(zeros_like(x, dtype=gz.dtype), gz, *extra)
@@ -290,8 +288,6 @@ def _write_grad(op, read_class, node, output_grads):
     the written places when setting); ``y`` gets ``gz`` read at those places, summed over
     the axes along which ``y`` was broadcast. With repeated integer indices, setting gives
     every copy of a place the gradient of that place."""
-    from .reduction import sum_to
-
     x, y, *extra = node.inputs
     (gz,) = output_grads
     gx = gy = None

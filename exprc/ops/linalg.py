@@ -12,7 +12,7 @@ from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape, normalize_axis
 from ..tensor import TensorType, as_tensor
 from . import elemwise as E
-from .shape import dimshuffle, flatten
+from .shape import dimshuffle, flatten, sum_to
 
 
 def _product_dtype(a, b):
@@ -53,8 +53,6 @@ class MatMul(Op):
     def grad(self, node, output_grads):
         """``gz @ b.T`` and ``a.T @ gz`` on the last two axes, a vector operand taken as a
         one-row (a) or one-column (b) matrix, then summed over broadcast batch axes."""
-        from .reduction import sum_to
-
         a, b = node.inputs
         (gz,) = output_grads
         a2 = dimshuffle(a, ("x", 0)) if a.ndim == 1 else a

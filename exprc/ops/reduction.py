@@ -17,7 +17,8 @@ from ..printing import ATOM, call_text, lazy
 from ..shapes import normalize_axis
 from ..tensor import TensorType, as_tensor, constant
 from . import elemwise as E
-from .shape import broadcast_to, dimshuffle, shape_i
+from .markers import stop_gradient
+from .shape import SumToShape, broadcast_to, dimshuffle, shape_i, sum_to  # noqa: F401 - also importable from here
 
 
 def _reduced_shape(shape, axes, keepdims):
@@ -287,70 +288,6 @@ def argmin(x, axis=None, keepdims=False):
     return _arg_reduce(ArgMin, x, axis, keepdims, "argmin")
 
 
-# --- undoing broadcasting --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SumToShape(Op):
-    """Sum ``g`` (keeping dims) over those of the axes ``axis`` whose target length, an input
-    of the node, is 1 at run time while ``g``'s is not: how a gradient undoes the broadcast
-    of an input whose length was unknown when the graph was built. Inputs: ``(g, *lengths)``."""
-
-    axis: tuple
-
-    def make_node(self, g, *lengths):
-        if len(lengths) != len(self.axis):
-            raise TypeError(f"SumToShape{self.axis} takes one length per axis, got {len(lengths)}")
-        shape = tuple(None if a in self.axis else d for a, d in enumerate(g.type.shape))
-        return Apply(self, [g, *lengths], [TensorType(g.dtype, shape)])
-
-    def perform(self, node, inputs):
-        g, *lengths = inputs
-        g = np.asarray(g)
-        axes = tuple(a for a, n in zip(self.axis, lengths) if int(n) == 1 and g.shape[a] != 1)
-        return [np.sum(g, axis=axes, keepdims=True) if axes else g]
-
-    def grad(self, node, output_grads):
-        g = node.inputs[0]
-        return [broadcast_to(output_grads[0], g.shape)] + [None] * len(self.axis)
-
-    def infix(self, node, show):
-        g, *lengths = node.inputs
-        return f"sum_to({show(g)}, axis={self.axis}, lengths=({', '.join(show(n) for n in lengths)},))", ATOM
-
-
-def sum_to(g, x, axes=None):
-    """``g``, a value broadcast from ``x``'s shape (as in ``x + y``), summed back to ``x``'s
-    shape: over the leading axes ``x`` lacks, the axes where ``x`` has length 1, and, at
-    run time, the axes whose length was unknown when built and turns out to be 1.
-    ``axes``, when given, lists the only axes of ``x`` that can have been broadcast.
-
-    >>> import numpy as np, exprc as ex
-    >>> g, x = ex.matrix("g"), ex.matrix("x")
-    >>> sum_to(g, x).eval({g: np.ones((2, 3)), x: np.ones((1, 3))})
-    array([[2., 2., 2.]])
-    """
-    g, x = as_tensor(g), as_tensor(x)
-    lead = g.ndim - x.ndim
-    if lead < 0:
-        raise ValueError(f"sum_to: {g} has fewer dimensions than {x}")
-    if lead:
-        g = Sum(tuple(range(lead)))(g)
-    static, dynamic = [], []
-    for a, (dx, dg) in enumerate(zip(x.type.shape, g.type.shape)):
-        if dg == 1 or (dx is not None and dx == dg) or (axes is not None and a not in axes):
-            continue
-        if dx == 1:
-            static.append(a)
-        elif dx is None:
-            dynamic.append(a)
-    if static:
-        g = Sum(tuple(static), True)(g)
-    if dynamic:
-        g = SumToShape(tuple(dynamic))(g, *(shape_i(x, a) for a in dynamic))
-    return g
-
-
 # --- composed reductions ---------------------------------------------------
 
 
@@ -423,8 +360,6 @@ def _finite_max(x, axes):
     The result is a shift that cancels out of every formula using it, so no gradient
     flows through it (as in JAX): a gradient through the max would only add terms
     that sum to zero, at the cost of several kernels."""
-    from ..grad import stop_gradient
-
     m = Max(axes, True, None, -np.inf)(x)
     return stop_gradient(E.where(E.isfinite(m), m, 0))
 
