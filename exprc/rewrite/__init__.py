@@ -5,8 +5,10 @@ returns the rewritten graph; with ``report=True`` it also says which rule
 fired where. The engine is :mod:`exprc.rewrite.engine`; the rules live in
 :mod:`exprc.rewrite.rules`, one module per purpose.
 """
-from .engine import MODES, PHASES, RULES, Fired, RewriteReport, check_mode, rewrite, rule
-from . import rules  # noqa: F401,E402 - registers the rules
+from ..tensor import as_tensor
+from . import rules  # noqa: F401 - registers the rules
+from .engine import MODES, PHASES, RULES, check_mode, rewrite, rule
+from .report import Fired, RewriteReport
 
 
 def simplify(expr, report=False, rewrites="fast"):
@@ -24,8 +26,6 @@ def simplify(expr, report=False, rewrites="fast"):
     >>> why.rules()
     ['multiply_by_one', 'log_one_plus', 'log1p_of_exp']
     """
-    from ..tensor import as_tensor
-
     single = not isinstance(expr, (list, tuple))
     outputs = [as_tensor(v) for v in ([expr] if single else expr)]
     fired = RewriteReport()

@@ -15,9 +15,9 @@ up to :data:`MAX_REGION` nodes, and the whole pass stops after
 import time
 
 from ..graph import Constant, substitute, toposort
-from ..ops.elemwise import Elemwise
-from .engine import Fired
+from ..ops.elemwise import Elemwise, elementwise
 from .patterns import same_type
+from .report import Fired
 
 #: The arithmetic SymPy's canonical form handles. Functions (exp, log, ...) are leaves: what
 #: matters about them is stability, which the stabilize phase sees to.
@@ -127,7 +127,7 @@ def _simplify_region(root):
         return None  # decided before importing SymPy: most processes never need it
     import sympy as sp
 
-    from ..ops.from_sympy import to_graph
+    from ..ops.from_sympy import to_graph  # imports SymPy
 
     symbols, values = {}, {}
     for k, leaf in enumerate(leaves):
@@ -154,7 +154,7 @@ def _simplify_region(root):
     if None in root.type.shape and any(leaf.ndim and s not in kept for s, leaf in symbols.items()):
         return None  # a leaf SymPy drops may broadcast the result: x + (y - x) is y only where y has its shape
     try:
-        new = to_graph(expr, symbols)
+        new = to_graph(expr, symbols, elementwise)
     except NotImplementedError:
         return None
     if not same_type(new, root) or len(_region(new)[0]) >= len(nodes):

@@ -28,9 +28,10 @@ for every input, infinities and NaN included; the others (``x - x -> 0``,
 from dataclasses import dataclass
 from typing import Callable
 
-from ..graph import apply
-from ..printing import to_infix
+from ..graph import apply, toposort
+from .algebra_sympy import simplify_regions
 from .patterns import same_type
+from .report import Fired, RewriteReport, short_infix  # noqa: F401 - RewriteReport: pickles name it here
 
 #: The phases, in the order they run.
 PHASES = ("canonicalize", "stabilize", "specialize")
@@ -79,45 +80,6 @@ def rule(phase, op_class, scalar=None, exact=True):
     return register
 
 
-class Fired:
-    """One rewrite that fired: the rule, and the subexpression before and after (as text;
-    the variables are ``before_var`` and ``after_var``)."""
-
-    __slots__ = ("rule", "before_var", "after_var")
-
-    def __init__(self, rule, before_var, after_var):
-        self.rule, self.before_var, self.after_var = rule, before_var, after_var
-
-    @property
-    def before(self):
-        return _text(self.before_var)
-
-    @property
-    def after(self):
-        return _text(self.after_var)
-
-    def __repr__(self):
-        return f"Fired({self.rule!r}, {self.before!r}, {self.after!r})"
-
-    def __reduce__(self):
-        # A pickled report (part of a pickled function) keeps the text, not the graphs.
-        return (Fired, (self.rule, self.before, self.after))
-
-    def __str__(self):
-        return f"{self.rule}: {self.before}  ->  {self.after}"
-
-
-class RewriteReport(list):
-    """The rewrites that fired, in order (a list of :class:`Fired`); prints one per line."""
-
-    def __str__(self):
-        return "\n".join(map(str, self)) if self else "(no rewrite fired)"
-
-    def rules(self):
-        """The names of the rules that fired, each once, in the order they first fired."""
-        return list(dict.fromkeys(f.rule for f in self))
-
-
 def check_mode(rewrites):
     """``rewrites`` as one of :data:`MODES` (None means "none"), or a ValueError."""
     mode = "none" if rewrites is None or rewrites is False else rewrites
@@ -141,8 +103,6 @@ def rewrite(outputs, rewrites="fast", report=None):
         chosen = [r for r in RULES if r.phase == phase and (r.exact or mode == "fast")]
         outputs = _Phase(chosen, report).run(outputs)
         if phase == "canonicalize" and mode == "fast":
-            from .algebra_sympy import simplify_regions
-
             simplified = simplify_regions(outputs, report)
             if any(a is not b for a, b in zip(simplified, outputs)):
                 outputs = _Phase(chosen, report).run(simplified)
@@ -165,8 +125,6 @@ class _Phase:
         self.budget = None
 
     def run(self, outputs):
-        from ..graph import toposort
-
         order = toposort(outputs)
         self.budget = MAX_FIRINGS_PER_NODE * (len(order) + 1)
         self._rewrite_nodes(order)
@@ -208,8 +166,8 @@ class _Phase:
                 if replacement is not None and replacement is not node.outputs[0]:
                     if not same_type(replacement, node.outputs[0]):
                         raise TypeError(
-                            f"rewrite rule {r.name} replaced {_text(node.outputs[0])} ({node.outputs[0].type}) "
-                            f"with {_text(replacement)} ({replacement.type}), of another type"
+                            f"rewrite rule {r.name} replaced {short_infix(node.outputs[0])} ({node.outputs[0].type}) "
+                            f"with {short_infix(replacement)} ({replacement.type}), of another type"
                         )
                     return replacement, r
         return None, None
@@ -232,11 +190,3 @@ def _new_nodes(var, memo):
             stack.pop()
             order.append(node)
     return order
-
-
-def _text(var, limit=100):
-    if isinstance(var, str):
-        return var
-    text = to_infix(var, limit=40)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-

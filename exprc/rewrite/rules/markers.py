@@ -4,7 +4,7 @@
 are taken, which is before a graph is rewritten. Left in, it would cut a fused
 kernel in two. Exact: no value changes.
 """
-from ...grad import StopGradient
+from ...ops.markers import StopGradient
 from ..engine import rule
 
 

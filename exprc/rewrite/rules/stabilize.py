@@ -5,11 +5,11 @@ the values therefore differ slightly (in the last bits, or where the naive
 formula overflowed to inf or NaN), so none is exact.
 """
 from ...dtypes import is_float
-from ...grad import StopGradient
 from ...graph import ancestors, substitute
 from ...ops import elemwise as E
 from ...ops import reduction as R
 from ...ops.elemwise import Elemwise
+from ...ops.markers import StopGradient
 from ...ops.reduction import Max, Sum
 from ..engine import rule
 from ..patterns import args, is_constant_equal, is_elemwise, same_type
