@@ -171,7 +171,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         output_grads = [total(o) for o in node.outputs]
         if all(g is None for g in output_grads):
             continue
-        output_grads = [g if g is not None else _zeros_like(o) for g, o in zip(output_grads, node.outputs)]
+        output_grads = [g if g is not None else zeros_like(o) for g, o in zip(output_grads, node.outputs)]
         input_grads = node.op.grad(node, output_grads)
         if len(input_grads) != len(node.inputs):
             raise TypeError(f"the gradient rule of {node.op.debug_name()} gave {len(input_grads)} gradients "
