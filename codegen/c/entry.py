@@ -25,9 +25,10 @@ renders, after the kernels and :mod:`exprc.codegen.c.runtime`:
 
 >>> import exprc as ex
 >>> from exprc.codegen.ir.lower import lower
+>>> from exprc.codegen.c.target import TARGET
 >>> from exprc.codegen.ir.segments import plan
 >>> x, y = ex.vector("x"), ex.vector("y")
->>> (segment,) = plan(lower([x, y], [x * y + 1.0]))
+>>> (segment,) = plan(lower([x, y], [x * y + 1.0], TARGET))
 >>> declarations(segment)[-1]
 'int run0_add_mul_x_y_call(intptr_t call);'
 """

@@ -39,6 +39,7 @@ from exprc.codegen.c.kernel_call import as_array, run_kernel
 from exprc.codegen.ir.call_plan import lookup, perform
 from exprc.codegen.ir.kernel import RowPassKernel
 from exprc.codegen.ir.lower import NumpyStep, lower
+from exprc.codegen.c.target import TARGET
 from exprc.codegen.cache.disk import sha256
 from exprc.codegen.cache.memo import Memo, MemoizedProgram
 from exprc.codegen.ir.row_pass import may_write_over
@@ -108,7 +109,7 @@ class _Compiled:
 
     def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = inputs, outputs
-        self.program = lower(inputs, outputs, row_pass=True)
+        self.program = lower(inputs, outputs, TARGET, row_pass=True)
         for hook in _program_hooks:
             self.program = hook(self.program)
         self.items = plan(self.program)

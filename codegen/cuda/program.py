@@ -37,6 +37,7 @@ from exprc.codegen.cuda.replay import Recorder, signature
 from exprc.codegen.cuda.gemm.plan import kernel_for, small_tiles
 from exprc.codegen.cuda.steps import _on_gpu, device_output, run_chain, run_kernel, run_numpy_step, value_of
 from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
+from exprc.codegen.cuda.target import TARGET
 from exprc.codegen.ir.row_chain import RowChainStep, chain
 from exprc.codegen.cache.memo import Memo, MemoizedProgram
 
@@ -80,7 +81,7 @@ class _Compiled:
     def __init__(self, inputs, outputs, device_id, in_place=(), allow_tf32=False):
         self.inputs, self.outputs, self.device_id = inputs, outputs, device_id
         self.allow_tf32 = allow_tf32
-        self.program = chain(lower(inputs, outputs))
+        self.program = chain(lower(inputs, outputs, TARGET))
         #: output variable -> the input whose array it is computed into
         self.in_place = {outputs[o]: inputs[i] for o, i in in_place if self.may_write_over(outputs[o], inputs[i])}
         texts = infix_texts(list(outputs) + list(inputs), limit=70)

@@ -27,9 +27,10 @@ they were lowered (``parts``).
 
 >>> import exprc as ex
 >>> from exprc.codegen.ir.lower import lower
+>>> from exprc.codegen.cuda.target import TARGET
 >>> x = ex.matrix("x")
 >>> e = ex.exp(x - x.max(axis=1, keepdims=True))
->>> program = chain(lower([x], [e / e.sum(axis=1, keepdims=True)]))
+>>> program = chain(lower([x], [e / e.sum(axis=1, keepdims=True)], TARGET))
 >>> [type(s).__name__ for s in program.steps], len(program.steps[0].parts)
 (['RowChainStep'], 3)
 """
@@ -37,7 +38,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from exprc.codegen.ir import kernel as ir
-from exprc.codegen.ir.lower import KernelStep, NumpyStep, Program, _identifier, _unique
+from exprc.codegen.ir.names import identifier, unique
+from exprc.codegen.ir.steps import KernelStep, NumpyStep, Program
 
 
 @dataclass
@@ -77,12 +79,13 @@ def chain(program, min_parts=2):
         run = _run_from(program.steps, i)
         if len(run) >= min_parts:
             span = range(i, i + len(run))
-            steps.append(_build(run, lambda var: any(r not in span for r in readers.get(var, ())), len(steps)))
+            steps.append(_build(run, lambda var: any(r not in span for r in readers.get(var, ())), len(steps),
+                                program.target.reserves))
             i += len(run)
         else:
             steps.append(program.steps[i])
             i += 1
-    return Program(program.inputs, program.outputs, steps)
+    return Program(program.inputs, program.outputs, steps, program.target)
 
 
 def _trailing(step):
@@ -145,9 +148,10 @@ def _readers(program):
     return readers
 
 
-def _build(run, needed_outside, position):
+def _build(run, needed_outside, position, reserves):
     """The :class:`RowChainStep` computing the steps of ``run``; it stores the values
-    ``needed_outside`` says something else reads."""
+    ``needed_outside`` says something else reads, in buffers whose names ``reserves`` keeps
+    clear of the renderer's own."""
     d = run[0].kernel.ndim
     naxes = _trailing(run[0])
     reduced = range(d - naxes, d)
@@ -157,7 +161,7 @@ def _build(run, needed_outside, position):
 
     def buffer_for(var, var_axes, dtype, output=False, outer=False):
         fallback = f"out{len(outputs)}" if output else f"t{len(inputs)}"
-        name = _unique(_identifier(var.name or fallback), names)
+        name = unique(identifier(var.name or fallback, reserves), names)
         b = ir.Buffer(name, dtype, d if var.ndim or output else 0, output=output, outer=outer)
         buffers.append(b)
         (outputs if output else inputs).append((b, var))

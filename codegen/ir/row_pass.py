@@ -41,9 +41,10 @@ nodes through NumPy.
 
 >>> import exprc as ex
 >>> from exprc.graph import toposort
+>>> from exprc.codegen.c.target import TARGET
 >>> X, w, t = ex.matrix("X"), ex.vector("w"), ex.vector("t")
 >>> grad = X.T @ ex.sigmoid(t * (X @ w))
->>> (group,) = find(toposort([grad]), [grad])
+>>> (group,) = find(toposort([grad]), [grad], TARGET.fusable)
 >>> [role for _, role in group.results], group.outputs == [grad]
 (['contraction'], True)
 """
@@ -56,6 +57,8 @@ from exprc.ops.reduction import Sum, SumToShape
 from exprc.ops.shape import DimShuffle, ShapeI
 
 from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir.names import identifier, slug, unique
+from exprc.codegen.ir.steps import KernelStep, accumulator_dtype, cast, elemwise_expr, note
 
 #: Value classes: per row (one element per row of X), per column (of X), and scalars computed
 #: before the pass (from the number of rows) or after it (from the sums).
@@ -171,14 +174,12 @@ def _elemwise_kind(node, kinds, fusable):
     return None
 
 
-def find(order, outputs, fusable=None):
+def find(order, outputs, fusable):
     """The row passes in the graph whose nodes are ``order`` (a topological order), computing
     ``outputs``; ``fusable(node)`` says whether an elementwise node has a C form.
 
     Each matrix-vector product starts at most one group; groups do not overlap.
     """
-    if fusable is None:
-        from exprc.codegen.ir.lower import fusable
     users = {}
     for node in order:
         for var in dict.fromkeys(node.inputs):
@@ -290,9 +291,10 @@ def may_write_over(step, out, source):
 
     >>> import exprc as ex
     >>> from exprc.codegen.ir.lower import lower
+    >>> from exprc.codegen.c.target import TARGET
     >>> X, w = ex.matrix("X"), ex.vector("w")
     >>> new_w = w - 0.1 * (X.T @ ex.tanh(X @ w))
-    >>> (step,) = lower([X, w], [new_w], row_pass=True).steps
+    >>> (step,) = lower([X, w], [new_w], TARGET, row_pass=True).steps
     >>> may_write_over(step, new_w, w), may_write_over(step, new_w, X)
     (True, False)
     """
@@ -309,17 +311,16 @@ def may_write_over(step, out, source):
 # --- building the kernel ---------------------------------------------------------------------
 
 
-def build(group, index, texts=None):
+def build(group, index, target, texts=None):
     """The :class:`~exprc.codegen.ir.lower.KernelStep` computing ``group``, a
     :class:`~exprc.codegen.ir.kernel.RowPassKernel` named ``k{index}_…``."""
-    return _Builder(group, texts or {}).build(index)
+    return _Builder(group, target, texts or {}).build(index)
 
 
 class _Builder:
-    def __init__(self, group, texts):
-        from exprc.codegen.ir.lower import note
-
+    def __init__(self, group, target, texts):
         self.group = group
+        self.target = target
         self.note = lambda var: note(var, texts)
         self.names = set()
         self.buffers = []  # (buffer, graph variable, walks)
@@ -328,10 +329,8 @@ class _Builder:
         self.sums, self.contractions = [], []
 
     def buffer(self, var, walks, output=False):
-        from exprc.codegen.ir.lower import _identifier, _unique
-
-        base = "out" if output else _identifier(var.name or f"t{len(self.buffers)}")
-        name = _unique(base, self.names)
+        base = "out" if output else identifier(var.name or f"t{len(self.buffers)}", self.target.reserves)
+        name = unique(base, self.names)
         buffer = ir.Buffer(name, var.dtype, 0 if walks == "scalar" else 2, output=output)
         self.buffers.append((buffer, var, walks))
         return buffer
@@ -355,8 +354,6 @@ class _Builder:
         return self.memo[var]  # nodes are built in order: a computed input is in the memo
 
     def build(self, index):
-        from exprc.codegen.ir.lower import KernelStep, _accumulator, _cast, _elemwise_expr, slug
-
         group = self.group
         matrix = self.buffer(group.matrix, "matrix")
         product = group.product
@@ -375,8 +372,8 @@ class _Builder:
             elif isinstance(node.op, SumToShape):
                 self.memo[out] = self.expr(node.inputs[0], walks)
             elif isinstance(node.op, Sum):
-                value = _cast(self.expr(node.inputs[0], ROW), out.dtype)
-                reduction = ir.Reduction("add", value, 1, out.dtype, _accumulator("add", out.dtype), self.note(out))
+                value = cast(self.expr(node.inputs[0], ROW), out.dtype)
+                reduction = ir.Reduction("add", value, 1, out.dtype, accumulator_dtype("add", out.dtype), self.note(out))
                 self.sums.append(reduction)
                 self.memo[out] = ir.Acc(out.dtype, self.note(out), of=reduction)
             elif isinstance(node.op, MatMul):
@@ -386,13 +383,13 @@ class _Builder:
                 self.memo[out] = ir.Acc(out.dtype, self.note(out), of=contraction)
             else:
                 args = [self.expr(v, walks) for v in node.inputs]
-                self.memo[out] = _elemwise_expr(node, args, self.note)
+                self.memo[out] = elemwise_expr(node, args, self.target, self.note)
         stores, outputs = [], []
         for var in group.outputs:
             kind = group.kinds[var]
             walks = {ROW: "row", COLUMN: "column"}.get(kind, "scalar")
             buffer = self.buffer(var, walks, output=True)
-            stores.append((buffer, _cast(self.memo[var], var.dtype)))
+            stores.append((buffer, cast(self.memo[var], var.dtype)))
             outputs.append((buffer, var))
         inputs = [(b, v) for b, v, _ in self.buffers if not b.output]
         walks = {b.name: w for b, _, w in self.buffers}

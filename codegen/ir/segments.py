@@ -11,8 +11,9 @@ A program of kernels only is one segment: the whole call is one crossing into C.
 
 >>> import exprc as ex
 >>> from exprc.codegen.ir.lower import lower
+>>> from exprc.codegen.c.target import TARGET
 >>> x = ex.vector("x")
->>> program = lower([x], [ex.exp(x).sum() * 2])
+>>> program = lower([x], [ex.exp(x).sum() * 2], TARGET)
 >>> [(s.name, [str(v) for v in s.inputs]) for s in plan(program)]
 [('run0_mul_sum_exp_x', ['x'])]
 """
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 
 from exprc.graph import Constant
 
-from exprc.codegen.ir.lower import KernelStep, NumpyStep, slug
+from exprc.codegen.ir.names import slug
+from exprc.codegen.ir.steps import KernelStep, NumpyStep
 
 
 @dataclass

@@ -26,10 +26,12 @@ from exprc.codegen.cuda import render as cuda_render, nvrtc
 from exprc.codegen.ir import kernel as ir, row_chain
 from exprc.codegen.cfamily.formulas import C_DTYPES, C_OPS
 from exprc.codegen.c.render import _COMMENTS
+from exprc.codegen.cfamily.renderer import all_exprs, loop_dtype
 from exprc.codegen.cuda.copy import copy_kernels
 from exprc.codegen.cuda.ops import CUDA_DTYPES, has_cuda
 from exprc.codegen.ir.kernel import REDUCTION_OPS
 from exprc.codegen.ir.lower import lower
+from exprc.codegen.cuda.target import TARGET
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 from tests.ops.test_elemwise import CASES, numpy_accepts
 from tests.ops.test_reduction import AXES_3D, REDUCTIONS, STABLE, STABLE_AXES
@@ -53,7 +55,7 @@ OTHER_RANK_DTYPES = ("float32", "int64", "bool")
 
 
 def _kernels(inputs, outputs):
-    return lower(inputs, outputs).kernels
+    return lower(inputs, outputs, TARGET).kernels
 
 
 def elementwise_kernels():
@@ -179,9 +181,9 @@ def chain_kernels():
         var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
         outputs = [e / e.sum(axis=1, keepdims=True), ex.log(e.sum(axis=1, keepdims=True)),
                    (x - mean) / ex.sqrt(var + 1e-5) * g]
-        found += [s.kernel for s in row_chain.chain(lower([x, g], outputs)).steps if isinstance(s, row_chain.RowChainStep)]
+        found += [s.kernel for s in row_chain.chain(lower([x, g], outputs, TARGET)).steps if isinstance(s, row_chain.RowChainStep)]
     t = ex.tensor("t", shape=(None, None, None))
-    found += [s.kernel for s in row_chain.chain(lower([t], [t - t.max(axis=(1, 2), keepdims=True).sum(axis=(1, 2), keepdims=True)])).steps
+    found += [s.kernel for s in row_chain.chain(lower([t], [t - t.max(axis=(1, 2), keepdims=True).sum(axis=(1, 2), keepdims=True)], TARGET)).steps
               if isinstance(s, row_chain.RowChainStep)]
     assert len(found) >= 5, [k.name for k in found]
     return found
@@ -245,9 +247,9 @@ def test_the_kernels_cover_every_op_dtype_and_reduction(all_kernels, kernels):
     """The graphs above are not vacuous: they reach every scalar op the C back end has, for
     each dtype class it has, every reduction op, reductions over 1, 2 and 3 axes and
     reductions keeping 0, 1 and 2 axes."""
-    calls = {(e.op, cuda_render._loop_dtype(e))
+    calls = {(e.op, loop_dtype(e))
              for k in all_kernels["elementwise"] + all_kernels["reduction"]
-             for e in cuda_render._all_exprs(k) if isinstance(e, ir.Call)}
+             for e in all_exprs(k) if isinstance(e, ir.Call)}
     kinds = {(op, np.dtype(dtype).kind) for op, dtype in calls}
     assert {(op, kind) for op, forms in C_OPS.items() for kind in forms} <= kinds
     assert {dtype for _, dtype in calls} == set(C_DTYPES)
@@ -258,8 +260,8 @@ def test_the_kernels_cover_every_op_dtype_and_reduction(all_kernels, kernels):
     assert any(k.reduction.initial is not None for k in reducing)  # max/min with initial=
     assert any(k.ndim == 0 for k in kernels["elementwise"])
     assert sum(map(len, kernels.values())) > 1000
-    half_ops = {e.op for k in all_kernels["scalar"] for e in cuda_render._all_exprs(k)
-                if isinstance(e, ir.Call) and cuda_render._loop_dtype(e) == "float16"}
+    half_ops = {e.op for k in all_kernels["scalar"] for e in all_exprs(k)
+                if isinstance(e, ir.Call) and loop_dtype(e) == "float16"}
     assert half_ops == {op for op in {**SCALAR_OPS, **DERIVATIVE_OPS} if has_cuda(op, "float16")}
     assert len(half_ops) > 50
 

@@ -4,6 +4,7 @@ import exprc as ex
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.lower import KernelStep, lower
 from exprc.codegen.ir.row_chain import RowChainStep, chain
+from exprc.codegen.cuda.target import TARGET
 
 
 def _softmax(x, axis):
@@ -13,7 +14,7 @@ def _softmax(x, axis):
 
 def test_softmax_over_the_last_axis_is_one_chain_storing_only_its_result():
     x = ex.matrix("x")
-    (step,) = chain(lower([x], [_softmax(x, 1)])).steps
+    (step,) = chain(lower([x], [_softmax(x, 1)], TARGET)).steps
     assert isinstance(step, RowChainStep) and len(step.parts) == 3
     assert [r.op for r in step.kernel.reductions] == ["max", "add"]
     (out, _), = step.kernel.stores
@@ -23,7 +24,7 @@ def test_softmax_over_the_last_axis_is_one_chain_storing_only_its_result():
 def test_values_read_outside_the_chain_are_stored_per_row():
     x = ex.matrix("x")
     total = ex.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
-    program = chain(lower([x], [ex.exp(x) / total, total]))
+    program = chain(lower([x], [ex.exp(x) / total, total], TARGET))
     (step,) = [s for s in program.steps if isinstance(s, RowChainStep)]
     assert sorted(b.outer for b, _ in step.kernel.stores) == [False, True]
     assert any(isinstance(e, ir.Acc) for _, e in step.kernel.stores)
@@ -31,12 +32,12 @@ def test_values_read_outside_the_chain_are_stored_per_row():
 
 def test_reductions_over_leading_axes_do_not_chain():
     x = ex.matrix("x")
-    program = chain(lower([x], [_softmax(x, 0)]))
+    program = chain(lower([x], [_softmax(x, 0)], TARGET))
     assert all(isinstance(s, KernelStep) for s in program.steps)
 
 
 def test_a_kernel_that_reads_nothing_of_the_chain_ends_it():
     x, y = ex.matrix("x"), ex.matrix("y")
     m = x.max(axis=1, keepdims=True)
-    program = chain(lower([x, y], [m, ex.exp(y).sum(axis=1, keepdims=True)]))
+    program = chain(lower([x, y], [m, ex.exp(y).sum(axis=1, keepdims=True)], TARGET))
     assert not any(isinstance(s, RowChainStep) for s in program.steps)

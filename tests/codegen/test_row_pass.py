@@ -12,6 +12,8 @@ import exprc as ex
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.c.kernel_call import run_kernel
 from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
+from exprc.codegen.c.target import TARGET as C_TARGET
+from exprc.codegen.cuda.target import TARGET as CUDA_TARGET
 from exprc.ops.linalg import MatMul
 from tests.helpers import in_layout
 
@@ -80,7 +82,7 @@ def test_logistic_regression_reads_X_once():
 
 def test_default_lowering_has_no_row_pass():
     inputs, outputs = logistic()
-    program = lower(inputs, outputs)  # what the CUDA renderer gets: kernels it has a form for
+    program = lower(inputs, outputs, CUDA_TARGET)  # what the CUDA renderer gets: kernels it has a form for
     assert not any(isinstance(k, ir.RowPassKernel) for k in program.kernels)
     assert any(isinstance(s, NumpyStep) and isinstance(s.node.op, MatMul) for s in program.steps)
 
@@ -246,7 +248,7 @@ def test_which_results_may_be_written_over_an_input():
     new_w = w - 0.1 * (X.T @ ex.sigmoid(t * u))  # per column: after every row was read
     new_s = s + ex.sum(u)  # once, at the end; s is read before the rows
     per_row = t * ex.tanh(u)  # per row: written while other rows are read
-    (step,) = lower([X, w, t, s], [new_w, new_s, per_row], row_pass=True).steps
+    (step,) = lower([X, w, t, s], [new_w, new_s, per_row], C_TARGET, row_pass=True).steps
     assert may_write_over(step, new_w, w) and may_write_over(step, new_s, s)
     assert may_write_over(step, new_w, t)  # t is read by the rows only, all before the columns
     assert not may_write_over(step, per_row, t) and not may_write_over(step, new_w, X)

@@ -1,0 +1,7 @@
+"""The C back end as lowering sees it (:class:`~exprc.codegen.ir.target.Target`): the formula
+table's dtypes and operations, and the names C code keeps for itself."""
+from exprc.codegen.ir.target import Target
+from exprc.codegen.cfamily.formulas import C_DTYPES, has_c
+from exprc.codegen.cfamily.names import C_LOCALS, C_WORDS, DERIVED, LIBM_WORDS, reserved_by
+
+TARGET = Target("c", C_DTYPES, has_c, reserved_by(C_WORDS | LIBM_WORDS | C_LOCALS, DERIVED))

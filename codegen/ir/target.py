@@ -1,0 +1,106 @@
+"""What a back end can render, as lowering asks it: the dtypes and scalar operations it has
+formulas for, and the names its code keeps for itself. Lowering knows no renderer: each back
+end hands :func:`~exprc.codegen.ir.lower.lower` its :class:`Target`.
+
+>>> import exprc as ex
+>>> example = Target("example", ("bool", "int32", "float64"), lambda op, dtype: True, lambda name: False)
+>>> example.elemwise_signature((ex.ivector("i") < 2.5).owner)
+(('float64', 'float64'), 'bool')
+"""
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from exprc.ops.elemwise import Elemwise
+from exprc.ops.reduction import All, Any, Max, Min, Prod, Sum
+
+#: Reduce op class -> kernel reduction op.
+REDUCTIONS = {Sum: "add", Prod: "mul", Max: "max", Min: "min", All: "and", Any: "or"}
+
+#: Scalar ops NumPy lacks: the reference computes them in float64 and rounds once.
+FLOAT64_OPS = ("sigmoid", "softplus", "erf", "erfc", "gammaln")
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A back end as lowering sees it: ``dtypes`` it computes with, ``has_op(op name, loop
+    dtype)`` whether it has a formula, ``reserves(identifier)`` whether its code uses the name
+    for itself (a buffer named after a variable then gets another)."""
+
+    name: str
+    dtypes: tuple
+    has_op: Callable
+    reserves: Callable
+    #: Apply node -> its loop signature (NumPy's type resolution is slow enough to remember).
+    _signatures: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
+
+    def elemwise_signature(self, node):
+        """The loop dtypes ``(input dtypes, output dtype)`` an Elemwise node computes in, or
+        None when this back end has no form for it. Casts (``astype_*``) have the signature
+        ``((in,), out)``. The loop dtypes are NumPy's: the ufunc's own type resolution decides
+        them, with weak (Python scalar) inputs passed as Python types, as NumPy sees them."""
+        try:
+            return self._signatures[node]
+        except KeyError:
+            pass
+        signature = self._signatures[node] = self._elemwise_signature(node)
+        return signature
+
+    def _elemwise_signature(self, node):
+        op = node.op.scalar_op
+        out = node.outputs[0].dtype
+        dtypes = [v.dtype for v in node.inputs]
+        if any(d not in self.dtypes for d in dtypes + [out]):
+            return None
+        if op.name.startswith("astype_"):
+            return (tuple(dtypes), out)
+        if op.name in FLOAT64_OPS:
+            signature = (("float64",), "float64")
+        elif op.name == "where":
+            signature = (("bool", out, out), out)
+        elif op.name == "clip":
+            signature = ((out, out, out), out)
+        elif isinstance(op.numpy, np.ufunc):
+            described = tuple(_python_type(v) if v.type.weak else np.dtype(v.dtype) for v in node.inputs)
+            if any(d is None for d in described):  # not "None in": np.dtype("float64") == None
+                return None
+            try:
+                resolved = op.numpy.resolve_dtypes(described + (None,))
+            except (TypeError, ValueError):
+                return None
+            names = [d.name for d in resolved]
+            signature = (tuple(names[:-1]), names[-1])
+            # Mixed loops (such as int64 < uint64) need formulas of their own.
+            if len(set(signature[0])) != 1 or names[-1] != out:
+                return None
+        else:
+            return None
+        if any(d not in self.dtypes for d in signature[0]) or not self.has_op(op.name, signature[0][0]):
+            return None
+        return signature
+
+    def reduce_signature(self, node):
+        """The kernel reduction op for a Reduce node, or None when it stays a NumPy step."""
+        op_name = REDUCTIONS.get(type(node.op))
+        if op_name is None or not node.op.axis:
+            return None
+        x, out = node.inputs[0], node.outputs[0]
+        if x.dtype not in self.dtypes or out.dtype not in self.dtypes:
+            return None
+        if op_name in ("add", "mul") and out.dtype == "bool":
+            return None
+        return op_name
+
+    def fusable(self, node):
+        """Whether ``node`` can be part of a kernel of this back end."""
+        if isinstance(node.op, Elemwise):
+            return self.elemwise_signature(node) is not None
+        return self.reduce_signature(node) is not None
+
+
+def _python_type(var):
+    """The Python type NumPy sees for a weak (Python scalar) input; None for other weak
+    values (an integer beyond int64, held as uint64), which stay NumPy steps."""
+    return {"bool": np.dtype("bool"), "int64": int, "float64": float}.get(var.dtype)
