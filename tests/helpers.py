@@ -1,6 +1,9 @@
 """Shared test helpers: inputs in a chosen memory layout, and comparing results with NumPy's."""
 import numpy as np
 
+#: The seed of the ``rng`` fixture (tests/conftest.py): every test draws the same values each run.
+RNG_SEED = 20240521
+
 #: The memory layouts :func:`in_layout` produces.
 LAYOUTS = ("contiguous", "transposed", "strided", "broadcast")
 

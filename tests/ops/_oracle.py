@@ -176,3 +176,88 @@ def check(expr, feeds, expected, rtol=None, atol=None):
 def shape_id(shape):
     """``(0, 3)`` as ``0x3``, ``()`` as ``0d``: readable test ids."""
     return "x".join(map(str, shape)) if shape else "0d"
+
+
+# --- many cases in one program --------------------------------------------------------
+
+#: Test function name -> the parameters of each of its cases this run selected (filled in by
+#: ``conftest.pytest_collection_finish``, after ``-k`` and ``-m`` have chosen): a batch
+#: compiles the cases that will run, no others.
+SELECTED = {}
+
+
+class Batch:
+    """The cases of one test function, compiled for a compiled back end as one
+    ``exprc.function`` with every case's inputs and outputs, and called once.
+
+    Compiling is most of an op test's time, and the C compiler's start, its headers and the
+    runtime cost about as much as one more small kernel: one program of twenty kernels
+    builds in a fraction of the time of twenty programs. Each test still checks its own
+    case, with its own assertions: it asks :meth:`compute` for its outputs, which come from
+    the batch when its group built and ran, else (NumPy back end, a case the batch could not
+    prepare, or a batch whose build or call raised) from its own ``exprc.function``, so a
+    failure is reported by the case that causes it.
+
+    ``prepare(**params)`` gives a case's ``(symbols, outputs, arrays)``, built exactly as the
+    test builds them (same values), or raises to leave the case out; ``group(**params)`` says
+    which cases share a program (cases of one group always run on one pytest-xdist worker,
+    see ``xdist_group`` in conftest).
+    """
+
+    def __init__(self, test_name, prepare, group):
+        self.test_name = test_name
+        self.prepare = prepare
+        self.group = group
+        self._built = {}  # (back end, group) -> {case key: outputs, or None}
+
+    @staticmethod
+    def key(params):
+        return tuple(sorted((k, repr(v)) for k, v in params.items() if k != "op_backend"))
+
+    def _build(self, backend, group):
+        cases = {}
+        for params in SELECTED.get(self.test_name, ()):
+            params = {k: v for k, v in params.items() if k != "op_backend"}
+            if self.group(**params) != group:
+                continue
+            try:
+                cases[self.key(params)] = self.prepare(**params)
+            except Exception:  # noqa: BLE001 - the case's own test reports it
+                continue
+        results = dict.fromkeys(cases)
+        if len(cases) < 2:
+            return results
+        symbols, outputs, arrays, spans = [], [], [], {}
+        for k, (case_symbols, case_outputs, case_arrays) in cases.items():
+            spans[k] = (len(outputs), len(outputs) + len(case_outputs))
+            symbols += case_symbols
+            outputs += case_outputs
+            arrays += case_arrays
+        before = [a.copy() for a in arrays]
+        try:
+            got = ex.function(symbols, outputs, backend=backend)(*arrays)
+        except Exception:  # noqa: BLE001 - each case then compiles alone and reports its own error
+            return results
+        if not all(a.tobytes() == b.tobytes() for a, b in zip(arrays, before)):
+            return results  # an input was modified: each case compiles alone to say which
+        for k, (start, stop) in spans.items():
+            results[k] = (cases[k][2], got[start:stop])
+        return results
+
+    def compute(self, symbols, outputs, arrays, **params):
+        """The values of ``outputs`` (a list) for ``arrays``, by the current back end."""
+        backend = current_backend()
+        if backend != "numpy":
+            group = (backend, self.group(**params))
+            if group not in self._built:
+                self._built[group] = self._build(*group)
+            found = self._built[group].get(self.key(params))
+            if found is not None:
+                batch_arrays, got = found
+                # the batch ran on the very values this test built
+                if len(batch_arrays) == len(arrays) and all(
+                    a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides and a.tobytes() == b.tobytes()
+                    for a, b in zip(batch_arrays, arrays)
+                ):
+                    return list(got)
+        return list(ex.function(symbols, outputs, backend=backend)(*arrays))

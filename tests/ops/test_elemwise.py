@@ -20,8 +20,8 @@ import exprc as ex
 from exprc.ops.elemwise import ELEMWISE_FUNCTIONS
 from exprc.ops.scalar import SCALAR_OPS
 
-from ..helpers import DTYPES, assert_matches_numpy, in_layout, random_array
-from ._oracle import current_backend
+from ..helpers import DTYPES, RNG_SEED, assert_matches_numpy, in_layout, random_array
+from ._oracle import Batch, current_backend
 
 FLOATS = ("float32", "float64")
 
@@ -331,24 +331,32 @@ def layout_inputs(rng, case, dtype, layout):
 # --- the check -------------------------------------------------------------------------
 
 
-def check_against_numpy(case, args, declared=None):
-    """Build ``case`` on ``args`` and compare what the current back end computes with NumPy.
-
-    Each array in ``args`` becomes a symbolic input of its dtype (with the static shape
-    from ``declared``, else all lengths unknown); anything else, such as a Python scalar,
-    goes into the graph as it is. Where NumPy refuses the inputs (TypeError, or
-    OverflowError for a Python int out of range), building the graph must raise the same
-    error naming the op.
-    """
+def graph_inputs(args, declared=None, prefix="x"):
+    """The symbolic inputs for the arrays of ``args`` and the arguments to build the case on:
+    each array becomes an input of its dtype (with the static shape from ``declared``, else
+    all lengths unknown); anything else, such as a Python scalar, goes into the graph as it is."""
     symbols, graph_args = [], []
     for i, value in enumerate(args):
         if isinstance(value, np.ndarray):
             shape = declared[i] if declared else (None,) * value.ndim
-            symbol = ex.tensor(f"x{i}", dtype=value.dtype.name, shape=shape)
+            symbol = ex.tensor(f"{prefix}{i}", dtype=value.dtype.name, shape=shape)
             symbols.append(symbol)
             graph_args.append(symbol)
         else:
             graph_args.append(value)
+    return symbols, graph_args
+
+
+def check_against_numpy(case, args, declared=None, batch=None, **params):
+    """Build ``case`` on ``args`` and compare what the current back end computes with NumPy.
+
+    Each array in ``args`` becomes a symbolic input of its dtype (see :func:`graph_inputs`).
+    Where NumPy refuses the inputs (TypeError, or OverflowError for a Python int out of
+    range), building the graph must raise the same error naming the op. With ``batch`` (an
+    ``_oracle.Batch``) and the test's ``params``, the compiled values come from the program
+    the batch built for this case and others of its group.
+    """
+    symbols, graph_args = graph_inputs(args, declared)
     arrays = [a for a in args if isinstance(a, np.ndarray)]
 
     refused = None
@@ -371,7 +379,10 @@ def check_against_numpy(case, args, declared=None):
         assert static in (None, length), f"static shape {out.type.shape}, NumPy gives {expected.shape}"
 
     before = [a.copy() for a in arrays]
-    got = ex.function(symbols, out, backend=current_backend())(*arrays)
+    if batch is None:
+        got = ex.function(symbols, out, backend=current_backend())(*arrays)
+    else:
+        [got] = batch.compute(symbols, [out], arrays, **params)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays, before)), "an input was modified"
     assert_matches_numpy(got, expected, case.ulps)
 
@@ -400,11 +411,23 @@ def _layouts_for(cid):
     return UNARY_LAYOUTS if CASES[cid].nin == 1 else NARY_LAYOUTS
 
 
+def _prepare_layout_case(cid, dtype, layout):
+    """The inputs, output and values of a case of :func:`test_matches_numpy`, as the test builds them."""
+    case = CASES[cid]
+    args, declared = layout_inputs(np.random.default_rng(RNG_SEED), case, dtype, layout)
+    symbols, graph_args = graph_inputs(args, declared, prefix=f"{cid}_{dtype}_{layout}_x")
+    return symbols, [case.build(*graph_args)], [a for a in args if isinstance(a, np.ndarray)]
+
+
+#: Compiled back ends build the cases of one op and dtype (every layout) as one program.
+LAYOUT_BATCH = Batch("test_matches_numpy", _prepare_layout_case, lambda cid, dtype, layout: (cid, dtype))
+
+
 @pytest.mark.parametrize("cid, dtype, layout", _params(CASES, DTYPES, _layouts_for))
 def test_matches_numpy(rng, cid, dtype, layout):
     case = CASES[cid]
     args, declared = layout_inputs(rng, case, dtype, layout)
-    check_against_numpy(case, args, declared)
+    check_against_numpy(case, args, declared, batch=LAYOUT_BATCH, cid=cid, dtype=dtype, layout=layout)
 
 
 REJECTED = [
