@@ -120,32 +120,15 @@ def _steps(program):
     lowered = getattr(program, "program", None)
     if lowered is None:
         return [_Step([node], list(node.inputs), list(node.outputs)) for node in program.order]
-    source = program.listing()
+    kernel_sources = getattr(program, "kernel_sources", {})
     steps = []
     for step in lowered.steps:
         if hasattr(step, "kernel"):
             steps.append(_Step(list(step.nodes), [v for _, v in step.inputs], [v for _, v in step.outputs],
-                               step.kernel.name, kernel_code(source, step.kernel.name)))
+                               step.kernel.name, kernel_sources.get(step.kernel.name)))
         else:
             steps.append(_Step([step.node], list(step.node.inputs), list(step.node.outputs)))
     return steps
-
-
-def kernel_code(source, name):
-    """The block of C ``source`` that defines kernel ``name``: its comment (what it computes
-    and fuses), its loops and its entry function; None when the source has no such kernel.
-
-    >>> kernel_code("/*\\n * k0_x\\n */\\nvoid k0_x(const int64_t *args) {\\n}\\n", "k0_x")
-    '/*\\n * k0_x\\n */\\nvoid k0_x(const int64_t *args) {\\n}'
-    """
-    start = source.find(f"/*\n * {name}\n")
-    if start < 0:
-        return None
-    entry = source.find(f"void {name}(const int64_t *args)", start)
-    if entry < 0:
-        return None
-    end = source.find("\n}", entry)
-    return source[start:end + 2] if end >= 0 else source[start:]
 
 
 class CheckedProgram:

@@ -33,7 +33,7 @@ from exprc.printing import infix_texts
 from exprc.codegen.c import build
 from exprc.codegen.c.call import OBJECT_HEAD, SegmentRunner
 from exprc.codegen.c.entry import declarations as entry_declarations, max_rank
-from exprc.codegen.c.render import declaration, render_sources
+from exprc.codegen.c.render import declaration, render_parts
 from exprc.codegen.c.runtime import runtime_source
 from exprc.codegen.c.kernel_call import as_array, run_kernel
 from exprc.codegen.ir.call_plan import lookup, perform
@@ -121,8 +121,8 @@ class _Compiled:
         self.in_place = {out: inp for out, inp in in_place if writes.get(outputs[out]) is inputs[inp]}
         texts = infix_texts(list(outputs) + list(inputs), limit=70)
         kernels = self.program.kernels
-        self.source, units = render_sources(kernels, self._summary(texts), self.segments, texts,
-                                            max_units=build.parallel_units())
+        rendered = render_parts(kernels, self._summary(texts), self.segments, texts, max_units=build.parallel_units())
+        self.source, units, self.kernel_sources = rendered.source, rendered.units, rendered.kernels
         self.library, self.kernel_functions, self.runners = None, {}, {}
         if kernels:
             cdef = [declaration(k) for k in kernels]

@@ -55,6 +55,11 @@ class MemoizedProgram:
         """The generated source, its opening comment listing the program's steps."""
         return self.compiled.source
 
+    @property
+    def kernel_sources(self):
+        """Each kernel's name -> its text in :attr:`source` (empty where the back end keeps none)."""
+        return getattr(self.compiled, "kernel_sources", {})
+
     def listing(self):
         """The generated source (as :attr:`source`)."""
         return self.compiled.source
