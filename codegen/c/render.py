@@ -32,10 +32,10 @@ the same time (:func:`render_sources`). Row passes
 """
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Optional
 
 from exprc.codegen.ir import kernel as ir
+from exprc.codegen.cfamily import templates
 from exprc.codegen.cfamily.formulas import LIBMVEC_2_35_BINARY_FUNCTIONS, LIBMVEC_2_35_FUNCTIONS, helper_source, helpers_used
 from exprc.codegen.cfamily.renderer import all_exprs, block_comment, join, loop_dtype
 from exprc.codegen.c import row_pass as c_row_pass
@@ -48,11 +48,11 @@ from exprc.codegen.c.runtime import runtime_header
 PARALLEL_MIN = 32768
 
 #: What every program starts with: macros, the parallel runner, libmvec's declarations.
-_PRELUDE = resources.files(__package__).joinpath("prelude.h").read_text(encoding="utf-8")
+_PRELUDE = templates.read(__package__, "prelude.h")
 
 
 def _prelude():
-    return _PRELUDE.replace("@PARALLEL_MIN@", str(PARALLEL_MIN)).replace("@MORE_SIMD@", _more_simd())
+    return templates.fill(_PRELUDE, PARALLEL_MIN=PARALLEL_MIN, MORE_SIMD=_more_simd())
 
 
 def _more_simd():

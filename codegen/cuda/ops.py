@@ -20,6 +20,7 @@ are; this module adds only what differs on the GPU:
 """
 import re
 
+from exprc.codegen.cfamily import templates
 from exprc.codegen.cfamily.formulas import C_OPS, C_TYPES, c_expression, c_literal, dtype_class, helper_source, helpers_used
 from exprc.codegen.cfamily.formulas import cast_expression as c_cast_expression
 
@@ -69,108 +70,11 @@ static __device__ double exprc_digamma(double x)
 }""",
 }
 
-PRELUDE = """\
-/* Some formulas ignore an argument (isnan of an integer is 0): the load of it is then
-   unused, which is not worth a warning. */
-#pragma nv_diag_suppress 177
-
-/* Fixed-width integers and the macros of <stdint.h> and <math.h> the kernels use:
-   NVRTC compiles without the system's headers. */
-typedef signed char int8_t;
-typedef short int16_t;
-typedef int int32_t;
-typedef long long int64_t;
-typedef unsigned char uint8_t;
-typedef unsigned short uint16_t;
-typedef unsigned int uint32_t;
-typedef unsigned long long uint64_t;
-#define INT64_C(v) (v##LL)
-#define UINT64_C(v) (v##ULL)
-#define INT8_MIN (-128)
-#define INT8_MAX 127
-#define INT16_MIN (-32768)
-#define INT16_MAX 32767
-#define INT32_MIN (-2147483647 - 1)
-#define INT32_MAX 2147483647
-#define INT64_MIN (-INT64_C(9223372036854775807) - 1)
-#define INT64_MAX INT64_C(9223372036854775807)
-#define UINT8_MAX 255
-#define UINT16_MAX 65535
-#define UINT32_MAX 4294967295u
-#define UINT64_MAX UINT64_C(18446744073709551615)
-#define NAN __int_as_float(0x7fffffff)
-#define INFINITY __int_as_float(0x7f800000)
-#define M_LN2 0.693147180559945309417232121458176568
-#define M_PI 3.14159265358979323846264338327950288
-
-/* Threads per block (see exprc.codegen.cuda.ops.THREADS); reductions need exactly this many. */
-#define EXPRC_THREADS {threads}
-
-/* N consecutive elements of an array, moved by one load or store (16 bytes at most). */
-template <typename T, int N>
-struct alignas(sizeof(T) * N) exprc_vec {{
-    T v[N];
-}};
-
-/* Lane l's value from lane l + distance of its warp (exprc_shfl_down) or from lane
-   `lane` (exprc_shfl), every lane of the warp taking part. The shuffles take 32- and
-   64-bit values: narrower integers travel as int. */
-template <typename T>
-static __device__ __forceinline__ T exprc_shfl_down(T value, int distance)
-{{
-    if constexpr (sizeof(T) < 4)
-        return (T)__shfl_down_sync(0xffffffffu, (int)value, distance);
-    else
-        return __shfl_down_sync(0xffffffffu, value, distance);
-}}
-
-template <typename T>
-static __device__ __forceinline__ T exprc_shfl(T value, int lane)
-{{
-    if constexpr (sizeof(T) < 4)
-        return (T)__shfl_sync(0xffffffffu, (int)value, lane);
-    else
-        return __shfl_sync(0xffffffffu, value, lane);
-}}""".format(threads=THREADS)
+#: What every CUDA program starts with (in prelude.cuh): types, macros, warp shuffles.
+PRELUDE = templates.fill(templates.read(__package__, "prelude.cuh").removesuffix("\n"), threads=THREADS)
 
 #: The float16 conversions, for programs that have float16 values.
-HALF_PRELUDE = """\
-/* float16 is stored as its bits and computed in float, rounded to float16 after each
-   operation as NumPy's float16 loops do (PTX conversions: no cuda_fp16.h needed). */
-typedef unsigned short exprc_half;
-
-static __device__ __forceinline__ float exprc_half_to_float(exprc_half h)
-{
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
-}
-
-static __device__ __forceinline__ exprc_half exprc_float_to_half(float f)
-{
-    exprc_half h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
-}
-
-/* double to float16 in one rounding (through float would round twice) */
-static __device__ __forceinline__ exprc_half exprc_double_to_half(double d)
-{
-    exprc_half h;
-    asm("cvt.rn.f16.f64 %0, %1;" : "=h"(h) : "d"(d));
-    return h;
-}
-
-/* the float16 nearest to f (or d), as a float */
-static __device__ __forceinline__ float exprc_round_half(float f)
-{
-    return exprc_half_to_float(exprc_float_to_half(f));
-}
-
-static __device__ __forceinline__ float exprc_round_half_d(double d)
-{
-    return exprc_half_to_float(exprc_double_to_half(d));
-}"""
+HALF_PRELUDE = templates.read(__package__, "half.cuh").removesuffix("\n")
 
 
 def compute_dtype(dtype):
