@@ -32,7 +32,6 @@ the same time (:func:`render_sources`). Row passes
 """
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cfamily import templates
@@ -84,7 +83,7 @@ class RenderedProgram:
     :func:`render_parts`) or None, and ``kernels``, each kernel's name -> its text in ``source``."""
 
     source: str
-    units: Optional[list]
+    units: list | None
     kernels: dict
 
 

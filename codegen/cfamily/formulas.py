@@ -143,12 +143,12 @@ LIBMVEC_2_35_BINARY_FUNCTIONS = ("atan2", "hypot")
 #: Helpers (see :func:`helper_source`) that call a function of libmvec.
 _VECTOR_MATH_HELPERS = ("exprc_sigmoid", "exprc_softplus", "exprc_gammaln")
 
-_VECTOR_MATH_CALL = re.compile(r"\b(?:%s)f?\(" % "|".join(
-    LIBMVEC_FUNCTIONS + LIBMVEC_BINARY_FUNCTIONS + _VECTOR_MATH_HELPERS
-    + LIBMVEC_2_35_FUNCTIONS + LIBMVEC_2_35_BINARY_FUNCTIONS))
+_VECTOR_MATH_NAMES = (LIBMVEC_FUNCTIONS + LIBMVEC_BINARY_FUNCTIONS + _VECTOR_MATH_HELPERS
+                      + LIBMVEC_2_35_FUNCTIONS + LIBMVEC_2_35_BINARY_FUNCTIONS)
+_VECTOR_MATH_CALL = re.compile(r"\b(?:" + "|".join(_VECTOR_MATH_NAMES) + r")f?\(")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def calls_vector_math(op_name, dtype):
     """Whether the formula of ``op_name`` for loop dtype ``dtype`` calls a function with a SIMD
     variant in libmvec, directly or through a helper: a SIMD loop of it calls the vector

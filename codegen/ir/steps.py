@@ -1,7 +1,6 @@
 """The steps of a lowered program (kernels and NumPy steps) and how graph nodes become
 kernel expressions: what lowering, row passes, row chains and segments share."""
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -32,9 +31,9 @@ class KernelStep:
     nodes: list
     #: For a reduction kernel: the reduced axes of the index space, whether the
     #: reduction keeps them, and its op; None for an elementwise kernel.
-    reduced_axes: Optional[tuple] = None
+    reduced_axes: tuple | None = None
     keepdims: bool = False
-    reduce_op: Optional[str] = None
+    reduce_op: str | None = None
     #: The buffers read at every kept index only (a reduction's epilogue inputs).
     epilogue_inputs: tuple = ()
 
@@ -54,7 +53,7 @@ class Program:
     outputs: list
     steps: list = field(default_factory=list)
     #: The back end it was lowered for (:class:`~exprc.codegen.ir.target.Target`).
-    target: Optional[Target] = None
+    target: Target | None = None
 
     @property
     def kernels(self):
