@@ -200,8 +200,9 @@ class Batch:
 
     ``prepare(**params)`` gives a case's ``(symbols, outputs, arrays)``, built exactly as the
     test builds them (same values), or raises to leave the case out; ``group(**params)`` says
-    which cases share a program (cases of one group always run on one pytest-xdist worker,
-    see ``xdist_group`` in conftest).
+    which cases share a program. Under pytest-xdist, cases run in collection order in
+    consecutive runs per worker, so a group is seldom split; where it is, each worker that
+    runs part of it builds the program.
     """
 
     def __init__(self, test_name, prepare, group):

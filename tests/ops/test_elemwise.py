@@ -419,8 +419,8 @@ def _prepare_layout_case(cid, dtype, layout):
     return symbols, [case.build(*graph_args)], [a for a in args if isinstance(a, np.ndarray)]
 
 
-#: Compiled back ends build the cases of one op and dtype (every layout) as one program.
-LAYOUT_BATCH = Batch("test_matches_numpy", _prepare_layout_case, lambda cid, dtype, layout: (cid, dtype))
+#: Compiled back ends build the cases of four ops (every dtype and layout) as one program.
+LAYOUT_BATCH = Batch("test_matches_numpy", _prepare_layout_case, lambda cid, dtype, layout: list(CASES).index(cid) // 4)
 
 
 @pytest.mark.parametrize("cid, dtype, layout", _params(CASES, DTYPES, _layouts_for))
@@ -438,6 +438,7 @@ REJECTED = [
 ]
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("cid, dtype", REJECTED)
 def test_rejects_dtypes_numpy_rejects(cid, dtype):
     """NumPy has no loop for these dtypes (``~`` of a float, ``-`` of a bool, ...): exprc
@@ -448,6 +449,7 @@ def test_rejects_dtypes_numpy_rejects(cid, dtype):
         case.build(*inputs)
 
 
+@pytest.mark.backend_independent
 def test_rejections_are_tested():
     """The dtypes NumPy refuses are found, so the test above is not empty."""
     rejected = {p.values[:2] for p in REJECTED}
@@ -464,14 +466,30 @@ MIXED_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("cid, dtype0, dtype1", MIXED_PARAMS)
-def test_mixed_dtypes(rng, cid, dtype0, dtype1):
-    """Inputs of different dtypes promote as NumPy promotes them (or are refused as NumPy refuses them)."""
+def _mixed_args(rng, cid, dtype0, dtype1):
     case = CASES[cid]
     dtypes = list(case.input_dtypes(dtype0))
     dtypes[1] = dtype1
-    args = [in_layout(d.sample(rng, (3, 4), dt), "strided") for d, dt in zip(case.domains, dtypes)]
-    check_against_numpy(case, args)
+    return [in_layout(d.sample(rng, (3, 4), dt), "strided") for d, dt in zip(case.domains, dtypes)]
+
+
+def _prepare(args_of, cid, **params):
+    """A batch's ``prepare`` for a test that checks ``CASES[cid]`` on ``args_of(rng, cid, **params)``."""
+    args = args_of(np.random.default_rng(RNG_SEED), cid, **params)
+    name = "_".join([cid, *map(str, params.values())]).replace("-", "m").replace(".", "p")
+    symbols, graph_args = graph_inputs(args, prefix=f"{name}_x")
+    return symbols, [CASES[cid].build(*graph_args)], [a for a in args if isinstance(a, np.ndarray)]
+
+
+#: Compiled back ends build the dtype pairs of one op as one program.
+MIXED_BATCH = Batch("test_mixed_dtypes", lambda **p: _prepare(_mixed_args, **p), lambda cid, dtype0, dtype1: cid)
+
+
+@pytest.mark.parametrize("cid, dtype0, dtype1", MIXED_PARAMS)
+def test_mixed_dtypes(rng, cid, dtype0, dtype1):
+    """Inputs of different dtypes promote as NumPy promotes them (or are refused as NumPy refuses them)."""
+    check_against_numpy(CASES[cid], _mixed_args(rng, cid, dtype0, dtype1),
+                        batch=MIXED_BATCH, cid=cid, dtype0=dtype0, dtype1=dtype1)
 
 
 #: The operators, and the functions that have none (a function with an operator builds the same node).
@@ -488,16 +506,25 @@ SCALAR_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("cid, dtype, position, scalar", SCALAR_PARAMS)
-def test_python_scalar_operand(rng, cid, dtype, position, scalar):
-    """A Python scalar in any position is weak, as in NumPy 2: ``float32 * 2.0`` stays float32."""
+def _scalar_args(rng, cid, dtype, position, scalar):
     case = CASES[cid]
     dtypes = case.input_dtypes(dtype)
-    args = [
+    return [
         scalar if i == position else in_layout(d.sample(rng, (3, 4), dt), "strided")
         for i, (d, dt) in enumerate(zip(case.domains, dtypes))
     ]
-    check_against_numpy(case, args)
+
+
+#: Compiled back ends build the scalar operands of one op as one program.
+SCALAR_BATCH = Batch("test_python_scalar_operand", lambda **p: _prepare(_scalar_args, **p),
+                     lambda cid, dtype, position, scalar: cid)
+
+
+@pytest.mark.parametrize("cid, dtype, position, scalar", SCALAR_PARAMS)
+def test_python_scalar_operand(rng, cid, dtype, position, scalar):
+    """A Python scalar in any position is weak, as in NumPy 2: ``float32 * 2.0`` stays float32."""
+    check_against_numpy(CASES[cid], _scalar_args(rng, cid, dtype, position, scalar),
+                        batch=SCALAR_BATCH, cid=cid, dtype=dtype, position=position, scalar=scalar)
 
 
 @pytest.mark.parametrize(
@@ -513,6 +540,7 @@ def test_python_int_out_of_range(dtype, scalar):
     check_against_numpy(CASES["add"], [np.ones((2,), dtype), scalar])
 
 
+@pytest.mark.backend_independent
 def test_python_int_beyond_every_integer_dtype():
     """A Python int no integer dtype holds is refused as soon as it becomes a constant, before any op."""
     with pytest.raises(OverflowError):
@@ -554,11 +582,19 @@ UNARY_ON_FLOATS = [
 ]
 
 
+def _extreme_args(rng, cid, dtype):
+    return [np.array(EXTREMES, dtype=dtype)]
+
+
+#: Compiled back ends build the unary ops of one dtype, a dozen to a program.
+EXTREME_BATCH = Batch("test_extreme_values", lambda **p: _prepare(_extreme_args, **p),
+                      lambda cid, dtype: (dtype, list(CASES).index(cid) // 12))
+
+
 @pytest.mark.parametrize("cid, dtype", UNARY_ON_FLOATS)
 def test_extreme_values(cid, dtype):
     """nan, +-inf, signed zeros, tiny and huge values: no spurious nan or overflow."""
-    case = CASES[cid]
-    check_against_numpy(case, [np.array(EXTREMES, dtype=dtype)])
+    check_against_numpy(CASES[cid], _extreme_args(None, cid, dtype), batch=EXTREME_BATCH, cid=cid, dtype=dtype)
 
 
 #: Floats that do not fit an integer type, and some that just do.
@@ -597,6 +633,7 @@ def test_astype_of_python_scalar_is_strong(value, dtype):
     check_against_numpy(case, [np.array([1.5, -2.0, 0.25], dtype="float32")])
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("cid", ALIASES)
 def test_aliases_build_the_same_node(cid):
     """An operator or other name builds the very node its function builds (graphs are hash-consed)."""
@@ -606,6 +643,7 @@ def test_aliases_build_the_same_node(cid):
     assert alias.build(*inputs) is target.build(*inputs)
 
 
+@pytest.mark.backend_independent
 def test_every_elementwise_op_is_tested():
     """Adding an elementwise op without a row in CASES fails here."""
     tested = {case.name for case in CASES.values()}
