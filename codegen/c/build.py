@@ -1,24 +1,9 @@
 """Compiling C source to a shared library and loading it with cffi (ABI mode).
 
-The compiler is ``$CC`` (default ``cc``), run as ``$CC <FLAGS> -o lib.so src.c <LIBS>``,
-or, for a program split into translation units, once per unit at the same time
-(``-c``), then once to link them. What every program shares (the entry points' run
-time) is compiled once into an object file, cached like a library, and linked into
-each program, so a program's compile time is its own code's. Libraries are cached on disk (see
-:mod:`exprc.codegen.cache.disk`) under a key made of the normalised graph, the source, the
-compiler's identity, the flags and the exprc version, and loaded with
-``FFI.dlopen``; a library loaded once is kept for the process. The cache entry
-keeps cffi's parsed form of the library's declarations (what cffi's out-of-line
-ABI mode generates), so that a process loading it parses no C: it imports
-neither cffi's parser nor pycparser, nor subprocess, tempfile or shutil. The compiler's identity is its resolved path, its file's
-size, time and inode, and its ``--version`` output, which is remembered in the
-cache for that file: a process that finds its libraries in the cache never runs
-the compiler, not even for ``--version``. A failed compile raises
-:class:`CompileError` showing the compiler's message and where the source was saved.
-
-When the cache directory is refused (another user could write to it), a
-:class:`CacheWarning` says so once, and libraries are compiled into a private
-temporary directory, removed at exit: nothing is read from the refused one.
+The compiler is ``$CC`` (default ``cc``); libraries and the run time's object file are kept
+in the disk cache (:mod:`exprc.codegen.cache.disk`) and loaded with ``FFI.dlopen``, once
+per process. A failed compile raises :class:`CompileError`.
+See docs/internals/c-back-end.md and docs/internals/disk-cache.md.
 
 >>> lib = load_library("int twice(int x) { return 2 * x; }", "int twice(int x);")  # doctest: +SKIP
 >>> lib.twice(21)  # doctest: +SKIP

@@ -1,29 +1,9 @@
 """Calling a segment's entry point with as little Python per call as possible.
 
-Per call, :class:`SegmentRunner` does only this in Python: it looks up the
-output shapes for the input shapes it is given (a dict keyed by every axis of
-every input, in order; a miss asks C, through ``shapes_<segment>``, which also
-raises the :class:`~exprc.shapes.ShapeError` for shapes that do not
-broadcast), allocates the outputs with ``np.empty``, and makes one cffi call,
-``<segment>_call(id((x, y, fixed, out)))``: C reads the items of that tuple
-(``fixed`` holds the dtype object each array must have, then the constants),
-then the data pointers, shapes and strides from the NumPy array objects
-themselves, and checks that each has the expected rank and dtype object.
-
-Why objects rather than pointers: on the development machine (CPython 3.11,
-NumPy 2.4, a shared 2-core VM) getting one data pointer costs about 1.1 µs with
-``arr.ctypes.data``, 1.4 µs with ``arr.__array_interface__['data'][0]`` and
-0.26 µs with ``ffi.from_buffer(arr)`` (contiguous arrays only), against 0.05 µs
-for ``id(arr)``; ``np.empty(10)`` costs 0.16 µs, and a cffi call about 0.15 µs
-per argument it converts (one argument: 0.29 µs, three: 0.61 µs), which is why
-the arrays travel in one tuple.
-
-The object layouts C reads (NumPy's ``PyArrayObject_fields``, part of its ABI,
-and CPython's tuple) are checked once per process on samples
-(:func:`numpy_objects_readable`, :func:`tuples_readable`);
-where the check fails (another Python implementation, another layout) the
-runner passes pointers, shapes and strides to the generic entry point instead.
-The arrays must not be reshaped in place by another thread during a call.
+:class:`SegmentRunner` looks up (or asks C for) the output shapes, allocates the outputs
+and makes one cffi call, ``<segment>_call(id((x, y, fixed, out)))``: C reads the arrays
+from the NumPy objects themselves where :func:`numpy_objects_readable` says it can.
+See docs/internals/c-call-path.md.
 
 >>> numpy_objects_readable() in (True, False)
 True

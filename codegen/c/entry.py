@@ -1,27 +1,9 @@
 """Rendering a segment's entry points: one C call runs all its kernels.
 
-For a :class:`~exprc.codegen.ir.segments.Segment` named ``run0_add_mul_x_y`` this
-renders, after the kernels and :mod:`exprc.codegen.c.runtime`:
-
-- a static table per kernel (``k0_add_mul_x_y_step``) binding its buffers to
-  slots, with the axis each walks per index axis;
-- ``run0_add_mul_x_y_segment``: a static description of the segment (the rank
-  of each slot and its kernels' tables, in order), run by the run time's
-  ``exprc_segment_*`` functions, so each segment adds data, not code;
-- three exported entry points, one line each, handing their arguments and
-  the description to the run time:
-
-  - ``int shapes_run0_…(const int64_t *shapes, int64_t *out_shapes, char *message, size_t size)``:
-    the output shapes for the given input shapes (every axis of every input
-    and constant, in slot order), or ``EXPRC_SHAPE_ERROR`` with a message;
-  - ``int run0_…(void *const *data, const int64_t *shapes, const int64_t *strides)``:
-    runs the kernels on inputs, constants and outputs given as pointers,
-    shapes and strides in bytes;
-  - ``int run0_…_call(intptr_t call)``: the same from NumPy array objects, given as
-    one tuple ``(in0, …, fixed, out0, …)`` (``id(call)``): the inputs, then ``fixed``, a
-    tuple of the dtype object each slot must have followed by the constants, then the
-    outputs. C reads the tuple's items and the arrays' fields itself, so that Python does
-    next to nothing per call, and cffi converts one argument (each costs about 150 ns).
+For a :class:`~exprc.codegen.ir.segments.Segment` this renders, after the kernels, the
+static tables the run time (:mod:`exprc.codegen.c.runtime`) walks and three exported
+functions: the output shapes, a run from pointers, and a run from NumPy array objects.
+See docs/internals/c-call-path.md.
 
 >>> import exprc as ex
 >>> from exprc.codegen.ir.lower import lower

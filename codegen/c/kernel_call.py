@@ -1,13 +1,8 @@
 """Running one kernel from Python: the step-by-step path of the C back end.
 
-A segment's entry point (see :mod:`exprc.codegen.c.entry`) does this work in C. This
-path remains for what the entry points hand back (``EXPRC_FALLBACK``: unaligned
-or oddly strided arrays, epilogues that broadcast, max/min over an empty axis)
-and for Pythons whose array objects C cannot read. For each kernel call it
-works out the run-time shapes (NumPy's broadcasting, with a clear error when
-the shapes do not broadcast), allocates the result, orders and merges the axes
-by stride (so contiguous data of any layout takes the flat fast path) and
-passes lengths, pointers and strides.
+What a segment's entry point (:mod:`exprc.codegen.c.entry`) hands back (``EXPRC_FALLBACK``)
+runs here kernel by kernel, as does everything on Pythons whose array objects C cannot read.
+See docs/internals/c-call-path.md.
 
 >>> canonical_axes((3, 4), [[4, 1], [4, 1]], [[0, 1]])
 ([1, 12], [[0, 1], [0, 1]], 1)

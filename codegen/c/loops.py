@@ -1,19 +1,6 @@
 """The loops of a kernel in C: :class:`CKernelRenderer` writes a kernel's exported function
 and the static function running a range of its rows (see :mod:`exprc.codegen.c.render`).
-
-- elementwise kernels: a contiguous fast path (one flat loop over elements
-  ``first..last``) and a strided path (rows ``first..last`` of the outer axes,
-  their indices advanced row by row, and the innermost axis in a SIMD loop; for
-  vector math over rows shorter than ``EXPRC_SHORT_ROW``, a block of rows at a
-  time instead, the SIMD loop down the block);
-- reduction kernels: rows of the kept axes outside, reduced axes inside, with
-  the epilogue after the innermost loops; or, where the results are consecutive
-  in memory and the reduced values are not (a sum over the rows of a
-  C-contiguous matrix), a block of up to ``EXPRC_COLUMNS`` results at a time,
-  the reduced axes outside and the block inside; the same, with strided loads,
-  where the rows are shorter than ``EXPRC_SHORT_ROW``. A reduction over every
-  axis has a ``kN_name_partial`` reducing a block instead, whose results the
-  entry point combines.
+See docs/internals/c-back-end.md.
 """
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cfamily.formulas import C_TYPES, c_expression, c_literal, calls_vector_math, cast_expression, dtype_class

@@ -1,21 +1,9 @@
 """The C back end: ``exprc.function(..., backend="c")`` runs a :class:`CProgram`.
 
-A program is lowered (:mod:`exprc.codegen.ir.lower`) to fused kernels and NumPy steps;
-runs of consecutive kernels become segments (:mod:`exprc.codegen.ir.segments`), each
-with one C entry point that checks the shapes and runs all its kernels
-(:mod:`exprc.codegen.c.entry`). The C is rendered (:mod:`exprc.codegen.c.render`),
-compiled and loaded (:mod:`exprc.codegen.c.build`, cached on disk by
-:mod:`exprc.codegen.cache.disk`).
-
-A call of a program made of kernels only is one crossing into C
-(:class:`~exprc.codegen.c.call.SegmentRunner`); other programs run their NumPy
-steps in Python and each segment in one call. What an entry point hands back
-runs kernel by kernel from Python (:mod:`exprc.codegen.c.kernel_call`).
-
-Compiled programs are remembered in the process (the last :data:`MEMO_SIZE`,
-whose graphs stay alive meanwhile): building the same graph again (graphs are
-hash-consed, so the same expression is the same objects) costs a dictionary
-lookup.
+A graph is lowered to fused kernels and NumPy steps; each run of kernels gets one C entry
+point; the C is compiled, kept in the disk cache, and the program remembered in the
+process (the last :data:`MEMO_SIZE`).
+See docs/internals/c-back-end.md and docs/internals/c-call-path.md.
 
 >>> import numpy as np, exprc as ex
 >>> x = ex.vector("x")

@@ -1,28 +1,10 @@
 """Rendering a program's kernels to readable C.
 
-Each kernel becomes one exported function ``void kN_name(const int64_t *args)``
-taking its run-time arguments packed in one array (see
-:func:`~exprc.codegen.cfamily.renderer.arg_layout`): the index space lengths, a
-flag saying every array is contiguous in index order, then per buffer a pointer
-and (unless it is a scalar) one stride per index axis, in elements. The loops
-are written once per kernel, in a static function ``kN_name_part(args, first,
-last)`` running a range of rows (:mod:`exprc.codegen.c.loops`); the runner orders
-the axes by stride and merges the ones it can, so "contiguous" is the common case.
-
-The exported function hands the rows to ``exprc_run_parts`` (in the prelude,
-``prelude.h``), which runs them on all cores (one ``#pragma omp parallel for``
-over pieces of at least 8,192 elements, ``schedule(guided)``) when the index
-space has at least ``EXPRC_PARALLEL_MIN`` elements, else calls the part
-directly. Writing the loops once, rather than once per parallel and serial path,
-halves what the C compiler compiles; so does giving a kernel whose code is that
-of an earlier kernel (gradients often compute one expression in several places)
-a one-line body calling the earlier one. Inner loops carry ``#pragma omp simd``,
-and glibc's vector math (libmvec) is declared so that exp, log, sin... vectorize too.
-
-A big program can also be rendered as several translation units to compile at
-the same time (:func:`render_sources`). Row passes
-(:class:`~exprc.codegen.ir.kernel.RowPassKernel`) are rendered by
-:mod:`exprc.codegen.c.row_pass`, with the same argument layout.
+Each kernel becomes one exported function taking its arguments packed in one array
+(:func:`~exprc.codegen.cfamily.renderer.arg_layout`), its loops written by
+:mod:`exprc.codegen.c.loops`; row passes are rendered by :mod:`exprc.codegen.c.row_pass`,
+and :func:`render_sources` splits a big program into translation units.
+See docs/internals/c-back-end.md.
 
 >>> from exprc.codegen.ir import kernel as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)

@@ -1,36 +1,9 @@
 """Rendering a row pass (:class:`~exprc.codegen.ir.kernel.RowPassKernel`) as C.
 
-A row pass ``kN_rowpass_…`` becomes two functions:
-
-- ``static void kN_…_block(args, block, nblocks, sums, columns)`` runs the rows
-  of one block, a chunk of rows at a time: ``X @ w`` for the chunk's rows
-  (:func:`support` has the loops, four rows at a time so that each load of
-  ``w`` serves four rows and four sums are under way at once), then the
-  per-row work in one SIMD loop over the chunk (the vector math of libmvec
-  needs a loop, not one row at a time), adding to the block's sums and
-  writing per-row outputs, then ``columns[j] += g_i * X[i, j]`` over the
-  chunk's rows again, still in cache (a chunk is at most
-  ``EXPRC_CHUNK_BYTES`` of ``X``);
-- ``int kN_…(args)``, the entry point: splits the rows into blocks, runs the
-  blocks on all cores (or on this thread for a small matrix), adds the blocks'
-  partial results in block order, then runs the epilogue once (scalar
-  results) and per column. It returns 1 when it cannot allocate the blocks'
-  partial results (the run time reports out of memory), else 0.
-
-The number of blocks depends on the number of rows only (:data:`MAX_BLOCKS`
-blocks of at least :data:`BLOCK_ROWS` rows), never on the number of threads,
-so a result has the same bits on any number of cores. Sums over rows
-accumulate in float64 (as the loop-nest reductions do), products in the dtype
-of ``X`` (as BLAS does).
-
->>> from exprc.codegen.ir import kernel as ir
->>> X = ir.Buffer("X", "float64", 2); w = ir.Buffer("w", "float64", 2)
->>> out = ir.Buffer("out", "float64", 2, output=True)
->>> g = ir.Contraction(ir.RowDot("float64", "X @ w"), "float64", "X.T @ (X @ w)")
->>> k = ir.RowPassKernel("k0_gram", (X, w, out), X, w, ((out, ir.Acc("float64", of=g)),), (), (g,),
-...                      {"X": "matrix", "w": "column", "out": "column"})
->>> "int k0_gram(const int64_t *args)" in render_row_pass(k)
-True
+A row pass ``kN_rowpass_…`` becomes a function running one block of rows (:func:`support`
+has the loops of ``X @ w``) and an entry point running the blocks on all cores and adding
+their partial results in block order, so results do not depend on the number of threads.
+See docs/internals/row-passes.md.
 """
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cfamily.formulas import C_TYPES
