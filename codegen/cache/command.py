@@ -7,10 +7,7 @@
     python -m exprc.cache clear      # delete every entry
     python -m exprc.cache clear --older-than 30   # only entries not written for 30 days
 
-The directory is ``$EXPRC_CACHE_DIR``, else ``$XDG_CACHE_HOME/exprc``, else
-``~/.cache/exprc`` (see :mod:`exprc.codegen.cache.disk`). Clearing is safe while other
-processes use the cache: an entry being built is left alone, and a program
-whose entry is gone is compiled again when next asked for.
+See docs/internals/disk-cache.md.
 
 >>> import tempfile
 >>> main(["size", "--dir", tempfile.mkdtemp()])  # doctest: +ELLIPSIS

@@ -1,33 +1,9 @@
-"""The on-disk cache of compiled shared libraries.
+"""The on-disk cache of compiled shared libraries, CUBINs and rewritten graphs.
 
-Where: ``$EXPRC_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/exprc``, else
-``~/.cache/exprc``. The directory is created with mode 0700. Loading a library
-runs its code, so a cache directory that another user could write (not owned
-by this user, or writable by its group or by everyone) is *refused*: nothing
-is read from it or written to it. :mod:`exprc.codegen.c.build` then warns once and
-compiles into a private temporary directory instead, so programs still run,
-only without reuse across processes (see :meth:`DiskCache.refusal`).
-
-What: entries are keyed by the SHA-256 of everything that decides the binary
-(:func:`cache_key`): the normalised graph (inputs and nodes by position, ops
-with their parameters, dtypes and static shapes, constants by value), the C
-source rendered from it, the compiler's identity, the flags, the exprc version
-and this cache's format. An entry is three files in ``<root>/<key[:2]>/``:
-
-- ``<key>.c``: the source, for people reading or debugging;
-- ``<key>-<digest>.so``: the library, named by the SHA-256 of its own bytes (``.o`` for
-  the run time's object file, which programs link with; ``.cubin`` for CUDA kernels,
-  whose source is ``<key>.cu``, see :mod:`exprc.codegen.cuda.build`);
-- ``<key>.ref``: JSON naming the library, its size and SHA-256, and the key
-  (and what else the builder keeps with it: cffi's parsed declarations).
-
-How: a process that misses takes an exclusive lock on ``<key>.lock``
-(``flock``), looks again (another process may have just built the entry),
-builds, and writes each file to a temporary name renamed into place
-(``os.replace``), the reference last; so concurrent processes build an entry
-once and never see half of one. A reader checks the library's size and
-SHA-256 against the reference before loading it; a missing or damaged entry
-reads as absent and is built again.
+:class:`DiskCache` keeps entries keyed by :func:`cache_key`, written atomically under a
+lock and checked before they are read; a directory another user could write to is refused
+(:meth:`DiskCache.refusal`).
+See docs/internals/disk-cache.md.
 
 >>> import tempfile
 >>> cache = DiskCache(tempfile.mkdtemp())

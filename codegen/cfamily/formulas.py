@@ -1,19 +1,9 @@
 """The C formula of every scalar operation, in one table, with NumPy's semantics.
 
-:data:`C_OPS` maps an exprc ``ScalarOp`` name to a C template per *dtype
-class* of the operation's loop (input) dtype: ``b`` bool, ``i`` signed
-integer, ``u`` unsigned integer, ``f`` floating point. An operation (or a
-dtype class) missing here is not lowered to C: its node runs through NumPy.
-
-Template fields: ``{0}``, ``{1}``, ``{2}`` the arguments (already in the loop
-dtype), ``{T}`` the C type of the loop dtype, ``{U}`` the unsigned type that
-integer arithmetic wraps in (C's signed overflow is undefined, NumPy's wraps),
-``{F}`` the suffix of the libm function for the float type (``f`` or empty),
-``{S}`` the dtype name, for helper functions such as ``exprc_mod_int32``.
-
-The semantics are NumPy's, not C's: integer ``//`` and ``%`` round as Python
-does and give 0 for a zero divisor, ``maximum``/``minimum`` propagate NaN,
-``sign(nan)`` is NaN, integer ``power`` multiplies with wraparound.
+:data:`C_OPS` maps an exprc ``ScalarOp`` name to a C template per dtype class (``b``, ``i``,
+``u``, ``f``) of the operation's loop dtype; an operation or class missing there runs
+through NumPy. The CUDA back end uses the same table.
+See docs/internals/adding-an-op.md and docs/internals/c-back-end.md.
 
 >>> c_expression("add", "int32", ["a", "b"])
 '(int32_t)((uint32_t)a + (uint32_t)b)'

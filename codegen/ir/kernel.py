@@ -1,35 +1,9 @@
 """A small, backend-neutral kernel IR: what one fused loop nest computes.
 
-A :class:`Kernel` is a loop nest over an *index space* of ``ndim`` axes whose
-lengths are known only at run time. It reads and writes named
-:class:`Buffer` objects (a dtype; shape and strides are passed at run time,
-strides in elements, 0 where an axis broadcasts) and computes a DAG of scalar
-expressions:
-
-- :class:`Load` reads a buffer at the current (broadcast) index;
-- :class:`Const` is a literal of some dtype;
-- :class:`Call` applies an exprc scalar operation, by its ``ScalarOp`` name,
-  to arguments that already have the operation's loop dtypes;
-- :class:`Cast` converts a value to another dtype (NumPy's ``astype``);
-- :class:`Acc` is the value a :class:`Reduction` accumulated.
-
-A kernel with a reduction reduces the *last* ``reduction.naxes`` axes of its
-index space: the runner reorders axes so that kept axes come first. Buffers
-marked ``outer`` are indexed by the kept axes only (their strides on reduced
-axes are 0): the reduction's outputs, and inputs of the work that follows it.
-
-Renderers (C now, CUDA later) turn a kernel into source text; the runner
-passes the run-time lengths, pointers and strides.
-
-A :class:`RowPassKernel` is the other kind: one pass over the rows of a
-matrix ``X`` that computes a matrix-vector product ``X @ w`` row by row
-(:class:`RowDot`), elementwise work on it per row, and, from the same rows
-while they are in cache, sums over the rows (:class:`Reduction`) and products
-``X.T @ g`` of per-row values (:class:`Contraction`); then elementwise work on
-those results (an *epilogue*, per column or once). Its index space has two
-axes with fixed roles, rows (0) and columns (1); :class:`Extent` is the length
-of one of them (the graph's ``shape[0]`` of a per-row value). Only the C back
-end renders it (``lower(..., row_pass=True)``, see :mod:`exprc.codegen.ir.row_pass`).
+A :class:`Kernel` is a loop nest over an index space whose lengths are known only at run
+time; it reads and writes :class:`Buffer` objects and computes a DAG of scalar expressions.
+:class:`RowPassKernel` and :class:`RowChainKernel` are the kinds whose axes have roles.
+See docs/internals/kernel-ir.md.
 
 >>> x = Buffer("x", "float64", ndim=1)
 >>> out = Buffer("out", "float64", ndim=1, output=True)

@@ -1,29 +1,9 @@
 """Row chains: consecutive kernels over the same rows made one, for the GPU.
 
-A softmax lowers to three kernels: the row maximum, the sum of ``exp(x - max)``
-(its prologue reading the maximum once per row), and the division of every
-element by that sum. Each reads the whole of ``x``; on the GPU each is a pass
-over memory, where one block per row could do all three while the row is in
-its cache. :func:`chain` finds such runs of kernel steps in a lowered
-:class:`~exprc.codegen.ir.lower.Program` and replaces each by one
-:class:`RowChainStep` whose :class:`~exprc.codegen.ir.kernel.RowChainKernel` does the
-reductions in order and then the elementwise work, reading the values of
-earlier kernels that later ones load (per row, or per element of the same row)
-from where it computed them instead of from memory. Layer norms (mean, then
-variance, then the normalized rows) and logsumexp chain the same way.
-
-A run starts at a reduction over the *last* axes of its index space whose
-result keeps them (``keepdims``, as softmax's maximum does), and goes on
-through the steps right after it that read what the run computed: reductions
-over the same axes and elementwise kernels, with an index space of the same
-rank, reading the run's per-row results where they broadcast along the reduced
-axes and its elementwise results at the same index. Values nothing else needs
-are not stored.
-
-At run time the chain needs every one of its kernels to have the index space of
-the first: the same rows, the same length. Where the shapes say otherwise (an
-input broadcasts a kernel further), the kernels of the chain run one by one, as
-they were lowered (``parts``).
+:func:`chain` replaces each run of kernel steps over the same rows of a lowered program (a
+softmax's maximum, sum and division) by one :class:`RowChainStep`, whose
+:class:`~exprc.codegen.ir.kernel.RowChainKernel` reads each row from memory once.
+See docs/internals/row-passes.md.
 
 >>> import exprc as ex
 >>> from exprc.codegen.ir.lower import lower

@@ -1,43 +1,9 @@
 """Row passes: a matrix-vector product, the work on each of its rows, and what reads the
 matrix again, in one pass over the matrix.
 
-A gradient of a linear model has this shape::
-
-    u = X @ w                      # the product, one value per row of X
-    g = f(u, t, ...)               # elementwise work per row
-    cost = h(sum(c(u, t, ...)))    # sums over the rows
-    grad = X.T @ g + ...           # the product again, transposed
-
-Lowered as usual, ``X`` is read twice by two BLAS calls, with kernels for the
-elementwise work between them. :func:`find` recognises the pattern in a
-(simplified) graph and :func:`build` makes it one
-:class:`~exprc.codegen.ir.kernel.RowPassKernel`: for each row ``i`` of ``X``,
-``u_i = X[i] @ w``, the per-row values, then ``grad_acc += g_i * X[i]`` while
-the row is still in cache, and the sums. What it recognises:
-
-- the *product*: a ``MatMul`` of a matrix and a vector (``X @ w``, or ``w @ A``
-  where the rows are ``A``'s columns), both of one float dtype; a transpose
-  (``DimShuffle`` (1, 0)) of the matrix is seen through;
-- *per-row values*: elementwise nodes with a per-row input, their other inputs
-  vectors read per row (``t``) or scalars; ``shape[0]`` of a per-row value (the
-  number of rows, as ``mean`` divides by it) and ``SumToShape`` of one back to
-  the number of rows of ``X`` (a gradient's undoing of a broadcast);
-- *results*: ``Sum`` over the rows of a per-row float value, and products with
-  the transposed matrix, ``X.T @ g`` or ``g @ X`` (the same matrix, contracted
-  over its rows), of the dtype of ``X``;
-- *epilogues*: elementwise work on the results, once (scalars) or per column
-  (inputs read per column, as ``0.02 * w``).
-
-At least one result is needed. A per-row or result value that other nodes use
-is also stored. A group whose inputs depend on what it computes (the graph
-needs two passes) is left to the usual lowering, as is anything else.
-
-At run time the kernel needs ``X`` to have every row and ``w`` the length of a
-row (no broadcasting of either, as NumPy's ``matmul`` allows none either); then
-every per-row value has one element per row of ``X``, so ``shape[0]`` of one is
-the number of rows and the ``SumToShape`` keeps it. Otherwise (``X`` of one row
-broadcast against a longer ``t``) the segment runs step by step, the kernel's
-nodes through NumPy.
+:func:`find` recognises the pattern in a simplified graph and :func:`build` makes it one
+:class:`~exprc.codegen.ir.kernel.RowPassKernel`, which the C back end renders.
+See docs/internals/row-passes.md.
 
 >>> import exprc as ex
 >>> from exprc.graph import toposort

@@ -1,13 +1,8 @@
 """Grouping a program's consecutive kernels into segments, each run by one C call.
 
-A :class:`Segment` is a maximal run of consecutive :class:`~exprc.codegen.ir.lower.KernelStep`
-objects. It reads ``inputs`` (values made before it: program inputs, results
-of NumPy steps or of earlier segments), ``constants`` (array constants of the
-graph), writes ``outputs`` (what later steps or the caller need, allocated by
-Python) and keeps ``temporaries`` (values only its own kernels read, allocated
-and freed in C). Its *slots* number those arrays in that order.
-
-A program of kernels only is one segment: the whole call is one crossing into C.
+A :class:`Segment` is a maximal run of consecutive kernel steps; the arrays it reads, writes
+and keeps for itself are numbered as its *slots*.
+See docs/internals/kernel-ir.md.
 
 >>> import exprc as ex
 >>> from exprc.codegen.ir.lower import lower
