@@ -1,14 +1,9 @@
 """CUBINs compiled by NVRTC, kept in the disk cache of compiled programs.
 
-A CUBIN is an entry of :class:`exprc.codegen.cache.disk.DiskCache` like a C library, with
-the same rules: the key is the SHA-256 of the CUDA source, the architecture,
-NVRTC's version and options (and the exprc version and cache format, which
-:func:`exprc.codegen.cache.disk.cache_key` adds); files are written atomically, the
-CUBIN under a name holding its own SHA-256 and checked against the entry's
-reference before it is used; concurrent processes build an entry once, under
-its lock; a cache directory others could write to is refused, with a warning,
-and CUBINs are then compiled in memory every time. The source is kept next to
-the CUBIN as ``<key>.cu``, and a failed compile's error names it.
+A CUBIN is an entry of :class:`exprc.codegen.cache.disk.DiskCache` like a C library, keyed by
+the CUDA source, the architecture and NVRTC's version and options, with its source kept
+next to it as ``<key>.cu``.
+See docs/internals/disk-cache.md.
 
 >>> cubin = load_cubin('extern "C" __global__ void k(float *x) { x[0] = 1; }', "sm_90")  # doctest: +SKIP
 >>> cubin[:4]  # doctest: +SKIP

@@ -1,25 +1,9 @@
 """DLPack capsules: lending an array's memory to another library without a copy.
 
-A consumer (``torch.from_dlpack``, ``cupy.from_dlpack``, ``jax.dlpack.from_dlpack``,
-``np.from_dlpack`` for host memory) calls ``x.__dlpack__()`` and gets a
-``PyCapsule`` holding a pointer to a ``DLManagedTensor`` (or, when it says it
-reads DLPack 1.0, a ``DLManagedTensorVersioned``): the data pointer, device,
-dtype, shape and strides (in elements), and a *deleter*. The rules
-(https://dmlc.github.io/dlpack/latest/python_spec.html):
-
-- the capsule is named ``"dltensor"`` (``"dltensor_versioned"``); a consumer
-  that takes the tensor renames it ``"used_dltensor"``
-  (``"used_dltensor_versioned"``) and calls the deleter once it no longer
-  needs the memory, which may be long after the capsule is gone;
-- a capsule that is never consumed still has its original name when it is
-  destroyed: its destructor then calls the deleter itself.
-
-Here the structs are cffi structs, the deleter a cffi callback, and the
-capsule comes from the Python C API through ctypes (cffi in ABI mode cannot
-return a Python object from a C function). The memory's *owner* (a device
-array, or whatever keeps the memory alive) and the structs stay in
-:data:`_exported`, keyed by the struct's address, until the deleter runs: the
-memory cannot go back to the pool while a consumer uses it.
+:func:`export` makes the ``PyCapsule`` that ``x.__dlpack__()`` gives a consumer's
+``from_dlpack``; the memory's owner stays in :data:`_exported` until the consumer's
+deleter runs.
+See docs/internals/cuda-back-end.md.
 
 >>> import numpy as np
 >>> host = np.arange(6.0).reshape(2, 3)

@@ -1,16 +1,9 @@
 """The CUDA driver API (``libcuda.so.1``) through cffi in ABI mode.
 
-The driver is what the NVIDIA kernel driver installs, not a Python package: a
-machine without a GPU usually has none. It is loaded on first use, never at
-import, so this module imports anywhere; :func:`is_available` says, without
-raising, whether a driver and a GPU are there.
-
-Every binding is called through :func:`call`, which raises :class:`CudaError`
-carrying the driver's own name and description of a failure
-(``cuGetErrorName``, ``cuGetErrorString``). The memory functions are declared
-under their ``_v2`` names, the ones the driver exports for 64-bit device
-pointers (``cuda.h`` maps ``cuMemAlloc`` to ``cuMemAlloc_v2`` with a macro,
-which ABI mode does not see).
+The driver is what the NVIDIA kernel driver installs, not a Python package. It is loaded on
+first use, never at import, so this module imports anywhere; :func:`is_available` says,
+without raising, whether a driver and a GPU are there, and :func:`call` raises :class:`CudaError`.
+See docs/internals/cuda-back-end.md.
 
 >>> is_available() in (True, False)
 True

@@ -1,28 +1,15 @@
 """Compiled functions on the GPU: what ``exprc.function(..., device="cuda")`` returns.
 
-A :class:`CudaFunction` is a :class:`~exprc.function.Function` whose program
-runs on GPU 0 (:class:`exprc.codegen.cuda.program.CudaProgram`). It takes, per input, a NumPy
-array or Python data (checked and converted as on the CPU, then copied to the
-GPU), an exprc :class:`~exprc.codegen.cuda.array.DeviceArray`, or any object with
-``__cuda_array_interface__`` (a CuPy array, a PyTorch CUDA tensor, a Numba
-device array), whose memory is used in place; and returns device arrays.
-
-Shared variables are read from their device mirrors (see
-:mod:`exprc.shared`), copied to the GPU on first use, and updates are computed
-on the GPU and become the new mirrors, written into the old ones in place
-where that is safe (:meth:`exprc.codegen.cuda.program.CudaProgram.may_write_over`, the C
-back end's rule). A training step is thus one call that copies nothing back
-to the host; its outputs (a loss, say) are device arrays, read with ``.get()``.
+A :class:`CudaFunction` is a :class:`~exprc.function.Function` whose program runs on GPU 0.
+It takes NumPy arrays or Python data (copied to the GPU), :class:`~exprc.codegen.cuda.array.DeviceArray`
+objects, or anything with ``__cuda_array_interface__`` (used in place), and returns device arrays.
+See docs/internals/cuda-back-end.md.
 
 >>> import numpy as np, exprc as ex
 >>> x = ex.vector("x")
 >>> f = ex.function([x], 2 * x, device="cuda")  # doctest: +SKIP
 >>> f(np.arange(3.0)).get()  # doctest: +SKIP
 array([0., 2., 4.])
->>> w = ex.shared(np.zeros(3), name="w")
->>> step = ex.function([x], ((x - w) ** 2).sum(), updates=[(w, w + 0.5 * (x - w))], device="cuda")  # doctest: +SKIP
->>> step(np.ones(3)).get(), w.get_value()  # doctest: +SKIP
-(array(3.), array([0.5, 0.5, 0.5]))
 """
 import numpy as np
 

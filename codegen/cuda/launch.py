@@ -1,23 +1,6 @@
 """Launching a rendered kernel: its arguments packed as :mod:`exprc.codegen.cuda.render` declares
-them, and its grid.
-
-Arguments: every parameter of a kernel is 8 bytes (an ``int64_t`` or a
-pointer), in the order of :func:`exprc.codegen.cuda.render.parameters`: the index
-space lengths, the ``contiguous`` flag, then per buffer its device pointer and,
-unless it is a scalar, one stride per index axis in elements. They are packed
-into one int64 array (:func:`pack_arguments`), and ``cuLaunchKernel`` gets an
-array of pointers to its elements (it copies the values at the launch).
-
-Grid (:func:`launch_shape`): elementwise kernels loop grid-stride, so any grid
-computes every element; they get one thread per group of elements their fast
-path moves at a time (:func:`~exprc.codegen.cuda.render.vector_width`) up to
-:data:`MAX_BLOCKS` blocks of :data:`~exprc.codegen.cuda.ops.THREADS`. Reductions get
-one block per row of the kept axes, up to :data:`MAX_BLOCKS` (the kernel loops
-over the rest), of exactly ``THREADS`` threads, as their combination
-of the threads' results needs; so do row chains (:mod:`exprc.codegen.ir.row_chain`).
-A reduction with few long rows (a whole-array sum) gets several blocks per row
-instead (:func:`splits`), which need a scratch array for their results and the
-rows' counts of finished blocks (:func:`tickets`).
+them (:func:`pack_arguments`), and its grid (:func:`launch_shape`, :func:`splits`).
+See docs/internals/cuda-back-end.md.
 
 >>> from exprc.codegen.ir import kernel as ir
 >>> x = ir.Buffer("x", "float32", 1); out = ir.Buffer("out", "float32", 1, output=True)

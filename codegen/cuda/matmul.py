@@ -1,22 +1,9 @@
 """NumPy's ``matmul`` of device arrays, computed on the GPU by the GEMM kernels.
 
-:func:`matmul` takes two :class:`~exprc.codegen.cuda.array.DeviceArray` operands of
-one dtype (float32, float64 or float16) with NumPy's rules: a 1-d operand is a
-row (left) or a column (right) whose axis is dropped from the result, and the
-axes before the last two broadcast. The operands are read where they lie,
-through their strides (a transpose costs nothing); the result is a new
-C-contiguous array from the memory pool.
-
-Batch axes: the kernel takes one batch axis per operand (a stride, 0 where it
-broadcasts). Adjacent batch axes that step evenly in all three arrays are
-merged into one; any that cannot be are looped over, one launch each.
-
-Each launch takes the kernel :func:`exprc.codegen.cuda.gemm.plan.choose` picks for its
-operands: float16 operands laid out in aligned rows go to the pipelined
-tensor-core kernels. :func:`launch_gemm` launches one product on raw device
-pointers, for memory exprc's arrays cannot describe (bfloat16, which NumPy
-lacks, held by PyTorch or JAX). The kernels are compiled once per GPU, into one
-module, and kept in the disk cache like every CUBIN.
+:func:`matmul` takes two :class:`~exprc.codegen.cuda.array.DeviceArray` operands of one dtype
+(float32, float64 or float16) with NumPy's rules and returns a new C-contiguous array;
+:func:`launch_gemm` launches one product on raw device pointers.
+See docs/internals/cuda-gemm.md.
 
 >>> import numpy as np
 >>> matmul(to_device(np.ones((2, 3))), to_device(np.ones(3))).get()  # doctest: +SKIP

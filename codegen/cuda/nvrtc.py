@@ -1,16 +1,9 @@
 """NVRTC, NVIDIA's run-time CUDA C++ compiler, through cffi in ABI mode.
 
-The library comes from the ``nvidia-cuda-nvrtc`` wheel (``pip install
-exprc[cuda]``): ``site-packages/nvidia/cu<N>/lib/libnvrtc.so.<N>`` in current
-wheels, ``nvidia/cuda_nvrtc/lib/libnvrtc.so.<N>`` in older ones. The
-environment variable ``EXPRC_NVRTC_LIBRARY``, when set, names the library file
-to load instead (a CUDA toolkit's, say). Nothing is loaded until a function
-here needs it, so importing this module costs nothing on a machine without it.
-
-Sources are compiled straight to CUBIN, machine code for one exact GPU
-architecture (``sm_80``, ``sm_90``, ...), never to PTX: PTX would be compiled
-again by the driver at load time, and how it is compiled would then depend
-on the driver installed rather than on what is in the cache.
+The library comes from the ``nvidia-cuda-nvrtc`` wheel (``pip install exprc[cuda]``) or the
+file ``EXPRC_NVRTC_LIBRARY`` names, and is loaded on first use; :func:`compile_cubin`
+compiles CUDA C++ to a CUBIN for one GPU architecture.
+See docs/internals/cuda-back-end.md.
 
 >>> nvrtc_version()  # doctest: +SKIP
 (13, 0)

@@ -1,17 +1,9 @@
 """Scalar operations in CUDA C++: the C back end's formulas (:mod:`exprc.codegen.cfamily.formulas`), on the GPU.
 
-The formulas of :data:`exprc.codegen.cfamily.formulas.C_OPS`, and its helper functions (integer
-``//``, ``%`` and ``**`` with NumPy's semantics, ``clip``, ``sigmoid`` ...), are
-valid CUDA C++ once the helpers are device functions, so they are used as they
-are; this module adds only what differs on the GPU:
-
-- :data:`PRELUDE`: what ``<stdint.h>`` and ``<math.h>`` would define (NVRTC
-  compiles without system headers), and float16 conversions;
-- ``gammaln`` (CUDA has no ``lgamma_r``; its ``lgamma`` is thread-safe) and
-  ``digamma`` (the derivative of ``gammaln``, which C leaves to NumPy);
-- float16: stored as its 16 bits (:data:`STORAGE_TYPES`), loaded into a
-  ``float``, computed with the float32 formula and rounded back to float16
-  after every operation, as NumPy's float16 loops do.
+The formulas of :data:`exprc.codegen.cfamily.formulas.C_OPS` and their helpers are used as they
+are; this module adds what differs on the GPU: the :data:`PRELUDE`, ``gammaln``, ``digamma``
+and float16 (:data:`STORAGE_TYPES`).
+See docs/internals/cuda-back-end.md.
 
 >>> call_expression("add", "int32", "int32", ["a", "b"])
 '(int32_t)((uint32_t)a + (uint32_t)b)'

@@ -1,23 +1,9 @@
 """A caching allocator for device memory: a call does not pay for ``cuMemAlloc`` per output.
 
-``cuMemAlloc`` and ``cuMemFree`` cost tens of microseconds each, and
-``cuMemFree`` waits for the device; a function called in a loop would pay them
-for every output and temporary. The pool rounds each request up to a *size
-class* and keeps freed blocks, per class, for the next request of that class.
-Classes are four per doubling (512, 640, 768, 896, 1024, 1280 ... bytes), so a
-block is at most 25% larger than asked for, and arrays of similar sizes
-(batches of varying length) share blocks.
-
-A :class:`Block` goes back to the pool when it is garbage (the last device
-array using it is gone) or when :meth:`Block.release` is called; it is never
-given to the driver until :meth:`MemoryPool.empty` (or an allocation that
-fails for lack of memory, which empties the pool and tries once more).
-Reusing a block right away is safe because exprc launches all its work on one
-stream, in order: a kernel that still reads a freed block runs before the
-kernel that writes it again.
-
-The pool takes the functions that allocate and free (``alloc(nbytes) -> pointer``
-and ``free(pointer)``), so its bookkeeping can be tested without a GPU:
+:class:`MemoryPool` rounds requests up to size classes and keeps freed blocks for the next
+request. It takes the functions that allocate and free (``alloc(nbytes) -> pointer`` and
+``free(pointer)``), so its bookkeeping can be tested without a GPU.
+See docs/internals/cuda-back-end.md.
 
 >>> addresses, freed = iter(range(4096, 10**6, 4096)), []
 >>> pool = MemoryPool(alloc=lambda nbytes: next(addresses), free=freed.append)

@@ -1,23 +1,9 @@
 """The CUDA back end: ``exprc.function(..., device="cuda")`` runs a :class:`CudaProgram`.
 
-A graph is lowered exactly as for the C back end (:mod:`exprc.codegen.ir.lower`): fused
-elementwise and reduction kernels, and NumPy steps. The kernels are rendered
-as CUDA (:mod:`exprc.codegen.cuda.render`), compiled by NVRTC to a CUBIN for the
-exact compute capability of the GPU (``sm_XY`` from ``cuDeviceGetAttribute``
-75/76; kept in the disk cache, :mod:`exprc.codegen.cuda.build`), loaded into the
-primary context of the GPU, and launched with ``cuLaunchKernel`` on the legacy
-default stream, in program order (:mod:`exprc.codegen.cuda.steps`). Outputs are
-:class:`~exprc.codegen.cuda.array.DeviceArray` objects from the memory pool
-(:mod:`exprc.codegen.cuda.pool`).
-
-NumPy steps: views (transpose, reshape, broadcast_to, slicing) are taken of
-the device memory without a copy; matrix products of float32 or float64
-operands run on the GPU (:mod:`exprc.codegen.cuda.matmul`); every other one runs on
-the host through NumPy, its inputs copied over and back.
-
-Programs are remembered per process like the C back end's, so building the
-same graph again loads nothing. Calls with inputs of the same layouts as an
-earlier call only launch its kernels again (:mod:`exprc.codegen.cuda.replay`).
+A graph is lowered as for the C back end; its kernels are rendered as CUDA, compiled by
+NVRTC to a CUBIN for the GPU and launched in program order, and calls with inputs of an
+earlier call's layouts are replayed (:mod:`exprc.codegen.cuda.replay`).
+See docs/internals/cuda-back-end.md.
 
 >>> import exprc as ex
 >>> x = ex.vector("x")

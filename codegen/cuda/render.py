@@ -1,46 +1,9 @@
 """Rendering kernels of the IR (:mod:`exprc.codegen.ir.kernel`) as CUDA C++ for NVRTC.
 
-Each kernel becomes one ``extern "C" __global__`` function named as the C back
-end names it (``k0_sum_exp_neg_power_x``), with the same comments: what it
-computes, the graph nodes it fuses, and per statement the graph expression.
-The scalar formulas are the C back end's (see :mod:`exprc.codegen.cuda.ops`).
-
-Arguments: the kernel's parameters are, in order, the entries of
-:func:`exprc.codegen.cfamily.renderer.arg_layout` (the C back end's packed array), each one
-8-byte parameter: the index space lengths ``n0 .. n{d-1}`` (int64), the flag
-``contiguous`` (int64, nonzero when every array is contiguous in index order,
-as for the C back end), then per buffer its device pointer and, unless it is a
-scalar, one int64 stride per index axis, *in elements*, 0 where the buffer
-broadcasts along the axis. A launcher can thus fill one int64 array in that
-order and pass ``cuLaunchKernel`` a pointer to each of its elements.
-
-Launch shape (:data:`exprc.codegen.cuda.ops.THREADS` is ``EXPRC_THREADS``):
-
-- elementwise kernels loop grid-stride over the flattened index space, so any
-  one-dimensional grid and block (at most ``EXPRC_THREADS`` threads) computes
-  every element; contiguous arrays take a flat fast path, others have each
-  flat index split into per-axis indices. The fast path moves groups of
-  :func:`vector_width` elements (16 bytes of the widest array) by one load or
-  store per array when every address is a multiple of the group's size (the
-  pool's are; a view's may not be), then the rest one element at a time;
-- reduction kernels reduce the last ``naxes`` axes: one block per row of the
-  kept axes (grid-stride over rows: any grid size), launched with *exactly*
-  ``EXPRC_THREADS`` threads. Each thread accumulates a strided share of the row,
-  then the block combines the threads' results in a fixed order (no atomics, so
-  the same inputs always give the same bits): each warp by shuffles, then the
-  warps' results, one shared slot per warp, by shuffles again; thread 0
-  computes the epilogue and stores. When the launcher gives a row several
-  blocks (``exprc_splits``, for few long rows: see
-  :func:`exprc.codegen.cuda.launch.splits`), consecutive blocks take interleaved
-  shares of it, leave their results in ``exprc_shares``, and count themselves
-  in ``exprc_tickets``; the last to finish combines the results in block order
-  and runs the epilogue, so the count is the one atomic and results stay
-  reproducible.
-
-The loops over elements and rows are not unrolled (``#pragma unroll 1``): NVVM
-unrolls a grid-stride loop four times, which tripled NVRTC's compile time (the
-strided path's index arithmetic most of all) for little gain when the launch
-gives each thread a few elements, as a launcher should.
+Each kernel becomes one ``extern "C" __global__`` function named and commented as the C
+back end's, taking the C back end's argument layout as 8-byte parameters; its scalar
+formulas come from :mod:`exprc.codegen.cuda.ops`.
+See docs/internals/cuda-back-end.md.
 
 >>> from exprc.codegen.ir import kernel as ir
 >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)

@@ -1,26 +1,8 @@
 """Calls of a compiled GPU program replayed: a later call with inputs of the same layouts only launches.
 
-Running a program's steps (:mod:`exprc.codegen.cuda.steps`) works out, per kernel,
-the broadcast shape, the order and merging of axes, the launch shape and the
-packed arguments: tens of microseconds of Python per kernel, more than the
-GPU takes for a small array. All of it depends only on the inputs' shapes,
-strides and dtypes, never on their values; what changes from call to call is
-where the arrays are. So a call is *recorded* (:class:`Recorder`): the arrays
-it allocates from the pool and the kernels it launches, with their packed
-arguments. Each argument that points into an input or into an array the call
-allocated becomes a slot, filled on a replay with the new call's address;
-every other argument (lengths, strides, flags, a constant's device copy) is
-kept as it was. A :class:`Replay` then allocates the same arrays, launches the
-same kernels with the slots filled in, and gives back intermediate arrays
-after their last launch, as the step runner would.
-
-A call is recorded only when everything it did can be replayed. A copy to the
-host (a step computed by NumPy on the host) or between device arrays makes it
-not replayable, and the program keeps running step by step for those layouts
-(see :meth:`exprc.codegen.cuda.program._Compiled.run`). Without one, every value the call
-computed on the host came from its inputs' shapes and the program's constants
-(the length a mean divides by, say): the same for every call of those layouts,
-so the arrays they were copied into are kept, and read again by the replays.
+A :class:`Recorder` records a call's allocations and launches; a :class:`Replay` repeats them
+with the new call's addresses, for inputs of the same :func:`signature`.
+See docs/internals/cuda-replay.md.
 
 >>> signature([object()]) is None   # only device arrays have a layout to key on
 True

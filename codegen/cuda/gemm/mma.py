@@ -1,16 +1,9 @@
 """The general GEMM kernels on the tensor cores: float16, bfloat16 and TF32 operands of any layout.
 
 ``exprc_gemm_f16`` and ``exprc_gemm_bf16`` take what the pipelined kernels
-(:mod:`exprc.codegen.cuda.gemm.pipelined`) cannot: operands strided along both axes,
-or whose rows are not 16-byte aligned, or whose contiguous axis is not a
-multiple of 8 long. ``exprc_gemm_f32_tf32`` runs float32 products on the tensor
-cores as TF32 (inputs rounded to 10 bits of mantissa: faster, and *not* exact),
-only where the caller allows it. Parameters and grid: see :mod:`exprc.codegen.cuda.gemm.plan`.
-
-A block of 4 warps computes a 64 x 64 tile of C, each warp a 32 x 32 quarter as
-2 x 4 products of 16 x 8 through ``mma.sync`` (m16n8k16; m16n8k8 for TF32);
-K is walked 32 at a time through shared memory, each element loaded on its own
-(any strides), zeros past the edges.
+(:mod:`exprc.codegen.cuda.gemm.pipelined`) cannot; ``exprc_gemm_f32_tf32`` runs float32
+products as TF32 (not exact), only where the caller allows it.
+See docs/internals/cuda-gemm.md.
 """
 from exprc.codegen.cfamily import templates
 

@@ -1,38 +1,8 @@
 """Matrix products on the GPU: exprc's GEMM kernels, their parameters, grids and source.
 
-Every kernel computes ``C[b] = A[b] @ B[b]`` for ``b < batch``, ``A[b]`` being
-``m x k``, ``B[b]`` ``k x n`` and ``C[b]`` ``m x n``, each matrix addressed
-through its own strides *in elements* (batch, row, column), so transposed and
-strided operands are read where they lie and a batch axis that broadcasts has
-stride 0. Any ``m``, ``n`` and ``k`` (zero included): tiles that overhang the
-edges read zeros and store nothing.
-
-Parameters, each 8 bytes as for every exprc kernel (:data:`PARAMETERS`)::
-
-    batch, m, n, k,
-    a, a_sb, a_sm, a_sk,     b, b_sb, b_sk, b_sn,     c, c_sb, c_sm, c_sn
-
-Kernels (:func:`gemm_kernels`), by how they compute (``method``):
-
-- ``"cores"`` (:mod:`exprc.codegen.cuda.gemm.cores`): ``exprc_gemm_f32`` and
-  ``exprc_gemm_f64`` on the CUDA cores, exact in the dtype, any layout, and
-  their versions on smaller tiles for smaller products (``_tile64``);
-- ``"pipelined"`` (:mod:`exprc.codegen.cuda.gemm.pipelined`):
-  ``exprc_gemm_{f16,bf16}_{nn,nt,tn,tt}`` on the tensor cores, for operands
-  laid out in rows of 16 bytes (:func:`pipelined_layout`), the name saying
-  which axis each is contiguous along;
-- ``"mma"`` and ``"tf32"`` (:mod:`exprc.codegen.cuda.gemm.mma`): ``exprc_gemm_f16``
-  and ``exprc_gemm_bf16`` for the other half-precision layouts, and
-  ``exprc_gemm_f32_tf32``, float32 as TF32 (not exact: only where the caller
-  allows it).
-
-:func:`choose` picks one for a product. The sources need no header: float16
-and bfloat16 are held as their bits (``unsigned short``) and converted by PTX
-instructions.
-
-Grids (:func:`grid`) are one-dimensional: one block per tile of C
-(:attr:`GemmKernel.tile` square) of every product, capped; each block loops
-over the tiles the grid does not reach, so any grid computes everything.
+:func:`gemm_kernels` lists the kernels (their parameters: :data:`PARAMETERS`), :func:`choose`
+picks one for a product, and :func:`grid` gives its one-dimensional grid.
+See docs/internals/cuda-gemm.md.
 
 >>> [k.name for k in gemm_kernels()][:4]
 ['exprc_gemm_f32', 'exprc_gemm_f64', 'exprc_gemm_f32_tile64', 'exprc_gemm_f64_tile64']
