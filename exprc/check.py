@@ -1,50 +1,10 @@
 """Checking modes: ``exprc.function(..., mode="check")`` and ``mode="nanguard"``.
 
-``mode="check"`` runs the compiled program and the NumPy reference side by side
-on every call and raises :class:`CheckError` at the first graph node whose
-compiled value differs from NumPy's, or holds NaN or inf where NumPy's does not.
-``mode="nanguard"`` raises :class:`NanGuardError` at the first node that
-creates a NaN or an infinity.
-
-How the values are compared
----------------------------
-
-A compiled program materialises only some values: the results of its fused
-kernels and of its NumPy steps; values inside a kernel live in registers. To see
-them, a checked function compiles (once, and the C back end memoises it) a
-*probe*: the same graph with every materialised value added to its outputs. The
-added outputs were stored already, so the probe lowers to the very same kernels;
-only where they are written changes.
-
-Each step of the program (a kernel, or a node run through NumPy) is then checked
-on its own: the reference computes the step's nodes from the *compiled* values
-the step read, and the compiled values it wrote must match. Checking each step
-against its own inputs, rather than the whole graph against the function's
-arguments, blames the step whose code is wrong: rounding differences allowed
-upstream (a libm ``exp`` one ulp away from NumPy's) cannot be amplified into a
-false alarm further down, and a wrong value upstream is reported there, not where
-it shows. Steps are checked in program order, so the first step reported is the
-first one wrong. Last, the function's own outputs (from the program the caller
-runs, not the probe) are compared with the checked values.
-
-Tolerances (:data:`TOLERANCES`): integers and bools must be equal. Floats match
-when ``|got - want| <= atol * scale + rtol * |want|``, where ``scale`` is the
-largest finite magnitude among the values the step reads and computes (at least
-1), times the number of elements reduced into each result (for a reduction): a
-sum's rounding error grows with its terms and their size, not its result. The
-tolerances are those of the least precise float dtype among the values the step
-reads and computes (a float32 value feeding a float64 result leaves it float32's
-rounding). NaN matches NaN, infinities must be equal. Inside a kernel, where the
-values one node passes to the next are not stored, the reference also computes
-each node with the values it reads from earlier nodes of the kernel moved by a
-few ulp (:data:`SPREAD_ULPS`), and a compiled value between those bounds matches:
-one ulp of ``sinf`` fed to ``arctanh`` near 1 moves the result far more than
-any tolerance, and is still right. A step that converts a float
-to uint32 or uint64 that does not fit (NaN, an infinity, beyond the range that
-wraps) is not compared: NumPy's own casts disagree there.
-
-Within a kernel, the node named is the kernel's result; the message lists every
-node the kernel fuses, and its C code.
+``mode="check"`` runs the compiled program and the NumPy reference side by side on every
+call and raises :class:`CheckError` at the first graph node whose compiled value differs
+from NumPy's (tolerances: :data:`TOLERANCES`); ``mode="nanguard"`` raises
+:class:`NanGuardError` at the first node that creates a NaN or an infinity.
+See docs/checking.md.
 
 >>> import numpy as np, exprc as ex
 >>> x = ex.vector("x")

@@ -1,15 +1,9 @@
 """Rewritten graphs remembered, in the process and in the disk cache.
 
-Rewriting the graph of a training step takes milliseconds, most of what
-``exprc.function`` costs in a process whose compiled code is already in the
-disk cache. So the result is kept: in this process by the graph's identity
-(graphs are hash-consed), and on disk under a key made of the graph's
-canonical text (:func:`exprc.graph.canonical_text`), the rewrite mode and a
-fingerprint of exprc's own source files, so that a changed rule or op never
-finds the graphs an older one produced. An entry holds the rewritten graph,
-flattened (:func:`exprc.graph.flatten`) with its leaves as positions, and the
-report, pickled; the disk cache checks its SHA-256 before it is read, and a
-missing, damaged or unreadable entry is only a miss.
+Rewriting a training step's graph takes milliseconds, most of what ``exprc.function``
+costs when the compiled code is already on disk, so the result is kept, under a key that
+a changed rule or op never finds.
+See docs/internals/rewrite-engine.md and docs/internals/disk-cache.md.
 
 >>> import exprc as ex
 >>> x = ex.vector("x")

@@ -1,24 +1,9 @@
 """Shared variables: graph leaves that hold their own value across calls.
 
-A shared variable is an input whose value lives with the variable rather than
-being passed at each call: compiled functions read it implicitly, and a
-function's ``updates`` write it (see :func:`exprc.function`). This is how
-parameters are trained::
-
-    w = ex.shared(np.zeros(3), name="w")
-    step = ex.function([x, y], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))])
-
-A shared variable used by a ``device="cuda"`` function also keeps a copy of
-its value in GPU memory (its *device mirror*): the function reads it there and
-writes its updates there, so a training step moves no parameter between host
-and GPU. The host copy is refreshed from the GPU only when it is asked for
-(``get_value``, a CPU function reading the variable, pickling), and
-``set_value`` replaces both.
-
-Its static shape is the shape of its first value unless ``shape`` says
-otherwise (``None`` for an axis whose length may change), so graphs built on
-it know their lengths and an update of the wrong shape is refused when the
-function is built.
+A shared variable is an input whose value lives with the variable: compiled functions
+read it implicitly and a function's ``updates`` write it (see :func:`exprc.function`).
+Its static shape is its first value's unless ``shape`` says otherwise.
+See docs/internals/cuda-back-end.md and docs/gpu.md for its copy in GPU memory.
 
 >>> import numpy as np, exprc as ex
 >>> w = ex.shared(np.zeros(3), name="w")

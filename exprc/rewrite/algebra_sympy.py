@@ -1,16 +1,9 @@
 """SymPy for the algebra of elementwise regions: like terms collected, cancelled, powers merged.
 
-A *region* is a maximal connected piece of the graph made of elementwise
-arithmetic of one floating dtype. Its leaves (inputs, reductions, matrix
-products...) become SymPy symbols, the region becomes one SymPy expression,
-and SymPy's own canonical form does the algebra: ``x*y + y*x`` is ``2*x*y``,
-``x*x/x`` is ``x``, ``(2*x)*3`` is ``6*x``. The result replaces the region
-when it has fewer operations.
-
-The time is bounded: SymPy's general ``simplify()`` is never called; a region
-is converted only when it can gain (a leaf used twice, or two numbers), only
-up to :data:`MAX_REGION` nodes, and the whole pass stops after
-:data:`TIME_BUDGET` seconds, leaving the rest of the graph as it is.
+A *region*, a maximal connected piece of elementwise arithmetic of one floating dtype,
+becomes one SymPy expression, whose canonical form replaces the region when it has fewer
+operations; :data:`MAX_REGION` and :data:`TIME_BUDGET` bound the time it takes.
+See docs/internals/rewrite-engine.md.
 """
 import time
 

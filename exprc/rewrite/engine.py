@@ -1,8 +1,8 @@
 """The rewrite engine: rules that replace a node by a simpler or safer graph, run to a fixed point.
 
-A rule is a function of one :class:`~exprc.graph.Apply` node that returns the
-variable to use instead of the node's output, or None. It is registered for a
-phase and for the ops it looks at::
+A rule is a function of one :class:`~exprc.graph.Apply` node that returns the variable to
+use instead of the node's output, or None. It is registered for a phase (:data:`PHASES`)
+and for the ops it looks at::
 
     @rule("canonicalize", Elemwise, scalar="negative")
     def double_negation(node):
@@ -11,19 +11,7 @@ phase and for the ops it looks at::
         if is_elemwise(inner, "negative"):
             return inner.owner.inputs[0]
 
-Phases run in order (:data:`PHASES`): *canonicalize* puts the graph in one
-normal form (constants folded, identities removed, shapes resolved),
-*stabilize* replaces formulas that overflow or lose precision, *specialize*
-picks cheaper forms for the back ends. Within a phase, every node is rewritten
-after its inputs, and a replacement is itself rewritten, until no rule
-applies. Graphs are hash-consed (:func:`exprc.graph.apply`), so two equal
-subexpressions become one node as soon as they are rebuilt: common
-subexpression elimination needs no pass of its own.
-
-A rule is *exact* when the replacement gives the same values as the original
-for every input, infinities and NaN included; the others (``x - x -> 0``,
-``exp(log(x)) -> x``, the stabilizations) change some values, and
-``rewrites="exact"`` leaves them out.
+See docs/internals/rewrite-engine.md.
 """
 from dataclasses import dataclass
 from typing import Callable
