@@ -7,6 +7,7 @@ Inputs come from :mod:`tests.helpers` (random values in a chosen memory layout).
 and ``expr.eval``, then compares the result with the NumPy oracle: values, dtype,
 shape, and the static shape exprc inferred when building the graph.
 """
+import contextlib
 import warnings
 
 import numpy as np
@@ -147,7 +148,10 @@ def run(expr, feeds):
     ``exprc.function``, and by ``expr.eval`` (the NumPy reference): the two agree exactly
     when the back end is NumPy, to a few ulp when it is compiled code."""
     f = ex.function(list(feeds), expr, backend=current_backend())
-    got = f(*feeds.values())
+    return _agrees_with_eval(expr, feeds, f(*feeds.values()))
+
+
+def _agrees_with_eval(expr, feeds, got):
     evaluated = expr.eval(dict(feeds)) if feeds else expr.eval()
     assert np.asarray(evaluated).dtype == np.asarray(got).dtype
     if current_backend() == "numpy":
@@ -166,11 +170,62 @@ def numpy_result(fn, *args, **kwargs):
 
 def check(expr, feeds, expected, rtol=None, atol=None):
     """Compute ``expr`` and compare it with ``expected`` (the NumPy oracle's value):
-    values, dtype, shape and the inferred static shape. Returns exprc's result."""
-    got = run(expr, feeds)
+    values, dtype, shape and the inferred static shape. Returns exprc's result (None within
+    :func:`checks_in_one_program`, where the comparison comes at its end)."""
+    if _pending:
+        _pending[-1].append((expr, feeds, expected, rtol, atol))
+        return None
+    return _compare_with(expr, feeds, expected, rtol, atol, run(expr, feeds))
+
+
+def _compare_with(expr, feeds, expected, rtol, atol, got):
     assert_same(got, expected, rtol, atol)
     assert_static_shape(expr, got)
     return got
+
+
+#: The checks recorded by the innermost :func:`checks_in_one_program`.
+_pending = []
+
+
+@contextlib.contextmanager
+def checks_in_one_program():
+    """The :func:`check` calls within compile as one ``exprc.function`` (every expression an
+    output, every variable an input) on a compiled back end, where one compile of many
+    kernels costs a fraction of many compiles of one. At the end of the block each check is
+    made as :func:`check` makes it, in order: the same assertions, naming its expression.
+    Where the checks give one variable different values, or the joint program fails to
+    build or run, each compiles alone (so a failure is its own)."""
+    pending = []
+    _pending.append(pending)
+    try:
+        yield
+    finally:
+        _pending.remove(pending)
+    for (expr, feeds, expected, rtol, atol), got in zip(pending, _run_together(pending)):
+        if got is None:
+            got = run(expr, feeds)
+        else:
+            got = _agrees_with_eval(expr, feeds, got)
+        _compare_with(expr, feeds, expected, rtol, atol, got)
+
+
+def _run_together(pending):
+    """Each pending check's value by one program, or None where it must run alone."""
+    alone = [None] * len(pending)
+    if current_backend() == "numpy" or len(pending) < 2:
+        return alone
+    values = {}
+    for _, feeds, *_ in pending:
+        for variable, value in feeds.items():
+            if variable in values and values[variable] is not value:
+                return alone
+            values[variable] = value
+    try:
+        got = ex.function(list(values), [p[0] for p in pending], backend=current_backend())(*values.values())
+    except Exception:  # noqa: BLE001 - each check then compiles alone and reports its own error
+        return alone
+    return list(got)
 
 
 def shape_id(shape):

@@ -5,7 +5,7 @@ import pytest
 
 import exprc as ex
 
-from ._oracle import DTYPES, current_backend, LAYOUTS, check, declare, make, shape_id
+from ._oracle import DTYPES, checks_in_one_program, current_backend, LAYOUTS, check, declare, make, shape_id
 
 DTYPE_PAIRS = [("float32", "float32"), ("float64", "float64"), ("int32", "int32"), ("int64", "int64"),
                ("float32", "float64"), ("int32", "float32"), ("int64", "float64"), ("bool", "bool"),
@@ -170,11 +170,12 @@ def test_product_dtype_is_numpy_dtype(a_dtype, b_dtype):
     a_value, b_value = _operands(((2, 3), (3, 2)), (a_dtype, b_dtype), ["contiguous", "strided"], 48)
     a, b = declare("a", a_value), declare("b", b_value)
     feeds = {a: a_value, b: b_value}
-    for expr, expected in [(a @ b, a_value @ b_value), (ex.dot(a, b), np.dot(a_value, b_value)),
-                           (ex.tensordot(a, b, 1), np.tensordot(a_value, b_value, 1)),
-                           (ex.outer(a, b), np.outer(a_value, b_value))]:
-        assert expr.dtype == expected.dtype.name
-        check(expr, feeds, expected)
+    with checks_in_one_program():
+        for expr, expected in [(a @ b, a_value @ b_value), (ex.dot(a, b), np.dot(a_value, b_value)),
+                               (ex.tensordot(a, b, 1), np.tensordot(a_value, b_value, 1)),
+                               (ex.outer(a, b), np.outer(a_value, b_value))]:
+            assert expr.dtype == expected.dtype.name
+            check(expr, feeds, expected)
 
 
 # --- operands that do not line up ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 
 import exprc as ex
 
-from ._oracle import DTYPES, current_backend, FLOATS, LAYOUTS, NUMERIC, check, declare, make, numpy_result, shape_id
+from ._oracle import DTYPES, checks_in_one_program, current_backend, FLOATS, LAYOUTS, NUMERIC, check, declare, make, numpy_result, shape_id
 
 # name -> (how exprc spells it, how NumPy spells it)
 REDUCTIONS = {
@@ -55,9 +55,10 @@ AXES_3D = [(None, False), (0, False), (-1, True), ((0, 2), False), ((-1, 0, 1), 
 ])
 def test_reduction_matches_numpy(name, axis, keepdims, dtype):
     """Contiguous, transposed, strided and broadcast inputs."""
-    for layout in LAYOUTS:
-        x_value = make((3, 4, 5), dtype, layout, np.random.default_rng(1), low=-3, high=4)
-        _compare(name, x_value, axis, keepdims, static="partial")
+    with checks_in_one_program():
+        for layout in LAYOUTS:
+            x_value = make((3, 4, 5), dtype, layout, np.random.default_rng(1), low=-3, high=4)
+            _compare(name, x_value, axis, keepdims, static="partial")
 
 
 # --- edge shapes: zero-size, 0-d, length 1 -------------------------------------
@@ -162,16 +163,18 @@ def test_reduction_nan_and_inf(name, axis):
     x_value = np.array(
         [[1.0, np.nan, 3.0, -np.inf], [2.0, 2.0, np.inf, 0.0], [5.0, 5.0, -1.0, np.nan]]
     )
-    _compare(name, x_value, axis, False)
-    _compare(name, x_value[:, ::-1], axis, True)
+    with checks_in_one_program():
+        _compare(name, x_value, axis, False)
+        _compare(name, x_value[:, ::-1], axis, True)
 
 
 @pytest.mark.parametrize("name", ARG_REDUCTIONS)
 def test_arg_reduction_ties_take_the_first(name):
     x_value = np.array([[3, 1, 3, 1], [2, 2, 2, 2]], dtype="int32")
-    for axis in (None, 0, 1):
-        _compare(name, x_value, axis, False)
-        _compare(name, x_value.T, axis, False)
+    with checks_in_one_program():
+        for axis in (None, 0, 1):
+            _compare(name, x_value, axis, False)
+            _compare(name, x_value.T, axis, False)
 
 
 # --- dtype= for sum and prod, and result dtypes ---------------------------------
@@ -218,9 +221,10 @@ def test_var_std_ddof(name, dtype, shape, axis):
     build, oracle = REDUCTIONS[name]
     x_value = make(shape, dtype, "transposed", np.random.default_rng(5))
     x = declare("x", x_value)
-    for ddof, keepdims in [(0, False), (1, True), (2, False), (5, False)]:
-        expected = numpy_result(oracle, x_value, axis=axis, keepdims=keepdims, ddof=ddof)
-        check(build(x, axis=axis, keepdims=keepdims, ddof=ddof), {x: x_value}, expected)
+    with checks_in_one_program():
+        for ddof, keepdims in [(0, False), (1, True), (2, False), (5, False)]:
+            expected = numpy_result(oracle, x_value, axis=axis, keepdims=keepdims, ddof=ddof)
+            check(build(x, axis=axis, keepdims=keepdims, ddof=ddof), {x: x_value}, expected)
 
 
 def test_mean_of_constant_and_python_list():
@@ -290,10 +294,11 @@ STABLE_AXES = [None, 0, -1, 1, (0, 2), (-1, 1)]
 @pytest.mark.parametrize("name", list(STABLE))
 def test_stable_reduction_matches_reference(name, dtype, layout):
     x_value = make((3, 4, 5), dtype, layout, np.random.default_rng(6))
-    for axis in STABLE_AXES:
-        if name in ("softmax", "log_softmax") and axis is None:
-            axis = (0, 1, 2)
-        _check_stable(name, x_value, axis, "partial")
+    with checks_in_one_program():
+        for axis in STABLE_AXES:
+            if name in ("softmax", "log_softmax") and axis is None:
+                axis = (0, 1, 2)
+            _check_stable(name, x_value, axis, "partial")
 
 
 @pytest.mark.parametrize("shape,axis", [
@@ -335,10 +340,11 @@ def test_stable_reduction_with_infinite_rows(name):
 
 def test_logsumexp_of_int_and_bool_promotes_like_exp():
     """Integers and bools are computed in the dtype np.exp gives them (float64, float16 for bool)."""
-    for dtype in ("int32", "int64", "int8", "bool"):
-        x_value = make((2, 3), dtype, rng=np.random.default_rng(8))
-        for name in STABLE:
-            _check_stable(name, x_value, -1)
+    with checks_in_one_program():
+        for dtype in ("int32", "int64", "int8", "bool"):
+            x_value = make((2, 3), dtype, rng=np.random.default_rng(8))
+            for name in STABLE:
+                _check_stable(name, x_value, -1)
 
 
 def test_softmax_default_axis_is_last():
