@@ -21,5 +21,6 @@ for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (
     C_LOWERINGS.register(_op, kind=Kind.REDUCTION, combine=_combine)
 C_LOWERINGS.register(MatMul, TensorDot, kind=Kind.LIBRARY, library="BLAS, through NumPy")
 C_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)
-C_LOWERINGS.register(ShapeI, ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
+C_LOWERINGS.register(ShapeI, kind=Kind.SHAPE)
+C_LOWERINGS.register(ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
                      AdvancedIncSubtensor, StopGradient, Rows, kind=Kind.HOST)

@@ -19,6 +19,7 @@ CUDA_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
 for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (All, "and"), (Any, "or")):
     CUDA_LOWERINGS.register(_op, kind=Kind.REDUCTION, combine=_combine)
 CUDA_LOWERINGS.register(MatMul, kind=Kind.LIBRARY, library="exprc's GEMM kernels")
-CUDA_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, ShapeI, kind=Kind.VIEW)
+CUDA_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)
+CUDA_LOWERINGS.register(ShapeI, kind=Kind.SHAPE)
 CUDA_LOWERINGS.register(TensorDot, ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
                         AdvancedIncSubtensor, StopGradient, Rows, kind=Kind.HOST)

@@ -13,9 +13,10 @@ array(3.)
 """
 import numpy as np
 
-from exprc.ops.linalg import MatMul
 from exprc.printing import infix_texts
 
+from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
+from exprc.codegen.ir.lowering import Kind
 from exprc.codegen.cuda import driver
 from exprc.codegen.cuda.build import load_cubin
 from exprc.codegen.cuda.render import render_program
@@ -96,7 +97,7 @@ class _Compiled:
         for n, step in enumerate(self.program.steps):
             if isinstance(step, NumpyStep):
                 node = step.node
-                if isinstance(node.op, MatMul) and _on_gpu(node):
+                if CUDA_LOWERINGS.kind(node.op) is Kind.LIBRARY and _on_gpu(node):
                     gemm = kernel_for(node.outputs[0].dtype, self.allow_tf32)
                     # The tile is picked per call, from the operands' lengths (see cuda_gemm.choose).
                     small = small_tiles(gemm)

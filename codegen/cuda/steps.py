@@ -13,8 +13,8 @@ reads them. Each kind of step:
   ``x.shape[0] - 1``) is computed on the host instead: a launch and a copy
   back would cost more than the arithmetic. Cases the kernel does not cover
   (see :func:`~exprc.codegen.ir.call_plan.plan_call`) run through NumPy on the host;
-- a *view* (:data:`VIEW_OPS`: transpose and dimshuffle, reshape, broadcast_to,
-  basic slicing) is computed without touching the data (:func:`run_view`);
+- a *view* (an op :mod:`~exprc.codegen.cuda.lowerings` registers as one: transpose and
+  dimshuffle, reshape, broadcast_to, basic slicing; and shape lookups) is computed without touching the data (:func:`run_view`);
 - a *matrix product* (``@``, and ``dot`` of vectors and matrices) of two
   float32 or float64 operands of the result's dtype runs on the GPU
   (:func:`run_matmul`, :mod:`exprc.codegen.cuda.matmul`); other dtypes, mixed ones
@@ -31,10 +31,8 @@ import mmap
 import numpy as np
 
 from exprc.graph import Constant
-from exprc.ops.indexing import Subtensor
-from exprc.ops.linalg import MatMul
 from exprc.ops.reduction import SumToShape
-from exprc.ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeI
+from exprc.ops.shape import Reshape
 from exprc.shapes import ShapeError
 
 from exprc.codegen.cuda.array import DeviceArray, empty, to_device
@@ -43,15 +41,14 @@ from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments, spli
 from exprc.codegen.cuda.matmul import matmul
 from exprc.codegen.cuda.ops import compute_dtype
 from exprc.codegen.cuda.render import splits_rows
+from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
+from exprc.codegen.ir.lowering import Kind
 from exprc.codegen.ir.call_plan import canonical_axes, index_strides, perform, plan_call, run_nodes
 from exprc.codegen.ir.row_chain import one_per_row
 
-#: Ops whose NumPy reference returns a view of input 0, for lengths and indices given by
-#: the other inputs: computed on a stand-in array, then applied to the device pointer.
-VIEW_OPS = (DimShuffle, Reshape, BroadcastTo, Subtensor)
-
-#: Ops that read only their input's shape.
-SHAPE_OPS = (ShapeI,)
+#: Kinds of op whose NumPy reference, run on a stand-in array of input 0's layout, gives a
+#: view of it (applied to the device pointer) or reads only its shape.
+_ON_STAND_IN = (Kind.VIEW, Kind.SHAPE)
 
 #: The dtypes whose matrix products a program computes on the GPU. (The float16 tensor-core
 #: kernel is there, and exprc.codegen.cuda.matmul runs it, but it is not yet checked on a GPU.)
@@ -216,7 +213,8 @@ def run_numpy_step(step, values, device_id, host_cache, uploaded=None, allow_tf3
     host."""
     node = step.node
     source = value_of(node.inputs[0], values) if node.inputs else None
-    if isinstance(node.op, MatMul) and _on_gpu(node):
+    kind = CUDA_LOWERINGS.kind(node.op)
+    if kind is Kind.LIBRARY and _on_gpu(node):
         run_matmul(node, values, {} if uploaded is None else uploaded, device_id, host_cache, allow_tf32)
         return
     if isinstance(node.op, SumToShape) and isinstance(source, DeviceArray) and _sums_nothing(node, values, source):
@@ -224,7 +222,7 @@ def run_numpy_step(step, values, device_id, host_cache, uploaded=None, allow_tf3
         values[node.outputs[0]] = source.view(source.shape, source.strides)
         return
     # A weak input enters NumPy as a Python scalar, read from memory: never a view.
-    if isinstance(source, DeviceArray) and isinstance(node.op, VIEW_OPS + SHAPE_OPS) and not node.inputs[0].type.weak:
+    if isinstance(source, DeviceArray) and kind in _ON_STAND_IN and not node.inputs[0].type.weak:
         if run_view(node, values, host_cache):
             return
     run_on_host(node, values, host_cache)
@@ -271,7 +269,7 @@ def run_view(node, values, host_cache):
     given = {x_var: shadow}
     given.update({v: on_host(values[v], host_cache) for v in rest if not isinstance(v, Constant)})
     results = perform(node, given)
-    if isinstance(node.op, SHAPE_OPS):
+    if CUDA_LOWERINGS.kind(node.op) is Kind.SHAPE:
         for var, result in zip(node.outputs, results):
             values[var] = result
         return True

@@ -36,7 +36,6 @@ import heapq
 import numpy as np
 
 from exprc.graph import Constant, toposort
-from exprc.ops.elemwise import Elemwise
 from exprc.printing import infix_texts
 
 from exprc.codegen.ir import kernel as ir, row_pass as row_passes
@@ -87,7 +86,7 @@ def lower(inputs, outputs, target, row_pass=False):
     chain_of = {}  # node -> the Reduce heading its chain
     chains = {}  # Reduce node -> list of epilogue nodes
     for node in order:
-        if not (can_fuse[node] and not isinstance(node.op, Elemwise)) or node in internal:
+        if not (can_fuse[node] and not target.is_elementwise(node)) or node in internal:
             continue
         chain, current = [], node.outputs[0]
         while current not in is_output:
@@ -95,7 +94,7 @@ def lower(inputs, outputs, target, row_pass=False):
             if len(following) != 1:
                 break
             nxt = following[0]
-            if not (isinstance(nxt.op, Elemwise) and can_fuse[nxt]) or nxt in chain_of or nxt in internal:
+            if not (target.is_elementwise(nxt) and can_fuse[nxt]) or nxt in chain_of or nxt in internal:
                 break
             if not _epilogue_ok(nxt, node.outputs[0]):
                 break
@@ -193,7 +192,7 @@ class _KernelBuilder:
         node = var.owner
         if node is None or var in self.stored:
             return True
-        return not (isinstance(node.op, Elemwise) and self.target.elemwise_signature(node) is not None)
+        return not (self.target.is_elementwise(node) and self.target.elemwise_signature(node) is not None)
 
     def elementwise(self, node, index):
         out = node.outputs[0]

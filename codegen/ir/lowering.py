@@ -25,6 +25,8 @@ class Kind(enum.Enum):
     REDUCTION = "reduction kernel"
     #: a view of its input: new shape and strides over the same memory, no copy
     VIEW = "view"
+    #: computed from its input's shape alone, never reading the data
+    SHAPE = "shape"
     #: a library call (``library`` names it): BLAS through NumPy, or exprc's GEMM kernels
     LIBRARY = "library call"
     #: the op's NumPy reference run on the host, between the program's kernels
@@ -42,7 +44,8 @@ class Lowering:
 
 
 class LoweringTable:
-    """Op type -> :class:`Lowering`, for the back end ``name``."""
+    """Op type -> :class:`Lowering`, for the back end ``name``. An op type no one registered
+    (a user's own op) runs its NumPy reference on the host, as every op can."""
 
     def __init__(self, name: str):
         self.name = name
@@ -63,12 +66,12 @@ class LoweringTable:
         return None
 
     def of(self, op) -> Lowering:
-        """The lowering of op instance ``op``; an op type no one registered is an error, not a guess."""
-        found = self.lookup(type(op))
-        if found is None:
-            raise NotImplementedError(f"the {self.name} back end has no lowering for {type(op).__name__}; "
-                                      f"register one in exprc.codegen.{self.name}.lowerings")
-        return found
+        """The lowering of op instance ``op``: the registered one, else a host step."""
+        return self.lookup(type(op)) or HOST_STEP
 
     def kind(self, op) -> Kind:
         return self.of(op).kind
+
+
+#: What an op no back end registered becomes.
+HOST_STEP = Lowering(Kind.HOST)

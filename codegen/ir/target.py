@@ -3,7 +3,10 @@ formulas for, and the names its code keeps for itself. Lowering knows no rendere
 end hands :func:`~exprc.codegen.ir.lower.lower` its :class:`Target`.
 
 >>> import exprc as ex
->>> example = Target("example", ("bool", "int32", "float64"), lambda op, dtype: True, lambda name: False)
+>>> from exprc.ops.elemwise import Elemwise
+>>> lowerings = LoweringTable("example")
+>>> lowerings.register(Elemwise, kind=Kind.ELEMENTWISE)
+>>> example = Target("example", ("bool", "int32", "float64"), lambda op, dtype: True, lambda name: False, lowerings)
 >>> example.elemwise_signature((ex.ivector("i") < 2.5).owner)
 (('float64', 'float64'), 'bool')
 """
@@ -13,11 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from exprc.ops.elemwise import Elemwise
-from exprc.ops.reduction import All, Any, Max, Min, Prod, Sum
-
-#: Reduce op class -> kernel reduction op.
-REDUCTIONS = {Sum: "add", Prod: "mul", Max: "max", Min: "min", All: "and", Any: "or"}
+from exprc.codegen.ir.lowering import Kind, LoweringTable
 
 #: Scalar ops NumPy lacks: the reference computes them in float64 and rounds once.
 FLOAT64_OPS = ("sigmoid", "softplus", "erf", "erfc", "gammaln")
@@ -27,12 +26,14 @@ FLOAT64_OPS = ("sigmoid", "softplus", "erf", "erfc", "gammaln")
 class Target:
     """A back end as lowering sees it: ``dtypes`` it computes with, ``has_op(op name, loop
     dtype)`` whether it has a formula, ``reserves(identifier)`` whether its code uses the name
-    for itself (a buffer named after a variable then gets another)."""
+    for itself (a buffer named after a variable then gets another), and ``lowerings``, how it
+    lowers each op type."""
 
     name: str
     dtypes: tuple
     has_op: Callable
     reserves: Callable
+    lowerings: LoweringTable
     #: Apply node -> its loop signature (NumPy's type resolution is slow enough to remember).
     _signatures: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
 
@@ -83,7 +84,8 @@ class Target:
 
     def reduce_signature(self, node):
         """The kernel reduction op for a Reduce node, or None when it stays a NumPy step."""
-        op_name = REDUCTIONS.get(type(node.op))
+        lowering = self.lowerings.of(node.op)
+        op_name = lowering.combine if lowering.kind is Kind.REDUCTION else None
         if op_name is None or not node.op.axis:
             return None
         x, out = node.inputs[0], node.outputs[0]
@@ -93,9 +95,13 @@ class Target:
             return None
         return op_name
 
+    def is_elementwise(self, node):
+        """Whether ``node``'s op lowers to elementwise kernel code on this back end."""
+        return self.lowerings.kind(node.op) is Kind.ELEMENTWISE
+
     def fusable(self, node):
         """Whether ``node`` can be part of a kernel of this back end."""
-        if isinstance(node.op, Elemwise):
+        if self.is_elementwise(node):
             return self.elemwise_signature(node) is not None
         return self.reduce_signature(node) is not None
 
