@@ -118,13 +118,14 @@ def _makes_nonfinite(inputs, outputs, values):
 
 def _cuda_compile(inputs, outputs):
     from exprc.codegen.cuda import render as cuda_render, nvrtc
+    from exprc.codegen.cuda.target import TARGET
     from exprc.codegen.ir.lower import lower
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             f = ex.function(inputs, outputs, backend="numpy")  # only for its simplified graph
-        kernels = lower(f.inputs, f.outputs).kernels
+        kernels = lower(f.inputs, f.outputs, TARGET).kernels
         if kernels:
             _, log = nvrtc.compile_with_log(cuda_render.render_program(kernels, "fuzz case"), "fuzz.cu", "sm_80")
             if "warning" in log:
