@@ -8,3 +8,40 @@ from .helpers import RNG_SEED
 def rng():
     """A random generator with a fixed seed, so every run draws the same test values."""
     return np.random.default_rng(RNG_SEED)
+
+
+#: The tests outside tests/ops left out of the fast tier (``-m "not slow"``), by what they
+#: cost (seconds a case, measured with ``--durations`` on two loaded cores): test id prefix
+#: -> the parameter ids that stay fast as the cheap representative (empty: none; the other
+#: tests of the file represent it). The op tests choose theirs in tests/ops/conftest.py.
+SLOW = {
+    # the fuzzer's short run: 40 random graphs a chunk, compiled and compared (40-120 s)
+    "tests/fuzz/test_fuzz.py::test_short_fuzz_run": (),
+    "tests/fuzz/test_fuzz.py::test_short_fuzz_run_on_the_stand_in_gpu": (),
+    # every kernel of the op tests through NVRTC, per group and architecture (up to 100 s);
+    # test_cuda_compile_sample.py compiles a sample of each group in the fast tier
+    "tests/codegen/test_cuda_compile.py::test_every_kernel_compiles_to_cubin": (),
+    # a block of rows or results at a time, every dtype (5-10 s each): one dtype stays
+    "tests/codegen/test_c_reduction.py::test_reductions_over_short_rows_run_a_block_of_rows_at_a_time": ("float64",),
+    "tests/codegen/test_c_reduction.py::test_reductions_over_outer_axes_run_a_block_of_results_at_a_time": ("float64",),
+    # subprocesses: a second Python process importing exprc and compiling (3-4.5 s);
+    # test_cache_dir_writable_by_others_is_refused and the cache command's own stay
+    "tests/codegen/test_c_build.py::test_concurrent_processes_build_one_entry": (),
+    "tests/codegen/test_c_build.py::test_warm_second_process_imports_neither_sympy_nor_a_c_parser": (),
+    "tests/codegen/test_c_build.py::test_warm_second_process_does_not_run_the_compiler": (),
+}
+
+
+def _slow_entry(nodeid):
+    base, _, params = nodeid.partition("[")
+    keep = SLOW.get(base)
+    if keep is None:
+        return False
+    return params.rstrip("]") not in keep
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` the tests :data:`SLOW` names."""
+    for item in items:
+        if _slow_entry(item.nodeid):
+            item.add_marker(pytest.mark.slow)

@@ -45,16 +45,18 @@ MATMUL_SHAPES = [
 @pytest.mark.parametrize("dtypes", DTYPE_PAIRS, ids="-".join)
 def test_matmul(dtypes, shapes):
     a_value, b_value = _operands(shapes, dtypes, ["contiguous", "contiguous"], 40)
-    for static in ("static", "dynamic"):
-        _compare_binary(lambda a, b: a @ b, np.matmul, a_value, b_value, static)
+    with checks_in_one_program():
+        for static in ("static", "dynamic"):
+            _compare_binary(lambda a, b: a @ b, np.matmul, a_value, b_value, static)
 
 
 @pytest.mark.parametrize("layouts", [(la, lb) for la in LAYOUTS for lb in LAYOUTS], ids="-".join)
 @pytest.mark.parametrize("shapes", [((4, 3), (3, 5)), ((2, 4, 3), (1, 3, 5)), ((3, 4), (4,))], ids=_pair_id)
 def test_matmul_layouts(shapes, layouts):
-    for dtypes in [("float64", "float64"), ("float32", "int32")]:
-        a_value, b_value = _operands(shapes, dtypes, layouts, 41)
-        _compare_binary(lambda a, b: ex.matmul(a, b), np.matmul, a_value, b_value, "partial")
+    with checks_in_one_program():
+        for dtypes in [("float64", "float64"), ("float32", "int32")]:
+            a_value, b_value = _operands(shapes, dtypes, layouts, 41)
+            _compare_binary(lambda a, b: ex.matmul(a, b), np.matmul, a_value, b_value, "partial")
 
 
 def test_matmul_with_constants_and_lists():
@@ -87,8 +89,9 @@ DOT_SHAPES = [
 @pytest.mark.parametrize("dtypes", DTYPE_PAIRS, ids="-".join)
 def test_dot(dtypes, shapes):
     a_value, b_value = _operands(shapes, dtypes, ["contiguous", "contiguous"], 42)
-    for static in ("static", "dynamic"):
-        _compare_binary(ex.dot, np.dot, a_value, b_value, static)
+    with checks_in_one_program():
+        for static in ("static", "dynamic"):
+            _compare_binary(ex.dot, np.dot, a_value, b_value, static)
 
 
 @pytest.mark.parametrize("layouts", [(la, lb) for la in LAYOUTS for lb in LAYOUTS], ids="-".join)
@@ -107,8 +110,9 @@ def test_dot_layouts(shapes, layouts):
 @pytest.mark.parametrize("dtypes", DTYPE_PAIRS, ids="-".join)
 def test_outer(dtypes, shapes, layouts):
     a_value, b_value = _operands(shapes, dtypes, layouts, 44)
-    for static in ("static", "dynamic"):
-        _compare_binary(ex.outer, np.outer, a_value, b_value, static)
+    with checks_in_one_program():
+        for static in ("static", "dynamic"):
+            _compare_binary(ex.outer, np.outer, a_value, b_value, static)
 
 
 # --- tensordot ---------------------------------------------------------------------------------
@@ -132,19 +136,21 @@ def _tensordot_id(case):
 def test_tensordot(dtypes, case):
     a_shape, b_shape, axes = case
     a_value, b_value = _operands((a_shape, b_shape), dtypes, ["contiguous", "contiguous"], 45)
-    for static in ("static", "dynamic"):
-        _compare_binary(lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes),
-                        a_value, b_value, static)
+    with checks_in_one_program():
+        for static in ("static", "dynamic"):
+            _compare_binary(lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes),
+                            a_value, b_value, static)
 
 
 @pytest.mark.parametrize("layouts", [(la, lb) for la in LAYOUTS for lb in LAYOUTS], ids="-".join)
 def test_tensordot_layouts(layouts):
     a_value, b_value = _operands(((2, 3, 4), (4, 3, 5)), ("float64", "float32"), layouts, 46)
-    for axes in (([1, 2], [1, 0]), 1):
-        if axes == 1:
-            b_value = b_value.transpose(0, 2, 1)
-        _compare_binary(lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes),
-                        a_value, b_value, "partial")
+    with checks_in_one_program():
+        for axes in (([1, 2], [1, 0]), 1):
+            if axes == 1:
+                b_value = b_value.transpose(0, 2, 1)
+            _compare_binary(lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes),
+                            a_value, b_value, "partial")
 
 
 def test_tensordot_default_axes_is_two():
