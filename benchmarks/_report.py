@@ -1,4 +1,5 @@
 """What the benchmark scripts share: the machine they ran on, timing tiny calls, printing times."""
+
 import os
 import platform
 import timeit

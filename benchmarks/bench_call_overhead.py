@@ -12,6 +12,7 @@ Each timing is ``timeit`` with ``--repeat`` repeats of an automatically chosen
 number of calls; the table gives the best and the median time per call. The
 whole run takes about ``--budget`` seconds (20 by default).
 """
+
 import argparse
 import datetime
 import platform
@@ -21,9 +22,8 @@ import time
 import timeit
 from pathlib import Path
 
-from _report import nproc  # noqa: E402 - beside this script
-
 import numpy as np
+from _report import nproc  # noqa: E402 - beside this script
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
@@ -94,7 +94,7 @@ def report(rows, repeat, budget):
     us = lambda seconds: f"{seconds * 1e6:.2f}"  # noqa: E731
     now = datetime.datetime.now().astimezone()
     lines = [
-        "# Call overhead: exprc.function(..., backend=\"numpy\") vs bare NumPy",
+        '# Call overhead: exprc.function(..., backend="numpy") vs bare NumPy',
         "",
         f"- date: {now:%Y-%m-%d %H:%M %Z}",
         f"- Python {platform.python_version()}, NumPy {np.__version__}, exprc {ex.__version__}",

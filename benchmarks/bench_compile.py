@@ -24,6 +24,7 @@ Every compiled result is checked against the NumPy back end first.
 
     python benchmarks/bench_compile.py [--repeat N] [--output PATH] [--skip-big]
 """
+
 import argparse
 import datetime
 import json
@@ -40,7 +41,7 @@ from _report import cpu_model, nproc  # noqa: E402 - beside this script
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-_CHILD = r'''
+_CHILD = r"""
 import json, sys, time
 workload, mode = sys.argv[1], sys.argv[2]
 sys.path.insert(0, sys.argv[3])
@@ -94,7 +95,7 @@ print(json.dumps({
     "segments": len(f._program.compiled.segments),
     "sympy_imported_by_call": (not sympy_before) and sympy_after, "sympy_loaded": sympy_after,
 }))
-'''
+"""
 
 
 def _env(cache_dir, pycache):
@@ -105,8 +106,13 @@ def _env(cache_dir, pycache):
 
 
 def _run(workload, mode, cache_dir, pycache):
-    done = subprocess.run([sys.executable, "-c", _CHILD, workload, mode, str(ROOT)], env=_env(cache_dir, pycache),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, workload, mode, str(ROOT)],
+        env=_env(cache_dir, pycache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{workload} {mode} failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -154,6 +160,7 @@ def main():
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import numpy as np
+
     from exprc.codegen.c import build
 
     rows, checks = [], []
@@ -167,16 +174,20 @@ def main():
             cold, warm, extra = measure(workload, args.repeat, pycache, warm_others)
             first = cold[0]
             rows.append((title, first, cold, warm))
-            print(f"{workload}: cold {_summary([r['seconds'] for r in cold])}, of which the C compiler "
-                  f"{_summary([r['compile_seconds'] for r in cold])}; warm {_summary([r['seconds'] for r in warm])}; "
-                  f"{first['lines']} lines of C, {first['kernels']} kernels, {first['segments']} entry points")
+            print(
+                f"{workload}: cold {_summary([r['seconds'] for r in cold])}, of which the C compiler "
+                f"{_summary([r['compile_seconds'] for r in cold])}; warm {_summary([r['seconds'] for r in warm])}; "
+                f"{first['lines']} lines of C, {first['kernels']} kernels, {first['segments']} entry points"
+            )
             for r in warm:
                 if r["stats"]["compiled"]:
                     raise RuntimeError(f"{workload}: the warm process ran the compiler")
             for other, results in extra.items():
                 checks.append((other, results))
-                print(f"{other} warm: {_summary([r['seconds'] for r in results])}, SymPy imported: "
-                      f"{any(r['sympy_loaded'] for r in results)}")
+                print(
+                    f"{other} warm: {_summary([r['seconds'] for r in results])}, SymPy imported: "
+                    f"{any(r['sympy_loaded'] for r in results)}"
+                )
 
     command = "python benchmarks/bench_compile.py " + " ".join(sys.argv[1:])
     lines = [
@@ -190,8 +201,8 @@ def main():
         f"- load average at the end (other processes compete for the cores): {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"- best of {args.repeat} processes each (median in parentheses)",
         "",
-        "Cold: a fresh `EXPRC_CACHE_DIR`, the whole `exprc.function(..., backend=\"c\")` call, of which",
-        "\"C compiler\" is the build of the library; warm: a second process, same call, library",
+        'Cold: a fresh `EXPRC_CACHE_DIR`, the whole `exprc.function(..., backend="c")` call, of which',
+        '"C compiler" is the build of the library; warm: a second process, same call, library',
         "from the disk cache (the compiler never runs).",
         "",
         "| program | C source | cold `exprc.function` | of which C compiler | warm `exprc.function` |",
@@ -199,9 +210,11 @@ def main():
     ]
     for title, first, cold, warm in rows:
         size = f"{first['lines']} lines, {first['kernels']} kernels, {first['segments']} entry points"
-        lines.append(f"| {title} | {size} | {_summary([r['seconds'] for r in cold])} | "
-                     f"{_summary([r['compile_seconds'] for r in cold])} | {_summary([r['seconds'] for r in warm])} |")
-    for other, results in checks:
+        lines.append(
+            f"| {title} | {size} | {_summary([r['seconds'] for r in cold])} | "
+            f"{_summary([r['compile_seconds'] for r in cold])} | {_summary([r['seconds'] for r in warm])} |"
+        )
+    for _other, results in checks:
         lines += [
             "",
             f"Warm process, W4's cost alone (no gradient, so nothing needs SymPy): `exprc.function` "

@@ -18,6 +18,7 @@ date and the machine.
 
     python benchmarks/bench_elementwise.py [--sizes 1e3,1e5,1e7] [--budget SECONDS] [--output PATH]
 """
+
 import argparse
 import datetime
 import os
@@ -26,9 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
-
 import numpy as np
+from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
@@ -50,9 +50,10 @@ def _softmax_np(x):
 
 def _cases():
     """name -> (build(ex) -> (inputs, output), make(n, rng) -> arrays, numpy fn, numexpr fn or None)."""
+
     def gauss_sum():
         x = ex.matrix("x")
-        return [x], ex.exp(-x ** 2).sum(axis=1)
+        return [x], ex.exp(-(x**2)).sum(axis=1)
 
     def softmax():
         x = ex.matrix("x")
@@ -71,7 +72,7 @@ def _cases():
     ne_gauss = (lambda x: numexpr.evaluate("sum(exp(-x**2), axis=1)")) if numexpr else None
     ne_axpby = (lambda a, x, b, y: numexpr.evaluate("a*x + b*y")) if numexpr else None
     return {
-        "exp(-x**2).sum(axis=1)": (gauss_sum, rows, lambda x: np.exp(-x ** 2).sum(axis=1), ne_gauss),
+        "exp(-x**2).sum(axis=1)": (gauss_sum, rows, lambda x: np.exp(-(x**2)).sum(axis=1), ne_gauss),
         "softmax(x, axis=1)": (softmax, rows, _softmax_np, None),
         "a*x + b*y": (axpby, vectors, lambda a, x, b, y: a * x + b * y, ne_axpby),
     }
@@ -158,11 +159,13 @@ def main():
     ]
     for name, n, t in rows:
         speedup = t["NumPy"] / t["exprc c"]
-        lines.append(f"| `{name}` | {n:,d} | {fmt_time(t['exprc c'])} | {fmt_time(t['exprc numpy'])} | {fmt_time(t['NumPy'])} "
-                     f"| {fmt_time(t['numexpr'])} | {speedup:.2f}× |")
+        lines.append(
+            f"| `{name}` | {n:,d} | {fmt_time(t['exprc c'])} | {fmt_time(t['exprc numpy'])} | {fmt_time(t['NumPy'])} "
+            f"| {fmt_time(t['numexpr'])} | {speedup:.2f}× |"
+        )
     lines += [
         "",
-        "Per-call time on tiny inputs (`timeit`, best of 9 repeats). \"back end only\" calls",
+        'Per-call time on tiny inputs (`timeit`, best of 9 repeats). "back end only" calls',
         "`f._program.run([arrays])`, skipping the argument checks and conversions of",
         "`exprc.function`'s `__call__`, which run in Python in the front end.",
         "",
@@ -170,8 +173,10 @@ def main():
         "|---|---:|---:|---:|---:|",
     ]
     for name, t in (("`x + 1`, 1 element", overhead), ("W3: `x*y + 1.0`, 10 float64", w3_times)):
-        lines.append(f"| {name} | {fmt_time(t['exprc c'])} | {fmt_time(t['exprc c, back end only'])} "
-                     f"| {fmt_time(t['exprc numpy'])} | {fmt_time(t['NumPy'])} |")
+        lines.append(
+            f"| {name} | {fmt_time(t['exprc c'])} | {fmt_time(t['exprc c, back end only'])} "
+            f"| {fmt_time(t['exprc numpy'])} | {fmt_time(t['NumPy'])} |"
+        )
     lines.append("")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines))

@@ -21,6 +21,7 @@ prints why and exits 0 without writing anything.
 
     python benchmarks/bench_gpu.py [--repeat N] [--n N] [--output PATH]
 """
+
 import argparse
 import datetime
 import platform
@@ -32,10 +33,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
 
-import exprc as ex  # noqa: E402
-
 from bench_gpu_training import _sync_exprc, best_time, device_name  # noqa: E402 - beside this script
 from bench_training import _optional  # noqa: E402
+
+import exprc as ex  # noqa: E402
 
 W3_CALLS = 2000  # calls per timed loop of W3
 
@@ -67,6 +68,7 @@ def _w1_numpy(x, y, z):
 
 # ---------------------------------------------------------------- W1
 
+
 def w1(n, dtype, peers, repeat, rows):
     rng = np.random.default_rng(1)
     host = [rng.uniform(-2, 2, n).astype(dtype) for _ in range(3)]
@@ -83,8 +85,11 @@ def w1(n, dtype, peers, repeat, rows):
     if "CuPy" in peers:
         cp, sync = peers["CuPy"]
         cx, cy, cz = (cp.asarray(a) for a in host)
-        impls["CuPy"] = (lambda: cp.exp(-cx * cx) * cp.sin(cy) + cp.log1p(cz * cz) * cp.tanh(cx), sync,
-                         lambda out: cp.asnumpy(out[probe]))
+        impls["CuPy"] = (
+            lambda: cp.exp(-cx * cx) * cp.sin(cy) + cp.log1p(cz * cz) * cp.tanh(cx),
+            sync,
+            lambda out: cp.asnumpy(out[probe]),
+        )
         fused = cp.fuse(lambda x, y, z: cp.exp(-x * x) * cp.sin(y) + cp.log1p(z * z) * cp.tanh(x))
         impls["CuPy fuse"] = (lambda: fused(cx, cy, cz), sync, lambda out: cp.asnumpy(out[probe]))
     if "torch" in peers:
@@ -102,19 +107,30 @@ def w1(n, dtype, peers, repeat, rows):
         jnp = jax.numpy
         jf = jax.jit(lambda x, y, z: jnp.exp(-x * x) * jnp.sin(y) + jnp.log1p(z * z) * jnp.tanh(x))
         jx, jy, jz = (jax.device_put(a) for a in host)
-        impls["jax.jit"] = (lambda: jf(jx, jy, jz).block_until_ready(), lambda: None,
-                            lambda out: np.asarray(out[probe]))
+        impls["jax.jit"] = (
+            lambda: jf(jx, jy, jz).block_until_ready(),
+            lambda: None,
+            lambda out: np.asarray(out[probe]),
+        )
 
     # The yardstick: a device-to-device copy of one input, n elements read and n written.
     from exprc.codegen.cuda import driver as cuda_driver
 
     target = ex.cuda.to_device(np.empty_like(host[0]))
     nbytes = host[0].nbytes
-    seconds = best_time(lambda: cuda_driver.call("cuMemcpyDtoD_v2", target.ptr, dev[0].ptr, nbytes),
-                        _sync_exprc, repeat)
+    seconds = best_time(
+        lambda: cuda_driver.call("cuMemcpyDtoD_v2", target.ptr, dev[0].ptr, nbytes), _sync_exprc, repeat
+    )
     copy_bandwidth = 2 * nbytes / seconds
-    rows.append(dict(workload=label, impl="device-to-device copy (cuMemcpyDtoD)", seconds=seconds, checked="—",
-                     extra=f"{copy_bandwidth / 1e9:.0f} GB/s"))
+    rows.append(
+        dict(
+            workload=label,
+            impl="device-to-device copy (cuMemcpyDtoD)",
+            seconds=seconds,
+            checked="—",
+            extra=f"{copy_bandwidth / 1e9:.0f} GB/s",
+        )
+    )
     mine = _time_all(label, impls, expected, tol, repeat, rows, lambda s: f"{moved / s / 1e9:.0f} GB/s")
     if mine is None:
         return f"{label}: not met (exprc failed)"
@@ -123,6 +139,7 @@ def w1(n, dtype, peers, repeat, rows):
 
 
 # ---------------------------------------------------------------- W2
+
 
 def w2(peers, repeat, rows):
     rng = np.random.default_rng(2)
@@ -167,6 +184,7 @@ def w2(peers, repeat, rows):
 
 # ---------------------------------------------------------------- W3
 
+
 def w3(peers, repeat, rows):
     rng = np.random.default_rng(3)
     hx, hy = rng.uniform(-1, 1, 10), rng.uniform(-1, 1, 10)
@@ -190,8 +208,7 @@ def w3(peers, repeat, rows):
         jx, jy = jax.device_put(hx), jax.device_put(hy)
         impls["jax.jit"] = (lambda: jf(jx, jy), lambda: jf(jx, jy).block_until_ready(), np.asarray)
     looped = {name: (_loop(fn), sync, read) for name, (fn, sync, read) in impls.items()}
-    mine = _time_all(label, looped, expected, dict(rtol=1e-15, atol=0), repeat, rows, None, per=W3_CALLS,
-                     first=impls)
+    mine = _time_all(label, looped, expected, dict(rtol=1e-15, atol=0), repeat, rows, None, per=W3_CALLS, first=impls)
     if mine is None:
         return f"{label}: not met (exprc failed)"
     per_call = mine / W3_CALLS
@@ -202,10 +219,12 @@ def _loop(fn):
     def calls():
         for _ in range(W3_CALLS):
             fn()
+
     return calls
 
 
 # ---------------------------------------------------------------- timing and the report
+
 
 def _time_all(label, impls, expected, tol, repeat, rows, rate, per=1, first=None):
     """Check then time each implementation (``name -> (run, synchronize, read a probe)``);
@@ -217,12 +236,20 @@ def _time_all(label, impls, expected, tol, repeat, rows, rate, per=1, first=None
             sync()
             np.testing.assert_allclose(np.asarray(read(out), dtype=np.float64), expected, **tol)
         except Exception as err:  # noqa: BLE001 - a peer that fails or disagrees is reported, not timed
-            rows.append(dict(workload=label, impl=name, seconds=None, checked=f"failed: {type(err).__name__}",
-                             extra=str(err).strip().splitlines()[0][:120] if str(err).strip() else ""))
+            rows.append(
+                dict(
+                    workload=label,
+                    impl=name,
+                    seconds=None,
+                    checked=f"failed: {type(err).__name__}",
+                    extra=str(err).strip().splitlines()[0][:120] if str(err).strip() else "",
+                )
+            )
             continue
         seconds = best_time(fn, sync, repeat)
-        rows.append(dict(workload=label, impl=name, seconds=seconds / per, checked="yes",
-                         extra=rate(seconds) if rate else ""))
+        rows.append(
+            dict(workload=label, impl=name, seconds=seconds / per, checked="yes", extra=rate(seconds) if rate else "")
+        )
         if name == "exprc":
             mine = seconds
         print(f"{label:45s} {name:24s} {_fmt(seconds / per)}", flush=True)
@@ -239,13 +266,27 @@ def write_report(path, rows, verdicts, device, args):
         module = sys.modules.get(name)
         if module is not None:
             versions.append(f"{name} {getattr(module, '__version__', '?')}")
-    lines = ["# W1, W2 and W3 on the GPU: exprc against CuPy, PyTorch and JAX", "",
-             f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on {device}; {', '.join(versions)}.", "",
-             f"Command: `python benchmarks/bench_gpu.py --repeat {args.repeat} --n {args.n}`. Best of the repeats, "
-             "each synchronized with the GPU; `checked`: the result agrees with NumPy.", "",
-             "## Targets", ""] + [f"- {v}" for v in verdicts] + [
-             "", "## Times", "",
-             "| workload | implementation | time | checked | bandwidth / note |", "|---|---|---:|---|---|"]
+    lines = (
+        [
+            "# W1, W2 and W3 on the GPU: exprc against CuPy, PyTorch and JAX",
+            "",
+            f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on {device}; {', '.join(versions)}.",
+            "",
+            f"Command: `python benchmarks/bench_gpu.py --repeat {args.repeat} --n {args.n}`. Best of the repeats, "
+            "each synchronized with the GPU; `checked`: the result agrees with NumPy.",
+            "",
+            "## Targets",
+            "",
+        ]
+        + [f"- {v}" for v in verdicts]
+        + [
+            "",
+            "## Times",
+            "",
+            "| workload | implementation | time | checked | bandwidth / note |",
+            "|---|---|---:|---|---|",
+        ]
+    )
     for r in rows:
         lines.append(f"| {r['workload']} | {r['impl']} | {_fmt(r['seconds'])} | {r['checked']} | {r['extra']} |")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +296,7 @@ def write_report(path, rows, verdicts, device, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--n", type=int, default=10 ** 8, help="W1's number of elements")
+    parser.add_argument("--n", type=int, default=10**8, help="W1's number of elements")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "gpu.md")
     args = parser.parse_args(argv)
     if not ex.cuda.is_available():

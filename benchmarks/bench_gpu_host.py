@@ -17,6 +17,7 @@ The GPU's own launch cost (a few µs per kernel in the driver) comes on top.
 
     python benchmarks/bench_gpu_host.py [--repeat N] [--output PATH]
 """
+
 import argparse
 import datetime
 import os
@@ -30,9 +31,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
 
-import exprc as ex  # noqa: E402
-
 from bench_training import RATE, problem  # noqa: E402 - beside this script
+
+import exprc as ex  # noqa: E402
 
 
 def _stand_in():
@@ -47,8 +48,11 @@ def _stand_in():
     gpu = FakeGpu(patch)
     computing = {"on": True}
     call = gpu.call
-    patch.setattr(cuda_driver, "call",
-                  lambda name, *args: None if name == "cuLaunchKernel" and not computing["on"] else call(name, *args))
+    patch.setattr(
+        cuda_driver,
+        "call",
+        lambda name, *args: None if name == "cuLaunchKernel" and not computing["on"] else call(name, *args),
+    )
     return patch, computing, gpu
 
 
@@ -62,7 +66,12 @@ def _workloads():
     m = ex.fmatrix("m")
     v = rng.standard_normal((64, 64)).astype(np.float32)
     e = np.exp(v - v.max(axis=1, keepdims=True))
-    yield "softmax (64, 64) float32", ex.function([m], ex.softmax(m, axis=1), device="cuda"), (v,), e / e.sum(1, keepdims=True)
+    yield (
+        "softmax (64, 64) float32",
+        ex.function([m], ex.softmax(m, axis=1), device="cuda"),
+        (v,),
+        e / e.sum(1, keepdims=True),
+    )
 
     X, Y, params = problem()
     shared = [ex.shared(p, name=n) for p, n in zip(params, ("W1", "b1", "W2", "b2"))]
@@ -70,8 +79,9 @@ def _workloads():
     xs, ys = ex.fmatrix("X"), ex.fmatrix("Y")
     loss = -(ys * ex.log_softmax(ex.tanh(xs @ W1 + b1) @ W2 + b2, axis=1)).sum(axis=1).mean()
     grads = ex.grad(loss, shared)
-    step = ex.function([xs, ys], loss, updates=[(p, p - np.float32(RATE) * g) for p, g in zip(shared, grads)],
-                       device="cuda")
+    step = ex.function(
+        [xs, ys], loss, updates=[(p, p - np.float32(RATE) * g) for p, g in zip(shared, grads)], device="cuda"
+    )
     z = np.tanh(X @ params[0] + params[1]) @ params[2] + params[3]
     z = z - z.max(axis=1, keepdims=True)
     first_loss = -(Y * (z - np.log(np.exp(z).sum(axis=1, keepdims=True)))).sum(axis=1).mean()
@@ -83,7 +93,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--output", type=Path, default=HERE / "results" / "gpu_host.md")
     args = parser.parse_args(argv)
-    from exprc.codegen.cuda import program as cuda, nvrtc
+    from exprc.codegen.cuda import nvrtc
+    from exprc.codegen.cuda import program as cuda
 
     if nvrtc.unavailable_reason() is not None:
         print("bench_gpu_host: skipped, NVRTC is missing: " + nvrtc.unavailable_reason())
@@ -106,14 +117,22 @@ def main(argv=None):
                 times[mode] = min(timeit.repeat(lambda: f(*device), number=number, repeat=args.repeat)) / number
         computing["on"] = True
         rows.append((name, launches, times["step by step"], times["replayed"]))
-        print(f"{name:40s} {times['step by step'] * 1e6:9.1f} µs step by step {times['replayed'] * 1e6:8.1f} µs replayed")
-    lines = ["# Host time of a call on device=\"cuda\" (no GPU: launches do nothing)", "",
-             f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on {platform.machine()} with {os.cpu_count()} CPUs, "
-             f"Python {platform.python_version()}, NumPy {np.__version__}, exprc {ex.__version__}.", "",
-             f"Command: `python benchmarks/bench_gpu_host.py --repeat {args.repeat}`. Best of the repeats of a "
-             "`timeit` loop; each function's results were checked against NumPy first, through the stand-in "
-             "driver. The driver's own launch cost comes on top on a GPU.", "",
-             "| workload | launches per call | step by step | replayed |", "|---|---:|---:|---:|"]
+        print(
+            f"{name:40s} {times['step by step'] * 1e6:9.1f} µs step by step {times['replayed'] * 1e6:8.1f} µs replayed"
+        )
+    lines = [
+        '# Host time of a call on device="cuda" (no GPU: launches do nothing)',
+        "",
+        f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on {platform.machine()} with {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, exprc {ex.__version__}.",
+        "",
+        f"Command: `python benchmarks/bench_gpu_host.py --repeat {args.repeat}`. Best of the repeats of a "
+        "`timeit` loop; each function's results were checked against NumPy first, through the stand-in "
+        "driver. The driver's own launch cost comes on top on a GPU.",
+        "",
+        "| workload | launches per call | step by step | replayed |",
+        "|---|---:|---:|---:|",
+    ]
     for name, launches, stepwise, replayed in rows:
         lines.append(f"| {name} | {launches} | {stepwise * 1e6:.1f} µs | {replayed * 1e6:.1f} µs |")
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ those not installed, or without a GPU, are left out of the table.
 
     python benchmarks/bench_gpu_training.py [--repeat N] [--output PATH]
 """
+
 import argparse
 import datetime
 import platform
@@ -35,9 +36,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
 
-import exprc as ex  # noqa: E402
+from bench_training import RATE, _optional  # noqa: E402 - beside this script
+from bench_training import problem as mlp_problem  # noqa: E402 - after the path setup above
 
-from bench_training import RATE, _optional, problem as mlp_problem  # noqa: E402 - beside this script
+import exprc as ex  # noqa: E402
 
 
 def _sync_exprc():
@@ -70,6 +72,7 @@ def best_time(fn, sync, repeat):
 
 # ---------------------------------------------------------------- W5: an MLP step
 
+
 def numpy_mlp_loss(X, Y, params):
     W1, b1, W2, b2 = params
     z = np.tanh(X @ W1 + b1) @ W2 + b2
@@ -84,8 +87,9 @@ def exprc_mlp(X, Y, params):
     logits = ex.tanh(x @ W1 + b1) @ W2 + b2
     loss = -(y * ex.log_softmax(logits, axis=1)).sum(axis=1).mean()
     grads = ex.grad(loss, shared)
-    step = ex.function([x, y], loss, updates=[(p, p - np.float32(RATE) * g) for p, g in zip(shared, grads)],
-                       device="cuda")
+    step = ex.function(
+        [x, y], loss, updates=[(p, p - np.float32(RATE) * g) for p, g in zip(shared, grads)], device="cuda"
+    )
     dx, dy = ex.cuda.to_device(X), ex.cuda.to_device(Y)
     first = float(step(dx, dy).get())
     return (lambda: step(dx, dy)), _sync_exprc, first
@@ -142,6 +146,7 @@ def jax_mlp(X, Y, params):
 
 # ---------------------------------------------------------------- W4: logistic regression
 
+
 def w4_problem(seed=1):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((10000, 100))
@@ -182,6 +187,7 @@ def torch_w4(X, w, t):
 
 # ---------------------------------------------------------------- GEMM
 
+
 def gemm_rows(repeat, rows):
     from exprc.codegen.cuda.matmul import matmul
 
@@ -196,16 +202,25 @@ def gemm_rows(repeat, rows):
             got = matmul(da, db, allow_tf32=tf32).get()[probe]
             ok = np.allclose(got, expected, rtol=1e-2 if tf32 else 1e-4, atol=1e-1 if tf32 else 1e-3)
             seconds = best_time(lambda: matmul(da, db, allow_tf32=tf32), _sync_exprc, repeat)
-            rows.append((f"GEMM {n} float32" + (" TF32" if tf32 else ""), "exprc", seconds, ok,
-                         2 * n ** 3 / seconds / 1e12))
+            rows.append(
+                (f"GEMM {n} float32" + (" TF32" if tf32 else ""), "exprc", seconds, ok, 2 * n**3 / seconds / 1e12)
+            )
             if torch is not None and torch.cuda.is_available():
                 torch.backends.cuda.matmul.allow_tf32 = tf32
                 ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
-                ok = np.allclose((ta @ tb)[probe].cpu().numpy(), expected, rtol=1e-2 if tf32 else 1e-4,
-                                 atol=1e-1 if tf32 else 1e-3)
+                ok = np.allclose(
+                    (ta @ tb)[probe].cpu().numpy(), expected, rtol=1e-2 if tf32 else 1e-4, atol=1e-1 if tf32 else 1e-3
+                )
                 seconds = best_time(lambda: ta @ tb, torch.cuda.synchronize, repeat)
-                rows.append((f"GEMM {n} float32" + (" TF32" if tf32 else ""), "torch.matmul", seconds, ok,
-                             2 * n ** 3 / seconds / 1e12))
+                rows.append(
+                    (
+                        f"GEMM {n} float32" + (" TF32" if tf32 else ""),
+                        "torch.matmul",
+                        seconds,
+                        ok,
+                        2 * n**3 / seconds / 1e12,
+                    )
+                )
 
 
 def half_gemm_rows(repeat, rows):
@@ -226,16 +241,26 @@ def half_gemm_rows(repeat, rows):
             operands = [(t.data_ptr(), (0, *t.stride())) for t in (ta, tb, tc)]
             kernel = launch_gemm(dtype, 1, n, n, n, *operands)
             torch.cuda.synchronize()
-            for name, fn, result in ((f"exprc {kernel.name}", lambda: launch_gemm(dtype, 1, n, n, n, *operands), tc),
-                                     ("torch.matmul", lambda: ta @ tb, None)):
+            for name, fn, result in (
+                (f"exprc {kernel.name}", lambda: launch_gemm(dtype, 1, n, n, n, *operands), tc),
+                ("torch.matmul", lambda: ta @ tb, None),
+            ):
                 got = (ta @ tb if result is None else result)[probe].double().cpu().numpy()
                 error = float(np.abs(got - expected).max() / np.abs(expected).max())
                 seconds = best_time(fn, torch.cuda.synchronize, repeat)
-                rows.append((f"GEMM {n} {dtype}", name, seconds, f"{error < tolerance} (relative error {error:.1e})",
-                             2 * n ** 3 / seconds / 1e12))
+                rows.append(
+                    (
+                        f"GEMM {n} {dtype}",
+                        name,
+                        seconds,
+                        f"{error < tolerance} (relative error {error:.1e})",
+                        2 * n**3 / seconds / 1e12,
+                    )
+                )
 
 
 # ---------------------------------------------------------------- the report
+
 
 def run_workload(label, impls, expected, repeat, rows, rtol):
     for name, build in impls:
@@ -252,11 +277,17 @@ def run_workload(label, impls, expected, repeat, rows, rtol):
 
 
 def write_report(path, rows, device_name):
-    lines = ["# Training on the GPU: exprc against PyTorch and JAX", "",
-             f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on {device_name}, Python {platform.python_version()}, "
-             f"NumPy {np.__version__}, exprc {ex.__version__}.", "",
-             "Best of the repeats, each synchronized with the GPU. `checked`: the first result agrees with NumPy.", "",
-             "| workload | implementation | time | checked | TFLOP/s |", "|---|---|---:|---|---:|"]
+    lines = [
+        "# Training on the GPU: exprc against PyTorch and JAX",
+        "",
+        f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on {device_name}, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, exprc {ex.__version__}.",
+        "",
+        "Best of the repeats, each synchronized with the GPU. `checked`: the first result agrees with NumPy.",
+        "",
+        "| workload | implementation | time | checked | TFLOP/s |",
+        "|---|---|---:|---|---:|",
+    ]
     for label, name, seconds, ok, tflops in rows:
         shown = "—" if seconds is None else f"{seconds * 1e3:.3f} ms"
         lines.append(f"| {label} | {name} | {shown} | {ok} | {'' if tflops is None else f'{tflops:.1f}'} |")
@@ -274,17 +305,31 @@ def main(argv=None):
         return 0
     rows = []
     X, Y, params = mlp_problem()
-    run_workload("W5 MLP SGD step (float32)", [
-        ("exprc device=cuda", lambda: exprc_mlp(X, Y, params)),
-        ("torch eager", lambda: torch_mlp(X, Y, params, compiled=False)),
-        ("torch.compile", lambda: torch_mlp(X, Y, params, compiled=True)),
-        ("jax.jit", lambda: jax_mlp(X, Y, params)),
-    ], numpy_mlp_loss(X, Y, params), args.repeat, rows, rtol=1e-4)
+    run_workload(
+        "W5 MLP SGD step (float32)",
+        [
+            ("exprc device=cuda", lambda: exprc_mlp(X, Y, params)),
+            ("torch eager", lambda: torch_mlp(X, Y, params, compiled=False)),
+            ("torch.compile", lambda: torch_mlp(X, Y, params, compiled=True)),
+            ("jax.jit", lambda: jax_mlp(X, Y, params)),
+        ],
+        numpy_mlp_loss(X, Y, params),
+        args.repeat,
+        rows,
+        rtol=1e-4,
+    )
     Xw, w, t = w4_problem()
-    run_workload("W4 logistic regression cost+grad (float64)", [
-        ("exprc device=cuda", lambda: exprc_w4(Xw, w, t)),
-        ("torch eager", lambda: torch_w4(Xw, w, t)),
-    ], numpy_w4(Xw, w, t)[0], args.repeat, rows, rtol=1e-10)
+    run_workload(
+        "W4 logistic regression cost+grad (float64)",
+        [
+            ("exprc device=cuda", lambda: exprc_w4(Xw, w, t)),
+            ("torch eager", lambda: torch_w4(Xw, w, t)),
+        ],
+        numpy_w4(Xw, w, t)[0],
+        args.repeat,
+        rows,
+        rtol=1e-10,
+    )
     gemm_rows(max(3, args.repeat // 4), rows)
     half_gemm_rows(max(3, args.repeat // 4), rows)
     write_report(args.output, rows, device_name())

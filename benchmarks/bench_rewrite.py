@@ -15,6 +15,7 @@ and after and goes to ``benchmarks/results/rewrite.md``.
 
     python benchmarks/bench_rewrite.py [--repeat N] [--output PATH]
 """
+
 import argparse
 import datetime
 import json

@@ -22,6 +22,7 @@ all alike. The report goes to ``benchmarks/results/training.md``.
 
     python benchmarks/bench_training.py [--budget SECONDS] [--output PATH]
 """
+
 import argparse
 import datetime
 import os
@@ -31,9 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from _report import cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
-
 import numpy as np
+from _report import cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
@@ -57,12 +57,17 @@ def problem(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((N, D)).astype(np.float32)
     Y = np.eye(K, dtype=np.float32)[rng.integers(0, K, N)]
-    params = [(rng.standard_normal((D, H)) / np.sqrt(D)).astype(np.float32), np.zeros(H, np.float32),
-              (rng.standard_normal((H, K)) / np.sqrt(H)).astype(np.float32), np.zeros(K, np.float32)]
+    params = [
+        (rng.standard_normal((D, H)) / np.sqrt(D)).astype(np.float32),
+        np.zeros(H, np.float32),
+        (rng.standard_normal((H, K)) / np.sqrt(H)).astype(np.float32),
+        np.zeros(K, np.float32),
+    ]
     return X, Y, params
 
 
 # ---------------------------------------------------------------- the implementations
+
 
 def exprc_step(params):
     W1, b1, W2, b2 = shared = [ex.shared(p, name=n) for p, n in zip(params, ("W1", "b1", "W2", "b2"))]
@@ -158,6 +163,7 @@ PEER_MODULES = {"JAX": "jax", "PyTensor": "pytensor", "torch": "torch"}
 
 # ---------------------------------------------------------------- running
 
+
 def checked_steps(X, Y, params):
     """Each installed implementation, after its first five steps were checked against NumPy's."""
     reference = numpy_step(params)
@@ -217,7 +223,8 @@ def write_report(path, times, status, expected, rounds, args, load_start):
         "",
         "| | " + " | ".join(columns) + " | target | met? |",
         "|---|" + "---:|" * len(columns) + "---|---|",
-        "| W5 step | " + " | ".join(fmt_time(times[c]) if c in times else status.get(c, "—") for c in columns)
+        "| W5 step | "
+        + " | ".join(fmt_time(times[c]) if c in times else status.get(c, "—") for c in columns)
         + f" | faster than JAX | {verdict} |",
         f"| loss after {STEPS_CHECKED} steps | " + " | ".join(status.get(c, "—") for c in columns) + " | NumPy's | |",
         "",

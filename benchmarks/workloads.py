@@ -30,6 +30,7 @@ target, whether it was met.
 
     python benchmarks/workloads.py [--small] [--budget SECONDS] [--compile-repeat N] [--output PATH]
 """
+
 import argparse
 import datetime
 import json
@@ -42,9 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
-
 import numpy as np
+from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - beside this script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -77,6 +77,7 @@ torch = _optional("torch")
 
 # ---------------------------------------------------------------- timing
 
+
 class Row:
     """One line of the table: a time (or a status) per column, a target and its verdict."""
 
@@ -91,8 +92,11 @@ class Row:
         return value if isinstance(value, float) else None
 
     def show(self):
-        print(f"{self.name:34s} " + "  ".join(
-            f"{c}: {fmt_time(v) if isinstance(v, float) else v}" for c, v in self.cells.items()), flush=True)
+        print(
+            f"{self.name:34s} "
+            + "  ".join(f"{c}: {fmt_time(v) if isinstance(v, float) else v}" for c, v in self.cells.items()),
+            flush=True,
+        )
 
 
 def best_times_interleaved(impls, data, budget):
@@ -125,7 +129,9 @@ def run_impls(row, impls, data, check, budget, per_call=False):
             continue
         ok[column] = fn
     if per_call:
-        row.cells.update({column: best_per_call(fn, data, budget, repeat=7, min_number=10) for column, fn in ok.items()})
+        row.cells.update(
+            {column: best_per_call(fn, data, budget, repeat=7, min_number=10) for column, fn in ok.items()}
+        )
     else:
         row.cells.update(best_times_interleaved(ok, data, budget))
     row.show()
@@ -145,6 +151,7 @@ def speedup_verdict(row, base, factor, label=None):
 
 # ---------------------------------------------------------------- W1
 
+
 def w1(n, dtype, budget, rng):
     row = Row(f"W1 {n:,d} {dtype}")
     x, y, z = (ex.tensor(name, dtype=dtype, shape=(None,)) for name in "xyz")
@@ -160,14 +167,17 @@ def w1(n, dtype, budget, rng):
     if pytensor is not None:
         px, py, pz = (pt.vector(name, dtype=dtype) for name in "xyz")
         impls["PyTensor"] = pytensor.function(
-            [px, py, pz], pt.exp(-px * px) * pt.sin(py) + pt.log1p(pz * pz) * pt.tanh(px))
+            [px, py, pz], pt.exp(-px * px) * pt.sin(py) + pt.log1p(pz * pz) * pt.tanh(px)
+        )
     if jax is not None:
         jf = jax.jit(lambda x, y, z: jnp.exp(-x * x) * jnp.sin(y) + jnp.log1p(z * z) * jnp.tanh(x))
         impls["JAX"] = lambda x, y, z: jf(x, y, z).block_until_ready()
     if torch is not None:
+
         def torch_fn(x, y, z):
             x, y, z = (torch.from_numpy(a) for a in (x, y, z))
             return (torch.exp(-x * x) * torch.sin(y) + torch.log1p(z * z) * torch.tanh(x)).numpy()
+
         impls["torch"] = torch_fn
 
     # The reference is computed in float64 from the same (possibly float32) inputs;
@@ -187,6 +197,7 @@ def w1(n, dtype, budget, rng):
 
 
 # ---------------------------------------------------------------- W2
+
 
 def w2(budget, rng):
     row = Row("W2 softmax (2000, 2000) float64")
@@ -208,8 +219,7 @@ def w2(budget, rng):
     if torch is not None:
         impls["torch"] = lambda x: torch.softmax(torch.from_numpy(x), dim=1).numpy()
     expected = np_fn(*data)
-    run_impls(row, impls, data, lambda out: np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-15),
-              budget)
+    run_impls(row, impls, data, lambda out: np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-15), budget)
     row.cells.setdefault("numexpr", "n/a")
     row.target = "≥2× faster than NumPy"
     row.verdict = speedup_verdict(row, "NumPy", 2)
@@ -217,6 +227,7 @@ def w2(budget, rng):
 
 
 # ---------------------------------------------------------------- W3
+
 
 def w3(budget, rng):
     row = Row("W3 x*y + 1.0, 10 float64 (per call)")
@@ -235,33 +246,41 @@ def w3(budget, rng):
     if torch is not None:
         impls["torch"] = lambda x, y: (torch.from_numpy(x) * torch.from_numpy(y) + 1.0).numpy()
     expected = data[0] * data[1] + 1.0
-    run_impls(row, impls, data, lambda out: np.testing.assert_allclose(out, expected, rtol=1e-15, atol=0),
-              budget, per_call=True)
+    run_impls(
+        row,
+        impls,
+        data,
+        lambda out: np.testing.assert_allclose(out, expected, rtol=1e-15, atol=0),
+        budget,
+        per_call=True,
+    )
     mine = row.time("exprc c")
     row.target = "≤1.5 µs per call"
-    row.verdict = ("not met (exprc failed)" if mine is None else
-                   f"{'met' if mine <= 1.5e-6 else 'not met'} ({fmt_time(mine)})")
+    row.verdict = (
+        "not met (exprc failed)" if mine is None else f"{'met' if mine <= 1.5e-6 else 'not met'} ({fmt_time(mine)})"
+    )
     return row
 
 
 # ---------------------------------------------------------------- W4
 
+
 def _w4_exprc_graph():
     X, w, t = ex.matrix("X"), ex.vector("w"), ex.vector("t")
-    cost = ex.mean(ex.log1p(ex.exp(-t * (X @ w)))) + 0.01 * ex.sum(w ** 2)
+    cost = ex.mean(ex.log1p(ex.exp(-t * (X @ w)))) + 0.01 * ex.sum(w**2)
     return [X, w, t], [cost, ex.grad(cost, w)]
 
 
 def _w4_pytensor_graph():
     X, w, t = pt.dmatrix("X"), pt.dvector("w"), pt.dvector("t")
-    cost = pt.mean(pt.log1p(pt.exp(-t * (X @ w)))) + 0.01 * pt.sum(w ** 2)
+    cost = pt.mean(pt.log1p(pt.exp(-t * (X @ w)))) + 0.01 * pt.sum(w**2)
     return [X, w, t], [cost, pytensor.grad(cost, w)]
 
 
 def w4_numpy(X, w, t):
     """cost and d cost/dw written by hand: d/dm log1p(exp(-t m)) = -t sigmoid(-t m)."""
     e = np.exp(-t * (X @ w))
-    cost = np.mean(np.log1p(e)) + 0.01 * np.sum(w ** 2)
+    cost = np.mean(np.log1p(e)) + 0.01 * np.sum(w**2)
     grad = X.T @ (-t * (e / (1.0 + e)) / X.shape[0]) + 0.02 * w
     return cost, grad
 
@@ -274,20 +293,25 @@ def w4(budget, rng):
     if pytensor is not None:
         impls["PyTensor"] = pytensor.function(*_w4_pytensor_graph())
     if jax is not None:
+
         def jloss(w, X, t):
-            return jnp.mean(jnp.log1p(jnp.exp(-t * (X @ w)))) + 0.01 * jnp.sum(w ** 2)
+            return jnp.mean(jnp.log1p(jnp.exp(-t * (X @ w)))) + 0.01 * jnp.sum(w**2)
+
         jf = jax.jit(jax.value_and_grad(jloss))
 
         def jax_fn(X, w, t):
             return jax.block_until_ready(jf(w, X, t))
+
         impls["JAX"] = jax_fn
     if torch is not None:
+
         def torch_fn(X, w, t):
             X, t = torch.from_numpy(X), torch.from_numpy(t)
             w = torch.from_numpy(w).requires_grad_(True)
-            cost = torch.mean(torch.log1p(torch.exp(-t * (X @ w)))) + 0.01 * torch.sum(w ** 2)
+            cost = torch.mean(torch.log1p(torch.exp(-t * (X @ w)))) + 0.01 * torch.sum(w**2)
             (grad,) = torch.autograd.grad(cost, w)
             return cost.detach().numpy(), grad.numpy()
+
         impls["torch"] = torch_fn
     cost, grad = w4_numpy(*data)
 
@@ -331,8 +355,7 @@ print(json.dumps({{"seconds": elapsed}}))
 
 def _compile_once(lib, env, timeout):
     code = _COMPILE_SNIPPET[lib].format(root=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip()[-500:])
     return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
@@ -383,12 +406,14 @@ def w6(repeat, pytensor_repeat, timeout):
     for r, limit in zip(rows, (1.0, 0.030)):
         mine = r.time("exprc c")
         r.target = f"≤{fmt_time(limit)}"
-        r.verdict = ("not met (exprc failed)" if mine is None else
-                     f"{'met' if mine <= limit else 'not met'} ({fmt_time(mine)})")
+        r.verdict = (
+            "not met (exprc failed)" if mine is None else f"{'met' if mine <= limit else 'not met'} ({fmt_time(mine)})"
+        )
     return rows
 
 
 # ---------------------------------------------------------------- report
+
 
 def _compiler():
     cc = os.environ.get("CC", "cc")
@@ -412,6 +437,7 @@ def _versions():
         parts.append(f"{label} {mod.__version__ if mod is not None else 'not installed'}")
     if jax is not None:
         import jaxlib
+
         parts.append(f"jaxlib {jaxlib.__version__}")
     return ", ".join(parts)
 
@@ -434,7 +460,7 @@ def write_report(path, rows, args, load_start, elapsed):
         f"subprocesses for exprc, {args.pytensor_compile_repeat} each for PyTensor, timing only the "
         "`function` call, with Python's bytecode cache on",
         "- every result was checked against NumPy (`assert_allclose`) before timing; "
-        "\"failed\" means it disagreed or raised, \"—\" means not installed, \"n/a\" means not run for that library",
+        '"failed" means it disagreed or raised, "—" means not installed, "n/a" means not run for that library',
         "",
         "| workload | " + " | ".join(COLUMNS) + " | target | met? |",
         "|---|" + "---:|" * len(COLUMNS) + "---|---|",
@@ -444,7 +470,7 @@ def write_report(path, rows, args, load_start, elapsed):
         lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {r.target} | {r.verdict} |")
     lines += [
         "",
-        "Columns: `exprc c` is `exprc.function(..., backend=\"c\")` called as users call it; NumPy",
+        'Columns: `exprc c` is `exprc.function(..., backend="c")` called as users call it; NumPy',
         "is the expression written in NumPy (W4: a hand-written gradient); numexpr `evaluate`; PyTensor",
         "`pytensor.function` with its default mode; JAX `jax.jit` (with `jax_enable_x64`, results",
         "waited for with `block_until_ready`); torch on CPU tensors sharing NumPy's memory.",
@@ -463,8 +489,12 @@ def main():
     parser.add_argument("--small", action="store_true", help="W1 on 1,000,000 elements instead of 10,000,000")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per timing (at least 3 repeats)")
     parser.add_argument("--compile-repeat", type=int, default=3, help="W6: cold and warm processes for exprc")
-    parser.add_argument("--pytensor-compile-repeat", type=int, default=1,
-                        help="W6: cold and warm processes for PyTensor (a cold PyTensor build is slow)")
+    parser.add_argument(
+        "--pytensor-compile-repeat",
+        type=int,
+        default=1,
+        help="W6: cold and warm processes for PyTensor (a cold PyTensor build is slow)",
+    )
     parser.add_argument("--compile-timeout", type=float, default=300, help="W6: seconds allowed per subprocess")
     parser.add_argument("--output", default=str(HERE / "results" / "workloads.md"))
     args = parser.parse_args()
@@ -472,8 +502,13 @@ def main():
     load_start, start = os.getloadavg(), time.perf_counter()
     rng = np.random.default_rng(0)
     n = 1_000_000 if args.small else 10_000_000
-    rows = [w1(n, "float64", args.budget, rng), w1(n, "float32", args.budget, rng),
-            w2(args.budget, rng), w3(args.budget, rng), w4(args.budget, rng)]
+    rows = [
+        w1(n, "float64", args.budget, rng),
+        w1(n, "float32", args.budget, rng),
+        w2(args.budget, rng),
+        w3(args.budget, rng),
+        w4(args.budget, rng),
+    ]
     rows += w6(args.compile_repeat, args.pytensor_compile_repeat, args.compile_timeout)
     write_report(args.output, rows, args, load_start, time.perf_counter() - start)
 

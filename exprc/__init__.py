@@ -10,13 +10,20 @@ Build an expression graph with a NumPy-like API, then compile it::
 
 See ``docs/`` for the user guide.
 """
+
 from . import cuda, ops
 from .check import CheckError, NanGuardError
 from .dtypes import SUPPORTED as DTYPES
 from .function import Function, MissingInputError, function
 from .grad import (
-    DisconnectedInputError, Rows, StopGradient,
-    grad, hessian, hvp, jacobian, stop_gradient,
+    DisconnectedInputError,
+    Rows,
+    StopGradient,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    stop_gradient,
 )
 from .gradcheck import GradientError, verify_grad
 from .graph import Apply, Constant, Op, Variable, substitute, toposort
@@ -28,8 +35,19 @@ from .shapes import ShapeError
 from .shared import SharedVariable, shared
 from .tensor import (
     PREFIXED as _PREFIXED,
-    TensorConstant, TensorType, TensorVariable, as_tensor, constant,
-    matrix, scalar, tensor, tensor3, tensor4, vector,
+)
+from .tensor import (
+    TensorConstant,
+    TensorType,
+    TensorVariable,
+    as_tensor,
+    constant,
+    matrix,
+    scalar,
+    tensor,
+    tensor3,
+    tensor4,
+    vector,
 )
 
 globals().update(_PREFIXED)

@@ -9,6 +9,7 @@ elsewhere registers itself the same way.
 >>> entry_point(CPU_BACKENDS["c"].program).__name__
 'CProgram'
 """
+
 import importlib
 from dataclasses import dataclass
 

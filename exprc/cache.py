@@ -1,4 +1,5 @@
 """``python -m exprc.cache``: list, size or clear the disk cache (see :mod:`exprc.codegen.cache.command`)."""
+
 import sys
 
 from .codegen.cache.command import main

@@ -12,6 +12,7 @@ See docs/checking.md.
 >>> f(np.zeros(3))
 array(3.)
 """
+
 import numpy as np
 
 from .graph import Constant
@@ -84,8 +85,15 @@ def _steps(program):
     steps = []
     for step in lowered.steps:
         if hasattr(step, "kernel"):
-            steps.append(_Step(list(step.nodes), [v for _, v in step.inputs], [v for _, v in step.outputs],
-                               step.kernel.name, kernel_sources.get(step.kernel.name)))
+            steps.append(
+                _Step(
+                    list(step.nodes),
+                    [v for _, v in step.inputs],
+                    [v for _, v in step.outputs],
+                    step.kernel.name,
+                    kernel_sources.get(step.kernel.name),
+                )
+            )
         else:
             steps.append(_Step([step.node], list(step.node.inputs), list(step.node.outputs)))
     return steps
@@ -230,8 +238,11 @@ def _spread(node, args, results, spread):
     moving = [k for k, v in enumerate(node.inputs) if v in spread][:3]  # 27 corners at most
     name = getattr(getattr(node.op, "scalar_op", None), "name", None)
     if moving and name in _COMPARISONS:
-        return {node.outputs[0]: _compared(name, [_bounds(v, a, spread) for v, a in zip(node.inputs, args)],
-                                           np.asarray(results[0]))}
+        return {
+            node.outputs[0]: _compared(
+                name, [_bounds(v, a, spread) for v, a in zip(node.inputs, args)], np.asarray(results[0])
+            )
+        }
     tried = []
     for pick in np.ndindex(*(3,) * len(moving)):
         if not any(pick):
@@ -266,11 +277,13 @@ _COMPARISONS = {
     "less": lambda a, b: (a[0] < b[1], a[1] >= b[0]),
     "less_equal": lambda a, b: (a[0] <= b[1], a[1] > b[0]),
 }
-_COMPARISONS.update({
-    "not_equal": lambda a, b: _COMPARISONS["equal"](a, b)[::-1],  # true where == can be false, and so on
-    "greater": lambda a, b: _COMPARISONS["less"](b, a),
-    "greater_equal": lambda a, b: _COMPARISONS["less_equal"](b, a),
-})
+_COMPARISONS.update(
+    {
+        "not_equal": lambda a, b: _COMPARISONS["equal"](a, b)[::-1],  # true where == can be false, and so on
+        "greater": lambda a, b: _COMPARISONS["less"](b, a),
+        "greater_equal": lambda a, b: _COMPARISONS["less_equal"](b, a),
+    }
+)
 
 
 def _bounds(var, value, spread):
@@ -301,8 +314,10 @@ def _widened(low, high):
         return low, high
     step = SPREAD_ULPS * np.spacing(np.abs(low)).astype(low.dtype)
     top = SPREAD_ULPS * np.spacing(np.abs(high)).astype(high.dtype)
-    return (np.where(np.isfinite(low), low - step, low).astype(low.dtype),
-            np.where(np.isfinite(high), high + top, high).astype(high.dtype))
+    return (
+        np.where(np.isfinite(low), low - step, low).astype(low.dtype),
+        np.where(np.isfinite(high), high + top, high).astype(high.dtype),
+    )
 
 
 #: Per unsigned target, the floats ``[low, high)`` whose conversion NumPy defines.
@@ -355,7 +370,14 @@ class _Difference:
     """How a value differs from the reference's."""
 
     def __init__(self, what, max_abs=None, max_rel=None, index=None, got=None, want=None):
-        self.what, self.max_abs, self.max_rel, self.index, self.got, self.want = what, max_abs, max_rel, index, got, want
+        self.what, self.max_abs, self.max_rel, self.index, self.got, self.want = (
+            what,
+            max_abs,
+            max_rel,
+            index,
+            got,
+            want,
+        )
 
 
 def _compare(got, want, dtype, scale, spread=None):
@@ -379,8 +401,14 @@ def _compare(got, want, dtype, scale, spread=None):
             return None
         index = np.unravel_index(int(np.argmax(bad)), got.shape)
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        return _Difference("values", float(diff.max()), float((diff / np.maximum(np.abs(want), 1)).max()), index,
-                           got[index], want[index])
+        return _Difference(
+            "values",
+            float(diff.max()),
+            float((diff / np.maximum(np.abs(want), 1)).max()),
+            index,
+            got[index],
+            want[index],
+        )
     rtol, atol = scale.tolerance(got.dtype)
     g, w = got.astype(np.float64), want.astype(np.float64)
     with np.errstate(all="ignore"):
@@ -391,8 +419,11 @@ def _compare(got, want, dtype, scale, spread=None):
         bad = ~(finite | same_special) | (diff > allowed)
         if spread is not None:
             low, high = spread.low.astype(np.float64), spread.high.astype(np.float64)
-            bad &= ~(((g >= low - allowed) & (g <= high + allowed)) | (np.isnan(g) & spread.nan)
-                     | (np.isinf(g) & ((g == low) | (g == high))))
+            bad &= ~(
+                ((g >= low - allowed) & (g <= high + allowed))
+                | (np.isnan(g) & spread.nan)
+                | (np.isinf(g) & ((g == low) | (g == high)))
+            )
     if not bad.any():
         return None
     rel = np.where(finite, diff / np.where(w == 0, 1.0, np.abs(w)), 0.0)
@@ -403,8 +434,14 @@ def _compare(got, want, dtype, scale, spread=None):
     else:
         index = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), got.shape)
         what = "values"
-    return _Difference(what, float(diff[finite].max()) if finite.any() else float("nan"),
-                       float(rel[finite].max()) if finite.any() else float("nan"), index, got[index], want[index])
+    return _Difference(
+        what,
+        float(diff[finite].max()) if finite.any() else float("nan"),
+        float(rel[finite].max()) if finite.any() else float("nan"),
+        index,
+        got[index],
+        want[index],
+    )
 
 
 def _created(value, reads):
@@ -444,10 +481,15 @@ def _index_text(index):
 def _check_error(checked, number, step, var, values, want, difference, scale, output=None):
     got = np.asarray(values[var])
     want = np.asarray(want)
-    where = (f"step {number} of the {checked.backend} program" if output is None
-             else f"output {output} as the {checked.backend} program returned it")
-    lines = [f'mode="check": {where} computes {_node_text(var)} differently from the NumPy reference',
-             f"  node: {to_infix(var, limit=200)}, of type {var.type}"]
+    where = (
+        f"step {number} of the {checked.backend} program"
+        if output is None
+        else f"output {output} as the {checked.backend} program returned it"
+    )
+    lines = [
+        f'mode="check": {where} computes {_node_text(var)} differently from the NumPy reference',
+        f"  node: {to_infix(var, limit=200)}, of type {var.type}",
+    ]
     if step.nodes and output is None:
         lines.append(f"  {step.describe()}")
     reads = _reads_text(step, values)
@@ -458,9 +500,11 @@ def _check_error(checked, number, step, var, values, want, difference, scale, ou
         lines.append(f"  {difference.what}")
     else:
         kind = "" if difference.what != "nonfinite" else " (not finite where the reference's value is, or the reverse)"
-        lines.append(f"  largest absolute error {difference.max_abs:.3g}, largest relative error {difference.max_rel:.3g}; "
-                     f"at {_index_text(difference.index)}{kind} the value is {difference.got.item()!r}, "
-                     f"the reference's {difference.want.item()!r}")
+        lines.append(
+            f"  largest absolute error {difference.max_abs:.3g}, largest relative error {difference.max_rel:.3g}; "
+            f"at {_index_text(difference.index)}{kind} the value is {difference.got.item()!r}, "
+            f"the reference's {difference.want.item()!r}"
+        )
         if got.dtype.kind == "f":
             rtol, atol = scale.tolerance(got.dtype)
             lines.append(f"  tolerance: |got - want| <= {atol:g} * {scale.value:.3g} + {rtol:g} * |want|")
@@ -468,8 +512,12 @@ def _check_error(checked, number, step, var, values, want, difference, scale, ou
         lines.append("  generated code:\n" + _indent(step.code))
     error = CheckError("\n".join(lines))
     error.variable, error.got, error.expected = var, got, want
-    error.max_abs, error.max_rel, error.index, error.code = (difference.max_abs, difference.max_rel,
-                                                              difference.index, step.code)
+    error.max_abs, error.max_rel, error.index, error.code = (
+        difference.max_abs,
+        difference.max_rel,
+        difference.index,
+        step.code,
+    )
     error.step = number
     return error
 
@@ -480,8 +528,7 @@ def _nanguard_error(checked, number, step, var, values, kind):
     index = np.unravel_index(int(np.argmax(bad)), value.shape)
     origin = _origin(step, values, kind)
     origin = var if origin is None else origin
-    lines = [f'mode="nanguard": step {number} of the {checked.backend} program creates {kind}: '
-             f"{_node_text(origin)}"]
+    lines = [f'mode="nanguard": step {number} of the {checked.backend} program creates {kind}: {_node_text(origin)}']
     if origin is not None and origin is not var:
         lines.append(f"  (it is computed inside the kernel that stores {to_infix(var, limit=120)})")
     lines.append(f"  node: {to_infix(origin, limit=200)}, of type {origin.type}")
@@ -489,7 +536,9 @@ def _nanguard_error(checked, number, step, var, values, kind):
         lines.append(f"  {step.describe()}")
     reads = _reads_text(step, values)
     if reads:
-        lines.append("  reading (all finite" + (", or holding inf but no NaN" if kind == "NaN" else "") + "):\n" + reads)
+        lines.append(
+            "  reading (all finite" + (", or holding inf but no NaN" if kind == "NaN" else "") + "):\n" + reads
+        )
     lines.append(f"  value: {format_value(value)}, {value[index].item()!r} at {_index_text(index)}")
     if step.code:
         lines.append("  generated code:\n" + _indent(step.code))

@@ -68,7 +68,8 @@ class CudaUnavailableError(RuntimeError):
 def missing():
     """What is missing for ``device="cuda"``: one sentence per missing piece (the driver or
     a GPU, and NVRTC), each saying how to get it; empty when nothing is."""
-    from exprc.codegen.cuda import driver as cuda_driver, nvrtc
+    from exprc.codegen.cuda import driver as cuda_driver
+    from exprc.codegen.cuda import nvrtc
 
     return [reason for reason in (cuda_driver.unavailable_reason(), nvrtc.unavailable_reason()) if reason]
 

@@ -15,6 +15,7 @@ check fails.
 (parameters in device memory, one call per step) where one is available, and
 otherwise says why not; the CPU tour runs either way.
 """
+
 import argparse
 import sys
 import textwrap
@@ -71,8 +72,10 @@ def _epochs(step, n_batches, epochs, accuracy_of):
         # On the GPU the losses stay there until the epoch is done: one copy back, not one per step.
         losses = [float(_host(loss)) for loss in [step(i) for i in range(n_batches)]]
         took = time.perf_counter() - start
-        print(f"   epoch {epoch}  loss {np.mean(losses):.4f}  accuracy {accuracy_of():6.1%}  "
-              f"{took * 1e3:6.1f} ms ({n_batches} steps)")
+        print(
+            f"   epoch {epoch}  loss {np.mean(losses):.4f}  accuracy {accuracy_of():6.1%}  "
+            f"{took * 1e3:6.1f} ms ({n_batches} steps)"
+        )
 
 
 def logistic_regression():
@@ -88,10 +91,13 @@ def logistic_regression():
     cost = -(t * ex.log(p) + (1 - t) * ex.log(1 - p)).mean()  # as written; the rewrites make it stable
     gw, gb = ex.grad(cost, [w, b])
     rows = slice(i * batch, (i + 1) * batch)
-    step = ex.function([i], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)],
-                       givens={x: data[rows], t: targets[rows]})
+    step = ex.function(
+        [i], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)], givens={x: data[rows], t: targets[rows]}
+    )
     predict = ex.function([x], p > 0.5)
-    print("   step = ex.function([i], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)], givens={x: data[rows], ...})")
+    print(
+        "   step = ex.function([i], cost, updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)], givens={x: data[rows], ...})"
+    )
     _epochs(step, n // batch, 4, lambda: np.mean(predict(points) == labels))
     z = points @ w.get_value() + b.get_value()
     expected = np.mean(np.logaddexp(0, -z) * labels + np.logaddexp(0, z) * (1 - labels))
@@ -119,8 +125,14 @@ def mlp(device="cpu", epochs=6):
     loss = -(y * ex.log_softmax(logits, axis=1)).sum(axis=1).mean()
     grads = ex.grad(loss, params)
     rows = slice(i * batch, (i + 1) * batch)
-    step = ex.function([i], loss, updates=[(p, p - rate * g) for p, g in zip(params, grads)],
-                       givens={x: data[rows], y: targets[rows]}, name="mlp_step", device=device)
+    step = ex.function(
+        [i],
+        loss,
+        updates=[(p, p - rate * g) for p, g in zip(params, grads)],
+        givens={x: data[rows], y: targets[rows]},
+        name="mlp_step",
+        device=device,
+    )
     predict = ex.function([x], logits.argmax(axis=1), device=device)
     _epochs(step, n // batch, epochs, lambda: np.mean(_host(predict(points)) == labels))
     h = np.tanh(points @ W1.get_value() + b1.get_value())
@@ -130,9 +142,11 @@ def mlp(device="cpu", epochs=6):
     full_loss = ex.function([], loss, givens={x: data, y: targets}, device=device)
     check("loss on all the data vs NumPy", _host(full_loss()), -(one_hot * log_p).sum(axis=1).mean(), rtol=1e-5)
     source = step.source
-    summary = source[:source.index("*/")].splitlines()
+    summary = source[: source.index("*/")].splitlines()
     language = "CUDA" if device == "cuda" else "C"
-    print(f"   the training step's {language} (step.source, {len(source.splitlines())} lines): its plan, then one kernel")
+    print(
+        f"   the training step's {language} (step.source, {len(source.splitlines())} lines): its plan, then one kernel"
+    )
     print(indent("\n".join(summary), limit=14))
     kernel = _kernel_computing(source, "W1 - ")
     if kernel is not None:
@@ -155,12 +169,12 @@ def _kernel_computing(source, text):
 def gaussian_kernel():
     section("A Gaussian kernel row sum: exp(-x**2).sum(axis=1)")
     x = ex.matrix("x")
-    y = ex.exp(-x**2).sum(axis=1)
+    y = ex.exp(-(x**2)).sum(axis=1)
     show("str(y)", y)
     show("y.type", y.type)
     f = ex.function([x], y)
     data = RNG.normal(size=(1000, 64))
-    check("f(x) vs np.exp(-x**2).sum(axis=1)", f(data), np.exp(-data**2).sum(axis=1))
+    check("f(x) vs np.exp(-x**2).sum(axis=1)", f(data), np.exp(-(data**2)).sum(axis=1))
 
 
 def stable_reductions():
@@ -257,7 +271,7 @@ def _first_kernel(source):
     while start > 0 and lines[start - 1].strip() and not lines[start - 1].startswith("#"):
         start -= 1  # the comment block above it
     end = next((i for i in range(start, len(lines)) if lines[i] == "}"), None)
-    return None if end is None else "\n".join(lines[start:end + 1])
+    return None if end is None else "\n".join(lines[start : end + 1])
 
 
 def _best_time(fn, *args, repeat=5):
@@ -297,8 +311,9 @@ def gpu_training():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m exprc.demo", description="A one-minute tour of exprc.")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="cuda: after the tour, train the MLP on the GPU too")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="cuda: after the tour, train the MLP on the GPU too"
+    )
     args = parser.parse_args(argv)
     print(f"exprc {ex.__version__} tour (NumPy {np.__version__}); every result is checked against NumPy")
     print("Every function compiles to C: fused loops, built once and kept in the disk cache.")

@@ -6,15 +6,24 @@ Rather than restate NumPy's tables, exprc asks NumPy: each op infers its
 output dtype by running its NumPy reference on tiny arrays of the input dtypes
 (see :func:`probe_dtype`), so the two can never disagree.
 """
+
 from functools import lru_cache
 
 import numpy as np
 
 SUPPORTED = (
     "bool",
-    "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
 )
 
 _SUPPORTED_NAMES = frozenset(SUPPORTED)
@@ -41,9 +50,7 @@ def as_dtype(dtype, what="dtype"):
     except TypeError as err:
         raise TypeError(f"{what}: {dtype!r} is not a dtype") from err
     if name not in SUPPORTED:
-        raise TypeError(
-            f"{what}: dtype {name} is not supported; expected one of {', '.join(SUPPORTED)}"
-        )
+        raise TypeError(f"{what}: dtype {name} is not supported; expected one of {', '.join(SUPPORTED)}")
     return name
 
 

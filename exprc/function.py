@@ -5,17 +5,17 @@ Graphs compile to C by default (:mod:`exprc.codegen.c.program`). The NumPy refer
 graph node by node through each op's NumPy implementation. It is the oracle
 every other back end is tested against, so it stays simple and obviously right.
 """
+
 import numpy as np
 
 from . import backends, check
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, toposort, unflatten
 from .printing import format_value, infix_texts, to_infix
-from .rewrite import RewriteReport, check_mode
 from .remembered import rewrite_remembered
+from .rewrite import RewriteReport, check_mode
 from .shapes import ShapeError, fmt_shape
 from .shared import SharedVariable
 from .tensor import OPERATIONS, TensorVariable, _describe, _expected, as_tensor, convert_input
-
 
 
 def _program_class(backend):
@@ -47,8 +47,12 @@ def default_backend():
         import warnings
 
         _fallback_warned.append(reason)
-        warnings.warn(f"{reason}: exprc runs graphs with its NumPy reference back end instead, which is much "
-                      "slower; install a C compiler (gcc or clang) or set $CC", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{reason}: exprc runs graphs with its NumPy reference back end instead, which is much "
+            "slower; install a C compiler (gcc or clang) or set $CC",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return "numpy"
 
 
@@ -111,23 +115,29 @@ def _check_update_types(updated, new_values):
     for var, value in zip(updated, new_values):
         what = f"the update of shared variable {var} ({var.type})"
         if value.dtype != var.dtype:
-            raise TypeError(f"{what}: the new value {value} is {value.dtype}, expected {var.dtype}; "
-                            f"cast it with .astype({var.dtype!r})")
+            raise TypeError(
+                f"{what}: the new value {value} is {value.dtype}, expected {var.dtype}; "
+                f"cast it with .astype({var.dtype!r})"
+            )
         if value.ndim != var.ndim:
             raise TypeError(f"{what}: the new value {value} has {value.ndim} dimensions, expected {var.ndim}")
         for axis, (want, got) in enumerate(zip(var.type.shape, value.type.shape)):
             if want is not None and got is not None and want != got:
-                raise ShapeError(f"{what}: the new value {value} has shape {fmt_shape(value.type.shape)}; "
-                                 f"axis {axis} must have length {want}")
+                raise ShapeError(
+                    f"{what}: the new value {value} has shape {fmt_shape(value.type.shape)}; "
+                    f"axis {axis} must have length {want}"
+                )
 
 
 def _check_update_value(var, value):
     """A new value whose lengths the graph did not fix is checked before any update is written."""
     for axis, want in enumerate(var.type.shape):
         if want is not None and value.shape[axis] != want:
-            raise ShapeError(f"the update of shared variable {var} computed shape {value.shape}, but {var} "
-                             f"has shape {fmt_shape(var.type.shape)}: axis {axis} must have length {want}; "
-                             "no update was written")
+            raise ShapeError(
+                f"the update of shared variable {var} computed shape {value.shape}, but {var} "
+                f"has shape {fmt_shape(var.type.shape)}: axis {axis} must have length {want}; "
+                "no update was written"
+            )
 
 
 def _unpickle_function(state):
@@ -135,15 +145,21 @@ def _unpickle_function(state):
     n_in, n_out = state["n_inputs"], state["n_outputs"]
     inputs = values[:n_in]
     n_up = (len(values) - n_in - n_out) // 2
-    updated = values[n_in:n_in + n_up]
-    outputs = values[n_in + n_up:n_in + n_up + n_out]
-    new_values = values[n_in + n_up + n_out:]
+    updated = values[n_in : n_in + n_up]
+    outputs = values[n_in + n_up : n_in + n_up + n_out]
+    new_values = values[n_in + n_up + n_out :]
     f = Function.__new__(Function)
     f.inputs = inputs
     f._single = state["single"]
     f.rewrites = RewriteReport(state["rewrites"])
-    f._setup(outputs, list(zip(updated, new_values)), state["backend"], state["allow_input_downcast"], state["name"],
-             state.get("mode"))
+    f._setup(
+        outputs,
+        list(zip(updated, new_values)),
+        state["backend"],
+        state["allow_input_downcast"],
+        state["name"],
+        state.get("mode"),
+    )
     return f
 
 
@@ -153,15 +169,16 @@ class Function:
     Built by :func:`function`; see there.
     """
 
-    def __init__(self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast", updates=None,
-                 mode=None):
+    def __init__(
+        self, inputs, outputs, backend, allow_input_downcast, givens, name, rewrites="fast", updates=None, mode=None
+    ):
         self.inputs = _checked_inputs(inputs)
         outputs, self._single = _as_outputs(outputs)
         updated, new_values = _checked_updates(updates)
         if givens:
             pairs = givens.items() if isinstance(givens, dict) else givens
             replaced = substitute(outputs + new_values, {old: as_tensor(new) for old, new in pairs})
-            outputs, new_values = replaced[:len(outputs)], replaced[len(outputs):]
+            outputs, new_values = replaced[: len(outputs)], replaced[len(outputs) :]
             _check_update_types(updated, new_values)
         self._check_reachable(outputs + new_values)
         #: The rewrites that fired while compiling (a :class:`~exprc.rewrite.RewriteReport`).
@@ -169,8 +186,14 @@ class Function:
         roots = outputs + new_values
         leaves = self.inputs + [v for v in graph_inputs(roots) if isinstance(v, SharedVariable)]
         rewritten = rewrite_remembered(leaves, roots, rewrites, self.rewrites)
-        self._setup(rewritten[:len(outputs)], list(zip(updated, rewritten[len(outputs):])),
-                    backend, allow_input_downcast, name, mode)
+        self._setup(
+            rewritten[: len(outputs)],
+            list(zip(updated, rewritten[len(outputs) :])),
+            backend,
+            allow_input_downcast,
+            name,
+            mode,
+        )
 
     def _setup(self, outputs, updates, backend, allow_input_downcast, name, mode=None):
         """Everything after the graph is final: the program, and what calls need."""
@@ -192,8 +215,11 @@ class Function:
         # (Not while checking: the reference must see the values the call started from.)
         #: None, ``"check"`` or ``"nanguard"`` (see :mod:`exprc.check`).
         self.mode = check.check_mode(mode)
-        in_place = [(len(outputs) + j, program_inputs.index(var)) for j, (var, _) in enumerate(updates)
-                    if var in self.implicit and self.mode is None]
+        in_place = [
+            (len(outputs) + j, program_inputs.index(var))
+            for j, (var, _) in enumerate(updates)
+            if var in self.implicit and self.mode is None
+        ]
         program_outputs = self.outputs + [e for _, e in updates]
         program_class = _program_class(backend)
         self._program = program_class(program_inputs, program_outputs, in_place)
@@ -211,8 +237,10 @@ class Function:
                 self.__class__ = _calling(method)
         # What an argument must be to skip conversion: an ndarray of the very dtype object,
         # number of dimensions and static lengths the input declares.
-        self._exact = [(np.dtype(v.dtype), v.ndim, [(a, d) for a, d in enumerate(v.type.shape) if d is not None])
-                       for v in self.inputs]
+        self._exact = [
+            (np.dtype(v.dtype), v.ndim, [(a, d) for a, d in enumerate(v.type.shape) if d is not None])
+            for v in self.inputs
+        ]
 
     def _check_reachable(self, roots):
         for var in graph_inputs(roots):
@@ -231,9 +259,18 @@ class Function:
         # code and never runs the compiler.
         roots = self.outputs + [e for _, e in self.updates]
         entries, picks = flatten(self.inputs + [v for v, _ in self.updates] + roots)
-        state = {"entries": entries, "picks": picks, "n_inputs": len(self.inputs), "n_outputs": len(self.outputs),
-                 "single": self._single, "backend": self.backend, "name": self.name,
-                 "allow_input_downcast": self.allow_input_downcast, "rewrites": list(self.rewrites), "mode": self.mode}
+        state = {
+            "entries": entries,
+            "picks": picks,
+            "n_inputs": len(self.inputs),
+            "n_outputs": len(self.outputs),
+            "single": self._single,
+            "backend": self.backend,
+            "name": self.name,
+            "allow_input_downcast": self.allow_input_downcast,
+            "rewrites": list(self.rewrites),
+            "mode": self.mode,
+        }
         return (_unpickle_function, (state,))
 
     @property
@@ -258,7 +295,9 @@ class Function:
             if key in self._shared_names:
                 raise TypeError(f"function has several inputs named {key!r}; pass them by position")
             if key not in self._positions:
-                raise TypeError(f"function got an unexpected keyword argument {key!r}; inputs are named {list(self._positions)}")
+                raise TypeError(
+                    f"function got an unexpected keyword argument {key!r}; inputs are named {list(self._positions)}"
+                )
             i = self._positions[key]
             if given[i]:
                 raise TypeError(f"function got input {key!r} twice, by position and by keyword")
@@ -289,7 +328,9 @@ class Function:
         are checked (and converted where they must be), then the program runs."""
         if kwargs or not self._all_exact(args):
             values = self._bind(args, kwargs)
-            args = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
+            args = [
+                convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))
+            ]
         outputs = self._program.run(args)
         if self._single:
             (r,) = outputs
@@ -306,7 +347,9 @@ class Function:
         value is computed from the values before the call, then the updates are written."""
         if kwargs or not self._all_exact(args):
             values = self._bind(args, kwargs)
-            args = [convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))]
+            args = [
+                convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))
+            ]
         arrays = list(args) + [v._value for v in self.implicit]
         results = self._direct(arrays) if self._direct is not None else None
         if results is None:
@@ -350,8 +393,13 @@ class Function:
 def _calling(method):
     """A subclass of :class:`Function` whose ``__call__`` is ``method``; it is still named
     Function, and pickles as one (see :meth:`Function.__reduce__`)."""
-    namespace = {"__call__": method, "__slots__": (), "__doc__": Function.__doc__,
-                 "__module__": Function.__module__, "__qualname__": Function.__qualname__}
+    namespace = {
+        "__call__": method,
+        "__slots__": (),
+        "__doc__": Function.__doc__,
+        "__module__": Function.__module__,
+        "__qualname__": Function.__qualname__,
+    }
     return type("Function", (Function,), namespace)
 
 
@@ -422,8 +470,19 @@ def _value(var, values):
     return value.item() if var.type.weak else value
 
 
-def function(inputs, outputs=(), backend=None, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-             device=None, updates=None, mode=None, allow_tf32=False):
+def function(
+    inputs,
+    outputs=(),
+    backend=None,
+    allow_input_downcast=False,
+    givens=None,
+    name=None,
+    rewrites="fast",
+    device=None,
+    updates=None,
+    mode=None,
+    allow_tf32=False,
+):
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -478,21 +537,40 @@ def function(inputs, outputs=(), backend=None, allow_input_downcast=False, given
         raise ValueError(f"device {device!r} is not known; expected one of {('cpu', *backends.DEVICES)}")
     if device in backends.DEVICES:
         if backend is not None:
-            raise ValueError(f"backend={backend!r} picks a CPU back end; device={device!r} compiles for the device "
-                             "(leave backend out)")
+            raise ValueError(
+                f"backend={backend!r} picks a CPU back end; device={device!r} compiles for the device "
+                "(leave backend out)"
+            )
         backends.require(backends.DEVICES[device])
         device_function = backends.entry_point(backends.DEVICES[device].program)
         if mode is not None:
             raise NotImplementedError(f"mode={mode!r} checks the C back end; it does not run on device={device!r} yet")
-        return device_function(inputs, outputs, allow_input_downcast=allow_input_downcast, givens=givens, name=name,
-                            rewrites=check_mode(rewrites), updates=updates, allow_tf32=allow_tf32)
+        return device_function(
+            inputs,
+            outputs,
+            allow_input_downcast=allow_input_downcast,
+            givens=givens,
+            name=name,
+            rewrites=check_mode(rewrites),
+            updates=updates,
+            allow_tf32=allow_tf32,
+        )
     if allow_tf32:
         raise ValueError("allow_tf32=True is for device='cuda' (TF32 is a GPU tensor-core format)")
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not known; expected one of {BACKENDS}")
-    return Function(inputs, outputs, backend, allow_input_downcast, givens, name, check_mode(rewrites), updates,
-                    check.check_mode(mode))
+    return Function(
+        inputs,
+        outputs,
+        backend,
+        allow_input_downcast,
+        givens,
+        name,
+        check_mode(rewrites),
+        updates,
+        check.check_mode(mode),
+    )
 
 
 def evaluate(outputs, inputs):

@@ -16,6 +16,7 @@ array([2., 4.])
 Integer and boolean variables have no gradient: a path through them (or
 through ``argmax``, a comparison, :func:`stop_gradient`) carries none.
 """
+
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -84,9 +85,7 @@ def _check_known_grads(known_grads):
             raise TypeError(f"grad: the keys of known_grads must be symbolic tensors, got {var!r}")
         g = as_tensor(g)
         if g.ndim != var.ndim:
-            raise ValueError(
-                f"grad: known_grads gives {_name(var)} ({var.ndim}-d) a gradient of {g.ndim} dimensions"
-            )
+            raise ValueError(f"grad: known_grads gives {_name(var)} ({var.ndim}-d) a gradient of {g.ndim} dimensions")
         seeds[var] = g if g.dtype == var.dtype else g.astype(var.dtype)
     return seeds
 
@@ -94,8 +93,9 @@ def _check_known_grads(known_grads):
 def _check_input_grad(node, var, g):
     if not isinstance(g, TensorVariable):
         g = as_tensor(g)
-    if g.ndim != var.ndim or any(a is not None and b is not None and a != b and b != 1
-                                 for a, b in zip(var.type.shape, g.type.shape)):
+    if g.ndim != var.ndim or any(
+        a is not None and b is not None and a != b and b != 1 for a, b in zip(var.type.shape, g.type.shape)
+    ):
         raise TypeError(
             f"the gradient rule of {node.op.debug_name()} gave input {_name(var)} of shape "
             f"{fmt_shape(var.type.shape)} a gradient of shape {fmt_shape(g.type.shape)}"
@@ -103,8 +103,7 @@ def _check_input_grad(node, var, g):
     return g if g.dtype == var.dtype else g.astype(var.dtype)
 
 
-def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
-         return_disconnected="zero"):
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None, return_disconnected="zero"):
     """The gradient of the scalar ``cost`` with respect to ``wrt``, as a symbolic graph.
 
     ``wrt`` is a variable or a list (or tuple) of them, and the result has the
@@ -174,8 +173,10 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         output_grads = [g if g is not None else zeros_like(o) for g, o in zip(output_grads, node.outputs)]
         input_grads = node.op.grad(node, output_grads)
         if len(input_grads) != len(node.inputs):
-            raise TypeError(f"the gradient rule of {node.op.debug_name()} gave {len(input_grads)} gradients "
-                            f"for {len(node.inputs)} inputs")
+            raise TypeError(
+                f"the gradient rule of {node.op.debug_name()} gave {len(input_grads)} gradients "
+                f"for {len(node.inputs)} inputs"
+            )
         for var, g in zip(node.inputs, input_grads):
             if g is None or var not in connected or (var in constants and var not in wrt_list):
                 continue

@@ -3,6 +3,7 @@
 It compiles the function and its gradient, so it sits above :mod:`exprc.function`,
 unlike :mod:`exprc.grad`, which only builds graphs.
 """
+
 import numpy as np
 
 from .dtypes import is_float
@@ -55,8 +56,9 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
 
     # The projection is an input, not a constant: checking the same fn again (other points,
     # other shapes) reuses the compiled gradient instead of compiling a new one.
-    projection_value = (rng.uniform(0.5, 1.5, size=value.shape) * rng.choice([-1.0, 1.0], size=value.shape)
-                        ).astype(out.dtype)
+    projection_value = (rng.uniform(0.5, 1.5, size=value.shape) * rng.choice([-1.0, 1.0], size=value.shape)).astype(
+        out.dtype
+    )
     projection = tensor("projection", dtype=out.dtype, shape=(None,) * value.ndim)
     cost = (out * projection).sum()
     gradients = grad(cost, inputs, disconnected_inputs="ignore")
@@ -68,8 +70,10 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
     _, *analytic = compiled(*points)
     for i, (p, g) in enumerate(zip(points, analytic)):
         if g.shape != p.shape or g.dtype != p.dtype:
-            raise GradientError(f"verify_grad: the gradient of input {i} has shape {g.shape} and dtype {g.dtype}; "
-                                f"expected {p.shape} and {p.dtype}")
+            raise GradientError(
+                f"verify_grad: the gradient of input {i} has shape {g.shape} and dtype {g.dtype}; "
+                f"expected {p.shape} and {p.dtype}"
+            )
     worst = None
     for test in range(n_tests):
         for i, p in enumerate(points):
@@ -77,8 +81,8 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
             plus = (p + eps * direction).astype(p.dtype)
             minus = (p - eps * direction).astype(p.dtype)
             step = (plus.astype(np.float64) - minus.astype(np.float64)) / 2  # as rounded to the dtype
-            c_plus = float(compiled(*points[:i], plus, *points[i + 1:])[0])
-            c_minus = float(compiled(*points[:i], minus, *points[i + 1:])[0])
+            c_plus = float(compiled(*points[:i], plus, *points[i + 1 :])[0])
+            c_minus = float(compiled(*points[:i], minus, *points[i + 1 :])[0])
             numeric = (c_plus - c_minus) / 2
             symbolic = float(np.sum(analytic[i].astype(np.float64) * step))
             abs_err = abs(numeric - symbolic) / eps

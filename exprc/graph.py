@@ -15,6 +15,7 @@ sharing for free.
 >>> ex.exp(x) + 1 is ex.exp(x) + 1
 True
 """
+
 import weakref
 
 

@@ -4,6 +4,7 @@ Each op says how it reads in infix through its ``infix(node, show)`` method;
 this module walks the graph (iteratively, so deep graphs print) and lays out
 the text.
 """
+
 import sys
 
 import numpy as np

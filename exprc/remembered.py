@@ -11,8 +11,9 @@ See docs/internals/rewrite-engine.md and docs/internals/disk-cache.md.
 >>> [str(v) for v in rewrite_remembered([x], [x * 1.0], "fast", report)], report.rules()
 (['x'], ['multiply_by_one'])
 """
+
 import pickle
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .codegen.cache.disk import DiskCache, cache_key, sha256
@@ -60,7 +61,12 @@ def _from_disk(leaves, outputs, mode):
     cache = DiskCache()
     key = None
     if cache.refusal() is None:
-        key = cache_key(canonical_text(list(leaves), list(outputs), sha256), FORMAT, [mode, source_fingerprint()], version=__version__)
+        key = cache_key(
+            canonical_text(list(leaves), list(outputs), sha256),
+            FORMAT,
+            [mode, source_fingerprint()],
+            version=__version__,
+        )
         loaded = _load(cache, key, leaves)
         if loaded is not None:
             return loaded
@@ -97,7 +103,7 @@ def _store(cache, key, leaves, rewritten, fired):
         pass  # not remembered on disk; the next process rewrites again
 
 
-@lru_cache(maxsize=None)
+@cache
 def source_fingerprint():
     """Names, sizes and modification times of exprc's own source files: what decides a
     rewritten graph, so a changed rule or op makes new keys."""

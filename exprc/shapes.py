@@ -4,6 +4,7 @@ A static length is an int or None (unknown until run time). These helpers
 apply NumPy's rules to what is known and raise :class:`ShapeError` for a
 conflict that is visible when the graph is built.
 """
+
 import numpy as np
 
 
@@ -66,9 +67,7 @@ def normalize_axis(axis, ndim, what="axis"):
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise TypeError(f"{what}: axis must be an int, a tuple of ints or None, got {axis!r}")
         if not -ndim <= a < ndim:
-            raise np.exceptions.AxisError(
-                f"{what}: axis {a} is out of bounds for a tensor of {ndim} dimensions"
-            )
+            raise np.exceptions.AxisError(f"{what}: axis {a} is out of bounds for a tensor of {ndim} dimensions")
         a = int(a) % ndim
         if a in out:
             raise ValueError(f"{what}: axis {axis!r} names axis {a} twice")

@@ -12,6 +12,7 @@ TensorType(float64, (3,))
 >>> (w + 1).eval()
 array([1., 1., 1.])
 """
+
 import numpy as np
 
 from .dtypes import as_dtype
@@ -99,7 +100,9 @@ def _checked(var, value, copy):
     try:
         array = convert_input(var, value, what=what)
     except ShapeError as err:
-        raise ShapeError(f"{err}; give ex.shared(..., shape={_loose(var.type.shape)}) for a length that may change") from None
+        raise ShapeError(
+            f"{err}; give ex.shared(..., shape={_loose(var.type.shape)}) for a length that may change"
+        ) from None
     if copy or not array.flags.c_contiguous or array is value and not array.flags.writeable:
         array = np.array(array, order="C", copy=True)
     return array
@@ -138,8 +141,9 @@ def shared(value, name=None, borrow=False, shape=None, dtype=None):
     if shape is None:
         shape = array.shape
     elif len(shape) != array.ndim:
-        raise ValueError(f"shared variable {name!r}: shape {fmt_shape(tuple(shape))} has {len(shape)} axes, "
-                         f"the value {array.ndim}")
+        raise ValueError(
+            f"shared variable {name!r}: shape {fmt_shape(tuple(shape))} has {len(shape)} axes, the value {array.ndim}"
+        )
     var = SharedVariable(TensorType(array.dtype.name, shape), None, name=name)
     var.set_value(array, borrow=borrow)
     return var

@@ -9,6 +9,7 @@ broadcasts), or ``None`` when it is only known when the function runs.
 >>> t.type
 TensorType(float32, (None, 3))
 """
+
 import weakref
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -121,9 +122,7 @@ class TensorVariable(Variable):
         if self.ndim == 0:
             raise TypeError(f"len() of a 0-d tensor {self}")
         if self.type.shape[0] is None:
-            raise TypeError(
-                f"len() of {self}: its first axis has no static length; use {self}.shape[0]"
-            )
+            raise TypeError(f"len() of {self}: its first axis has no static length; use {self}.shape[0]")
         return self.type.shape[0]
 
     def __iter__(self):
@@ -137,58 +136,153 @@ class TensorVariable(Variable):
         )
 
     # --- arithmetic -------------------------------------------------------
-    def __add__(self, other): return OPERATIONS.add(self, other)
-    def __radd__(self, other): return OPERATIONS.add(other, self)
-    def __sub__(self, other): return OPERATIONS.subtract(self, other)
-    def __rsub__(self, other): return OPERATIONS.subtract(other, self)
-    def __mul__(self, other): return OPERATIONS.multiply(self, other)
-    def __rmul__(self, other): return OPERATIONS.multiply(other, self)
-    def __truediv__(self, other): return OPERATIONS.true_divide(self, other)
-    def __rtruediv__(self, other): return OPERATIONS.true_divide(other, self)
-    def __floordiv__(self, other): return OPERATIONS.floor_divide(self, other)
-    def __rfloordiv__(self, other): return OPERATIONS.floor_divide(other, self)
-    def __mod__(self, other): return OPERATIONS.mod(self, other)
-    def __rmod__(self, other): return OPERATIONS.mod(other, self)
-    def __pow__(self, other): return OPERATIONS.power(self, other)
-    def __rpow__(self, other): return OPERATIONS.power(other, self)
-    def __matmul__(self, other): return OPERATIONS.matmul(self, other)
-    def __rmatmul__(self, other): return OPERATIONS.matmul(other, self)
-    def __and__(self, other): return OPERATIONS.bitwise_and(self, other)
-    def __rand__(self, other): return OPERATIONS.bitwise_and(other, self)
-    def __or__(self, other): return OPERATIONS.bitwise_or(self, other)
-    def __ror__(self, other): return OPERATIONS.bitwise_or(other, self)
-    def __xor__(self, other): return OPERATIONS.bitwise_xor(self, other)
-    def __rxor__(self, other): return OPERATIONS.bitwise_xor(other, self)
-    def __neg__(self): return OPERATIONS.negative(self)
-    def __pos__(self): return self
-    def __abs__(self): return OPERATIONS.abs(self)
-    def __invert__(self): return OPERATIONS.invert(self)
-    def __lt__(self, other): return OPERATIONS.less(self, other)
-    def __le__(self, other): return OPERATIONS.less_equal(self, other)
-    def __gt__(self, other): return OPERATIONS.greater(self, other)
-    def __ge__(self, other): return OPERATIONS.greater_equal(self, other)
+    def __add__(self, other):
+        return OPERATIONS.add(self, other)
+
+    def __radd__(self, other):
+        return OPERATIONS.add(other, self)
+
+    def __sub__(self, other):
+        return OPERATIONS.subtract(self, other)
+
+    def __rsub__(self, other):
+        return OPERATIONS.subtract(other, self)
+
+    def __mul__(self, other):
+        return OPERATIONS.multiply(self, other)
+
+    def __rmul__(self, other):
+        return OPERATIONS.multiply(other, self)
+
+    def __truediv__(self, other):
+        return OPERATIONS.true_divide(self, other)
+
+    def __rtruediv__(self, other):
+        return OPERATIONS.true_divide(other, self)
+
+    def __floordiv__(self, other):
+        return OPERATIONS.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return OPERATIONS.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return OPERATIONS.mod(self, other)
+
+    def __rmod__(self, other):
+        return OPERATIONS.mod(other, self)
+
+    def __pow__(self, other):
+        return OPERATIONS.power(self, other)
+
+    def __rpow__(self, other):
+        return OPERATIONS.power(other, self)
+
+    def __matmul__(self, other):
+        return OPERATIONS.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return OPERATIONS.matmul(other, self)
+
+    def __and__(self, other):
+        return OPERATIONS.bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return OPERATIONS.bitwise_and(other, self)
+
+    def __or__(self, other):
+        return OPERATIONS.bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return OPERATIONS.bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return OPERATIONS.bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return OPERATIONS.bitwise_xor(other, self)
+
+    def __neg__(self):
+        return OPERATIONS.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return OPERATIONS.abs(self)
+
+    def __invert__(self):
+        return OPERATIONS.invert(self)
+
+    def __lt__(self, other):
+        return OPERATIONS.less(self, other)
+
+    def __le__(self, other):
+        return OPERATIONS.less_equal(self, other)
+
+    def __gt__(self, other):
+        return OPERATIONS.greater(self, other)
+
+    def __ge__(self, other):
+        return OPERATIONS.greater_equal(self, other)
+
     # == and != stay identity (see exprc.graph); ex.eq / ex.neq compare elementwise.
     __hash__ = Variable.__hash__
 
     # --- methods with NumPy's names ----------------------------------------
-    def sum(self, axis=None, keepdims=False, dtype=None): return OPERATIONS.sum(self, axis, keepdims, dtype)
-    def prod(self, axis=None, keepdims=False, dtype=None): return OPERATIONS.prod(self, axis, keepdims, dtype)
-    def mean(self, axis=None, keepdims=False): return OPERATIONS.mean(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, ddof=0): return OPERATIONS.var(self, axis, keepdims, ddof)
-    def std(self, axis=None, keepdims=False, ddof=0): return OPERATIONS.std(self, axis, keepdims, ddof)
-    def max(self, axis=None, keepdims=False): return OPERATIONS.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return OPERATIONS.min(self, axis, keepdims)
-    def argmax(self, axis=None, keepdims=False): return OPERATIONS.argmax(self, axis, keepdims)
-    def argmin(self, axis=None, keepdims=False): return OPERATIONS.argmin(self, axis, keepdims)
-    def all(self, axis=None, keepdims=False): return OPERATIONS.all(self, axis, keepdims)
-    def any(self, axis=None, keepdims=False): return OPERATIONS.any(self, axis, keepdims)
-    def reshape(self, *shape): return OPERATIONS.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def flatten(self): return OPERATIONS.flatten(self)
-    def ravel(self): return OPERATIONS.flatten(self)
-    def squeeze(self, axis=None): return OPERATIONS.squeeze(self, axis)
-    def astype(self, dtype): return OPERATIONS.astype(self, dtype)
-    def dot(self, other): return OPERATIONS.dot(self, other)
-    def clip(self, a_min=None, a_max=None): return OPERATIONS.clip(self, a_min, a_max)
+    def sum(self, axis=None, keepdims=False, dtype=None):
+        return OPERATIONS.sum(self, axis, keepdims, dtype)
+
+    def prod(self, axis=None, keepdims=False, dtype=None):
+        return OPERATIONS.prod(self, axis, keepdims, dtype)
+
+    def mean(self, axis=None, keepdims=False):
+        return OPERATIONS.mean(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return OPERATIONS.var(self, axis, keepdims, ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return OPERATIONS.std(self, axis, keepdims, ddof)
+
+    def max(self, axis=None, keepdims=False):
+        return OPERATIONS.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return OPERATIONS.min(self, axis, keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return OPERATIONS.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return OPERATIONS.argmin(self, axis, keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return OPERATIONS.all(self, axis, keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return OPERATIONS.any(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        return OPERATIONS.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def flatten(self):
+        return OPERATIONS.flatten(self)
+
+    def ravel(self):
+        return OPERATIONS.flatten(self)
+
+    def squeeze(self, axis=None):
+        return OPERATIONS.squeeze(self, axis)
+
+    def astype(self, dtype):
+        return OPERATIONS.astype(self, dtype)
+
+    def dot(self, other):
+        return OPERATIONS.dot(self, other)
+
+    def clip(self, a_min=None, a_max=None):
+        return OPERATIONS.clip(self, a_min, a_max)
 
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
@@ -392,7 +486,6 @@ def _convert_python(var, value, allow_downcast, what):
     return array.astype(var.dtype)
 
 
-
 def tensor(name=None, dtype="float64", shape=None, ndim=None):
     """A symbolic input tensor.
 
@@ -425,7 +518,7 @@ def _maker(ndim, default_dtype, kind):
     make.__doc__ = f"""A symbolic {prefix}{kind} input ({ndim} dimensions, lengths unknown unless ``shape`` says).
 
     >>> import exprc as ex
-    >>> {'ex.' + kind}("x").ndim
+    >>> {"ex." + kind}("x").ndim
     {ndim}
     """
     return make
@@ -441,9 +534,7 @@ tensor4 = _maker(4, "float64", "tensor4")
 
 #: The prefixed constructors, ``fmatrix``, ``ivector``, ``bscalar``...: name -> function.
 PREFIXED = {
-    prefix + kind: _maker(ndim, dtype, kind)
-    for prefix, dtype in PREFIXES.items()
-    for kind, ndim in _KINDS.items()
+    prefix + kind: _maker(ndim, dtype, kind) for prefix, dtype in PREFIXES.items() for kind, ndim in _KINDS.items()
 }
 for _name, _fn in PREFIXED.items():
     _fn.__name__ = _name

@@ -9,6 +9,7 @@ See docs/internals/c-back-end.md and docs/internals/disk-cache.md.
 >>> lib.twice(21)  # doctest: +SKIP
 42
 """
+
 import ast
 import atexit
 import contextlib
@@ -19,7 +20,7 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
@@ -144,7 +145,7 @@ def compiler():
     return shlex.split(os.environ.get("CC") or "cc")
 
 
-@lru_cache(maxsize=None)
+@cache
 def host_cpu():
     """What ``-march=native`` compiles for: the processor's model and feature flags, as the
     first processor of ``/proc/cpuinfo`` lists them (the machine name elsewhere)."""
@@ -154,15 +155,23 @@ def host_cpu():
             for line in f:
                 if not line.strip():
                     break  # the first processor is enough: they are alike
-                if line.split(":")[0].strip() in ("vendor_id", "model name", "cpu family", "model", "flags",
-                                                  "Features", "CPU implementer", "CPU part"):
+                if line.split(":")[0].strip() in (
+                    "vendor_id",
+                    "model name",
+                    "cpu family",
+                    "model",
+                    "flags",
+                    "Features",
+                    "CPU implementer",
+                    "CPU part",
+                ):
                     lines.append(" ".join(line.split()))
     except OSError:
         pass
     return "\n".join(lines) or os.uname().machine
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiler_identity(command, cache_root=None):
     """What identifies the compiler (``command``, a tuple) for the cache key: its path, the
     size, time and inode of the file it resolves to, and its ``--version`` output, read
@@ -237,11 +246,13 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
             return _loaded[key]
         meta = None
         if refusal is not None:
-            path = _compile(source, key, command, flags, DiskCache(_private_dir()), store=False, units=units,
-                            runtime=linked)
+            path = _compile(
+                source, key, command, flags, DiskCache(_private_dir()), store=False, units=units, runtime=linked
+            )
         else:
             (path, meta), built = cache.lookup_or_build(
-                key, lambda: _compile(source, key, command, flags, cache, cdef=cdef, units=units, runtime=linked))
+                key, lambda: _compile(source, key, command, flags, cache, cdef=cdef, units=units, runtime=linked)
+            )
             if not built:
                 stats["loaded_from_disk"] += 1
         ffi = _ffi_from_description(meta.get("ffi"), cdef) if meta else None
@@ -302,8 +313,9 @@ def ffi_description(cdef):
         with contextlib.redirect_stdout(io.StringIO()):  # cffi says "generating ..."
             builder.emit_python_code(str(module))
         tree = ast.parse(module.read_text())
-    call = next(node for node in ast.walk(tree)
-                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "FFI")
+    call = next(
+        node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "FFI"
+    )
     return {
         "cdef_sha256": _cdef_digest(cdef),
         "name": ast.literal_eval(call.args[0]),
@@ -341,7 +353,7 @@ def _from_json(value):
     return value
 
 
-@lru_cache(maxsize=None)
+@cache
 def _private_dir():
     """A directory only this process uses, for builds when the cache is refused."""
     import shutil
@@ -366,8 +378,7 @@ class _RuntimeObject:
         return path
 
 
-def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, runtime=None,
-             object_file=False):
+def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, runtime=None, object_file=False):
     """Build ``source`` (or its translation ``units``, compiled at the same time, then linked,
     with the ``runtime`` object when given; or, with ``object_file``, an object file to link
     with); returns the library's path, or with ``store`` ``(path, reference)`` of the new

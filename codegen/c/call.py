@@ -8,15 +8,15 @@ See docs/internals/c-call-path.md.
 >>> numpy_objects_readable() in (True, False)
 True
 """
+
 import ctypes
 import sys
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
-from exprc.shapes import ShapeError
-
 from exprc.codegen.c.runtime import RETURN_CODES
+from exprc.shapes import ShapeError
 
 #: The size of a Python object's header: where an ndarray's own fields start.
 OBJECT_HEAD = object.__basicsize__
@@ -43,7 +43,7 @@ class _ArrayFields(ctypes.Structure):
     ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def tuples_readable():
     """Whether C may read a tuple's items at ``id(tuple) + tuple.__basicsize__`` (CPython's
     ``PyTupleObject.ob_item``), checked on a sample."""
@@ -54,7 +54,7 @@ def tuples_readable():
     return [items[i] for i in range(len(sample))] == [id(a) for a in sample]
 
 
-@lru_cache(maxsize=None)
+@cache
 def numpy_objects_readable():
     """Whether C may read NumPy arrays passed as ``id(array)``: CPython, and the fields
     found where :class:`_ArrayFields` says on a few sample arrays."""
@@ -63,9 +63,13 @@ def numpy_objects_readable():
     samples = [np.zeros((3, 4, 5))[:, ::2, ::-1], np.zeros((), dtype=np.int32), np.arange(7, dtype=np.uint8)[1:]]
     for a in samples:
         fields = _ArrayFields.from_address(id(a))
-        if (fields.data != a.__array_interface__["data"][0] or fields.nd != a.ndim or fields.descr != id(a.dtype)
-                or [fields.dimensions[i] for i in range(a.ndim)] != list(a.shape)
-                or [fields.strides[i] for i in range(a.ndim)] != list(a.strides)):
+        if (
+            fields.data != a.__array_interface__["data"][0]
+            or fields.nd != a.ndim
+            or fields.descr != id(a.dtype)
+            or [fields.dimensions[i] for i in range(a.ndim)] != list(a.shape)
+            or [fields.strides[i] for i in range(a.ndim)] != list(a.strides)
+        ):
             return False
     return True
 
@@ -86,9 +90,13 @@ def _entry_call_lines(n_in, n_out, result, arrays, reuse=None):
         f"if {checks}:",
         f"    shapes = memo_get({key})",
         "    if shapes is not None and shapes is not FALLBACK:",
-        *[f"        {o} = empty(shapes[{i}], d{i})" if i not in reuse else
-          f"        {o} = a{reuse[i]} if a{reuse[i]}.flags.writeable and a{reuse[i]}.shape == shapes[{i}] "
-          f"else empty(shapes[{i}], d{i})" for i, o in enumerate(outs)],
+        *[
+            f"        {o} = empty(shapes[{i}], d{i})"
+            if i not in reuse
+            else f"        {o} = a{reuse[i]} if a{reuse[i]}.flags.writeable and a{reuse[i]}.shape == shapes[{i}] "
+            f"else empty(shapes[{i}], d{i})"
+            for i, o in enumerate(outs)
+        ],
         f"        call = ({', '.join(ins + ['fixed'] + outs)})",
         "        if not entry(id(call)):",
         f"            return {result.format(outs=', '.join(outs))}",
@@ -117,8 +125,11 @@ def direct_path_source(n_in, n_out, single=True, reuse=None, method=False):
     result = "{outs}" if n_out == 1 and single else "[{outs}]"
     body = _entry_call_lines(n_in, n_out, result, "args", reuse)
     if method:
-        head, test, last = "def __call__(self, *args, **kwargs):", f"not kwargs and len(args) == {n_in}", \
-            "return checked(self, args, kwargs)"
+        head, test, last = (
+            "def __call__(self, *args, **kwargs):",
+            f"not kwargs and len(args) == {n_in}",
+            "return checked(self, args, kwargs)",
+        )
     else:
         head, test, last = "def direct(args):", f"len(args) == {n_in}", "return None"
     return "\n".join([head, f"    if {test}:"] + ["        " + line for line in body] + ["    " + last])
@@ -215,8 +226,13 @@ class SegmentRunner:
         """The function ``name`` defined by generated ``source``, with the names a call path
         uses (and ``names``) bound to this segment's entry point, memo, dtypes and constants."""
         namespace = {
-            "ndarray": np.ndarray, "empty": np.empty, "memo_get": self._memo.get, "FALLBACK": _FALLBACK,
-            "entry": self._object_entry, "fixed": self._fixed, **names,
+            "ndarray": np.ndarray,
+            "empty": np.empty,
+            "memo_get": self._memo.get,
+            "FALLBACK": _FALLBACK,
+            "entry": self._object_entry,
+            "fixed": self._fixed,
+            **names,
             **{f"d{i}": d for i, d in enumerate(self._out_dtypes)},
         }
         exec(compile(source, f"<{self.segment.name} {name}>", "exec"), namespace)
@@ -264,7 +280,7 @@ class SegmentRunner:
         else:
             result, k = [], 0
             for ndim in self._out_ndims:
-                result.append(tuple(out[k:k + ndim]))
+                result.append(tuple(out[k : k + ndim]))
                 k += ndim
         if len(self._memo) >= MEMO_LIMIT:
             self._memo.clear()

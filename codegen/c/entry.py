@@ -14,11 +14,11 @@ See docs/internals/c-call-path.md.
 >>> declarations(segment)[-1]
 'int run0_add_mul_x_y_call(intptr_t call);'
 """
+
 import numpy as np
 
-from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cfamily.renderer import INDENT, arg_layout
-
+from exprc.codegen.ir import kernel as ir
 
 #: Where a tuple's items start in its object (``PyTupleObject.ob_item``).
 TUPLE_ITEMS = tuple.__basicsize__
@@ -100,8 +100,10 @@ def _step_table(segment, step, texts):
 def _slot_lines(segment, texts):
     roles = ["input"] * len(segment.inputs) + ["constant"] * len(segment.constants)
     roles += ["output"] * len(segment.outputs) + ["temporary"] * len(segment.temporaries)
-    return [f"    slot {i} ({role}): {_what(v, texts)}: {v.type}".replace("*/", "* /")
-            for i, (v, role) in enumerate(zip(segment.slots, roles))]
+    return [
+        f"    slot {i} ({role}): {_what(v, texts)}: {v.type}".replace("*/", "* /")
+        for i, (v, role) in enumerate(zip(segment.slots, roles))
+    ]
 
 
 def _body(segment, texts):
@@ -149,10 +151,13 @@ def _entries(segment, texts):
         "}",
     ]
     n_args, n_const, n_out = len(segment.inputs), len(segment.constants), len(segment.outputs)
-    objects = ([f"item[{i}]" for i in range(n_args)] + [f"fixed[{n_given + i}]" for i in range(n_const)]
-               + [f"item[{n_args + 1 + i}]" for i in range(n_out)])
+    objects = (
+        [f"item[{i}]" for i in range(n_args)]
+        + [f"fixed[{n_given + i}]" for i in range(n_const)]
+        + [f"item[{n_args + 1 + i}]" for i in range(n_out)]
+    )
     call_entry = [
-        f"/* {name}_call: the same, given NumPy array objects: \"call\" is the tuple (inputs..., fixed,",
+        f'/* {name}_call: the same, given NumPy array objects: "call" is the tuple (inputs..., fixed,',
         " * outputs...) and fixed the tuple (the dtype object of each input, constant and output...,",
         " * constants...); Python built both, and C reads their items after the tuple's header */",
         f"int {name}_call(intptr_t call)",

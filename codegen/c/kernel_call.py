@@ -7,14 +7,14 @@ See docs/internals/c-call-path.md.
 >>> canonical_axes((3, 4), [[4, 1], [4, 1]], [[0, 1]])
 ([1, 12], [[0, 1], [0, 1]], 1)
 """
+
 import numpy as np
 
-from exprc.printing import to_infix
-from exprc.shapes import ShapeError
-
+from exprc.codegen.cfamily.renderer import arg_layout
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.call_plan import canonical_axes, index_strides, lookup, plan_call, run_nodes
-from exprc.codegen.cfamily.renderer import arg_layout
+from exprc.printing import to_infix
+from exprc.shapes import ShapeError
 
 
 def run_kernel(step, values, function, ffi):
@@ -61,7 +61,7 @@ def _packed(kernel, lengths, contiguous, buffers, strides):
         args[pos] = a.__array_interface__["data"][0]
         pos += 1
         if b.ndim:
-            args[pos:pos + d] = s
+            args[pos : pos + d] = s
             pos += d
     return args
 
@@ -94,7 +94,7 @@ def _row_pass_lengths(step, arrays):
     named = [(b, v, a) for (b, v), a in zip(step.inputs, arrays) if b.ndim]
     full = (kernel.matrix.name, kernel.vector.name)
     lengths = [None, None]
-    for b, v, a in named:
+    for b, _v, a in named:
         if b.name in full:
             for axis, array_axis in enumerate(step.axes[b.name]):
                 if array_axis is not None:
@@ -110,8 +110,10 @@ def _row_pass_lengths(step, arrays):
             if b.name in step.epilogue_inputs or lengths[axis] == 1:
                 return None  # NumPy broadcasts the product or the result
             described = ", ".join(f"{to_infix(v, limit=40)} {a.shape}" for _, v, a in named)
-            raise ShapeError(f"computing {kernel.note}: shapes do not broadcast: axis {axis} has lengths "
-                             f"{lengths[axis]} and {a.shape[array_axis]} in {described}")
+            raise ShapeError(
+                f"computing {kernel.note}: shapes do not broadcast: axis {axis} has lengths "
+                f"{lengths[axis]} and {a.shape[array_axis]} in {described}"
+            )
     return lengths
 
 

@@ -2,9 +2,17 @@
 and the static function running a range of its rows (see :mod:`exprc.codegen.c.render`).
 See docs/internals/c-back-end.md.
 """
-from exprc.codegen.ir import kernel as ir
-from exprc.codegen.cfamily.formulas import C_TYPES, c_expression, c_literal, calls_vector_math, cast_expression, dtype_class
+
+from exprc.codegen.cfamily.formulas import (
+    C_TYPES,
+    c_expression,
+    c_literal,
+    calls_vector_math,
+    cast_expression,
+    dtype_class,
+)
 from exprc.codegen.cfamily.renderer import KernelRenderer, Writer, all_exprs, comment, loop_dtype
+from exprc.codegen.ir import kernel as ir
 
 
 class CKernelRenderer(KernelRenderer):
@@ -32,13 +40,14 @@ class CKernelRenderer(KernelRenderer):
             rhs = c_expression(expr.op, loop_dtype(expr), [self.name(a) for a in expr.args])
         return f"const {ctype} {name} = {rhs};{comment(expr.note)}"
 
-
     def render(self):
         k, w = self.k, Writer()
         w.lines.extend(self.header())
         memo = {}
         exprs = all_exprs(k)
-        by_level = {lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)}
+        by_level = {
+            lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)
+        }
         acc = [e for e in exprs if isinstance(e, ir.Acc)]
         if self.d == 0:  # one element (a reduction always has an axis)
             w.open(f"void {self.fn}(const int64_t *args)")
@@ -85,7 +94,6 @@ class CKernelRenderer(KernelRenderer):
             w.close()
         return "\n".join(w.lines)
 
-
     def unpack(self, w):
         k, pos = self.k, 0
         if self.d:
@@ -106,7 +114,6 @@ class CKernelRenderer(KernelRenderer):
         size = " * ".join(f"n{a}" for a in range(self.d)) or "1"
         w.line(f"const int64_t size = {size};")
         w.line("(void)size;")
-
 
     def unit_stride_test(self, w, buffers):
         """Declare ``unit``: whether every buffer walking the last axis has stride 1 on it
@@ -216,7 +223,6 @@ class CKernelRenderer(KernelRenderer):
             w.close()
         w.close()
 
-
     def _calls_vector_math(self, body):
         """Whether the statements of ``body`` call a function of glibc's vector math (exp,
         tanh, ...), directly or through one of the run time's helpers."""
@@ -284,8 +290,10 @@ class CKernelRenderer(KernelRenderer):
         axis = self.kept - 1
         test = " && ".join(f"{b.name}_s{axis} == 1" for b in self.k.buffers if b.ndim) or "0"
         w.line(f"const int columns = !unit && {test};  /* consecutive results: a block of them at a time */")
-        w.line(f"const int short_rows = unit && n{self.d - 1} < EXPRC_SHORT_ROW;"
-               "  /* rows too short for a SIMD loop: a block of them at a time */")
+        w.line(
+            f"const int short_rows = unit && n{self.d - 1} < EXPRC_SHORT_ROW;"
+            "  /* rows too short for a SIMD loop: a block of them at a time */"
+        )
 
     def reduce_columns(self, w, by_level, acc, consecutive=True):
         """Rows ``first..last`` of the kept axes, up to EXPRC_COLUMNS consecutive ones (along the
@@ -344,8 +352,10 @@ class CKernelRenderer(KernelRenderer):
         nan_param = ", int *nan_seen_out" if tracks_nan else ""
         last = d - 1
         w.line(f"/* reduces rows first..last of axes before n{last} (C order) times i{last} in from..to into acc */")
-        w.open(f"static {acc_type} {fn}_partial(const int64_t *args, int64_t first, int64_t last, "
-               f"int64_t from, int64_t to, {acc_type} acc{nan_param})")
+        w.open(
+            f"static {acc_type} {fn}_partial(const int64_t *args, int64_t first, int64_t last, "
+            f"int64_t from, int64_t to, {acc_type} acc{nan_param})"
+        )
         self.unpack(w)
         self.invariants(w, by_level[0])
         used = {id(e) for e in ir.walk(by_level[2] + [red.value])}
@@ -398,7 +408,6 @@ class CKernelRenderer(KernelRenderer):
         """The buffers the reduction's inner loop reads."""
         return [e.buffer for e in by_level[2] if isinstance(e, ir.Load)]
 
-
     def update(self, red, acc="acc", nan_seen="nan_seen"):
         """The statement adding the reduced value into ``acc`` (and NaN into ``nan_seen``)."""
         v = self.name(red.value)
@@ -416,4 +425,3 @@ class CKernelRenderer(KernelRenderer):
         if dtype_class(red.dtype) == "f":
             text += f" {nan_seen} |= ({v} != {v});"
         return text
-

@@ -6,14 +6,14 @@ BLAS through NumPy, unless a row pass fuses a matrix-vector product with the wor
 on its rows; everything else runs the op's NumPy reference between the kernels,
 which for a view op returns a view.
 """
+
+from exprc.codegen.ir.lowering import Kind, LoweringTable
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
 from exprc.ops.reduction import All, Any, ArgMax, ArgMin, Max, Min, Prod, Sum, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
-
-from exprc.codegen.ir.lowering import Kind, LoweringTable
 
 C_LOWERINGS = LoweringTable("c")
 C_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
@@ -22,5 +22,15 @@ for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (
 C_LOWERINGS.register(MatMul, TensorDot, kind=Kind.LIBRARY, library="BLAS, through NumPy")
 C_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)
 C_LOWERINGS.register(ShapeI, kind=Kind.SHAPE)
-C_LOWERINGS.register(ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
-                     AdvancedIncSubtensor, StopGradient, Rows, kind=Kind.HOST)
+C_LOWERINGS.register(
+    ArgMax,
+    ArgMin,
+    SumToShape,
+    Concatenate,
+    AdvancedSubtensor,
+    IncSubtensor,
+    AdvancedIncSubtensor,
+    StopGradient,
+    Rows,
+    kind=Kind.HOST,
+)

@@ -11,27 +11,28 @@ See docs/internals/c-back-end.md and docs/internals/c-call-path.md.
 >>> f(np.zeros(4))  # doctest: +SKIP
 array(4.)
 """
+
 import contextlib
 
 import numpy as np
 
-from exprc.graph import Constant, canonical_text
-from exprc.printing import infix_texts
-
 from exprc.codegen.c import build
 from exprc.codegen.c.call import OBJECT_HEAD, SegmentRunner
-from exprc.codegen.c.entry import declarations as entry_declarations, max_rank
+from exprc.codegen.c.entry import declarations as entry_declarations
+from exprc.codegen.c.entry import max_rank
+from exprc.codegen.c.kernel_call import as_array, run_kernel
 from exprc.codegen.c.render import declaration, render_parts
 from exprc.codegen.c.runtime import runtime_source
-from exprc.codegen.c.kernel_call import as_array, run_kernel
-from exprc.codegen.ir.call_plan import lookup, perform
-from exprc.codegen.ir.kernel import RowPassKernel
-from exprc.codegen.ir.lower import NumpyStep, lower
 from exprc.codegen.c.target import TARGET
 from exprc.codegen.cache.disk import sha256
 from exprc.codegen.cache.memo import Memo, MemoizedProgram
+from exprc.codegen.ir.call_plan import lookup, perform
+from exprc.codegen.ir.kernel import RowPassKernel
+from exprc.codegen.ir.lower import NumpyStep, lower
 from exprc.codegen.ir.row_pass import may_write_over
 from exprc.codegen.ir.segments import Segment, plan
+from exprc.graph import Constant, canonical_text
+from exprc.printing import infix_texts
 
 #: Compiled programs kept in this process, most recently used last.
 MEMO_SIZE = 128
@@ -117,8 +118,13 @@ class _Compiled:
             for segment in self.segments:
                 cdef += entry_declarations(segment)
             runtime = runtime_source(max_rank(self.segments), OBJECT_HEAD) if self.segments else None
-            self.library = build.load_library(self.source, "\n".join(cdef), graph=canonical_text(inputs, outputs, sha256),
-                                              units=units, runtime=runtime)
+            self.library = build.load_library(
+                self.source,
+                "\n".join(cdef),
+                graph=canonical_text(inputs, outputs, sha256),
+                units=units,
+                runtime=runtime,
+            )
             lib = self.library.lib
             self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}
             self.runners = {s.index: SegmentRunner(s, self.library, reuse=_reuse(s, writes)) for s in self.segments}
@@ -189,7 +195,7 @@ class _Compiled:
         for position, item in enumerate(self.items):
             if not isinstance(item, Segment):
                 continue
-            for k, step in enumerate(item.steps):
+            for k, step in enumerate(item.steps):  # noqa: B007 - k is read after the loop
                 if any(var is out for _, var in step.outputs):
                     break
             else:
@@ -198,7 +204,8 @@ class _Compiled:
                 return False
             if isinstance(step.kernel, RowPassKernel):
                 if not may_write_over(step, out, source) or any(
-                        var in aliases and var is not source for _, var in step.inputs):
+                    var in aliases and var is not source for _, var in step.inputs
+                ):
                     return False
             else:
                 if step.reduced_axes is not None:
@@ -207,8 +214,8 @@ class _Compiled:
                 for buffer, var in step.inputs:
                     if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
                         return False
-            later = [v for s in item.steps[k + 1:] for _, v in s.inputs]
-            later += [v for i in self.items[position + 1:] for v in _reads(i)]
+            later = [v for s in item.steps[k + 1 :] for _, v in s.inputs]
+            later += [v for i in self.items[position + 1 :] for v in _reads(i)]
             return not any(v in aliases for v in later)
         return False
 
@@ -239,8 +246,10 @@ class _Compiled:
         # but an output written over its input's array (in_place) is that array by design.
         given = {id(a) for a in arrays}
         written = {k for k, i in self.in_place.items() if results[k] is arrays[i]}
-        return [r.copy() if k not in written and (id(r) in given or isinstance(v, Constant)) else r
-                for k, (v, r) in enumerate(zip(self.outputs, results))]
+        return [
+            r.copy() if k not in written and (id(r) in given or isinstance(v, Constant)) else r
+            for k, (v, r) in enumerate(zip(self.outputs, results))
+        ]
 
     def _run_segment(self, segment, values):
         arrays = []
@@ -257,8 +266,11 @@ class _Compiled:
 
 def _reuse(segment, writes):
     """``{output slot: input slot}`` of ``segment`` for the outputs written over an input."""
-    return {segment.outputs.index(out): segment.inputs.index(source)
-            for out, source in writes.items() if out in segment.outputs}
+    return {
+        segment.outputs.index(out): segment.inputs.index(source)
+        for out, source in writes.items()
+        if out in segment.outputs
+    }
 
 
 def _reads(item):

@@ -12,18 +12,24 @@ See docs/internals/c-back-end.md.
 >>> render_kernel(k).splitlines()[1]
 ' * k0_exp_x'
 """
+
 import re
 from dataclasses import dataclass
 
-from exprc.codegen.ir import kernel as ir
-from exprc.codegen.cfamily import templates
-from exprc.codegen.cfamily.formulas import LIBMVEC_2_35_BINARY_FUNCTIONS, LIBMVEC_2_35_FUNCTIONS, helper_source, helpers_used
-from exprc.codegen.cfamily.renderer import all_exprs, block_comment, join, loop_dtype
 from exprc.codegen.c import row_pass as c_row_pass
 from exprc.codegen.c.call import OBJECT_HEAD
 from exprc.codegen.c.entry import max_rank, render_segment
 from exprc.codegen.c.loops import CKernelRenderer
 from exprc.codegen.c.runtime import runtime_header
+from exprc.codegen.cfamily import templates
+from exprc.codegen.cfamily.formulas import (
+    LIBMVEC_2_35_BINARY_FUNCTIONS,
+    LIBMVEC_2_35_FUNCTIONS,
+    helper_source,
+    helpers_used,
+)
+from exprc.codegen.cfamily.renderer import all_exprs, block_comment, join, loop_dtype
+from exprc.codegen.ir import kernel as ir
 
 #: Index spaces with fewer elements than this run on one thread.
 PARALLEL_MIN = 32768
@@ -39,11 +45,19 @@ def _prelude():
 def _more_simd():
     lines = []
     for name in LIBMVEC_2_35_FUNCTIONS:
-        lines += ["#pragma omp declare simd notinbranch", f"double {name}(double);",
-                  "#pragma omp declare simd notinbranch", f"float {name}f(float);"]
+        lines += [
+            "#pragma omp declare simd notinbranch",
+            f"double {name}(double);",
+            "#pragma omp declare simd notinbranch",
+            f"float {name}f(float);",
+        ]
     for name in LIBMVEC_2_35_BINARY_FUNCTIONS:
-        lines += ["#pragma omp declare simd notinbranch", f"double {name}(double, double);",
-                  "#pragma omp declare simd notinbranch", f"float {name}f(float, float);"]
+        lines += [
+            "#pragma omp declare simd notinbranch",
+            f"double {name}(double, double);",
+            "#pragma omp declare simd notinbranch",
+            f"float {name}f(float, float);",
+        ]
     return "\n".join(lines)
 
 
@@ -102,8 +116,14 @@ def render_parts(kernels, title="", segments=(), texts=None, max_units=1):
         units[i].append(text)
         load[i] += cost[id(text)]
     order = {id(t): n for n, t in enumerate(kernel_texts)}
-    return RenderedProgram(source, [join(head + [prototypes] + sorted(unit, key=lambda t: order[id(t)])
-                                          + (tail if i == 0 else [])) for i, unit in enumerate(units)], by_name)
+    return RenderedProgram(
+        source,
+        [
+            join(head + [prototypes] + sorted(unit, key=lambda t: order[id(t)]) + (tail if i == 0 else []))
+            for i, unit in enumerate(units)
+        ],
+        by_name,
+    )
 
 
 def _code_size(text):
@@ -165,8 +185,7 @@ def render_kernels(kernels):
             same = first[key]
             note = f" (computes {kernel.note})".replace("*/", "* /") if kernel.note else ""
             body = f"return {same}(args);" if isinstance(kernel, ir.RowPassKernel) else f"{same}(args);"
-            texts.append(f"/* {kernel.name}: the same code as {same}{note} */\n"
-                         f"{declaration(kernel)[:-1]} {{ {body} }}")
+            texts.append(f"/* {kernel.name}: the same code as {same}{note} */\n{declaration(kernel)[:-1]} {{ {body} }}")
             continue
         first[key] = kernel.name
         texts.append(text.replace(_PLACEHOLDER, kernel.name))

@@ -5,10 +5,11 @@ has the loops of ``X @ w``) and an entry point running the blocks on all cores a
 their partial results in block order, so results do not depend on the number of threads.
 See docs/internals/row-passes.md.
 """
-from exprc.codegen.ir import kernel as ir
+
+from exprc.codegen.c.loops import CKernelRenderer
 from exprc.codegen.cfamily.formulas import C_TYPES
 from exprc.codegen.cfamily.renderer import INDENT, Writer, block_comment, comment
-from exprc.codegen.c.loops import CKernelRenderer
+from exprc.codegen.ir import kernel as ir
 
 #: A row pass splits its rows into at most this many blocks ...
 MAX_BLOCKS = 64
@@ -149,10 +150,12 @@ def support(kernels):
     dtypes = sorted({k.matrix.dtype for k in kernels if isinstance(k, ir.RowPassKernel)})
     if not dtypes:
         return []
-    parts = [_SUPPORT.format(block_rows=BLOCK_ROWS, max_blocks=MAX_BLOCKS, chunk_bytes=CHUNK_BYTES,
-                             chunk_rows=CHUNK_ROWS)]
-    parts += [_DTYPE_SUPPORT.format(S=d, T=C_TYPES[d], fast=_MULTIPLY_ADD[d][0], fma=_MULTIPLY_ADD[d][1])
-              for d in dtypes]
+    parts = [
+        _SUPPORT.format(block_rows=BLOCK_ROWS, max_blocks=MAX_BLOCKS, chunk_bytes=CHUNK_BYTES, chunk_rows=CHUNK_ROWS)
+    ]
+    parts += [
+        _DTYPE_SUPPORT.format(S=d, T=C_TYPES[d], fast=_MULTIPLY_ADD[d][0], fma=_MULTIPLY_ADD[d][1]) for d in dtypes
+    ]
     return parts
 
 
@@ -194,8 +197,7 @@ class _RowPassRenderer(CKernelRenderer):
     def gather(self, roots, level):
         """The expressions ``roots`` need at ``level``, and the invariants they need, in order."""
         exprs = ir.walk(roots)
-        return ([e for e in exprs if self.where(e) == INVARIANT],
-                [e for e in exprs if self.where(e) == level])
+        return ([e for e in exprs if self.where(e) == INVARIANT], [e for e in exprs if self.where(e) == level])
 
     # --- statements --------------------------------------------------------------------
     def name(self, expr):
@@ -264,10 +266,12 @@ class _RowPassRenderer(CKernelRenderer):
         roots = [r.value for r in k.sums] + [c.value for c in k.contractions] + row_stores
         invariants, body = self.gather(roots, ROW)
         X, v = k.matrix.name, k.vector.name
-        w.line(f"/* the rows of block \"blk\" of \"nblocks\": their partial sums into sums[0..{ns}), their")
+        w.line(f'/* the rows of block "blk" of "nblocks": their partial sums into sums[0..{ns}), their')
         w.line(f"   partial products into columns[p * n1 + col] for the {nc} product(s) p */")
-        w.open(f"static EXPRC_ONCE void {fn}_block(const int64_t *args, int64_t blk, int64_t nblocks, "
-               f"double *restrict sums, {T} *restrict columns)")
+        w.open(
+            f"static EXPRC_ONCE void {fn}_block(const int64_t *args, int64_t blk, int64_t nblocks, "
+            f"double *restrict sums, {T} *restrict columns)"
+        )
         self.unpack(w)
         self.invariants(w, invariants)
         w.line("int64_t first, last;")
@@ -285,7 +289,7 @@ class _RowPassRenderer(CKernelRenderer):
         w.line("const int64_t rows_in_chunk = last - start < chunk ? last - start : chunk;")
         w.line(f"const {T} *xc = {X} + start * {X}_s0;  /* the chunk's first row */")
         w.line(f"{T} rowdot[EXPRC_CHUNK_ROWS];  /* {X} @ {v}, one per row of the chunk */")
-        for n, c in enumerate(k.contractions):
+        for n in range(len(k.contractions)):
             w.line(f"{T} weight{n}[EXPRC_CHUNK_ROWS];{comment('per row: what part' + str(n) + ' adds up')}")
         w.line(f"exprc_row_dots_{k.matrix.dtype}(xc, {X}_s0, {X}_s1, {v}, {v}_s1, n1, rows_in_chunk, rowdot);")
         clause = f" reduction(+:{', '.join(f'sum{n}' for n in range(ns))})" if ns else ""
@@ -319,7 +323,9 @@ class _RowPassRenderer(CKernelRenderer):
         self.invariants(w, invariants)
         w.line("const int64_t nblocks = exprc_row_blocks(n0);")
         w.line("/* per block: its partial sums, then its partial products (n1 each) */")
-        w.line(f"char *scratch = malloc((size_t)nblocks * ({ns} * sizeof(double) + {nc} * (size_t)n1 * sizeof({T})) + 1);")
+        w.line(
+            f"char *scratch = malloc((size_t)nblocks * ({ns} * sizeof(double) + {nc} * (size_t)n1 * sizeof({T})) + 1);"
+        )
         w.line("if (scratch == NULL)")
         w.line(INDENT + "return 1;  /* out of memory */")
         w.line("double *sums = (double *)scratch;")
@@ -359,4 +365,3 @@ class _RowPassRenderer(CKernelRenderer):
         w.line("free(scratch);")
         w.line("return 0;")
         w.close()
-

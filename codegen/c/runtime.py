@@ -8,6 +8,7 @@ See docs/internals/c-call-path.md.
 >>> "exprc_step_run" in runtime_source(2, 16), "exprc_step_run" in runtime_header(2, 16)
 (True, False)
 """
+
 from exprc.codegen.cfamily import templates
 
 RETURN_CODES = {"OK": 0, "SHAPE_ERROR": 1, "FALLBACK": 2, "NO_MEMORY": 3, "BAD_OUTPUT": 4}

@@ -15,6 +15,7 @@ cache: ...
 0 entries, 0 B
 0
 """
+
 import argparse
 import sys
 import time
@@ -49,8 +50,10 @@ def _clear(cache, entries, older_than):
     removed = [e for e in chosen if cache.remove(e)]
     freed = sum(size for e, size in zip(chosen, sizes) if e in removed)
     print(f"cache: {cache.root}")
-    print(f"removed {len(removed)} of {len(entries)} entries, {_bytes(freed)} freed"
-          + (f"; {len(chosen) - len(removed)} being built were left" if len(removed) < len(chosen) else ""))
+    print(
+        f"removed {len(removed)} of {len(entries)} entries, {_bytes(freed)} freed"
+        + (f"; {len(chosen) - len(removed)} being built were left" if len(removed) < len(chosen) else "")
+    )
 
 
 def main(argv=None):
@@ -61,12 +64,16 @@ def main(argv=None):
     0 entries, 0 B
     0
     """
-    parser = argparse.ArgumentParser(prog="python -m exprc.cache", description="List, size or clear exprc's disk cache.")
+    parser = argparse.ArgumentParser(
+        prog="python -m exprc.cache", description="List, size or clear exprc's disk cache."
+    )
     parser.add_argument("action", nargs="?", default="list", choices=("list", "size", "clear"))
-    parser.add_argument("--older-than", type=float, metavar="DAYS",
-                        help="with clear: only entries last written more than DAYS days ago")
-    parser.add_argument("--dir", help="the cache directory (default: $EXPRC_CACHE_DIR, $XDG_CACHE_HOME/exprc "
-                                      "or ~/.cache/exprc)")
+    parser.add_argument(
+        "--older-than", type=float, metavar="DAYS", help="with clear: only entries last written more than DAYS days ago"
+    )
+    parser.add_argument(
+        "--dir", help="the cache directory (default: $EXPRC_CACHE_DIR, $XDG_CACHE_HOME/exprc or ~/.cache/exprc)"
+    )
     args = parser.parse_args(argv)
     if args.older_than is not None and args.action != "clear":
         parser.error("--older-than goes with clear")

@@ -12,6 +12,7 @@ True
 >>> cache.lookup(cache_key("int f;", "cc 12", ["-O3"])) is None
 True
 """
+
 import contextlib
 import json
 import os
@@ -177,7 +178,9 @@ class DiskCache:
         cache; returns the cached path. ``extra`` (a dict of JSON values) is kept in the
         reference, for :meth:`lookup_entry`; ``suffix`` names the kind of file (a library, an
         object file to link with, or a CUDA ``.cubin``)."""
-        data = bytes(built_library) if isinstance(built_library, (bytes, bytearray)) else Path(built_library).read_bytes()
+        data = (
+            bytes(built_library) if isinstance(built_library, (bytes, bytearray)) else Path(built_library).read_bytes()
+        )
         digest = sha256(data).hexdigest()
         library = self._dir(key, create=True) / f"{key}-{digest[:16]}{suffix}"
         atomic_write(library, data)
@@ -287,7 +290,7 @@ class Entry:
         for line in head.splitlines():
             line = line.strip(" */")
             if line.startswith("outputs:"):
-                return line[len("outputs:"):].strip()
+                return line[len("outputs:") :].strip()
         return {"object": "the entry points' run time", "graph": "a rewritten graph"}.get(self.kind, "")
 
 

@@ -6,6 +6,7 @@ CUDA back ends' programs share in front of their memoised builds.
 >>> memo.get_or_build("a", lambda: 1), memo.get_or_build("a", lambda: 2)
 (1, 1)
 """
+
 import threading
 from collections import OrderedDict
 

@@ -10,6 +10,7 @@ See docs/internals/adding-an-op.md and docs/internals/c-back-end.md.
 >>> c_expression("exp", "float32", ["x"])
 'expf(x)'
 """
+
 import functools
 import re
 
@@ -18,9 +19,16 @@ import numpy as np
 #: The C type that holds each dtype (bools are bytes holding 0 or 1, as in NumPy).
 C_TYPES = {
     "bool": "uint8_t",
-    "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
-    "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
-    "float32": "float", "float64": "double",
+    "int8": "int8_t",
+    "int16": "int16_t",
+    "int32": "int32_t",
+    "int64": "int64_t",
+    "uint8": "uint8_t",
+    "uint16": "uint16_t",
+    "uint32": "uint32_t",
+    "uint64": "uint64_t",
+    "float32": "float",
+    "float64": "double",
 }
 
 #: The dtypes the C back end computes with (float16 runs through NumPy).
@@ -53,15 +61,36 @@ C_OPS = {
         # NaN stays NaN; -0.0 and 0.0 give 0.
         "f": "({0} > 0 ? ({T})1 : {0} < 0 ? ({T})-1 : {0} == 0 ? ({T})0 : {0})",
     },
-    "square": {"i": _WRAP.replace("{op}", "*").replace("{1}", "{0}"),
-               "u": _WRAP.replace("{op}", "*").replace("{1}", "{0}"), "f": "{0} * {0}"},
-    **_float_fns({
-        "exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2", "log10": "log10",
-        "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
-        "tan": "tan", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "sinh": "sinh",
-        "cosh": "cosh", "tanh": "tanh", "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh",
-        "rint": "rint",
-    }),
+    "square": {
+        "i": _WRAP.replace("{op}", "*").replace("{1}", "{0}"),
+        "u": _WRAP.replace("{op}", "*").replace("{1}", "{0}"),
+        "f": "{0} * {0}",
+    },
+    **_float_fns(
+        {
+            "exp": "exp",
+            "exp2": "exp2",
+            "log": "log",
+            "log2": "log2",
+            "log10": "log10",
+            "log1p": "log1p",
+            "expm1": "expm1",
+            "sqrt": "sqrt",
+            "sin": "sin",
+            "cos": "cos",
+            "tan": "tan",
+            "arcsin": "asin",
+            "arccos": "acos",
+            "arctan": "atan",
+            "sinh": "sinh",
+            "cosh": "cosh",
+            "tanh": "tanh",
+            "arcsinh": "asinh",
+            "arccosh": "acosh",
+            "arctanh": "atanh",
+            "rint": "rint",
+        }
+    ),
     # floor/ceil/trunc of an integer is the integer itself (NumPy 2 keeps the dtype).
     "floor": {"b": "{0}", "i": "{0}", "u": "{0}", "f": "floor{F}({0})"},
     "ceil": {"b": "{0}", "i": "{0}", "u": "{0}", "f": "ceil{F}({0})"},
@@ -81,15 +110,28 @@ C_OPS = {
     # --- binary arithmetic ----------------------------------------------------
     "add": {"b": "({0} | {1})", "i": _WRAP.replace("{op}", "+"), "u": _WRAP.replace("{op}", "+"), "f": "{0} + {1}"},
     "subtract": {"i": _WRAP.replace("{op}", "-"), "u": _WRAP.replace("{op}", "-"), "f": "{0} - {1}"},
-    "multiply": {"b": "({0} & {1})", "i": _WRAP.replace("{op}", "*"), "u": _WRAP.replace("{op}", "*"), "f": "{0} * {1}"},
+    "multiply": {
+        "b": "({0} & {1})",
+        "i": _WRAP.replace("{op}", "*"),
+        "u": _WRAP.replace("{op}", "*"),
+        "f": "{0} * {1}",
+    },
     "true_divide": {"f": "{0} / {1}"},
     "floor_divide": {k: "exprc_floor_divide_{S}({0}, {1})" for k in "iuf"},
     "mod": {k: "exprc_mod_{S}({0}, {1})" for k in "iuf"},
     "power": {"i": "exprc_power_{S}({0}, {1})", "u": "exprc_power_{S}({0}, {1})", "f": "pow{F}({0}, {1})"},
-    "maximum": {"b": "({0} | {1})", "i": "({0} >= {1} ? {0} : {1})", "u": "({0} >= {1} ? {0} : {1})",
-                "f": "(({0} >= {1} || isnan({0})) ? {0} : {1})"},
-    "minimum": {"b": "({0} & {1})", "i": "({0} <= {1} ? {0} : {1})", "u": "({0} <= {1} ? {0} : {1})",
-                "f": "(({0} <= {1} || isnan({0})) ? {0} : {1})"},
+    "maximum": {
+        "b": "({0} | {1})",
+        "i": "({0} >= {1} ? {0} : {1})",
+        "u": "({0} >= {1} ? {0} : {1})",
+        "f": "(({0} >= {1} || isnan({0})) ? {0} : {1})",
+    },
+    "minimum": {
+        "b": "({0} & {1})",
+        "i": "({0} <= {1} ? {0} : {1})",
+        "u": "({0} <= {1} ? {0} : {1})",
+        "f": "(({0} <= {1} || isnan({0})) ? {0} : {1})",
+    },
     "arctan2": {"f": "atan2{F}({0}, {1})"},
     "hypot": {"f": "hypot{F}({0}, {1})"},
     # --- comparisons and logic (results are bools: 0 or 1) ----------------------
@@ -125,16 +167,36 @@ def has_c(op_name, dtype):
 LIBMVEC_FUNCTIONS = ("exp", "log", "sin", "cos")
 LIBMVEC_BINARY_FUNCTIONS = ("pow",)
 LIBMVEC_2_35_FUNCTIONS = (
-    "acos", "acosh", "asin", "asinh", "atan", "atanh", "cosh", "erf", "erfc", "exp2",
-    "expm1", "log10", "log1p", "log2", "sinh", "tan", "tanh",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "cosh",
+    "erf",
+    "erfc",
+    "exp2",
+    "expm1",
+    "log10",
+    "log1p",
+    "log2",
+    "sinh",
+    "tan",
+    "tanh",
 )
 LIBMVEC_2_35_BINARY_FUNCTIONS = ("atan2", "hypot")
 
 #: Helpers (see :func:`helper_source`) that call a function of libmvec.
 _VECTOR_MATH_HELPERS = ("exprc_sigmoid", "exprc_softplus", "exprc_gammaln")
 
-_VECTOR_MATH_NAMES = (LIBMVEC_FUNCTIONS + LIBMVEC_BINARY_FUNCTIONS + _VECTOR_MATH_HELPERS
-                      + LIBMVEC_2_35_FUNCTIONS + LIBMVEC_2_35_BINARY_FUNCTIONS)
+_VECTOR_MATH_NAMES = (
+    LIBMVEC_FUNCTIONS
+    + LIBMVEC_BINARY_FUNCTIONS
+    + _VECTOR_MATH_HELPERS
+    + LIBMVEC_2_35_FUNCTIONS
+    + LIBMVEC_2_35_BINARY_FUNCTIONS
+)
 _VECTOR_MATH_CALL = re.compile(r"\b(?:" + "|".join(_VECTOR_MATH_NAMES) + r")f?\(")
 
 
@@ -153,8 +215,9 @@ def calls_vector_math(op_name, dtype):
 def c_expression(op_name, dtype, args):
     """The C expression computing ``op_name`` on ``args`` (C expressions of loop dtype ``dtype``)."""
     template = C_OPS[op_name][dtype_class(dtype)]
-    return template.format(*args, T=C_TYPES[dtype], U=_wide_unsigned(dtype),
-                           F="f" if dtype == "float32" else "", S=dtype)
+    return template.format(
+        *args, T=C_TYPES[dtype], U=_wide_unsigned(dtype), F="f" if dtype == "float32" else "", S=dtype
+    )
 
 
 def helpers_used(op_name, dtype):
@@ -266,13 +329,16 @@ static inline {T} exprc_power_{S}({T} base, {T} exponent)
 }}""",
     },
     "exprc_clip_{S}": {
-        **{k: """\
+        **{
+            k: """\
 /* {S} clip: minimum(maximum(x, lo), hi). */
 static inline {T} exprc_clip_{S}({T} x, {T} lo, {T} hi)
 {{
     {T} m = x >= lo ? x : lo;
     return m <= hi ? m : hi;
-}}""" for k in "biu"},
+}}"""
+            for k in "biu"
+        },
         "f": """\
 /* {S} clip: minimum(maximum(x, lo), hi), NaN propagating as in NumPy. */
 static inline {T} exprc_clip_{S}({T} x, {T} lo, {T} hi)
@@ -281,29 +347,35 @@ static inline {T} exprc_clip_{S}({T} x, {T} lo, {T} hi)
     return (m <= hi || isnan(m)) ? m : hi;
 }}""",
     },
-    "exprc_sigmoid": {"f": """\
+    "exprc_sigmoid": {
+        "f": """\
 /* sigmoid in double, as the NumPy reference computes it (no overflow): 1 / (1 + e) for
    x >= 0 and e / (1 + e) below, with e = exp(-|x|), the one exponential both need. */
 static inline double exprc_sigmoid(double x)
 {{
     const double e = exp(-fabs(x));
     return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-}}"""},
-    "exprc_softplus": {"f": """\
+}}"""
+    },
+    "exprc_softplus": {
+        "f": """\
 /* softplus in double: NumPy's logaddexp(0, x), max(x, 0) + log1p(exp(-|x|)) (the exponential
    sigmoid computes too, so the two share it) and ln 2 at 0; NaN stays NaN. Without branches,
    so a vectorized loop computes one exponential and one log1p per element, not both sides'. */
 static inline double exprc_softplus(double x)
 {{
     return x == 0 ? M_LN2 : (x > 0 ? x : 0.0) + log1p(exp(-fabs(x)));
-}}"""},
-    "exprc_gammaln": {"f": """\
+}}"""
+    },
+    "exprc_gammaln": {
+        "f": """\
 /* log|Gamma(x)| in double; lgamma_r because lgamma writes a global. */
 static inline double exprc_gammaln(double x)
 {{
     int sign;
     return lgamma_r(x, &sign);
-}}"""},
+}}"""
+    },
 }
 
 
@@ -366,5 +438,5 @@ def cast_expression(arg, from_dtype, to_dtype, types=C_TYPES):
     limit = f"{2 ** (bits - 1)}.0{f}"
     fitted = f"({arg} >= -{limit} && {arg} < {limit} ? ({signed}){arg} : INT{bits}_MIN)"
     if to_dtype == "uint64":  # [2**63, 2**64) fits the unsigned type only
-        return f"({arg} >= {limit} && {arg} < {2 ** 64}.0{f} ? ({target}){arg} : ({target}){fitted})"
+        return f"({arg} >= {limit} && {arg} < {2**64}.0{f} ? ({target}){arg} : ({target}){fitted})"
     return fitted if to_dtype in ("int32", "int64") else f"({target}){fitted}"

@@ -1,8 +1,9 @@
 """What the C and CUDA renderers share: the packed argument layout of a kernel, the
 line writer and comments, and :class:`KernelRenderer`, the walk over a kernel's expressions
 (names, levels, header comment) that each renderer's loops build on."""
-from exprc.codegen.ir import kernel as ir
+
 from exprc.codegen.cfamily.formulas import c_literal, dtype_class
+from exprc.codegen.ir import kernel as ir
 
 INDENT = "    "
 
@@ -161,8 +162,9 @@ class KernelRenderer:
             return "0"
         if red.op in ("mul", "and"):
             return "1"
-        bits = 8 * {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4}.get(red.acc_dtype, 8)
+        bits = 8 * {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4}.get(
+            red.acc_dtype, 8
+        )
         if red.op == "max":
             return {"f": "-INFINITY", "i": f"INT{bits}_MIN", "u": "0", "b": "0"}[kind]
         return {"f": "INFINITY", "i": f"INT{bits}_MAX", "u": f"UINT{bits}_MAX", "b": "1"}[kind]
-

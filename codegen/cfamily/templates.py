@@ -4,6 +4,7 @@ it, read once; ``@name@`` marks a field filled in per program.
 >>> fill("#define EXPRC_THREADS @threads@", threads=256)
 '#define EXPRC_THREADS 256'
 """
+
 from importlib import resources
 
 

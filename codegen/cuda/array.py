@@ -9,6 +9,7 @@ See docs/internals/cuda-back-end.md.
 >>> x.__cuda_array_interface__["strides"], x.T.__cuda_array_interface__["strides"]
 (None, (4, 12))
 """
+
 import numpy as np
 
 from exprc.codegen.cuda import dlpack, recording
@@ -47,7 +48,9 @@ class DeviceArray:
         self.shape = tuple(int(n) for n in shape)
         if any(n < 0 for n in self.shape):
             raise ValueError(f"DeviceArray: shape {self.shape} has a negative length")
-        self.strides = _c_strides(self.shape, self.dtype.itemsize) if strides is None else tuple(int(s) for s in strides)
+        self.strides = (
+            _c_strides(self.shape, self.dtype.itemsize) if strides is None else tuple(int(s) for s in strides)
+        )
         if len(self.strides) != len(self.shape):
             raise ValueError(f"DeviceArray: {len(self.strides)} strides {self.strides} for shape {self.shape}")
         self.ptr, self.owner, self.device_id = int(ptr), owner, int(device_id)
@@ -57,7 +60,13 @@ class DeviceArray:
         """An array from values already checked and converted (a replayed call's outputs)."""
         self = cls.__new__(cls)
         self.ptr, self.shape, self.dtype, self.strides, self.owner, self.device_id = (
-            ptr, shape, dtype, strides, owner, device_id)
+            ptr,
+            shape,
+            dtype,
+            strides,
+            owner,
+            device_id,
+        )
         return self
 
     # --- NumPy's descriptive attributes ---------------------------------------------------

@@ -9,12 +9,13 @@ See docs/internals/disk-cache.md.
 >>> cubin[:4]  # doctest: +SKIP
 b'\\x7fELF'
 """
+
 import threading
 import warnings
 
 from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
-from exprc.version import __version__
 from exprc.codegen.cuda.nvrtc import OPTIONS, compile_cubin, nvrtc_version
+from exprc.version import __version__
 
 #: How many CUBINs this process compiled and found in the disk cache (for tests and tuning).
 stats = {"compiled": 0, "loaded_from_disk": 0}
@@ -29,7 +30,9 @@ def cubin_key(source, arch, version):
     >>> cubin_key("x", "sm_80", (13, 0)) != cubin_key("x", "sm_90", (13, 0)) != cubin_key("x", "sm_90", (12, 8))
     True
     """
-    return cache_key(source, f"nvrtc {version[0]}.{version[1]}", [f"--gpu-architecture={arch}", *OPTIONS], "cubin", __version__)
+    return cache_key(
+        source, f"nvrtc {version[0]}.{version[1]}", [f"--gpu-architecture={arch}", *OPTIONS], "cubin", __version__
+    )
 
 
 def load_cubin(source, arch, cache=None, name="kernels.cu"):

@@ -11,11 +11,12 @@ like every other kernel and cached on disk. Ranks beyond it go through the host.
 >>> [k.name for k in copy_kernels()][:3]
 ['exprc_copy_u8_1d', 'exprc_copy_u8_2d', 'exprc_copy_u8_3d']
 """
-from exprc.codegen.ir import kernel as ir
+
 from exprc.codegen.cuda.array import empty, to_device
 from exprc.codegen.cuda.build import KernelModule
 from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments
 from exprc.codegen.cuda.recording import note_copy
+from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.call_plan import canonical_axes
 
 #: The highest rank a copy kernel handles (axes merge first, so few arrays need more).
@@ -28,8 +29,14 @@ def copy_kernel(itemsize, ndim):
     """The kernel copying ``ndim``-d arrays of ``itemsize``-byte items."""
     dtype = _BITS[itemsize]
     src, out = ir.Buffer("src", dtype, ndim), ir.Buffer("out", dtype, ndim, output=True)
-    return ir.Kernel(f"exprc_copy_u{itemsize * 8}_{ndim}d", ndim, (src, out), ((out, ir.Load(src, "src")),),
-                     note=f"a copy of {itemsize}-byte items", computes=("src",))
+    return ir.Kernel(
+        f"exprc_copy_u{itemsize * 8}_{ndim}d",
+        ndim,
+        (src, out),
+        ((out, ir.Load(src, "src")),),
+        note=f"a copy of {itemsize}-byte items",
+        computes=("src",),
+    )
 
 
 def copy_kernels():
@@ -74,4 +81,3 @@ def contiguous_copy(x):
     arguments = pack_arguments(kernel, lengths, contiguous, [(x.ptr, src), (out.ptr, dst)])
     launch(KERNELS.functions(x.device_id)[kernel.name], arguments, *launch_shape(kernel, lengths))
     return out
-

@@ -13,6 +13,7 @@ See docs/internals/cuda-back-end.md.
 >>> del capsule; len(_exported)   # never consumed: the destructor let the owner go
 0
 """
+
 import ctypes
 import threading
 
@@ -161,7 +162,9 @@ def export(owner, ptr, shape, strides, dtype, device, versioned=False, read_only
     dtype = np.dtype(dtype)
     code, bits, lanes = dtype_code(dtype)
     if any(s % dtype.itemsize for s in strides):
-        raise BufferError(f"strides {tuple(strides)} are not whole elements of {dtype}; DLPack counts strides in elements")
+        raise BufferError(
+            f"strides {tuple(strides)} are not whole elements of {dtype}; DLPack counts strides in elements"
+        )
     struct = ffi.new("DLManagedTensorVersioned *" if versioned else "DLManagedTensor *")
     ndim = len(shape)
     shape_array = ffi.new("int64_t[]", [int(n) for n in shape] or [0])
@@ -205,9 +208,12 @@ def describe(capsule):
     struct = ffi.cast("DLManagedTensorVersioned *" if versioned else "DLManagedTensor *", pointer)
     t = struct.dl_tensor
     found = {
-        "data": int(ffi.cast("uintptr_t", t.data)), "device": (t.device.device_type, t.device.device_id),
-        "dtype": (t.dtype.code, t.dtype.bits, t.dtype.lanes), "shape": tuple(t.shape[i] for i in range(t.ndim)),
-        "strides": tuple(t.strides[i] for i in range(t.ndim)), "byte_offset": t.byte_offset,
+        "data": int(ffi.cast("uintptr_t", t.data)),
+        "device": (t.device.device_type, t.device.device_id),
+        "dtype": (t.dtype.code, t.dtype.bits, t.dtype.lanes),
+        "shape": tuple(t.shape[i] for i in range(t.ndim)),
+        "strides": tuple(t.strides[i] for i in range(t.ndim)),
+        "byte_offset": t.byte_offset,
         "versioned": versioned,
     }
     if versioned:

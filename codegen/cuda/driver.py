@@ -11,6 +11,7 @@ True
 >>> arch(0)  # doctest: +SKIP
 'sm_90'
 """
+
 import threading
 
 from exprc.codegen.cuda.nvrtc import dlopen_message

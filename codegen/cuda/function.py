@@ -11,6 +11,7 @@ See docs/internals/cuda-back-end.md.
 >>> f(np.arange(3.0)).get()  # doctest: +SKIP
 array([0., 2., 4.])
 """
+
 import numpy as np
 
 from exprc.function import Function, _check_update_value, _describe, _expected, convert_input
@@ -20,15 +21,32 @@ from exprc.shapes import ShapeError, fmt_shape
 class CudaFunction(Function):
     """A graph compiled for the GPU; built by :func:`exprc.function` with ``device="cuda"``."""
 
-    def __init__(self, inputs, outputs, allow_input_downcast=False, givens=None, name=None, rewrites="fast",
-                 allow_tf32=False, **options):
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        allow_input_downcast=False,
+        givens=None,
+        name=None,
+        rewrites="fast",
+        allow_tf32=False,
+        **options,
+    ):
         # Function checks the inputs, substitutes givens and rewrites the graph, then builds a
         # program for its back end: given "numpy", that is a topological sort (nothing is
         # compiled), replaced here by the CUDA program, so that the checking is not written twice.
-        super().__init__(inputs, outputs, backend="numpy", allow_input_downcast=allow_input_downcast,
-                         givens=givens, name=name, rewrites=rewrites, **options)
-        from exprc.codegen.cuda.program import CudaProgram
+        super().__init__(
+            inputs,
+            outputs,
+            backend="numpy",
+            allow_input_downcast=allow_input_downcast,
+            givens=givens,
+            name=name,
+            rewrites=rewrites,
+            **options,
+        )
         from exprc.codegen.cuda.array import DeviceArray, to_device
+        from exprc.codegen.cuda.program import CudaProgram
 
         self._device_array, self._to_device = DeviceArray, to_device
 
@@ -36,24 +54,35 @@ class CudaFunction(Function):
         n = len(self.outputs)
         program_inputs = self.inputs + self.implicit
         # The update of a shared variable may be written over its mirror (see the module docstring).
-        in_place = [(n + j, program_inputs.index(var)) for j, (var, _) in enumerate(self.updates)
-                    if var in self.implicit]
-        self._program = CudaProgram(program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place,
-                                    allow_tf32=allow_tf32)
+        in_place = [
+            (n + j, program_inputs.index(var)) for j, (var, _) in enumerate(self.updates) if var in self.implicit
+        ]
+        self._program = CudaProgram(
+            program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place, allow_tf32=allow_tf32
+        )
         self._direct = None
         # Per input: its dtype, its number of axes, and (axis, length) where a length is fixed.
-        self._layouts = [(np.dtype(v.dtype), v.ndim, tuple((a, n) for a, n in enumerate(v.type.shape) if n is not None))
-                         for v in self.inputs]
+        self._layouts = [
+            (np.dtype(v.dtype), v.ndim, tuple((a, n) for a, n in enumerate(v.type.shape) if n is not None))
+            for v in self.inputs
+        ]
 
     def __call__(self, *args, **kwargs):
         DeviceArray, to_device = self._device_array, self._to_device
         values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
         # A device array of the input's dtype and lengths is taken as it is (checked here, as
         # every call of a training loop passes one); anything else goes through _on_device.
-        arrays = [value if (type(value) is DeviceArray and value.dtype is dtype and len(value.shape) == ndim
-                            and (not fixed or all(value.shape[a] == n for a, n in fixed)))
-                  else self._on_device(var, value, i)
-                  for i, (var, value, (dtype, ndim, fixed)) in enumerate(zip(self.inputs, values, self._layouts))]
+        arrays = [
+            value
+            if (
+                type(value) is DeviceArray
+                and value.dtype is dtype
+                and len(value.shape) == ndim
+                and (not fixed or all(value.shape[a] == n for a, n in fixed))
+            )
+            else self._on_device(var, value, i)
+            for i, (var, value, (dtype, ndim, fixed)) in enumerate(zip(self.inputs, values, self._layouts))
+        ]
         arrays += [var.device_value(to_device) for var in self.implicit]
         results = self._program.run(arrays)
         if not self.updates:
@@ -79,14 +108,20 @@ class CudaFunction(Function):
             return array if array.ndim == 0 else to_device(array)
         what = _describe(var, position)
         if array.dtype != var.dtype:
-            raise TypeError(f"{what}: expected {var.dtype} data, got a {array.dtype} device array; device "
-                            f"arrays are not converted: pass {var.dtype} data")
+            raise TypeError(
+                f"{what}: expected {var.dtype} data, got a {array.dtype} device array; device "
+                f"arrays are not converted: pass {var.dtype} data"
+            )
         if array.ndim != var.ndim:
-            raise TypeError(f"{what}: expected {_expected(var)}, got a {array.ndim}-d device array of shape {array.shape}")
+            raise TypeError(
+                f"{what}: expected {_expected(var)}, got a {array.ndim}-d device array of shape {array.shape}"
+            )
         for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
             if want is not None and want != got:
-                raise ShapeError(f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
-                                 f"axis {axis} must have length {want}")
+                raise ShapeError(
+                    f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
+                    f"axis {axis} must have length {want}"
+                )
         return array
 
     def __repr__(self):

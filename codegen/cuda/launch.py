@@ -10,11 +10,12 @@ See docs/internals/cuda-back-end.md.
 >>> launch_shape(k, [10000])  # 2500 groups of 4 elements
 (10, 256)
 """
+
 import numpy as np
 
 from exprc.codegen.cuda.ops import THREADS
-from exprc.codegen.cuda.render import splits_rows, vector_width
 from exprc.codegen.cuda.recording import note_launch
+from exprc.codegen.cuda.render import splits_rows, vector_width
 from exprc.codegen.ir.kernel import RowChainKernel
 
 #: A reduction with few rows shares each among blocks, up to about this many blocks in all
@@ -44,7 +45,9 @@ def pack_arguments(kernel, lengths, contiguous, buffers, shares=(1, 0, 0)):
         values.append(int(ptr))
         if buffer.ndim:
             if len(strides) != kernel.ndim:
-                raise ValueError(f"{kernel.name}: buffer {buffer.name} needs {kernel.ndim} strides, got {list(strides)}")
+                raise ValueError(
+                    f"{kernel.name}: buffer {buffer.name} needs {kernel.ndim} strides, got {list(strides)}"
+                )
             values += [int(s) for s in strides]
     if splits_rows(kernel):
         values += [int(v) for v in shares]
@@ -57,7 +60,7 @@ def launch_shape(kernel, lengths):
     if kernel.ndim == 0:
         return 1, 1  # the 0-d kernel computes in thread 0 of block 0
     if isinstance(kernel, RowChainKernel):
-        rows, share = int(np.prod(lengths[:kernel.kept], dtype=np.int64)), 1
+        rows, share = int(np.prod(lengths[: kernel.kept], dtype=np.int64)), 1
     elif kernel.reduction is None:
         size = int(np.prod(lengths, dtype=np.int64))
         groups = -(-size // vector_width(kernel))  # the fast path's threads each take a group

@@ -5,14 +5,14 @@ products run exprc's GEMM kernels; view ops become views of the device array
 (worked out on a stand-in of its layout); everything else runs the op's NumPy
 reference on host copies of its inputs.
 """
+
+from exprc.codegen.ir.lowering import Kind, LoweringTable
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
 from exprc.ops.reduction import All, Any, ArgMax, ArgMin, Max, Min, Prod, Sum, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
-
-from exprc.codegen.ir.lowering import Kind, LoweringTable
 
 CUDA_LOWERINGS = LoweringTable("cuda")
 CUDA_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
@@ -21,5 +21,16 @@ for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (
 CUDA_LOWERINGS.register(MatMul, kind=Kind.LIBRARY, library="exprc's GEMM kernels")
 CUDA_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)
 CUDA_LOWERINGS.register(ShapeI, kind=Kind.SHAPE)
-CUDA_LOWERINGS.register(TensorDot, ArgMax, ArgMin, SumToShape, Concatenate, AdvancedSubtensor, IncSubtensor,
-                        AdvancedIncSubtensor, StopGradient, Rows, kind=Kind.HOST)
+CUDA_LOWERINGS.register(
+    TensorDot,
+    ArgMax,
+    ArgMin,
+    SumToShape,
+    Concatenate,
+    AdvancedSubtensor,
+    IncSubtensor,
+    AdvancedIncSubtensor,
+    StopGradient,
+    Rows,
+    kind=Kind.HOST,
+)

@@ -9,12 +9,13 @@ See docs/internals/cuda-gemm.md.
 >>> matmul(to_device(np.ones((2, 3))), to_device(np.ones(3))).get()  # doctest: +SKIP
 array([3., 3.])
 """
+
 import numpy as np
 
 from exprc.codegen.cuda.array import empty
 from exprc.codegen.cuda.build import KernelModule
-from exprc.codegen.cuda.launch import launch_grid
 from exprc.codegen.cuda.gemm.plan import choose, gemm_kernels, gemm_source, grid, pack_gemm_arguments
+from exprc.codegen.cuda.launch import launch_grid
 
 #: The dtypes :func:`matmul` computes on the GPU.
 DEVICE_DTYPES = ("float32", "float64", "float16")
@@ -33,8 +34,9 @@ def matmul(a, b, allow_tf32=False):
     from exprc.codegen.cuda.copy import contiguous_copy
 
     if a.dtype != b.dtype or a.dtype.name not in DEVICE_DTYPES:
-        raise TypeError(f"matmul on the GPU: expected two operands of one dtype among {DEVICE_DTYPES}, "
-                        f"got {a.dtype} and {b.dtype}")
+        raise TypeError(
+            f"matmul on the GPU: expected two operands of one dtype among {DEVICE_DTYPES}, got {a.dtype} and {b.dtype}"
+        )
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands of shapes {a.shape} and {b.shape}; a 0-d operand is not a matrix")
     # Strides in elements: an operand whose strides are not whole elements is copied first.
@@ -57,14 +59,22 @@ def matmul(a, b, allow_tf32=False):
     a_batch = _broadcast_strides(a_shape[:-2], a_strides[:-2], batch_shape)
     b_batch = _broadcast_strides(b_shape[:-2], b_strides[:-2], batch_shape)
     outer, outer_strides, batch, (a_sb, b_sb, c_sb) = _merge_batch(
-        batch_shape, [a_batch, b_batch, list(c_strides[:-2])])
+        batch_shape, [a_batch, b_batch, list(c_strides[:-2])]
+    )
     for index in np.ndindex(*outer):
         offsets = [sum(i * s for i, s in zip(index, strides)) for strides in outer_strides]
-        launch_gemm(a.dtype.name, batch, m, n, k,
-                    (a.ptr + offsets[0] * a.itemsize, (a_sb, *a_strides[-2:])),
-                    (b.ptr + offsets[1] * b.itemsize, (b_sb, *b_strides[-2:])),
-                    (out.ptr + offsets[2] * out.itemsize, (c_sb, *c_strides[-2:])),
-                    allow_tf32=allow_tf32, device_id=a.device_id)
+        launch_gemm(
+            a.dtype.name,
+            batch,
+            m,
+            n,
+            k,
+            (a.ptr + offsets[0] * a.itemsize, (a_sb, *a_strides[-2:])),
+            (b.ptr + offsets[1] * b.itemsize, (b_sb, *b_strides[-2:])),
+            (out.ptr + offsets[2] * out.itemsize, (c_sb, *c_strides[-2:])),
+            allow_tf32=allow_tf32,
+            device_id=a.device_id,
+        )
     return out
 
 
@@ -82,8 +92,9 @@ def launch_gemm(dtype, batch, m, n, k, a, b, c, allow_tf32=False, device_id=0):
     """
     kernel = choose(dtype, m, n, k, a, b, allow_tf32, batch)
     blocks, threads = grid(kernel, batch, m, n)
-    launch_grid(KERNELS.functions(device_id)[kernel.name], pack_gemm_arguments(batch, m, n, k, a, b, c),
-                blocks, threads)
+    launch_grid(
+        KERNELS.functions(device_id)[kernel.name], pack_gemm_arguments(batch, m, n, k, a, b, c), blocks, threads
+    )
     return kernel
 
 

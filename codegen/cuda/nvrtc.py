@@ -11,6 +11,7 @@ See docs/internals/cuda-back-end.md.
 >>> cubin[:4]  # doctest: +SKIP
 b'\\x7fELF'
 """
+
 import os
 import re
 import threading
@@ -191,8 +192,12 @@ def compile_with_log(source, name, arch, options=(), source_path=None):
         raise ValueError(f"arch must name one GPU architecture such as 'sm_80', got {arch!r}")
     ffi, lib = _load()
     program = ffi.new("nvrtcProgram *")
-    _check(lib, ffi, lib.nvrtcCreateProgram(program, source.encode(), name.encode(), 0, ffi.NULL, ffi.NULL),
-           "nvrtcCreateProgram")
+    _check(
+        lib,
+        ffi,
+        lib.nvrtcCreateProgram(program, source.encode(), name.encode(), 0, ffi.NULL, ffi.NULL),
+        "nvrtcCreateProgram",
+    )
     try:
         args = [ffi.new("char[]", o.encode()) for o in (f"--gpu-architecture={arch}", *OPTIONS, *options)]
         result = lib.nvrtcCompileProgram(program[0], len(args), ffi.new("char *[]", args))
@@ -201,8 +206,11 @@ def compile_with_log(source, name, arch, options=(), source_path=None):
             error = ffi.string(lib.nvrtcGetErrorString(result)).decode()
             path = source_path or _save_failed(source, name)
             raise NvrtcError(
-                f"NVRTC could not compile {name} for {arch} ({error}):\n{log.strip()}\n"
-                f"the source is saved at {path}", error, log, path)
+                f"NVRTC could not compile {name} for {arch} ({error}):\n{log.strip()}\nthe source is saved at {path}",
+                error,
+                log,
+                path,
+            )
         size = ffi.new("size_t *")
         _check(lib, ffi, lib.nvrtcGetCUBINSize(program[0], size), "nvrtcGetCUBINSize")
         cubin = ffi.new("char[]", size[0])

@@ -10,10 +10,19 @@ See docs/internals/cuda-back-end.md.
 >>> call_expression("exp", "float16", "float16", ["x"])
 'exprc_round_half(expf(x))'
 """
+
 import re
 
 from exprc.codegen.cfamily import templates
-from exprc.codegen.cfamily.formulas import C_OPS, C_TYPES, c_expression, c_literal, dtype_class, helper_source, helpers_used
+from exprc.codegen.cfamily.formulas import (
+    C_OPS,
+    C_TYPES,
+    c_expression,
+    c_literal,
+    dtype_class,
+    helper_source,
+    helpers_used,
+)
 from exprc.codegen.cfamily.formulas import cast_expression as c_cast_expression
 
 #: The type an element has in device memory (float16: its bits).

@@ -16,6 +16,7 @@ See docs/internals/cuda-back-end.md.
 >>> b.release(); pool.empty(), freed
 (1024, [4096])
 """
+
 import threading
 
 #: The smallest block handed out, in bytes (and the alignment every block has, at least).

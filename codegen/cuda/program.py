@@ -11,22 +11,22 @@ See docs/internals/cuda-back-end.md.
 >>> f(np.zeros(3)).get()  # doctest: +SKIP
 array(3.)
 """
+
 import numpy as np
 
-from exprc.printing import infix_texts
-
-from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
-from exprc.codegen.ir.lowering import Kind
+from exprc.codegen.cache.memo import Memo, MemoizedProgram
 from exprc.codegen.cuda import driver
 from exprc.codegen.cuda.build import load_cubin
+from exprc.codegen.cuda.gemm.plan import kernel_for, small_tiles
+from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
 from exprc.codegen.cuda.render import render_program
 from exprc.codegen.cuda.replay import Recorder, signature
-from exprc.codegen.cuda.gemm.plan import kernel_for, small_tiles
 from exprc.codegen.cuda.steps import _on_gpu, device_output, run_chain, run_kernel, run_numpy_step, value_of
-from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
 from exprc.codegen.cuda.target import TARGET
+from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
+from exprc.codegen.ir.lowering import Kind
 from exprc.codegen.ir.row_chain import RowChainStep, chain
-from exprc.codegen.cache.memo import Memo, MemoizedProgram
+from exprc.printing import infix_texts
 
 #: Programs kept in this process, most recently used last.
 MEMO_SIZE = 64
@@ -52,7 +52,9 @@ class CudaProgram(MemoizedProgram):
         self.inputs, self.outputs, self.device_id = list(inputs), list(outputs), device_id
         in_place, allow_tf32 = tuple(tuple(p) for p in in_place), bool(allow_tf32)
         key = (tuple(self.inputs), tuple(self.outputs), device_id, in_place, allow_tf32)
-        compiled = _memo.get_or_build(key, lambda: _Compiled(self.inputs, self.outputs, device_id, in_place, allow_tf32))
+        compiled = _memo.get_or_build(
+            key, lambda: _Compiled(self.inputs, self.outputs, device_id, in_place, allow_tf32)
+        )
         self.compiled = compiled
         self.run = compiled.run
 
@@ -92,8 +94,11 @@ class _Compiled:
 
     def _summary(self, texts):
         names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
-        lines = ["exprc program (CUDA)", "",
-                 "inputs: " + (", ".join(f"{names[v]}: {v.type}" for v in self.inputs) or "none")]
+        lines = [
+            "exprc program (CUDA)",
+            "",
+            "inputs: " + (", ".join(f"{names[v]}: {v.type}" for v in self.inputs) or "none"),
+        ]
         for n, step in enumerate(self.program.steps):
             if isinstance(step, NumpyStep):
                 node = step.node
@@ -105,8 +110,9 @@ class _Compiled:
                     text = texts.get(node.outputs[0], "")
                     lines.append(f"step {n}: CUDA GEMM kernel {gemm.name}{alternative}: {text}")
                     continue
-                lines.append(f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): "
-                             f"{texts.get(node.outputs[0], '')}")
+                lines.append(
+                    f"step {n}: NumPy {node.op.debug_name()} (a view, or on the host): {texts.get(node.outputs[0], '')}"
+                )
             else:
                 lines.append(f"step {n}: CUDA kernel {step.kernel.name}: {step.kernel.note}")
         lines.append("outputs: " + ", ".join(texts.get(v, "") for v in self.outputs))
@@ -137,8 +143,11 @@ class _Compiled:
             for buffer, var in step.inputs:
                 if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
                     return False
-            later = [v for s in steps[position + 1:]
-                     for v in (s.node.inputs if isinstance(s, NumpyStep) else [v for _, v in s.inputs])]
+            later = [
+                v
+                for s in steps[position + 1 :]
+                for v in (s.node.inputs if isinstance(s, NumpyStep) else [v for _, v in s.inputs])
+            ]
             return not any(v in aliases for v in later)
         return False
 
@@ -186,8 +195,15 @@ class _Compiled:
                     run_chain(step, values, self.functions, self.uploaded, self.device_id, host_cache)
                 elif isinstance(step, KernelStep):
                     into = self.in_place.get(step.outputs[0][1])
-                    run_kernel(step, values, self.functions[step.kernel.name], self.uploaded, self.device_id,
-                               host_cache, into=None if into is None else values[into])
+                    run_kernel(
+                        step,
+                        values,
+                        self.functions[step.kernel.name],
+                        self.uploaded,
+                        self.device_id,
+                        host_cache,
+                        into=None if into is None else values[into],
+                    )
                 else:
                     run_numpy_step(step, values, self.device_id, host_cache, self.uploaded, self.allow_tf32)
                 for var in dead:

@@ -1,6 +1,7 @@
 """The points where a GPU program's call is noted while it is recorded: the arrays it
 allocates, the kernels it launches, the copies it makes, each noted by the module that does
 it, in the thread that runs the call (see :class:`~exprc.codegen.cuda.replay.Recorder`)."""
+
 import threading
 
 import numpy as np
@@ -36,8 +37,9 @@ def note_launch(function, arguments, grid, threads):
     recorder = _recorder()
     if recorder is not None:
         recorder.order.append(("launch", len(recorder.launches)))
-        recorder.launches.append((function, np.array(arguments, dtype=np.int64), tuple(grid), threads,
-                                  len(recorder.allocations)))
+        recorder.launches.append(
+            (function, np.array(arguments, dtype=np.int64), tuple(grid), threads, len(recorder.allocations))
+        )
 
 
 def note_upload(array):

@@ -11,13 +11,23 @@ See docs/internals/cuda-back-end.md.
 >>> [line.strip() for line in render_kernel(k).splitlines() if "exp(" in line]  # wide, fast and strided paths
 ['const double v1 = exp(x_v);  /* exp(x) */', 'const double v1 = exp(x_v);  /* exp(x) */', 'const double v1 = exp(x_v);  /* exp(x) */']
 """
+
 import dataclasses
 
 import numpy as np
 
-from exprc.codegen.ir import kernel as ir
 from exprc.codegen.cfamily.renderer import KernelRenderer, Writer, all_exprs, block_comment, comment, join, loop_dtype
-from exprc.codegen.cuda.ops import HALF_PRELUDE, PRELUDE, STORAGE_TYPES, VALUE_TYPES, call_expression, cast_expression, helpers, literal
+from exprc.codegen.cuda.ops import (
+    HALF_PRELUDE,
+    PRELUDE,
+    STORAGE_TYPES,
+    VALUE_TYPES,
+    call_expression,
+    cast_expression,
+    helpers,
+    literal,
+)
+from exprc.codegen.ir import kernel as ir
 
 
 def render_program(kernels, title=""):
@@ -37,8 +47,11 @@ def render_program(kernels, title=""):
 
 def _has_float16(kernel):
     reductions = getattr(kernel, "reductions", ()) or ([kernel.reduction] if kernel.reduction else [])
-    return any(b.dtype == "float16" for b in kernel.buffers) or any(
-        e.dtype == "float16" for e in all_exprs(kernel)) or any(r.acc_dtype == "float16" for r in reductions)
+    return (
+        any(b.dtype == "float16" for b in kernel.buffers)
+        or any(e.dtype == "float16" for e in all_exprs(kernel))
+        or any(r.acc_dtype == "float16" for r in reductions)
+    )
 
 
 def render_kernel(kernel, name=None):
@@ -62,8 +75,11 @@ def parameters(kernel):
         if b.ndim:
             params += [f"const int64_t {b.name}_s{a}" for a in range(kernel.ndim)]
     if splits_rows(kernel):
-        params += ["const int64_t exprc_splits", f"{VALUE_TYPES[kernel.reduction.acc_dtype]} *__restrict__ exprc_shares",
-                   "unsigned int *__restrict__ exprc_tickets"]
+        params += [
+            "const int64_t exprc_splits",
+            f"{VALUE_TYPES[kernel.reduction.acc_dtype]} *__restrict__ exprc_shares",
+            "unsigned int *__restrict__ exprc_tickets",
+        ]
     return params
 
 
@@ -133,7 +149,9 @@ class _CudaKernelRenderer(KernelRenderer):
         w.lines.extend(self.header())
         memo = {}
         exprs = all_exprs(self.k)
-        by_level = {lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)}
+        by_level = {
+            lv: [e for e in exprs if self.level(e, memo) == lv and not isinstance(e, ir.Acc)] for lv in range(4)
+        }
         acc = [e for e in exprs if isinstance(e, ir.Acc)]
         self.open_function(w)
         self.invariants(w, by_level[0])
@@ -240,12 +258,20 @@ class _CudaKernelRenderer(KernelRenderer):
         w.line(f"{acc_type} acc = {self.identity()};{comment('accumulates ' + red.note)}")
         w.line("/* this thread's share of the block's: elements threadIdx.x, + EXPRC_THREADS, ... */")
         w.line("#pragma unroll 1")
-        w.open("for (int64_t exprc_j = exprc_share * EXPRC_THREADS + threadIdx.x; exprc_j < exprc_count; "
-               "exprc_j += EXPRC_THREADS * exprc_splits)")
+        w.open(
+            "for (int64_t exprc_j = exprc_share * EXPRC_THREADS + threadIdx.x; exprc_j < exprc_count; "
+            "exprc_j += EXPRC_THREADS * exprc_splits)"
+        )
         self.split(w, "exprc_j", range(kept, d), "exprc_rest")
         self.emit(w, by_level[2], index)
-        w.line(self.combine("acc", cast_expression(self.name(red.value), red.value.dtype, red.acc_dtype)
-                            if red.value.dtype != red.acc_dtype else self.name(red.value)))
+        w.line(
+            self.combine(
+                "acc",
+                cast_expression(self.name(red.value), red.value.dtype, red.acc_dtype)
+                if red.value.dtype != red.acc_dtype
+                else self.name(red.value),
+            )
+        )
         w.close()
         self.tree(w, "acc", "exprc_partial")
         w.open("if (threadIdx.x == 0)")
@@ -368,8 +394,10 @@ class _CudaChainRenderer(_CudaKernelRenderer):
 
     def header(self):
         lines = super().header()
-        reductions = [f" * reduction {k}: {r.op} over the last {r.naxes} axes, accumulating in {r.acc_dtype}"
-                      for k, r in enumerate(self.k.reductions)]
+        reductions = [
+            f" * reduction {k}: {r.op} over the last {r.naxes} axes, accumulating in {r.acc_dtype}"
+            for k, r in enumerate(self.k.reductions)
+        ]
         return lines[:-1] + reductions + lines[-1:] if len(lines) > 1 else lines
 
     def per_element(self, expr, memo):
@@ -395,11 +423,15 @@ class _CudaChainRenderer(_CudaKernelRenderer):
         self.open_function(w)
         invariant = [e for e in all_exprs(k) if self.level(e, {}) == 0 and not isinstance(e, ir.Acc)]
         self.invariants(w, invariant)
-        index = self.open_rows(w, [(VALUE_TYPES[r.acc_dtype], f"exprc_partial{s_}") for s_, r in enumerate(k.reductions)])
+        index = self.open_rows(
+            w, [(VALUE_TYPES[r.acc_dtype], f"exprc_partial{s_}") for s_, r in enumerate(k.reductions)]
+        )
         done = {id(e) for e in invariant}
         for s_, red in enumerate(k.reductions):
             self.red = red
-            w.line(f"/* reduction {s_}: {red.note} */".replace("*/ */", "* / */") if red.note else f"/* reduction {s_} */")
+            w.line(
+                f"/* reduction {s_}: {red.note} */".replace("*/ */", "* / */") if red.note else f"/* reduction {s_} */"
+            )
             self.emit_needed(w, [red.value], done, False, index)
             w.line(f"{VALUE_TYPES[red.acc_dtype]} acc{s_} = {self.identity()};")
             self.row_loop(w, [red.value], index, lambda: w.line(self.combine(f"acc{s_}", self.accumulated(red))))

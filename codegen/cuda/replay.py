@@ -7,11 +7,13 @@ See docs/internals/cuda-replay.md.
 >>> signature([object()]) is None   # only device arrays have a layout to key on
 True
 """
+
 import threading
 
 import numpy as np
 
-from exprc.codegen.cuda import array as cuda_array, driver, recording
+from exprc.codegen.cuda import array as cuda_array
+from exprc.codegen.cuda import driver, recording
 from exprc.codegen.cuda.pool import device_pool, size_class
 
 
@@ -59,8 +61,11 @@ class Recorder:
         source = self._sources()
         launches = []
         for function, arguments, grid, threads, allocated in self.launches:
-            slots = [(position, *found) for position, value in enumerate(arguments.tolist())
-                     if (found := source(value, allocated)) is not None]
+            slots = [
+                (position, *found)
+                for position, value in enumerate(arguments.tolist())
+                if (found := source(value, allocated)) is not None
+            ]
             launches.append((function, arguments, slots, grid, threads))
         outcome = []
         for result in results:
@@ -69,9 +74,14 @@ class Recorder:
                 return None  # a result must be an input, or an array of the call's own
             outcome.append(found)
         order = [(kind, n) for kind, n in self.order if not (kind == "allocation" and n in self.uploads)]
-        return Replay([(shape, dtype, strides) for _, _, shape, dtype, strides in self.allocations],
-                      launches, order, outcome, self.inputs[0].device_id if self.inputs else 0,
-                      kept=list(self.uploads.values()))
+        return Replay(
+            [(shape, dtype, strides) for _, _, shape, dtype, strides in self.allocations],
+            launches,
+            order,
+            outcome,
+            self.inputs[0].device_id if self.inputs else 0,
+            kept=list(self.uploads.values()),
+        )
 
     def _sources(self):
         """A function from an argument's value, and the number of allocations made before its

@@ -26,25 +26,25 @@ reads them. Each kind of step:
   host, the op's NumPy reference runs, and its results stay on the host until
   a kernel or the caller needs them (:func:`run_on_host`).
 """
+
 import mmap
 
 import numpy as np
 
+from exprc.codegen.cuda.array import DeviceArray, empty, to_device
+from exprc.codegen.cuda.copy import contiguous_copy
+from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments, splits, tickets
+from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
+from exprc.codegen.cuda.matmul import matmul
+from exprc.codegen.cuda.ops import compute_dtype
+from exprc.codegen.cuda.render import splits_rows
+from exprc.codegen.ir.call_plan import canonical_axes, index_strides, perform, plan_call, run_nodes
+from exprc.codegen.ir.lowering import Kind
+from exprc.codegen.ir.row_chain import one_per_row
 from exprc.graph import Constant
 from exprc.ops.reduction import SumToShape
 from exprc.ops.shape import Reshape
 from exprc.shapes import ShapeError
-
-from exprc.codegen.cuda.array import DeviceArray, empty, to_device
-from exprc.codegen.cuda.copy import contiguous_copy
-from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments, splits, tickets
-from exprc.codegen.cuda.matmul import matmul
-from exprc.codegen.cuda.ops import compute_dtype
-from exprc.codegen.cuda.render import splits_rows
-from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
-from exprc.codegen.ir.lowering import Kind
-from exprc.codegen.ir.call_plan import canonical_axes, index_strides, perform, plan_call, run_nodes
-from exprc.codegen.ir.row_chain import one_per_row
 
 #: Kinds of op whose NumPy reference, run on a stand-in array of input 0's layout, gives a
 #: view of it (applied to the device pointer) or reads only its shape.
@@ -96,8 +96,9 @@ def on_device(var, values, uploaded, device_id, host_cache):
 def run_kernel(step, values, function, uploaded, device_id, host_cache, into=None):
     """Run kernel ``step`` (a :class:`~exprc.codegen.ir.lower.KernelStep`), adding its output to ``values``:
     a new array, or ``into`` (a device array of the output's shape and dtype, written in place)."""
-    if all(not isinstance(value_of(v, values), DeviceArray) and np.ndim(value_of(v, values)) == 0
-           for _, v in step.inputs):
+    if all(
+        not isinstance(value_of(v, values), DeviceArray) and np.ndim(value_of(v, values)) == 0 for _, v in step.inputs
+    ):
         _run_nodes_on_host(step, values, host_cache)
         return
     arrays = _device_inputs(step, values, uploaded, device_id, host_cache)
@@ -114,8 +115,9 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
     values[out_var] = out
     if out.size == 0 or (step.reduced_axes is None and 0 in shape):
         return
-    _launch_over(step, function, zip((b for b, _ in step.inputs), arrays), [(out_buffer, out)], shape, groups,
-                 device_id)
+    _launch_over(
+        step, function, zip((b for b, _ in step.inputs), arrays), [(out_buffer, out)], shape, groups, device_id
+    )
 
 
 def _launch_over(step, function, inputs, outputs, shape, groups, device_id):
@@ -132,8 +134,7 @@ def _launch_over(step, function, inputs, outputs, shape, groups, device_id):
         if share > 1:  # the rows' blocks leave their results in scratch (see exprc.codegen.cuda.render)
             scratch = empty((rows * share,), compute_dtype(kernel.reduction.acc_dtype), "C", device_id)
             shares = (share, scratch.ptr, tickets(device_id).ptr)
-    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)],
-                               shares)
+    arguments = pack_arguments(kernel, lengths, contiguous, [(a.ptr, s) for (_, a), s in zip(buffers, strides)], shares)
     launch(function, arguments, *launch_shape(kernel, lengths))
 
 
@@ -166,8 +167,15 @@ def run_chain(step, values, functions, uploaded, device_id, host_cache):
         values[var] = out
     if any(shape[a] == 0 for a in range(kernel.kept)):
         return  # no rows
-    _launch_over(step, functions[kernel.name], zip((b for b, _ in step.inputs), arrays),
-                 zip((b for b, _ in step.outputs), outputs), shape, groups, device_id)
+    _launch_over(
+        step,
+        functions[kernel.name],
+        zip((b for b, _ in step.inputs), arrays),
+        zip((b for b, _ in step.outputs), outputs),
+        shape,
+        groups,
+        device_id,
+    )
 
 
 def _chainplan_call(step, arrays):
@@ -186,10 +194,12 @@ def _chainplan_call(step, arrays):
     shapes = {var: a.shape for (_, var), a in zip(step.inputs, arrays)}
     for part in step.parts:
         try:
-            own = np.broadcast_shapes(*(shapes[v] for b, v in part.inputs if b.ndim and b.name not in part.epilogue_inputs))
+            own = np.broadcast_shapes(
+                *(shapes[v] for b, v in part.inputs if b.ndim and b.name not in part.epilogue_inputs)
+            )
         except (KeyError, ValueError):
             return None
-        (_, result), = part.outputs
+        ((_, result),) = part.outputs
         reduces = part.reduced_axes is not None
         expected = row_shape if reduces or one_per_row(result, step.reduced_axes) else shape
         if own != (shape if reduces else expected):
@@ -300,8 +310,9 @@ def _offset_in(result, shadow, x):
         return 0
     start = shadow.__array_interface__["data"][0]
     low, high = x.extent()
-    r_low, r_high = DeviceArray(result.__array_interface__["data"][0], result.shape, result.dtype,
-                                result.strides).extent()
+    r_low, r_high = DeviceArray(
+        result.__array_interface__["data"][0], result.shape, result.dtype, result.strides
+    ).extent()
     begin = result.__array_interface__["data"][0]
     if not (start + low <= begin + r_low and begin + r_high <= start + high):
         return None

@@ -8,6 +8,7 @@ shapes break a kernel's assumptions, its nodes run through their NumPy reference
 >>> canonical_axes((3, 4), [[4, 1], [4, 1]], [[0, 1]])
 ([1, 12], [[0, 1], [0, 1]], 1)
 """
+
 import numpy as np
 
 from exprc.graph import Constant
@@ -34,7 +35,9 @@ def perform(node, values):
     try:
         return node.op.perform(node, args)
     except Exception as err:
-        shapes = ", ".join(f"{to_infix(v, limit=60)}: {np.asarray(a).dtype} {np.shape(a)}" for v, a in zip(node.inputs, args))
+        shapes = ", ".join(
+            f"{to_infix(v, limit=60)}: {np.asarray(a).dtype} {np.shape(a)}" for v, a in zip(node.inputs, args)
+        )
         err.add_note(f"while computing {to_infix(node.outputs[0], limit=80)} ({node.op.debug_name()}) from {shapes}")
         raise
 
@@ -72,7 +75,11 @@ def plan_call(step, arrays):
         full = [(b, v, a) for b, v, a in named if b.ndim]
         shape = broadcast_shape([a for _, _, a in full], [v for _, v, _ in full], what)
         lead = next((a for _, _, a in full if a.size > 1), None)
-        order = "F" if lead is not None and lead.ndim > 1 and lead.flags.f_contiguous and not lead.flags.c_contiguous else "C"
+        order = (
+            "F"
+            if lead is not None and lead.ndim > 1 and lead.flags.f_contiguous and not lead.flags.c_contiguous
+            else "C"
+        )
         return shape, order, [list(range(kernel.ndim))], shape
     inner = [(b, v, a) for b, v, a in named if b.ndim and b.name not in step.epilogue_inputs]
     shape = broadcast_shape([a for _, _, a in inner], [v for _, v, _ in inner], what)

@@ -12,8 +12,8 @@ See docs/internals/kernel-ir.md.
 >>> [b.name for b in k.inputs], [b.name for b in k.outputs]
 (['x'], ['out'])
 """
+
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class Reduction:
     acc_dtype: str
     note: str = ""
     #: A value included in the reduction (NumPy's ``initial``), in ``acc_dtype``; None for none.
-    initial: Optional[object] = None
+    initial: object | None = None
 
     def __post_init__(self):
         if self.op not in REDUCTION_OPS:
@@ -184,7 +184,7 @@ class Kernel(_Buffers):
     ndim: int
     buffers: tuple
     stores: tuple
-    reduction: Optional[Reduction] = None
+    reduction: Reduction | None = None
     note: str = ""
     #: The graph nodes the kernel computes, as text, for the comment above it.
     computes: tuple = field(default=())
@@ -247,8 +247,7 @@ class RowPassKernel(_Buffers):
     @property
     def roots(self):
         """The expressions the kernel evaluates: its stores, summands and contraction weights."""
-        return ([e for _, e in self.stores] + [r.value for r in self.sums]
-                + [c.value for c in self.contractions])
+        return [e for _, e in self.stores] + [r.value for r in self.sums] + [c.value for c in self.contractions]
 
 
 @dataclass(eq=False)

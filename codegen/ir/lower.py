@@ -31,17 +31,28 @@ where it reads a value a row pass stores.
 >>> program.steps[0].kernel.name
 'k0_sum_exp_neg_power_x'
 """
+
 import heapq
 
 import numpy as np
 
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir import row_pass as row_passes
+from exprc.codegen.ir.names import identifier, slug, unique
+from exprc.codegen.ir.steps import (
+    NOTE_LIMIT,
+    KernelStep,
+    NumpyStep,
+    Program,
+    accumulator_dtype,
+    cast,
+    elemwise_expr,
+    note,
+    step_reads,
+    step_writes,
+)
 from exprc.graph import Constant, toposort
 from exprc.printing import infix_texts
-
-from exprc.codegen.ir import kernel as ir, row_pass as row_passes
-from exprc.codegen.ir.names import identifier, slug, unique
-from exprc.codegen.ir.steps import (NOTE_LIMIT, KernelStep, NumpyStep, Program, accumulator_dtype, cast,
-                                    elemwise_expr, note, step_reads, step_writes)
 
 __all__ = ["lower", "KernelStep", "NumpyStep", "Program", "note", "slug"]
 
@@ -253,12 +264,17 @@ class _KernelBuilder:
         else:
             out_axes = tuple(kept.index(a) if a in kept else None for a in range(x.ndim))
         axes = {b.name: tuple(range(x.ndim)) for b, _ in inner.inputs}
-        for b, var in outer.inputs:
+        for b, _var in outer.inputs:
             axes[b.name] = out_axes
         axes["out"] = out_axes
         return KernelStep(
-            kernel, inner.inputs + outer.inputs, [(out_buffer, final)], axes, nodes,
-            reduced_axes=tuple(axes_r), keepdims=node.op.keepdims,
+            kernel,
+            inner.inputs + outer.inputs,
+            [(out_buffer, final)],
+            axes,
+            nodes,
+            reduced_axes=tuple(axes_r),
+            keepdims=node.op.keepdims,
             reduce_op=op_name if initial is None else f"{op_name} with initial",
             epilogue_inputs=tuple(b.name for b, _ in outer.inputs),
         )
@@ -307,8 +323,9 @@ class _State:
         such as softmax's row maximum), so it is read and used once per row."""
         if var.ndim == 0:
             return False
-        return self.outer or (bool(self.reduced_axes) and var.ndim == self.ndim
-                              and all(var.type.shape[a] == 1 for a in self.reduced_axes))
+        return self.outer or (
+            bool(self.reduced_axes) and var.ndim == self.ndim and all(var.type.shape[a] == 1 for a in self.reduced_axes)
+        )
 
     def leaf(self, var):
         if isinstance(var, Constant) and var.ndim == 0:

@@ -11,6 +11,7 @@ walks the op's class hierarchy, as :func:`functools.singledispatch` does.
 >>> table.lookup(Sum).combine, table.lookup(Reduce)
 ('add', None)
 """
+
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,8 +52,14 @@ class LoweringTable:
         self.name = name
         self._entries: dict[type, Lowering] = {}
 
-    def register(self, *op_types: type, kind: Kind, combine: str | None = None, library: str | None = None,
-                 run: Callable | None = None) -> None:
+    def register(
+        self,
+        *op_types: type,
+        kind: Kind,
+        combine: str | None = None,
+        library: str | None = None,
+        run: Callable | None = None,
+    ) -> None:
         """Lower every op of ``op_types`` (and of their subclasses, unless registered too) as ``kind``."""
         for op_type in op_types:
             self._entries[op_type] = Lowering(kind, combine, library, run)

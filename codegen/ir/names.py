@@ -1,14 +1,21 @@
 """Names in kernels: buffer names made from the graph's variable names, kept clear of the
 names a renderer keeps for itself (each back end's :class:`~exprc.codegen.ir.target.Target`
 says which), and kernel names summarising what a kernel computes."""
+
 import re
 
 from exprc.graph import Constant
 from exprc.ops.elemwise import Elemwise
 
 _SHORT = {
-    "negative": "neg", "subtract": "sub", "multiply": "mul", "true_divide": "div",
-    "floor_divide": "floordiv", "maximum": "max", "minimum": "min", "logical_not": "not",
+    "negative": "neg",
+    "subtract": "sub",
+    "multiply": "mul",
+    "true_divide": "div",
+    "floor_divide": "floordiv",
+    "maximum": "max",
+    "minimum": "min",
+    "logical_not": "not",
 }
 
 

@@ -14,6 +14,7 @@ See docs/internals/row-passes.md.
 >>> [type(s).__name__ for s in program.steps], len(program.steps[0].parts)
 (['RowChainStep'], 3)
 """
+
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -59,8 +60,14 @@ def chain(program, min_parts=2):
         run = _run_from(program.steps, i)
         if len(run) >= min_parts:
             span = range(i, i + len(run))
-            steps.append(_build(run, lambda var: any(r not in span for r in readers.get(var, ())), len(steps),
-                                program.target.reserves))
+            steps.append(
+                _build(
+                    run,
+                    lambda var: any(r not in span for r in readers.get(var, ())),
+                    len(steps),
+                    program.target.reserves,
+                )
+            )
             i += len(run)
         else:
             steps.append(program.steps[i])
@@ -89,7 +96,7 @@ def _run_from(steps, start):
     reduced = range(d - naxes, d)
     per_row, per_element = {out}, set()
     run = [first]
-    for step in steps[start + 1:]:
+    for step in steps[start + 1 :]:
         if not isinstance(step, KernelStep) or type(step.kernel) is not ir.Kernel or step.kernel.ndim != d:
             break
         if step.reduced_axes is not None and _trailing(step) != naxes:
@@ -101,7 +108,7 @@ def _run_from(steps, start):
             break
         if step.reduced_axes is not None and any(v in per_element for b, v in reads if b.outer):
             break
-        (_, result), = step.outputs
+        ((_, result),) = step.outputs
         if result.ndim != d:
             break
         if step.reduced_axes is not None or one_per_row(result, reduced):
@@ -167,7 +174,7 @@ def _build(run, needed_outside, position, reserves):
             red = part.kernel.reduction
             reduction = dataclasses.replace(red, value=_copy(red.value, memo, None))
             reductions.append(reduction)
-        (out_buffer, result), = part.outputs
+        ((out_buffer, result),) = part.outputs
         expr = _copy(part.kernel.stores[0][1], memo, reduction)
         computed[result] = expr
         if needed_outside(result):
@@ -176,8 +183,16 @@ def _build(run, needed_outside, position, reserves):
         computes.extend(c for c in part.kernel.computes or (part.kernel.note,) if c not in computes)
     buffers.sort(key=lambda b: b.output)  # inputs first, as every kernel's arguments are
     name = f"k{position}_chain_" + "_".join(p.kernel.name.split("_", 1)[1] for p in run)[:40].rstrip("_")
-    kernel = ir.RowChainKernel(name, d, naxes, tuple(buffers), tuple(reductions), tuple(stores),
-                               note=run[-1].kernel.note, computes=tuple(computes))
+    kernel = ir.RowChainKernel(
+        name,
+        d,
+        naxes,
+        tuple(buffers),
+        tuple(reductions),
+        tuple(stores),
+        note=run[-1].kernel.note,
+        computes=tuple(computes),
+    )
     return RowChainStep(kernel, inputs, outputs, axes, list(run), [n for p in run for n in p.nodes])
 
 

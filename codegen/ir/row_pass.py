@@ -14,17 +14,17 @@ See docs/internals/row-passes.md.
 >>> [role for _, role in group.results], group.outputs == [grad]
 (['contraction'], True)
 """
+
 from dataclasses import dataclass, field
 
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir.names import identifier, slug, unique
+from exprc.codegen.ir.steps import KernelStep, accumulator_dtype, cast, elemwise_expr, note
 from exprc.graph import Constant
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.linalg import MatMul
 from exprc.ops.reduction import Sum, SumToShape
 from exprc.ops.shape import DimShuffle, ShapeI
-
-from exprc.codegen.ir import kernel as ir
-from exprc.codegen.ir.names import identifier, slug, unique
-from exprc.codegen.ir.steps import KernelStep, accumulator_dtype, cast, elemwise_expr, note
 
 #: Value classes: per row (one element per row of X), per column (of X), and scalars computed
 #: before the pass (from the number of rows) or after it (from the sums).
@@ -157,7 +157,7 @@ def find(order, outputs, fusable):
         found = _product(node)
         if found is None:
             continue
-        group = _grow(node, found, order[position + 1:], fusable, taken)
+        group = _grow(node, found, order[position + 1 :], fusable, taken)
         if group is not None and _finish(group, users, set(outputs)):
             groups.append(group)
             taken.update(group.exclusive)
@@ -182,16 +182,26 @@ def _grow(product, found, later, fusable, taken):
                 shared.add(node)  # the matrix's own length: others may compute it too
         elif isinstance(node.op, Sum):
             (x,) = node.inputs
-            if (kinds.get(x) == ROW and node.op.axis == (0,) and not node.op.keepdims
-                    and out.dtype in FLOATS and getattr(node.op, "initial", None) is None):
+            if (
+                kinds.get(x) == ROW
+                and node.op.axis == (0,)
+                and not node.op.keepdims
+                and out.dtype in FLOATS
+                and getattr(node.op, "initial", None) is None
+            ):
                 kind = AFTER
                 results.append((node, "sum"))
         elif isinstance(node.op, SumToShape):
             g, *lengths = node.inputs
             # The number of rows of X as the target: at run time every per-row value has it.
-            if (kinds.get(g) == ROW and node.op.axis == (0,) and len(lengths) == 1
-                    and lengths[0].owner is not None and lengths[0].owner in nodes
-                    and _counts_rows(lengths[0].owner, matrix, row_axis, kinds)):
+            if (
+                kinds.get(g) == ROW
+                and node.op.axis == (0,)
+                and len(lengths) == 1
+                and lengths[0].owner is not None
+                and lengths[0].owner in nodes
+                and _counts_rows(lengths[0].owner, matrix, row_axis, kinds)
+            ):
                 kind = ROW
         elif isinstance(node.op, MatMul):
             if _contraction(node, matrix, row_axis, kinds) is not None:
@@ -225,6 +235,7 @@ def _finish(group, users, outputs):
     group.shared &= claimed
     group.kinds = {v: k for v, k in group.kinds.items() if v.owner in claimed}
     exclusive = set(group.exclusive)
+
     def needed_outside(node):
         var = node.outputs[0]
         return var in outputs or any(u not in claimed for u in users.get(var, []))
@@ -270,8 +281,11 @@ def may_write_over(step, out, source):
     walks = step.kernel.walks[buffer.name]
     if walks == "row":
         return False
-    return all(step.kernel.walks[b.name] in ("matrix", "row", "scalar") or step.axes[b.name] == step.axes[buffer.name]
-               for b, v in step.inputs if v is source)
+    return all(
+        step.kernel.walks[b.name] in ("matrix", "row", "scalar") or step.axes[b.name] == step.axes[buffer.name]
+        for b, v in step.inputs
+        if v is source
+    )
 
 
 # --- building the kernel ---------------------------------------------------------------------
@@ -339,7 +353,9 @@ class _Builder:
                 self.memo[out] = self.expr(node.inputs[0], walks)
             elif isinstance(node.op, Sum):
                 value = cast(self.expr(node.inputs[0], ROW), out.dtype)
-                reduction = ir.Reduction("add", value, 1, out.dtype, accumulator_dtype("add", out.dtype), self.note(out))
+                reduction = ir.Reduction(
+                    "add", value, 1, out.dtype, accumulator_dtype("add", out.dtype), self.note(out)
+                )
                 self.sums.append(reduction)
                 self.memo[out] = ir.Acc(out.dtype, self.note(out), of=reduction)
             elif isinstance(node.op, MatMul):
@@ -369,11 +385,12 @@ class _Builder:
             sums=tuple(self.sums),
             contractions=tuple(self.contractions),
             walks=walks,
-            note=f"one pass over the rows of {self.note(group.matrix)}: " + ", ".join(self.note(v) for v in group.outputs),
+            note=f"one pass over the rows of {self.note(group.matrix)}: "
+            + ", ".join(self.note(v) for v in group.outputs),
             computes=tuple(self.note(n.outputs[0]) for n in group.nodes if not isinstance(n.op, DimShuffle)),
         )
         axes = {}
-        for buffer, var, how in self.buffers:
+        for buffer, _var, how in self.buffers:
             if how == "matrix":
                 axes[buffer.name] = (group.row_axis, 1 - group.row_axis)
             elif how == "row":
@@ -382,7 +399,7 @@ class _Builder:
                 axes[buffer.name] = (None, 0)
             else:
                 axes[buffer.name] = ()
-        column_inputs = tuple(b.name for b, _, how in self.buffers
-                              if how == "column" and not b.output and b is not vector)
+        column_inputs = tuple(
+            b.name for b, _, how in self.buffers if how == "column" and not b.output and b is not vector
+        )
         return KernelStep(kernel, inputs, outputs, axes, list(group.nodes), epilogue_inputs=column_inputs)
-

@@ -12,12 +12,12 @@ See docs/internals/kernel-ir.md.
 >>> [(s.name, [str(v) for v in s.inputs]) for s in plan(program)]
 [('run0_mul_sum_exp_x', ['x'])]
 """
-from dataclasses import dataclass, field
 
-from exprc.graph import Constant
+from dataclasses import dataclass, field
 
 from exprc.codegen.ir.names import slug
 from exprc.codegen.ir.steps import KernelStep, NumpyStep
+from exprc.graph import Constant
 
 
 @dataclass
@@ -65,7 +65,7 @@ def plan(program):
             result.append(item)
             continue
         needed_after = set(program.outputs)
-        for later in items[position + 1:]:
+        for later in items[position + 1 :]:
             for step in later if isinstance(later, list) else [later]:
                 needed_after.update(_reads(step))
         result.append(_segment(count, item, needed_after, program))

@@ -1,13 +1,13 @@
 """The steps of a lowered program (kernels and NumPy steps) and how graph nodes become
 kernel expressions: what lowering, row passes, row chains and segments share."""
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from exprc.printing import to_infix
-
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.target import Target
+from exprc.printing import to_infix
 
 #: How long a graph expression may get in a comment.
 NOTE_LIMIT = 70

@@ -10,6 +10,7 @@ end hands :func:`~exprc.codegen.ir.lower.lower` its :class:`Target`.
 >>> example.elemwise_signature((ex.ivector("i") < 2.5).owner)
 (('float64', 'float64'), 'bool')
 """
+
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -8,25 +8,83 @@ Each module holds whole ops: type rule, NumPy reference and printing side by sid
 - :mod:`.indexing`: slicing, integer-array indexing, set_subtensor / inc_subtensor
 - :mod:`.linalg`: matmul, tensordot, dot, outer
 """
+
 from types import ModuleType as _ModuleType
 
 from .. import tensor as _tensor
 from .elemwise import (  # noqa: F401
-    ELEMWISE_FUNCTIONS, Elemwise, absolute, astype, clip, divide, elementwise, eq, neq, round, where,
+    ELEMWISE_FUNCTIONS,
+    Elemwise,
+    absolute,
+    astype,
+    clip,
+    divide,
+    elementwise,
+    eq,
+    neq,
+    round,
+    where,
 )
 from .elemwise import ELEMWISE_FUNCTIONS as _ELEMWISE
 from .indexing import (  # noqa: F401
-    AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor, getitem, inc_subtensor, set_subtensor,
+    AdvancedIncSubtensor,
+    AdvancedSubtensor,
+    IncSubtensor,
+    Subtensor,
+    getitem,
+    inc_subtensor,
+    set_subtensor,
 )
 from .linalg import MatMul, TensorDot, dot, matmul, outer, tensordot  # noqa: F401
 from .reduction import (  # noqa: F401
-    All, Any, ArgMax, ArgMin, Max, Min, Prod, Reduce, Sum,
-    all, any, argmax, argmin, logsumexp, log_softmax, max, mean, min, prod, softmax, std, sum, var,
+    All,
+    Any,
+    ArgMax,
+    ArgMin,
+    Max,
+    Min,
+    Prod,
+    Reduce,
+    Sum,
+    all,
+    any,
+    argmax,
+    argmin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    prod,
+    softmax,
+    std,
+    sum,
+    var,
 )
 from .shape import (  # noqa: F401
-    BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI, SumToShape,
-    broadcast_to, concatenate, dimshuffle, expand_dims, flatten, full, full_like, ones, ones_like,
-    reshape, shape_i, size, squeeze, stack, transpose, zeros, zeros_like,
+    BroadcastTo,
+    Concatenate,
+    DimShuffle,
+    Reshape,
+    ShapeI,
+    SumToShape,
+    broadcast_to,
+    concatenate,
+    dimshuffle,
+    expand_dims,
+    flatten,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    reshape,
+    shape_i,
+    size,
+    squeeze,
+    stack,
+    transpose,
+    zeros,
+    zeros_like,
 )
 
 globals().update(_ELEMWISE)

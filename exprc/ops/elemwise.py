@@ -5,6 +5,7 @@ of dimensions: :func:`elemwise` pads lower-dimensional inputs with leading
 broadcastable axes (as NumPy does implicitly) so back ends meet one rule.
 A length that is ``None`` when built and 1 when run broadcasts, as in NumPy.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,6 @@ from ..shapes import broadcast_shapes
 from ..tensor import TensorConstant, TensorType, as_tensor
 from .scalar import SCALAR_OPS, ScalarOp, cast, derivatives, symbols_of
 from .shape import DimShuffle, expand_left, sum_to, zeros_like
-
 
 _WEAK_STAND_INS = {"bool": True, "int64": 1, "float64": 1.0}
 
@@ -122,7 +122,7 @@ def is_left_padding(var):
     if node is None or not isinstance(node.op, DimShuffle):
         return False
     order, ndim = node.op.new_order, node.inputs[0].ndim
-    return order[len(order) - ndim:] == tuple(range(ndim)) and all(a == "x" for a in order[: len(order) - ndim])
+    return order[len(order) - ndim :] == tuple(range(ndim)) and all(a == "x" for a in order[: len(order) - ndim])
 
 
 def elementwise(scalar_op, *inputs):
@@ -236,6 +236,6 @@ def astype(x, dtype):
     """
     x = as_tensor(x)
     op = cast(dtype)
-    if x.dtype == op.name[len("astype_"):] and not x.type.weak:
+    if x.dtype == op.name[len("astype_") :] and not x.type.weak:
         return x
     return Elemwise(op)(x)

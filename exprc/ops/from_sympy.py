@@ -17,6 +17,7 @@ elementwise ops take their gradients from here, so this module cannot import the
 >>> str(to_graph(1 - sp.tanh(x0) ** 2, {x0: v}, elementwise))
 '1.0 - square(tanh(v))'
 """
+
 import sympy as sp
 
 from ..tensor import as_tensor, constant
@@ -24,18 +25,42 @@ from .scalar import DERIVATIVE_OPS, SCALAR_OPS, rint, sigmoid, softplus
 
 #: SymPy function -> name of the exprc elementwise function computing it.
 _FUNCTIONS = {
-    sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan",
-    sp.asin: "arcsin", sp.acos: "arccos", sp.atan: "arctan", sp.atan2: "arctan2",
-    sp.sinh: "sinh", sp.cosh: "cosh", sp.tanh: "tanh",
-    sp.asinh: "arcsinh", sp.acosh: "arccosh", sp.atanh: "arctanh",
-    sp.erf: "erf", sp.erfc: "erfc", sp.loggamma: "gammaln", sp.Abs: "abs", sp.sign: "sign",
-    sp.floor: "floor", sp.ceiling: "ceil", sigmoid: "sigmoid", softplus: "softplus", rint: "rint",
-    sp.Max: "maximum", sp.Min: "minimum",
+    sp.exp: "exp",
+    sp.log: "log",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.tan: "tan",
+    sp.asin: "arcsin",
+    sp.acos: "arccos",
+    sp.atan: "arctan",
+    sp.atan2: "arctan2",
+    sp.sinh: "sinh",
+    sp.cosh: "cosh",
+    sp.tanh: "tanh",
+    sp.asinh: "arcsinh",
+    sp.acosh: "arccosh",
+    sp.atanh: "arctanh",
+    sp.erf: "erf",
+    sp.erfc: "erfc",
+    sp.loggamma: "gammaln",
+    sp.Abs: "abs",
+    sp.sign: "sign",
+    sp.floor: "floor",
+    sp.ceiling: "ceil",
+    sigmoid: "sigmoid",
+    softplus: "softplus",
+    rint: "rint",
+    sp.Max: "maximum",
+    sp.Min: "minimum",
 }
 
 _RELATIONS = {
-    sp.Eq: "equal", sp.Ne: "not_equal", sp.StrictLessThan: "less", sp.LessThan: "less_equal",
-    sp.StrictGreaterThan: "greater", sp.GreaterThan: "greater_equal",
+    sp.Eq: "equal",
+    sp.Ne: "not_equal",
+    sp.StrictLessThan: "less",
+    sp.LessThan: "less_equal",
+    sp.StrictGreaterThan: "greater",
+    sp.GreaterThan: "greater_equal",
 }
 
 _LOGIC = {sp.And: "logical_and", sp.Or: "logical_or"}

@@ -12,6 +12,7 @@ slice), or :data:`DYNAMIC`, meaning "the next extra input of the node"; so
 ``x[i:i + 2]`` with a symbolic ``i`` is one node with inputs ``(x, i, i + 2)``.
 Index arrays are always extra inputs.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,12 +58,10 @@ def _expand_ellipsis(x, index):
     if sum(e is Ellipsis for e in index) > 1:
         raise IndexError(f"index of {x}: an index can only have a single ellipsis ('...')")
     if consumed > x.ndim:
-        raise IndexError(
-            f"too many indices for {x}: it has {x.ndim} dimensions but {consumed} were indexed"
-        )
+        raise IndexError(f"too many indices for {x}: it has {x.ndim} dimensions but {consumed} were indexed")
     fill = (slice(None),) * (x.ndim - consumed)
     at = next((i for i, e in enumerate(index) if e is Ellipsis), None)
-    return index + fill if at is None else index[:at] + fill + index[at + 1:]
+    return index + fill if at is None else index[:at] + fill + index[at + 1 :]
 
 
 def _slice_length(length, start, stop, step):
@@ -86,7 +85,7 @@ def _pattern_shape(x, pattern, arrays):
     for axis, entry in enumerate(pattern):
         if entry[0] == "slice":
             sliced.append((axis, _slice_length(x.type.shape[axis], *entry[1:])))
-    rest = list(x.type.shape[len(pattern):])
+    rest = list(x.type.shape[len(pattern) :])
     if not array_axes:
         return tuple(length for _, length in sliced) + tuple(rest)
     indexed = broadcast_shapes(arrays, [f"index array {i}" for i in range(len(arrays))], what=lazy("index of {}", x))
@@ -193,9 +192,7 @@ _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 def _check_update(x, pattern, y, index_shapes, what):
     target = _pattern_shape(x, pattern, index_shapes)
     if y.ndim > len(target):
-        raise ShapeError(
-            f"{what}: the value {y} has {y.ndim} dimensions, more than the {len(target)} of {x}[...]"
-        )
+        raise ShapeError(f"{what}: the value {y} has {y.ndim} dimensions, more than the {len(target)} of {x}[...]")
     try:
         broadcast_shapes([target, y.type.shape], [lazy("{}[...]", x), y], what=what)
     except ShapeError:
@@ -386,9 +383,7 @@ def _write(sub, y, set_instead_of_inc):
     sub = as_tensor(sub)
     node = sub.owner
     if node is None or not isinstance(node.op, (Subtensor, AdvancedSubtensor)):
-        raise TypeError(
-            f"{what} expects an indexed tensor such as x[1:3] or x[idx], got {sub}"
-        )
+        raise TypeError(f"{what} expects an indexed tensor such as x[1:3] or x[idx], got {sub}")
     x, *extra = node.inputs
     op = IncSubtensor if isinstance(node.op, Subtensor) else AdvancedIncSubtensor
     return op(node.op.pattern, set_instead_of_inc)(x, as_tensor(y), *extra)

@@ -2,6 +2,7 @@
 
 These are the nodes a back end hands to a GEMM; the NumPy reference is NumPy's own.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,11 +59,14 @@ class MatMul(Op):
         a2 = dimshuffle(a, ("x", 0)) if a.ndim == 1 else a
         b2 = dimshuffle(b, (0, "x")) if b.ndim == 1 else b
         batch = gz.ndim - (a.ndim > 1) - (b.ndim > 1)
-        gz2 = dimshuffle(gz, list(range(batch)) + [batch if a.ndim > 1 else "x"]
-                         + [batch + (a.ndim > 1) if b.ndim > 1 else "x"])
+        gz2 = dimshuffle(
+            gz, list(range(batch)) + [batch if a.ndim > 1 else "x"] + [batch + (a.ndim > 1) if b.ndim > 1 else "x"]
+        )
         grads = []
-        for x, x2, product in ((a, a2, lambda: matmul(gz2, _swap_last(b2))),
-                               (b, b2, lambda: matmul(_swap_last(a2), gz2))):
+        for x, x2, product in (
+            (a, a2, lambda: matmul(gz2, _swap_last(b2))),
+            (b, b2, lambda: matmul(_swap_last(a2), gz2)),
+        ):
             if not is_float(x.dtype):
                 grads.append(None)
                 continue

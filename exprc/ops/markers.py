@@ -2,6 +2,7 @@
 
 The rewrites remove them before code is generated (:mod:`exprc.rewrite.rules.markers`).
 """
+
 from dataclasses import dataclass
 
 import numpy as np

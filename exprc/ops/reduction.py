@@ -6,8 +6,8 @@ and those composed from them (mean, var, std, logsumexp, softmax, log_softmax).
 reductions are ordinary graphs of primitives: the C back end fuses them into
 one or two passes, and their gradients follow from the primitives'.
 """
+
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class Reduce(Op):
 
     axis: tuple
     keepdims: bool = False
-    dtype: Optional[str] = None
+    dtype: str | None = None
 
     numpy = None  # the NumPy function; set by each subclass
 
@@ -57,10 +57,10 @@ class Reduce(Op):
         axis = None if self.axis == tuple(range(x.ndim)) else self.axis
         axis = axis[0] if axis is not None and len(axis) == 1 else axis
         method = type(self).__name__.lower()
-        text = call_text(method, axis=axis, keepdims=self.keepdims or None, dtype=self.dtype,
-                         initial=getattr(self, "initial", None))
+        text = call_text(
+            method, axis=axis, keepdims=self.keepdims or None, dtype=self.dtype, initial=getattr(self, "initial", None)
+        )
         return f"{show(x, ATOM)}.{text}", ATOM
-
 
     def kept(self, node, var):
         """``var`` (shaped like this reduction's output) with the reduced axes back, of length 1."""
@@ -109,7 +109,7 @@ class Max(Reduce):
     """The largest element; ``initial``, when given, is included as NumPy's is, so that
     a zero-size axis gives it instead of an error."""
 
-    initial: Optional[float] = None
+    initial: float | None = None
     numpy = staticmethod(np.max)
 
     def grad(self, node, output_grads):
@@ -120,7 +120,7 @@ class Max(Reduce):
 class Min(Reduce):
     """The smallest element; ``initial`` as for :class:`Max`."""
 
-    initial: Optional[float] = None
+    initial: float | None = None
     numpy = staticmethod(np.min)
 
     def grad(self, node, output_grads):
@@ -223,7 +223,7 @@ def any(x, axis=None, keepdims=False):  # noqa: A001
 class ArgReduce(Op):
     """Index of the extreme element along one axis, or of the flattened input when ``axis`` is None."""
 
-    axis: Optional[int]
+    axis: int | None
     keepdims: bool = False
 
     numpy = None

@@ -10,11 +10,12 @@ forms are functions that look SymPy up when called, and the SymPy functions
 exprc defines (:func:`sympy_functions`) are made then, so that a process that
 only loads compiled functions never imports SymPy.
 """
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from types import SimpleNamespace
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -56,9 +57,9 @@ class ScalarOp:
     nin: int
     numpy: Callable = field(compare=False, repr=False)
     #: SymPy form: a function of ``nin`` SymPy symbols; None for boolean and bitwise operations.
-    sympy: Optional[Callable] = field(default=None, compare=False, repr=False)
+    sympy: Callable | None = field(default=None, compare=False, repr=False)
     #: Operator symbol and precedence (Python's order) for infix printing; None prints as a call.
-    infix: Optional[str] = field(default=None, compare=False, repr=False)
+    infix: str | None = field(default=None, compare=False, repr=False)
     precedence: int = field(default=100, compare=False, repr=False)
 
     def __str__(self):
@@ -76,7 +77,7 @@ def scalar_op(name):
     1
     """
     if name.startswith("astype_"):
-        return cast(name[len("astype_"):])
+        return cast(name[len("astype_") :])
     op = SCALAR_OPS.get(name) or DERIVATIVE_OPS.get(name)
     if op is None:
         raise KeyError(f"no scalar operation is called {name!r}")
@@ -152,7 +153,7 @@ def _piecewise_clip(x, lo, hi):
     return sp.Piecewise((hi, sp.Or(x > hi, lo > hi)), (lo, lo > x), (x, True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def sympy_functions():
     """The SymPy functions exprc defines: ``sigmoid``, ``softplus`` and ``rint`` (made at the
     first call, which imports SymPy)."""
@@ -271,7 +272,7 @@ _ROWS = [
 SCALAR_OPS = {row[0]: ScalarOp(*row) for row in _ROWS}
 
 
-@lru_cache(maxsize=None)
+@cache
 def cast(dtype):
     """The scalar op converting to ``dtype`` (NumPy's ``astype``, unsafe casting as NumPy does)."""
     dtype = as_dtype(dtype)
@@ -314,12 +315,10 @@ def _symbols(nin):
 def _drop_step_derivatives(expr):
     """``expr`` with the derivatives of step functions (floor, ceiling, sign) set to 0:
     they are 0 wherever they are defined."""
-    return expr.replace(
-        lambda e: isinstance(e, (sp.Derivative, sp.Subs, sp.DiracDelta)), lambda e: sp.S.Zero
-    )
+    return expr.replace(lambda e: isinstance(e, (sp.Derivative, sp.Subs, sp.DiracDelta)), lambda e: sp.S.Zero)
 
 
-@lru_cache(maxsize=None)
+@cache
 def derivatives(scalar_op):
     """The partial derivatives of ``scalar_op`` with respect to each input, as SymPy
     expressions of the symbols ``x0, x1, ...``, taken from its SymPy form once and cached.

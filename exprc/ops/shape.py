@@ -4,6 +4,7 @@ constructors built on them (zeros, ones, full, ..._like, stack).
 Views (DimShuffle, Reshape of contiguous data, BroadcastTo) copy nothing in
 the NumPy reference, as in NumPy.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,9 +86,7 @@ class DimShuffle(Op):
             raise ValueError(f"dimshuffle{self.new_order} is not valid for {x}, which has {x.ndim} dimensions")
         for a in range(x.ndim):
             if a not in kept and x.type.shape[a] not in (1, None):
-                raise ShapeError(
-                    f"cannot drop axis {a} of {x} (shape {fmt_shape(x.type.shape)}): its length is not 1"
-                )
+                raise ShapeError(f"cannot drop axis {a} of {x} (shape {fmt_shape(x.type.shape)}): its length is not 1")
         shape = tuple(1 if a == "x" else x.type.shape[a] for a in self.new_order)
         return Apply(self, [x], [TensorType(x.dtype, shape)])
 
@@ -304,9 +303,7 @@ class BroadcastTo(Op):
         shape = []
         for have, want in zip(padded, target):
             if have not in (1, None) and want is not None and have != want:
-                raise ShapeError(
-                    f"cannot broadcast {x} of shape {fmt_shape(x.type.shape)} to {fmt_shape(target)}"
-                )
+                raise ShapeError(f"cannot broadcast {x} of shape {fmt_shape(x.type.shape)} to {fmt_shape(target)}")
             shape.append(want if want is not None else (have if have != 1 else None))
         return Apply(self, [x, *lengths], [TensorType(x.dtype, shape)])
 

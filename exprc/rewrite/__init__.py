@@ -5,6 +5,7 @@ returns the rewritten graph; with ``report=True`` it also says which rule
 fired where. The engine is :mod:`exprc.rewrite.engine`; the rules live in
 :mod:`exprc.rewrite.rules`, one module per purpose.
 """
+
 from ..tensor import as_tensor
 from . import rules  # noqa: F401 - registers the rules
 from .engine import MODES, PHASES, RULES, check_mode, rewrite, rule

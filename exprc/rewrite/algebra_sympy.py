@@ -5,6 +5,7 @@ becomes one SymPy expression, whose canonical form replaces the region when it h
 operations; :data:`MAX_REGION` and :data:`TIME_BUDGET` bound the time it takes.
 See docs/internals/rewrite-engine.md.
 """
+
 import time
 
 from ..graph import Constant, substitute, toposort
@@ -25,8 +26,13 @@ TIME_BUDGET = 0.5
 
 def _in_region(var, dtype):
     node = var.owner
-    return (node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name in ALGEBRA
-            and var.dtype == dtype and not var.type.weak)
+    return (
+        node is not None
+        and isinstance(node.op, Elemwise)
+        and node.op.scalar_op.name in ALGEBRA
+        and var.dtype == dtype
+        and not var.type.weak
+    )
 
 
 def simplify_regions(outputs, report=None):

@@ -13,8 +13,9 @@ and for the ops it looks at::
 
 See docs/internals/rewrite-engine.md.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..graph import apply, toposort
 from .algebra_sympy import simplify_regions

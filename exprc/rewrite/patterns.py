@@ -5,6 +5,7 @@
 >>> is_elemwise(ex.exp(x), "exp"), constant_value(ex.constant(2.0))
 (True, 2.0)
 """
+
 import numpy as np
 
 from ..graph import Constant
@@ -36,7 +37,9 @@ def strip_padding(var):
     node = var.owner
     if node is not None and isinstance(node.op, DimShuffle):
         order, inner = node.op.new_order, node.inputs[0]
-        if all(a == "x" for a in order[: len(order) - inner.ndim]) and order[len(order) - inner.ndim:] == tuple(range(inner.ndim)):
+        if all(a == "x" for a in order[: len(order) - inner.ndim]) and order[len(order) - inner.ndim :] == tuple(
+            range(inner.ndim)
+        ):
             return inner
     return var
 

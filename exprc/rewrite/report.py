@@ -1,4 +1,5 @@
 """What a rewrite did: each rule that fired, with the subexpression before and after."""
+
 from ..printing import to_infix
 
 
@@ -47,4 +48,3 @@ def short_infix(var, limit=100):
         return var
     text = to_infix(var, limit=40)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-

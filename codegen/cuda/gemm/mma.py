@@ -5,6 +5,7 @@
 products as TF32 (not exact), only where the caller allows it.
 See docs/internals/cuda-gemm.md.
 """
+
 from exprc.codegen.cfamily import templates
 
 #: The kernel, its ``@fields@`` filled per dtype (in mma.cuh).
@@ -27,18 +28,29 @@ _FRAGMENTS_K8 = """
 
 _A_K16 = "\n".join(
     f"                    a_frag[mi][{i}] = " + _PAIR.format(tile="a_tile", row=row, col=col) + ";"
-    for i, (row, col) in enumerate([("r + g", "ks + 2 * t"), ("r + g + 8", "ks + 2 * t"),
-                                    ("r + g", "ks + 2 * t + 8"), ("r + g + 8", "ks + 2 * t + 8")]))
+    for i, (row, col) in enumerate(
+        [
+            ("r + g", "ks + 2 * t"),
+            ("r + g + 8", "ks + 2 * t"),
+            ("r + g", "ks + 2 * t + 8"),
+            ("r + g + 8", "ks + 2 * t + 8"),
+        ]
+    )
+)
 _B_K16 = "\n".join(
     f"                    b_frag[ni][{i}] = " + _PAIR.format(tile="b_tile", row="cn + g", col=col) + ";"
-    for i, col in enumerate(["ks + 2 * t", "ks + 2 * t + 8"]))
+    for i, col in enumerate(["ks + 2 * t", "ks + 2 * t + 8"])
+)
 _A_K8 = "\n".join(
     f"                    a_frag[mi][{i}] = exprc_f32_to_tf32(a_tile[{row}][{col}]);"
-    for i, (row, col) in enumerate([("r + g", "ks + t"), ("r + g + 8", "ks + t"),
-                                    ("r + g", "ks + t + 4"), ("r + g + 8", "ks + t + 4")]))
+    for i, (row, col) in enumerate(
+        [("r + g", "ks + t"), ("r + g + 8", "ks + t"), ("r + g", "ks + t + 4"), ("r + g + 8", "ks + t + 4")]
+    )
+)
 _B_K8 = "\n".join(
     f"                    b_frag[ni][{i}] = exprc_f32_to_tf32(b_tile[cn + g][{col}]);"
-    for i, col in enumerate(["ks + t", "ks + t + 4"]))
+    for i, col in enumerate(["ks + t", "ks + t + 4"])
+)
 
 
 def render_mma(kernel, signature):
@@ -46,13 +58,37 @@ def render_mma(kernel, signature):
     :class:`~exprc.codegen.cuda.gemm.plan.GemmKernel` of method ``"mma"`` or ``"tf32"``), declared as ``signature``."""
     if kernel.method == "mma":
         short = {"float16": "f16", "bfloat16": "bf16"}[kernel.dtype]
-        return templates.fill(_MMA,
-            name=kernel.name, dtype=kernel.dtype, signature=signature, s="exprc_bits16", out="exprc_bits16", pad=8,
-            mma_k=16, instruction=f"mma.sync m16n8k16 .{short}", rounding=f"the result rounded once to {kernel.dtype}",
-            fragments=_FRAGMENTS_K16, a_fragment=_A_K16, b_fragment=_B_K16, mma=f"exprc_mma_{short}",
-            store=f"exprc_f32_to_{short}(acc[mi][ni][q])")
-    return templates.fill(_MMA,
-        name=kernel.name, dtype=kernel.dtype, signature=signature, s="float", out="float", pad=4, mma_k=8,
-        instruction="mma.sync m16n8k8 .tf32", rounding="inputs rounded to TF32 (not exact: only where allowed)",
-        fragments=_FRAGMENTS_K8, a_fragment=_A_K8, b_fragment=_B_K8, mma="exprc_mma_tf32",
-        store="acc[mi][ni][q]")
+        return templates.fill(
+            _MMA,
+            name=kernel.name,
+            dtype=kernel.dtype,
+            signature=signature,
+            s="exprc_bits16",
+            out="exprc_bits16",
+            pad=8,
+            mma_k=16,
+            instruction=f"mma.sync m16n8k16 .{short}",
+            rounding=f"the result rounded once to {kernel.dtype}",
+            fragments=_FRAGMENTS_K16,
+            a_fragment=_A_K16,
+            b_fragment=_B_K16,
+            mma=f"exprc_mma_{short}",
+            store=f"exprc_f32_to_{short}(acc[mi][ni][q])",
+        )
+    return templates.fill(
+        _MMA,
+        name=kernel.name,
+        dtype=kernel.dtype,
+        signature=signature,
+        s="float",
+        out="float",
+        pad=4,
+        mma_k=8,
+        instruction="mma.sync m16n8k8 .tf32",
+        rounding="inputs rounded to TF32 (not exact: only where allowed)",
+        fragments=_FRAGMENTS_K8,
+        a_fragment=_A_K8,
+        b_fragment=_B_K8,
+        mma="exprc_mma_tf32",
+        store="acc[mi][ni][q]",
+    )

@@ -5,6 +5,7 @@ kernels ``exprc_gemm_{f16,bf16}_{nn,nt,tn,tt}`` for the operands
 :func:`exprc.codegen.cuda.gemm.plan.pipelined_layout` accepts; others go to the general kernels.
 See docs/internals/cuda-gemm.md.
 """
+
 from exprc.codegen.cfamily import templates
 
 #: The kernels' C++ template (in pipelined.cuh).
@@ -21,7 +22,9 @@ def render_pipelined(kernel, signature):
     a_says = "contiguous along k" if a_along_k else "contiguous along m (a transpose)"
     b_says = "contiguous along k (a transpose)" if b_along_k else "contiguous along n"
     flags = ", ".join("true" if f else "false" for f in (a_along_k, b_along_k, kernel.dtype == "bfloat16"))
-    return (f"/* {kernel.name}: {kernel.dtype} C = A @ B on the tensor cores (mma.sync m16n8k16), float32\n"
-            f"   accumulation, for A {a_says} and B {b_says}; tiles copied by cp.async, three in flight. */\n"
-            f"{signature}\n{{\n    exprc_gemm_pipelined<{flags}>(batch, m, n, k, a, a_sb, a_sm, a_sk, b, b_sb, b_sk, "
-            f"b_sn, c, c_sb, c_sm, c_sn);\n}}")
+    return (
+        f"/* {kernel.name}: {kernel.dtype} C = A @ B on the tensor cores (mma.sync m16n8k16), float32\n"
+        f"   accumulation, for A {a_says} and B {b_says}; tiles copied by cp.async, three in flight. */\n"
+        f"{signature}\n{{\n    exprc_gemm_pipelined<{flags}>(batch, m, n, k, a, a_sb, a_sm, a_sk, b, b_sb, b_sk, "
+        f"b_sn, c, c_sb, c_sm, c_sn);\n}}"
+    )

@@ -9,20 +9,37 @@ See docs/internals/cuda-gemm.md.
 >>> grid(kernel_for("float32"), batch=2, m=100, n=300)  # 2 products of 1 x 3 tiles of 128
 ((6, 1, 1), 256)
 """
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from exprc.codegen.cfamily import templates
-from exprc.codegen.cuda.gemm.cores import SOURCE as CORES_SOURCE, render_cores
+from exprc.codegen.cuda.gemm.cores import SOURCE as CORES_SOURCE
+from exprc.codegen.cuda.gemm.cores import render_cores
 from exprc.codegen.cuda.gemm.mma import render_mma
-from exprc.codegen.cuda.gemm.pipelined import LAYOUTS, SOURCE as PIPELINED_SOURCE, render_pipelined
+from exprc.codegen.cuda.gemm.pipelined import LAYOUTS, render_pipelined
+from exprc.codegen.cuda.gemm.pipelined import SOURCE as PIPELINED_SOURCE
 
 #: The parameters of every GEMM kernel, in order (each an int64 or a pointer).
-PARAMETERS = ("batch", "m", "n", "k",
-              "a", "a_sb", "a_sm", "a_sk",
-              "b", "b_sb", "b_sk", "b_sn",
-              "c", "c_sb", "c_sm", "c_sn")
+PARAMETERS = (
+    "batch",
+    "m",
+    "n",
+    "k",
+    "a",
+    "a_sb",
+    "a_sm",
+    "a_sk",
+    "b",
+    "b_sb",
+    "b_sk",
+    "b_sn",
+    "c",
+    "c_sb",
+    "c_sm",
+    "c_sn",
+)
 
 #: The most blocks a GEMM launch gets (the kernels loop over the tiles beyond).
 MAX_BLOCKS = 2**31 - 1
@@ -63,8 +80,11 @@ _KERNELS = (
     GemmKernel("exprc_gemm_f16", "float16", "float16", "mma", 128, 64),
     GemmKernel("exprc_gemm_bf16", "bfloat16", "bfloat16", "mma", 128, 64),
     GemmKernel("exprc_gemm_f32_tf32", "float32", "float32", "tf32", 128, 64),
-) + tuple(GemmKernel(f"exprc_gemm_{short}_{layout}", dtype, dtype, "pipelined", 256, 128, layout)
-          for dtype, short in (("float16", "f16"), ("bfloat16", "bf16")) for layout in LAYOUTS)
+) + tuple(
+    GemmKernel(f"exprc_gemm_{short}_{layout}", dtype, dtype, "pipelined", 256, 128, layout)
+    for dtype, short in (("float16", "f16"), ("bfloat16", "bf16"))
+    for layout in LAYOUTS
+)
 
 
 def gemm_kernels():

@@ -5,6 +5,7 @@ assume finite values, as Theano's did: ``x - x`` is NaN, not 0, when x is
 infinite; ``x * 0`` is NaN when x is; ``exp(log(x))`` is NaN, not x, for x < 0.
 ``rewrites="exact"`` leaves those out.
 """
+
 from ...ops import elemwise as E
 from ...ops.elemwise import Elemwise
 from ...ops.shape import full_like

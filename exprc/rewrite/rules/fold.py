@@ -1,4 +1,5 @@
 """Constant folding: a node whose inputs are all constants becomes the constant it computes."""
+
 import numpy as np
 
 from ...graph import Constant, Op

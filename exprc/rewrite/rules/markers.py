@@ -4,6 +4,7 @@
 are taken, which is before a graph is rewritten. Left in, it would cut a fused
 kernel in two. Exact: no value changes.
 """
+
 from ...ops.markers import StopGradient
 from ..engine import rule
 

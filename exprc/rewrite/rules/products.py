@@ -8,6 +8,7 @@ stabilization is ``sigmoid(-m) * exp(m)``, i.e. ``sigmoid(m)``; only as a whole
 product is that seen. Rebuilding a product reassociates it, so the rule is not
 exact.
 """
+
 import numpy as np
 
 from ...graph import Constant

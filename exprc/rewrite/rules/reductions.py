@@ -1,4 +1,5 @@
 """Reductions of values known to repeat: the sum of a broadcast is a product."""
+
 from ...ops.reduction import Sum
 from ...ops.shape import BroadcastTo, broadcast_to, dimshuffle, expand_left
 from ..engine import rule
@@ -24,7 +25,11 @@ def sum_of_broadcast(node):
         copies = lengths[a] if copies is None else copies * lengths[a]
     if source.ndim == 0:
         kept = [a for a in range(var.ndim) if a not in op.axis]
-        shape = [lengths[a] for a in kept] if not op.keepdims else [1 if a in op.axis else lengths[a] for a in range(var.ndim)]
+        shape = (
+            [lengths[a] for a in kept]
+            if not op.keepdims
+            else [1 if a in op.axis else lengths[a] for a in range(var.ndim)]
+        )
         base = broadcast_to(source, tuple(shape)) if shape else source
     else:
         order = [a for a in range(var.ndim) if a not in op.axis or op.keepdims]

@@ -7,6 +7,7 @@ they use read ``x.shape[i]`` of intermediate results. Once the lengths are
 traced back to the inputs that decide them, most of that machinery is seen to
 do nothing and goes.
 """
+
 from ...graph import Constant
 from ...ops.elemwise import Elemwise
 from ...ops.linalg import MatMul
@@ -207,5 +208,9 @@ def _is_row(var):
 
 def _dimshuffled_vector(var, order):
     owner = var.owner
-    return (owner is not None and isinstance(owner.op, DimShuffle) and owner.op.new_order == order
-            and owner.inputs[0].ndim == 1)
+    return (
+        owner is not None
+        and isinstance(owner.op, DimShuffle)
+        and owner.op.new_order == order
+        and owner.inputs[0].ndim == 1
+    )

@@ -1,4 +1,5 @@
 """Specialization: cheaper forms of the same computation for the back ends."""
+
 from ...ops import elemwise as E
 from ...ops.elemwise import Elemwise
 from ..engine import rule

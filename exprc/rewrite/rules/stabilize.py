@@ -4,6 +4,7 @@ Each replacement computes the same mathematical function, more accurately;
 the values therefore differ slightly (in the last bits, or where the naive
 formula overflowed to inf or NaN), so none is exact.
 """
+
 from ...dtypes import is_float
 from ...graph import ancestors, substitute
 from ...ops import elemwise as E
@@ -119,7 +120,9 @@ def _formula(var):
     """A formula built by :mod:`exprc.ops.reduction` (logsumexp, softmax, log_softmax) without
     the ``stop_gradient`` on its shift: rewriting comes after gradients, and the mark would
     hide the formula from the rules that recognise it."""
-    stops = {v: v.owner.inputs[0] for v in ancestors([var]) if v.owner is not None and isinstance(v.owner.op, StopGradient)}
+    stops = {
+        v: v.owner.inputs[0] for v in ancestors([var]) if v.owner is not None and isinstance(v.owner.op, StopGradient)
+    }
     return substitute([var], stops)[0] if stops else var
 
 
