@@ -1,4 +1,5 @@
 """Shared by every test, doctest and docs example: a cache directory of the run's own."""
+
 import shutil
 
 import pytest
