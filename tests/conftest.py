@@ -29,6 +29,27 @@ SLOW = {
     "tests/codegen/test_c_build.py::test_concurrent_processes_build_one_entry": (),
     "tests/codegen/test_c_build.py::test_warm_second_process_imports_neither_sympy_nor_a_c_parser": (),
     "tests/codegen/test_c_build.py::test_warm_second_process_does_not_run_the_compiler": (),
+    # every scalar op of the C back end as one program per dtype (3-8 s each): one dtype stays
+    "tests/codegen/test_c_elementwise.py::test_every_scalar_op": ("float64",),
+    # verify_grad through C, every op at once (9-14 s each); test_c_gradients_equal_numpy_gradients
+    # (the same graph through C) and verify_grad_c_unary[contiguous] stay
+    "tests/grad/test_backends.py::test_verify_grad_c_unary": ("contiguous",),
+    "tests/grad/test_backends.py::test_verify_grad_c_binary_broadcast": (),
+    "tests/grad/test_backends.py::test_verify_grad_c_reductions_linalg_shapes_indexing": (),
+    # python -m exprc.demo in a subprocess (8-19 s); exprc.demo's functions are not tested elsewhere,
+    # the subprocess path is by test_cache_command.py::test_runs_as_a_module
+    "tests/test_demo.py::test_demo_runs_and_agrees_with_numpy": (),
+    "tests/test_demo.py::test_demo_on_cuda_trains_on_the_gpu_or_says_why_not": (),
+    # CUDA kernels run by the CPU emulator (g++ over the source, a fiber per thread): 5-18 s a case
+    "tests/codegen/test_cuda_emulated.py::test_reduction_kernels": ("axis3-sum",),
+    "tests/codegen/test_cuda_emulated.py::test_every_accumulator_width_crosses_the_warps": ("int8",),
+    "tests/codegen/test_cuda_emulated.py::test_integer_and_boolean_reductions": (),
+    # one C program of every dtype pair per op (8-9 s each): add stays
+    "tests/test_promotion.py::test_binary_op_of_every_dtype_pair_in_one_c_program": ("add",),
+    # a thousand calls watched for memory growth (24 s)
+    "tests/test_memory.py::test_calls_do_not_grow_memory": (),
+    # a chain of hundreds of ops compiled (11 s)
+    "tests/test_graph.py::test_deep_chain_compiles_and_matches_numpy": (),
 }
 
 
