@@ -10,21 +10,35 @@ broadcasts), or ``None`` when it is only known when the function runs.
 TensorType(float32, (None, 3))
 """
 
+from __future__ import annotations
+
 import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .dtypes import PREFIXES, as_dtype, python_scalar_dtype
 from .graph import Constant, Variable
 from .printing import format_value, to_infix
 from .shapes import ShapeError, fmt_shape
 
+if TYPE_CHECKING:
+    from .graph import Apply
+
 #: What a tensor's operators and methods call. The ops are built on tensors, and evaluation
 #: compiles, so both sit above this module and fill this in when imported: exprc.ops its
 #: functions (``x + y`` is ``add(x, y)``), exprc.function ``evaluate`` (``x.eval()``).
 OPERATIONS = SimpleNamespace()
+
+#: A dtype as the functions take it: a name (``"float32"``), a NumPy dtype or scalar type (``np.float32``).
+DType: TypeAlias = str | np.dtype | type
+
+#: The axes a reduction takes: one, several, or ``None`` for all of them.
+Axis: TypeAlias = int | tuple[int, ...] | None
 
 
 @dataclass(frozen=True)
@@ -38,36 +52,38 @@ class TensorType:
     """
 
     dtype: str
-    shape: tuple
+    shape: tuple[int | None, ...]
     weak: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", as_dtype(self.dtype))
         object.__setattr__(self, "shape", _static_shape(self.shape))
         if self.weak and self.shape:
             raise ValueError("only 0-d types can be weak")
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return len(self.shape)
 
     @property
-    def broadcastable(self):
+    def broadcastable(self) -> tuple[bool, ...]:
         """Per axis, whether its length is statically 1."""
         return tuple(d == 1 for d in self.shape)
 
-    def make_variable(self, owner=None, index=None, name=None):
+    def make_variable(
+        self, owner: Apply | None = None, index: int | None = None, name: str | None = None
+    ) -> TensorVariable:
         return TensorVariable(self, owner=owner, index=index, name=name)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         weak = ", weak" if self.weak else ""
         return f"TensorType({self.dtype}, {self.shape}{weak})"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.dtype} {fmt_shape(self.shape)}" + (" weak" if self.weak else "")
 
 
-def _static_shape(shape):
+def _static_shape(shape: Sequence[int | np.integer | None]) -> tuple[int | None, ...]:
     shape = tuple(shape)
     for d in shape:
         if d is not None and not (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0):
@@ -89,231 +105,233 @@ class TensorVariable(Variable):
     # NumPy must not broadcast over a symbolic tensor as an object: it defers to us.
     __array_ufunc__ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {to_infix(self)} : {self.type}>"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return to_infix(self)
 
     # --- type information -------------------------------------------------
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         return self.type.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self.type.ndim
 
     @property
-    def broadcastable(self):
+    def broadcastable(self) -> tuple[bool, ...]:
         return self.type.broadcastable
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[TensorVariable, ...]:
         """A tuple of int64 scalars, one per axis; constants where the length is static."""
         return tuple(OPERATIONS.shape_i(self, i) for i in range(self.ndim))
 
     @property
-    def size(self):
+    def size(self) -> TensorVariable:
         """The number of elements, as an int64 scalar."""
         return OPERATIONS.size(self)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError(f"len() of a 0-d tensor {self}")
         if self.type.shape[0] is None:
             raise TypeError(f"len() of {self}: its first axis has no static length; use {self}.shape[0]")
         return self.type.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[TensorVariable]:
         for i in range(len(self)):
             yield self[i]
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         raise TypeError(
             f"the truth value of symbolic tensor {self} is unknown until it is computed; "
             "use ex.where(cond, a, b) for a choice made per element"
         )
 
     # --- arithmetic -------------------------------------------------------
-    def __add__(self, other):
+    def __add__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.add(self, other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.add(other, self)
 
-    def __sub__(self, other):
+    def __sub__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.subtract(self, other)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.subtract(other, self)
 
-    def __mul__(self, other):
+    def __mul__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.multiply(self, other)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.multiply(other, self)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.true_divide(self, other)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.true_divide(other, self)
 
-    def __floordiv__(self, other):
+    def __floordiv__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.floor_divide(self, other)
 
-    def __rfloordiv__(self, other):
+    def __rfloordiv__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.floor_divide(other, self)
 
-    def __mod__(self, other):
+    def __mod__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.mod(self, other)
 
-    def __rmod__(self, other):
+    def __rmod__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.mod(other, self)
 
-    def __pow__(self, other):
+    def __pow__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.power(self, other)
 
-    def __rpow__(self, other):
+    def __rpow__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.power(other, self)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.matmul(other, self)
 
-    def __and__(self, other):
+    def __and__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.bitwise_and(self, other)
 
-    def __rand__(self, other):
+    def __rand__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.bitwise_and(other, self)
 
-    def __or__(self, other):
+    def __or__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.bitwise_or(self, other)
 
-    def __ror__(self, other):
+    def __ror__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.bitwise_or(other, self)
 
-    def __xor__(self, other):
+    def __xor__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.bitwise_xor(self, other)
 
-    def __rxor__(self, other):
+    def __rxor__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.bitwise_xor(other, self)
 
-    def __neg__(self):
+    def __neg__(self) -> TensorVariable:
         return OPERATIONS.negative(self)
 
-    def __pos__(self):
+    def __pos__(self) -> TensorVariable:
         return self
 
-    def __abs__(self):
+    def __abs__(self) -> TensorVariable:
         return OPERATIONS.abs(self)
 
-    def __invert__(self):
+    def __invert__(self) -> TensorVariable:
         return OPERATIONS.invert(self)
 
-    def __lt__(self, other):
+    def __lt__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.less(self, other)
 
-    def __le__(self, other):
+    def __le__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.less_equal(self, other)
 
-    def __gt__(self, other):
+    def __gt__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.greater(self, other)
 
-    def __ge__(self, other):
+    def __ge__(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.greater_equal(self, other)
 
     # == and != stay identity (see exprc.graph); ex.eq / ex.neq compare elementwise.
     __hash__ = Variable.__hash__
 
     # --- methods with NumPy's names ----------------------------------------
-    def sum(self, axis=None, keepdims=False, dtype=None):
+    def sum(self, axis: Axis = None, keepdims: bool = False, dtype: DType | None = None) -> TensorVariable:
         return OPERATIONS.sum(self, axis, keepdims, dtype)
 
-    def prod(self, axis=None, keepdims=False, dtype=None):
+    def prod(self, axis: Axis = None, keepdims: bool = False, dtype: DType | None = None) -> TensorVariable:
         return OPERATIONS.prod(self, axis, keepdims, dtype)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.mean(self, axis, keepdims)
 
-    def var(self, axis=None, keepdims=False, ddof=0):
+    def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> TensorVariable:
         return OPERATIONS.var(self, axis, keepdims, ddof)
 
-    def std(self, axis=None, keepdims=False, ddof=0):
+    def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> TensorVariable:
         return OPERATIONS.std(self, axis, keepdims, ddof)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.max(self, axis, keepdims)
 
-    def min(self, axis=None, keepdims=False):
+    def min(self, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.min(self, axis, keepdims)
 
-    def argmax(self, axis=None, keepdims=False):
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.argmax(self, axis, keepdims)
 
-    def argmin(self, axis=None, keepdims=False):
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.argmin(self, axis, keepdims)
 
-    def all(self, axis=None, keepdims=False):
+    def all(self, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.all(self, axis, keepdims)
 
-    def any(self, axis=None, keepdims=False):
+    def any(self, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
         return OPERATIONS.any(self, axis, keepdims)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: TensorLike | Sequence[TensorLike]) -> TensorVariable:
         return OPERATIONS.reshape(self, shape[0] if len(shape) == 1 else shape)
 
-    def flatten(self):
+    def flatten(self) -> TensorVariable:
         return OPERATIONS.flatten(self)
 
-    def ravel(self):
+    def ravel(self) -> TensorVariable:
         return OPERATIONS.flatten(self)
 
-    def squeeze(self, axis=None):
+    def squeeze(self, axis: Axis = None) -> TensorVariable:
         return OPERATIONS.squeeze(self, axis)
 
-    def astype(self, dtype):
+    def astype(self, dtype: DType) -> TensorVariable:
         return OPERATIONS.astype(self, dtype)
 
-    def dot(self, other):
+    def dot(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.dot(self, other)
 
-    def clip(self, a_min=None, a_max=None):
+    def clip(self, a_min: TensorLike | None = None, a_max: TensorLike | None = None) -> TensorVariable:
         return OPERATIONS.clip(self, a_min, a_max)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: int | Sequence[int] | None) -> TensorVariable:
+        order: Any = axes
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = axes[0]
-        return OPERATIONS.transpose(self, axes or None)
+            order = axes[0]
+        return OPERATIONS.transpose(self, order or None)
 
     @property
-    def T(self):
+    def T(self) -> TensorVariable:
         return OPERATIONS.transpose(self)
 
-    def dimshuffle(self, *pattern):
+    def dimshuffle(self, *pattern: int | str | Sequence[int | str]) -> TensorVariable:
         """Theano's axis shuffle: a permutation of the axes, with ``'x'`` for a new axis of length 1.
 
         >>> import exprc as ex
         >>> ex.vector("v").dimshuffle("x", 0).type.shape
         (1, None)
         """
+        order: Any = pattern
         if len(pattern) == 1 and isinstance(pattern[0], (tuple, list)):
-            pattern = pattern[0]
-        return OPERATIONS.dimshuffle(self, pattern)
+            order = pattern[0]
+        return OPERATIONS.dimshuffle(self, order)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> TensorVariable:
         return OPERATIONS.getitem(self, index)
 
-    def __setitem__(self, index, value):
+    def __setitem__(self, index: Any, value: Any) -> None:
         raise TypeError(
             f"symbolic tensors are immutable, so {self}[...] = ... cannot work; "
             f"build a new tensor with ex.set_subtensor({self}[index], value) or ex.inc_subtensor(...)"
         )
 
-    def eval(self, inputs=None):
+    def eval(self, inputs: Mapping[Variable, Any] | None = None) -> Any:
         """Compute this expression with the NumPy reference back end.
 
         >>> import exprc as ex
@@ -324,33 +342,37 @@ class TensorVariable(Variable):
         return OPERATIONS.evaluate(self, inputs or {})
 
 
+#: What the functions take where a tensor goes: a symbolic tensor or data that becomes a constant.
+TensorLike: TypeAlias = TensorVariable | ArrayLike
+
+
 class TensorConstant(Constant, TensorVariable):
     """A tensor whose value is fixed in the graph. Its value is read-only."""
 
     __slots__ = ()
 
-    def python_value(self):
+    def python_value(self) -> bool | int | float:
         """The value as a Python scalar, as a weak constant enters NumPy's promotion."""
         return self.value.item()
 
     @property
-    def weak(self):
+    def weak(self) -> bool:
         return self.type.weak
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         # Unpickled constants are interned again, so equal constants stay one node.
         return (_interned, (self.value, self.type.weak, self.name))
 
 
-def _interned(value, weak, name):
+def _interned(value: np.ndarray, weak: bool, name: str | None) -> TensorConstant:
     return constant(value.item() if weak else value, dtype=None if weak else value.dtype, name=name)
 
 
 # (dtype, shape, bytes, weak) -> TensorConstant, so equal constants are one node.
-_constants = weakref.WeakValueDictionary()
+_constants: weakref.WeakValueDictionary[tuple, TensorConstant] = weakref.WeakValueDictionary()
 
 
-def constant(value, dtype=None, name=None):
+def constant(value: ArrayLike, dtype: DType | None = None, name: str | None = None) -> TensorConstant:
     """A constant tensor.
 
     A Python scalar given without ``dtype`` stays *weak*, as in NumPy 2: it
@@ -388,7 +410,7 @@ def constant(value, dtype=None, name=None):
     return const
 
 
-def as_tensor(value, name=None, dtype=None):
+def as_tensor(value: TensorLike, name: str | None = None, dtype: DType | None = None) -> TensorVariable:
     """``value`` as a tensor variable: variables pass through, data becomes a constant.
 
     >>> import exprc as ex
@@ -411,16 +433,22 @@ def as_tensor(value, name=None, dtype=None):
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
-def _describe(var, position=None):
+def _describe(var: Variable, position: int | None = None) -> str:
     name = var.name or to_infix(var)
     return f"input {name!r}" + (f" (argument {position})" if position is not None else "")
 
 
-def _expected(var):
+def _expected(var: TensorVariable) -> str:
     return f"a {var.ndim}-d {var.dtype} array of shape {fmt_shape(var.type.shape)}"
 
 
-def convert_input(var, value, allow_downcast=False, position=None, what=None):
+def convert_input(
+    var: TensorVariable,
+    value: Any,
+    allow_downcast: bool = False,
+    position: int | None = None,
+    what: str | None = None,
+) -> np.ndarray:
     """``value`` as the array that input ``var`` accepts, or a clear error.
 
     Arrays keep their dtype or are converted without loss (a safe cast);
@@ -462,7 +490,7 @@ def convert_input(var, value, allow_downcast=False, position=None, what=None):
     return array
 
 
-def _convert_python(var, value, allow_downcast, what):
+def _convert_python(var: TensorVariable, value: Any, allow_downcast: bool, what: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as err:
@@ -486,7 +514,12 @@ def _convert_python(var, value, allow_downcast, what):
     return array.astype(var.dtype)
 
 
-def tensor(name=None, dtype="float64", shape=None, ndim=None):
+def tensor(
+    name: str | None = None,
+    dtype: DType = "float64",
+    shape: Sequence[int | None] | None = None,
+    ndim: int | None = None,
+) -> TensorVariable:
     """A symbolic input tensor.
 
     ``shape`` gives the static length of each axis: an int (``1`` broadcasts)
@@ -505,11 +538,21 @@ def tensor(name=None, dtype="float64", shape=None, ndim=None):
         raise ValueError(f"tensor {name!r}: ndim={ndim} disagrees with shape={shape}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"tensor name must be a string, got {name!r}")
-    return TensorVariable(TensorType(dtype, shape), name=name)
+    return TensorVariable(TensorType(as_dtype(dtype), tuple(shape)), name=name)
 
 
-def _maker(ndim, default_dtype, kind):
-    def make(name=None, dtype=None, shape=None):
+class Maker(Protocol):
+    """The signature of the constructors below: ``matrix(name=None, dtype=None, shape=None)``."""
+
+    def __call__(
+        self, name: str | None = None, dtype: DType | None = None, shape: Sequence[int | None] | None = None
+    ) -> TensorVariable: ...
+
+
+def _maker(ndim: int, default_dtype: str, kind: str) -> Maker:
+    def make(
+        name: str | None = None, dtype: DType | None = None, shape: Sequence[int | None] | None = None
+    ) -> TensorVariable:
         if shape is not None and len(shape) != ndim:
             raise ValueError(f"{kind} {name!r}: shape {shape} must have {ndim} entries")
         return tensor(name, dtype or default_dtype, shape if shape is not None else (None,) * ndim)
@@ -533,9 +576,9 @@ tensor3 = _maker(3, "float64", "tensor3")
 tensor4 = _maker(4, "float64", "tensor4")
 
 #: The prefixed constructors, ``fmatrix``, ``ivector``, ``bscalar``...: name -> function.
-PREFIXED = {
+PREFIXED: dict[str, Maker] = {
     prefix + kind: _maker(ndim, dtype, kind) for prefix, dtype in PREFIXES.items() for kind, ndim in _KINDS.items()
 }
 for _name, _fn in PREFIXED.items():
-    _fn.__name__ = _name
+    _fn.__name__ = _name  # type: ignore[attr-defined]
     globals()[_name] = _fn

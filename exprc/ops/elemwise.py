@@ -6,7 +6,11 @@ broadcastable axes (as NumPy does implicitly) so back ends meet one rule.
 A length that is ``None`` when built and 1 when run broadcasts, as in NumPy.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,14 +18,19 @@ from ..dtypes import is_float, is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text
 from ..shapes import broadcast_shapes
-from ..tensor import TensorConstant, TensorType, as_tensor
+from ..tensor import DType, TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor
 from .scalar import SCALAR_OPS, ScalarOp, cast, derivatives, symbols_of
 from .shape import DimShuffle, expand_left, sum_to, zeros_like
+
+if TYPE_CHECKING:
+    # The functions of ELEMWISE_FUNCTIONS (exp, add, ...) become module attributes when imported.
+    def __getattr__(name: str) -> Callable[..., TensorVariable]: ...
+
 
 _WEAK_STAND_INS = {"bool": True, "int64": 1, "float64": 1.0}
 
 
-def weak_value(var):
+def weak_value(var: TensorVariable) -> bool | int | float | None:
     """The Python scalar that a weak input stands for when promoting dtypes, else None.
 
     A weak constant is its own value, so NumPy's overflow check applies to it;
@@ -116,7 +125,7 @@ class Elemwise(Op):
 COMPARISON = SCALAR_OPS["less"].precedence
 
 
-def is_left_padding(var):
+def is_left_padding(var: TensorVariable) -> bool:
     """Whether ``var`` is its input with leading length-1 axes added (see :func:`elementwise`)."""
     node = var.owner
     if node is None or not isinstance(node.op, DimShuffle):
@@ -125,7 +134,7 @@ def is_left_padding(var):
     return order[len(order) - ndim :] == tuple(range(ndim)) and all(a == "x" for a in order[: len(order) - ndim])
 
 
-def elementwise(scalar_op, *inputs):
+def elementwise(scalar_op: ScalarOp, *inputs: TensorLike) -> TensorVariable:
     """Apply ``scalar_op`` to ``inputs`` with NumPy broadcasting.
 
     >>> import exprc as ex
@@ -133,19 +142,19 @@ def elementwise(scalar_op, *inputs):
     >>> elementwise(SCALAR_OPS["add"], ex.matrix("a"), ex.vector("b")).type.shape
     (None, None)
     """
-    inputs = [as_tensor(v) for v in inputs]
-    ndim = max(v.ndim for v in inputs)
+    tensors = [as_tensor(v) for v in inputs]
+    ndim = max(v.ndim for v in tensors)
     # Check the static shapes before padding so the error names the shapes the user wrote.
-    broadcast_shapes([v.type.shape for v in inputs], inputs, what=scalar_op.name)
-    padded = [v if v.ndim in (0, ndim) else expand_left(v, ndim) for v in inputs]
+    broadcast_shapes([v.type.shape for v in tensors], tensors, what=scalar_op.name)
+    padded = [v if v.ndim in (0, ndim) else expand_left(v, ndim) for v in tensors]
     return Elemwise(scalar_op)(*padded)
 
 
-def _public(name, doc_example):
+def _public(name: str, doc_example: str) -> Callable[..., TensorVariable]:
     scalar_op = SCALAR_OPS[name]
     args = ", ".join("xyz"[: scalar_op.nin])
 
-    def fn(*inputs):
+    def fn(*inputs: TensorLike) -> TensorVariable:
         return elementwise(scalar_op, *inputs)
 
     fn.__name__ = name
@@ -158,7 +167,7 @@ def _public(name, doc_example):
     return fn
 
 
-def _doc_example(name, nin):
+def _doc_example(name: str, nin: int) -> str:
     if name in ("isnan", "isinf", "isfinite", "logical_not"):
         return f"ex.{name}(ex.vector('x')).dtype\n    'bool'"
     if name in ("invert", "bitwise_and", "bitwise_or", "bitwise_xor"):
@@ -168,7 +177,8 @@ def _doc_example(name, nin):
     return f"ex.{name}({call}).type.shape\n    (None,)"
 
 
-ELEMWISE_FUNCTIONS = {
+#: The NumPy-named elementwise functions, one per scalar op: ``exp(x)``, ``add(x, y)``...
+ELEMWISE_FUNCTIONS: dict[str, Callable[..., TensorVariable]] = {
     name: _public(name, _doc_example(name, op.nin)) for name, op in SCALAR_OPS.items() if name not in ("where", "clip")
 }
 globals().update(ELEMWISE_FUNCTIONS)
@@ -180,7 +190,7 @@ divide = ELEMWISE_FUNCTIONS["true_divide"]
 absolute = ELEMWISE_FUNCTIONS["abs"]
 
 
-def round(x):  # noqa: A001 - NumPy's name
+def round(x: TensorLike) -> TensorVariable:  # noqa: A001 - NumPy's name
     """Round to the nearest integer, halves to even (NumPy's ``round`` with ``decimals=0``).
 
     Integers are returned as they are; booleans become float16, as in NumPy.
@@ -190,13 +200,13 @@ def round(x):  # noqa: A001 - NumPy's name
     >>> ex.round(x).eval({x: [0.5, 1.5, -2.5]})
     array([ 0.,  2., -2.])
     """
-    x = as_tensor(x)
-    if is_integer(x.dtype):
-        return x
-    return elementwise(SCALAR_OPS["rint"], x)
+    t = as_tensor(x)
+    if is_integer(t.dtype):
+        return t
+    return elementwise(SCALAR_OPS["rint"], t)
 
 
-def where(condition, x, y):
+def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> TensorVariable:
     """``x`` where ``condition`` holds, else ``y``, elementwise (NumPy's three-argument ``where``).
 
     >>> import exprc as ex
@@ -207,7 +217,7 @@ def where(condition, x, y):
     return elementwise(SCALAR_OPS["where"], condition, x, y)
 
 
-def clip(x, a_min=None, a_max=None):
+def clip(x: TensorLike, a_min: TensorLike | None = None, a_max: TensorLike | None = None) -> TensorVariable:
     """Limit ``x`` to ``[a_min, a_max]``; either bound may be None.
 
     >>> import exprc as ex
@@ -216,26 +226,27 @@ def clip(x, a_min=None, a_max=None):
     array([0. , 0.5, 1. ])
     """
     if a_min is None and a_max is None:
-        raise ValueError(f"clip({x}): give a_min, a_max or both")
-    x = as_tensor(x)
-    if x.type.weak:  # np.clip makes an array of x first, so a Python scalar there is not weak
-        x = astype(x, x.dtype)
+        raise ValueError(f"clip({x!s}): give a_min, a_max or both")
+    t = as_tensor(x)
+    if t.type.weak:  # np.clip makes an array of x first, so a Python scalar there is not weak
+        t = astype(t, t.dtype)
     if a_max is None:
-        return elementwise(SCALAR_OPS["maximum"], x, a_min)
+        assert a_min is not None
+        return elementwise(SCALAR_OPS["maximum"], t, a_min)
     if a_min is None:
-        return elementwise(SCALAR_OPS["minimum"], x, a_max)
-    return elementwise(SCALAR_OPS["clip"], x, a_min, a_max)
+        return elementwise(SCALAR_OPS["minimum"], t, a_max)
+    return elementwise(SCALAR_OPS["clip"], t, a_min, a_max)
 
 
-def astype(x, dtype):
+def astype(x: TensorLike, dtype: DType) -> TensorVariable:
     """``x`` converted to ``dtype`` (NumPy's ``astype``); the same variable if it already has it.
 
     >>> import exprc as ex
     >>> ex.astype(ex.vector("x"), "float32").dtype
     'float32'
     """
-    x = as_tensor(x)
+    t = as_tensor(x)
     op = cast(dtype)
-    if x.dtype == op.name[len("astype_") :] and not x.type.weak:
-        return x
-    return Elemwise(op)(x)
+    if t.dtype == op.name[len("astype_") :] and not t.type.weak:
+        return t
+    return Elemwise(op)(t)

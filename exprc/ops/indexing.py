@@ -13,7 +13,10 @@ slice), or :data:`DYNAMIC`, meaning "the next extra input of the node"; so
 Index arrays are always extra inputs.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,7 +24,7 @@ from ..dtypes import is_float, is_integer
 from ..graph import Apply, Op, Variable
 from ..printing import ATOM, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape
-from ..tensor import TensorConstant, TensorType, as_tensor, constant
+from ..tensor import TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor, constant
 from .shape import dimshuffle, sum_to, zeros_like
 
 DYNAMIC = "$"
@@ -218,7 +221,7 @@ class _Write(Op):
     pattern: tuple
     set_instead_of_inc: bool
 
-    reads = None  # the op reading x[index]: the gradient of y goes through it
+    reads: ClassVar[type[Op] | None] = None  # the op reading x[index]: the gradient of y goes through it
 
     def make_node(self, x, y, *extra):
         what = "set_subtensor" if self.set_instead_of_inc else "inc_subtensor"
@@ -317,7 +320,7 @@ def _array_index(x, axis, entry):
     return var
 
 
-def getitem(x, index):
+def getitem(x: TensorLike, index: Any) -> TensorVariable:
     """``x[index]`` with NumPy's semantics: ints, slices (steps, negatives), ``None``,
     ``...`` and integer arrays. Used by ``TensorVariable.__getitem__``.
 
@@ -333,7 +336,10 @@ def getitem(x, index):
     if any(_is_array_index(e) for e in index):
         return _advanced(x, index)
     index = _expand_ellipsis(x, index)
-    pattern, dynamic, order, axis, out_axis = [], [], [], 0, 0
+    entries: list[tuple] = []
+    dynamic: list[Variable] = []
+    order: list[int | str] = []
+    axis, out_axis = 0, 0
     for entry in index:
         if entry is None:
             order.append("x")
@@ -341,15 +347,15 @@ def getitem(x, index):
             parts = [_scalar_part(p, x, "slice bound", dynamic) for p in (entry.start, entry.stop, entry.step)]
             if parts[2] == 0:
                 raise ValueError(f"index of {x}: slice step cannot be zero")
-            pattern.append(("slice", *parts))
+            entries.append(("slice", *parts))
             order.append(out_axis)
             axis, out_axis = axis + 1, out_axis + 1
         else:
             i = _scalar_part(entry, x, "index", dynamic)
             _check_int(x, axis, i)
-            pattern.append(("int", i))
+            entries.append(("int", i))
             axis += 1
-    pattern = tuple(pattern)
+    pattern = tuple(entries)
     if "x" in order and all(e == ("slice", None, None, None) for e in pattern):
         result = x
     else:
@@ -389,7 +395,7 @@ def _write(sub, y, set_instead_of_inc):
     return op(node.op.pattern, set_instead_of_inc)(x, as_tensor(y), *extra)
 
 
-def set_subtensor(sub, y):
+def set_subtensor(sub: TensorVariable, y: TensorLike) -> TensorVariable:
     """A copy of ``x`` with ``x[index]`` replaced by ``y``, where ``sub`` is ``x[index]``.
 
     >>> import exprc as ex
@@ -400,7 +406,7 @@ def set_subtensor(sub, y):
     return _write(sub, y, True)
 
 
-def inc_subtensor(sub, y):
+def inc_subtensor(sub: TensorVariable, y: TensorLike) -> TensorVariable:
     """A copy of ``x`` with ``y`` added to ``x[index]``, where ``sub`` is ``x[index]``.
     Repeated integer indices accumulate (a scatter-add).
 

@@ -3,6 +3,9 @@
 These are the nodes a back end hands to a GEMM; the NumPy reference is NumPy's own.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +14,7 @@ from ..dtypes import is_float, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, broadcast_shapes, fmt_shape, normalize_axis
-from ..tensor import TensorType, as_tensor
+from ..tensor import TensorLike, TensorType, TensorVariable, as_tensor
 from . import elemwise as E
 from .shape import dimshuffle, flatten, sum_to
 
@@ -80,12 +83,12 @@ class MatMul(Op):
         return f"{show(a, 20)} @ {show(b, 21)}", 20
 
 
-def _swap_last(x):
+def _swap_last(x: TensorVariable) -> TensorVariable:
     """``x`` with its last two axes swapped."""
     return dimshuffle(x, list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
 
 
-def matmul(a, b):
+def matmul(a: TensorLike, b: TensorLike) -> TensorVariable:
     """Matrix product with NumPy's ``matmul`` semantics (the ``@`` operator).
 
     >>> import exprc as ex
@@ -136,7 +139,7 @@ class TensorDot(Op):
         return call_text("tensordot", show(a), show(b), axes=(list(self.axes_a), list(self.axes_b))), ATOM
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a: TensorLike, b: TensorLike, axes: int | Sequence[int | Sequence[int]] = 2) -> TensorVariable:
     """Sum of products over the given axes (NumPy's ``tensordot``): ``axes`` is an int
     (the last ``axes`` of a with the first of b) or a pair of axis sequences.
 
@@ -151,11 +154,11 @@ def tensordot(a, b, axes=2):
         axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
     else:
         try:
-            axes_a, axes_b = axes
+            given_a, given_b = axes
         except (TypeError, ValueError):
             raise TypeError(f"tensordot: axes must be an int or a pair of sequences, got {axes!r}") from None
-        axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
-        axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
+        axes_a = [given_a] if isinstance(given_a, (int, np.integer)) else list(given_a)
+        axes_b = [given_b] if isinstance(given_b, (int, np.integer)) else list(given_b)
     if len(axes_a) != len(axes_b):
         raise ValueError(f"tensordot: axes {axes_a} and {axes_b} must pair up one to one")
     axes_a = [normalize_axis(i, a.ndim, lazy("tensordot axis of {}", a))[0] for i in axes_a]
@@ -165,7 +168,7 @@ def tensordot(a, b, axes=2):
     return TensorDot(tuple(axes_a), tuple(axes_b))(a, b)
 
 
-def dot(a, b):
+def dot(a: TensorLike, b: TensorLike) -> TensorVariable:
     """NumPy's ``dot``: a product for scalars, matmul for vectors and matrices, and for
     higher dimensions the sum over the last axis of a and the second-to-last of b.
 
@@ -181,7 +184,7 @@ def dot(a, b):
     return tensordot(a, b, ([a.ndim - 1], [max(b.ndim - 2, 0)]))
 
 
-def outer(a, b):
+def outer(a: TensorLike, b: TensorLike) -> TensorVariable:
     """The outer product of the flattened inputs (NumPy's ``outer``).
 
     >>> import exprc as ex

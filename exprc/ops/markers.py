@@ -3,13 +3,15 @@
 The rewrites remove them before code is generated (:mod:`exprc.rewrite.rules.markers`).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..graph import Apply, Constant, Op
 from ..printing import ATOM, call_text
-from ..tensor import as_tensor
+from ..tensor import TensorLike, TensorVariable, as_tensor
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class StopGradient(Op):
         return call_text("stop_gradient", show(node.inputs[0])), ATOM
 
 
-def stop_gradient(x):
+def stop_gradient(x: TensorLike) -> TensorVariable:
     """``x`` itself, but treated as a constant by :func:`exprc.grad` (JAX's ``stop_gradient``).
 
     >>> import exprc as ex

@@ -7,7 +7,12 @@ reductions are ordinary graphs of primitives: the C back end fuses them into
 one or two passes, and their gradients follow from the primitives'.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any as _Any
+from typing import ClassVar
 
 import numpy as np
 
@@ -15,7 +20,7 @@ from ..dtypes import as_dtype, is_float, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text, lazy
 from ..shapes import normalize_axis
-from ..tensor import TensorType, as_tensor, constant
+from ..tensor import Axis, DType, TensorLike, TensorType, TensorVariable, as_tensor, constant
 from . import elemwise as E
 from .markers import stop_gradient
 from .shape import SumToShape, broadcast_to, dimshuffle, shape_i, sum_to  # noqa: F401 - also importable from here
@@ -35,7 +40,7 @@ class Reduce(Op):
     keepdims: bool = False
     dtype: str | None = None
 
-    numpy = None  # the NumPy function; set by each subclass
+    numpy: ClassVar[Callable[..., _Any] | None] = None  # the NumPy function; set by each subclass
 
     def make_node(self, x):
         if self.dtype is not None:
@@ -155,7 +160,7 @@ def _reduce(cls, x, axis, keepdims, dtype=None, what=None):
     return cls(axes, bool(keepdims), dtype)(x)
 
 
-def sum(x, axis=None, keepdims=False, dtype=None):  # noqa: A001 - NumPy's name
+def sum(x: TensorLike, axis: Axis = None, keepdims: bool = False, dtype: DType | None = None) -> TensorVariable:  # noqa: A001 - NumPy's name
     """Sum over ``axis`` (NumPy's ``sum``: integers accumulate in int64, bool counts).
 
     >>> import exprc as ex
@@ -166,7 +171,7 @@ def sum(x, axis=None, keepdims=False, dtype=None):  # noqa: A001 - NumPy's name
     return _reduce(Sum, x, axis, keepdims, dtype, "sum")
 
 
-def prod(x, axis=None, keepdims=False, dtype=None):
+def prod(x: TensorLike, axis: Axis = None, keepdims: bool = False, dtype: DType | None = None) -> TensorVariable:
     """Product over ``axis`` (NumPy's ``prod``).
 
     >>> import exprc as ex
@@ -177,7 +182,7 @@ def prod(x, axis=None, keepdims=False, dtype=None):
     return _reduce(Prod, x, axis, keepdims, dtype, "prod")
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> TensorVariable:  # noqa: A001
     """Largest element over ``axis``; NaN propagates (NumPy's ``max``).
 
     >>> import exprc as ex
@@ -188,7 +193,7 @@ def max(x, axis=None, keepdims=False):  # noqa: A001
     return _reduce(Max, x, axis, keepdims, None, "max")
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
+def min(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> TensorVariable:  # noqa: A001
     """Smallest element over ``axis``; NaN propagates (NumPy's ``min``).
 
     >>> import exprc as ex
@@ -199,7 +204,7 @@ def min(x, axis=None, keepdims=False):  # noqa: A001
     return _reduce(Min, x, axis, keepdims, None, "min")
 
 
-def all(x, axis=None, keepdims=False):  # noqa: A001
+def all(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> TensorVariable:  # noqa: A001
     """Whether every element over ``axis`` is true (NumPy's ``all``).
 
     >>> import exprc as ex
@@ -209,7 +214,7 @@ def all(x, axis=None, keepdims=False):  # noqa: A001
     return _reduce(All, x, axis, keepdims, None, "all")
 
 
-def any(x, axis=None, keepdims=False):  # noqa: A001
+def any(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> TensorVariable:  # noqa: A001
     """Whether some element over ``axis`` is true (NumPy's ``any``).
 
     >>> import exprc as ex
@@ -226,7 +231,7 @@ class ArgReduce(Op):
     axis: int | None
     keepdims: bool = False
 
-    numpy = None
+    numpy: ClassVar[Callable[..., _Any] | None] = None
 
     def make_node(self, x):
         if self.axis is None:
@@ -266,7 +271,7 @@ def _arg_reduce(cls, x, axis, keepdims, what):
     return cls(axis, bool(keepdims))(x)
 
 
-def argmax(x, axis=None, keepdims=False):
+def argmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> TensorVariable:
     """Index of the largest element along ``axis`` (of the flattened tensor when None).
 
     >>> import exprc as ex
@@ -277,7 +282,7 @@ def argmax(x, axis=None, keepdims=False):
     return _arg_reduce(ArgMax, x, axis, keepdims, "argmax")
 
 
-def argmin(x, axis=None, keepdims=False):
+def argmin(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> TensorVariable:
     """Index of the smallest element along ``axis`` (of the flattened tensor when None).
 
     >>> import exprc as ex
@@ -291,20 +296,20 @@ def argmin(x, axis=None, keepdims=False):
 # --- composed reductions ---------------------------------------------------
 
 
-def _count(x, axes):
+def _count(x: TensorVariable, axes: tuple[int, ...]) -> TensorVariable:
     """The number of elements in ``axes`` of ``x``: a weak int, constant where static."""
-    count = constant(1)
+    count: TensorVariable = constant(1)
     for a in axes:
         count = count * shape_i(x, a)
     return count
 
 
-def _float_input(x):
+def _float_input(x: TensorVariable) -> TensorVariable:
     """``x`` as NumPy's mean sees it: integers and bools in float64."""
     return x if is_float(x.dtype) else E.astype(x, "float64")
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
     """Arithmetic mean over ``axis`` (NumPy's ``mean``: integers give float64, float16 accumulates in float32).
 
     >>> import exprc as ex
@@ -320,7 +325,7 @@ def mean(x, axis=None, keepdims=False):
     return E.astype(total / _count(x, axes), xf.dtype)
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
+def var(x: TensorLike, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> TensorVariable:
     """Variance over ``axis``, dividing by ``n - ddof`` (NumPy's ``var``).
 
     >>> import exprc as ex
@@ -336,7 +341,7 @@ def var(x, axis=None, keepdims=False, ddof=0):
     return sum(E.square(deviation), axes, keepdims) / E.maximum(_count(x, axes) - ddof, 0)
 
 
-def std(x, axis=None, keepdims=False, ddof=0):
+def std(x: TensorLike, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> TensorVariable:
     """Standard deviation over ``axis`` (NumPy's ``std``).
 
     >>> import exprc as ex
@@ -347,12 +352,12 @@ def std(x, axis=None, keepdims=False, ddof=0):
     return E.sqrt(var(x, axis, keepdims, ddof))
 
 
-def _exp_input(x):
+def _exp_input(x: TensorVariable) -> TensorVariable:
     """``x`` in the floating dtype NumPy's ``exp`` gives it (integers in float64, as SciPy does)."""
     return x if is_float(x.dtype) else E.astype(x, probe_dtype(np.exp, (x.dtype,)))
 
 
-def _finite_max(x, axes):
+def _finite_max(x: TensorVariable, axes: tuple[int, ...]) -> TensorVariable:
     """The max over ``axes`` (kept), replaced by 0 where it is infinite, so that
     subtracting it avoids overflow without turning -inf rows into NaN. ``x`` is
     floating; a zero-size axis gives 0 (its max is -inf), not an error.
@@ -364,7 +369,7 @@ def _finite_max(x, axes):
     return stop_gradient(E.where(E.isfinite(m), m, 0))
 
 
-def logsumexp(x, axis=None, keepdims=False):
+def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
     """``log(sum(exp(x)))`` over ``axis``, computed without overflow (SciPy's ``logsumexp``).
 
     >>> import exprc as ex
@@ -380,7 +385,7 @@ def logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else dimshuffle(out, [a for a in range(x.ndim) if a not in axes])
 
 
-def softmax(x, axis=-1):
+def softmax(x: TensorLike, axis: Axis = -1) -> TensorVariable:
     """``exp(x) / sum(exp(x))`` along ``axis`` (the last by default, as in JAX), without overflow.
 
     >>> import exprc as ex
@@ -395,7 +400,7 @@ def softmax(x, axis=-1):
     return e / sum(e, axes, keepdims=True)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: TensorLike, axis: Axis = -1) -> TensorVariable:
     """``log(softmax(x))`` along ``axis``, computed stably.
 
     >>> import exprc as ex

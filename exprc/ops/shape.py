@@ -5,7 +5,11 @@ Views (DimShuffle, Reshape of contiguous data, BroadcastTo) copy nothing in
 the NumPy reference, as in NumPy.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
@@ -13,8 +17,10 @@ from ..dtypes import as_dtype, is_float, is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text, lazy
 from ..shapes import ShapeError, fmt_shape, normalize_axis
-from ..tensor import TensorConstant, TensorType, as_tensor, constant
+from ..tensor import Axis, DType, TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor, constant
 
+#: A target shape: an int, a tuple of ints or int scalars, or a vector of lengths.
+ShapeLike: TypeAlias = TensorLike | Sequence[TensorLike]
 _LENGTH = TensorType("int64", (), weak=True)
 
 
@@ -39,7 +45,7 @@ class ShapeI(Op):
         return [None]  # a length has no gradient
 
 
-def shape_i(x, axis):
+def shape_i(x: TensorLike, axis: int) -> TensorVariable:
     """The length of ``axis`` of ``x``: a constant when it is static, else computed at run time.
 
     >>> import exprc as ex
@@ -53,7 +59,7 @@ def shape_i(x, axis):
     return ShapeI(axis)(x)
 
 
-def size(x):
+def size(x: TensorLike) -> TensorVariable:
     """The number of elements of ``x`` as a weak int64 scalar.
 
     >>> import exprc as ex
@@ -63,7 +69,7 @@ def size(x):
     x = as_tensor(x)
     if None not in x.type.shape:
         return constant(int(np.prod(x.type.shape, dtype=np.int64)))
-    result = constant(1)
+    result: TensorVariable = constant(1)
     for length in x.shape:
         result = result * length
     return result
@@ -132,7 +138,7 @@ class DimShuffle(Op):
         return f"{show(x, ATOM)}.dimshuffle{order}", ATOM
 
 
-def dimshuffle(x, pattern):
+def dimshuffle(x: TensorLike, pattern: Sequence[int | str]) -> TensorVariable:
     """Theano's axis shuffle; see :class:`DimShuffle`.
 
     >>> import exprc as ex
@@ -146,12 +152,12 @@ def dimshuffle(x, pattern):
     return DimShuffle(pattern)(x)
 
 
-def expand_left(x, ndim):
+def expand_left(x: TensorVariable, ndim: int) -> TensorVariable:
     """``x`` with leading length-1 axes added up to ``ndim`` dimensions (NumPy's implicit broadcast)."""
     return dimshuffle(x, ("x",) * (ndim - x.ndim) + tuple(range(x.ndim)))
 
 
-def transpose(x, axes=None):
+def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> TensorVariable:
     """Permute the axes of ``x``; reverse them when ``axes`` is None (``x.T``).
 
     >>> import exprc as ex
@@ -169,7 +175,7 @@ def transpose(x, axes=None):
     return dimshuffle(x, axes)
 
 
-def expand_dims(x, axis):
+def expand_dims(x: TensorLike, axis: int | Sequence[int]) -> TensorVariable:
     """Insert length-1 axes at the positions ``axis`` of the result (NumPy's ``expand_dims``).
 
     >>> import exprc as ex
@@ -183,7 +189,7 @@ def expand_dims(x, axis):
     return dimshuffle(x, tuple("x" if i in new else next(rest) for i in range(out_ndim)))
 
 
-def squeeze(x, axis=None):
+def squeeze(x: TensorLike, axis: Axis = None) -> TensorVariable:
     """Remove length-1 axes: those named in ``axis``, or with ``axis=None`` every axis statically 1.
 
     An axis whose length is unknown until run time is removed only when named;
@@ -263,7 +269,7 @@ def _tuple_text(items, show):
     return f"({texts[0]},)" if len(texts) == 1 else f"({', '.join(texts)})"
 
 
-def reshape(x, shape):
+def reshape(x: TensorLike, shape: ShapeLike) -> TensorVariable:
     """``x`` with a new shape of the same size; one length may be -1 (NumPy's ``reshape``).
 
     Lengths may be symbolic, for example ``x.reshape((x.shape[0], -1))``.
@@ -280,7 +286,7 @@ def reshape(x, shape):
     return Reshape()(x, *lengths)
 
 
-def flatten(x):
+def flatten(x: TensorLike) -> TensorVariable:
     """``x`` as a vector (NumPy's ``ravel``).
 
     >>> import exprc as ex
@@ -321,7 +327,7 @@ class BroadcastTo(Op):
         return call_text("broadcast_to", show(x), _tuple_text(lengths, show)), ATOM
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: TensorLike, shape: ShapeLike) -> TensorVariable:
     """``x`` broadcast to ``shape``, as a view (NumPy's ``broadcast_to``).
 
     >>> import exprc as ex
@@ -367,7 +373,7 @@ class SumToShape(Op):
         return f"sum_to({show(g)}, axis={self.axis}, lengths=({', '.join(show(n) for n in lengths)},))", ATOM
 
 
-def sum_to(g, x, axes=None):
+def sum_to(g: TensorLike, x: TensorLike, axes: Sequence[int] | None = None) -> TensorVariable:
     """``g``, a value broadcast from ``x``'s shape (as in ``x + y``), summed back to ``x``'s
     shape: over the leading axes ``x`` lacks, the axes where ``x`` has length 1, and, at
     run time, the axes whose length was unknown when built and turns out to be 1.
@@ -378,15 +384,15 @@ def sum_to(g, x, axes=None):
     >>> sum_to(g, x).eval({g: np.ones((2, 3)), x: np.ones((1, 3))})
     array([[2., 2., 2.]])
     """
-    g, x = as_tensor(g), as_tensor(x)
-    lead = g.ndim - x.ndim
+    out, x = as_tensor(g), as_tensor(x)
+    lead = out.ndim - x.ndim
     if lead < 0:
-        raise ValueError(f"sum_to: {g} has fewer dimensions than {x}")
+        raise ValueError(f"sum_to: {out} has fewer dimensions than {x}")
     # Sum lives above this module (exprc.ops.reduction): the tensor's own .sum reaches it.
     if lead:
-        g = g.sum(tuple(range(lead)))
+        out = out.sum(tuple(range(lead)))
     static, dynamic = [], []
-    for a, (dx, dg) in enumerate(zip(x.type.shape, g.type.shape)):
+    for a, (dx, dg) in enumerate(zip(x.type.shape, out.type.shape)):
         if dg == 1 or (dx is not None and dx == dg) or (axes is not None and a not in axes):
             continue
         if dx == 1:
@@ -394,13 +400,13 @@ def sum_to(g, x, axes=None):
         elif dx is None:
             dynamic.append(a)
     if static:
-        g = g.sum(tuple(static), keepdims=True)
+        out = out.sum(tuple(static), keepdims=True)
     if dynamic:
-        g = SumToShape(tuple(dynamic))(g, *(shape_i(x, a) for a in dynamic))
-    return g
+        out = SumToShape(tuple(dynamic))(out, *(shape_i(x, a) for a in dynamic))
+    return out
 
 
-def full(shape, fill_value, dtype=None):
+def full(shape: ShapeLike, fill_value: TensorLike, dtype: DType | None = None) -> TensorVariable:
     """A tensor of ``shape`` filled with ``fill_value`` (NumPy's ``full``).
 
     >>> import exprc as ex
@@ -415,7 +421,7 @@ def full(shape, fill_value, dtype=None):
     return broadcast_to(value, shape)
 
 
-def zeros(shape, dtype="float64"):
+def zeros(shape: ShapeLike, dtype: DType = "float64") -> TensorVariable:
     """A tensor of zeros (NumPy's ``zeros``).
 
     >>> import exprc as ex
@@ -425,7 +431,7 @@ def zeros(shape, dtype="float64"):
     return full(shape, 0, as_dtype(dtype))
 
 
-def ones(shape, dtype="float64"):
+def ones(shape: ShapeLike, dtype: DType = "float64") -> TensorVariable:
     """A tensor of ones (NumPy's ``ones``).
 
     >>> import exprc as ex
@@ -435,7 +441,7 @@ def ones(shape, dtype="float64"):
     return full(shape, 1, as_dtype(dtype))
 
 
-def full_like(x, fill_value, dtype=None):
+def full_like(x: TensorLike, fill_value: TensorLike, dtype: DType | None = None) -> TensorVariable:
     """A tensor shaped like ``x`` filled with ``fill_value``, in ``x``'s dtype unless ``dtype`` is given.
 
     >>> import exprc as ex
@@ -446,7 +452,7 @@ def full_like(x, fill_value, dtype=None):
     return full(x.shape, fill_value, dtype or x.dtype)
 
 
-def zeros_like(x, dtype=None):
+def zeros_like(x: TensorLike, dtype: DType | None = None) -> TensorVariable:
     """Zeros shaped like ``x`` (NumPy's ``zeros_like``).
 
     >>> import exprc as ex
@@ -456,7 +462,7 @@ def zeros_like(x, dtype=None):
     return full_like(x, 0, dtype)
 
 
-def ones_like(x, dtype=None):
+def ones_like(x: TensorLike, dtype: DType | None = None) -> TensorVariable:
     """Ones shaped like ``x`` (NumPy's ``ones_like``).
 
     >>> import exprc as ex
@@ -513,37 +519,37 @@ class Concatenate(Op):
         return call_text("concatenate", f"[{', '.join(show(v) for v in node.inputs)}]", axis=self.axis), ATOM
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors: Sequence[TensorLike], axis: int = 0) -> TensorVariable:
     """Join a sequence of tensors along an existing axis (NumPy's ``concatenate``).
 
     >>> import exprc as ex
     >>> ex.concatenate([ex.vector("a"), ex.vector("b")]).ndim
     1
     """
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
+    ts = [as_tensor(t) for t in tensors]
+    if not ts:
         raise ValueError("concatenate needs at least one tensor")
-    if tensors[0].ndim == 0:
-        raise ValueError(f"concatenate: 0-d tensors such as {tensors[0]} have no axis to join; use stack")
-    axis = normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
-    if len(tensors) == 1:
-        return tensors[0]
-    return Concatenate(axis)(*tensors)
+    if ts[0].ndim == 0:
+        raise ValueError(f"concatenate: 0-d tensors such as {ts[0]} have no axis to join; use stack")
+    axis = normalize_axis(axis, ts[0].ndim, "concatenate")[0]
+    if len(ts) == 1:
+        return ts[0]
+    return Concatenate(axis)(*ts)
 
 
-def stack(tensors, axis=0):
+def stack(tensors: Sequence[TensorLike], axis: int = 0) -> TensorVariable:
     """Join tensors of one shape along a new axis (NumPy's ``stack``).
 
     >>> import exprc as ex
     >>> ex.stack([ex.vector("a"), ex.vector("b")], axis=1).type.shape
     (None, 2)
     """
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
+    ts = [as_tensor(t) for t in tensors]
+    if not ts:
         raise ValueError("stack needs at least one tensor")
-    ndim = tensors[0].ndim
-    if any(t.ndim != ndim for t in tensors):
-        raise ValueError(f"stack: all inputs must have the same number of dimensions, got {[str(t) for t in tensors]}")
+    ndim = ts[0].ndim
+    if any(t.ndim != ndim for t in ts):
+        raise ValueError(f"stack: all inputs must have the same number of dimensions, got {[str(t) for t in ts]}")
     axis = normalize_axis(axis, ndim + 1, "stack")[0]
-    expanded = [expand_dims(t, axis) for t in tensors]
+    expanded = [expand_dims(t, axis) for t in ts]
     return Concatenate(axis)(*expanded) if len(expanded) > 1 else expanded[0]
