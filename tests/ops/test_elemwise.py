@@ -10,8 +10,8 @@ it too, when the graph is built, naming the op.
 import math
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 import pytest
@@ -92,7 +92,7 @@ class Case:
     build: Callable  # symbolic inputs -> symbolic output
     oracle: Callable  # NumPy arrays -> array
     domains: tuple  # one Domain per input
-    dtypes: Optional[tuple] = None  # a fixed dtype per input, None where the tested dtype goes
+    dtypes: tuple | None = None  # a fixed dtype per input, None where the tested dtype goes
     ulps: int = 4  # how far from the oracle a float result may be
 
     @property

@@ -5,7 +5,7 @@ import pytest
 
 import exprc as ex
 
-from ._oracle import DTYPES, current_backend, LAYOUTS, check, declare, make
+from ._oracle import DTYPES, LAYOUTS, check, current_backend, declare, make
 
 E = Ellipsis
 

@@ -5,7 +5,7 @@ import pytest
 
 import exprc as ex
 
-from ._oracle import DTYPES, checks_in_one_program, current_backend, LAYOUTS, check, declare, make, shape_id
+from ._oracle import DTYPES, LAYOUTS, check, checks_in_one_program, current_backend, declare, make, shape_id
 
 DTYPE_PAIRS = [("float32", "float32"), ("float64", "float64"), ("int32", "int32"), ("int64", "int64"),
                ("float32", "float64"), ("int32", "float32"), ("int64", "float64"), ("bool", "bool"),

@@ -5,7 +5,19 @@ import pytest
 
 import exprc as ex
 
-from ._oracle import DTYPES, checks_in_one_program, current_backend, FLOATS, LAYOUTS, NUMERIC, check, declare, make, numpy_result, shape_id
+from ._oracle import (
+    DTYPES,
+    FLOATS,
+    LAYOUTS,
+    NUMERIC,
+    check,
+    checks_in_one_program,
+    current_backend,
+    declare,
+    make,
+    numpy_result,
+    shape_id,
+)
 
 # name -> (how exprc spells it, how NumPy spells it)
 REDUCTIONS = {

@@ -6,7 +6,7 @@ import pytest
 
 import exprc as ex
 
-from ._oracle import DTYPES, current_backend, LAYOUTS, check, declare, make, numpy_result, shape_id
+from ._oracle import DTYPES, LAYOUTS, check, current_backend, declare, make, numpy_result, shape_id
 
 STATIC = ["static", "dynamic"]
 
