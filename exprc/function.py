@@ -6,6 +6,11 @@ graph node by node through each op's NumPy implementation. It is the oracle
 every other back end is tested against, so it stays simple and obviously right.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeAlias
+
 import numpy as np
 
 from . import backends, check
@@ -15,7 +20,7 @@ from .remembered import rewrite_remembered
 from .rewrite import RewriteReport, check_mode
 from .shapes import ShapeError, fmt_shape
 from .shared import SharedVariable
-from .tensor import OPERATIONS, TensorVariable, _describe, _expected, as_tensor, convert_input
+from .tensor import OPERATIONS, TensorLike, TensorVariable, _describe, _expected, as_tensor, convert_input
 
 
 def _program_class(backend):
@@ -30,10 +35,21 @@ def _program_class(backend):
 
 BACKENDS = ("numpy", *backends.CPU_BACKENDS)
 
-_fallback_warned = []
+_fallback_warned: list[str] = []
+
+#: What ``function`` takes as ``outputs``: one expression, or a list or tuple of them.
+Outputs: TypeAlias = TensorLike | list[TensorLike] | tuple[TensorLike, ...]
+#: ``givens``: a dict, or pairs, from variables to the expressions that replace them.
+Givens: TypeAlias = dict[Variable, TensorLike] | Iterable[tuple[Variable, TensorLike]]
+#: ``updates``: ``(shared variable, new value)`` pairs in a list or tuple, or a dict.
+Updates: TypeAlias = (
+    list[tuple[SharedVariable, TensorLike]]
+    | tuple[tuple[SharedVariable, TensorLike], ...]
+    | dict[SharedVariable, TensorLike]
+)
 
 
-def default_backend():
+def default_backend() -> str:
     """The back end ``exprc.function`` compiles for when none is named: ``"c"``, or, when
     no C compiler can be found, ``"numpy"`` (with a warning, once).
 
@@ -313,7 +329,17 @@ class Function:
     def _input_names(self):
         return ", ".join(v.name or to_infix(v) for v in self.inputs)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the compiled graph: one value per input, in order or by name.
+
+        Returns one array for a single output, else a list of arrays (device arrays
+        for ``device="cuda"``).
+
+        >>> import exprc as ex
+        >>> x = ex.vector("x")
+        >>> ex.function([x], [x + 1, x * 2], backend="numpy")(x=[1.0])
+        [array([2.]), array([2.])]
+        """
         if self._stateful:
             return self._call_with_state(args, kwargs)
         direct = self._direct
@@ -471,18 +497,18 @@ def _value(var, values):
 
 
 def function(
-    inputs,
-    outputs=(),
-    backend=None,
-    allow_input_downcast=False,
-    givens=None,
-    name=None,
-    rewrites="fast",
-    device=None,
-    updates=None,
-    mode=None,
-    allow_tf32=False,
-):
+    inputs: list[TensorVariable] | tuple[TensorVariable, ...],
+    outputs: Outputs = (),
+    backend: str | None = None,
+    allow_input_downcast: bool = False,
+    givens: Givens | None = None,
+    name: str | None = None,
+    rewrites: str | None = "fast",
+    device: str | None = None,
+    updates: Updates | None = None,
+    mode: str | None = None,
+    allow_tf32: bool = False,
+) -> Function:
     """Compile a graph into a callable.
 
     ``inputs`` lists the input variables in call order (they may also be
@@ -573,7 +599,7 @@ def function(
     )
 
 
-def evaluate(outputs, inputs):
+def evaluate(outputs: Outputs, inputs: dict[TensorVariable, Any]) -> Any:
     """Compute ``outputs`` (a variable or a list) given ``inputs``, a dict from variables to values.
 
     >>> import exprc as ex

@@ -17,9 +17,13 @@ Integer and boolean variables have no gradient: a path through them (or
 through ``argmax``, a comparison, :func:`stop_gradient`) carries none.
 """
 
+from __future__ import annotations
+
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -30,7 +34,16 @@ from .ops.markers import StopGradient, stop_gradient  # noqa: F401 - exprc.grad'
 from .ops.shape import broadcast_to, expand_dims, reshape, size, zeros, zeros_like
 from .printing import ATOM, call_text, to_infix
 from .shapes import fmt_shape
-from .tensor import TensorType, TensorVariable, as_tensor, constant
+from .tensor import TensorLike, TensorType, TensorVariable, as_tensor, constant
+
+#: What to differentiate with respect to: a variable, or a list or tuple of them.
+Wrt: TypeAlias = TensorVariable | list[TensorVariable] | tuple[TensorVariable, ...]
+#: What to do for a variable the cost does not depend on.
+Disconnected: TypeAlias = Literal["raise", "warn", "ignore"]
+# The gradients come back in the structure of ``wrt``: a tensor, or a list or tuple of
+# tensors (None for disconnected ones with return_disconnected="none"); typed Any, as one
+# hint cannot say which.
+Gradients: TypeAlias = Any
 
 
 class DisconnectedInputError(ValueError):
@@ -103,7 +116,14 @@ def _check_input_grad(node, var, g):
     return g if g.dtype == var.dtype else g.astype(var.dtype)
 
 
-def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None, return_disconnected="zero"):
+def grad(
+    cost: TensorLike | None,
+    wrt: Wrt,
+    consider_constant: Iterable[Variable] | None = None,
+    disconnected_inputs: Disconnected = "raise",
+    known_grads: dict[TensorVariable, TensorLike] | None = None,
+    return_disconnected: Literal["zero", "none"] = "zero",
+) -> Gradients:
     """The gradient of the scalar ``cost`` with respect to ``wrt``, as a symbolic graph.
 
     ``wrt`` is a variable or a list (or tuple) of them, and the result has the
@@ -289,7 +309,12 @@ def _rows(index, row, n):
     return Rows(index, tuple(loop_inputs), row)(n, *loop_inputs)
 
 
-def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+def jacobian(
+    expression: TensorLike,
+    wrt: Wrt,
+    consider_constant: Iterable[Variable] | None = None,
+    disconnected_inputs: Disconnected = "raise",
+) -> Gradients:
     """The Jacobian of ``expression`` with respect to ``wrt`` (a variable or a list),
     shaped ``expression.shape + wrt.shape``, as one graph.
 
@@ -316,7 +341,12 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     return rebuild([reshape(_rows(index, g, n), y.shape + w.shape) for w, g in zip(wrt_list, grads)])
 
 
-def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+def hessian(
+    cost: TensorLike,
+    wrt: Wrt,
+    consider_constant: Iterable[Variable] | None = None,
+    disconnected_inputs: Disconnected = "raise",
+) -> Gradients:
     """The Hessian of the scalar ``cost`` with respect to ``wrt``, shaped ``wrt.shape * 2``;
     for a list, the list of the Hessians of each variable (as Theano's ``hessian``).
 
@@ -332,7 +362,13 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
     return rebuild([jacobian(g, w, consider_constant, "ignore") for g, w in zip(gradients, wrt_list)])
 
 
-def hvp(cost, wrt, vectors, consider_constant=None, disconnected_inputs="raise"):
+def hvp(
+    cost: TensorLike,
+    wrt: Wrt,
+    vectors: TensorLike | list[TensorLike] | tuple[TensorLike, ...],
+    consider_constant: Iterable[Variable] | None = None,
+    disconnected_inputs: Disconnected = "raise",
+) -> Gradients:
     """The Hessian of ``cost`` times ``vectors`` (of the structure and shapes of ``wrt``),
     without forming the Hessian: the gradient of ``grad(cost, wrt) . vectors``.
 

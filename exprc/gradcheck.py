@@ -4,13 +4,18 @@ It compiles the function and its gradient, so it sits above :mod:`exprc.function
 unlike :mod:`exprc.grad`, which only builds graphs.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .dtypes import is_float
 from .function import function
 from .grad import _name, grad
 from .printing import to_infix
-from .tensor import as_tensor, tensor
+from .tensor import TensorVariable, as_tensor, tensor
 
 
 class GradientError(AssertionError):
@@ -21,7 +26,16 @@ class GradientError(AssertionError):
 TOLERANCES = {"float64": (1e-6, 1e-5, 1e-5), "float32": (3e-3, 1e-2, 1e-2), "float16": (1e-1, 5e-2, 5e-2)}
 
 
-def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=None, backend="numpy"):
+def verify_grad(
+    fn: Callable[..., TensorVariable],
+    points: Sequence[ArrayLike],
+    n_tests: int = 2,
+    rng: np.random.Generator | int | None = None,
+    eps: float | None = None,
+    abs_tol: float | None = None,
+    rel_tol: float | None = None,
+    backend: str = "numpy",
+) -> None:
     """Check the symbolic gradient of ``fn`` against central finite differences, as Theano's
     ``verify_grad`` does; raise :class:`GradientError` with the worst mismatch.
 
@@ -38,16 +52,16 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
     >>> ex.verify_grad(lambda x: ex.tanh(x) * x, [np.array([0.5, -1.0, 2.0])])
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    points = [np.asarray(p) for p in points]
-    for i, p in enumerate(points):
+    arrays = [np.asarray(p) for p in points]
+    for i, p in enumerate(arrays):
         if p.dtype.kind != "f":
             raise TypeError(f"verify_grad: point {i} must be a floating-point array, got {p.dtype}")
-    inputs = [tensor(f"p{i}", dtype=p.dtype.name, shape=(None,) * p.ndim) for i, p in enumerate(points)]
+    inputs = [tensor(f"p{i}", dtype=p.dtype.name, shape=(None,) * p.ndim) for i, p in enumerate(arrays)]
     out = as_tensor(fn(*inputs))
     if not is_float(out.dtype):
         raise TypeError(f"verify_grad: fn must return a floating-point tensor, got {_name(out)} ({out.dtype})")
-    value = np.asarray(function(inputs, out, backend=backend)(*points))
-    dtypes = [p.dtype.name for p in points] + [out.dtype]
+    value = np.asarray(function(inputs, out, backend=backend)(*arrays))
+    dtypes = [p.dtype.name for p in arrays] + [out.dtype]
     least = min(dtypes, key=lambda d: np.finfo(d).bits)
     default_eps, default_abs, default_rel = TOLERANCES[least]
     eps = default_eps if eps is None else eps
@@ -67,8 +81,8 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
     def compiled(*arrays):
         return with_projection(*arrays, projection_value)
 
-    _, *analytic = compiled(*points)
-    for i, (p, g) in enumerate(zip(points, analytic)):
+    _, *analytic = compiled(*arrays)
+    for i, (p, g) in enumerate(zip(arrays, analytic)):
         if g.shape != p.shape or g.dtype != p.dtype:
             raise GradientError(
                 f"verify_grad: the gradient of input {i} has shape {g.shape} and dtype {g.dtype}; "
@@ -76,13 +90,13 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
             )
     worst = None
     for test in range(n_tests):
-        for i, p in enumerate(points):
+        for i, p in enumerate(arrays):
             direction = rng.standard_normal(p.shape)
             plus = (p + eps * direction).astype(p.dtype)
             minus = (p - eps * direction).astype(p.dtype)
             step = (plus.astype(np.float64) - minus.astype(np.float64)) / 2  # as rounded to the dtype
-            c_plus = float(compiled(*points[:i], plus, *points[i + 1 :])[0])
-            c_minus = float(compiled(*points[:i], minus, *points[i + 1 :])[0])
+            c_plus = float(compiled(*arrays[:i], plus, *arrays[i + 1 :])[0])
+            c_minus = float(compiled(*arrays[:i], minus, *arrays[i + 1 :])[0])
             numeric = (c_plus - c_minus) / 2
             symbolic = float(np.sum(analytic[i].astype(np.float64) * step))
             abs_err = abs(numeric - symbolic) / eps
@@ -93,7 +107,7 @@ def verify_grad(fn, points, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol
         rel_err, abs_err, test, i, symbolic, numeric = worst
         raise GradientError(
             f"verify_grad: the symbolic gradient of {to_infix(out, limit=80)} with respect to input {i} "
-            f"(shape {points[i].shape}, {points[i].dtype}) disagrees with finite differences: along a random "
+            f"(shape {arrays[i].shape}, {arrays[i].dtype}) disagrees with finite differences: along a random "
             f"direction (test {test}) the symbolic derivative is {symbolic!r}, central differences with "
             f"eps={eps} give {numeric!r}; absolute error {abs_err:.3g} (tolerance {abs_tol}), relative error "
             f"{rel_err:.3g} (tolerance {rel_tol})"

@@ -5,7 +5,10 @@ this module walks the graph (iteratively, so deep graphs print) and lays out
 the text.
 """
 
+from __future__ import annotations
+
 import sys
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -161,7 +164,7 @@ def call_text(name, *args, **kwargs):
     return f"{name}({', '.join(parts)})"
 
 
-def debugprint(obj, file=None):
+def debugprint(obj: Any, file: TextIO | Literal["str"] | None = None) -> str | None:
     """Print a graph as an indented tree, one node per line with its type and static shape.
 
     ``obj`` is a variable, a list of variables, or a compiled function. A
@@ -179,7 +182,8 @@ def debugprint(obj, file=None):
     outputs = getattr(obj, "outputs", obj)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
-    lines, ids = [], {}
+    lines: list[str] = []
+    ids: dict[Any, str] = {}
 
     def ident(v):
         if v not in ids:

@@ -13,12 +13,17 @@ TensorType(float64, (3,))
 array([1., 1., 1.])
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .dtypes import as_dtype
 from .printing import format_value
 from .shapes import ShapeError, fmt_shape
-from .tensor import TensorType, TensorVariable, convert_input
+from .tensor import DType, TensorType, TensorVariable, convert_input
 
 
 class SharedVariable(TensorVariable):
@@ -57,7 +62,7 @@ class SharedVariable(TensorVariable):
         updates through this."""
         self._host, self._device = None, array
 
-    def get_value(self, borrow=False):
+    def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value: a copy, or with ``borrow=True`` the array itself (which a later
         update may replace, and which must not be written while a function might read it).
 
@@ -67,7 +72,7 @@ class SharedVariable(TensorVariable):
         """
         return self._value if borrow else self._value.copy()
 
-    def set_value(self, value, borrow=False):
+    def set_value(self, value: ArrayLike, borrow: bool = False) -> None:
         """Replace the value. It must fit the variable's type: the dtype (a lossless
         conversion is made) and the static lengths. The value is copied unless
         ``borrow=True`` and it is already a C-contiguous array of the right dtype.
@@ -112,7 +117,13 @@ def _loose(shape):
     return "(" + ", ".join("None" for _ in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def shared(value, name=None, borrow=False, shape=None, dtype=None):
+def shared(
+    value: ArrayLike,
+    name: str | None = None,
+    borrow: bool = False,
+    shape: Sequence[int | None] | None = None,
+    dtype: DType | None = None,
+) -> SharedVariable:
     """A shared variable holding ``value`` (an array, or anything ``np.asarray`` takes).
 
     ``dtype`` converts the value (default: its own dtype; Python floats give
@@ -144,6 +155,6 @@ def shared(value, name=None, borrow=False, shape=None, dtype=None):
         raise ValueError(
             f"shared variable {name!r}: shape {fmt_shape(tuple(shape))} has {len(shape)} axes, the value {array.ndim}"
         )
-    var = SharedVariable(TensorType(array.dtype.name, shape), None, name=name)
+    var = SharedVariable(TensorType(array.dtype.name, tuple(shape)), None, name=name)
     var.set_value(array, borrow=borrow)
     return var

@@ -13,7 +13,7 @@ TensorType(float32, (None, 3))
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
@@ -331,7 +331,7 @@ class TensorVariable(Variable):
             f"build a new tensor with ex.set_subtensor({self}[index], value) or ex.inc_subtensor(...)"
         )
 
-    def eval(self, inputs: Mapping[Variable, Any] | None = None) -> Any:
+    def eval(self, inputs: dict[TensorVariable, Any] | None = None) -> Any:
         """Compute this expression with the NumPy reference back end.
 
         >>> import exprc as ex
