@@ -2,9 +2,12 @@
 names a renderer keeps for itself (each back end's :class:`~exprc.codegen.ir.target.Target`
 says which), and kernel names summarising what a kernel computes."""
 
-import re
+from __future__ import annotations
 
-from exprc.graph import Constant
+import re
+from collections.abc import Callable
+
+from exprc.graph import Constant, Variable
 from exprc.ops.elemwise import Elemwise
 
 _SHORT = {
@@ -19,7 +22,7 @@ _SHORT = {
 }
 
 
-def identifier(text, reserves):
+def identifier(text: str, reserves: Callable[[str], bool]) -> str:
     """``text`` as an identifier: other characters made ``_``, and ``in_`` in front of one
     that starts with a digit or that ``reserves(name)`` says the renderer keeps.
 
@@ -32,7 +35,7 @@ def identifier(text, reserves):
     return text
 
 
-def unique(name, taken):
+def unique(name: str, taken: set[str]) -> str:
     """``name``, or ``name_1``, ``name_2`` ... the first not in ``taken``, which it joins."""
     candidate, k = name, 1
     while candidate in taken:
@@ -41,7 +44,7 @@ def unique(name, taken):
     return candidate
 
 
-def slug(var, limit=5):
+def slug(var: Variable, limit: int = 5) -> str:
     """An identifier summary of what ``var`` computes: op names then leaf names, prefix order.
 
     >>> import exprc as ex
@@ -49,7 +52,8 @@ def slug(var, limit=5):
     >>> slug(ex.exp(-x)), slug(ex.vector("$") * 2)
     ('exp_neg_x', 'mul')
     """
-    words, stack = [], [var]
+    words: list[str] = []
+    stack = [var]
     while stack and len(words) < limit:
         v = stack.pop()
         if v.owner is None:

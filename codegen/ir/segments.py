@@ -13,11 +13,13 @@ See docs/internals/kernel-ir.md.
 [('run0_mul_sum_exp_x', ['x'])]
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 from exprc.codegen.ir.names import slug
-from exprc.codegen.ir.steps import KernelStep, NumpyStep
-from exprc.graph import Constant
+from exprc.codegen.ir.steps import KernelStep, NumpyStep, Program, Step
+from exprc.graph import Constant, Variable
 
 
 @dataclass
@@ -33,21 +35,21 @@ class Segment:
     temporaries: list = field(default_factory=list)
 
     @property
-    def slots(self):
+    def slots(self) -> list[Variable]:
         """Every array the segment touches, in slot order."""
         return self.inputs + self.constants + self.outputs + self.temporaries
 
-    def slot(self, var):
+    def slot(self, var: Variable) -> int:
         return self.slots.index(var)
 
 
-def _reads(step):
+def _reads(step: Step) -> list[Variable]:
     if isinstance(step, NumpyStep):
         return list(step.node.inputs)
     return [var for _, var in step.inputs]
 
 
-def plan(program):
+def plan(program: Program) -> list[Segment | NumpyStep]:
     """The program's steps with each run of consecutive kernels replaced by a :class:`Segment`."""
     items, run = [], []
     for step in program.steps + [None]:
@@ -73,9 +75,11 @@ def plan(program):
     return result
 
 
-def _segment(index, steps, needed_after, program):
+def _segment(index: int, steps: list[KernelStep], needed_after: set[Variable], program: Program) -> Segment:
     produced = [var for step in steps for _, var in step.outputs]
-    inputs, constants, seen = [], [], set(produced)
+    inputs: list[Variable] = []
+    constants: list[Variable] = []
+    seen = set(produced)
     for step in steps:
         for var in _reads(step):
             if var in seen:
@@ -96,5 +100,5 @@ def _segment(index, steps, needed_after, program):
     return Segment(index, name, list(steps), inputs, constants, outputs, temporaries)
 
 
-def _distinct_kernel_outputs(program, produced):
+def _distinct_kernel_outputs(program: Program, produced: list[Variable]) -> bool:
     return len(set(program.outputs)) == len(program.outputs) and all(v in produced for v in program.outputs)

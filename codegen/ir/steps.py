@@ -1,12 +1,17 @@
 """The steps of a lowered program (kernels and NumPy steps) and how graph nodes become
 kernel expressions: what lowering, row passes, row chains and segments share."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.target import Target
+from exprc.graph import Apply, Variable
 from exprc.printing import to_infix
 
 #: How long a graph expression may get in a comment.
@@ -42,7 +47,7 @@ class KernelStep:
 class NumpyStep:
     """A graph node run through its op's NumPy reference."""
 
-    node: object
+    node: Apply
 
 
 @dataclass
@@ -56,32 +61,36 @@ class Program:
     target: Target | None = None
 
     @property
-    def kernels(self):
+    def kernels(self) -> list[ir.Kernel]:
         return [s.kernel for s in self.steps if isinstance(s, KernelStep)]
 
 
-def step_reads(step):
+#: A step of a program: a kernel, or a node run by its NumPy implementation.
+Step: TypeAlias = "KernelStep | NumpyStep"
+
+
+def step_reads(step: Step) -> list[Variable]:
     """The graph values a step reads."""
     if isinstance(step, NumpyStep):
         return list(step.node.inputs)
     return [var for _, var in step.inputs]
 
 
-def step_writes(step):
+def step_writes(step: Step) -> list[Variable]:
     """The graph values a step computes for other steps."""
     if isinstance(step, NumpyStep):
         return list(step.node.outputs)
     return [var for _, var in step.outputs]
 
 
-def note(var, texts=None):
+def note(var: Variable, texts: Mapping[Variable, str] | None = None) -> str:
     """The graph expression ``var`` computes, short enough for a comment (from ``texts``,
     the result of one ``infix_texts`` walk, where it has it)."""
     text = texts.get(var) if texts else None
     return text if text is not None else to_infix(var, limit=NOTE_LIMIT)
 
 
-def cast(expr, dtype):
+def cast(expr: ir.Expr, dtype: str) -> ir.Expr:
     """``expr`` converted to ``dtype``; constants are converted now, as NumPy would."""
     if expr.dtype == dtype:
         return expr
@@ -92,7 +101,9 @@ def cast(expr, dtype):
     return ir.Cast(expr, dtype, expr.note)
 
 
-def elemwise_expr(node, args, target, note=note):
+def elemwise_expr(
+    node: Apply, args: Sequence[ir.Expr], target: Target, note: Callable[[Variable], str] = note
+) -> ir.Expr:
     out = node.outputs[0]
     name = node.op.scalar_op.name
     if name.startswith("astype_"):
@@ -102,7 +113,7 @@ def elemwise_expr(node, args, target, note=note):
     return cast(call, out.dtype) if loop_out != out.dtype else call
 
 
-def accumulator_dtype(op_name, dtype):
+def accumulator_dtype(op_name: str, dtype: str) -> str:
     """The dtype a reduction accumulates in: float64 for float32 sums, wrapping unsigned for integers."""
     kind = np.dtype(dtype).kind
     if kind == "f":
