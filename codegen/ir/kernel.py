@@ -13,6 +13,9 @@ See docs/internals/kernel-ir.md.
 (['x'], ['out'])
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -42,7 +45,7 @@ class Expr:
     note: str
 
     @property
-    def args(self):
+    def args(self) -> tuple[Expr, ...]:
         return ()
 
 
@@ -54,7 +57,7 @@ class Load(Expr):
     note: str = ""
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:  # type: ignore[override]  # a Load has its buffer's dtype, not its own
         return self.buffer.dtype
 
 
@@ -75,12 +78,12 @@ class Call(Expr):
     """
 
     op: str
-    call_args: tuple
+    call_args: tuple[Expr, ...]
     dtype: str
     note: str = ""
 
     @property
-    def args(self):
+    def args(self) -> tuple[Expr, ...]:
         return self.call_args
 
 
@@ -93,7 +96,7 @@ class Cast(Expr):
     note: str = ""
 
     @property
-    def args(self):
+    def args(self) -> tuple[Expr, ...]:
         return (self.arg,)
 
 
@@ -104,7 +107,7 @@ class Acc(Expr):
 
     dtype: str
     note: str = ""
-    of: object = None
+    of: Reduction | Contraction | None = None
 
 
 @dataclass(eq=False)
@@ -147,7 +150,7 @@ class Reduction:
     #: A value included in the reduction (NumPy's ``initial``), in ``acc_dtype``; None for none.
     initial: object | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.op not in REDUCTION_OPS:
             raise ValueError(f"reduction op {self.op!r} is not one of {REDUCTION_OPS}")
 
@@ -166,12 +169,14 @@ class _Buffers:
     """What every kind of kernel has: the buffers it reads and those it writes, in
     argument order."""
 
+    buffers: tuple[Buffer, ...]
+
     @property
-    def inputs(self):
+    def inputs(self) -> list[Buffer]:
         return [b for b in self.buffers if not b.output]
 
     @property
-    def outputs(self):
+    def outputs(self) -> list[Buffer]:
         return [b for b in self.buffers if b.output]
 
 
@@ -182,15 +187,15 @@ class Kernel(_Buffers):
 
     name: str
     ndim: int
-    buffers: tuple
-    stores: tuple
+    buffers: tuple[Buffer, ...]
+    stores: tuple[tuple[Buffer, Expr], ...]
     reduction: Reduction | None = None
     note: str = ""
     #: The graph nodes the kernel computes, as text, for the comment above it.
-    computes: tuple = field(default=())
+    computes: tuple[str, ...] = field(default=())
 
     @property
-    def roots(self):
+    def roots(self) -> list[Expr]:
         """The expressions the kernel evaluates: its stores and its reduction's value."""
         return [e for _, e in self.stores] + ([self.reduction.value] if self.reduction is not None else [])
 
@@ -223,20 +228,20 @@ class RowPassKernel(_Buffers):
     """
 
     name: str
-    buffers: tuple
+    buffers: tuple[Buffer, ...]
     matrix: Buffer
     vector: Buffer
-    stores: tuple
-    sums: tuple
-    contractions: tuple
-    walks: dict
+    stores: tuple[tuple[Buffer, Expr], ...]
+    sums: tuple[Reduction, ...]
+    contractions: tuple[Contraction, ...]
+    walks: dict[str, str]
     note: str = ""
     #: The graph nodes the kernel computes, as text, for the comment above it.
-    computes: tuple = field(default=())
+    computes: tuple[str, ...] = field(default=())
     ndim = 2
     reduction = None  # not a loop-nest kernel's single reduction
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for buffer in self.buffers:
             if self.walks.get(buffer.name) not in ROW_PASS_WALKS:
                 raise ValueError(f"row pass {self.name}: buffer {buffer.name} walks {self.walks.get(buffer.name)!r}")
@@ -245,7 +250,7 @@ class RowPassKernel(_Buffers):
                 raise ValueError(f"row pass {self.name}: only sums over the rows, not {reduction.op}")
 
     @property
-    def roots(self):
+    def roots(self) -> list[Expr]:
         """The expressions the kernel evaluates: its stores, summands and contraction weights."""
         return [e for _, e in self.stores] + [r.value for r in self.sums] + [c.value for c in self.contractions]
 
@@ -273,33 +278,34 @@ class RowChainKernel(_Buffers):
     name: str
     ndim: int
     naxes: int
-    buffers: tuple
-    reductions: tuple
-    stores: tuple
+    buffers: tuple[Buffer, ...]
+    reductions: tuple[Reduction, ...]
+    stores: tuple[tuple[Buffer, Expr], ...]
     note: str = ""
     #: The graph nodes the kernel computes, as text, for the comment above it.
-    computes: tuple = field(default=())
+    computes: tuple[str, ...] = field(default=())
     reduction = None  # not a loop-nest kernel's single reduction
 
     @property
-    def kept(self):
+    def kept(self) -> int:
         """The number of kept (leading) axes."""
         return self.ndim - self.naxes
 
     @property
-    def roots(self):
+    def roots(self) -> list[Expr]:
         """The expressions the kernel evaluates: its stores and its reductions' values."""
         return [e for _, e in self.stores] + [r.value for r in self.reductions]
 
 
-def walk(roots):
+def walk(roots: Iterable[Expr]) -> list[Expr]:
     """The expression nodes reachable from ``roots``, each after its arguments.
 
     >>> a = Const(1.0, "float64"); b = Call("negative", (a,), "float64")
     >>> [type(n).__name__ for n in walk([b, a])]
     ['Const', 'Call']
     """
-    order, seen = [], set()
+    order: list[Expr] = []
+    seen: set[int] = set()
     for root in roots:
         stack = [(root, False)]
         while stack:
