@@ -9,28 +9,42 @@ shapes break a kernel's assumptions, its nodes run through their NumPy reference
 ([1, 12], [[0, 1], [0, 1]], 1)
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import numpy as np
 
 from exprc.graph import Constant
 from exprc.printing import to_infix
 from exprc.shapes import ShapeError
+from exprc.tensor import TensorConstant
+
+if TYPE_CHECKING:
+    from exprc.codegen.ir.row_chain import RowChainStep
+    from exprc.codegen.ir.steps import KernelStep
+    from exprc.graph import Apply, Variable
+
+#: A kernel call's plan: ``(index shape, output order, axis groups, output shape)``.
+CallPlan: TypeAlias = "tuple[tuple[int, ...], str, list[list[int]], tuple[int, ...]]"
 
 
-def lookup(var, values):
+def lookup(var: Variable, values: Mapping[Variable, Any]) -> Any:
     if isinstance(var, Constant):
         return var.value
     return values[var]
 
 
-def _py_value(var, values):
+def _py_value(var: Variable, values: Mapping[Variable, Any]) -> Any:
     """A value as an op's NumPy reference expects it: weak values as Python scalars."""
-    if isinstance(var, Constant):
+    if isinstance(var, TensorConstant):  # the only kind of Constant
         return var.python_value() if var.type.weak else var.value
     value = values[var]
     return np.asarray(value).item() if var.type.weak else value
 
 
-def perform(node, values):
+def perform(node: Apply, values: Mapping[Variable, Any]) -> Sequence[Any]:
     args = [_py_value(v, values) for v in node.inputs]
     try:
         return node.op.perform(node, args)
@@ -42,7 +56,7 @@ def perform(node, values):
         raise
 
 
-def run_nodes(step, values):
+def run_nodes(step: KernelStep | RowChainStep, values: Mapping[Variable, Any]) -> list[np.ndarray]:
     """Run a kernel's nodes through NumPy: used when run-time shapes break the kernel's assumptions."""
     local = dict(values)
     for node in step.nodes:
@@ -51,7 +65,7 @@ def run_nodes(step, values):
     return [np.asarray(local[var]) for _, var in step.outputs]
 
 
-def broadcast_shape(arrays, variables, what):
+def broadcast_shape(arrays: Sequence[np.ndarray], variables: Sequence[Variable], what: str) -> tuple[int, ...]:
     """The broadcast shape of ``arrays`` (all of one rank, or 0-d), or a ShapeError naming ``variables``."""
     shape = []
     for axis in range(max((a.ndim for a in arrays), default=0)):
@@ -65,7 +79,7 @@ def broadcast_shape(arrays, variables, what):
     return tuple(shape)
 
 
-def plan_call(step, arrays):
+def plan_call(step: KernelStep | RowChainStep, arrays: Sequence[np.ndarray]) -> CallPlan | None:
     """``(index shape, output order, axis groups, output shape)`` for a kernel call, or None
     when the NumPy fallback must run it."""
     kernel = step.kernel
@@ -100,7 +114,7 @@ def plan_call(step, arrays):
     return shape, "C", [kept, list(reduced)], out_shape
 
 
-def index_strides(array, axes, shape):
+def index_strides(array: np.ndarray, axes: Sequence[int | None], shape: Sequence[int]) -> list[int]:
     """Strides in elements of ``array`` per index axis (0 where it broadcasts or is absent)."""
     out = []
     for index_axis, array_axis in enumerate(axes):
@@ -111,7 +125,9 @@ def index_strides(array, axes, shape):
     return out
 
 
-def canonical_axes(shape, strides, groups):
+def canonical_axes(
+    shape: Sequence[int], strides: Sequence[Sequence[int] | None], groups: Sequence[Sequence[int]]
+) -> tuple[list[int], list[list[int] | None], int]:
     """Reorder, drop and merge axes within each group so the smallest strides are innermost.
 
     Returns the lengths and each buffer's strides in the kernel's axis order
@@ -120,13 +136,14 @@ def canonical_axes(shape, strides, groups):
     """
     arrays = [s for s in strides if s is not None]
     lead = next((s for s in arrays if any(s)), None)
-    lengths, new = [], [[] for _ in strides]
+    lengths: list[int] = []
+    new: list[list[int]] = [[] for _ in strides]
     for group in groups:
         axes = [a for a in group if shape[a] != 1]
         if lead is not None:
             axes.sort(key=lambda a: -abs(lead[a]))
         # Merge axis pairs that every buffer walks as one.
-        merged = []
+        merged: list[list[int]] = []
         for a in axes:
             if merged:
                 prev = merged[-1]

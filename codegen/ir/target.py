@@ -11,16 +11,26 @@ end hands :func:`~exprc.codegen.ir.lower.lower` its :class:`Target`.
 (('float64', 'float64'), 'bool')
 """
 
+from __future__ import annotations
+
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from exprc.codegen.ir.lowering import Kind, LoweringTable
 
+if TYPE_CHECKING:
+    from exprc.graph import Apply
+    from exprc.tensor import TensorVariable
+
 #: Scalar ops NumPy lacks: the reference computes them in float64 and rounds once.
 FLOAT64_OPS = ("sigmoid", "softplus", "erf", "erfc", "gammaln")
+
+#: The loop dtypes of an elementwise node: ``(input dtypes, output dtype)``.
+Signature: TypeAlias = "tuple[tuple[str, ...], str]"
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,14 +41,16 @@ class Target:
     lowers each op type."""
 
     name: str
-    dtypes: tuple
-    has_op: Callable
-    reserves: Callable
+    dtypes: tuple[str, ...]
+    has_op: Callable[[str, str], bool]
+    reserves: Callable[[str], bool]
     lowerings: LoweringTable
     #: Apply node -> its loop signature (NumPy's type resolution is slow enough to remember).
-    _signatures: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
+    _signatures: weakref.WeakKeyDictionary[Apply, Signature | None] = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False
+    )
 
-    def elemwise_signature(self, node):
+    def elemwise_signature(self, node: Apply) -> Signature | None:
         """The loop dtypes ``(input dtypes, output dtype)`` an Elemwise node computes in, or
         None when this back end has no form for it. Casts (``astype_*``) have the signature
         ``((in,), out)``. The loop dtypes are NumPy's: the ufunc's own type resolution decides
@@ -50,7 +62,7 @@ class Target:
         signature = self._signatures[node] = self._elemwise_signature(node)
         return signature
 
-    def _elemwise_signature(self, node):
+    def _elemwise_signature(self, node: Apply) -> Signature | None:
         op = node.op.scalar_op
         out = node.outputs[0].dtype
         dtypes = [v.dtype for v in node.inputs]
@@ -58,6 +70,7 @@ class Target:
             return None
         if op.name.startswith("astype_"):
             return (tuple(dtypes), out)
+        signature: Signature
         if op.name in FLOAT64_OPS:
             signature = (("float64",), "float64")
         elif op.name == "where":
@@ -83,7 +96,7 @@ class Target:
             return None
         return signature
 
-    def reduce_signature(self, node):
+    def reduce_signature(self, node: Apply) -> str | None:
         """The kernel reduction op for a Reduce node, or None when it stays a NumPy step."""
         lowering = self.lowerings.of(node.op)
         op_name = lowering.combine if lowering.kind is Kind.REDUCTION else None
@@ -96,18 +109,19 @@ class Target:
             return None
         return op_name
 
-    def is_elementwise(self, node):
+    def is_elementwise(self, node: Apply) -> bool:
         """Whether ``node``'s op lowers to elementwise kernel code on this back end."""
         return self.lowerings.kind(node.op) is Kind.ELEMENTWISE
 
-    def fusable(self, node):
+    def fusable(self, node: Apply) -> bool:
         """Whether ``node`` can be part of a kernel of this back end."""
         if self.is_elementwise(node):
             return self.elemwise_signature(node) is not None
         return self.reduce_signature(node) is not None
 
 
-def _python_type(var):
+def _python_type(var: TensorVariable) -> np.dtype | type | None:
     """The Python type NumPy sees for a weak (Python scalar) input; None for other weak
     values (an integer beyond int64, held as uint64), which stay NumPy steps."""
-    return {"bool": np.dtype("bool"), "int64": int, "float64": float}.get(var.dtype)
+    types: dict[str, np.dtype | type] = {"bool": np.dtype("bool"), "int64": int, "float64": float}
+    return types.get(var.dtype)
