@@ -32,7 +32,11 @@ where it reads a value a row pass stores.
 'k0_sum_exp_neg_power_x'
 """
 
+from __future__ import annotations
+
 import heapq
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +48,7 @@ from exprc.codegen.ir.steps import (
     KernelStep,
     NumpyStep,
     Program,
+    Step,
     accumulator_dtype,
     cast,
     elemwise_expr,
@@ -51,8 +56,15 @@ from exprc.codegen.ir.steps import (
     step_reads,
     step_writes,
 )
-from exprc.graph import Constant, toposort
+from exprc.graph import toposort
 from exprc.printing import infix_texts
+from exprc.tensor import TensorConstant
+
+if TYPE_CHECKING:
+    from exprc.codegen.ir.row_pass import RowPassGroup
+    from exprc.codegen.ir.target import Target
+    from exprc.graph import Apply, Variable
+    from exprc.tensor import TensorVariable
 
 __all__ = ["lower", "KernelStep", "NumpyStep", "Program", "note", "slug"]
 
@@ -60,15 +72,15 @@ __all__ = ["lower", "KernelStep", "NumpyStep", "Program", "note", "slug"]
 # --- grouping ------------------------------------------------------------------------
 
 
-def _consumers(order):
-    users = {}
+def _consumers(order: Sequence[Apply]) -> dict[Variable, list[Apply]]:
+    users: dict[Variable, list[Apply]] = {}
     for node in order:
         for var in dict.fromkeys(node.inputs):
             users.setdefault(var, []).append(node)
     return users
 
 
-def _epilogue_ok(node, reduced):
+def _epilogue_ok(node: Apply, reduced: TensorVariable) -> bool:
     """Whether elementwise ``node`` keeps the shape of the reduction result ``reduced``:
     the same rank, and length 1 wherever the result is statically 1."""
     out = node.outputs[0]
@@ -77,7 +89,9 @@ def _epilogue_ok(node, reduced):
     return all(r != 1 or o == 1 for r, o in zip(reduced.type.shape, out.type.shape))
 
 
-def lower(inputs, outputs, target, row_pass=False):
+def lower(
+    inputs: Sequence[Variable], outputs: Sequence[TensorVariable], target: Target, row_pass: bool = False
+) -> Program:
     """Group the graph computing ``outputs`` into a :class:`Program` of kernels and NumPy steps
     for the back end ``target`` (a :class:`~exprc.codegen.ir.target.Target`); with
     ``row_pass``, row-pass kernels too (only the C renderer has a form for them)."""
@@ -87,15 +101,15 @@ def lower(inputs, outputs, target, row_pass=False):
     is_output = set(outputs)
     can_fuse = {node: target.fusable(node) for node in order}
 
-    groups = []
+    groups: list[RowPassGroup] = []
     if row_pass:
         groups = row_passes.find(order, outputs, fusable=can_fuse.__getitem__)
-    internal = set().union(*(g.internal for g in groups))  # nodes only a row pass needs
+    internal: set[Apply] = set().union(*(g.internal for g in groups))  # nodes only a row pass needs
     anchors = {g.nodes[-1]: g for g in groups}
 
     # Reduction chains: a Reduce and the elementwise nodes after it that keep its shape.
-    chain_of = {}  # node -> the Reduce heading its chain
-    chains = {}  # Reduce node -> list of epilogue nodes
+    chain_of: dict[Apply, Apply] = {}  # node -> the Reduce heading its chain
+    chains: dict[Apply, list[Apply]] = {}  # Reduce node -> list of epilogue nodes
     for node in order:
         if not (can_fuse[node] and not target.is_elementwise(node)) or node in internal:
             continue
@@ -115,7 +129,7 @@ def lower(inputs, outputs, target, row_pass=False):
         chains[node] = chain
 
     # Values that must be stored: outputs, inputs of NumPy steps, and chain results.
-    stored = set(outputs)
+    stored: set[Variable] = set(outputs)
     for node in order:
         if not can_fuse[node] and node not in internal:
             stored.update(node.inputs)
@@ -148,21 +162,21 @@ def lower(inputs, outputs, target, row_pass=False):
     return program
 
 
-def _anchor(step):
+def _anchor(step: Step) -> Apply:
     if isinstance(step, NumpyStep):
         return step.node
     return step.nodes[-1]
 
 
-def _ordered(steps, position):
+def _ordered(steps: Sequence[Step], position: Mapping[Apply, int]) -> list[Step]:
     """``steps`` by the position of their last node, except that a step comes after the steps
     whose values it reads: a row pass stores values that nodes before its last one may read."""
-    writer = {}
+    writer: dict[Variable, int] = {}
     for step in steps:
         for var in step_writes(step):
             writer[var] = id(step)
     waiting = {id(s): {writer[v] for v in step_reads(s) if v in writer} - {id(s)} for s in steps}
-    readers = {}
+    readers: dict[int, list[Step]] = {}
     for step in steps:
         for w in waiting[id(step)]:
             readers.setdefault(w, []).append(step)
@@ -170,7 +184,7 @@ def _ordered(steps, position):
     ready = [(key[id(s)], n, s) for n, s in enumerate(steps) if not waiting[id(s)]]
     heapq.heapify(ready)
     count = {id(s): n for n, s in enumerate(steps)}
-    result = []
+    result: list[Step] = []
     while ready:
         _, _, step = heapq.heappop(ready)
         result.append(step)
@@ -189,23 +203,29 @@ def _ordered(steps, position):
 class _KernelBuilder:
     """Turns groups of graph nodes into kernels."""
 
-    def __init__(self, stored, chain_of, target, texts=None):
+    def __init__(
+        self,
+        stored: set[Variable],
+        chain_of: Mapping[Apply, Apply],
+        target: Target,
+        texts: Mapping[Variable, str] | None = None,
+    ) -> None:
         self.stored = stored
         self.target = target
         self.chain_of = chain_of
         self.texts = texts or {}
 
-    def note(self, var):
+    def note(self, var: Variable) -> str:
         return note(var, self.texts)
 
-    def _leaf(self, var):
+    def _leaf(self, var: Variable) -> bool:
         """Whether ``var`` is read from memory (or is a constant) rather than recomputed."""
         node = var.owner
         if node is None or var in self.stored:
             return True
         return not (self.target.is_elementwise(node) and self.target.elemwise_signature(node) is not None)
 
-    def elementwise(self, node, index):
+    def elementwise(self, node: Apply, index: int) -> KernelStep:
         out = node.outputs[0]
         state = _State(out.ndim, self.target, outer=False, note=self.note)
         value = self._expr(out, state, compute_root=True)
@@ -222,9 +242,10 @@ class _KernelBuilder:
         axes["out"] = tuple(range(out.ndim))
         return KernelStep(kernel, state.inputs, [(out_buffer, out)], axes, state.nodes)
 
-    def reduction(self, node, epilogue, index):
+    def reduction(self, node: Apply, epilogue: Sequence[Apply], index: int) -> KernelStep:
         x, reduced = node.inputs[0], node.outputs[0]
         op_name = self.target.reduce_signature(node)
+        assert op_name is not None  # only fusable Reduce nodes get here
         axes_r = node.op.axis
         kept = [a for a in range(x.ndim) if a not in axes_r]
         # The prologue: the elementwise work feeding the reduction, over the full index space.
@@ -260,10 +281,10 @@ class _KernelBuilder:
         # Index space axes are the axes of x; the reduced result's axes are its kept axes
         # (or all of them, of length 1 where reduced, with keepdims).
         if node.op.keepdims:
-            out_axes = tuple(range(x.ndim))
+            out_axes: tuple[int | None, ...] = tuple(range(x.ndim))
         else:
             out_axes = tuple(kept.index(a) if a in kept else None for a in range(x.ndim))
-        axes = {b.name: tuple(range(x.ndim)) for b, _ in inner.inputs}
+        axes: dict[str, tuple[int | None, ...]] = {b.name: tuple(range(x.ndim)) for b, _ in inner.inputs}
         for b, _var in outer.inputs:
             axes[b.name] = out_axes
         axes["out"] = out_axes
@@ -279,7 +300,7 @@ class _KernelBuilder:
             epilogue_inputs=tuple(b.name for b, _ in outer.inputs),
         )
 
-    def _expr(self, root, state, compute_root=False):
+    def _expr(self, root: TensorVariable, state: _State, compute_root: bool = False) -> ir.Expr:
         """The expression computing graph variable ``root``, adding leaves to ``state``.
 
         ``root`` itself is computed (not loaded) when ``compute_root``, as a stored value
@@ -311,13 +332,24 @@ class _KernelBuilder:
 class _State:
     """The leaves and nodes gathered while building one kernel region."""
 
-    def __init__(self, ndim, target, outer, prefix="", names=None, note=note, reduced_axes=()):
+    def __init__(
+        self,
+        ndim: int,
+        target: Target,
+        outer: bool,
+        prefix: str = "",
+        names: set[str] | None = None,
+        note: Callable[[Variable], str] = note,
+        reduced_axes: Sequence[int] = (),
+    ) -> None:
         self.ndim, self.target, self.outer, self.prefix, self.note = ndim, target, outer, prefix, note
         self.reduced_axes = reduced_axes
-        self.memo, self.inputs, self.nodes = {}, [], []
+        self.memo: dict[Variable, ir.Expr] = {}
+        self.inputs: list[tuple[ir.Buffer, TensorVariable]] = []
+        self.nodes: list[Apply] = []
         self.names = names if names is not None else set()
 
-    def _outer(self, var):
+    def _outer(self, var: TensorVariable) -> bool:
         """Whether ``var`` is read at kept indices only: in an epilogue, or, feeding a
         reduction, when its static length is 1 on every reduced axis (a keepdims result
         such as softmax's row maximum), so it is read and used once per row."""
@@ -327,8 +359,8 @@ class _State:
             bool(self.reduced_axes) and var.ndim == self.ndim and all(var.type.shape[a] == 1 for a in self.reduced_axes)
         )
 
-    def leaf(self, var):
-        if isinstance(var, Constant) and var.ndim == 0:
+    def leaf(self, var: TensorVariable) -> ir.Expr:
+        if isinstance(var, TensorConstant) and var.ndim == 0:  # the only kind of Constant
             value = var.python_value() if var.type.weak else var.value.item()
             return ir.Const(value, var.dtype, self.note(var))
         name = unique(identifier(var.name or f"{self.prefix}t{len(self.inputs)}", self.target.reserves), self.names)
