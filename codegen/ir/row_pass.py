@@ -15,16 +15,25 @@ See docs/internals/row-passes.md.
 (['contraction'], True)
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.names import identifier, slug, unique
 from exprc.codegen.ir.steps import KernelStep, accumulator_dtype, cast, elemwise_expr, note
-from exprc.graph import Constant
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.linalg import MatMul
 from exprc.ops.reduction import Sum, SumToShape
 from exprc.ops.shape import DimShuffle, ShapeI
+from exprc.tensor import TensorConstant
+
+if TYPE_CHECKING:
+    from exprc.codegen.ir.target import Target
+    from exprc.graph import Apply, Variable
+    from exprc.tensor import TensorVariable
 
 #: Value classes: per row (one element per row of X), per column (of X), and scalars computed
 #: before the pass (from the number of rows) or after it (from the sums).
@@ -44,24 +53,24 @@ class RowPassGroup:
     the values the kernel stores, ``results`` the sums and products it forms.
     """
 
-    product: object
-    matrix: object
+    product: Apply
+    matrix: TensorVariable
     row_axis: int
-    kinds: dict
-    nodes: list
-    shared: set
-    outputs: list = field(default_factory=list)
-    results: list = field(default_factory=list)
+    kinds: dict[TensorVariable, str]
+    nodes: list[Apply]
+    shared: set[Apply]
+    outputs: list[TensorVariable] = field(default_factory=list)
+    results: list[tuple[Apply, str]] = field(default_factory=list)
     #: The nodes whose values nothing outside the group needs: the usual lowering skips them.
-    internal: set = field(default_factory=set)
+    internal: set[Apply] = field(default_factory=set)
 
     @property
-    def exclusive(self):
+    def exclusive(self) -> list[Apply]:
         """The nodes only this group computes (the shared ones are computed outside too)."""
         return [n for n in self.nodes if n not in self.shared]
 
 
-def matrix_axis(var, axis):
+def matrix_axis(var: TensorVariable, axis: int) -> tuple[TensorVariable, int]:
     """``(base, base_axis)``: the matrix ``var`` is a transpose of (or ``var``), and which of its
     axes ``axis`` of ``var`` is.
 
@@ -75,16 +84,16 @@ def matrix_axis(var, axis):
     return var, axis
 
 
-def _transposes(var):
+def _transposes(var: TensorVariable) -> list[Apply]:
     """The DimShuffle nodes between ``var`` and the matrix it is a transpose of."""
-    nodes = []
+    nodes: list[Apply] = []
     while var.owner is not None and isinstance(var.owner.op, DimShuffle) and var.owner.op.new_order == (1, 0):
         nodes.append(var.owner)
         var = var.owner.inputs[0]
     return nodes[::-1]
 
 
-def _product(node):
+def _product(node: Apply) -> tuple[TensorVariable, int] | None:
     """``(matrix, row_axis)`` when ``node`` is a float matrix-vector MatMul, else None."""
     if not isinstance(node.op, MatMul):
         return None
@@ -97,7 +106,9 @@ def _product(node):
     return matrix_axis(a, 0) if a.ndim == 2 else matrix_axis(b, 1)
 
 
-def _contraction(node, matrix, row_axis, kinds):
+def _contraction(
+    node: Apply, matrix: TensorVariable, row_axis: int, kinds: Mapping[TensorVariable, str]
+) -> TensorVariable | None:
     """The per-row operand ``g`` when ``node`` is ``X.T @ g`` or ``g @ X`` over this matrix's rows."""
     if not isinstance(node.op, MatMul):
         return None
@@ -115,7 +126,7 @@ def _contraction(node, matrix, row_axis, kinds):
     return g
 
 
-def _counts_rows(node, matrix, row_axis, kinds):
+def _counts_rows(node: Apply, matrix: TensorVariable, row_axis: int, kinds: Mapping[TensorVariable, str]) -> bool:
     """Whether ``node`` is ``shape[0]`` of a per-row value or the matrix's number of rows."""
     if not isinstance(node.op, ShapeI):
         return False
@@ -123,7 +134,7 @@ def _counts_rows(node, matrix, row_axis, kinds):
     return (node.op.axis == 0 and kinds.get(var) == ROW) or matrix_axis(var, node.op.axis) == (matrix, row_axis)
 
 
-def _elemwise_kind(node, kinds, fusable):
+def _elemwise_kind(node: Apply, kinds: Mapping[TensorVariable, str], fusable: Callable[[Apply], bool]) -> str | None:
     """The class of an elementwise node's result from its inputs', or None when it has none."""
     if not (isinstance(node.op, Elemwise) and fusable(node)):
         return None
@@ -140,17 +151,18 @@ def _elemwise_kind(node, kinds, fusable):
     return None
 
 
-def find(order, outputs, fusable):
+def find(order: Sequence[Apply], outputs: Iterable[Variable], fusable: Callable[[Apply], bool]) -> list[RowPassGroup]:
     """The row passes in the graph whose nodes are ``order`` (a topological order), computing
     ``outputs``; ``fusable(node)`` says whether an elementwise node has a C form.
 
     Each matrix-vector product starts at most one group; groups do not overlap.
     """
-    users = {}
+    users: dict[Variable, list[Apply]] = {}
     for node in order:
         for var in dict.fromkeys(node.inputs):
             users.setdefault(var, []).append(node)
-    taken, groups = set(), []
+    taken: set[Apply] = set()
+    groups: list[RowPassGroup] = []
     for position, node in enumerate(order):
         if node in taken:
             continue
@@ -164,13 +176,19 @@ def find(order, outputs, fusable):
     return groups
 
 
-def _grow(product, found, later, fusable, taken):
+def _grow(
+    product: Apply,
+    found: tuple[TensorVariable, int],
+    later: Sequence[Apply],
+    fusable: Callable[[Apply], bool],
+    taken: set[Apply],
+) -> RowPassGroup | None:
     """Classify the nodes after ``product`` that the pass can compute."""
     matrix, row_axis = found
-    kinds = {product.outputs[0]: ROW}
+    kinds: dict[TensorVariable, str] = {product.outputs[0]: ROW}
     nodes = _transposes(product.inputs[0] if product.inputs[0].ndim == 2 else product.inputs[1]) + [product]
     shared = set(nodes[:-1])
-    results = []
+    results: list[tuple[Apply, str]] = []
     for node in later:
         if node in taken:
             continue
@@ -223,7 +241,7 @@ def _grow(product, found, later, fusable, taken):
     return RowPassGroup(product, matrix, row_axis, kinds, nodes, shared, results=results)
 
 
-def _finish(group, users, outputs):
+def _finish(group: RowPassGroup, users: Mapping[Variable, list[Apply]], outputs: set[Variable]) -> bool:
     """Drop what the group need not compute, find what it must store, and check that none of
     its inputs depends on what it computes. False when no group is left."""
     claimed = set(group.nodes)
@@ -236,14 +254,14 @@ def _finish(group, users, outputs):
     group.kinds = {v: k for v, k in group.kinds.items() if v.owner in claimed}
     exclusive = set(group.exclusive)
 
-    def needed_outside(node):
+    def needed_outside(node: Apply) -> bool:
         var = node.outputs[0]
         return var in outputs or any(u not in claimed for u in users.get(var, []))
 
     group.outputs = [n.outputs[0] for n in group.exclusive if needed_outside(n)]
     group.internal = {n for n in group.nodes if n in exclusive or not needed_outside(n)}
     # The inputs of the group must not depend on its own results.
-    depends = {}
+    depends: dict[Apply, bool] = {}
     for node in _ancestors([v for n in group.nodes for v in n.inputs if v.owner not in claimed]):
         depends[node] = node in exclusive or any(v.owner in depends and depends[v.owner] for v in node.inputs)
         if depends[node]:
@@ -251,14 +269,14 @@ def _finish(group, users, outputs):
     return True
 
 
-def _ancestors(variables):
+def _ancestors(variables: Iterable[Variable]) -> list[Apply]:
     """The nodes computing ``variables``, each after its inputs' nodes."""
     from exprc.graph import toposort
 
     return toposort([v for v in variables if v.owner is not None])
 
 
-def may_write_over(step, out, source):
+def may_write_over(step: KernelStep, out: Variable, source: Variable) -> bool:
     """Whether the row pass of ``step`` may write its result ``out`` into the array of its input
     ``source`` (an update written in place), as far as the pass itself goes (whether later steps
     read ``source`` is the caller's to check): a result written per column or once is written
@@ -278,11 +296,13 @@ def may_write_over(step, out, source):
     buffer = next((b for b, v in step.outputs if v is out), None)
     if buffer is None or source.type != out.type:
         return False
-    walks = step.kernel.walks[buffer.name]
+    kernel = step.kernel
+    assert isinstance(kernel, ir.RowPassKernel)  # the step of a row pass
+    walks = kernel.walks[buffer.name]
     if walks == "row":
         return False
     return all(
-        step.kernel.walks[b.name] in ("matrix", "row", "scalar") or step.axes[b.name] == step.axes[buffer.name]
+        kernel.walks[b.name] in ("matrix", "row", "scalar") or step.axes[b.name] == step.axes[buffer.name]
         for b, v in step.inputs
         if v is source
     )
@@ -291,32 +311,33 @@ def may_write_over(step, out, source):
 # --- building the kernel ---------------------------------------------------------------------
 
 
-def build(group, index, target, texts=None):
+def build(group: RowPassGroup, index: int, target: Target, texts: Mapping[Variable, str] | None = None) -> KernelStep:
     """The :class:`~exprc.codegen.ir.lower.KernelStep` computing ``group``, a
     :class:`~exprc.codegen.ir.kernel.RowPassKernel` named ``k{index}_…``."""
     return _Builder(group, target, texts or {}).build(index)
 
 
 class _Builder:
-    def __init__(self, group, target, texts):
+    def __init__(self, group: RowPassGroup, target: Target, texts: Mapping[Variable, str]) -> None:
         self.group = group
         self.target = target
-        self.note = lambda var: note(var, texts)
-        self.names = set()
-        self.buffers = []  # (buffer, graph variable, walks)
-        self.leaves = {}  # (variable, walks) -> Load
-        self.memo = {}
-        self.sums, self.contractions = [], []
+        self.note: Callable[[Variable], str] = lambda var: note(var, texts)
+        self.names: set[str] = set()
+        self.buffers: list[tuple[ir.Buffer, TensorVariable, str]] = []  # (buffer, graph variable, walks)
+        self.leaves: dict[tuple[TensorVariable, str], ir.Load] = {}  # (variable, walks) -> Load
+        self.memo: dict[TensorVariable, ir.Expr] = {}
+        self.sums: list[ir.Reduction] = []
+        self.contractions: list[ir.Contraction] = []
 
-    def buffer(self, var, walks, output=False):
+    def buffer(self, var: TensorVariable, walks: str, output: bool = False) -> ir.Buffer:
         base = "out" if output else identifier(var.name or f"t{len(self.buffers)}", self.target.reserves)
         name = unique(base, self.names)
         buffer = ir.Buffer(name, var.dtype, 0 if walks == "scalar" else 2, output=output)
         self.buffers.append((buffer, var, walks))
         return buffer
 
-    def leaf(self, var, walks):
-        if isinstance(var, Constant) and var.ndim == 0:
+    def leaf(self, var: TensorVariable, walks: str) -> ir.Expr:
+        if isinstance(var, TensorConstant) and var.ndim == 0:  # the only kind of Constant
             value = var.python_value() if var.type.weak else var.value.item()
             return ir.Const(value, var.dtype, self.note(var))
         walks = "scalar" if var.ndim == 0 else walks
@@ -325,7 +346,7 @@ class _Builder:
             self.leaves[key] = ir.Load(self.buffer(var, walks), self.note(var))
         return self.leaves[key]
 
-    def expr(self, var, walks):
+    def expr(self, var: TensorVariable, walks: str) -> ir.Expr:
         """The expression of ``var``, read per ``walks`` ("row" or "column") where it is an input."""
         if var in self.memo:
             return self.memo[var]
@@ -333,7 +354,7 @@ class _Builder:
             return self.leaf(var, walks)
         return self.memo[var]  # nodes are built in order: a computed input is in the memo
 
-    def build(self, index):
+    def build(self, index: int) -> KernelStep:
         group = self.group
         matrix = self.buffer(group.matrix, "matrix")
         product = group.product
@@ -360,13 +381,15 @@ class _Builder:
                 self.memo[out] = ir.Acc(out.dtype, self.note(out), of=reduction)
             elif isinstance(node.op, MatMul):
                 g = _contraction(node, group.matrix, group.row_axis, group.kinds)
+                assert g is not None  # the group took the node as a contraction
                 contraction = ir.Contraction(self.expr(g, ROW), out.dtype, self.note(out))
                 self.contractions.append(contraction)
                 self.memo[out] = ir.Acc(out.dtype, self.note(out), of=contraction)
             else:
                 args = [self.expr(v, walks) for v in node.inputs]
                 self.memo[out] = elemwise_expr(node, args, self.target, self.note)
-        stores, outputs = [], []
+        stores: list[tuple[ir.Buffer, ir.Expr]] = []
+        outputs: list[tuple[ir.Buffer, TensorVariable]] = []
         for var in group.outputs:
             kind = group.kinds[var]
             walks = {ROW: "row", COLUMN: "column"}.get(kind, "scalar")
@@ -374,7 +397,7 @@ class _Builder:
             stores.append((buffer, cast(self.memo[var], var.dtype)))
             outputs.append((buffer, var))
         inputs = [(b, v) for b, v, _ in self.buffers if not b.output]
-        walks = {b.name: w for b, _, w in self.buffers}
+        walks_of = {b.name: w for b, _, w in self.buffers}
         last = group.outputs[-1]
         kernel = ir.RowPassKernel(
             name=f"k{index}_rowpass_{slug(last)}"[:64].rstrip("_"),
@@ -384,12 +407,12 @@ class _Builder:
             stores=tuple(stores),
             sums=tuple(self.sums),
             contractions=tuple(self.contractions),
-            walks=walks,
+            walks=walks_of,
             note=f"one pass over the rows of {self.note(group.matrix)}: "
             + ", ".join(self.note(v) for v in group.outputs),
             computes=tuple(self.note(n.outputs[0]) for n in group.nodes if not isinstance(n.op, DimShuffle)),
         )
-        axes = {}
+        axes: dict[str, tuple[int | None, ...]] = {}
         for buffer, _var, how in self.buffers:
             if how == "matrix":
                 axes[buffer.name] = (group.row_axis, 1 - group.row_axis)
