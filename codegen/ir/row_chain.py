@@ -15,12 +15,20 @@ See docs/internals/row-passes.md.
 (['RowChainStep'], 3)
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.names import identifier, unique
-from exprc.codegen.ir.steps import KernelStep, NumpyStep, Program
+from exprc.codegen.ir.steps import KernelStep, NumpyStep, Program, Step
+
+if TYPE_CHECKING:
+    from exprc.graph import Apply, Variable
+    from exprc.tensor import TensorVariable
 
 
 @dataclass
@@ -32,40 +40,44 @@ class RowChainStep:
     cannot run)."""
 
     kernel: ir.RowChainKernel
-    inputs: list
-    outputs: list
-    axes: dict
-    parts: list
-    nodes: list = field(default_factory=list)
+    inputs: list[tuple[ir.Buffer, TensorVariable]]
+    outputs: list[tuple[ir.Buffer, TensorVariable]]
+    axes: dict[str, tuple[int | None, ...]]
+    parts: list[KernelStep]
+    nodes: list[Apply] = field(default_factory=list)
 
     @property
-    def reduced_axes(self):
+    def reduced_axes(self) -> tuple[int, ...]:
         return tuple(range(self.kernel.kept, self.kernel.ndim))
 
     keepdims = True
     epilogue_inputs = ()
 
     @property
-    def reduce_op(self):
+    def reduce_op(self) -> str | None:
         """``max`` or ``min`` where a reduction has no identity (so empty rows go to the parts)."""
         return next((r.op for r in self.kernel.reductions if r.op in ("max", "min")), None)
 
 
-def chain(program, min_parts=2):
+def chain(program: Program, min_parts: int = 2) -> Program:
     """``program`` with each run of kernel steps over the same rows (see the module docstring)
     replaced by one :class:`RowChainStep`."""
     readers = _readers(program)
-    steps, i = [], 0
+    steps: list[Step | RowChainStep] = []
+    i = 0
     while i < len(program.steps):
         run = _run_from(program.steps, i)
         if len(run) >= min_parts:
             span = range(i, i + len(run))
+            parts = [s for s in run if isinstance(s, KernelStep)]  # all of them: a run of two or more
+            target = program.target
+            assert target is not None  # a lowered program knows its back end
             steps.append(
                 _build(
-                    run,
+                    parts,
                     lambda var: any(r not in span for r in readers.get(var, ())),
                     len(steps),
-                    program.target.reserves,
+                    target.reserves,
                 )
             )
             i += len(run)
@@ -75,7 +87,7 @@ def chain(program, min_parts=2):
     return Program(program.inputs, program.outputs, steps, program.target)
 
 
-def _trailing(step):
+def _trailing(step: KernelStep) -> int | None:
     """The number of reduced axes, when ``step`` reduces the last axes of its index space."""
     d, reduced = step.kernel.ndim, step.reduced_axes
     if reduced is None or not reduced or tuple(reduced) != tuple(range(d - len(reduced), d)):
@@ -83,7 +95,7 @@ def _trailing(step):
     return len(reduced)
 
 
-def _run_from(steps, start):
+def _run_from(steps: Sequence[Step], start: int) -> list[Step]:
     """The longest run of steps from ``start`` that one row chain computes (may be one)."""
     first = steps[start]
     if not isinstance(first, KernelStep) or type(first.kernel) is not ir.Kernel:
@@ -94,8 +106,9 @@ def _run_from(steps, start):
         return [first]
     d = first.kernel.ndim
     reduced = range(d - naxes, d)
-    per_row, per_element = {out}, set()
-    run = [first]
+    per_row: set[Variable] = {out}
+    per_element: set[Variable] = set()
+    run: list[Step] = [first]
     for step in steps[start + 1 :]:
         if not isinstance(step, KernelStep) or type(step.kernel) is not ir.Kernel or step.kernel.ndim != d:
             break
@@ -121,32 +134,48 @@ def _run_from(steps, start):
     return run
 
 
-def one_per_row(var, reduced):
+def one_per_row(var: TensorVariable, reduced: Sequence[int]) -> bool:
     """Whether ``var`` has one element per row: length 1 on the reduced axes (known statically)."""
     return var.ndim > 0 and all(var.type.shape[a] == 1 for a in reduced)
 
 
-def _readers(program):
+def _readers(program: Program) -> dict[Variable, list[int]]:
     """Variable -> the positions of the steps that read it (-1 for the program's return)."""
-    readers = {var: [-1] for var in program.outputs}
+    readers: dict[Variable, list[int]] = {var: [-1] for var in program.outputs}
     for i, step in enumerate(program.steps):
         for var in step.node.inputs if isinstance(step, NumpyStep) else [v for _, v in step.inputs]:
             readers.setdefault(var, []).append(i)
     return readers
 
 
-def _build(run, needed_outside, position, reserves):
+def _build(
+    run: Sequence[KernelStep],
+    needed_outside: Callable[[TensorVariable], bool],
+    position: int,
+    reserves: Callable[[str], bool],
+) -> RowChainStep:
     """The :class:`RowChainStep` computing the steps of ``run``; it stores the values
     ``needed_outside`` says something else reads, in buffers whose names ``reserves`` keeps
     clear of the renderer's own."""
     d = run[0].kernel.ndim
     naxes = _trailing(run[0])
+    assert naxes is not None  # a run starts with a reduction over the last axes
     reduced = range(d - naxes, d)
-    names, buffers, inputs, outputs, axes = set(), [], [], [], {}
-    computed = {}  # graph variable computed by the chain -> its expression in the chain
-    loaded = {}  # (graph variable, axes) -> the chain's Load of it
+    names: set[str] = set()
+    buffers: list[ir.Buffer] = []
+    inputs: list[tuple[ir.Buffer, TensorVariable]] = []
+    outputs: list[tuple[ir.Buffer, TensorVariable]] = []
+    axes: dict[str, tuple[int | None, ...]] = {}
+    computed: dict[TensorVariable, ir.Expr] = {}  # graph variable computed by the chain -> its expression
+    loaded: dict[tuple[TensorVariable, tuple[int | None, ...]], ir.Load] = {}  # (variable, axes) -> its Load
 
-    def buffer_for(var, var_axes, dtype, output=False, outer=False):
+    def buffer_for(
+        var: TensorVariable,
+        var_axes: tuple[int | None, ...],
+        dtype: str,
+        output: bool = False,
+        outer: bool = False,
+    ) -> ir.Buffer:
         fallback = f"out{len(outputs)}" if output else f"t{len(inputs)}"
         name = unique(identifier(var.name or fallback, reserves), names)
         b = ir.Buffer(name, dtype, d if var.ndim or output else 0, output=output, outer=outer)
@@ -155,9 +184,11 @@ def _build(run, needed_outside, position, reserves):
         axes[name] = var_axes
         return b
 
-    reductions, stores, computes = [], [], []
+    reductions: list[ir.Reduction] = []
+    stores: list[tuple[ir.Buffer, ir.Expr]] = []
+    computes: list[str] = []
     for part in run:
-        memo = {}
+        memo: dict[ir.Buffer, ir.Expr] = {}
         part_axes = part.axes
         notes = {n.buffer: n.note for n in ir.walk(part.kernel.roots) if isinstance(n, ir.Load)}
         for b, var in part.inputs:
@@ -196,10 +227,10 @@ def _build(run, needed_outside, position, reserves):
     return RowChainStep(kernel, inputs, outputs, axes, list(run), [n for p in run for n in p.nodes])
 
 
-def _copy(expr, memo, reduction):
+def _copy(expr: ir.Expr, memo: dict[ir.Buffer, ir.Expr], reduction: ir.Reduction | None) -> ir.Expr:
     """``expr`` with the part's loads replaced (``memo``: buffer -> chain expression) and its
     accumulator made that of ``reduction``."""
-    done = {}
+    done: dict[int, ir.Expr] = {}
     for node in ir.walk([expr]):
         if isinstance(node, ir.Load):
             done[id(node)] = memo[node.buffer]
