@@ -40,8 +40,11 @@ SLOW = {
     # the subprocess path is by test_cache_command.py::test_runs_as_a_module
     "tests/test_demo.py::test_demo_runs_and_agrees_with_numpy": (),
     "tests/test_demo.py::test_demo_on_cuda_trains_on_the_gpu_or_says_why_not": (),
-    # every GEMM kernel through NVRTC, per architecture (16 s each): sm_90 stays
-    "tests/codegen/test_cuda_gemm.py::test_every_gemm_kernel_compiles_to_a_cubin": ("sm_90",),
+    # every GEMM kernel through NVRTC, per architecture (10-16 s each); test_cuda_compile_sample.py
+    # is the fast tier's NVRTC check
+    "tests/codegen/test_cuda_gemm.py::test_every_gemm_kernel_compiles_to_a_cubin": (),
+    # every reduction of the C back end, per dtype (3-6 s each): one dtype stays
+    "tests/codegen/test_c_reduction.py::test_primitive_reductions": ("float64",),
     # CUDA kernels run by the CPU emulator (g++ over the source, a fiber per thread): 5-18 s a case
     "tests/codegen/test_cuda_emulated.py::test_reduction_kernels": ("axis3-sum",),
     "tests/codegen/test_cuda_emulated.py::test_every_accumulator_width_crosses_the_warps": ("int8",),

@@ -34,12 +34,12 @@ def pytest_collection_finish(session):
 
 
 #: The op tests' fast tier (``-m "not slow"``): of each test function's cases on a back end,
-#: this many, spread evenly over its parameter list (its first case, its last, and between),
+#: this many, spread evenly over its parameter list (its first case and its last),
 #: stay fast; the rest are marked ``slow``. A compiled case costs a C compile (0.1-0.3 s on
 #: an idle core, several seconds on a loaded one); the full sweeps of every dtype and layout
 #: hold 15,000 of them. :data:`REPRESENTATIVES` picks by rule instead, for the tests that
 #: must keep every op in the fast tier.
-FAST_CASES = 3
+FAST_CASES = 2
 
 
 def _one_per_op(items):
