@@ -61,7 +61,8 @@ def plan(program: Program) -> list[Segment | NumpyStep]:
             run = []
         if step is not None:
             items.append(step)
-    result, count = [], 0
+    result: list[Segment | NumpyStep] = []
+    count = 0
     for position, item in enumerate(items):
         if not isinstance(item, list):
             result.append(item)

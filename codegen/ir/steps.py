@@ -29,7 +29,7 @@ class KernelStep:
     nodes the kernel computes, in order: the NumPy fallback runs them.
     """
 
-    kernel: ir.Kernel
+    kernel: ir.Kernel | ir.RowPassKernel
     inputs: list
     outputs: list
     axes: dict
@@ -61,7 +61,7 @@ class Program:
     target: Target | None = None
 
     @property
-    def kernels(self) -> list[ir.Kernel]:
+    def kernels(self) -> list[ir.Kernel | ir.RowPassKernel]:
         return [s.kernel for s in self.steps if isinstance(s, KernelStep)]
 
 
@@ -108,7 +108,9 @@ def elemwise_expr(
     name = node.op.scalar_op.name
     if name.startswith("astype_"):
         return ir.Cast(args[0], out.dtype, note(out)) if args[0].dtype != out.dtype else args[0]
-    in_dtypes, loop_out = target.elemwise_signature(node)
+    signature = target.elemwise_signature(node)
+    assert signature is not None, "only nodes the target can render become kernel code"
+    in_dtypes, loop_out = signature
     call = ir.Call(name, tuple(cast(a, d) for a, d in zip(args, in_dtypes)), loop_out, note(out))
     return cast(call, out.dtype) if loop_out != out.dtype else call
 
