@@ -481,13 +481,17 @@ def convert_input(
         array = _convert_python(var, value, allow_downcast, what)
     if array.ndim != var.ndim:
         raise TypeError(f"{what}: expected {_expected(var)}, got {format_value(array)} ({array.ndim}-d)")
-    for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
+    check_static_lengths(var, array.shape, what)
+    return array
+
+
+def check_static_lengths(var: TensorVariable, shape: tuple[int, ...], what: str) -> None:
+    """Raise a ShapeError naming ``what`` where ``shape`` differs from a length ``var`` declares."""
+    for axis, (want, got) in enumerate(zip(var.type.shape, shape)):
         if want is not None and want != got:
             raise ShapeError(
-                f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
-                f"axis {axis} must have length {want}"
+                f"{what}: expected shape {fmt_shape(var.type.shape)}, got {shape}: axis {axis} must have length {want}"
             )
-    return array
 
 
 def _convert_python(var: TensorVariable, value: Any, allow_downcast: bool, what: str) -> np.ndarray:

@@ -7,17 +7,17 @@ on its rows; everything else runs the op's NumPy reference between the kernels,
 which for a view op returns a view.
 """
 
-from exprc.codegen.ir.lowering import Kind, LoweringTable
+from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
-from exprc.ops.reduction import All, Any, ArgMax, ArgMin, Max, Min, Prod, Sum, SumToShape
+from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
 
 C_LOWERINGS = LoweringTable("c")
 C_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
-for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (All, "and"), (Any, "or")):
+for _op, _combine in combining_ops().items():
     C_LOWERINGS.register(_op, kind=Kind.REDUCTION, combine=_combine)
 C_LOWERINGS.register(MatMul, TensorDot, kind=Kind.LIBRARY, library="BLAS, through NumPy")
 C_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)

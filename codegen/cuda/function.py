@@ -15,7 +15,7 @@ array([0., 2., 4.])
 import numpy as np
 
 from exprc.function import Function, _check_update_value, _describe, _expected, convert_input
-from exprc.shapes import ShapeError, fmt_shape
+from exprc.tensor import check_static_lengths
 
 
 class CudaFunction(Function):
@@ -116,12 +116,7 @@ class CudaFunction(Function):
             raise TypeError(
                 f"{what}: expected {_expected(var)}, got a {array.ndim}-d device array of shape {array.shape}"
             )
-        for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
-            if want is not None and want != got:
-                raise ShapeError(
-                    f"{what}: expected shape {fmt_shape(var.type.shape)}, got {array.shape}: "
-                    f"axis {axis} must have length {want}"
-                )
+        check_static_lengths(var, array.shape, what)
         return array
 
     def __repr__(self):

@@ -6,17 +6,17 @@ products run exprc's GEMM kernels; view ops become views of the device array
 reference on host copies of its inputs.
 """
 
-from exprc.codegen.ir.lowering import Kind, LoweringTable
+from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
-from exprc.ops.reduction import All, Any, ArgMax, ArgMin, Max, Min, Prod, Sum, SumToShape
+from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
 
 CUDA_LOWERINGS = LoweringTable("cuda")
 CUDA_LOWERINGS.register(Elemwise, kind=Kind.ELEMENTWISE)
-for _op, _combine in ((Sum, "add"), (Prod, "mul"), (Max, "max"), (Min, "min"), (All, "and"), (Any, "or")):
+for _op, _combine in combining_ops().items():
     CUDA_LOWERINGS.register(_op, kind=Kind.REDUCTION, combine=_combine)
 CUDA_LOWERINGS.register(MatMul, kind=Kind.LIBRARY, library="exprc's GEMM kernels")
 CUDA_LOWERINGS.register(DimShuffle, Reshape, BroadcastTo, Subtensor, kind=Kind.VIEW)

@@ -16,6 +16,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from exprc.ops.reduction import All, Any, Max, Min, Prod, Sum
+
 
 class Kind(enum.Enum):
     """What a back end makes of a node."""
@@ -78,6 +80,11 @@ class LoweringTable:
 
     def kind(self, op) -> Kind:
         return self.of(op).kind
+
+
+def combining_ops() -> dict[type, str]:
+    """Reduce op type -> the scalar op that combines its terms, the same for every back end."""
+    return {Sum: "add", Prod: "mul", Max: "max", Min: "min", All: "and", Any: "or"}
 
 
 #: What an op no back end registered becomes.
