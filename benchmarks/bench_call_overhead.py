@@ -26,7 +26,7 @@ import numpy as np
 from _report import nproc  # noqa: E402 - beside this script
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
+sys.path.insert(0, str(HERE.parent))  # this checkout, installed with pip install -e
 
 import exprc as ex  # noqa: E402
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
+sys.path.insert(0, str(HERE.parent))  # this checkout, installed with pip install -e
 
 from bench_gpu_training import _sync_exprc, best_time, device_name  # noqa: E402 - beside this script
 from bench_training import _optional  # noqa: E402

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
+sys.path.insert(0, str(HERE.parent))  # this checkout, installed with pip install -e
 
 from bench_training import RATE, problem  # noqa: E402 - beside this script
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmark this checkout, installed or not
+sys.path.insert(0, str(HERE.parent))  # this checkout, installed with pip install -e
 
 from bench_training import RATE, _optional  # noqa: E402 - beside this script
 from bench_training import problem as mlp_problem  # noqa: E402 - after the path setup above

@@ -48,7 +48,7 @@ from _report import best_per_call, cpu_model, fmt_time, nproc  # noqa: E402 - be
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))  # benchmark this checkout, installed or not
+sys.path.insert(0, str(ROOT))  # this checkout, installed with pip install -e
 
 import exprc as ex  # noqa: E402
 
