@@ -16,6 +16,7 @@ sharing for free.
 True
 """
 
+import dataclasses
 import weakref
 
 
@@ -52,7 +53,7 @@ class Op:
 
     def debug_name(self):
         """The op as debugprint shows it: its class name and the parameters not at their default."""
-        params = getattr(self, "__dataclass_fields__", {}).values()
+        params = dataclasses.fields(self) if dataclasses.is_dataclass(self) else ()
         shown = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in params if getattr(self, p.name) != p.default)
         return f"{type(self).__name__}{{{shown}}}" if shown else type(self).__name__
 
