@@ -1,4 +1,5 @@
 """Shared test helpers: inputs in a chosen memory layout, and comparing results with NumPy's."""
+
 import numpy as np
 
 #: The seed of the ``rng`` fixture (tests/conftest.py): every test draws the same values each run.

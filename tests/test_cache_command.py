@@ -1,4 +1,5 @@
 """``python -m exprc.cache``: listing, sizing and clearing the disk cache."""
+
 import fcntl
 import os
 import subprocess
@@ -8,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 import exprc as ex
-from exprc.codegen.c import build, program as c
-from exprc.codegen.cache.disk import DiskCache
-from exprc.codegen.cache.command import main
 from exprc import remembered
+from exprc.codegen.c import build
+from exprc.codegen.c import program as c
+from exprc.codegen.cache.command import main
+from exprc.codegen.cache.disk import DiskCache
 
 
 def _fill(cache_dir, monkeypatch):
@@ -38,8 +40,11 @@ def test_list_names_each_entry_and_what_it_computes(tmp_path, monkeypatch, capsy
 def test_size_agrees_with_the_files(tmp_path, monkeypatch, capsys):
     _fill(tmp_path, monkeypatch)
     total = sum(e.size for e in DiskCache(tmp_path).entries())
-    assert total == sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.parent != tmp_path / "memo"
-                        and not p.name.endswith(".lock"))
+    assert total == sum(
+        p.stat().st_size
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.parent != tmp_path / "memo" and not p.name.endswith(".lock")
+    )
     main(["size"])
     assert capsys.readouterr().out.splitlines()[1].startswith("5 entries, ")
 
@@ -81,6 +86,7 @@ def test_runs_as_a_module(tmp_path):
     done = subprocess.run([sys.executable, "-m", "exprc.cache", "size"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"cache: {tmp_path}", "0 entries, 0 B"]
-    wrong = subprocess.run([sys.executable, "-m", "exprc.cache", "size", "--older-than", "3"], env=env,
-                           capture_output=True, text=True)
+    wrong = subprocess.run(
+        [sys.executable, "-m", "exprc.cache", "size", "--older-than", "3"], env=env, capture_output=True, text=True
+    )
     assert wrong.returncode == 2 and "--older-than goes with clear" in wrong.stderr

@@ -1,5 +1,6 @@
 """mode="check" and mode="nanguard" (exprc.check): wrong kernels are caught and named,
 NaN and inf are traced to the node that creates them."""
+
 import dataclasses
 
 import numpy as np

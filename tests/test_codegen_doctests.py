@@ -2,6 +2,7 @@
 
 pytest's ``--doctest-modules`` would import ``codegen/`` by its folder name, a second
 copy of every module; these tests import each module as exprc does."""
+
 import doctest
 import importlib
 import pkgutil

@@ -1,10 +1,12 @@
 """``exprc.cuda.is_available()`` and ``exprc.function(..., device="cuda")`` where CUDA
 cannot run: a clear error naming what is missing (the driver, a GPU, NVRTC)."""
+
 import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.cuda import driver as cuda_driver, nvrtc
+from exprc.codegen.cuda import driver as cuda_driver
+from exprc.codegen.cuda import nvrtc
 
 NO_DRIVER = "no CUDA driver (libcuda.so.1 cannot be loaded: not found)"
 NO_GPU = "no GPU (cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected)"
@@ -28,12 +30,15 @@ def _cuda_error(x):
     return str(info.value)
 
 
-@pytest.mark.parametrize("driver, compiler, named, not_named", [
-    (NO_DRIVER, None, ["no CUDA driver", "libcuda.so.1"], ["NVRTC"]),
-    (NO_GPU, None, ["no GPU", "CUDA_ERROR_NO_DEVICE"], ["NVRTC"]),
-    (None, NO_NVRTC, ["NVRTC", "pip install exprc[cuda]"], ["driver", "GPU"]),
-    (NO_DRIVER, NO_NVRTC, ["no CUDA driver", "pip install exprc[cuda]"], []),
-])
+@pytest.mark.parametrize(
+    "driver, compiler, named, not_named",
+    [
+        (NO_DRIVER, None, ["no CUDA driver", "libcuda.so.1"], ["NVRTC"]),
+        (NO_GPU, None, ["no GPU", "CUDA_ERROR_NO_DEVICE"], ["NVRTC"]),
+        (None, NO_NVRTC, ["NVRTC", "pip install exprc[cuda]"], ["driver", "GPU"]),
+        (NO_DRIVER, NO_NVRTC, ["no CUDA driver", "pip install exprc[cuda]"], []),
+    ],
+)
 def test_device_cuda_names_what_is_missing(machine, driver, compiler, named, not_named):
     machine(driver, compiler)
     assert ex.cuda.is_available() is False

@@ -2,6 +2,7 @@
 JAX and Numba. Every test here skips, saying why, where CUDA cannot run; the op
 tests (tests/ops) then run on device="cuda" too (see tests/ops/_oracle.py).
 """
+
 import gc
 
 import numpy as np
@@ -9,8 +10,9 @@ import pytest
 
 import exprc as ex
 
-pytestmark = pytest.mark.skipif(not ex.cuda.is_available(),
-                                reason="needs a GPU: " + "; ".join(ex.cuda.missing() or ["CUDA is available"]))
+pytestmark = pytest.mark.skipif(
+    not ex.cuda.is_available(), reason="needs a GPU: " + "; ".join(ex.cuda.missing() or ["CUDA is available"])
+)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool", "uint8"])
@@ -26,10 +28,11 @@ def test_to_device_and_back(dtype, layout):
 
 def test_a_function_takes_numpy_and_device_arrays_and_returns_device_arrays(rng):
     x, y = ex.matrix("x"), ex.vector("y")
-    f = ex.function([x, y], [ex.exp(-x ** 2).sum(axis=1) + y[0], (x @ x.T)[::2], x.T * y[:, None]], device="cuda")
+    f = ex.function([x, y], [ex.exp(-(x**2)).sum(axis=1) + y[0], (x @ x.T)[::2], x.T * y[:, None]], device="cuda")
     a, b = rng.uniform(-1, 1, (5, 5)), rng.uniform(-1, 1, 5)
-    expected = ex.function([x, y], [ex.exp(-x ** 2).sum(axis=1) + y[0], (x @ x.T)[::2], x.T * y[:, None]],
-                           backend="numpy")(a, b)
+    expected = ex.function(
+        [x, y], [ex.exp(-(x**2)).sum(axis=1) + y[0], (x @ x.T)[::2], x.T * y[:, None]], backend="numpy"
+    )(a, b)
     for args in [(a, b), (ex.cuda.to_device(a), ex.cuda.to_device(b)), (ex.cuda.to_device(a), b)]:
         got = f(*args)
         assert all(isinstance(g, ex.cuda.DeviceArray) for g in got)
@@ -114,8 +117,16 @@ def test_numba_reads_the_cuda_array_interface(rng):
 
 # --- matrix products and training on the GPU (codegen/cuda/gemm/plan.py) -----------------------------
 
-GEMM_SHAPES = [((1, 1), (1, 1)), ((3, 5), (5, 7)), ((64, 64), (64, 64)), ((65, 33), (33, 129)),
-               ((130, 257), (257, 70)), ((7,), (7, 9)), ((4, 33, 17), (17, 40)), ((3, 0), (0, 4))]
+GEMM_SHAPES = [
+    ((1, 1), (1, 1)),
+    ((3, 5), (5, 7)),
+    ((64, 64), (64, 64)),
+    ((65, 33), (33, 129)),
+    ((130, 257), (257, 70)),
+    ((7,), (7, 9)),
+    ((4, 33, 17), (17, 40)),
+    ((3, 0), (0, 4)),
+]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
@@ -154,7 +165,7 @@ def test_pipelined_kernels_on_the_gpu(rng, layout, mnk):
     a16, b16 = a.astype(np.float16), b.astype(np.float16)
     got = matmul(lay(a16, layout[0] == "t"), lay(b16, layout[1] == "t")).get()
     exact = a16.astype(np.float64) @ b16.astype(np.float64)
-    np.testing.assert_allclose(got.astype(np.float64), exact, rtol=2e-3, atol=2e-3 * k ** 0.5)
+    np.testing.assert_allclose(got.astype(np.float64), exact, rtol=2e-3, atol=2e-3 * k**0.5)
 
     torch = pytest.importorskip("torch")
     ta = torch.tensor(a, dtype=torch.bfloat16, device="cuda")
@@ -162,12 +173,20 @@ def test_pipelined_kernels_on_the_gpu(rng, layout, mnk):
     ta = ta.t().contiguous().t() if layout[0] == "t" else ta
     tb = tb.t().contiguous().t() if layout[1] == "t" else tb
     tc = torch.empty((m, n), dtype=torch.bfloat16, device="cuda")
-    kernel = launch_gemm("bfloat16", 1, m, n, k, (ta.data_ptr(), (0, *ta.stride())), (tb.data_ptr(), (0, *tb.stride())),
-                         (tc.data_ptr(), (0, *tc.stride())))
+    kernel = launch_gemm(
+        "bfloat16",
+        1,
+        m,
+        n,
+        k,
+        (ta.data_ptr(), (0, *ta.stride())),
+        (tb.data_ptr(), (0, *tb.stride())),
+        (tc.data_ptr(), (0, *tc.stride())),
+    )
     assert kernel.name == f"exprc_gemm_bf16_{layout}"
     torch.cuda.synchronize()
     exact = ta.double().cpu().numpy() @ tb.double().cpu().numpy()
-    np.testing.assert_allclose(tc.double().cpu().numpy(), exact, rtol=1e-2, atol=1e-2 * k ** 0.5)
+    np.testing.assert_allclose(tc.double().cpu().numpy(), exact, rtol=1e-2, atol=1e-2 * k**0.5)
 
 
 def test_tf32_kernel_on_the_gpu(rng):
@@ -188,6 +207,6 @@ def test_a_training_step_on_the_gpu_matches_numpy(rng):
     for _ in range(5):
         loss = step(xv, yv)
         r = (xv @ wv)[:, 0] - yv
-        np.testing.assert_allclose(loss.get(), (r ** 2).mean(), rtol=1e-4)
+        np.testing.assert_allclose(loss.get(), (r**2).mean(), rtol=1e-4)
         wv = wv - 0.1 * (2 * xv.T @ r[:, None] / len(r))
     np.testing.assert_allclose(w.get_value(), wv, rtol=1e-4, atol=1e-5)

@@ -1,4 +1,5 @@
 """Which back end ``exprc.function`` compiles for when none is named."""
+
 import sys
 
 import numpy as np

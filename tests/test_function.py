@@ -4,6 +4,7 @@ and what comes back.
 Every error a caller can provoke must name the input it is about and say both
 what was expected and what came. NumPy is the oracle for values.
 """
+
 import numpy as np
 import pytest
 
@@ -117,8 +118,17 @@ def test_allow_input_downcast():
 
 @pytest.mark.parametrize(
     "data_dtype,input_dtype",
-    [("int32", "float64"), ("int8", "int32"), ("uint8", "int16"), ("bool", "int32"), ("bool", "float32"),
-     ("float16", "float32"), ("float32", "float64"), ("int16", "float32"), ("uint32", "int64")],
+    [
+        ("int32", "float64"),
+        ("int8", "int32"),
+        ("uint8", "int16"),
+        ("bool", "int32"),
+        ("bool", "float32"),
+        ("float16", "float32"),
+        ("float32", "float64"),
+        ("int16", "float32"),
+        ("uint32", "int64"),
+    ],
 )
 def test_safe_upcasts_are_accepted(data_dtype, input_dtype):
     x = ex.tensor("x", dtype=input_dtype, shape=(None,))
@@ -132,8 +142,17 @@ def test_safe_upcasts_are_accepted(data_dtype, input_dtype):
 
 @pytest.mark.parametrize(
     "data_dtype,input_dtype",
-    [("float64", "float32"), ("int64", "int32"), ("int64", "float32"), ("uint64", "int64"), ("int32", "bool"),
-     ("float32", "int64"), ("uint32", "int32"), ("int8", "uint8"), ("float32", "float16")],
+    [
+        ("float64", "float32"),
+        ("int64", "int32"),
+        ("int64", "float32"),
+        ("uint64", "int64"),
+        ("int32", "bool"),
+        ("float32", "int64"),
+        ("uint32", "int32"),
+        ("int8", "uint8"),
+        ("float32", "float16"),
+    ],
 )
 def test_lossy_conversions_are_type_errors(data_dtype, input_dtype):
     x = ex.tensor("x", dtype=input_dtype, shape=(None,))
@@ -210,8 +229,14 @@ def test_numpy_scalars_are_arrays_not_python_scalars():
 
 @pytest.mark.parametrize(
     "value,came",
-    [("abc", "str"), (None, "None"), (np.array(["a", "b"]), "<U1"), (np.ones(2, complex), "complex128"),
-     ([[1.0], [2.0, 3.0]], "list"), ({"a": 1}, "dict")],
+    [
+        ("abc", "str"),
+        (None, "None"),
+        (np.array(["a", "b"]), "<U1"),
+        (np.ones(2, complex), "complex128"),
+        ([[1.0], [2.0, 3.0]], "list"),
+        ({"a": 1}, "dict"),
+    ],
     ids=["str", "None", "str-array", "complex", "ragged", "dict"],
 )
 def test_non_numeric_data_is_a_type_error(value, came):

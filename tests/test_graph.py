@@ -1,6 +1,7 @@
 """The expression graph: hash-consing, identity semantics, walking graphs (also
 deeper than Python's recursion limit), substitution, static shapes, and how
 symbolic tensors behave in Python (truth value, len, NumPy on the left)."""
+
 import sys
 
 import numpy as np
@@ -309,7 +310,7 @@ def test_truth_value_is_a_type_error():
         if x > 0:
             pass
     with pytest.raises(TypeError):
-        x and x
+        x and x  # noqa: B018 - the truth test itself is what raises
     with pytest.raises(TypeError):
         not ex.scalar("s")
 
@@ -344,7 +345,7 @@ def test_len_without_a_static_length():
         lambda arr, x: arr - x,
         lambda arr, x: arr * x,
         lambda arr, x: arr / x,
-        lambda arr, x: arr ** x,
+        lambda arr, x: arr**x,
         lambda arr, x: arr < x,
         lambda arr, x: arr >= x,
     ],

@@ -4,6 +4,7 @@ Every module of ``exprc`` and of ``codegen`` (installed as ``exprc.codegen``) is
 parsed, imports inside functions included. The allowed directions are in
 :data:`MAY_IMPORT`; ``docs/internals/pipeline.md`` explains them.
 """
+
 import ast
 from pathlib import Path
 
@@ -12,8 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Layers of the front end: the graph and what builds, rewrites and differentiates it.
-FRONT_END = ("exprc.dtypes", "exprc.shapes", "exprc.graph", "exprc.printing", "exprc.tensor", "exprc.shared",
-             "exprc.ops", "exprc.grad", "exprc.rewrite", "exprc.check", "exprc.version", "exprc.backends")
+FRONT_END = (
+    "exprc.dtypes",
+    "exprc.shapes",
+    "exprc.graph",
+    "exprc.printing",
+    "exprc.tensor",
+    "exprc.shared",
+    "exprc.ops",
+    "exprc.grad",
+    "exprc.rewrite",
+    "exprc.check",
+    "exprc.version",
+    "exprc.backends",
+)
 IR = ("exprc.codegen.ir",)
 CFAMILY = ("exprc.codegen.cfamily",)
 CACHE = ("exprc.codegen.cache",)
@@ -93,16 +106,21 @@ def test_every_module_has_a_rule():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_imports_run_one_way(name):
     rule = _rule(name)
-    wrong = [f"line {line}: {target}" for line, target in _imports(name)
-             if target.split(".")[0] == "codegen" or not _allowed(target, MAY_IMPORT[rule] + (name,))]
+    wrong = [
+        f"line {line}: {target}"
+        for line, target in _imports(name)
+        if target.split(".")[0] == "codegen" or not _allowed(target, MAY_IMPORT[rule] + (name,))
+    ]
     assert not wrong, f"{name} (a {rule} module) may import only {MAY_IMPORT[rule]}; it imports " + ", ".join(wrong)
 
 
 def _import_graph(sources=None):
     """``{module: [modules it imports]}``, from the files or from ``sources`` ``{name: text}``."""
     modules = MODULES if sources is None else {name: Path(f"{name}.py") for name in sources}
-    return {name: sorted({t for _, t in _imports(name, sources and sources[name], modules)
-                          if t in modules and t != name}) for name in modules}
+    return {
+        name: sorted({t for _, t in _imports(name, sources and sources[name], modules) if t in modules and t != name})
+        for name in modules
+    }
 
 
 def _cycles(graph):
@@ -152,7 +170,11 @@ def test_no_import_cycles():
 def test_the_checks_can_fail():
     """Two modules importing each other (one inside a function) are a cycle; a chain is not;
     a relative import is read as the module it names."""
-    sources = {"exprc.a": "from . import b\n", "exprc.b": "def f():\n    from .a import x\n", "exprc.c": "import exprc.a\n"}
+    sources = {
+        "exprc.a": "from . import b\n",
+        "exprc.b": "def f():\n    from .a import x\n",
+        "exprc.c": "import exprc.a\n",
+    }
     assert _import_graph(sources) == {"exprc.a": ["exprc.b"], "exprc.b": ["exprc.a"], "exprc.c": ["exprc.a"]}
     assert _cycles(_import_graph(sources)) == [["exprc.a", "exprc.b"]]
     assert not _allowed("exprc.codegen.c.build", MAY_IMPORT[_rule("exprc.codegen.cuda.build")])

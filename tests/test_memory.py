@@ -3,6 +3,7 @@
 ``python -m tests.test_memory 1000000`` runs the long count (on the functions that do not
 check, which are fast enough) and prints the growth.
 """
+
 import sys
 
 import numpy as np
@@ -24,7 +25,7 @@ def _functions():
     checked one, and one with several outputs, with their arguments."""
     x, y = ex.matrix("x"), ex.vector("y")
     a, b = np.random.default_rng(0).random((8, 5)), np.ones(5)
-    one_call = ex.function([x, y], ex.exp(-x ** 2).sum(axis=1) + y[:1])
+    one_call = ex.function([x, y], ex.exp(-(x**2)).sum(axis=1) + y[:1])
     steps = ex.function([x, y], ex.tanh(ex.exp(x) @ y) * 2)
     several = ex.function([x, y], [x * y, (x + y).max(axis=0), x.T @ x])
     checked = ex.function([x, y], ex.sin(x).sum(axis=0) * y, mode="check")
@@ -57,5 +58,7 @@ if __name__ == "__main__":
     plain = _functions()[:3]  # the checked function runs the reference too: far slower per call
     start = resident_bytes()
     grown = growth(count, plain)
-    print(f"{count} calls of each of {len(plain)} functions: resident memory {start / 2**20:.1f} MiB before, "
-          f"grew by {grown / 2**20:.2f} MiB")
+    print(
+        f"{count} calls of each of {len(plain)} functions: resident memory {start / 2**20:.1f} MiB before, "
+        f"grew by {grown / 2**20:.2f} MiB"
+    )

@@ -1,4 +1,5 @@
 """Pickling shared variables, graphs and compiled functions."""
+
 import json
 import os
 import pickle
@@ -97,8 +98,9 @@ print(json.dumps({"stats": build.stats, "next": loss, "w": w.get_value().tolist(
 def _run(code, path, cache_dir, **env):
     environ = dict(os.environ, EXPRC_CACHE_DIR=str(cache_dir), **env)
     environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), environ.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, "-c", code, str(path)], env=environ, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], env=environ, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -5,6 +5,7 @@ The infix text is checked two ways: against the text a person would write, and
 by evaluating it as Python on NumPy arrays, which must give what the graph
 computes (so a missing pair of parentheses cannot go unnoticed).
 """
+
 import io
 import re
 import sys
@@ -43,14 +44,14 @@ INFIX = [
     (lambda: (a / b) * c, "a / b * c"),
     (lambda: a // b % c, "a // b % c"),
     (lambda: a // (b % c), "a // (b % c)"),
-    (lambda: -x ** 2, "-x ** 2"),
+    (lambda: -(x**2), "-x ** 2"),
     (lambda: (-x) ** 2, "(-x) ** 2"),
-    (lambda: (a ** b) ** c, "(a ** b) ** c"),
-    (lambda: a ** (b ** c), "a ** b ** c"),
+    (lambda: (a**b) ** c, "(a ** b) ** c"),
+    (lambda: a ** (b**c), "a ** b ** c"),
     (lambda: -(a + b), "-(a + b)"),
     (lambda: a - -b, "a - -b"),
     (lambda: (a * b) ** 2, "(a * b) ** 2"),
-    (lambda: a * b ** 2, "a * b ** 2"),
+    (lambda: a * b**2, "a * b ** 2"),
     (lambda: x.T @ y, "x.T @ y"),
     (lambda: x @ y @ x, "x @ y @ x"),
     (lambda: x @ (y @ x), "x @ (y @ x)"),
@@ -73,7 +74,7 @@ INFIX = [
     (lambda: (a < b) < c, "(a < b) < c"),
     (lambda: a * 2.0, "a * 2.0"),
     (lambda: 2.0 * a, "2.0 * a"),
-    (lambda: 2 ** a, "2 ** a"),
+    (lambda: 2**a, "2 ** a"),
     (lambda: ex.power(-2.0, a), "(-2.0) ** a"),
     (lambda: ex.constant(-1.5) * a, "-1.5 * a"),
     (lambda: a - ex.constant(-2.0), "a - -2.0"),
@@ -182,7 +183,7 @@ def check_debugprint(text, outputs):
             return
         seen.add(var)
         assert rest == str(var.type)  # dtype, static shape and weakness
-        for child in (var.owner.inputs if var.owner is not None else ()):
+        for child in var.owner.inputs if var.owner is not None else ():
             visit(child, depth + 1)
 
     stack_limit = sys.getrecursionlimit()
@@ -267,7 +268,7 @@ def test_debugprint_of_a_leaf_and_a_constant():
 def test_debugprint_ids_go_past_z():
     v = ex.vector("v")
     z = v
-    for i in range(30):
+    for _ in range(30):
         z = ex.sin(z)
     text = ex.debugprint(z, file="str")
     ids = [_LINE.match(line)["id"] for line in text.split("\n")]

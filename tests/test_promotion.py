@@ -8,6 +8,7 @@ and an out-of-range int is an OverflowError when the graph is built), and so
 are the lengths in ``x.shape``. Unary float functions, reductions and
 ``astype`` follow NumPy too.
 """
+
 import itertools
 import warnings
 
@@ -101,8 +102,9 @@ def test_binary_op_of_every_dtype_pair_in_one_c_program(name):
     """The C back end computes every pair NumPy accepts with NumPy's dtype and values: one
     program per op, all pairs as its outputs (one compile, not 144)."""
     fn = BINARY[name]
-    inputs = {d: (ex.tensor(f"x_{d}", dtype=d, shape=(None,)), ex.tensor(f"y_{d}", dtype=d, shape=(None,)))
-              for d in SUPPORTED}
+    inputs = {
+        d: (ex.tensor(f"x_{d}", dtype=d, shape=(None,)), ex.tensor(f"y_{d}", dtype=d, shape=(None,))) for d in SUPPORTED
+    }
     outputs, expected = [], []
     for a, b in PAIRS:
         status, value = numpy_outcome(fn, _data(a, LEFT), _data(b, RIGHT))
@@ -128,14 +130,23 @@ def test_binary_op_of_every_dtype_pair_in_one_c_program(name):
         (lambda x, y: x / y, np.true_divide),
         (lambda x, y: x // y, np.floor_divide),
         (lambda x, y: x % y, np.mod),
-        (lambda x, y: x ** y, np.power),
+        (lambda x, y: x**y, np.power),
         (lambda x, y: x < y, np.less),
         (lambda x, y: x >= y, np.greater_equal),
     ],
     ids=["+", "-", "*", "/", "//", "%", "**", "<", ">="],
 )
-@pytest.mark.parametrize("a,b", [("int8", "uint8"), ("int32", "float32"), ("uint64", "int64"), ("bool", "float16"),
-                                 ("float16", "int16"), ("uint32", "float32")])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("int8", "uint8"),
+        ("int32", "float32"),
+        ("uint64", "int64"),
+        ("bool", "float16"),
+        ("float16", "int16"),
+        ("uint32", "float32"),
+    ],
+)
 def test_operators_promote_like_numpy(build, fn, a, b):
     x = ex.tensor("x", dtype=a, shape=(None,))
     y = ex.tensor("y", dtype=b, shape=(None,))
@@ -153,8 +164,33 @@ def test_bitwise_operators_on_floats_fail_when_built():
 
 # --- Python scalars are weak (NEP 50) ----------------------------------------------
 
-SCALARS = [True, False, 0, 1, -1, 2, 127, 128, -128, -129, 255, 256, 300, 40000, 70000,
-           2**31, 2**32, 2**63 - 1, 2**63, -2**63, 0.5, 1.5, -2.5, 1e10, 1e300]
+SCALARS = [
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2,
+    127,
+    128,
+    -128,
+    -129,
+    255,
+    256,
+    300,
+    40000,
+    70000,
+    2**31,
+    2**32,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    0.5,
+    1.5,
+    -2.5,
+    1e10,
+    1e300,
+]
 SCALAR_OPS = ["add", "subtract", "multiply", "true_divide", "power", "maximum", "less", "bitwise_and"]
 
 
@@ -263,8 +299,15 @@ def test_constant_with_explicit_dtype_is_strong():
 
 @pytest.mark.parametrize(
     "scalar,dtype",
-    [(np.float64(2.0), "float32"), (np.float32(2.0), "float64"), (np.float32(2.0), "float16"),
-     (np.int16(1), "int8"), (np.int64(1), "float32"), (np.uint8(1), "int8"), (np.bool_(True), "int16")],
+    [
+        (np.float64(2.0), "float32"),
+        (np.float32(2.0), "float64"),
+        (np.float32(2.0), "float16"),
+        (np.int16(1), "int8"),
+        (np.int64(1), "float32"),
+        (np.uint8(1), "int8"),
+        (np.bool_(True), "int16"),
+    ],
     ids=repr,
 )
 def test_numpy_scalars_are_strong(scalar, dtype):
@@ -305,8 +348,11 @@ def test_static_length_is_weak_too():
 def test_length_promotes_like_a_python_int(dtype):
     x = ex.tensor("x", dtype=dtype, shape=(None,))
     xv = _data(dtype, [1, 0, 1])
-    for build, fn in [(lambda v, n: v * n, np.multiply), (lambda v, n: v / n, np.true_divide),
-                      (lambda v, n: v + n * 0.5, lambda v, n: v + n * 0.5)]:
+    for build, fn in [
+        (lambda v, n: v * n, np.multiply),
+        (lambda v, n: v / n, np.true_divide),
+        (lambda v, n: v + n * 0.5, lambda v, n: v + n * 0.5),
+    ]:
         expected = np.asarray(fn(xv, len(xv)))
         z = build(x, x.shape[0])
         assert z.dtype == expected.dtype.name, (dtype, z)
@@ -385,8 +431,17 @@ def test_other_unary_dtypes_match_numpy(name, dtype):
 
 
 REDUCTIONS = {
-    "sum": np.sum, "prod": np.prod, "mean": np.mean, "var": np.var, "std": np.std,
-    "max": np.max, "min": np.min, "argmax": np.argmax, "argmin": np.argmin, "all": np.all, "any": np.any,
+    "sum": np.sum,
+    "prod": np.prod,
+    "mean": np.mean,
+    "var": np.var,
+    "std": np.std,
+    "max": np.max,
+    "min": np.min,
+    "argmax": np.argmax,
+    "argmin": np.argmin,
+    "all": np.all,
+    "any": np.any,
 }
 
 

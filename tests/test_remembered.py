@@ -1,4 +1,5 @@
 """Rewritten graphs remembered in the process and in the disk cache."""
+
 import numpy as np
 import pytest
 
@@ -16,7 +17,7 @@ def own_cache(tmp_path, monkeypatch):
 
 def _graph():
     x, w = ex.matrix("x"), ex.shared(np.array([0.5, -1.0]), name="w")
-    cost = ex.log(ex.exp((x @ w)).sum()) * 1.0
+    cost = ex.log(ex.exp(x @ w).sum()) * 1.0
     return x, w, cost, ex.grad(cost, w)
 
 

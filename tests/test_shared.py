@@ -1,4 +1,5 @@
 """Shared variables, updates and givens, on both back ends."""
+
 import numpy as np
 import pytest
 
@@ -110,15 +111,18 @@ def test_givens_replace_inputs(backend):
     data = ex.shared(np.arange(12.0).reshape(6, 2), name="data")
     index = ex.lscalar("i")
     x = ex.matrix("x")
-    batch = ex.function([index], x.sum(axis=1), givens={x: data[index * 2:(index + 1) * 2]}, backend=backend)
+    batch = ex.function([index], x.sum(axis=1), givens={x: data[index * 2 : (index + 1) * 2]}, backend=backend)
     np.testing.assert_array_equal(batch(1), [9.0, 13.0])
 
 
-@pytest.mark.parametrize("update, error, match", [
-    (lambda w: w[:2], ex.ShapeError, r"update of shared variable w.*axis 0 must have length 3"),
-    (lambda w: w.astype("float32"), TypeError, r"update of shared variable w.*float32, expected float64.*astype"),
-    (lambda w: w.sum(), TypeError, r"update of shared variable w.*0 dimensions, expected 1"),
-])
+@pytest.mark.parametrize(
+    "update, error, match",
+    [
+        (lambda w: w[:2], ex.ShapeError, r"update of shared variable w.*axis 0 must have length 3"),
+        (lambda w: w.astype("float32"), TypeError, r"update of shared variable w.*float32, expected float64.*astype"),
+        (lambda w: w.sum(), TypeError, r"update of shared variable w.*0 dimensions, expected 1"),
+    ],
+)
 def test_wrong_update_is_refused_when_building(update, error, match):
     w = ex.shared(np.zeros(3), name="w")
     with pytest.raises(error, match=match):
@@ -152,12 +156,15 @@ def test_shared_value_of_unknown_length_must_fit_at_the_call():
     np.testing.assert_array_equal(fixed.get_value(), [0.0, 0.0])
 
 
-@pytest.mark.parametrize("updates, error, match", [
-    (lambda w, x: [(x, x + 1)], TypeError, "only shared variables"),
-    (lambda w, x: [(w, w + 1), (w, w + 2)], ValueError, "updated twice"),
-    (lambda w, x: [(w,)], TypeError, "pair"),
-    (lambda w, x: w, TypeError, "list of"),
-])
+@pytest.mark.parametrize(
+    "updates, error, match",
+    [
+        (lambda w, x: [(x, x + 1)], TypeError, "only shared variables"),
+        (lambda w, x: [(w, w + 1), (w, w + 2)], ValueError, "updated twice"),
+        (lambda w, x: [(w,)], TypeError, "pair"),
+        (lambda w, x: w, TypeError, "list of"),
+    ],
+)
 def test_malformed_updates(updates, error, match):
     w, x = ex.shared(np.zeros(3), name="w"), ex.vector("x")
     with pytest.raises(error, match=match):

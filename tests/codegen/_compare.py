@@ -1,4 +1,5 @@
 """Running a graph through the C back end and the NumPy reference, and comparing the results."""
+
 import numpy as np
 
 import exprc as ex

@@ -17,6 +17,7 @@ them or as a list of 8-byte values::
 
 (tests/codegen/test_cuda_emulated.py runs such programs; without g++ it skips.)
 """
+
 import hashlib
 import os
 import re
@@ -57,8 +58,10 @@ _KERNEL = re.compile(r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\) 
 _OWN_TYPEDEF = re.compile(r"^typedef [\w ]+ u?int(8|16|32|64)_t;$", re.M)
 
 _FFI = cffi.FFI()
-_FFI.cdef("int exprc_emu_launch(const char *name, const unsigned *grid, const unsigned *block,"
-          " void **params, char *error, size_t error_size);")
+_FFI.cdef(
+    "int exprc_emu_launch(const char *name, const unsigned *grid, const unsigned *block,"
+    " void **params, char *error, size_t error_size);"
+)
 
 
 def prepare(source):
@@ -70,6 +73,7 @@ def prepare(source):
     Traceback (most recent call last):
     NotImplementedError: the inline PTX of exprc_half_to_float no longer holds 'cvt.f32.f16', which the emulator's EXPRC_EMU_half_to_float stands for
     """
+
     def replace(match):
         name, params, body = match.groups()
         if "asm" not in body:
@@ -78,8 +82,9 @@ def prepare(source):
             raise NotImplementedError(f"the emulator has no meaning for the inline PTX of {name}")
         emulation, instruction = _PTX_HELPERS[name]
         if instruction not in body:
-            raise NotImplementedError(f"the inline PTX of {name} no longer holds {instruction!r}, "
-                                      f"which the emulator's {emulation} stands for")
+            raise NotImplementedError(
+                f"the inline PTX of {name} no longer holds {instruction!r}, which the emulator's {emulation} stands for"
+            )
         args = ", ".join(p.split()[-1].lstrip("*") for p in params.split(",") if p.strip())
         return match.group(0).replace(body, f"    return {emulation}({args});")
 
@@ -133,8 +138,9 @@ class Program:
             with open(cpp, "w") as out:
                 out.write(text)
             built = os.path.join(scratch, "program.so")
-            result = subprocess.run(["g++", "-std=c++20", "-O1", "-w", "-shared", "-fPIC", cpp, "-o", built],
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                ["g++", "-std=c++20", "-O1", "-w", "-shared", "-fPIC", cpp, "-o", built], capture_output=True, text=True
+            )
             if result.returncode:
                 raise RuntimeError(f"g++ could not build the emulated program:\n{result.stderr[-4000:]}")
             os.replace(built, library)
@@ -149,9 +155,14 @@ class Program:
             values = _FFI.new("int64_t[]", params)
             params = _FFI.new("void *[]", [values + i for i in range(len(params))])
         error = _FFI.new("char[]", 256)
-        status = self.library.exprc_emu_launch(name.encode(), _FFI.new("unsigned[3]", list(grid)),
-                                               _FFI.new("unsigned[3]", list(block)),
-                                               _FFI.cast("void **", params), error, 256)
+        status = self.library.exprc_emu_launch(
+            name.encode(),
+            _FFI.new("unsigned[3]", list(grid)),
+            _FFI.new("unsigned[3]", list(block)),
+            _FFI.cast("void **", params),
+            error,
+            256,
+        )
         if status:
             raise RuntimeError(f"emulated launch of {name}: {_FFI.string(error).decode()}")
 
@@ -176,8 +187,9 @@ def _emulated_gpu():
 
             self.built = {}
             monkeypatch.setattr(cuda_driver, "load_module", self.load_module)
-            monkeypatch.setattr(cuda_driver, "get_function",
-                                lambda module, name: _Kernel(module[0], name, module[1].get(name)))
+            monkeypatch.setattr(
+                cuda_driver, "get_function", lambda module, name: _Kernel(module[0], name, module[1].get(name))
+            )
 
         def load_module(self, cubin):
             source = cubin.decode()

@@ -22,19 +22,32 @@ NVRTC is not called: the "CUBIN" is the CUDA source, and the kernels are found
 by it. (tests/codegen/test_cuda_compile.py and test_cuda_gemm.py compile the
 same kernels for real.)
 """
+
 import ctypes
 
 import numpy as np
 
-from exprc.codegen.cuda import program as cuda_program, copy as cuda_copy, driver as cuda_driver, launch as cuda_launch, matmul as cuda_matmul, pool as cuda_pool, render as cuda_render
-from exprc.codegen.cuda.gemm import plan as cuda_gemm
-from exprc.codegen.ir import kernel as ir
-from exprc.codegen.cuda.ops import THREADS
 from exprc.codegen.cache.memo import Memo
+from exprc.codegen.cuda import copy as cuda_copy
+from exprc.codegen.cuda import driver as cuda_driver
+from exprc.codegen.cuda import launch as cuda_launch
+from exprc.codegen.cuda import matmul as cuda_matmul
+from exprc.codegen.cuda import pool as cuda_pool
+from exprc.codegen.cuda import program as cuda_program
+from exprc.codegen.cuda import render as cuda_render
+from exprc.codegen.cuda.gemm import plan as cuda_gemm
+from exprc.codegen.cuda.ops import THREADS
+from exprc.codegen.ir import kernel as ir
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 
-_REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum,
-           "and": np.logical_and, "or": np.logical_or}
+_REDUCE = {
+    "add": np.add,
+    "mul": np.multiply,
+    "max": np.maximum,
+    "min": np.minimum,
+    "and": np.logical_and,
+    "or": np.logical_or,
+}
 
 
 class FakeGpu:
@@ -54,7 +67,9 @@ class FakeGpu:
         monkeypatch.setattr(cuda_render, "render_program", render)
         monkeypatch.setattr(cuda_program, "render_program", render)
         monkeypatch.setattr(cuda_program, "load_cubin", lambda source, arch, name="": source.encode())
-        monkeypatch.setattr("exprc.codegen.cuda.build.load_cubin", lambda source, arch, cache=None, name="": source.encode())
+        monkeypatch.setattr(
+            "exprc.codegen.cuda.build.load_cubin", lambda source, arch, cache=None, name="": source.encode()
+        )
         monkeypatch.setattr(cuda_driver, "unavailable_reason", lambda: None)
         monkeypatch.setattr(cuda_driver, "use_device", lambda ordinal=0: None)
         monkeypatch.setattr(cuda_driver, "arch", lambda ordinal=0: "sm_80")
@@ -75,7 +90,7 @@ class FakeGpu:
         # Garbage, as new device memory is, aligned to 256 bytes as the driver's allocations are.
         padded = np.full(nbytes + 256, 0xAB, dtype=np.uint8)
         start = -padded.ctypes.data % 256
-        buffer = padded[start:start + nbytes]
+        buffer = padded[start : start + nbytes]
         address = buffer.ctypes.data
         self.memory[address] = buffer
         return address
@@ -127,12 +142,11 @@ class FakeGpu:
         else:
             raise AssertionError(f"the fake driver has no {name}")
 
-
     def check_shares(self, kernel, values, blocks):
         """A reduction whose rows blocks share gets exactly that many blocks per row, a scratch
         array for their results and the rows' counts of finished blocks (see exprc.codegen.cuda.launch)."""
         splits, shares, tickets = values[-3:]
-        rows = int(np.prod(values[:kernel.ndim - kernel.reduction.naxes], dtype=np.int64))
+        rows = int(np.prod(values[: kernel.ndim - kernel.reduction.naxes], dtype=np.int64))
         if splits > 1:
             acc = np.dtype("float32" if kernel.reduction.acc_dtype == "float16" else kernel.reduction.acc_dtype)
             assert blocks == rows * splits, "each row gets exactly its blocks"
@@ -146,9 +160,12 @@ class FakeGpu:
         batch, m, n, k = values[:4]
         assert (blocks, threads) == cuda_gemm.grid(kernel, batch, m, n), "the GEMM launch shape"
         views = []
-        for base, dtype, shape in ((4, kernel.dtype, (batch, m, k)), (8, kernel.dtype, (batch, k, n)),
-                                   (12, kernel.out_dtype, (batch, m, n))):
-            ptr, strides = values[base], values[base + 1:base + 4]
+        for base, dtype, shape in (
+            (4, kernel.dtype, (batch, m, k)),
+            (8, kernel.dtype, (batch, k, n)),
+            (12, kernel.out_dtype, (batch, m, n)),
+        ):
+            ptr, strides = values[base], values[base + 1 : base + 4]
             view = _view(ptr, np.dtype(dtype), shape, strides)
             if view.size:
                 low = sum((s - 1) * st for s, st in zip(shape, strides) if st < 0) * view.itemsize
@@ -184,8 +201,9 @@ def interpret_chain(kernel, values):
     would: each reduction over the whole index space in turn, then the stores."""
     d, kept = kernel.ndim, kernel.kept
     lengths = values[:d]
-    views = _views(kernel, values, lambda b: list(lengths[:kept]) + [1] * kernel.naxes if b.outer else lengths,
-                   flat=False)
+    views = _views(
+        kernel, values, lambda b: list(lengths[:kept]) + [1] * kernel.naxes if b.outer else lengths, flat=False
+    )
     computed = {}
     axes = tuple(range(kept, d))
     with np.errstate(all="ignore"):
@@ -221,7 +239,7 @@ def _views(kernel, values, shape_of, flat):
         if not b.ndim:
             views[b.name] = _view(ptr, dtype, (), ())
             continue
-        strides = values[pos:pos + d]
+        strides = values[pos : pos + d]
         pos += d
         if flat:
             views[b.name] = _view(ptr, dtype, (int(np.prod(lengths)),), (1,)).reshape(lengths)
@@ -237,8 +255,12 @@ def interpret(kernel, values):
     naxes = kernel.reduction.naxes if kernel.reduction is not None else 0
     # The fast path indexes every array by the flat index; a reduction reads and writes
     # the buffers marked outer at kept indices only (one element along reduced axes).
-    views = _views(kernel, values, lambda b: list(lengths[:d - naxes]) + [1] * naxes if b.outer else lengths,
-                   flat=bool(contiguous) and kernel.reduction is None)
+    views = _views(
+        kernel,
+        values,
+        lambda b: list(lengths[: d - naxes]) + [1] * naxes if b.outer else lengths,
+        flat=bool(contiguous) and kernel.reduction is None,
+    )
     roots = [e for _, e in kernel.stores] + ([kernel.reduction.value] if kernel.reduction else [])
     computed = {}
     with np.errstate(all="ignore"):

@@ -1,6 +1,7 @@
 """Building and caching: the disk cache is reused across programs and processes, built once
 when processes race, checked for damage, refused when others could write to it, and a
 failed compile says why and where the source is."""
+
 import json
 import os
 import shutil
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.c import build, program as c
+from exprc.codegen.c import build
+from exprc.codegen.c import program as c
 from exprc.codegen.cache.disk import DiskCache, default_root
 
 
@@ -89,7 +91,9 @@ def test_corrupted_reference_is_rebuilt(fresh_cache):
 def test_run_time_is_compiled_once_for_every_program(fresh_cache, monkeypatch):
     compiles = []
     real = build._compile
-    monkeypatch.setattr(build, "_compile", lambda *a, **k: compiles.append(k.get("object_file", False)) or real(*a, **k))
+    monkeypatch.setattr(
+        build, "_compile", lambda *a, **k: compiles.append(k.get("object_file", False)) or real(*a, **k)
+    )
     for k in (7, 8):
         inputs, out = _graph(k)
         ex.function(inputs, out, backend="c")
@@ -153,8 +157,9 @@ def _child(cache_dir, **env):
     """Start a Python process that builds and runs one function with the cache in ``cache_dir``."""
     environ = dict(os.environ, EXPRC_CACHE_DIR=str(cache_dir), **env)
     environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), environ.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, "-c", _CHILD], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _finish(process):
@@ -253,9 +258,12 @@ print(json.dumps({"stats": build.stats, "ok": ok, "modules": [m for m in ("sympy
 def test_warm_second_process_imports_neither_sympy_nor_a_c_parser(tmp_path):
     def child():
         environ = dict(os.environ, EXPRC_CACHE_DIR=str(tmp_path))
-        environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), environ.get("PYTHONPATH", "")])
-        return subprocess.Popen([sys.executable, "-c", _WARM_CHILD], env=environ, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        environ["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[2]), environ.get("PYTHONPATH", "")]
+        )
+        return subprocess.Popen(
+            [sys.executable, "-c", _WARM_CHILD], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     cold = _finish(child())
     assert cold["ok"] and cold["stats"]["compiled"] == 1 and "sympy" not in cold["modules"]
@@ -288,11 +296,12 @@ def test_big_program_compiles_as_units_in_parallel(fresh_cache, monkeypatch, rng
     exprs = [ex.exp(x) * y, ex.tanh(x + y).sum(axis=1), (x * x).max(), ex.sin(x) - ex.cos(y) * 2]
     fc = ex.function([x, y], exprs, backend="c")
     fn = ex.function([x, y], exprs, backend="numpy")
-    _, units = c_render.render_sources(fc._program.program.kernels, "", fc._program.compiled.segments, {},
-                                       max_units=3)
+    _, units = c_render.render_sources(fc._program.program.kernels, "", fc._program.compiled.segments, {}, max_units=3)
     assert len(units) == 3 and sum("exprc_segment_numpy(" in u for u in units) == 1
-    for xv, yv in [(rng.uniform(-1, 1, (5, 7)), rng.uniform(-1, 1, (5, 7))), (rng.uniform(-1, 1, (300, 200)).T,
-                                                                           rng.uniform(-1, 1, (1, 300)))]:
+    for xv, yv in [
+        (rng.uniform(-1, 1, (5, 7)), rng.uniform(-1, 1, (5, 7))),
+        (rng.uniform(-1, 1, (300, 200)).T, rng.uniform(-1, 1, (1, 300))),
+    ]:
         for got, expected in zip(fc(xv, yv), fn(xv, yv)):
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 

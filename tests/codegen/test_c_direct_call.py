@@ -1,5 +1,6 @@
 """The direct call path: arrays like those of an earlier checked call go straight into C,
 and anything else still meets every check."""
+
 import numpy as np
 import pytest
 
@@ -41,7 +42,7 @@ def test_inputs_first_read_out_of_order_still_take_the_direct_path(monkeypatch):
     # The first kernel reads w, then X and t (logistic regression's cost and gradient): the
     # entry point still takes the arguments in the caller's order, so warm calls go direct.
     X, w, t = ex.matrix("X"), ex.vector("w"), ex.vector("t")
-    cost = ex.mean(ex.log1p(ex.exp(-t * (X @ w)))) + 0.01 * ex.sum(w ** 2)
+    cost = ex.mean(ex.log1p(ex.exp(-t * (X @ w)))) + 0.01 * ex.sum(w**2)
     f = ex.function([X, w, t], [cost, ex.grad(cost, w)])
     rng = np.random.default_rng(0)
     Xv, wv, tv = rng.standard_normal((50, 3)), rng.standard_normal(3), rng.choice([-1.0, 1.0], 50)
@@ -50,7 +51,7 @@ def test_inputs_first_read_out_of_order_still_take_the_direct_path(monkeypatch):
     monkeypatch.setattr(type(f), "_all_exact", lambda self, args: pytest.fail("the checked path ran"))
     got = f(Xv, wv, tv)
     e = np.exp(-tv * (Xv @ wv))
-    np.testing.assert_allclose(got[0], np.mean(np.log1p(e)) + 0.01 * np.sum(wv ** 2), rtol=1e-12)
+    np.testing.assert_allclose(got[0], np.mean(np.log1p(e)) + 0.01 * np.sum(wv**2), rtol=1e-12)
     np.testing.assert_allclose(got[1], Xv.T @ (-tv * e / (1 + e) / 50) + 0.02 * wv, rtol=1e-10)
     np.testing.assert_array_equal(got[1], expected[1])
 

@@ -1,5 +1,6 @@
 """Elementwise ops of the C back end against the NumPy reference: every scalar op on every
 dtype, special values, casts, promotion, layouts, broadcasting, zero-size and 0-d inputs."""
+
 import numpy as np
 import pytest
 
@@ -104,14 +105,35 @@ def test_promotion_and_weak_scalars(rng):
     u8 = ex.tensor("u8", dtype="uint8", shape=(None,))
     i8 = ex.tensor("i8", dtype="int8", shape=(None,))
     exprs = [
-        f32 * 0.1, f32 + i32, i32 / 3, u8 * i8, u8 + 200, i8 - 100, i32 < 2.5, f32 ** 2,
-        i32 // 2, i32 % -3, ex.exp(i32), ex.sqrt(u8), u8 > i8, ex.where(i32 > 0, f32, 0.5),
-        ex.astype(u8, "uint64") * 3 + ex.astype(i32, "int64"), ex.clip(f32, -1.0, 0.5),
+        f32 * 0.1,
+        f32 + i32,
+        i32 / 3,
+        u8 * i8,
+        u8 + 200,
+        i8 - 100,
+        i32 < 2.5,
+        f32**2,
+        i32 // 2,
+        i32 % -3,
+        ex.exp(i32),
+        ex.sqrt(u8),
+        u8 > i8,
+        ex.where(i32 > 0, f32, 0.5),
+        ex.astype(u8, "uint64") * 3 + ex.astype(i32, "int64"),
+        ex.clip(f32, -1.0, 0.5),
     ]
     fc, fn = both([f32, i32, u8, i8], exprs)
     n = 24
-    check(fc, fn, [rng.uniform(-3, 3, n).astype("float32"), rng.integers(-9, 9, n).astype("int32"),
-                   rng.integers(0, 255, n).astype("uint8"), rng.integers(-128, 127, n).astype("int8")])
+    check(
+        fc,
+        fn,
+        [
+            rng.uniform(-3, 3, n).astype("float32"),
+            rng.integers(-9, 9, n).astype("int32"),
+            rng.integers(0, 255, n).astype("uint8"),
+            rng.integers(-128, 127, n).astype("int8"),
+        ],
+    )
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided", "broadcast"])
@@ -119,7 +141,7 @@ def test_layouts_and_broadcasting(layout, rng):
     x, y = ex.matrix("x"), ex.matrix("y")
     t = ex.tensor3("t")
     v = ex.vector("v")
-    exprs = [ex.exp(-x ** 2) * y + 1, x * v - ex.sin(y), (t * 2).sum(axis=1) + 1, ex.tanh(t) - t]
+    exprs = [ex.exp(-(x**2)) * y + 1, x * v - ex.sin(y), (t * 2).sum(axis=1) + 1, ex.tanh(t) - t]
     fc, fn = both([x, y, t, v], exprs)
     xv = in_layout(rng.uniform(-2, 2, (5, 7)), layout)
     yv = in_layout(rng.uniform(-2, 2, (5, 7)), layout)
@@ -135,7 +157,7 @@ def test_layouts_and_broadcasting(layout, rng):
 
 def test_fused_chain_is_one_kernel():
     x, y = ex.matrix("x"), ex.matrix("y")
-    out = ex.exp(-x ** 2) * y + ex.log1p(ex.abs(y))
+    out = ex.exp(-(x**2)) * y + ex.log1p(ex.abs(y))
     f = ex.function([x, y], out, backend="c")
     steps = f._program.program.steps
     assert len(steps) == 1 and isinstance(steps[0], KernelStep)
@@ -185,7 +207,7 @@ def test_vector_math_over_short_rows_runs_a_block_of_rows_at_a_time(dtype, rng):
     assert "if (n2 < EXPRC_SHORT_ROW)" in fc.source
     for shape in [(2, 300, 10), (4, 1000, 10), (1, 5, 31), (3, 7, 1), (1, 600, 2)]:
         values = rng.uniform(-3, 3, shape).astype(dtype)
-        values.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, 0.0][:min(4, values.size)]
+        values.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, 0.0][: min(4, values.size)]
         column = rng.uniform(-1, 1, shape[:2] + (1,)).astype(dtype)
         check(fc, fn, [values, column])
         check(fc, fn, [values[:, ::2], column[:, ::2]])

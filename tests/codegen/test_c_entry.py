@@ -1,6 +1,7 @@
 """The one-call entry points: a program of kernels runs in one C call that checks shapes,
 allocates temporaries and runs every kernel; consecutive kernels between NumPy steps run
 in one call too; what C hands back runs step by step, with the same results."""
+
 import numpy as np
 import pytest
 
@@ -66,8 +67,11 @@ def test_whole_program_call_crosses_into_c_once(rng, monkeypatch):
     assert type(fc) is not ex.Function and isinstance(fc, ex.Function)
     monkeypatch.setattr(type(fc), "__call__", compiled.whole.call_method(False, ex.Function._checked_call))
     check(fc, fn, [values])
-    expected = {"objects": 1, "pointers": 0, "shapes": 0} if numpy_objects_readable() else \
-        {"objects": 0, "pointers": 1, "shapes": 0}
+    expected = (
+        {"objects": 1, "pointers": 0, "shapes": 0}
+        if numpy_objects_readable()
+        else {"objects": 0, "pointers": 1, "shapes": 0}
+    )
     assert counts == expected
 
 
@@ -75,7 +79,7 @@ def test_whole_program_call_crosses_into_c_once(rng, monkeypatch):
 def test_layouts_through_pointer_entry_point(layout, rng, monkeypatch):
     """The generic entry point (pointers, shapes, strides) for Pythons whose arrays C cannot read."""
     x, y = ex.matrix("x"), ex.matrix("y")
-    exprs = [ex.exp(-x ** 2) * y + 1, (x * y).sum(axis=0), ex.log_softmax(x, axis=1)]
+    exprs = [ex.exp(-(x**2)) * y + 1, (x * y).sum(axis=0), ex.log_softmax(x, axis=1)]
     fc, fn = both([x, y], exprs)
     compiled = _compiled(fc)
     runner = SegmentRunner(compiled.segments[0], compiled.library, use_objects=False)

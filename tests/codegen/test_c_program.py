@@ -1,5 +1,6 @@
 """Whole programs on the C back end: kernels mixed with NumPy steps (matmul, slicing,
 reshape, concatenate, argmax), large inputs that run on all cores, and the listing."""
+
 import numpy as np
 
 import exprc as ex
@@ -24,14 +25,28 @@ def test_kernels_between_numpy_steps(rng):
     kinds = {type(s).__name__ for s in fc._program.program.steps}
     assert kinds == {"KernelStep", "NumpyStep"}
     for layout in ("contiguous", "transposed", "strided"):
-        check(fc, fn, [in_layout(rng.uniform(-1, 1, (6, 4)), layout), in_layout(rng.uniform(-1, 1, (4, 5)), layout),
-                       rng.uniform(-1, 1, 5)])
+        check(
+            fc,
+            fn,
+            [
+                in_layout(rng.uniform(-1, 1, (6, 4)), layout),
+                in_layout(rng.uniform(-1, 1, (4, 5)), layout),
+                rng.uniform(-1, 1, 5),
+            ],
+        )
 
 
 def test_large_inputs_run_in_parallel(rng):
     x, y = ex.matrix("x"), ex.matrix("y")
-    exprs = [ex.exp(-x ** 2) * y, (x * y).sum(axis=1), x.sum(axis=0), (x * y).sum(), x.max(), ex.min(x, axis=1),
-             ex.softmax(x)]
+    exprs = [
+        ex.exp(-(x**2)) * y,
+        (x * y).sum(axis=1),
+        x.sum(axis=0),
+        (x * y).sum(),
+        x.max(),
+        ex.min(x, axis=1),
+        ex.softmax(x),
+    ]
     fc, fn = both([x, y], exprs)
     xv, yv = rng.uniform(-1, 1, (300, 257)), rng.uniform(-1, 1, (300, 257))
     check(fc, fn, [xv, yv], ulps=64)  # long sums: both sides round differently
@@ -66,7 +81,7 @@ def test_listing_names_every_step():
 def test_large_strided_inputs_run_in_parallel_by_rows(rng):
     # Strides that do not merge: the parallel loops walk rows of the outer axes.
     x, y = ex.tensor3("x"), ex.tensor3("y")
-    exprs = [ex.exp(-x ** 2) * y, (x * y).sum(axis=2), x.sum(axis=(1, 2)), (x * y).max(), ex.min(x, axis=0)]
+    exprs = [ex.exp(-(x**2)) * y, (x * y).sum(axis=2), x.sum(axis=(1, 2)), (x * y).max(), ex.min(x, axis=0)]
     fc, fn = both([x, y], exprs)
     # positive values: long sums without cancellation compare within a few ulps
     xv, yv = rng.uniform(0.1, 1, (40, 60, 60))[:, ::2, :], rng.uniform(0.1, 1, (40, 30, 60))

@@ -1,6 +1,7 @@
 """Reductions of the C back end against the NumPy reference: sum, prod, max, min, all, any
 over any axes, with keepdims, fused with the elementwise work before and after them; and
 the composed ones (mean, var, std, logsumexp, softmax, log_softmax)."""
+
 import numpy as np
 import pytest
 
@@ -27,9 +28,14 @@ def test_primitive_reductions(dtype, rng):
     exprs = []
     for k, axis in enumerate(AXES):
         keepdims = k % 2 == 1
-        exprs += [t.sum(axis=axis, keepdims=keepdims), ex.prod(t, axis=axis, keepdims=not keepdims),
-                  t.max(axis=axis, keepdims=keepdims), ex.min(t, axis=axis, keepdims=keepdims),
-                  t.all(axis=axis, keepdims=keepdims), ex.any(t, axis=axis, keepdims=not keepdims)]
+        exprs += [
+            t.sum(axis=axis, keepdims=keepdims),
+            ex.prod(t, axis=axis, keepdims=not keepdims),
+            t.max(axis=axis, keepdims=keepdims),
+            ex.min(t, axis=axis, keepdims=keepdims),
+            t.all(axis=axis, keepdims=keepdims),
+            ex.any(t, axis=axis, keepdims=not keepdims),
+        ]
     fc, fn = both([t], exprs)
     assert not any(isinstance(s, NumpyStep) for s in fc._program.program.steps)
     values = _values(dtype, rng, (4, 5, 6))
@@ -41,7 +47,7 @@ def test_primitive_reductions(dtype, rng):
 
 def test_fused_prologue_and_epilogue(rng):
     x, y = ex.matrix("x"), ex.matrix("y")
-    s = ex.exp(-x ** 2).sum(axis=1)
+    s = ex.exp(-(x**2)).sum(axis=1)
     lse_like = ex.log(ex.sum(ex.exp(x) * y, axis=0, keepdims=True)) * 2 + 1
     f, g = both([x, y], [s, lse_like, ex.sqrt((x * y).sum()) - 1])
     kernels = f._program.program.kernels
@@ -63,9 +69,17 @@ def test_epilogue_that_broadcasts_falls_back(rng):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_composed_reductions(dtype, rng):
     x = ex.tensor("x", dtype=dtype, shape=(None, None))
-    exprs = [ex.mean(x, axis=1), ex.var(x, axis=0), ex.std(x), ex.var(x, axis=1, ddof=1, keepdims=True),
-             ex.logsumexp(x, axis=1), ex.logsumexp(x), ex.softmax(x), ex.softmax(x, axis=0),
-             ex.log_softmax(x)]
+    exprs = [
+        ex.mean(x, axis=1),
+        ex.var(x, axis=0),
+        ex.std(x),
+        ex.var(x, axis=1, ddof=1, keepdims=True),
+        ex.logsumexp(x, axis=1),
+        ex.logsumexp(x),
+        ex.softmax(x),
+        ex.softmax(x, axis=0),
+        ex.log_softmax(x),
+    ]
     fc, fn = both([x], exprs)
     values = rng.uniform(-4, 4, (7, 11)).astype(dtype)
     for layout in ("contiguous", "transposed", "strided"):
@@ -105,8 +119,14 @@ def test_reductions_over_outer_axes_run_a_block_of_results_at_a_time(dtype, rng)
     beyond one block (EXPRC_COLUMNS), blocks that start inside a row of the kept axes (the
     rows are shared among threads), NaN in max and min, and an epilogue reading kept values."""
     t = ex.tensor("t", dtype=dtype, shape=(None, None, None))
-    exprs = [t.sum(axis=0), t.max(axis=(0, 1), keepdims=True), ex.min(t, axis=1), ex.prod(t, axis=0),
-             t.any(axis=0), t.sum(axis=1, keepdims=True)]
+    exprs = [
+        t.sum(axis=0),
+        t.max(axis=(0, 1), keepdims=True),
+        ex.min(t, axis=1),
+        ex.prod(t, axis=0),
+        t.any(axis=0),
+        t.sum(axis=1, keepdims=True),
+    ]
     if dtype.startswith("float"):
         exprs += [ex.logsumexp(t, axis=0), ex.softmax(t, axis=0), t.mean(axis=(0, 1)), (t - t.max(axis=0)).sum(axis=0)]
     fc, fn = both([t], exprs)
@@ -131,11 +151,22 @@ def test_reductions_over_short_rows_run_a_block_of_rows_at_a_time(dtype, rng):
     kept axes, a slice with a row stride that is not the row length, NaN in max and min, and
     epilogues reading kept values (logsumexp, softmax, log_softmax)."""
     t = ex.tensor("t", dtype=dtype, shape=(None, None, None))
-    exprs = [t.sum(axis=2), t.max(axis=-1, keepdims=True), ex.min(t, axis=(1, 2)), ex.prod(t, axis=2),
-             t.all(axis=2), t.any(axis=-1)]
+    exprs = [
+        t.sum(axis=2),
+        t.max(axis=-1, keepdims=True),
+        ex.min(t, axis=(1, 2)),
+        ex.prod(t, axis=2),
+        t.all(axis=2),
+        t.any(axis=-1),
+    ]
     if dtype.startswith("float"):
-        exprs += [ex.logsumexp(t, axis=2), ex.softmax(t, axis=-1), ex.log_softmax(t, axis=2), ex.exp(t).sum(axis=2),
-                  (t - t.max(axis=2, keepdims=True)).sum(axis=2)]
+        exprs += [
+            ex.logsumexp(t, axis=2),
+            ex.softmax(t, axis=-1),
+            ex.log_softmax(t, axis=2),
+            ex.exp(t).sum(axis=2),
+            (t - t.max(axis=2, keepdims=True)).sum(axis=2),
+        ]
     fc, fn = both([t], exprs)
     assert "} else if (short_rows) {" in fc.source
     for shape in [(3, 200, 10), (2, 300, 1), (1, 7, 31), (4, 5, 3), (1, 600, 2)]:

@@ -5,6 +5,7 @@ function); DLPack capsules are read back as a consumer reads them. NumPy's own
 ``from_dlpack`` consumes capsules of host memory made by the same code, which
 checks the struct layout, dtype codes and strides against a real consumer.
 """
+
 import gc
 import weakref
 
@@ -29,12 +30,19 @@ def fake(shape, dtype="float32", strides=None, device_id=0):
 # --- __cuda_array_interface__ ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype, typestr", [("float32", "<f4"), ("float64", "<f8"), ("int32", "<i4"),
-                                            ("int64", "<i8"), ("uint8", "|u1"), ("bool", "|b1")])
+@pytest.mark.parametrize(
+    "dtype, typestr",
+    [("float32", "<f4"), ("float64", "<f8"), ("int32", "<i4"), ("int64", "<i8"), ("uint8", "|u1"), ("bool", "|b1")],
+)
 def test_the_interface_of_a_contiguous_array(dtype, typestr):
     x, _ = fake((2, 3), dtype)
     assert x.__cuda_array_interface__ == {
-        "shape": (2, 3), "typestr": typestr, "data": (FAKE, False), "version": 3, "strides": None, "stream": 1,
+        "shape": (2, 3),
+        "typestr": typestr,
+        "data": (FAKE, False),
+        "version": 3,
+        "strides": None,
+        "stream": 1,
     }
 
 
@@ -53,7 +61,13 @@ def test_length_one_axes_and_empty_arrays_count_as_contiguous():
     assert fake((3, 1), strides=(4, 1234))[0].__cuda_array_interface__["strides"] is None
     assert fake((0, 3), strides=(4, 8))[0].__cuda_array_interface__["strides"] is None
     assert fake((), "int64")[0].__cuda_array_interface__ == {
-        "shape": (), "typestr": "<i8", "data": (FAKE, False), "version": 3, "strides": None, "stream": 1}
+        "shape": (),
+        "typestr": "<i8",
+        "data": (FAKE, False),
+        "version": 3,
+        "strides": None,
+        "stream": 1,
+    }
 
 
 def test_flags_and_extent_follow_numpy():
@@ -101,8 +115,13 @@ class Foreign:
     """What CuPy, Numba or PyTorch arrays expose."""
 
     def __init__(self, **interface):
-        self.__cuda_array_interface__ = {"shape": (2, 3), "typestr": "<f8", "data": (FAKE, False),
-                                         "version": 3, **interface}
+        self.__cuda_array_interface__ = {
+            "shape": (2, 3),
+            "typestr": "<f8",
+            "data": (FAKE, False),
+            "version": 3,
+            **interface,
+        }
 
 
 def test_a_foreign_array_is_wrapped_without_a_copy():
@@ -114,12 +133,15 @@ def test_a_foreign_array_is_wrapped_without_a_copy():
     assert as_device_array(np.zeros(3)) is None and as_device_array(x) is x
 
 
-@pytest.mark.parametrize("interface, message", [
-    ({"version": 1}, "version 1 is not supported"),
-    ({"mask": object()}, "masked arrays"),
-    ({"data": None}, "expected 'data'"),
-    ({"typestr": "<nonsense"}, "expected 'data'"),
-])
+@pytest.mark.parametrize(
+    "interface, message",
+    [
+        ({"version": 1}, "version 1 is not supported"),
+        ({"mask": object()}, "masked arrays"),
+        ({"data": None}, "expected 'data'"),
+        ({"typestr": "<nonsense"}, "expected 'data'"),
+    ],
+)
 def test_a_foreign_interface_exprc_cannot_read_is_a_clear_error(interface, message):
     with pytest.raises(TypeError, match=message) as info:
         from_cuda_array_interface(Foreign(**interface))
@@ -149,8 +171,10 @@ def test_a_capsule_describes_the_array(max_version, versioned):
         assert found["version"] == (1, 0) and found["flags"] == 0
 
 
-@pytest.mark.parametrize("dtype, code", [("bool", (6, 8, 1)), ("int8", (0, 8, 1)), ("uint64", (1, 64, 1)),
-                                         ("int32", (0, 32, 1)), ("float32", (2, 32, 1))])
+@pytest.mark.parametrize(
+    "dtype, code",
+    [("bool", (6, 8, 1)), ("int8", (0, 8, 1)), ("uint64", (1, 64, 1)), ("int32", (0, 32, 1)), ("float32", (2, 32, 1))],
+)
 def test_dtype_codes(dtype, code):
     assert dlpack.describe(fake((3,), dtype)[0].__dlpack__())["dtype"] == code
 
@@ -209,8 +233,9 @@ class HostLender:
         self.requests.append(max_version)
         versioned = dlpack.check_request(self.__dlpack_device__(), stream, max_version, dl_device, copy)
         a = self.array
-        return dlpack.export(self, a.__array_interface__["data"][0], a.shape, a.strides, a.dtype,
-                             self.__dlpack_device__(), versioned)
+        return dlpack.export(
+            self, a.__array_interface__["data"][0], a.shape, a.strides, a.dtype, self.__dlpack_device__(), versioned
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int64", "uint16", "bool"])

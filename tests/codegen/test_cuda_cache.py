@@ -1,13 +1,14 @@
 """CUBINs in the disk cache: built once, verified before use, keyed by source,
 architecture and NVRTC version, never read from a directory others may write."""
+
 import os
 import warnings
 
 import pytest
 
-from exprc.codegen.cuda import build as cuda_build, nvrtc
-from exprc.codegen.cache.disk import CacheWarning
-from exprc.codegen.cache.disk import DiskCache
+from exprc.codegen.cache.disk import CacheWarning, DiskCache
+from exprc.codegen.cuda import build as cuda_build
+from exprc.codegen.cuda import nvrtc
 
 pytestmark = pytest.mark.skipif(nvrtc.unavailable_reason() is not None, reason="NVRTC is not installed")
 

@@ -13,6 +13,7 @@ every kernel's symbol, and NVRTC must not warn.
 
 Nothing here needs a GPU; without NVRTC (``pip install exprc[cuda]``) the tests skip.
 """
+
 import dataclasses
 import os
 import re
@@ -22,16 +23,18 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.cuda import render as cuda_render, nvrtc
-from exprc.codegen.ir import kernel as ir, row_chain
-from exprc.codegen.cfamily.formulas import C_DTYPES, C_OPS
 from exprc.codegen.c.render import _COMMENTS
+from exprc.codegen.cfamily.formulas import C_DTYPES, C_OPS
 from exprc.codegen.cfamily.renderer import all_exprs, loop_dtype
+from exprc.codegen.cuda import nvrtc
+from exprc.codegen.cuda import render as cuda_render
 from exprc.codegen.cuda.copy import copy_kernels
 from exprc.codegen.cuda.ops import CUDA_DTYPES, has_cuda
+from exprc.codegen.cuda.target import TARGET
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir import row_chain
 from exprc.codegen.ir.kernel import REDUCTION_OPS
 from exprc.codegen.ir.lower import lower
-from exprc.codegen.cuda.target import TARGET
 from exprc.ops.scalar import DERIVATIVE_OPS, SCALAR_OPS
 from tests.ops.test_elemwise import CASES, numpy_accepts
 from tests.ops.test_reduction import AXES_3D, REDUCTIONS, STABLE, STABLE_AXES
@@ -75,14 +78,15 @@ def elementwise_kernels():
     # Mixed dtypes and Python scalars: the loop dtypes NumPy's promotion picks, casts on the way.
     for left, right in [("int32", "float32"), ("bool", "int64"), ("uint8", "int8"), ("int16", "float64")]:
         a, b = ex.vector("a", dtype=left), ex.vector("b", dtype=right)
-        kernels += _kernels([a, b], [a * b + 1, ex.where(a > 0, a, b), (a // 2) - b ** 2])
+        kernels += _kernels([a, b], [a * b + 1, ex.where(a > 0, a, b), (a // 2) - b**2])
     x = ex.fmatrix("x")
     kernels += _kernels([x], [(x + 2.5) * 3 - True, ex.maximum(x, 0) ** 2 % 1.5])
     # Floats to every integer type, NumPy's x86 results spelled out (c_ops.cast_expression).
     for source in ("float16", "float32", "float64"):
         f = ex.vector("f", dtype=source)
-        kernels += _kernels([f], [f.astype(t) for t in ("int8", "int16", "int32", "int64", "uint8", "uint16",
-                                                         "uint32", "uint64")])
+        kernels += _kernels(
+            [f], [f.astype(t) for t in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")]
+        )
     return kernels
 
 
@@ -130,15 +134,19 @@ def scalar_op_kernels():
         for target in CUDA_DTYPES:
             if source != target:
                 a, out = ir.Buffer("a", source, 1), ir.Buffer("out", target, 1, output=True)
-                kernels.append(ir.Kernel(f"k{n}_cast_{source}_{target}", 1, (a, out),
-                                         ((out, ir.Cast(ir.Load(a), target, "a.astype()")),)))
+                kernels.append(
+                    ir.Kernel(
+                        f"k{n}_cast_{source}_{target}", 1, (a, out), ((out, ir.Cast(ir.Load(a), target, "a.astype()")),)
+                    )
+                )
                 n += 1
     for op_name in ("add", "mul", "max", "min"):
         acc_dtype = "float64" if op_name == "add" else "float16"
         a, out = ir.Buffer("a", "float16", 2), ir.Buffer("out", "float16", 2, output=True, outer=True)
         value = ir.Call("exp", (ir.Load(a),), "float16", "exp(a)")
-        red = ir.Reduction(op_name, value, 1, "float16", acc_dtype, f"{op_name} of exp(a)",
-                           initial=0.5 if op_name == "max" else None)
+        red = ir.Reduction(
+            op_name, value, 1, "float16", acc_dtype, f"{op_name} of exp(a)", initial=0.5 if op_name == "max" else None
+        )
         result = ir.Call("sqrt", (ir.Acc("float16"),), "float16", "sqrt(...)")
         kernels.append(ir.Kernel(f"k{n}_{op_name}_half", 2, (a, out), ((out, result),), reduction=red))
         n += 1
@@ -179,12 +187,24 @@ def chain_kernels():
         e = ex.exp(x - x.max(axis=1, keepdims=True))
         mean = x.mean(axis=1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
-        outputs = [e / e.sum(axis=1, keepdims=True), ex.log(e.sum(axis=1, keepdims=True)),
-                   (x - mean) / ex.sqrt(var + 1e-5) * g]
-        found += [s.kernel for s in row_chain.chain(lower([x, g], outputs, TARGET)).steps if isinstance(s, row_chain.RowChainStep)]
+        outputs = [
+            e / e.sum(axis=1, keepdims=True),
+            ex.log(e.sum(axis=1, keepdims=True)),
+            (x - mean) / ex.sqrt(var + 1e-5) * g,
+        ]
+        found += [
+            s.kernel
+            for s in row_chain.chain(lower([x, g], outputs, TARGET)).steps
+            if isinstance(s, row_chain.RowChainStep)
+        ]
     t = ex.tensor("t", shape=(None, None, None))
-    found += [s.kernel for s in row_chain.chain(lower([t], [t - t.max(axis=(1, 2), keepdims=True).sum(axis=(1, 2), keepdims=True)], TARGET)).steps
-              if isinstance(s, row_chain.RowChainStep)]
+    found += [
+        s.kernel
+        for s in row_chain.chain(
+            lower([t], [t - t.max(axis=(1, 2), keepdims=True).sum(axis=(1, 2), keepdims=True)], TARGET)
+        ).steps
+        if isinstance(s, row_chain.RowChainStep)
+    ]
     assert len(found) >= 5, [k.name for k in found]
     return found
 
@@ -194,8 +214,13 @@ def launcher_kernels():
     return copy_kernels()
 
 
-GROUPS = {"elementwise": elementwise_kernels, "reduction": reduction_kernels, "scalar": scalar_op_kernels,
-          "chain": chain_kernels, "launcher": launcher_kernels}
+GROUPS = {
+    "elementwise": elementwise_kernels,
+    "reduction": reduction_kernels,
+    "scalar": scalar_op_kernels,
+    "chain": chain_kernels,
+    "launcher": launcher_kernels,
+}
 
 
 @pytest.fixture(scope="module")
@@ -247,9 +272,12 @@ def test_the_kernels_cover_every_op_dtype_and_reduction(all_kernels, kernels):
     """The graphs above are not vacuous: they reach every scalar op the C back end has, for
     each dtype class it has, every reduction op, reductions over 1, 2 and 3 axes and
     reductions keeping 0, 1 and 2 axes."""
-    calls = {(e.op, loop_dtype(e))
-             for k in all_kernels["elementwise"] + all_kernels["reduction"]
-             for e in all_exprs(k) if isinstance(e, ir.Call)}
+    calls = {
+        (e.op, loop_dtype(e))
+        for k in all_kernels["elementwise"] + all_kernels["reduction"]
+        for e in all_exprs(k)
+        if isinstance(e, ir.Call)
+    }
     kinds = {(op, np.dtype(dtype).kind) for op, dtype in calls}
     assert {(op, kind) for op, forms in C_OPS.items() for kind in forms} <= kinds
     assert {dtype for _, dtype in calls} == set(C_DTYPES)
@@ -260,8 +288,12 @@ def test_the_kernels_cover_every_op_dtype_and_reduction(all_kernels, kernels):
     assert any(k.reduction.initial is not None for k in reducing)  # max/min with initial=
     assert any(k.ndim == 0 for k in kernels["elementwise"])
     assert sum(map(len, kernels.values())) > 1000
-    half_ops = {e.op for k in all_kernels["scalar"] for e in all_exprs(k)
-                if isinstance(e, ir.Call) and loop_dtype(e) == "float16"}
+    half_ops = {
+        e.op
+        for k in all_kernels["scalar"]
+        for e in all_exprs(k)
+        if isinstance(e, ir.Call) and loop_dtype(e) == "float16"
+    }
     assert half_ops == {op for op in {**SCALAR_OPS, **DERIVATIVE_OPS} if has_cuda(op, "float16")}
     assert len(half_ops) > 50
 
@@ -271,7 +303,9 @@ def test_reductions_are_deterministic_trees():
     the one atomic counts the finished blocks, it adds no values."""
     source = cuda_render.render_program(_unique_names(reduction_kernels()[:40], set()))
     atomics = re.findall(r"\batomic\w*\s*\([^;]*", source)
-    assert atomics and set(atomics) == {"atomicAdd(&exprc_tickets[exprc_row], 1u) + 1 < (unsigned int)exprc_splits) continue"}
+    assert atomics and set(atomics) == {
+        "atomicAdd(&exprc_tickets[exprc_row], 1u) + 1 < (unsigned int)exprc_splits) continue"
+    }
     assert source.count("__syncthreads();") >= 2 * source.count("__shared__")
 
 

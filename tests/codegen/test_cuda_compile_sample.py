@@ -4,6 +4,7 @@ architecture, with the same assertions on the CUBIN.
 
 Nothing here needs a GPU; without NVRTC (``pip install exprc[cuda]``) the tests skip.
 """
+
 import pytest
 
 from tests.codegen import test_cuda_compile as full

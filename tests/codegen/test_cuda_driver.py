@@ -1,6 +1,7 @@
 """The CUDA driver bindings, as far as they can be checked without a GPU: the
 declarations parse, a missing driver is reported (never raised) by is_available,
 and failures carry the driver's own error name and description."""
+
 import pytest
 
 from exprc.codegen.cuda import driver as cuda_driver
@@ -18,8 +19,10 @@ def no_driver(monkeypatch):
 def test_declarations_parse_with_the_driver_abi():
     ffi = cuda_driver.ffi()
     assert ffi.sizeof("CUdeviceptr") == 8
-    launch = ffi.typeof("CUresult(*)(CUfunction, unsigned int, unsigned int, unsigned int, unsigned int, "
-                        "unsigned int, unsigned int, unsigned int, CUstream, void **, void **)")
+    launch = ffi.typeof(
+        "CUresult(*)(CUfunction, unsigned int, unsigned int, unsigned int, unsigned int, "
+        "unsigned int, unsigned int, unsigned int, CUstream, void **, void **)"
+    )
     assert launch.kind == "function"
     # The memory functions are declared under the names the driver exports for 64-bit pointers.
     for name in ("cuMemAlloc", "cuMemFree", "cuMemcpyHtoD", "cuMemcpyDtoH", "cuMemcpyDtoD"):
@@ -66,7 +69,9 @@ class FakeDriver:
 def test_errors_carry_the_driver_message():
     fake = FakeDriver()
     assert cuda_driver.error_message(2, fake) == "CUDA_ERROR_OUT_OF_MEMORY: out of memory"
-    with pytest.raises(cuda_driver.CudaError, match="cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY: out of memory") as info:
+    with pytest.raises(
+        cuda_driver.CudaError, match="cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY: out of memory"
+    ) as info:
         cuda_driver.check(2, "cuMemAlloc_v2", fake)
     assert info.value.code == 2 and info.value.name == "CUDA_ERROR_OUT_OF_MEMORY"
     cuda_driver.check(0, "cuMemAlloc_v2", fake)  # success raises nothing

@@ -7,6 +7,7 @@ indexing, reduction trees, row chains and GEMM tiling and fragments are checked
 against NumPy without a GPU. Transcendental functions are glibc's here, not
 CUDA's: results are compared to a few ulps, not bit for bit.
 """
+
 import numpy as np
 import pytest
 
@@ -34,8 +35,9 @@ def run(inputs, outputs, *arrays, rtol=1e-12, atol=0.0):
     for g, e in zip(got, expected):
         g = g.get()
         assert g.dtype == np.asarray(e).dtype and g.shape == np.shape(e)
-        np.testing.assert_allclose(g.astype(np.float64), np.asarray(e, np.float64), rtol=rtol, atol=atol,
-                                   equal_nan=True)
+        np.testing.assert_allclose(
+            g.astype(np.float64), np.asarray(e, np.float64), rtol=rtol, atol=atol, equal_nan=True
+        )
     return got
 
 
@@ -58,16 +60,20 @@ def test_elementwise_kernels(gpu, rng, dtype, layout):
         out = [x * y + 3, x // (y | 1), ex.maximum(x, y) % 7]
     else:
         out = [ex.exp(x - y) * 0.5, ex.tanh(x) / (1 + y * y), ex.where(x > y, ex.sqrt(abs(x)), -y)]
-    xv = in_layout(rng.integers(-20, 20, (33, 19)).astype(dtype) if dtype != "bool" else rng.random((33, 19)) > 0.5,
-                   layout)
-    yv = (rng.integers(0, 20, 19).astype(dtype) if dtype != "bool" else rng.random(19) > 0.5)
+    xv = in_layout(
+        rng.integers(-20, 20, (33, 19)).astype(dtype) if dtype != "bool" else rng.random((33, 19)) > 0.5, layout
+    )
+    yv = rng.integers(0, 20, 19).astype(dtype) if dtype != "bool" else rng.random(19) > 0.5
     if dtype.startswith("float"):
         xv, yv = (xv / 7).astype(dtype), (yv / 5).astype(dtype)
     run([x, y], out, xv, yv, rtol=TOLERANCE.get(dtype, 0))
 
 
-@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float16", "float16"), ("float32", "float64"),
-                                    ("int8", "bool"), ("uint8", "uint8")], ids="-".join)
+@pytest.mark.parametrize(
+    "dtypes",
+    [("float32", "float32"), ("float16", "float16"), ("float32", "float64"), ("int8", "bool"), ("uint8", "uint8")],
+    ids="-".join,
+)
 def test_wide_loads_every_length_and_offset(gpu, rng, dtypes):
     """The fast path moves groups of up to 16 bytes when every address allows: lengths around
     multiples of the group, and views starting one element in (whose address does not allow
@@ -80,7 +86,7 @@ def test_wide_loads_every_length_and_offset(gpu, rng, dtypes):
         for offset in (0, 1):
             xd, yd = (to_device(v).view((n,), (v.itemsize,), offset * v.itemsize) for v in (xv, yv))
             got = on_gpu(xd, yd)
-            for g, e in zip(got, on_host(xv[offset:offset + n], yv[offset:offset + n])):
+            for g, e in zip(got, on_host(xv[offset : offset + n], yv[offset : offset + n])):
                 assert g.dtype == e.dtype
                 np.testing.assert_array_equal(g.get(), e)
 
@@ -108,19 +114,36 @@ def test_long_rows_are_shared_by_blocks(gpu, rng):
     value = rng.standard_normal((3, 20000))
     value[1, 12345] = np.nan
     halves = rng.standard_normal(9000).astype(np.float16)
-    f = ex.function([x, h], [x.sum(axis=1), x.max(axis=1), ex.sqrt(abs(x).sum()) + 1, ex.logsumexp(x * 0.1),
-                             h.max(), h.sum(dtype="float32")], device="cuda")
+    f = ex.function(
+        [x, h],
+        [
+            x.sum(axis=1),
+            x.max(axis=1),
+            ex.sqrt(abs(x).sum()) + 1,
+            ex.logsumexp(x * 0.1),
+            h.max(),
+            h.sum(dtype="float32"),
+        ],
+        device="cuda",
+    )
     first = [r.get() for r in f(value, halves)]
     assert any(grid[0] > 3 for _, grid, _ in gpu.launches), "blocks share rows"
     scaled = value * 0.1
-    expected = [value.sum(axis=1), value.max(axis=1), np.sqrt(abs(value).sum()) + 1,
-                np.log(np.exp(scaled).sum()), halves.max(), halves.sum(dtype=np.float32)]
+    expected = [
+        value.sum(axis=1),
+        value.max(axis=1),
+        np.sqrt(abs(value).sum()) + 1,
+        np.log(np.exp(scaled).sum()),
+        halves.max(),
+        halves.sum(dtype=np.float32),
+    ]
     for got, want in zip(first, expected):
         np.testing.assert_allclose(got.astype(np.float64), np.asarray(want, np.float64), rtol=1e-5, equal_nan=True)
     again = [r.get() for r in f(value, halves)]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     from exprc.codegen.cuda.launch import tickets
+
     assert not tickets(0).get().any(), "every row's count is back to zero"
 
 
@@ -146,6 +169,7 @@ def test_every_accumulator_width_crosses_the_warps(gpu, rng, dtype):
 
 
 # --- row chains --------------------------------------------------------------------------------------
+
 
 def _layer_norm(x, gamma, beta):
     mean = x.mean(axis=-1, keepdims=True)
@@ -196,8 +220,14 @@ def test_chain_whose_shapes_differ_runs_its_parts(gpu, rng):
 
 def test_matmul_in_a_program(gpu, rng):
     x, w = ex.fmatrix("x"), ex.fmatrix("w")
-    run([x, w], ex.tanh(x @ w), rng.standard_normal((65, 20)).astype(np.float32),
-        rng.standard_normal((20, 70)).astype(np.float32), rtol=1e-5, atol=1e-6)
+    run(
+        [x, w],
+        ex.tanh(x @ w),
+        rng.standard_normal((65, 20)).astype(np.float32),
+        rng.standard_normal((20, 70)).astype(np.float32),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_copy_kernels(gpu, rng):

@@ -15,15 +15,17 @@ The kernels' own arithmetic (the tiling, the pipeline, the tensor-core fragments
 runs on the emulated GPU in test_cuda_gemm_emulated.py, and on a GPU in
 tests/test_cuda_gpu.py.
 """
+
 import re
 
 import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.cuda.gemm import plan as cuda_gemm
-from exprc.codegen.cuda import matmul as cuda_matmul, nvrtc
+from exprc.codegen.cuda import matmul as cuda_matmul
+from exprc.codegen.cuda import nvrtc
 from exprc.codegen.cuda.array import DeviceArray, to_device
+from exprc.codegen.cuda.gemm import plan as cuda_gemm
 from tests.codegen.cuda_fake import FakeGpu
 
 ARCHS = ("sm_80", "sm_90")
@@ -37,8 +39,7 @@ needs_nvrtc = pytest.mark.skipif(nvrtc.unavailable_reason() is not None, reason=
 @needs_nvrtc
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_gemm_kernel_compiles_to_a_cubin(arch):
-    cubin, log = nvrtc.compile_with_log(cuda_gemm.gemm_source(), "exprc_gemm.cu", arch,
-                                        options=("--ptxas-options=-v",))
+    cubin, log = nvrtc.compile_with_log(cuda_gemm.gemm_source(), "exprc_gemm.cu", arch, options=("--ptxas-options=-v",))
     assert cubin[:4] == b"\x7fELF"
     for kernel in cuda_gemm.gemm_kernels():
         assert kernel.name.encode() in cubin, f"{kernel.name} is missing from the {arch} CUBIN"
@@ -62,18 +63,21 @@ def test_kernel_choice_and_refusals():
         cuda_gemm.pack_gemm_arguments(1, 1, 1, 1, (0, (0, 1, 1)), (0, (1, 1)), (0, (0, 1, 1)))
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    ((256, (0, 64, 1)), (512, (0, 32, 1)), "nn"),      # both C-contiguous
-    ((256, (0, 1, 64)), (512, (0, 32, 1)), "tn"),      # A a transpose (m contiguous)
-    ((256, (0, 64, 1)), (512, (0, 1, 64)), "nt"),      # B a transpose (k contiguous)
-    ((256, (0, 1, 64)), (512, (0, 1, 64)), "tt"),
-    ((256, (4096, 64, 1)), (512, (0, 32, 1)), "nn"),   # a batch of A, B broadcast
-    ((256, (0, 0, 1)), (512, (0, 32, 1)), "nn"),       # one row of A repeated (a vector)
-    ((264, (0, 64, 1)), (512, (0, 32, 1)), None),      # A 8 bytes off 16
-    ((256, (0, 68, 1)), (512, (0, 32, 1)), None),      # A's rows 136 bytes apart
-    ((256, (0, 64, 2)), (512, (0, 32, 1)), None),      # A strided along both axes
-    ((256, (4100, 64, 1)), (512, (0, 32, 1)), None),   # A's products not 16-byte aligned
-])
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ((256, (0, 64, 1)), (512, (0, 32, 1)), "nn"),  # both C-contiguous
+        ((256, (0, 1, 64)), (512, (0, 32, 1)), "tn"),  # A a transpose (m contiguous)
+        ((256, (0, 64, 1)), (512, (0, 1, 64)), "nt"),  # B a transpose (k contiguous)
+        ((256, (0, 1, 64)), (512, (0, 1, 64)), "tt"),
+        ((256, (4096, 64, 1)), (512, (0, 32, 1)), "nn"),  # a batch of A, B broadcast
+        ((256, (0, 0, 1)), (512, (0, 32, 1)), "nn"),  # one row of A repeated (a vector)
+        ((264, (0, 64, 1)), (512, (0, 32, 1)), None),  # A 8 bytes off 16
+        ((256, (0, 68, 1)), (512, (0, 32, 1)), None),  # A's rows 136 bytes apart
+        ((256, (0, 64, 2)), (512, (0, 32, 1)), None),  # A strided along both axes
+        ((256, (4100, 64, 1)), (512, (0, 32, 1)), None),  # A's products not 16-byte aligned
+    ],
+)
 def test_pipelined_layouts(a, b, expected):
     """The pipelined kernels read 8 elements (16 bytes) at a time along an operand's unit
     stride: every such row must start on 16 bytes."""
@@ -113,8 +117,10 @@ def test_sources_read_like_cuda():
     for kernel in cuda_gemm.gemm_kernels():
         assert f"/* {kernel.name}: {kernel.dtype} C = A @ B" in source
     assert source.count("Fragments, per the PTX ISA") == 3
-    assert "exprc_gemm_bf16_tn: bfloat16 C = A @ B on the tensor cores (mma.sync m16n8k16), float32\n" \
-           "   accumulation, for A contiguous along m (a transpose) and B contiguous along n" in source
+    assert (
+        "exprc_gemm_bf16_tn: bfloat16 C = A @ B on the tensor cores (mma.sync m16n8k16), float32\n"
+        "   accumulation, for A contiguous along m (a transpose) and B contiguous along n" in source
+    )
     assert cuda_gemm.gemm_source([cuda_gemm.kernel_for("float64")]).count("exprc_gemm_pipelined") == 0
 
 
@@ -146,9 +152,21 @@ def _device(value):
     return to_device(base).view(value.shape, value.strides, offset)
 
 
-SHAPES = [((3, 4), (4, 5)), ((65, 17), (17, 130)), ((1, 1), (1, 1)), ((64, 64), (64, 64)),
-          ((4,), (4, 3)), ((3, 4), (4,)), ((7,), (7,)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)),
-          ((2, 1, 3, 4), (5, 4, 2)), ((0, 3), (3, 4)), ((3, 0), (0, 4)), ((2, 0, 3, 4), (4, 5))]
+SHAPES = [
+    ((3, 4), (4, 5)),
+    ((65, 17), (17, 130)),
+    ((1, 1), (1, 1)),
+    ((64, 64), (64, 64)),
+    ((4,), (4, 3)),
+    ((3, 4), (4,)),
+    ((7,), (7,)),
+    ((2, 3, 4), (4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((0, 3), (3, 4)),
+    ((3, 0), (0, 4)),
+    ((2, 0, 3, 4), (4, 5)),
+]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

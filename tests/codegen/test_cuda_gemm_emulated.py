@@ -8,6 +8,7 @@ against NumPy here, without a GPU. Values are small multiples of 1/4, so every
 product and sum is exact and only the final rounding to float16 or bfloat16
 differs from NumPy's float64.
 """
+
 import numpy as np
 import pytest
 
@@ -51,7 +52,7 @@ class Device:
         raw = np.full(count * dtype.itemsize + 256, 0xFF, np.uint8)
         self.blocks.append(raw)
         start = -raw.ctypes.data % 256
-        return raw[start:start + count * dtype.itemsize].view(dtype)
+        return raw[start : start + count * dtype.itemsize].view(dtype)
 
     def operand(self, values, dtype, along, pad=8, offset=0):
         """``values`` (batch, rows, cols) stored as ``dtype`` contiguous along ``along``
@@ -146,8 +147,10 @@ GENERAL = [k for k in cuda_gemm.gemm_kernels() if k.method != "pipelined"]
 
 
 @pytest.mark.parametrize("kernel", GENERAL, ids=lambda k: k.name)
-@pytest.mark.parametrize("a_along, b_along, a_offset", [
-    ("cols", "cols", 0), ("rows", "rows", 0), ("cols", "rows", 1), ("neither", "neither", 0)])
+@pytest.mark.parametrize(
+    "a_along, b_along, a_offset",
+    [("cols", "cols", 0), ("rows", "rows", 0), ("cols", "rows", 1), ("neither", "neither", 0)],
+)
 def test_general_kernels(program, rng, kernel, a_along, b_along, a_offset):
     """The CUDA-core kernels and the general tensor-core ones on odd sizes (no tile or K step
     divides them; n and k end 3 elements into a group of 4 the wide loads take), with

@@ -2,17 +2,19 @@
 graphs lowered, their kernels' arguments packed and "launched" (interpreted from the
 packed parameters), views taken of device memory, NumPy steps run on the host, and
 outputs handed back as device arrays, every result compared with NumPy's."""
+
 import struct
 
 import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.cuda import launch as cuda_launch, render as cuda_render
-from exprc.codegen.ir import kernel as ir
+from exprc.codegen.cuda import launch as cuda_launch
+from exprc.codegen.cuda import render as cuda_render
 from exprc.codegen.cuda.array import DeviceArray
 from exprc.codegen.cuda.ops import THREADS
 from exprc.codegen.cuda.pool import Block
+from exprc.codegen.ir import kernel as ir
 from tests.codegen.cuda_fake import FakeGpu
 from tests.helpers import in_layout
 
@@ -49,13 +51,35 @@ def test_packed_arguments_follow_the_rendered_parameters():
     value = ir.Call("multiply", (ir.Cast(ir.Load(x), "float64"), ir.Cast(ir.Load(s), "float64")), "float64")
     red = ir.Reduction("add", value, 2, "float64", "float64")
     kernel = ir.Kernel("k0_sum", 3, (x, s, w, out), ((out, ir.Acc("float64")),), reduction=red)
-    given = {"n0": 7, "n1": 8, "n2": 9, "contiguous": 0, "x": 0x7F0000001000, "x_s0": 72, "x_s1": 9, "x_s2": 1,
-             "s": 0x7F0000002000, "w": 0x7F0000003000, "w_s0": 1, "w_s1": 0, "w_s2": 0,
-             "out": 0x7F0000004000, "out_s0": 1, "out_s1": 0, "out_s2": 0,
-             "exprc_splits": 3, "exprc_shares": 0x7F0000005000, "exprc_tickets": 0x7F0000006000}
-    packed = cuda_launch.pack_arguments(kernel, [7, 8, 9], False, [
-        (given["x"], [72, 9, 1]), (given["s"], None), (given["w"], [1, 0, 0]), (given["out"], [1, 0, 0])],
-        (3, given["exprc_shares"], given["exprc_tickets"])).tobytes()
+    given = {
+        "n0": 7,
+        "n1": 8,
+        "n2": 9,
+        "contiguous": 0,
+        "x": 0x7F0000001000,
+        "x_s0": 72,
+        "x_s1": 9,
+        "x_s2": 1,
+        "s": 0x7F0000002000,
+        "w": 0x7F0000003000,
+        "w_s0": 1,
+        "w_s1": 0,
+        "w_s2": 0,
+        "out": 0x7F0000004000,
+        "out_s0": 1,
+        "out_s1": 0,
+        "out_s2": 0,
+        "exprc_splits": 3,
+        "exprc_shares": 0x7F0000005000,
+        "exprc_tickets": 0x7F0000006000,
+    }
+    packed = cuda_launch.pack_arguments(
+        kernel,
+        [7, 8, 9],
+        False,
+        [(given["x"], [72, 9, 1]), (given["s"], None), (given["w"], [1, 0, 0]), (given["out"], [1, 0, 0])],
+        (3, given["exprc_shares"], given["exprc_tickets"]),
+    ).tobytes()
     names = [p.split()[-1] for p in cuda_render.parameters(kernel)]
     assert len(packed) == 8 * len(names)
     assert list(struct.unpack(f"<{len(names)}q", packed)) == [given[n] for n in names]
@@ -98,7 +122,7 @@ def test_elementwise_on_every_layout(gpu, layout, rng):
     x, y = ex.matrix("x"), ex.vector("y")
     a = in_layout(rng.uniform(-2, 2, (5, 7)), layout)
     b = rng.uniform(-2, 2, 7)
-    run(gpu, [x, y], ex.exp(-x ** 2) * y + ex.tanh(x), a, b)
+    run(gpu, [x, y], ex.exp(-(x**2)) * y + ex.tanh(x), a, b)
     assert [name for name, _, _ in gpu.launches][-1].startswith("k0_")
 
 
@@ -106,7 +130,7 @@ def test_elementwise_on_every_layout(gpu, layout, rng):
 def test_reductions_with_prologue_and_epilogue(gpu, axis, keepdims, rng):
     x = ex.tensor3("x")
     a = in_layout(rng.uniform(-1, 1, (4, 5, 6)), "strided")
-    run(gpu, [x], [ex.sqrt((x ** 2).sum(axis=axis, keepdims=keepdims)) + 1, ex.max(x, axis=axis)], a)
+    run(gpu, [x], [ex.sqrt((x**2).sum(axis=axis, keepdims=keepdims)) + 1, ex.max(x, axis=axis)], a)
     assert all(threads == THREADS for _, _, threads in gpu.launches)
 
 

@@ -1,4 +1,5 @@
 """The device memory pool's bookkeeping, with a fake allocator in place of the driver."""
+
 import gc
 import threading
 

@@ -1,6 +1,7 @@
 """Replayed calls on device="cuda" (codegen/cuda/replay.py), over the stand-in driver: the
 stand-in computes every launch from the arguments it is given, so a slot left with an old
 address, or an argument taken for an address that is not one, gives wrong numbers."""
+
 import numpy as np
 import pytest
 
@@ -50,8 +51,11 @@ def test_the_first_call_is_recorded_and_later_ones_replayed(gpu, rng):
 def test_each_layout_is_recorded_on_its_own(gpu, rng):
     x = ex.matrix("x")
     f = ex.function([x], ex.tanh(x) * 2, device="cuda")
-    layouts = [(lambda d: d, lambda h: h), (lambda d: d.T, lambda h: h.T),
-               (lambda d: d.view((6, 4), (64, 16)), lambda h: h[:, ::2])]  # every other column
+    layouts = [
+        (lambda d: d, lambda h: h),
+        (lambda d: d.T, lambda h: h.T),
+        (lambda d: d.view((6, 4), (64, 16)), lambda h: h[:, ::2]),
+    ]  # every other column
     for _ in range(3):
         for on_device, on_host in layouts:
             host = rng.standard_normal((6, 8))
@@ -97,7 +101,7 @@ def test_a_training_step_replays_its_updates_in_place(gpu, rng):
     for _ in range(5):
         loss = step(xd, yd)
         r = xv @ wv - yv
-        np.testing.assert_allclose(loss.get(), (r ** 2).mean(), rtol=1e-12)
+        np.testing.assert_allclose(loss.get(), (r**2).mean(), rtol=1e-12)
         wv = wv - 0.1 * (2 * xv.T @ r / len(r))
     assert len(_compiled(step).replays) == 1
     np.testing.assert_allclose(w.get_value(), wv, rtol=1e-12)
@@ -145,10 +149,12 @@ def test_an_mlp_step_replays_though_lengths_feed_kernels_and_views(gpu, rng):
     W1, b1, W2, b2 = shared
     x, y = ex.matrix("x"), ex.matrix("y")
     loss = -(y * ex.log_softmax(ex.tanh(x @ W1 + b1) @ W2 + b2, axis=1)).sum(axis=1).mean()
-    step = ex.function([x, y], loss, updates=[(p, p - 0.5 * g) for p, g in zip(shared, ex.grad(loss, shared))],
-                       device="cuda")
-    reference = ex.function([x, y], loss, updates=[(p, p - 0.5 * g) for p, g in zip(shared, ex.grad(loss, shared))],
-                            backend="numpy")
+    step = ex.function(
+        [x, y], loss, updates=[(p, p - 0.5 * g) for p, g in zip(shared, ex.grad(loss, shared))], device="cuda"
+    )
+    reference = ex.function(
+        [x, y], loss, updates=[(p, p - 0.5 * g) for p, g in zip(shared, ex.grad(loss, shared))], backend="numpy"
+    )
     xd, yd = to_device(X), to_device(Y)
     losses = [float(step(xd, yd).get()) for _ in range(4)]
     assert list(_compiled(step).replays.values()) != [None]

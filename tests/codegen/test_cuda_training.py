@@ -2,6 +2,7 @@
 (tests/codegen/cuda_fake.py): a training step runs on the GPU, its updates are
 written to the variables' device mirrors (in place where safe), nothing goes
 back to the host during the step, and the host value follows when asked for."""
+
 import pickle
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_an_sgd_step_on_the_device_matches_numpy(gpu, rng, dtype):
         assert gpu.to_host == [], "the step copies nothing back to the host"
         assert isinstance(loss, DeviceArray)
         r = xv @ wv + bv - yv
-        np.testing.assert_allclose(loss.get(), (r ** 2).mean(), rtol=tol)
+        np.testing.assert_allclose(loss.get(), (r**2).mean(), rtol=tol)
         wv, bv = wv - 0.1 * (2 * xv.T @ r / len(r)), bv - 0.1 * (2 * r.mean())
     np.testing.assert_allclose(w.get_value(), wv, rtol=tol)
     np.testing.assert_allclose(b.get_value(), bv, rtol=tol)
@@ -139,7 +140,7 @@ def test_a_step_with_a_host_index_copies_nothing_back(gpu, rng):
     data = ex.shared(rng.standard_normal((40, 3)), name="data")
     w = ex.shared(np.zeros(3), name="w")
     i = ex.lscalar("i")
-    cost = ((data[i * 10:(i + 1) * 10] @ w - 1) ** 2).mean()
+    cost = ((data[i * 10 : (i + 1) * 10] @ w - 1) ** 2).mean()
     step = ex.function([i], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))], device="cuda")
     step(0)
     gpu.to_host.clear()

@@ -1,4 +1,5 @@
 """Every op of the op set has a lowering in every back end, and a NumPy reference."""
+
 import pytest
 
 import exprc  # noqa: F401 - defines every op

@@ -1,4 +1,5 @@
 """Kernel and buffer names made from the graph's variable names (codegen/ir/names.py)."""
+
 import numpy as np
 
 import exprc as ex

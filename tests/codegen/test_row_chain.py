@@ -1,10 +1,11 @@
 """Row chains (codegen/ir/row_chain.py): which runs of kernels become one, and what the chain
 kernel stores. Their CUDA runs in tests/codegen/test_cuda_emulated.py."""
+
 import exprc as ex
+from exprc.codegen.cuda.target import TARGET
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.lower import KernelStep, lower
 from exprc.codegen.ir.row_chain import RowChainStep, chain
-from exprc.codegen.cuda.target import TARGET
 
 
 def _softmax(x, axis):
@@ -17,7 +18,7 @@ def test_softmax_over_the_last_axis_is_one_chain_storing_only_its_result():
     (step,) = chain(lower([x], [_softmax(x, 1)], TARGET)).steps
     assert isinstance(step, RowChainStep) and len(step.parts) == 3
     assert [r.op for r in step.kernel.reductions] == ["max", "add"]
-    (out, _), = step.kernel.stores
+    ((out, _),) = step.kernel.stores
     assert not out.outer and [b.name for b in step.kernel.inputs] == ["x"]
 
 

@@ -1,6 +1,7 @@
 """Row passes of the C back end (codegen/ir/row_pass.py, codegen/c/row_pass.py): what lowers to
 one, and its results against NumPy for every shape and layout, float32 and float64, NaN
 and infinities, and the cases that must run another way."""
+
 import os
 import subprocess
 import sys
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.ir import kernel as ir
 from exprc.codegen.c.kernel_call import run_kernel
-from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
 from exprc.codegen.c.target import TARGET as C_TARGET
 from exprc.codegen.cuda.target import TARGET as CUDA_TARGET
+from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir.lower import KernelStep, NumpyStep, lower
 from exprc.ops.linalg import MatMul
 from tests.helpers import in_layout
 
@@ -24,7 +25,7 @@ def logistic(dtype="float64"):
     """W4: the cost of logistic regression and its gradient, as exprc builds them."""
     X = ex.tensor("X", dtype=dtype, shape=(None, None))
     w, t = ex.tensor("w", dtype=dtype, shape=(None,)), ex.tensor("t", dtype=dtype, shape=(None,))
-    cost = ex.mean(ex.log1p(ex.exp(-t * (X @ w)))) + 0.01 * ex.sum(w ** 2)
+    cost = ex.mean(ex.log1p(ex.exp(-t * (X @ w)))) + 0.01 * ex.sum(w**2)
     return [X, w, t], [cost, ex.grad(cost, w)]
 
 
@@ -38,11 +39,11 @@ def logistic_truth(X, w, t):
     with np.errstate(all="ignore"):
         terms = np.logaddexp(0, e)
         g = -np.exp(-np.logaddexp(0, -e)) * t / n
-        cost = terms.sum() / n + 0.01 * np.sum(w ** 2)
+        cost = terms.sum() / n + 0.01 * np.sum(w**2)
         grad = X.T @ np.broadcast_to(g, (X.shape[0],)) + 0.02 * w
         # z's own error moves each term by up to its magnitude times eps.
         zabs = np.abs(X) @ np.abs(w)
-        cost_scale = (np.abs(terms) + zabs).sum() / n + 0.01 * np.sum(w ** 2)
+        cost_scale = (np.abs(terms) + zabs).sum() / n + 0.01 * np.sum(w**2)
         grad_scale = np.abs(X).T @ np.broadcast_to(np.abs(g) + zabs / max(n, 1), (X.shape[0],)) + 0.02 * np.abs(w)
     return (cost, cost_scale), (grad, grad_scale)
 
@@ -150,7 +151,7 @@ def test_other_forms_of_the_products(rng):
     A, w, v, c = ex.matrix("A"), ex.vector("w"), ex.vector("v"), ex.vector("c")
     u = w @ A  # the rows of the pass are A's columns
     g = ex.tanh(u) * v
-    outputs = [A @ g + c, ex.dot(ex.sigmoid(u), A.T), ex.sum(g ** 2) / ex.shape_i(A, 1), u * 2]
+    outputs = [A @ g + c, ex.dot(ex.sigmoid(u), A.T), ex.sum(g**2) / ex.shape_i(A, 1), u * 2]
     fc, fn = both([A, w, v, c], outputs)
     (kernel,) = row_passes(fc)
     assert len(kernel.contractions) == 2 and len(kernel.sums) == 1
@@ -207,8 +208,10 @@ def test_step_by_step_path(rng):
     inputs, outputs = logistic()
     fc, fn = both(inputs, outputs)
     compiled = fc._program.compiled
-    for args in ([rng.standard_normal((300, 7)).T.copy().T, rng.standard_normal(7), rng.choice([-1.0, 1.0], 300)],
-                 [rng.standard_normal((1, 3)), rng.standard_normal(3), np.ones(4)]):
+    for args in (
+        [rng.standard_normal((300, 7)).T.copy().T, rng.standard_normal(7), rng.choice([-1.0, 1.0], 300)],
+        [rng.standard_normal((1, 3)), rng.standard_normal(3), np.ones(4)],
+    ):
         values = dict(zip(compiled.inputs, args))
         for step in compiled.program.steps:
             run_kernel(step, values, compiled.kernel_functions[step.kernel.name], compiled.library.ffi)
@@ -222,9 +225,11 @@ def test_same_bits_on_one_thread(rng):
     f = ex.function(inputs, outputs, backend="c")
     X, w, t = rng.standard_normal((3000, 50)), rng.standard_normal(50), rng.choice([-1.0, 1.0], 3000)
     here = f(X, w, t)
-    code = ("import sys, numpy as np; sys.path.insert(0, '.'); from tests.codegen.test_row_pass import logistic; "
-            "import exprc as ex; d = np.load(sys.argv[1]); f = ex.function(*logistic(), backend='c'); "
-            "c, g = f(d['X'], d['w'], d['t']); np.save(sys.argv[1] + '.out.npy', np.concatenate([[c], g]))")
+    code = (
+        "import sys, numpy as np; sys.path.insert(0, '.'); from tests.codegen.test_row_pass import logistic; "
+        "import exprc as ex; d = np.load(sys.argv[1]); f = ex.function(*logistic(), backend='c'); "
+        "c, g = f(d['X'], d['w'], d['t']); np.save(sys.argv[1] + '.out.npy', np.concatenate([[c], g]))"
+    )
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"row_pass_{os.getpid()}.npz")
     np.savez(path, X=X, w=w, t=t)
     try:

@@ -2,6 +2,7 @@
 print each failure shrunk to a runnable program, and a summary; the exit status is 1 on failures.
 With ``$EXPRC_TEST_FAKE_GPU`` set (see ``tests/ops/_oracle.py``), each graph also runs on
 device="cuda" over the stand-in driver (``1``) or the CUDA emulator (``emulate``)."""
+
 import argparse
 import sys
 
@@ -16,9 +17,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
     parser.add_argument("--max-nodes", type=int, default=10, help="the most nodes a graph draws (default 10)")
     parser.add_argument("--no-shrink", action="store_true", help="report failures as generated")
-    parser.add_argument("--no-cuda", action="store_true",
-                        help="skip the GPU: running each graph there (where there is one) or compiling its "
-                             "CUDA kernels with NVRTC (where NVRTC is installed)")
+    parser.add_argument(
+        "--no-cuda",
+        action="store_true",
+        help="skip the GPU: running each graph there (where there is one) or compiling its "
+        "CUDA kernels with NVRTC (where NVRTC is installed)",
+    )
     parser.add_argument("--minutes", type=float, help="stop after this long, with fewer graphs if need be")
     args = parser.parse_args(argv)
     stand_in = None if args.no_cuda else _stand_in()
@@ -30,9 +34,15 @@ def main(argv=None):
         backends = BACKENDS + ("cuda",)
     else:
         backends = BACKENDS + (() if args.no_cuda else cuda_backends())
-    report = fuzz(args.graphs, args.seed, not args.no_shrink, log=lambda text: print(text, flush=True),
-                  max_nodes=args.max_nodes, backends=backends,
-                  seconds=None if args.minutes is None else 60 * args.minutes)
+    report = fuzz(
+        args.graphs,
+        args.seed,
+        not args.no_shrink,
+        log=lambda text: print(text, flush=True),
+        max_nodes=args.max_nodes,
+        backends=backends,
+        seconds=None if args.minutes is None else 60 * args.minutes,
+    )
     print(report.summary())
     return 1 if report.failures else 0
 

@@ -13,6 +13,7 @@ shape ops, slicing and integer-array indexing, set/inc_subtensor, linear
 algebra, gradients of random scalar costs), builds it and runs it through the
 NumPy reference; a node that does not build or run is drawn again.
 """
+
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -31,8 +32,18 @@ LENGTH_WEIGHTS = (0.04, 0.2, 0.2, 0.2, 0.16, 0.12, 0.08)
 
 UNARY = sorted(n for n in ELEMWISE_FUNCTIONS if n in SCALAR_OPS and SCALAR_OPS[n].nin == 1)
 BINARY = sorted(n for n in ELEMWISE_FUNCTIONS if n in SCALAR_OPS and SCALAR_OPS[n].nin == 2)
-OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "floor_divide": "//",
-             "mod": "%", "power": "**", "less": "<", "greater_equal": ">=", "bitwise_and": "&"}
+OPERATORS = {
+    "add": "+",
+    "subtract": "-",
+    "multiply": "*",
+    "true_divide": "/",
+    "floor_divide": "//",
+    "mod": "%",
+    "power": "**",
+    "less": "<",
+    "greater_equal": ">=",
+    "bitwise_and": "&",
+}
 REDUCTIONS = ("sum", "prod", "max", "min", "mean", "var", "std", "argmax", "argmin", "all", "any")
 FUNCTION_REDUCTIONS = ("logsumexp", "softmax", "log_softmax")
 
@@ -129,8 +140,10 @@ class Case:
             needed.add(name)
             if name in self.nodes:
                 stack.extend(self.nodes[name].args)
-        return self.copy(inputs=[v for v in self.inputs if v.name in needed],
-                         nodes={k: n for k, n in self.nodes.items() if k in needed})
+        return self.copy(
+            inputs=[v for v in self.inputs if v.name in needed],
+            nodes={k: n for k, n in self.nodes.items() if k in needed},
+        )
 
 
 def _value_code(var):
@@ -227,8 +240,9 @@ class _Drawer:
         if b is None:
             scalar = self.choice(("2", "0.5", "-1.5", "3", "1e-3", "True", "0"))
             if op in OPERATORS and self.rng.random() < 0.7:
-                return (f"{{0}} {OPERATORS[op]} {scalar}" if self.rng.random() < 0.6
-                        else f"{scalar} {OPERATORS[op]} {{0}}"), (a,)
+                return (
+                    f"{{0}} {OPERATORS[op]} {scalar}" if self.rng.random() < 0.6 else f"{scalar} {OPERATORS[op]} {{0}}"
+                ), (a,)
             return f"ex.{op}({{0}}, {scalar})", (a,)
         if op in OPERATORS and self.rng.random() < 0.5:
             return f"{{0}} {OPERATORS[op]} {{1}}", (a, b)
@@ -265,8 +279,9 @@ class _Drawer:
         shape = self.types[a][1]
         ndim = len(shape)
         rng = self.rng
-        kind = self.choice(("transpose", "T", "expand", "squeeze", "flatten", "reshape", "broadcast",
-                            "concatenate", "stack"))
+        kind = self.choice(
+            ("transpose", "T", "expand", "squeeze", "flatten", "reshape", "broadcast", "concatenate", "stack")
+        )
         if kind == "transpose" and ndim > 1:
             return f"ex.transpose({{0}}, {tuple(int(i) for i in rng.permutation(ndim))!r})", (a,)
         if kind == "T":
@@ -318,7 +333,7 @@ class _Drawer:
         sub = ", ".join(parts)
         if kind in ("set", "inc"):
             fn = "set_subtensor" if kind == "set" else "inc_subtensor"
-            value = self.choice(("0.5", "2", "{0}[%s] * 2" % sub))
+            value = self.choice(("0.5", "2", "{0}[" + sub + "] * 2"))
             return f"ex.{fn}({{0}}[{sub}], {value})", (a,)
         return f"{{0}}[{sub}]", (a,)
 

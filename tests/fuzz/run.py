@@ -21,6 +21,7 @@ A case fails when:
 (bypassed by one of their arguments), inputs' lengths, layouts and static
 lengths, until no single step keeps it failing.
 """
+
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -51,6 +52,7 @@ def cuda_compile_available():
 
     return nvrtc.unavailable_reason() is None
 
+
 #: Output-level tolerances for the rewrite check: rewrites reorder arithmetic, so errors
 #: may grow through the graph; these catch wrong rules, not rounding.
 REWRITE_RTOL = {"float16": 2e-2, "float32": 2e-3, "float64": 1e-6}
@@ -68,8 +70,12 @@ class Failure:
     message: str
 
     def same(self, other):
-        return other is not None and other.kind == self.kind and other.backend == self.backend and (
-            self.kind != "crash" or self.message.split(":")[0] == other.message.split(":")[0])
+        return (
+            other is not None
+            and other.kind == self.kind
+            and other.backend == self.backend
+            and (self.kind != "crash" or self.message.split(":")[0] == other.message.split(":")[0])
+        )
 
 
 def check_case(case, backends=BACKENDS):
@@ -78,8 +84,11 @@ def check_case(case, backends=BACKENDS):
     inputs, outputs, values = case.build()
     for backend in backends:
         if backend in ("cuda-compile", "cuda"):
-            failure = _cuda_compile(inputs, outputs) if backend == "cuda-compile" else \
-                _cuda_run(case, inputs, outputs, values)
+            failure = (
+                _cuda_compile(inputs, outputs)
+                if backend == "cuda-compile"
+                else _cuda_run(case, inputs, outputs, values)
+            )
             if failure is not None:
                 return failure
             continue
@@ -117,7 +126,8 @@ def _makes_nonfinite(inputs, outputs, values):
 
 
 def _cuda_compile(inputs, outputs):
-    from exprc.codegen.cuda import render as cuda_render, nvrtc
+    from exprc.codegen.cuda import nvrtc
+    from exprc.codegen.cuda import render as cuda_render
     from exprc.codegen.cuda.target import TARGET
     from exprc.codegen.ir.lower import lower
 
@@ -156,15 +166,17 @@ def _cuda_run(case, inputs, outputs, values):
 
 def _device_difference(got, want):
     """What is wrong with ``got``, a GPU's output, against the reference's ``want``; None if nothing."""
-    return _output_difference(got, want, DEVICE_RTOL, absolute=1.0, finite_for_special=False,
-                              labels=("on the GPU", "in the reference"))
+    return _output_difference(
+        got, want, DEVICE_RTOL, absolute=1.0, finite_for_special=False, labels=("on the GPU", "in the reference")
+    )
 
 
 def _rewrite_difference(got, want):
     """What is wrong with ``got``, the simplified graph's output, against ``want``, the graph's
     as written: a finite value where the graph as written overflows is an improvement."""
-    return _output_difference(got, want, REWRITE_RTOL, absolute=1e-3, finite_for_special=True,
-                              labels=("simplified", "as written"))
+    return _output_difference(
+        got, want, REWRITE_RTOL, absolute=1e-3, finite_for_special=True, labels=("simplified", "as written")
+    )
 
 
 def _output_difference(got, want, rtols, absolute, finite_for_special, labels):
@@ -208,8 +220,11 @@ def _candidates(case):
                 yield case.copy(outputs=[arg if o == name else o for o in case.outputs])
         # users of this node read one of its arguments instead
         for arg in dict.fromkeys(node.args):
-            nodes = {k: Node(n.template, tuple(arg if a == name else a for a in n.args)) for k, n in case.nodes.items()
-                     if k != name}
+            nodes = {
+                k: Node(n.template, tuple(arg if a == name else a for a in n.args))
+                for k, n in case.nodes.items()
+                if k != name
+            }
             if name not in case.outputs and any(name in n.args for n in case.nodes.values()):
                 yield case.copy(nodes=nodes)
     for i, var in enumerate(case.inputs):
@@ -221,9 +236,12 @@ def _candidates(case):
         for axis, n in enumerate(var.shape):
             for smaller in (1, 2, n // 2):
                 if 0 < smaller < n:
-                    shape = var.shape[:axis] + (smaller,) + var.shape[axis + 1:]
-                    static = var.static[:axis] + ((smaller if var.static[axis] is not None else None),) + \
-                        var.static[axis + 1:]
+                    shape = var.shape[:axis] + (smaller,) + var.shape[axis + 1 :]
+                    static = (
+                        var.static[:axis]
+                        + ((smaller if var.static[axis] is not None else None),)
+                        + var.static[axis + 1 :]
+                    )
                     changes.append({"shape": shape, "static": static})
         if var.dtype == "float32":
             changes.append({"dtype": "float64"})
@@ -271,8 +289,10 @@ class Report:
         for _, _, failure in self.failures:
             kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
         text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-        return (f"{self.graphs} graphs on back ends {', '.join(self.backends)} (checked against the NumPy reference) "
-                f"in {self.seconds:.0f} s: failures: {text}")
+        return (
+            f"{self.graphs} graphs on back ends {', '.join(self.backends)} (checked against the NumPy reference) "
+            f"in {self.seconds:.0f} s: failures: {text}"
+        )
 
 
 def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10, backends=BACKENDS, seconds=None):
@@ -306,5 +326,7 @@ def fuzz(graphs, seed=0, shrink_failures=True, log=None, max_nodes=10, backends=
 
 
 def describe(case_seed, case, failure):
-    return (f"=== case {case_seed}: {failure.kind} on {failure.backend}\n{failure.message}\n"
-            f"--- as a program:\n{case.code('cuda' if failure.backend == 'cuda' else 'c')}\n")
+    return (
+        f"=== case {case_seed}: {failure.kind} on {failure.backend}\n{failure.message}\n"
+        f"--- as a program:\n{case.code('cuda' if failure.backend == 'cuda' else 'c')}\n"
+    )

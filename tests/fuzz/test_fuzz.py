@@ -1,4 +1,5 @@
 """The short fuzz run of every test run, and the fuzzer's own machinery: shrinking, printing."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Graphs the fuzzer found failing, as it printed them (shrunk), each with what was wrong."""
+
 import numpy as np
 import pytest
 
@@ -18,8 +19,9 @@ def test_float32_rounding_inside_a_kernel_feeding_a_float64_result():
     x8 = ex.tensor("x8", dtype="float64", shape=(None, None))
     v18 = ex.arctan2(ex.cosh(x2), x8)
     f = ex.function([x2, x8], [v18], backend="c", mode="check")
-    x2_value = np.array([[2.484182119369507, 1.331958293914795, -0.29469937086105347, -2.324267625808716]],
-                        dtype="float32")
+    x2_value = np.array(
+        [[2.484182119369507, 1.331958293914795, -0.29469937086105347, -2.324267625808716]], dtype="float32"
+    )
     x8_value = np.array([[-2.012554673918621]], dtype="float64")
     (got,) = f(x2_value, x8_value)
     np.testing.assert_allclose(got, np.arctan2(np.cosh(x2_value), x8_value), rtol=1e-7)
@@ -113,8 +115,14 @@ def test_gpu_outputs_are_compared_with_the_reference_simplified_alike(monkeypatc
     # simplified alike, as mode="check" compares each back end's own program.
     FakeGpu(monkeypatch)
     x0 = Input("x0", "float64", (), (), "contiguous", 3)
-    case = Case([x0], {"v1": Node("{0}.std(axis=None, keepdims=True)", ("x0",)),
-                       "v7": Node("ex.grad({0}.mean(), {1})", ("v1", "x0"))}, ["v7"])
+    case = Case(
+        [x0],
+        {
+            "v1": Node("{0}.std(axis=None, keepdims=True)", ("x0",)),
+            "v7": Node("ex.grad({0}.mean(), {1})", ("v1", "x0")),
+        },
+        ["v7"],
+    )
     assert check_case(case, ("cuda",)) is None
 
 
@@ -123,8 +131,15 @@ def test_float16_rewrites_are_compared_at_float16_precision():
     # "fast" rewrite of log(sigmoid(.)) into -softplus(-.) differs from the graph as written by
     # one float16 ulp, which the rewrite check compared at float64's 1e-6.
     x0 = Input("x0", "float64", (1, 1, 1), (None, None, None), "contiguous", 5)
-    case = Case([x0], {"v3": Node("{0}.any(axis=-2, keepdims=False)", ("x0",)),
-                       "v4": Node("ex.sigmoid({0})", ("v3",)), "v5": Node("ex.log({0})", ("v4",))}, ["v5"])
+    case = Case(
+        [x0],
+        {
+            "v3": Node("{0}.any(axis=-2, keepdims=False)", ("x0",)),
+            "v4": Node("ex.sigmoid({0})", ("v3",)),
+            "v5": Node("ex.log({0})", ("v4",)),
+        },
+        ["v5"],
+    )
     assert check_case(case) is None
 
 
@@ -135,10 +150,16 @@ def test_gpu_float16_results_are_compared_at_float16_precision(monkeypatch):
     FakeGpu(monkeypatch)
     x0 = Input("x0", "bool", (1,), (None,), "contiguous", 1)
     x1 = Input("x1", "float64", (5, 1, 3), (None, None, None), "transposed", 2)
-    case = Case([x0, x1], {"v2": Node("ex.where({0} > 0, {0}, {1})", ("x1", "x0")),
-                           "v3": Node("ex.logical_not({0})", ("v2",)),
-                           "v6": Node("ex.log_softmax({0}, axis=-3)", ("v3",)),
-                           "v8": Node("ex.logsumexp({0}, axis=-3, keepdims=False)", ("v6",))}, ["v8"])
+    case = Case(
+        [x0, x1],
+        {
+            "v2": Node("ex.where({0} > 0, {0}, {1})", ("x1", "x0")),
+            "v3": Node("ex.logical_not({0})", ("v2",)),
+            "v6": Node("ex.log_softmax({0}, axis=-3)", ("v3",)),
+            "v8": Node("ex.logsumexp({0}, axis=-3, keepdims=False)", ("v6",)),
+        },
+        ["v8"],
+    )
     assert check_case(case, ("cuda",)) is None
 
 
@@ -170,8 +191,9 @@ def test_a_constant_unsigned_operand_compiles_without_warnings():
     # compares that unsigned 0 with the accumulator: NVRTC warned (#186), which the fuzzer
     # counts as a failure. The comparison is right as written; the warning is silenced.
     x0 = Input("x0", "int64", (1, 1), (None, None), "contiguous", 1)
-    case = Case([x0], {"v2": Node("ex.isinf({0})", ("x0",)),
-                       "v4": Node("{0}.max(axis=(1,), keepdims=False)", ("v2",))}, ["v4"])
+    case = Case(
+        [x0], {"v2": Node("ex.isinf({0})", ("x0",)), "v4": Node("{0}.max(axis=(1,), keepdims=False)", ("v2",))}, ["v4"]
+    )
     assert check_case(case, ("cuda-compile",)) is None
 
 

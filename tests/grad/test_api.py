@@ -1,5 +1,6 @@
 """ex.grad's options and errors, stop_gradient, higher order (jacobian, hessian, hvp), and
 verify_grad itself (it must fail on a wrong gradient)."""
+
 import warnings
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ def test_gradient_of_shared_subexpression_adds_up():
 def test_grad_with_respect_to_an_intermediate_variable():
     x = ex.vector("x")
     h = ex.sin(x)
-    g = ex.grad((h ** 2).sum(), h)
+    g = ex.grad((h**2).sum(), h)
     np.testing.assert_allclose(g.eval({x: [0.3, 1.0]}), 2 * np.sin([0.3, 1.0]))
 
 
@@ -82,14 +83,14 @@ def test_integer_wrt_is_an_error_naming_it():
 
 def test_consider_constant():
     x = ex.vector("x")
-    y = x ** 2
+    y = x**2
     g = ex.grad((y * x).sum(), x, consider_constant=[y])
     np.testing.assert_array_equal(g.eval({x: [2.0, 3.0]}), [4.0, 9.0])
 
 
 def test_stop_gradient():
     x = ex.vector("x")
-    g = ex.grad((ex.stop_gradient(x ** 2) * x).sum(), x)
+    g = ex.grad((ex.stop_gradient(x**2) * x).sum(), x)
     np.testing.assert_array_equal(g.eval({x: [2.0, 3.0]}), [4.0, 9.0])
     assert ex.stop_gradient(x).eval({x: [1.5]}).tolist() == [1.5]
     assert "stop_gradient(x)" in str(ex.stop_gradient(x) + 1)
@@ -111,7 +112,7 @@ def test_known_grads():
 
 def test_gradient_of_grad_is_the_second_derivative():
     x = ex.scalar("x")
-    d1 = ex.grad(x ** 4, x)
+    d1 = ex.grad(x**4, x)
     d2 = ex.grad(d1, x)
     d3 = ex.grad(d2, x)
     f = ex.function([x], [d1, d2, d3])
@@ -119,8 +120,11 @@ def test_gradient_of_grad_is_the_second_derivative():
 
 
 SECOND_ORDER = {
-    "exp": (ex.exp, (-2, 2)), "log": (ex.log, (0.5, 3)), "tanh": (ex.tanh, (-2, 2)),
-    "sigmoid": (ex.sigmoid, (-3, 3)), "softplus": (ex.softplus, (-3, 3)),
+    "exp": (ex.exp, (-2, 2)),
+    "log": (ex.log, (0.5, 3)),
+    "tanh": (ex.tanh, (-2, 2)),
+    "sigmoid": (ex.sigmoid, (-3, 3)),
+    "softplus": (ex.softplus, (-3, 3)),
     "softmax": (lambda x: ex.softmax(x) * np.arange(1.0, 5.0), (-2, 2)),
     "logsumexp": (lambda x: ex.logsumexp(x, axis=1, keepdims=True), (-2, 2)),
 }
@@ -186,14 +190,14 @@ def test_jacobian_is_one_graph_matching_finite_differences(rng):
 def test_jacobian_of_elementwise_is_diagonal_and_of_scalar_is_grad():
     x = ex.vector("x")
     np.testing.assert_allclose(ex.jacobian(ex.exp(x), x).eval({x: [0.0, 1.0]}), np.diag([1.0, np.e]))
-    np.testing.assert_allclose(ex.jacobian((x ** 2).sum(), x).eval({x: [1.0, 2.0]}), [2.0, 4.0])
+    np.testing.assert_allclose(ex.jacobian((x**2).sum(), x).eval({x: [1.0, 2.0]}), [2.0, 4.0])
     empty = ex.jacobian(ex.exp(x), x).eval({x: np.zeros(0)})
     assert empty.shape == (0, 0)
 
 
 def test_hvp_equals_hessian_times_vector(rng):
     x, v = ex.vector("x"), ex.vector("v")
-    cost = ex.logsumexp(ex.sin(x) * x) + (x ** 4).sum()
+    cost = ex.logsumexp(ex.sin(x) * x) + (x**4).sum()
     f = ex.function([x, v], [ex.hvp(cost, x, v), ex.hessian(cost, x)])
     xv, vv = rng.uniform(-1, 1, 5), rng.uniform(-1, 1, 5)
     hv, h = f(xv, vv)
@@ -231,7 +235,9 @@ def test_verify_grad_fails_on_a_wrong_gradient(rng):
 
 def test_verify_grad_names_the_input_that_is_wrong(rng):
     with pytest.raises(ex.GradientError, match="input 1"):
-        ex.verify_grad(lambda a, b: a.sum() * 2 + WrongSquare()(b), [rng.uniform(1, 2, 3), rng.uniform(1, 2, 2)], rng=rng)
+        ex.verify_grad(
+            lambda a, b: a.sum() * 2 + WrongSquare()(b), [rng.uniform(1, 2, 3), rng.uniform(1, 2, 2)], rng=rng
+        )
 
 
 def test_verify_grad_rejects_integer_points():

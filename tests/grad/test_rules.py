@@ -1,6 +1,7 @@
 """Every differentiable op's gradient against central finite differences (float64, random
 points), on contiguous, strided, transposed and broadcast inputs, through the NumPy back end.
 The C back end runs the same gradient graphs in test_backends.py."""
+
 import numpy as np
 import pytest
 
@@ -9,13 +10,39 @@ from tests.helpers import in_layout
 
 # name -> (domain low, high) for the unary elementwise functions
 UNARY = {
-    "negative": (-3, 3), "abs": (0.2, 3), "exp": (-2, 2), "exp2": (-2, 2), "expm1": (-2, 2),
-    "log": (0.3, 3), "log2": (0.3, 3), "log10": (0.3, 3), "log1p": (-0.5, 3), "sqrt": (0.3, 3),
-    "square": (-3, 3), "sin": (-3, 3), "cos": (-3, 3), "tan": (-1.2, 1.2), "arcsin": (-0.9, 0.9),
-    "arccos": (-0.9, 0.9), "arctan": (-3, 3), "sinh": (-2, 2), "cosh": (-2, 2), "tanh": (-2, 2),
-    "arcsinh": (-3, 3), "arccosh": (1.2, 3), "arctanh": (-0.9, 0.9), "sigmoid": (-4, 4),
-    "softplus": (-4, 4), "erf": (-2, 2), "erfc": (-2, 2), "gammaln": (0.3, 4),
-    "floor": (-3, 3), "ceil": (-3, 3), "trunc": (-3, 3), "rint": (-3, 3), "sign": (-3, 3),
+    "negative": (-3, 3),
+    "abs": (0.2, 3),
+    "exp": (-2, 2),
+    "exp2": (-2, 2),
+    "expm1": (-2, 2),
+    "log": (0.3, 3),
+    "log2": (0.3, 3),
+    "log10": (0.3, 3),
+    "log1p": (-0.5, 3),
+    "sqrt": (0.3, 3),
+    "square": (-3, 3),
+    "sin": (-3, 3),
+    "cos": (-3, 3),
+    "tan": (-1.2, 1.2),
+    "arcsin": (-0.9, 0.9),
+    "arccos": (-0.9, 0.9),
+    "arctan": (-3, 3),
+    "sinh": (-2, 2),
+    "cosh": (-2, 2),
+    "tanh": (-2, 2),
+    "arcsinh": (-3, 3),
+    "arccosh": (1.2, 3),
+    "arctanh": (-0.9, 0.9),
+    "sigmoid": (-4, 4),
+    "softplus": (-4, 4),
+    "erf": (-2, 2),
+    "erfc": (-2, 2),
+    "gammaln": (0.3, 4),
+    "floor": (-3, 3),
+    "ceil": (-3, 3),
+    "trunc": (-3, 3),
+    "rint": (-3, 3),
+    "sign": (-3, 3),
 }
 
 # name -> (fn, domains of x and y); shapes (3, 1) and (4,) broadcast to (3, 4)
@@ -55,16 +82,18 @@ def test_binary_broadcast(rng, name):
 
 
 def test_scalar_operands(rng):
-    ex.verify_grad(lambda x, s: x * s + s ** 2 / (1 + x * x), [uniform(rng, (2, 3)), uniform(rng, ())], rng=rng)
-    ex.verify_grad(lambda x: 2.0 ** x + x ** 3 - 1 / x, [uniform(rng, (5,), 0.5, 2)], rng=rng)
+    ex.verify_grad(lambda x, s: x * s + s**2 / (1 + x * x), [uniform(rng, (2, 3)), uniform(rng, ())], rng=rng)
+    ex.verify_grad(lambda x: 2.0**x + x**3 - 1 / x, [uniform(rng, (5,), 0.5, 2)], rng=rng)
 
 
 def test_where_and_clip(rng):
     cond = rng.random((3, 4)) < 0.5
     ex.verify_grad(lambda a, b: ex.where(cond, a, b), [uniform(rng, (3, 4)), uniform(rng, (4,))], rng=rng)
-    ex.verify_grad(lambda x, lo, hi: ex.clip(x, lo, hi),
-                   [uniform(rng, (3, 4), -3, 3), uniform(rng, (4,), -1.5, -0.5), uniform(rng, (3, 1), 0.5, 1.5)],
-                   rng=rng)
+    ex.verify_grad(
+        lambda x, lo, hi: ex.clip(x, lo, hi),
+        [uniform(rng, (3, 4), -3, 3), uniform(rng, (4,), -1.5, -0.5), uniform(rng, (3, 1), 0.5, 1.5)],
+        rng=rng,
+    )
     ex.verify_grad(lambda x: ex.clip(x, -1.0, None) + ex.clip(x, None, 1.0), [uniform(rng, (6,), -3, 3)], rng=rng)
 
 
@@ -159,8 +188,15 @@ def test_logsumexp_and_softmax_gradients_do_not_overflow():
 
 # --- linear algebra ----------------------------------------------------------------------------
 
-MATMULS = [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)),
-           ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,))]
+MATMULS = [
+    ((3, 4), (4, 2)),
+    ((4,), (4, 2)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((4,), (2, 4, 3)),
+    ((2, 3, 4), (4,)),
+]
 
 
 @pytest.mark.parametrize("shapes", MATMULS, ids=str)
@@ -176,8 +212,11 @@ def test_matmul_batch_axis_of_runtime_length_one(rng):
 def test_dot_outer_tensordot(rng):
     ex.verify_grad(ex.dot, [uniform(rng, (2, 3, 4)), uniform(rng, (5, 4, 2))], rng=rng)
     ex.verify_grad(ex.outer, [uniform(rng, (3,)), uniform(rng, (2, 2))], rng=rng)
-    ex.verify_grad(lambda a, b: ex.tensordot(a, b, axes=([2, 0], [0, 2])),
-                   [uniform(rng, (3, 4, 5)), uniform(rng, (5, 2, 3))], rng=rng)
+    ex.verify_grad(
+        lambda a, b: ex.tensordot(a, b, axes=([2, 0], [0, 2])),
+        [uniform(rng, (3, 4, 5)), uniform(rng, (5, 2, 3))],
+        rng=rng,
+    )
     ex.verify_grad(lambda a, b: ex.tensordot(a, b, axes=0), [uniform(rng, (2,)), uniform(rng, (3,))], rng=rng)
 
 
@@ -191,7 +230,7 @@ SHAPES = {
     "dimshuffle": lambda x: x.dimshuffle(1, "x", 2, 0) ** 2,
     "expand_squeeze": lambda x: ex.squeeze(ex.expand_dims(x, (0, 2)) ** 2, axis=0),
     "flatten": lambda x: ex.flatten(x) ** 2,
-    "concatenate": lambda x: ex.concatenate([x, x ** 2, x[:, :1]], axis=1),
+    "concatenate": lambda x: ex.concatenate([x, x**2, x[:, :1]], axis=1),
     "stack": lambda x: ex.stack([x, ex.sin(x)], axis=1),
     "broadcast_to": lambda x: ex.broadcast_to(x[:, :1, :], (5, 2, 3, 4)) ** 2,
 }
@@ -234,15 +273,17 @@ def test_indexing(rng, name):
 
 def test_dynamic_index_and_scatter_add():
     x, i = ex.vector("x"), ex.lscalar("i")
-    g = ex.grad(x[i:i + 2].sum() + x[[0, 0, 0]].sum(), x)
+    g = ex.grad(x[i : i + 2].sum() + x[[0, 0, 0]].sum(), x)
     np.testing.assert_array_equal(ex.function([x, i], g)([1.0, 2.0, 3.0, 4.0], 1), [3.0, 1.0, 1.0, 0.0])
 
 
 def test_write_gradient_of_value_broadcast(rng):
-    ex.verify_grad(lambda x, y: ex.set_subtensor(x[:, 1:3], y) * x, [uniform(rng, (3, 4)), uniform(rng, (1, 2))],
-                   rng=rng)
-    ex.verify_grad(lambda x, y: ex.inc_subtensor(x[[0, 0, 2]], y) ** 2, [uniform(rng, (3, 4)), uniform(rng, (4,))],
-                   rng=rng)
+    ex.verify_grad(
+        lambda x, y: ex.set_subtensor(x[:, 1:3], y) * x, [uniform(rng, (3, 4)), uniform(rng, (1, 2))], rng=rng
+    )
+    ex.verify_grad(
+        lambda x, y: ex.inc_subtensor(x[[0, 0, 2]], y) ** 2, [uniform(rng, (3, 4)), uniform(rng, (4,))], rng=rng
+    )
 
 
 def test_integer_parts_get_no_gradient(rng):

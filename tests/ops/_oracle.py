@@ -7,6 +7,7 @@ Inputs come from :mod:`tests.helpers` (random values in a chosen memory layout).
 and ``expr.eval``, then compares the result with the NumPy oracle: values, dtype,
 shape, and the static shape exprc inferred when building the graph.
 """
+
 import contextlib
 import warnings
 
@@ -70,6 +71,7 @@ def on_cuda(monkeypatch):
 
     monkeypatch.setattr(ex, "function", function)
 
+
 _backend = ["numpy"]
 
 
@@ -82,6 +84,7 @@ def use_backend(name):
     """Make the op tests compile for back end ``name`` (one of :data:`BACKENDS`)."""
     assert name in BACKENDS, name
     _backend[0] = name
+
 
 FLOATS = ("float32", "float64")
 INTS = ("int32", "int64")
@@ -136,8 +139,11 @@ def assert_same(got, expected, rtol=None, atol=None):
     if expected.dtype.kind == "f":
         default_rtol, default_atol = tolerance(expected.dtype)
         np.testing.assert_allclose(
-            got, expected, rtol=default_rtol if rtol is None else rtol,
-            atol=default_atol if atol is None else atol, equal_nan=True,
+            got,
+            expected,
+            rtol=default_rtol if rtol is None else rtol,
+            atol=default_atol if atol is None else atol,
+            equal_nan=True,
         )
     else:
         np.testing.assert_array_equal(got, expected)

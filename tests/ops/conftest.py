@@ -32,7 +32,6 @@ def pytest_collection_finish(session):
             _oracle.SELECTED.setdefault(item.originalname, []).append(spec.params)
 
 
-
 #: The op tests' fast tier (``-m "not slow"``): of each test function's cases on a back end,
 #: this many, spread evenly over its parameter list (its first case and its last),
 #: stay fast; the rest are marked ``slow``. A compiled case costs a C compile (0.1-0.3 s on

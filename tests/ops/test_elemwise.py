@@ -7,6 +7,7 @@ transposed, strided, stride-0, broadcasting, zero-size, 0-d), and must give
 NumPy's values, dtype and shape. Where NumPy refuses a dtype, exprc must refuse
 it too, when the graph is built, naming the op.
 """
+
 import math
 import operator
 import re
@@ -149,119 +150,140 @@ def astype_case(dtype):
     )
 
 
-CASES = dict([
-    # unary math
-    ufunc("negative", ANY),
-    ufunc("abs", ANY),
-    ufunc("sign", TIES),
-    ufunc("exp", ANY),
-    ufunc("exp2", ANY),
-    ufunc("expm1", ANY),
-    ufunc("log", POSITIVE),
-    ufunc("log2", POSITIVE),
-    ufunc("log10", POSITIVE),
-    ufunc("log1p", ABOVE_MINUS_ONE),
-    ufunc("sqrt", NON_NEGATIVE),
-    ufunc("square", ANY),
-    ufunc("sin", ANY),
-    ufunc("cos", ANY),
-    ufunc("tan", ANY),
-    ufunc("arcsin", CLOSED_UNIT),
-    ufunc("arccos", CLOSED_UNIT),
-    ufunc("arctan", ANY),
-    ufunc("sinh", ANY),
-    ufunc("cosh", ANY),
-    ufunc("tanh", ANY),
-    ufunc("arcsinh", ANY),
-    ufunc("arccosh", AT_LEAST_ONE),
-    ufunc("arctanh", OPEN_UNIT),
-    ufunc("floor", ROUNDING),
-    ufunc("ceil", ROUNDING),
-    ufunc("trunc", ROUNDING),
-    ufunc("rint", ROUNDING),
-    ufunc("round", ROUNDING),
-    ufunc("sigmoid", ANY, oracle=in_float64(lambda x: 1.0 / (1.0 + np.exp(-x)))),
-    ufunc("softplus", ANY, oracle=in_float64(lambda x: np.logaddexp(0.0, x))),
-    ufunc("erf", ANY, oracle=in_float64(pointwise(math.erf))),
-    ufunc("erfc", ANY, oracle=in_float64(pointwise(math.erfc))),
-    # CPython's math.lgamma (the oracle) and the C library's lgamma (compiled code) differ
-    # by tens of ulp where log|Gamma| nears its zeros at 1 and 2.
-    ufunc("gammaln", GAMMA, oracle=in_float64(pointwise(lgamma)), ulps=64),
-    # unary predicates and bit operations
-    ufunc("isnan", SPECIAL),
-    ufunc("isinf", SPECIAL),
-    ufunc("isfinite", SPECIAL),
-    ufunc("logical_not", TIES),
-    ufunc("invert", ANY),
-    # binary arithmetic
-    ufunc("add", ANY, ANY),
-    ufunc("subtract", ANY, ANY),
-    ufunc("multiply", ANY, ANY),
-    ufunc("true_divide", ANY, NONZERO),
-    ufunc("floor_divide", ANY, NONZERO),
-    ufunc("mod", ANY, NONZERO),
-    ufunc("power", BASE, EXPONENT),
-    ufunc("maximum", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("minimum", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("arctan2", TIES, TIES),
-    ufunc("hypot", ANY, ANY),
-    # comparisons and logical / bitwise operations
-    ufunc("equal", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("not_equal", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("less", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("less_equal", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("greater", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("greater_equal", TIES_SPECIAL, TIES_SPECIAL),
-    ufunc("logical_and", TIES, TIES),
-    ufunc("logical_or", TIES, TIES),
-    ufunc("logical_xor", TIES, TIES),
-    ufunc("bitwise_and", ANY, ANY),
-    ufunc("bitwise_or", ANY, ANY),
-    ufunc("bitwise_xor", ANY, ANY),
-    # three inputs
-    ("where", Case("where", ex.where, np.where, (TIES, ANY, ANY), dtypes=("bool", None, None))),
-    ("where_nonbool_condition", Case("where", ex.where, np.where, (TIES, ANY, ANY))),
-    ("clip", Case("clip", ex.clip, np.clip, (TIES_SPECIAL, LOWER, UPPER))),
-    ("clip_lower", Case("maximum", lambda x, lo: ex.clip(x, lo, None), lambda x, lo: np.clip(x, lo, None),
-                        (ANY, TIES))),
-    ("clip_upper", Case("minimum", lambda x, hi: ex.clip(x, None, hi), lambda x, hi: np.clip(x, None, hi),
-                        (ANY, TIES))),
-    # conversions
-    *(astype_case(dtype) for dtype in DTYPES),
-    # other names for the ops above
-    ufunc("absolute", ANY),
-    ufunc("divide", ANY, NONZERO),
-    ufunc("eq", TIES_SPECIAL, TIES_SPECIAL, oracle=np.equal),
-    ufunc("neq", TIES_SPECIAL, TIES_SPECIAL, oracle=np.not_equal),
-    # Python's operators
-    python_operator(operator.neg, "negative", ANY),
-    python_operator(operator.invert, "invert", ANY),
-    python_operator(operator.abs, "abs", ANY),
-    python_operator(operator.add, "add", ANY, ANY),
-    python_operator(operator.sub, "subtract", ANY, ANY),
-    python_operator(operator.mul, "multiply", ANY, ANY),
-    python_operator(operator.truediv, "true_divide", ANY, NONZERO),
-    python_operator(operator.floordiv, "floor_divide", ANY, NONZERO),
-    python_operator(operator.mod, "mod", ANY, NONZERO),
-    # ``**`` is np.power: NumPy's own ``bool_array ** 2`` takes a shortcut through np.square (int8, not int64).
-    python_operator(operator.pow, "power", BASE, EXPONENT, oracle=np.power),
-    python_operator(operator.and_, "bitwise_and", ANY, ANY),
-    python_operator(operator.or_, "bitwise_or", ANY, ANY),
-    python_operator(operator.xor, "bitwise_xor", ANY, ANY),
-    python_operator(operator.lt, "less", TIES_SPECIAL, TIES_SPECIAL),
-    python_operator(operator.le, "less_equal", TIES_SPECIAL, TIES_SPECIAL),
-    python_operator(operator.gt, "greater", TIES_SPECIAL, TIES_SPECIAL),
-    python_operator(operator.ge, "greater_equal", TIES_SPECIAL, TIES_SPECIAL),
-])
+CASES = dict(
+    [
+        # unary math
+        ufunc("negative", ANY),
+        ufunc("abs", ANY),
+        ufunc("sign", TIES),
+        ufunc("exp", ANY),
+        ufunc("exp2", ANY),
+        ufunc("expm1", ANY),
+        ufunc("log", POSITIVE),
+        ufunc("log2", POSITIVE),
+        ufunc("log10", POSITIVE),
+        ufunc("log1p", ABOVE_MINUS_ONE),
+        ufunc("sqrt", NON_NEGATIVE),
+        ufunc("square", ANY),
+        ufunc("sin", ANY),
+        ufunc("cos", ANY),
+        ufunc("tan", ANY),
+        ufunc("arcsin", CLOSED_UNIT),
+        ufunc("arccos", CLOSED_UNIT),
+        ufunc("arctan", ANY),
+        ufunc("sinh", ANY),
+        ufunc("cosh", ANY),
+        ufunc("tanh", ANY),
+        ufunc("arcsinh", ANY),
+        ufunc("arccosh", AT_LEAST_ONE),
+        ufunc("arctanh", OPEN_UNIT),
+        ufunc("floor", ROUNDING),
+        ufunc("ceil", ROUNDING),
+        ufunc("trunc", ROUNDING),
+        ufunc("rint", ROUNDING),
+        ufunc("round", ROUNDING),
+        ufunc("sigmoid", ANY, oracle=in_float64(lambda x: 1.0 / (1.0 + np.exp(-x)))),
+        ufunc("softplus", ANY, oracle=in_float64(lambda x: np.logaddexp(0.0, x))),
+        ufunc("erf", ANY, oracle=in_float64(pointwise(math.erf))),
+        ufunc("erfc", ANY, oracle=in_float64(pointwise(math.erfc))),
+        # CPython's math.lgamma (the oracle) and the C library's lgamma (compiled code) differ
+        # by tens of ulp where log|Gamma| nears its zeros at 1 and 2.
+        ufunc("gammaln", GAMMA, oracle=in_float64(pointwise(lgamma)), ulps=64),
+        # unary predicates and bit operations
+        ufunc("isnan", SPECIAL),
+        ufunc("isinf", SPECIAL),
+        ufunc("isfinite", SPECIAL),
+        ufunc("logical_not", TIES),
+        ufunc("invert", ANY),
+        # binary arithmetic
+        ufunc("add", ANY, ANY),
+        ufunc("subtract", ANY, ANY),
+        ufunc("multiply", ANY, ANY),
+        ufunc("true_divide", ANY, NONZERO),
+        ufunc("floor_divide", ANY, NONZERO),
+        ufunc("mod", ANY, NONZERO),
+        ufunc("power", BASE, EXPONENT),
+        ufunc("maximum", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("minimum", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("arctan2", TIES, TIES),
+        ufunc("hypot", ANY, ANY),
+        # comparisons and logical / bitwise operations
+        ufunc("equal", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("not_equal", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("less", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("less_equal", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("greater", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("greater_equal", TIES_SPECIAL, TIES_SPECIAL),
+        ufunc("logical_and", TIES, TIES),
+        ufunc("logical_or", TIES, TIES),
+        ufunc("logical_xor", TIES, TIES),
+        ufunc("bitwise_and", ANY, ANY),
+        ufunc("bitwise_or", ANY, ANY),
+        ufunc("bitwise_xor", ANY, ANY),
+        # three inputs
+        ("where", Case("where", ex.where, np.where, (TIES, ANY, ANY), dtypes=("bool", None, None))),
+        ("where_nonbool_condition", Case("where", ex.where, np.where, (TIES, ANY, ANY))),
+        ("clip", Case("clip", ex.clip, np.clip, (TIES_SPECIAL, LOWER, UPPER))),
+        (
+            "clip_lower",
+            Case("maximum", lambda x, lo: ex.clip(x, lo, None), lambda x, lo: np.clip(x, lo, None), (ANY, TIES)),
+        ),
+        (
+            "clip_upper",
+            Case("minimum", lambda x, hi: ex.clip(x, None, hi), lambda x, hi: np.clip(x, None, hi), (ANY, TIES)),
+        ),
+        # conversions
+        *(astype_case(dtype) for dtype in DTYPES),
+        # other names for the ops above
+        ufunc("absolute", ANY),
+        ufunc("divide", ANY, NONZERO),
+        ufunc("eq", TIES_SPECIAL, TIES_SPECIAL, oracle=np.equal),
+        ufunc("neq", TIES_SPECIAL, TIES_SPECIAL, oracle=np.not_equal),
+        # Python's operators
+        python_operator(operator.neg, "negative", ANY),
+        python_operator(operator.invert, "invert", ANY),
+        python_operator(operator.abs, "abs", ANY),
+        python_operator(operator.add, "add", ANY, ANY),
+        python_operator(operator.sub, "subtract", ANY, ANY),
+        python_operator(operator.mul, "multiply", ANY, ANY),
+        python_operator(operator.truediv, "true_divide", ANY, NONZERO),
+        python_operator(operator.floordiv, "floor_divide", ANY, NONZERO),
+        python_operator(operator.mod, "mod", ANY, NONZERO),
+        # ``**`` is np.power: NumPy's own ``bool_array ** 2`` takes a shortcut through np.square (int8, not int64).
+        python_operator(operator.pow, "power", BASE, EXPONENT, oracle=np.power),
+        python_operator(operator.and_, "bitwise_and", ANY, ANY),
+        python_operator(operator.or_, "bitwise_or", ANY, ANY),
+        python_operator(operator.xor, "bitwise_xor", ANY, ANY),
+        python_operator(operator.lt, "less", TIES_SPECIAL, TIES_SPECIAL),
+        python_operator(operator.le, "less_equal", TIES_SPECIAL, TIES_SPECIAL),
+        python_operator(operator.gt, "greater", TIES_SPECIAL, TIES_SPECIAL),
+        python_operator(operator.ge, "greater_equal", TIES_SPECIAL, TIES_SPECIAL),
+    ]
+)
 
 #: Other names for an op: the same function or operator as a row above, so tested on fewer layouts.
 ALIASES = {
-    "absolute": "abs", "divide": "true_divide", "eq": "equal", "neq": "not_equal",
-    "op_neg": "negative", "op_invert": "invert", "op_abs": "abs",
-    "op_add": "add", "op_sub": "subtract", "op_mul": "multiply", "op_truediv": "true_divide",
-    "op_floordiv": "floor_divide", "op_mod": "mod", "op_pow": "power",
-    "op_and": "bitwise_and", "op_or": "bitwise_or", "op_xor": "bitwise_xor",
-    "op_lt": "less", "op_le": "less_equal", "op_gt": "greater", "op_ge": "greater_equal",
+    "absolute": "abs",
+    "divide": "true_divide",
+    "eq": "equal",
+    "neq": "not_equal",
+    "op_neg": "negative",
+    "op_invert": "invert",
+    "op_abs": "abs",
+    "op_add": "add",
+    "op_sub": "subtract",
+    "op_mul": "multiply",
+    "op_truediv": "true_divide",
+    "op_floordiv": "floor_divide",
+    "op_mod": "mod",
+    "op_pow": "power",
+    "op_and": "bitwise_and",
+    "op_or": "bitwise_or",
+    "op_xor": "bitwise_xor",
+    "op_lt": "less",
+    "op_le": "less_equal",
+    "op_gt": "greater",
+    "op_ge": "greater_equal",
 }
 PRIMARY = [cid for cid in CASES if cid not in ALIASES]
 
@@ -294,12 +316,16 @@ LAYOUTS = {
     "3d_transposed": [((2, 3, 4), (None, None, None), "transposed")],
     "mixed_layouts": [((3, 4), M, "transposed"), ((3, 4), M, "broadcast"), ((3, 4), M, "strided")],
     "broadcast_static": [
-        ((3, 1), (None, 1), "contiguous"), ((1, 4), (1, None), "strided"), ((3, 1), (3, 1), "transposed"),
+        ((3, 1), (None, 1), "contiguous"),
+        ((1, 4), (1, None), "strided"),
+        ((3, 1), (3, 1), "transposed"),
     ],
     "broadcast_runtime": [((3, 1), M, "contiguous"), ((1, 4), M, "strided"), ((1, 1), M, "contiguous")],
     "matrix_vector": [((3, 4), M, "transposed"), ((4,), (None,), "strided")],
     "rank_mismatch": [
-        ((2, 3, 4), (None, None, None), "strided"), ((3, 1), M, "contiguous"), ((4,), (None,), "strided"),
+        ((2, 3, 4), (None, None, None), "strided"),
+        ((3, 1), M, "contiguous"),
+        ((4,), (None,), "strided"),
     ],
     "0d_matrix": [((), (), "contiguous"), ((3, 4), M, "transposed")],
     "matrix_0d": [((3, 4), M, "strided"), ((), (), "contiguous")],
@@ -310,8 +336,19 @@ LAYOUTS = {
 #: The layouts for one input, and for several (where the inputs also broadcast against each other).
 UNARY_LAYOUTS = ("contiguous", "transposed", "strided", "stride0", "static_shape", "3d_transposed", "zero_size", "0d")
 NARY_LAYOUTS = (
-    "contiguous", "transposed", "strided", "mixed_layouts", "broadcast_static", "broadcast_runtime",
-    "matrix_vector", "rank_mismatch", "0d_matrix", "matrix_0d", "zero_size", "zero_size_broadcast", "0d",
+    "contiguous",
+    "transposed",
+    "strided",
+    "mixed_layouts",
+    "broadcast_static",
+    "broadcast_runtime",
+    "matrix_vector",
+    "rank_mismatch",
+    "0d_matrix",
+    "matrix_0d",
+    "zero_size",
+    "zero_size_broadcast",
+    "0d",
 )
 #: Fewer for the other names of an op.
 ALIAS_LAYOUTS = {1: ("strided", "zero_size", "0d"), 2: ("mixed_layouts", "matrix_vector", "0d_matrix", "zero_size")}
@@ -488,13 +525,15 @@ MIXED_BATCH = Batch("test_mixed_dtypes", lambda **p: _prepare(_mixed_args, **p),
 @pytest.mark.parametrize("cid, dtype0, dtype1", MIXED_PARAMS)
 def test_mixed_dtypes(rng, cid, dtype0, dtype1):
     """Inputs of different dtypes promote as NumPy promotes them (or are refused as NumPy refuses them)."""
-    check_against_numpy(CASES[cid], _mixed_args(rng, cid, dtype0, dtype1),
-                        batch=MIXED_BATCH, cid=cid, dtype0=dtype0, dtype1=dtype1)
+    check_against_numpy(
+        CASES[cid], _mixed_args(rng, cid, dtype0, dtype1), batch=MIXED_BATCH, cid=cid, dtype0=dtype0, dtype1=dtype1
+    )
 
 
 #: The operators, and the functions that have none (a function with an operator builds the same node).
 WITH_SCALARS = [
-    cid for cid, case in CASES.items()
+    cid
+    for cid, case in CASES.items()
     if case.nin >= 2 and (cid.startswith("op_") or (cid not in ALIASES and cid not in ALIASES.values()))
 ]
 SCALAR_PARAMS = [
@@ -516,15 +555,23 @@ def _scalar_args(rng, cid, dtype, position, scalar):
 
 
 #: Compiled back ends build the scalar operands of one op as one program.
-SCALAR_BATCH = Batch("test_python_scalar_operand", lambda **p: _prepare(_scalar_args, **p),
-                     lambda cid, dtype, position, scalar: cid)
+SCALAR_BATCH = Batch(
+    "test_python_scalar_operand", lambda **p: _prepare(_scalar_args, **p), lambda cid, dtype, position, scalar: cid
+)
 
 
 @pytest.mark.parametrize("cid, dtype, position, scalar", SCALAR_PARAMS)
 def test_python_scalar_operand(rng, cid, dtype, position, scalar):
     """A Python scalar in any position is weak, as in NumPy 2: ``float32 * 2.0`` stays float32."""
-    check_against_numpy(CASES[cid], _scalar_args(rng, cid, dtype, position, scalar),
-                        batch=SCALAR_BATCH, cid=cid, dtype=dtype, position=position, scalar=scalar)
+    check_against_numpy(
+        CASES[cid],
+        _scalar_args(rng, cid, dtype, position, scalar),
+        batch=SCALAR_BATCH,
+        cid=cid,
+        dtype=dtype,
+        position=position,
+        scalar=scalar,
+    )
 
 
 @pytest.mark.parametrize(
@@ -587,8 +634,11 @@ def _extreme_args(rng, cid, dtype):
 
 
 #: Compiled back ends build the unary ops of one dtype, a dozen to a program.
-EXTREME_BATCH = Batch("test_extreme_values", lambda **p: _prepare(_extreme_args, **p),
-                      lambda cid, dtype: (dtype, list(CASES).index(cid) // 12))
+EXTREME_BATCH = Batch(
+    "test_extreme_values",
+    lambda **p: _prepare(_extreme_args, **p),
+    lambda cid, dtype: (dtype, list(CASES).index(cid) // 12),
+)
 
 
 @pytest.mark.parametrize("cid, dtype", UNARY_ON_FLOATS)
@@ -598,8 +648,28 @@ def test_extreme_values(cid, dtype):
 
 
 #: Floats that do not fit an integer type, and some that just do.
-BEYOND_INTEGERS = [np.nan, np.inf, -np.inf, 1e20, -1e20, 2.0**63, -(2.0**63), 2.0**64, 2.0**31, -(2.0**31),
-                   -(2.0**31) - 1, 4e9, 70000.5, -200.7, 300.2, -1.0, -3.5, 0.0, 127.9, -128.9]
+BEYOND_INTEGERS = [
+    np.nan,
+    np.inf,
+    -np.inf,
+    1e20,
+    -1e20,
+    2.0**63,
+    -(2.0**63),
+    2.0**64,
+    2.0**31,
+    -(2.0**31),
+    -(2.0**31) - 1,
+    4e9,
+    70000.5,
+    -200.7,
+    300.2,
+    -1.0,
+    -3.5,
+    0.0,
+    127.9,
+    -128.9,
+]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

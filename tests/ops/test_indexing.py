@@ -1,5 +1,6 @@
 """Indexing of the NumPy reference back end against NumPy: basic slicing, integer-array
 indexing, set_subtensor / inc_subtensor, and the errors for indices exprc refuses."""
+
 import numpy as np
 import pytest
 
@@ -17,11 +18,12 @@ class _Index:
         return index
 
 
-I = _Index()
+I = _Index()  # noqa: E741 - reads as NumPy index notation, I[1:, ::2]
 
 
 def _index_id(index):
     """A readable id: ``[1:,::-2]``."""
+
     def part(e):
         if isinstance(e, slice):
             text = ":".join("" if v is None else str(v) for v in (e.start, e.stop, e.step))
@@ -33,6 +35,7 @@ def _index_id(index):
         if isinstance(e, np.ndarray):
             return f"arr{e.tolist()}".replace(" ", "")
         return str(e).replace(" ", "")
+
     parts = index if isinstance(index, tuple) else (index,)
     return "[" + ",".join(part(e) for e in parts) + "]"
 
@@ -59,10 +62,36 @@ def _compare_index(x_value, index, static):
 # --- basic indexing ---------------------------------------------------------------------
 
 BASIC_3D = [
-    I[1], I[-1], I[0, 2], I[1, -2, 3], I[1:3], I[::2], I[::-1], I[-2:], I[:-1, ::-2], I[::-2, 1:, ::3],
-    I[10:], I[-10:2], I[2:1], I[1:-1:-1], I[:, 1], I[:, :, -1], I[None], I[:, None, 1], I[1, None, :, None],
-    I[E], I[E, 1], I[1, E], I[E, None], I[None, E, ::-1], I[0, E, 2], I[:], I[:, :], I[()],
-    I[np.int32(1), np.int64(-1)], I[5:0:-2, :, 1:4:2],
+    I[1],
+    I[-1],
+    I[0, 2],
+    I[1, -2, 3],
+    I[1:3],
+    I[::2],
+    I[::-1],
+    I[-2:],
+    I[:-1, ::-2],
+    I[::-2, 1:, ::3],
+    I[10:],
+    I[-10:2],
+    I[2:1],
+    I[1:-1:-1],
+    I[:, 1],
+    I[:, :, -1],
+    I[None],
+    I[:, None, 1],
+    I[1, None, :, None],
+    I[E],
+    I[E, 1],
+    I[1, E],
+    I[E, None],
+    I[None, E, ::-1],
+    I[0, E, 2],
+    I[:],
+    I[:, :],
+    I[()],
+    I[np.int32(1), np.int64(-1)],
+    I[5:0:-2, :, 1:4:2],
 ]
 
 
@@ -112,12 +141,12 @@ def test_symbolic_int_index_and_slice_bounds():
         (lambda: x[-i], lambda i, j, s: x_value[-i]),
         (lambda: x[:, j], lambda i, j, s: x_value[:, j]),
         (lambda: x[i, j], lambda i, j, s: x_value[i, j]),
-        (lambda: x[i:i + 2], lambda i, j, s: x_value[i:i + 2]),
+        (lambda: x[i : i + 2], lambda i, j, s: x_value[i : i + 2]),
         (lambda: x[i:, j:], lambda i, j, s: x_value[i:, j:]),
         (lambda: x[::s], lambda i, j, s: x_value[::s]),
         (lambda: x[j::s, ::-1], lambda i, j, s: x_value[j::s, ::-1]),
         (lambda: x[i:-1:s, 1], lambda i, j, s: x_value[i:-1:s, 1]),
-        (lambda: x[x.shape[0] - 2:], lambda i, j, s: x_value[x_value.shape[0] - 2:]),
+        (lambda: x[x.shape[0] - 2 :], lambda i, j, s: x_value[x_value.shape[0] - 2 :]),
         (lambda: x[None, i, 1:j], lambda i, j, s: x_value[None, i, 1:j]),
     ]
     for build, oracle in cases:
@@ -152,11 +181,25 @@ def test_symbolic_slice_step_of_zero_when_run():
 # --- integer-array indexing ----------------------------------------------------------------
 
 ADVANCED_3D = [
-    I[[0, 2, 2]], I[[-1, 0]], I[np.array([[0, 1], [3, 0]])], I[[]], I[:, [1, 0, 1]], I[::-1, [2]],
-    I[:, :, [4, 0, -1]], I[[0, 1], [1, 2]], I[[[0], [3]], [0, 2, 1]],      # adjacent arrays stay in place
-    I[:, [0, 1], [1, 4]], I[1:3, [0, 2], [[1], [3]]], I[:, 1, [0, 2]],      # ... after leading slices
-    I[[0, 1], :, [1, 4]], I[[1, 3], ::-1, 2], I[2, :, [[0, 1]]],           # non-adjacent: axes go first
-    I[E, [0, -1]], I[[1, 0], E], I[[0, 1], [1, 2], [3, 4]], I[[2], [0], 1:],
+    I[[0, 2, 2]],
+    I[[-1, 0]],
+    I[np.array([[0, 1], [3, 0]])],
+    I[[]],
+    I[:, [1, 0, 1]],
+    I[::-1, [2]],
+    I[:, :, [4, 0, -1]],
+    I[[0, 1], [1, 2]],
+    I[[[0], [3]], [0, 2, 1]],  # adjacent arrays stay in place
+    I[:, [0, 1], [1, 4]],
+    I[1:3, [0, 2], [[1], [3]]],
+    I[:, 1, [0, 2]],  # ... after leading slices
+    I[[0, 1], :, [1, 4]],
+    I[[1, 3], ::-1, 2],
+    I[2, :, [[0, 1]]],  # non-adjacent: axes go first
+    I[E, [0, -1]],
+    I[[1, 0], E],
+    I[[0, 1], [1, 2], [3, 4]],
+    I[[2], [0], 1:],
     I[np.array([1, 0], dtype=np.int32), 1:3, np.array([4], dtype=np.uint8)],
 ]
 
@@ -170,8 +213,13 @@ def test_integer_array_indexing(index, dtype):
 
 
 AXIS_PLACEMENT_4D = [
-    I[:, [0, 1], :, [2, 3]], I[:, 1, :, [0, 5]], I[::-1, [[0], [2]], 1:4, [1, 2]],   # separated: indexed axes first
-    I[:, [0, 1], [2, 3]], I[1:, :, [0, -1], [[1], [0]]], I[:, 2, [0, 4]], I[..., [1], [5, 0]],  # together: in place
+    I[:, [0, 1], :, [2, 3]],
+    I[:, 1, :, [0, 5]],
+    I[::-1, [[0], [2]], 1:4, [1, 2]],  # separated: indexed axes first
+    I[:, [0, 1], [2, 3]],
+    I[1:, :, [0, -1], [[1], [0]]],
+    I[:, 2, [0, 4]],
+    I[..., [1], [5, 0]],  # together: in place
 ]
 
 
@@ -252,11 +300,23 @@ def _numpy_write(x_value, index, y_value, set_instead_of_inc):
 
 WRITES = [
     # basic indices
-    (I[1:3], "slice"), (I[::2], "slice"), (I[::-1, 1], "row"), (I[-1], "row"), (I[2, -1], "scalar"),
-    (I[:, ::-2], "slice"), (I[E, 0], "row"), (I[5:], "slice"), (I[:], "slice"),
+    (I[1:3], "slice"),
+    (I[::2], "slice"),
+    (I[::-1, 1], "row"),
+    (I[-1], "row"),
+    (I[2, -1], "scalar"),
+    (I[:, ::-2], "slice"),
+    (I[E, 0], "row"),
+    (I[5:], "slice"),
+    (I[:], "slice"),
     # integer arrays, with repeats, negatives and slices
-    (I[[0, 2]], "slice"), (I[[1, 1, 1]], "slice"), (I[[-1, 3]], "slice"), (I[:, [0, 2, 0]], "slice"),
-    (I[[0, 0, 3], [1, 1, 2]], "scalar"), (I[[[0], [3]], [0, 0]], "scalar"), (I[1:, [2, -1]], "slice"),
+    (I[[0, 2]], "slice"),
+    (I[[1, 1, 1]], "slice"),
+    (I[[-1, 3]], "slice"),
+    (I[:, [0, 2, 0]], "slice"),
+    (I[[0, 0, 3], [1, 1, 2]], "scalar"),
+    (I[[[0], [3]], [0, 0]], "scalar"),
+    (I[1:, [2, -1]], "slice"),
 ]
 
 
@@ -293,8 +353,12 @@ def test_writes_with_python_scalars_and_symbolic_indices(op):
     x, i, v = declare("x", x_value), ex.lscalar("i"), ex.lvector("v")
     i_value, v_value = 2, np.array([1, 0, 1])
     for sub, index in [
-        (x[i], I[i_value]), (x[i:, ::-1], I[i_value:, ::-1]), (x[v], I[v_value]),
-        (x[v, 1:], I[v_value, 1:]), (x[:, v[:2]], I[:, v_value[:2]]), (x[-i, v], I[-i_value, v_value]),
+        (x[i], I[i_value]),
+        (x[i:, ::-1], I[i_value:, ::-1]),
+        (x[v], I[v_value]),
+        (x[v, 1:], I[v_value, 1:]),
+        (x[:, v[:2]], I[:, v_value[:2]]),
+        (x[-i, v], I[-i_value, v_value]),
     ]:
         for value in (2, 0.5):
             expr = write(sub, value)
@@ -371,12 +435,15 @@ def test_constant_index_out_of_range(index):
         ex.function([x], x[index], backend=current_backend())(np.zeros((4, 3)))
 
 
-@pytest.mark.parametrize("mask", [
-    pytest.param(lambda x: x > 0, id="symbolic"),
-    pytest.param(lambda x: np.array([True, False, True]), id="numpy"),
-    pytest.param(lambda x: [True, False, True], id="list"),
-    pytest.param(lambda x: ex.bvector("b"), id="bvector"),
-])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        pytest.param(lambda x: x > 0, id="symbolic"),
+        pytest.param(lambda x: np.array([True, False, True]), id="numpy"),
+        pytest.param(lambda x: [True, False, True], id="list"),
+        pytest.param(lambda x: ex.bvector("b"), id="bvector"),
+    ],
+)
 @pytest.mark.backend_independent
 def test_boolean_mask_is_a_clear_error(mask):
     x = ex.vector("x")
@@ -393,11 +460,17 @@ def test_too_many_indices(index):
         ex.matrix("x")[index]
 
 
-@pytest.mark.parametrize("index", [
-    pytest.param(1.0, id="float"), pytest.param(True, id="bool"), pytest.param(I[1.5:], id="float-slice"),
-    pytest.param(I[[0.0, 1.0]], id="float-array"), pytest.param(I[E, E], id="two-ellipses"),
-    pytest.param("a", id="string"),
-])
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(1.0, id="float"),
+        pytest.param(True, id="bool"),
+        pytest.param(I[1.5:], id="float-slice"),
+        pytest.param(I[[0.0, 1.0]], id="float-array"),
+        pytest.param(I[E, E], id="two-ellipses"),
+        pytest.param("a", id="string"),
+    ],
+)
 @pytest.mark.backend_independent
 def test_bad_indices(index):
     with pytest.raises((IndexError, TypeError)):

@@ -1,5 +1,6 @@
 """Linear algebra of the NumPy reference back end against NumPy: dot, matmul / @,
 outer and tensordot, and the errors for operands that do not line up."""
+
 import numpy as np
 import pytest
 
@@ -7,9 +8,18 @@ import exprc as ex
 
 from ._oracle import DTYPES, LAYOUTS, check, checks_in_one_program, current_backend, declare, make, shape_id
 
-DTYPE_PAIRS = [("float32", "float32"), ("float64", "float64"), ("int32", "int32"), ("int64", "int64"),
-               ("float32", "float64"), ("int32", "float32"), ("int64", "float64"), ("bool", "bool"),
-               ("bool", "int32"), ("int32", "int64")]
+DTYPE_PAIRS = [
+    ("float32", "float32"),
+    ("float64", "float64"),
+    ("int32", "int32"),
+    ("int64", "int64"),
+    ("float32", "float64"),
+    ("int32", "float32"),
+    ("int64", "float64"),
+    ("bool", "bool"),
+    ("bool", "int32"),
+    ("int32", "int64"),
+]
 
 
 def _pair_id(pair):
@@ -34,10 +44,23 @@ def _operands(shapes, dtypes, layouts, seed):
 # --- matmul and @ ---------------------------------------------------------------------
 
 MATMUL_SHAPES = [
-    ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((1, 1), (1, 1)),
-    ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((3,), (5, 3, 4)), ((5, 2, 3), (3,)),
-    ((5, 1, 2, 3), (4, 3, 2)), ((1, 2, 3), (6, 3, 1)), ((4, 2, 3), (4, 3, 2)),
-    ((0, 2, 3), (3, 4)), ((2, 0), (0, 3)), ((0,), (0,)), ((2, 3), (3, 0)), ((0, 3), (3,)),
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3, 4)),
+    ((1, 1), (1, 1)),
+    ((5, 2, 3), (3, 4)),
+    ((2, 3), (5, 3, 4)),
+    ((3,), (5, 3, 4)),
+    ((5, 2, 3), (3,)),
+    ((5, 1, 2, 3), (4, 3, 2)),
+    ((1, 2, 3), (6, 3, 1)),
+    ((4, 2, 3), (4, 3, 2)),
+    ((0, 2, 3), (3, 4)),
+    ((2, 0), (0, 3)),
+    ((0,), (0,)),
+    ((2, 3), (3, 0)),
+    ((0, 3), (3,)),
 ]
 
 
@@ -79,9 +102,21 @@ def test_rmatmul_with_a_numpy_array_on_the_left():
 # --- dot ---------------------------------------------------------------------------------
 
 DOT_SHAPES = [
-    ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((), (3,)), ((2, 3), ()), ((), ()),
-    ((2, 3, 4), (4,)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (5, 4, 6)), ((3,), (2, 3, 4)), ((4, 3), (2, 3, 5)),
-    ((0, 3), (3, 4)), ((2, 0), (0, 4)), ((2, 0, 3), (3, 1)),
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3, 4)),
+    ((), (3,)),
+    ((2, 3), ()),
+    ((), ()),
+    ((2, 3, 4), (4,)),
+    ((2, 3, 4), (4, 5)),
+    ((2, 3, 4), (5, 4, 6)),
+    ((3,), (2, 3, 4)),
+    ((4, 3), (2, 3, 5)),
+    ((0, 3), (3, 4)),
+    ((2, 0), (0, 4)),
+    ((2, 0, 3), (3, 1)),
 ]
 
 
@@ -105,8 +140,9 @@ def test_dot_layouts(shapes, layouts):
 
 
 @pytest.mark.parametrize("layouts", [("contiguous", "strided"), ("transposed", "broadcast")], ids="-".join)
-@pytest.mark.parametrize("shapes", [((3,), (4,)), ((2, 2), (3,)), ((), (3,)), ((0,), (3,)), ((2, 3), (0, 2)),
-                                    ((1,), (1,))], ids=_pair_id)
+@pytest.mark.parametrize(
+    "shapes", [((3,), (4,)), ((2, 2), (3,)), ((), (3,)), ((0,), (3,)), ((2, 3), (0, 2)), ((1,), (1,))], ids=_pair_id
+)
 @pytest.mark.parametrize("dtypes", DTYPE_PAIRS, ids="-".join)
 def test_outer(dtypes, shapes, layouts):
     a_value, b_value = _operands(shapes, dtypes, layouts, 44)
@@ -118,10 +154,20 @@ def test_outer(dtypes, shapes, layouts):
 # --- tensordot ---------------------------------------------------------------------------------
 
 TENSORDOTS = [
-    ((2, 3, 4), (3, 4, 5), 2), ((2, 3, 4), (4, 5), 1), ((2, 3), (4,), 0), ((3, 4), (3, 4), 2),
-    ((2, 3, 4), (4, 3, 5), ([1, 2], [1, 0])), ((2, 3, 4), (5, 2), (0, 1)), ((2, 3, 4), (4, 2), ([-1, 0], [0, -1])),
-    ((2, 3), (3, 2), ([], [])), ((3,), (3,), 1), ((), (2, 2), 0), ((0, 3), (3, 2), 1), ((2, 0), (0, 3), 1),
-    ((3, 4), (4, 3), ([1], [0])), ((2, 3, 4), (2, 3, 4), 3),
+    ((2, 3, 4), (3, 4, 5), 2),
+    ((2, 3, 4), (4, 5), 1),
+    ((2, 3), (4,), 0),
+    ((3, 4), (3, 4), 2),
+    ((2, 3, 4), (4, 3, 5), ([1, 2], [1, 0])),
+    ((2, 3, 4), (5, 2), (0, 1)),
+    ((2, 3, 4), (4, 2), ([-1, 0], [0, -1])),
+    ((2, 3), (3, 2), ([], [])),
+    ((3,), (3,), 1),
+    ((), (2, 2), 0),
+    ((0, 3), (3, 2), 1),
+    ((2, 0), (0, 3), 1),
+    ((3, 4), (4, 3), ([1], [0])),
+    ((2, 3, 4), (2, 3, 4), 3),
 ]
 
 
@@ -131,15 +177,17 @@ def _tensordot_id(case):
 
 
 @pytest.mark.parametrize("case", TENSORDOTS, ids=_tensordot_id)
-@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float64", "int32"), ("int64", "int64"), ("bool", "bool")],
-                         ids="-".join)
+@pytest.mark.parametrize(
+    "dtypes", [("float32", "float32"), ("float64", "int32"), ("int64", "int64"), ("bool", "bool")], ids="-".join
+)
 def test_tensordot(dtypes, case):
     a_shape, b_shape, axes = case
     a_value, b_value = _operands((a_shape, b_shape), dtypes, ["contiguous", "contiguous"], 45)
     with checks_in_one_program():
         for static in ("static", "dynamic"):
-            _compare_binary(lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes),
-                            a_value, b_value, static)
+            _compare_binary(
+                lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes), a_value, b_value, static
+            )
 
 
 @pytest.mark.parametrize("layouts", [(la, lb) for la in LAYOUTS for lb in LAYOUTS], ids="-".join)
@@ -149,8 +197,13 @@ def test_tensordot_layouts(layouts):
         for axes in (([1, 2], [1, 0]), 1):
             if axes == 1:
                 b_value = b_value.transpose(0, 2, 1)
-            _compare_binary(lambda a, b: ex.tensordot(a, b, axes), lambda a, b: np.tensordot(a, b, axes),
-                            a_value, b_value, "partial")
+            _compare_binary(
+                lambda a, b: ex.tensordot(a, b, axes),
+                lambda a, b: np.tensordot(a, b, axes),
+                a_value,
+                b_value,
+                "partial",
+            )
 
 
 def test_tensordot_default_axes_is_two():
@@ -177,9 +230,12 @@ def test_product_dtype_is_numpy_dtype(a_dtype, b_dtype):
     a, b = declare("a", a_value), declare("b", b_value)
     feeds = {a: a_value, b: b_value}
     with checks_in_one_program():
-        for expr, expected in [(a @ b, a_value @ b_value), (ex.dot(a, b), np.dot(a_value, b_value)),
-                               (ex.tensordot(a, b, 1), np.tensordot(a_value, b_value, 1)),
-                               (ex.outer(a, b), np.outer(a_value, b_value))]:
+        for expr, expected in [
+            (a @ b, a_value @ b_value),
+            (ex.dot(a, b), np.dot(a_value, b_value)),
+            (ex.tensordot(a, b, 1), np.tensordot(a_value, b_value, 1)),
+            (ex.outer(a, b), np.outer(a_value, b_value)),
+        ]:
             assert expr.dtype == expected.dtype.name
             check(expr, feeds, expected)
 

@@ -1,5 +1,6 @@
 """Reductions of the NumPy reference back end against NumPy: sum, prod, mean, var,
 std, max, min, argmax, argmin, all, any, logsumexp, softmax and log_softmax."""
+
 import numpy as np
 import pytest
 
@@ -61,10 +62,15 @@ AXES_3D = [(None, False), (0, False), (-1, True), ((0, 2), False), ((-1, 0, 1), 
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name,axis,keepdims", [
-    pytest.param(name, axis, keepdims, id=f"{name}-{_axis_id(axis, keepdims)}")
-    for name in REDUCTIONS for axis, keepdims in AXES_3D if _takes(name, axis)
-])
+@pytest.mark.parametrize(
+    "name,axis,keepdims",
+    [
+        pytest.param(name, axis, keepdims, id=f"{name}-{_axis_id(axis, keepdims)}")
+        for name in REDUCTIONS
+        for axis, keepdims in AXES_3D
+        if _takes(name, axis)
+    ],
+)
 def test_reduction_matches_numpy(name, axis, keepdims, dtype):
     """Contiguous, transposed, strided and broadcast inputs."""
     with checks_in_one_program():
@@ -76,12 +82,20 @@ def test_reduction_matches_numpy(name, axis, keepdims, dtype):
 # --- edge shapes: zero-size, 0-d, length 1 -------------------------------------
 
 EDGE_CASES = [
-    ((), None), ((), ()),
-    ((0,), None), ((0,), 0),
-    ((0, 3), None), ((0, 3), 0), ((0, 3), 1), ((0, 3), -1),
-    ((3, 0), 0), ((3, 0), 1),
-    ((1, 1), None), ((1, 1), 0),
-    ((2, 0, 3), (0, 2)), ((2, 0, 3), (1,)),
+    ((), None),
+    ((), ()),
+    ((0,), None),
+    ((0,), 0),
+    ((0, 3), None),
+    ((0, 3), 0),
+    ((0, 3), 1),
+    ((0, 3), -1),
+    ((3, 0), 0),
+    ((3, 0), 1),
+    ((1, 1), None),
+    ((1, 1), 0),
+    ((2, 0, 3), (0, 2)),
+    ((2, 0, 3), (1,)),
 ]
 
 
@@ -98,17 +112,26 @@ def _reduces_empty(shape, axis):
     return any(shape[a] == 0 for a in axes)
 
 
-@pytest.mark.parametrize("name,case", [
-    pytest.param(name, case, id=f"{name}-{_edge_id(case)}")
-    for name in REDUCTIONS for case in EDGE_CASES if _takes(name, case[1])
-])
+@pytest.mark.parametrize(
+    "name,case",
+    [
+        pytest.param(name, case, id=f"{name}-{_edge_id(case)}")
+        for name in REDUCTIONS
+        for case in EDGE_CASES
+        if _takes(name, case[1])
+    ],
+)
 def test_reduction_edge_shapes(name, case):
     """Zero-size, 0-d and length-1 inputs, declared with static lengths and without."""
     shape, axis = case
     build, oracle = REDUCTIONS[name]
     with checks_in_one_program():
-        for dtype, static, keepdims in [("float32", "static", False), ("int64", "dynamic", True),
-                                        ("bool", "static", True), ("float64", "dynamic", False)]:
+        for dtype, static, keepdims in [
+            ("float32", "static", False),
+            ("int64", "dynamic", True),
+            ("bool", "static", True),
+            ("float64", "dynamic", False),
+        ]:
             x_value = make(shape, dtype, rng=np.random.default_rng(2))
             x = declare("x", x_value, static)
             try:
@@ -173,9 +196,7 @@ def test_arg_reduction_rejects_tuple_axis(name):
 @pytest.mark.parametrize("axis", [None, 0, 1], ids=_axis_id)
 @pytest.mark.parametrize("name", ["max", "min", "argmax", "argmin", "sum", "mean", "all", "any"])
 def test_reduction_nan_and_inf(name, axis):
-    x_value = np.array(
-        [[1.0, np.nan, 3.0, -np.inf], [2.0, 2.0, np.inf, 0.0], [5.0, 5.0, -1.0, np.nan]]
-    )
+    x_value = np.array([[1.0, np.nan, 3.0, -np.inf], [2.0, 2.0, np.inf, 0.0], [5.0, 5.0, -1.0, np.nan]])
     with checks_in_one_program():
         _compare(name, x_value, axis, False)
         _compare(name, x_value[:, ::-1], axis, True)
@@ -223,10 +244,13 @@ def test_reduction_static_dtype_is_numpy_dtype(name, dtype):
 # --- var and std: ddof ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape,axis", [
-    pytest.param(shape, axis, id=f"{shape_id(shape)}-{_axis_id(axis)}")
-    for shape, axis in [((4, 3), 0), ((4, 3), None), ((1, 3), 0), ((2, 3), (0, 1)), ((0, 3), 0)]
-])
+@pytest.mark.parametrize(
+    "shape,axis",
+    [
+        pytest.param(shape, axis, id=f"{shape_id(shape)}-{_axis_id(axis)}")
+        for shape, axis in [((4, 3), 0), ((4, 3), None), ((1, 3), 0), ((2, 3), (0, 1)), ((0, 3), 0)]
+    ],
+)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
 @pytest.mark.parametrize("name", ["var", "std"])
 def test_var_std_ddof(name, dtype, shape, axis):
@@ -285,8 +309,10 @@ def _exp_dtype(dtype):
 
 STABLE = {
     "logsumexp": (lambda x, axis: ex.logsumexp(x, axis=axis), lambda x, axis: ref_logsumexp(x, axis)),
-    "logsumexp-keepdims": (lambda x, axis: ex.logsumexp(x, axis=axis, keepdims=True),
-                           lambda x, axis: ref_logsumexp(x, axis, keepdims=True)),
+    "logsumexp-keepdims": (
+        lambda x, axis: ex.logsumexp(x, axis=axis, keepdims=True),
+        lambda x, axis: ref_logsumexp(x, axis, keepdims=True),
+    ),
     "softmax": (lambda x, axis: ex.softmax(x, axis=axis), ref_softmax),
     "log_softmax": (lambda x, axis: ex.log_softmax(x, axis=axis), ref_log_softmax),
 }
@@ -314,11 +340,24 @@ def test_stable_reduction_matches_reference(name, dtype, layout):
             _check_stable(name, x_value, axis, "partial")
 
 
-@pytest.mark.parametrize("shape,axis", [
-    pytest.param(shape, axis, id=f"{shape_id(shape)}-{_axis_id(axis)}")
-    for shape, axis in [((), None), ((), ()), ((1,), 0), ((1, 1), None), ((0, 3), -1), ((0, 3), 0),
-                        ((3, 0), -1), ((3, 0), None), ((0,), 0), ((2, 0, 3), (0, 2))]
-])
+@pytest.mark.parametrize(
+    "shape,axis",
+    [
+        pytest.param(shape, axis, id=f"{shape_id(shape)}-{_axis_id(axis)}")
+        for shape, axis in [
+            ((), None),
+            ((), ()),
+            ((1,), 0),
+            ((1, 1), None),
+            ((0, 3), -1),
+            ((0, 3), 0),
+            ((3, 0), -1),
+            ((3, 0), None),
+            ((0,), 0),
+            ((2, 0, 3), (0, 2)),
+        ]
+    ],
+)
 @pytest.mark.parametrize("static", ["static", "dynamic"])
 @pytest.mark.parametrize("name", list(STABLE))
 def test_stable_reduction_edge_shapes(name, static, shape, axis):

@@ -1,6 +1,7 @@
 """Shape ops of the NumPy reference back end against NumPy: reshape, transpose,
 dimshuffle, expand_dims, squeeze, flatten, concatenate, stack, broadcast_to, the
 constructors (zeros, ones, full and their ..._like), astype, and x.shape / x.size."""
+
 import numpy as np
 import pytest
 
@@ -30,17 +31,28 @@ def _compare_unary(build, oracle, x_value, static="dynamic"):
 # --- reshape ----------------------------------------------------------------------
 
 RESHAPES = [
-    ((2, 3, 4), (6, 4)), ((2, 3, 4), (4, -1)), ((2, 3, 4), (-1,)), ((2, 3, 4), (3, 2, 2, 2)),
-    ((2, 3, 4), (24,)), ((2, 3, 4), (1, -1, 1)), ((6,), (2, 3)), ((6,), (-1, 1)),
-    ((), (1,)), ((), (1, 1)), ((1,), ()), ((1, 1), (-1,)),
-    ((0, 3), (3, 0)), ((0, 3), (-1,)), ((2, 0), (0,)),
+    ((2, 3, 4), (6, 4)),
+    ((2, 3, 4), (4, -1)),
+    ((2, 3, 4), (-1,)),
+    ((2, 3, 4), (3, 2, 2, 2)),
+    ((2, 3, 4), (24,)),
+    ((2, 3, 4), (1, -1, 1)),
+    ((6,), (2, 3)),
+    ((6,), (-1, 1)),
+    ((), (1,)),
+    ((), (1, 1)),
+    ((1,), ()),
+    ((1, 1), (-1,)),
+    ((0, 3), (3, 0)),
+    ((0, 3), (-1,)),
+    ((2, 0), (0,)),
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,new_shape", [
-    pytest.param(s, n, id=f"{shape_id(s)}-to-{'x'.join(map(str, n)) or '0d'}") for s, n in RESHAPES
-])
+@pytest.mark.parametrize(
+    "shape,new_shape", [pytest.param(s, n, id=f"{shape_id(s)}-to-{'x'.join(map(str, n)) or '0d'}") for s, n in RESHAPES]
+)
 def test_reshape(shape, new_shape, dtype):
     for layout, static in LAYOUT_MODES:
         x_value = make(shape, dtype, layout, np.random.default_rng(10))
@@ -96,10 +108,13 @@ def test_reshape_with_a_symbolic_int_input():
 
 
 @pytest.mark.parametrize("static", STATIC)
-@pytest.mark.parametrize("shape,new_shape", [
-    pytest.param(s, n, id=f"{shape_id(s)}-to-{n}")
-    for s, n in [((2, 3), (4, 2)), ((2, 3), (4, -1)), ((0, 3), (0, -1)), ((2, 3), (7,)), ((), (2,))]
-])
+@pytest.mark.parametrize(
+    "shape,new_shape",
+    [
+        pytest.param(s, n, id=f"{shape_id(s)}-to-{n}")
+        for s, n in [((2, 3), (4, 2)), ((2, 3), (4, -1)), ((0, 3), (0, -1)), ((2, 3), (7,)), ((), (2,))]
+    ],
+)
 def test_reshape_to_a_different_size_raises_like_numpy(shape, new_shape, static):
     x_value = make(shape, "float64")
     with pytest.raises(ValueError):
@@ -197,7 +212,9 @@ def test_expand_dims(dtype, layout):
 def test_expand_dims_of_0d_and_zero_size(axis):
     for shape in [(), (0,)]:
         x_value = make(shape, "bool")
-        if len(shape) + (len(axis) if isinstance(axis, tuple) else 1) <= max(axis if isinstance(axis, tuple) else (axis,)):
+        if len(shape) + (len(axis) if isinstance(axis, tuple) else 1) <= max(
+            axis if isinstance(axis, tuple) else (axis,)
+        ):
             continue
         _compare_unary(lambda x: ex.expand_dims(x, axis), lambda a: np.expand_dims(a, axis), x_value)
 
@@ -210,8 +227,18 @@ def test_expand_dims_out_of_range():
         ex.expand_dims(ex.vector("x"), 3)
 
 
-SQUEEZES = [((1, 3, 1), None), ((1, 3, 1), 0), ((1, 3, 1), -1), ((1, 3, 1), (0, 2)), ((1,), None), ((1,), 0),
-            ((1, 1), None), ((0, 1), 1), ((3,), None), ((), None)]
+SQUEEZES = [
+    ((1, 3, 1), None),
+    ((1, 3, 1), 0),
+    ((1, 3, 1), -1),
+    ((1, 3, 1), (0, 2)),
+    ((1,), None),
+    ((1,), 0),
+    ((1, 1), None),
+    ((0, 1), 1),
+    ((3,), None),
+    ((), None),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -255,12 +282,24 @@ def test_flatten(shape, dtype):
 # --- concatenate and stack ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layouts,static", [(("contiguous", "transposed", "strided"), "static"),
-                                            (("broadcast", "strided", "transposed"), "dynamic")],
-                         ids=["contiguous-transposed-strided", "broadcast-strided-transposed"])
-@pytest.mark.parametrize("dtypes", [("float64",) * 3, ("float32",) * 3, ("int32", "int32", "int32"), ("bool",) * 3,
-                                    ("int32", "float32", "int64"), ("bool", "int32", "int32"),
-                                    ("float32", "int64", "bool")], ids="-".join)
+@pytest.mark.parametrize(
+    "layouts,static",
+    [(("contiguous", "transposed", "strided"), "static"), (("broadcast", "strided", "transposed"), "dynamic")],
+    ids=["contiguous-transposed-strided", "broadcast-strided-transposed"],
+)
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        ("float64",) * 3,
+        ("float32",) * 3,
+        ("int32", "int32", "int32"),
+        ("bool",) * 3,
+        ("int32", "float32", "int64"),
+        ("bool", "int32", "int32"),
+        ("float32", "int64", "bool"),
+    ],
+    ids="-".join,
+)
 @pytest.mark.parametrize("axis", [0, 1, -1, -2], ids=lambda a: f"axis={a}")
 def test_concatenate(axis, dtypes, layouts, static):
     rng = np.random.default_rng(16)
@@ -308,13 +347,17 @@ def test_concatenate_errors():
 
 
 @pytest.mark.parametrize("static", STATIC)
-@pytest.mark.parametrize("dtypes", [("float64", "float64"), ("float32", "int32"), ("bool", "int64"), ("int32", "bool")],
-                         ids="-".join)
+@pytest.mark.parametrize(
+    "dtypes", [("float64", "float64"), ("float32", "int32"), ("bool", "int64"), ("int32", "bool")], ids="-".join
+)
 @pytest.mark.parametrize("shape", [(), (3,), (0,), (2, 3), (0, 2)], ids=shape_id)
 def test_stack(shape, dtypes, static):
     rng = np.random.default_rng(18)
-    values = [make(shape, dtypes[0], "strided", rng), make(shape, dtypes[1], "transposed", rng),
-              make(shape, dtypes[0], "broadcast", rng)]
+    values = [
+        make(shape, dtypes[0], "strided", rng),
+        make(shape, dtypes[1], "transposed", rng),
+        make(shape, dtypes[0], "broadcast", rng),
+    ]
     xs = [declare(f"x{i}", v, static) for i, v in enumerate(values)]
     for axis in range(-len(shape) - 1, len(shape) + 1):
         check(ex.stack(xs, axis=axis), dict(zip(xs, values)), np.stack(values, axis=axis))
@@ -339,18 +382,29 @@ def test_stack_errors():
 
 # --- broadcast_to ---------------------------------------------------------------------------
 
-BROADCASTS = [((3,), (4, 3)), ((1,), (5,)), ((1, 3), (2, 4, 3)), ((3, 1), (3, 4)), ((), (2, 2)), ((), ()),
-              ((1,), (0,)), ((0,), (2, 0)), ((2, 3), (2, 3))]
+BROADCASTS = [
+    ((3,), (4, 3)),
+    ((1,), (5,)),
+    ((1, 3), (2, 4, 3)),
+    ((3, 1), (3, 4)),
+    ((), (2, 2)),
+    ((), ()),
+    ((1,), (0,)),
+    ((0,), (2, 0)),
+    ((2, 3), (2, 3)),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,target", [
-    pytest.param(s, t, id=f"{shape_id(s)}-to-{shape_id(t)}") for s, t in BROADCASTS
-])
+@pytest.mark.parametrize(
+    "shape,target", [pytest.param(s, t, id=f"{shape_id(s)}-to-{shape_id(t)}") for s, t in BROADCASTS]
+)
 def test_broadcast_to(shape, target, dtype):
     for layout, static in LAYOUT_MODES:
         x_value = make(shape, dtype, layout, np.random.default_rng(19))
-        got = _compare_unary(lambda x: ex.broadcast_to(x, target), lambda a: np.broadcast_to(a, target), x_value, static)
+        got = _compare_unary(
+            lambda x: ex.broadcast_to(x, target), lambda a: np.broadcast_to(a, target), x_value, static
+        )
         assert got.shape == target
 
 
@@ -430,7 +484,9 @@ LIKES = {
 def test_like_constructors(name, dtype):
     build, oracle, args = LIKES[name]
     rng = np.random.default_rng(20)
-    for i, (shape, out_dtype) in enumerate([(s, d) for s in [(2, 3), (0, 3), ()] for d in [None, "float32", "int64", "bool"]]):
+    for i, (shape, out_dtype) in enumerate(
+        [(s, d) for s in [(2, 3), (0, 3), ()] for d in [None, "float32", "int64", "bool"]]
+    ):
         layout = LAYOUTS[i % len(LAYOUTS)]
         x_value = make(shape, dtype, layout, rng)
         x = declare("x", x_value, STATIC[i % 2])

@@ -1,5 +1,6 @@
 """One case per rewrite rule: it fires on its pattern, gives the expected graph, and the
 compiled result agrees with NumPy computing the graph as written, wherever both are finite."""
+
 import numpy as np
 import pytest
 
@@ -26,7 +27,7 @@ CASES = {
     "add_zero": ([x], 0.0 + x, "x"),
     "subtract_zero": ([x], x - 0, "x"),
     "divide_or_power_by_one": ([x], x / 1.0, "x"),
-    "double_negation": ([x], -(-x), "x"),
+    "double_negation": ([x], -(-x), "x"),  # noqa: B002 - on purpose
     "multiply_by_minus_one": ([x], x * -1.0, "-x"),
     "subtract_from_zero": ([x], 0.0 - x, "-x"),
     "add_negation": ([x, y], x + (-y), "x - y"),

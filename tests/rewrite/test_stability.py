@@ -1,5 +1,6 @@
 """Naive formulas where NumPy overflows or loses every digit: compiled, they give the right,
 finite value (the reference values are computed by hand, not by the naive formula)."""
+
 import math
 
 import numpy as np
