@@ -14,8 +14,9 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from . import backends, check
-from .graph import Constant, Variable, flatten, graph_inputs, substitute, toposort, unflatten
-from .printing import format_value, infix_texts, to_infix
+from .graph import Constant, Variable, flatten, graph_inputs, substitute, unflatten
+from .printing import to_infix
+from .reference import ReferenceProgram
 from .remembered import rewrite_remembered
 from .rewrite import RewriteReport, check_mode
 from .shapes import ShapeError, fmt_shape
@@ -437,63 +438,6 @@ def _owned(array, shared=False):
     if shared or array.base is not None or not array.flags.writeable:
         return array.copy()
     return array
-
-
-class ReferenceProgram:
-    """Runs a graph node by node through each op's NumPy reference, freeing values after their last use.
-
-    It writes nothing in place: ``in_place`` is accepted and ignored."""
-
-    def __init__(self, inputs, outputs, in_place=()):
-        self.inputs, self.outputs = inputs, outputs
-        self.order = toposort(outputs)
-        last_use = {}
-        for step, node in enumerate(self.order):
-            for var in node.inputs:
-                last_use[var] = step
-        keep = set(outputs)
-        self.free_after = [[] for _ in self.order]
-        for var, step in last_use.items():
-            if var not in keep and var.owner is not None:
-                self.free_after[step].append(var)
-
-    def run(self, arrays):
-        values = dict(zip(self.inputs, arrays))
-        with np.errstate(all="ignore"):
-            for node, dead in zip(self.order, self.free_after):
-                args = [_value(v, values) for v in node.inputs]
-                try:
-                    results = node.op.perform(node, args)
-                except Exception as err:
-                    shapes = ", ".join(f"{to_infix(v)}: {format_value(a)}" for v, a in zip(node.inputs, args))
-                    err.add_note(f"while computing {to_infix(node.outputs[0])} ({node.op.debug_name()}) from {shapes}")
-                    raise
-                for var, result in zip(node.outputs, results):
-                    values[var] = result
-                for var in dead:
-                    del values[var]
-        return [_value(v, values) for v in self.outputs]
-
-    def listing(self):
-        infix = infix_texts(self.outputs)
-        names = {v: (v.name or f"x{i}") for i, v in enumerate(self.inputs)}
-        lines = [f"# inputs: {', '.join(f'{names[v]}: {v.type}' for v in self.inputs)}"]
-        for step, node in enumerate(self.order):
-            for k, out in enumerate(node.outputs):
-                names[out] = f"t{step}" + (f"_{k}" if len(node.outputs) > 1 else "")
-            args = ", ".join(names.get(v, infix[v]) for v in node.inputs)
-            targets = ", ".join(names[o] for o in node.outputs)
-            lines.append(f"{targets} = {node.op.debug_name()}({args})  # {infix[node.outputs[0]]}")
-        lines.append(f"return {', '.join(names.get(v, infix[v]) for v in self.outputs)}")
-        return "\n".join(lines)
-
-
-def _value(var, values):
-    if isinstance(var, Constant):
-        return var.python_value() if var.type.weak else var.value
-    value = values[var]
-    # Weak values enter NumPy as Python scalars so NumPy applies its weak-scalar promotion.
-    return value.item() if var.type.weak else value
 
 
 def function(
