@@ -27,6 +27,7 @@ FRONT_END = (
     "exprc.version",
     "exprc.backends",
     "exprc.reference",
+    "exprc.graph_format",
 )
 IR = ("exprc.codegen.ir",)
 CFAMILY = ("exprc.codegen.cfamily",)
@@ -44,6 +45,7 @@ MAY_IMPORT = {
     # commands and facades over one package of codegen each
     "exprc.cache": CACHE,
     "exprc.cuda": FRONT_END + ("exprc.codegen.cuda",),
+    "exprc.threads": ("exprc.codegen.c",),
     "exprc.demo": ("exprc",),
     "exprc": ("exprc.",),
     "exprc.codegen": (),
