@@ -298,8 +298,9 @@ static inline {T} exprc_mod_{S}({T} a, {T} b)
     },
     "exprc_power_{S}": {
         "i": """\
-/* {S} power by squaring, wrapping on overflow as NumPy does. NumPy raises for a
-   negative exponent; here it gives the truncated result (0 unless |base| is 1). */
+/* {S} power by squaring, wrapping on overflow as NumPy does. Kernels get only exponents
+   known not to be negative (NumPy raises for those: such a power stays a NumPy step); the
+   truncated result (0 unless |base| is 1) is there for the rest of the type's range. */
 static inline {T} exprc_power_{S}({T} base, {T} exponent)
 {{
     if (exponent < 0) {{

@@ -94,6 +94,8 @@ class Target:
             return None
         if any(d not in self.dtypes for d in signature[0]) or not self.has_op(op.name, signature[0][0]):
             return None
+        if op.name == "power" and not _nonnegative_exponent(node, signature[0][1]):
+            return None
         return signature
 
     def reduce_signature(self, node: Apply) -> str | None:
@@ -118,6 +120,18 @@ class Target:
         if self.is_elementwise(node):
             return self.elemwise_signature(node) is not None
         return self.reduce_signature(node) is not None
+
+
+def _nonnegative_exponent(node: Apply, loop_dtype: str) -> bool:
+    """Whether an integer power's exponent is known never to be negative: NumPy raises for a
+    negative one, which a kernel cannot, so such a power stays a NumPy step (which raises)."""
+    if np.dtype(loop_dtype).kind != "i":
+        return True
+    exponent = node.inputs[1]
+    if np.dtype(exponent.dtype).kind in "bu":
+        return True
+    value = getattr(exponent, "value", None)  # a Constant's value; None for computed exponents
+    return value is not None and bool(np.all(np.asarray(value) >= 0))
 
 
 def _python_type(var: TensorVariable) -> np.dtype | type | None:

@@ -618,6 +618,21 @@ def test_division_by_zero(cid, dtype):
     np.testing.assert_array_equal(np.signbit(got), np.signbit(expected), err_msg="signs of zeros and infinities")
 
 
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64"])
+def test_integer_power_with_a_negative_exponent_raises(dtype):
+    """NumPy raises for an integer power with a negative exponent; so does every back end,
+    also when the power is fused with other ops (it then stays a NumPy step)."""
+    a, b = ex.vector("a", dtype), ex.vector("b", dtype)
+    f = ex.function([a, b], a**b + a, backend=current_backend())
+    x = np.array([2, 3, -2, 1], dtype=dtype)
+    with pytest.raises(ValueError, match="Integers to negative integer powers are not allowed"):
+        f(x, np.array([1, -1, 2, 0], dtype=dtype))
+    exponent = np.array([0, 3, 2, 5], dtype=dtype)
+    np.testing.assert_array_equal(f(x, exponent), x**exponent + x)
+    constant = ex.function([a], a**3 + a, backend=current_backend())  # a known exponent stays fused
+    np.testing.assert_array_equal(constant(x), x**3 + x)
+
+
 EXTREMES = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 1e-5, -1e-5, 30.0, -30.0, 100.0, -100.0, 1e30, -1e30]
 #: Unary cases NumPy computes on floats; casts of nan and inf to uint32 and uint64 follow no
 #: rule in NumPy (its scalar and array casts disagree), so left out.
