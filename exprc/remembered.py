@@ -12,13 +12,13 @@ See docs/internals/rewrite-engine.md and docs/internals/disk-cache.md.
 (['x'], ['multiply_by_one'])
 """
 
-import pickle
 from functools import cache
 from pathlib import Path
 
 from .codegen.cache.disk import DiskCache, cache_key, sha256
 from .codegen.cache.memo import Memo
-from .graph import Constant, Variable, canonical_text, flatten, unflatten
+from .graph import canonical_text
+from .graph_format import GraphFormatError, dumps, loads
 from .rewrite import RewriteReport, rewrite
 from .version import __version__
 
@@ -27,8 +27,8 @@ MEMO_SIZE = 256
 
 _memo = None  # a Memo, made on first use
 
-#: Changes when what an entry holds changes.
-FORMAT = "exprc-rewritten-graph-1"
+#: Changes when what an entry holds changes (2: exprc.graph_format's JSON; 1, pickle, is never read).
+FORMAT = "exprc-rewritten-graph-2"
 
 
 def rewrite_remembered(leaves, outputs, mode, report):
@@ -82,24 +82,20 @@ def _load(cache, key, leaves):
     if found is None:
         return None
     try:
-        entries, picks, fired = pickle.loads(found[0].read_bytes())
-        entries = [leaves[e[1]] if isinstance(e, tuple) and e[0] == "leaf" else e for e in entries]
-        return unflatten(entries, picks), fired
-    except Exception:  # noqa: BLE001 - an entry that cannot be read back is only a miss
-        return None
+        return loads(found[0].read_bytes(), leaves)
+    except (OSError, GraphFormatError):
+        return None  # damaged or hostile: only a miss, rewritten and stored over
 
 
 def _store(cache, key, leaves, rewritten, fired):
-    entries, picks = flatten(rewritten)
-    position = {v: i for i, v in enumerate(leaves)}
-    if any(isinstance(e, Variable) and not isinstance(e, Constant) and e not in position for e in entries):
-        return  # a leaf not among ``leaves`` (a rewrite never adds one): nothing to rebuild it over
-    entries = [("leaf", position[e]) if isinstance(e, Variable) and e in position else e for e in entries]
     try:
-        data = pickle.dumps((entries, picks, list(fired)), protocol=pickle.HIGHEST_PROTOCOL)
+        data = dumps(rewritten, leaves, fired)
+    except GraphFormatError:
+        return  # an op the format cannot describe: the next process rewrites again
+    try:
         with cache.locked(key):
             cache.store(key, data, suffix=".graph")
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+    except OSError:
         pass  # not remembered on disk; the next process rewrites again
 
 
