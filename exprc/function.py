@@ -20,7 +20,7 @@ from .reference import ReferenceProgram
 from .remembered import rewrite_remembered
 from .rewrite import RewriteReport, check_mode
 from .shapes import ShapeError, fmt_shape
-from .shared import SharedVariable
+from .shared import SharedVariable, locks_of
 from .tensor import OPERATIONS, TensorLike, TensorVariable, _describe, _expected, as_tensor, convert_input
 
 
@@ -241,6 +241,10 @@ class Function:
         program_class = _program_class(backend)
         self._program = program_class(program_inputs, program_outputs, in_place)
         self._program = check.wrap(self.mode, program_class, self._program, program_inputs, program_outputs, backend)
+        # The input positions whose arrays the program may write an update into.
+        self._overwritten = sorted(set(getattr(self._program, "in_place", {}).values()))
+        # A call holds the locks of every shared variable it reads or updates (see _call_with_state).
+        self._locks = locks_of(self.implicit + [var for var, _ in updates])
         direct = getattr(self._program, "direct", None)
         self._stateful = bool(self.implicit or updates)
         self._direct = direct[self._single and not self._stateful] if direct else None
@@ -371,13 +375,32 @@ class Function:
 
     def _call_with_state(self, args, kwargs):
         """A call that reads shared variables or writes updates: every output and every new
-        value is computed from the values before the call, then the updates are written."""
+        value is computed from the values before the call, then the updates are written.
+
+        The call holds the locks of those variables (taken in one global order, so two calls
+        cannot deadlock) from reading their values until the updates are written: calls
+        updating a variable are atomic with respect to each other, and a call that reads one
+        never sees an update half written (an update may be computed in place, into the
+        very array a reader would read)."""
         if kwargs or not self._all_exact(args):
             values = self._bind(args, kwargs)
             args = [
                 convert_input(v, x, self.allow_input_downcast, i) for i, (v, x) in enumerate(zip(self.inputs, values))
             ]
+        held = []
+        try:
+            for lock in self._locks:
+                lock.acquire()
+                held.append(lock)
+            return self._run_with_state(args)
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    def _run_with_state(self, args):
         arrays = list(args) + [v._value for v in self.implicit]
+        if self._overwritten:
+            _no_write_over_aliases(arrays, self._overwritten)
         results = self._direct(arrays) if self._direct is not None else None
         if results is None:
             results = self._program.run(arrays)
@@ -428,6 +451,20 @@ def _calling(method):
         "__qualname__": Function.__qualname__,
     }
     return type("Function", (Function,), namespace)
+
+
+def _no_write_over_aliases(arrays, overwritten):
+    """Make ``arrays[i]``, for ``i`` in ``overwritten`` (the arrays a program may compute an
+    update into), a read-only view where it may share memory with another of ``arrays``
+    (two borrowed shared variables, a borrowed input): the program then computes that
+    update into a fresh array, as writing over memory another input reads would change
+    what it reads. ``np.may_share_memory`` compares bounds only: cheap, and never misses."""
+    for i in overwritten:
+        target = arrays[i]
+        if any(j != i and np.may_share_memory(target, other) for j, other in enumerate(arrays)):
+            view = target.view()
+            view.flags.writeable = False
+            arrays[i] = view
 
 
 def _owned(array, shared=False):

@@ -15,6 +15,8 @@ array([1., 1., 1.])
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,12 +32,15 @@ class SharedVariable(TensorVariable):
     """A tensor leaf holding a value; see :func:`shared`."""
 
     # _host: the value in host memory (None while the device mirror is newer);
-    # _device: the device mirror (any array with .get(), as the GPU back end gives), or None.
-    __slots__ = ("_host", "_device")
+    # _device: the device mirror (any array with .get(), as the GPU back end gives), or None;
+    # _lock: held by a call that reads or updates the variable, and by get_value and set_value;
+    # _order: the creation number, the order in which a call takes several variables' locks.
+    __slots__ = ("_host", "_device", "_lock", "_order")
 
     def __init__(self, type, value, name=None):
         super().__init__(type, name=name)
         self._host, self._device = value, None
+        self._lock, self._order = threading.RLock(), next(_created)
 
     @property
     def _value(self):
@@ -70,7 +75,8 @@ class SharedVariable(TensorVariable):
         >>> ex.shared([1.0, 2.0]).get_value()
         array([1., 2.])
         """
-        return self._value if borrow else self._value.copy()
+        with self._lock:  # not a copy of an update half written
+            return self._value if borrow else self._value.copy()
 
     def set_value(self, value: ArrayLike, borrow: bool = False) -> None:
         """Replace the value. It must fit the variable's type: the dtype (a lossless
@@ -86,13 +92,31 @@ class SharedVariable(TensorVariable):
         ...
         exprc.shapes.ShapeError: shared variable 'w': expected shape (2,), got (3,): axis 0 must have length 2; give ex.shared(..., shape=(None,)) for a length that may change
         """
-        self._value = _checked(self, value, copy=not borrow)
+        array = _checked(self, value, copy=not borrow)
+        with self._lock:  # after any call updating the variable, never in the middle of one
+            self._value = array
 
     def __reduce__(self):
         # Identity matters (a function's updates name this object), so a pickle of a shared
         # variable and a function using it must come back as one object: pickle's memo
         # sees to that as long as both are in the same pickle.
         return (_rebuild, (self.type, self._value, self.name))
+
+
+#: Numbers shared variables in creation order (``next`` on it is atomic).
+_created = itertools.count()
+
+
+def locks_of(variables: Sequence[SharedVariable]) -> list[threading.RLock]:
+    """The locks of ``variables`` (each once), in the one order every call takes them, so
+    that two calls waiting on each other's variables cannot both hold some.
+
+    >>> import exprc as ex
+    >>> a, b = ex.shared(1.0), ex.shared(2.0)
+    >>> locks_of([b, a, b]) == [a._lock, b._lock]
+    True
+    """
+    return [v._lock for v in sorted(set(variables), key=lambda v: v._order)]
 
 
 def _rebuild(type, value, name):
