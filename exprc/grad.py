@@ -14,7 +14,10 @@ is an ordinary graph, so it can be compiled, simplified, or differentiated again
 array([2., 4.])
 
 Integer and boolean variables have no gradient: a path through them (or
-through ``argmax``, a comparison, :func:`stop_gradient`) carries none.
+through ``argmax``, a comparison, :func:`stop_gradient`) carries none. A
+gradient that is zero whatever the inputs (through ``//``, ``floor``, ``sign``)
+is kept out of the graph: it is dropped where it would be added, and the nodes
+it alone would reach are not differentiated (see docs/gradients.md).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ import numpy as np
 
 from .dtypes import is_float
 from .graph import Apply, Constant, Op, Variable, toposort
+from .ops.elemwise import Elemwise
 from .ops.indexing import set_subtensor
 from .ops.markers import StopGradient, stop_gradient  # noqa: F401 - exprc.grad's own marker
-from .ops.shape import broadcast_to, expand_dims, reshape, size, zeros, zeros_like
+from .ops.shape import BroadcastTo, DimShuffle, Reshape, broadcast_to, expand_dims, reshape, size, zeros, zeros_like
 from .printing import ATOM, call_text, to_infix
 from .shapes import fmt_shape
 from .tensor import TensorLike, TensorType, TensorVariable, as_tensor, constant
@@ -173,6 +177,8 @@ def grad(
             connected.update(o for o in node.outputs if o not in constants and is_float(o.dtype))
 
     contributions = {var: [g] for var, g in seeds.items()}
+    # Variables reached only by symbolic zeros so far: connected, with no term to add.
+    zero = set()
     totals = {}
 
     def total(var):
@@ -188,9 +194,12 @@ def grad(
         if not any(v in connected and v not in constants for v in node.inputs):
             continue
         output_grads = [total(o) for o in node.outputs]
-        if all(g is None for g in output_grads):
+        only_zeros = all(g is None for g in output_grads)
+        if only_zeros and not any(o in zero for o in node.outputs):
             continue
         output_grads = [g if g is not None else zeros_like(o) for g, o in zip(output_grads, node.outputs)]
+        # With zeros only, the rule still runs (its result is dropped) to say which inputs
+        # it connects: a gradient is linear in the output gradients, so all of them are 0.
         input_grads = node.op.grad(node, output_grads)
         if len(input_grads) != len(node.inputs):
             raise TypeError(
@@ -200,17 +209,42 @@ def grad(
         for var, g in zip(node.inputs, input_grads):
             if g is None or var not in connected or (var in constants and var not in wrt_list):
                 continue
-            contributions.setdefault(var, []).append(_check_input_grad(node, var, g))
+            g = _check_input_grad(node, var, g)
+            if only_zeros or is_symbolic_zero(g):
+                zero.add(var)
+            else:
+                contributions.setdefault(var, []).append(g)
 
     results = []
     for w in wrt_list:
         g = total(w)
-        if g is None:
+        if g is None and w in zero:
+            g = zeros_like(w)
+        elif g is None:
             g = _disconnected(cost, w, disconnected_inputs, return_disconnected)
         elif g.dtype != w.dtype:
             g = g.astype(w.dtype)
         results.append(g)
     return rebuild(results)
+
+
+def is_symbolic_zero(var: TensorVariable) -> bool:
+    """Whether ``var`` is zero whatever the inputs: a constant whose elements are all 0,
+    possibly broadcast, reshaped, shuffled or cast (what ``zeros_like`` builds).
+
+    >>> import exprc as ex
+    >>> is_symbolic_zero(ex.zeros_like(ex.matrix("m"))), is_symbolic_zero(ex.matrix("m") * 0)
+    (True, False)
+    """
+    while var.owner is not None:
+        op = var.owner.op
+        if not (
+            isinstance(op, (BroadcastTo, DimShuffle, Reshape))
+            or (isinstance(op, Elemwise) and op.scalar_op.name.startswith("astype_"))
+        ):
+            return False
+        var = var.owner.inputs[0]
+    return isinstance(var, Constant) and not np.any(var.value)
 
 
 def _disconnected(cost, w, disconnected_inputs, return_disconnected):
