@@ -156,6 +156,8 @@ def test_a_borrowed_input_aliasing_the_updated_variable(backend, view):
     total = f(arg)
     np.testing.assert_array_equal(total, arg_before.sum())
     np.testing.assert_array_equal(w.get_value(), before * 3.0 + arg_before[::-1])
+    if backend == "c":  # computed into a fresh array, not over the argument's memory
+        assert not np.shares_memory(w.get_value(borrow=True), own)
 
 
 def test_the_c_back_end_agrees_with_the_numpy_back_end_on_aliases():

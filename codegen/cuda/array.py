@@ -10,6 +10,8 @@ See docs/internals/cuda-back-end.md.
 (None, (4, 12))
 """
 
+import math
+
 import numpy as np
 
 from exprc.codegen.cuda import dlpack, recording
@@ -19,6 +21,9 @@ CAI_VERSION = 3
 
 #: The stream the protocols name as having work pending: the legacy default stream.
 LEGACY_STREAM = 1
+
+#: The most elements, and bytes, an array or an index space may have: NumPy's limit, the largest ``intp``.
+MAX_SIZE = int(np.iinfo(np.intp).max)
 
 
 class _Flags:
@@ -189,6 +194,39 @@ def _contiguous(shape, strides, itemsize):
     return True
 
 
+def spans(arrays):
+    """``(start, end)`` of the device memory each of ``arrays`` covers (``end`` excluded;
+    an empty span for an empty array or a value that is not a device array)."""
+    out = []
+    for a in arrays:
+        if not isinstance(a, DeviceArray) or a.size == 0:
+            out.append((0, 0))
+            continue
+        low, high = a.extent()
+        out.append((a.ptr + low, a.ptr + high))
+    return out
+
+
+def overlapping(arrays, positions=None):
+    """Whether any of ``arrays`` at ``positions`` (default: all) may share memory with another
+    of ``arrays``: their spans overlap (bounds only, as ``np.may_share_memory``; never
+    misses, may see overlap between interleaved views that do not share an element).
+
+    >>> x = DeviceArray(4096, (4,), "float64")
+    >>> overlapping([x, x.view((2,), (8,), 16)]), overlapping([x, x.view((2,), (8,), 32)])
+    (True, False)
+    """
+    bounds = spans(arrays)
+    for i in range(len(arrays)) if positions is None else positions:
+        start, end = bounds[i]
+        if start == end:
+            continue
+        for j, (other_start, other_end) in enumerate(bounds):
+            if j != i and other_start < end and start < other_end:
+                return True
+    return False
+
+
 # --- making arrays --------------------------------------------------------------------------
 
 
@@ -202,6 +240,11 @@ def empty(shape, dtype, order="C", device_id=0):
 
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in shape)
+    if math.prod(shape) * dtype.itemsize > MAX_SIZE:
+        raise ValueError(
+            f"array is too big; `arr.size * arr.dtype.itemsize` is larger than the maximum possible size: "
+            f"a {dtype.name} array of shape {shape}"
+        )
     strides = _c_strides(shape, dtype.itemsize)
     if order == "F":
         strides = _c_strides(shape[::-1], dtype.itemsize)[::-1]
@@ -228,6 +271,20 @@ def to_device(value, device_id=0):
         _copy_to_device(out.ptr, host, device_id)
     recording.note_upload(out)
     return out
+
+
+def to_device_broadcast(host, device_id=0):
+    """NumPy array ``host`` on the device, where its axes of stride 0 (a broadcast, as
+    ``np.broadcast_to`` makes) keep stride 0: only the distinct elements are copied over.
+
+    >>> to_device_broadcast(np.broadcast_to(np.ones(3), (2**40, 3))).strides  # doctest: +SKIP
+    (0, 8)
+    """
+    repeated = [s == 0 and n > 1 for n, s in zip(host.shape, host.strides)]
+    if not any(repeated):
+        return to_device(host, device_id)
+    compact = to_device(host[tuple(slice(0, 1) if r else slice(None) for r in repeated)], device_id)
+    return compact.view(host.shape, tuple(0 if r else s for r, s in zip(repeated, compact.strides)))
 
 
 def from_cuda_array_interface(obj, device_id=0):

@@ -14,6 +14,7 @@ array([0., 2., 4.])
 
 import numpy as np
 
+from exprc.codegen.cuda.array import overlapping
 from exprc.function import Function, _check_update_value, _describe, _expected, convert_input
 from exprc.tensor import check_static_lengths
 
@@ -57,8 +58,14 @@ class CudaFunction(Function):
         in_place = [
             (n + j, program_inputs.index(var)) for j, (var, _) in enumerate(self.updates) if var in self.implicit
         ]
-        self._program = CudaProgram(
-            program_inputs, self.outputs + [e for _, e in self.updates], in_place=in_place, allow_tf32=allow_tf32
+        program_outputs = self.outputs + [e for _, e in self.updates]
+        self._program = CudaProgram(program_inputs, program_outputs, in_place=in_place, allow_tf32=allow_tf32)
+        # The input positions whose arrays an update may be written into; a call whose array
+        # there shares memory with another input runs a program that writes nothing in place.
+        written = set(self._program.in_place.values()) if in_place else set()
+        self._overwritten = [k for k, v in enumerate(program_inputs) if v in written]
+        self._not_in_place = (
+            (lambda: CudaProgram(program_inputs, program_outputs, allow_tf32=allow_tf32)) if written else None
         )
         self._direct = None
         # Per input: its dtype, its number of axes, and (axis, length) where a length is fixed.
@@ -68,6 +75,19 @@ class CudaFunction(Function):
         ]
 
     def __call__(self, *args, **kwargs):
+        if not self._stateful:
+            return self._call(args, kwargs)
+        held = []  # the shared variables' locks, as in Function._call_with_state
+        try:
+            for lock in self._locks:
+                lock.acquire()
+                held.append(lock)
+            return self._call(args, kwargs)
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    def _call(self, args, kwargs):
         DeviceArray, to_device = self._device_array, self._to_device
         values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
         # A device array of the input's dtype and lengths is taken as it is (checked here, as
@@ -84,7 +104,10 @@ class CudaFunction(Function):
             for i, (var, value, (dtype, ndim, fixed)) in enumerate(zip(self.inputs, values, self._layouts))
         ]
         arrays += [var.device_value(to_device) for var in self.implicit]
-        results = self._program.run(arrays)
+        program = self._program
+        if self._overwritten and overlapping(arrays, self._overwritten):
+            program = self._not_in_place()
+        results = program.run(arrays)
         if not self.updates:
             return results[0] if self._single else results
         n = len(self.outputs)
@@ -98,14 +121,14 @@ class CudaFunction(Function):
 
     def _on_device(self, var, value, position):
         """``value`` as the device array input ``var`` takes, or a clear error."""
-        from exprc.codegen.cuda.array import as_device_array, to_device
+        from exprc.codegen.cuda.array import as_device_array, to_device_broadcast
 
         array = as_device_array(value)
         if array is None:
             array = convert_input(var, value, self.allow_input_downcast, position)
             # A 0-d value (a minibatch index, a learning rate) stays on the host: a slice reads it
             # there, and a kernel that reads it copies it over itself, so it never comes back.
-            return array if array.ndim == 0 else to_device(array)
+            return array if array.ndim == 0 else to_device_broadcast(array)
         what = _describe(var, position)
         if array.dtype != var.dtype:
             raise TypeError(

@@ -16,6 +16,7 @@ import numpy as np
 
 from exprc.codegen.cache.memo import Memo, MemoizedProgram
 from exprc.codegen.cuda import driver
+from exprc.codegen.cuda.array import overlapping
 from exprc.codegen.cuda.build import load_cubin
 from exprc.codegen.cuda.gemm.plan import kernel_for, small_tiles
 from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
@@ -57,6 +58,8 @@ class CudaProgram(MemoizedProgram):
         )
         self.compiled = compiled
         self.run = compiled.run
+        #: ``{output variable: input variable}``: the outputs computed into an input's array.
+        self.in_place = compiled.in_place
 
 
 def clear_memo():
@@ -177,6 +180,10 @@ class _Compiled:
         if replay is not _NOT_YET:
             driver.use_device(self.device_id)
             return replay(arrays)
+        if overlapping(arrays):
+            # A recording finds each pointer's input by address: with inputs sharing memory it
+            # would mistake one for another, and a replay for other inputs would read the wrong one.
+            return self.run_steps(arrays)
         with Recorder(arrays) as recorder:
             results = self.run_steps(arrays)
         if len(self.replays) >= MAX_REPLAYS:

@@ -27,11 +27,12 @@ reads them. Each kind of step:
   a kernel or the caller needs them (:func:`run_on_host`).
 """
 
+import math
 import mmap
 
 import numpy as np
 
-from exprc.codegen.cuda.array import DeviceArray, empty, to_device
+from exprc.codegen.cuda.array import MAX_SIZE, DeviceArray, empty, to_device
 from exprc.codegen.cuda.copy import contiguous_copy
 from exprc.codegen.cuda.launch import launch, launch_shape, pack_arguments, splits, tickets
 from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
@@ -107,6 +108,7 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
         _run_nodes_on_host(step, values, host_cache)
         return
     shape, order, groups, out_shape = plan
+    check_index_space(step, shape)
     out_buffer, out_var = step.outputs[0]
     if into is not None and into.shape == tuple(out_shape) and into.dtype == out_buffer.dtype and into.flags.aligned:
         out = into
@@ -118,6 +120,16 @@ def run_kernel(step, values, function, uploaded, device_id, host_cache, into=Non
     _launch_over(
         step, function, zip((b for b, _ in step.inputs), arrays), [(out_buffer, out)], shape, groups, device_id
     )
+
+
+def check_index_space(step, shape):
+    """Raise NumPy's ValueError where index space ``shape`` of ``step`` has more elements than
+    an int64 counts: the kernel's flat index (and the launch's sizes) would wrap around."""
+    if math.prod(shape) > MAX_SIZE:
+        raise ValueError(
+            f"iterator is too large: computing {step.kernel.note} needs an index space of shape {tuple(shape)}, "
+            f"more than {MAX_SIZE} elements"
+        )
 
 
 def _launch_over(step, function, inputs, outputs, shape, groups, device_id):
@@ -161,6 +173,7 @@ def run_chain(step, values, functions, uploaded, device_id, host_cache):
             run_kernel(part, values, functions[part.kernel.name], uploaded, device_id, host_cache)
         return
     shape, groups, row_shape = plan
+    check_index_space(step, shape)
     kernel = step.kernel
     outputs = [empty(row_shape if b.outer else shape, b.dtype, "C", device_id) for b, _ in step.outputs]
     for (_, var), out in zip(step.outputs, outputs):

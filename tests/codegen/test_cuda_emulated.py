@@ -266,3 +266,18 @@ def test_the_emulator_shuffles_like_a_warp_and_reports_deadlocks():
     np.testing.assert_array_equal(out, down + 100 * (np.arange(64) ^ 1))
     with pytest.raises(RuntimeError, match="deadlock"):
         program.launch("divergent", (1, 1, 1), (64, 1, 1), [out.ctypes.data])
+
+
+def test_an_input_sharing_the_updated_mirror_is_not_written_over(gpu):
+    """Threads of the update kernel read the input where others write the mirror: with the
+    two sharing memory, the update is computed into a fresh array (as on the host)."""
+    w = ex.shared(np.arange(1000.0), name="w")
+    x = ex.vector("x")
+    step = ex.function([x], [], updates=[(w, w * 3.0 + x[::-1])], device="cuda")
+    step(np.zeros(1000))
+    before = w.get_value()
+    step(w.device_value(to_device))
+    np.testing.assert_array_equal(w.get_value(), before * 3.0 + before[::-1])
+    with pytest.raises(ValueError, match="iterator is too large"):
+        n = np.broadcast_to(np.ones(1), (2**32,))
+        ex.function([x], (x[:, None] * x[None, :]).sum(), device="cuda")(n)

@@ -4,12 +4,13 @@ written to the variables' device mirrors (in place where safe), nothing goes
 back to the host during the step, and the host value follows when asked for."""
 
 import pickle
+import threading
 
 import numpy as np
 import pytest
 
 import exprc as ex
-from exprc.codegen.cuda.array import DeviceArray
+from exprc.codegen.cuda.array import DeviceArray, to_device
 from tests.codegen.cuda_fake import FakeGpu
 
 
@@ -146,3 +147,99 @@ def test_a_step_with_a_host_index_copies_nothing_back(gpu, rng):
     gpu.to_host.clear()
     step(1)
     assert gpu.to_host == []
+
+
+# --- shared state that stays consistent (the host side is in tests/test_shared_state.py) ---------
+
+
+def test_updates_from_several_threads_are_each_applied_whole_on_the_device(gpu):
+    w = ex.shared(np.zeros(1000), name="w")
+    step = ex.function([], [], updates={w: w + 1.0}, device="cuda")
+    spread = ex.function([], w.max() - w.min(), device="cuda")
+    seen = []
+
+    def update():
+        for _ in range(150):
+            step()
+
+    def read():
+        for _ in range(100):
+            seen.append(float(spread().get()))
+
+    threads = [threading.Thread(target=job) for job in (update, update, read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert seen == [0.0] * 100, "a reader saw an update half written"
+    np.testing.assert_array_equal(w.get_value(), np.full(1000, 300.0))
+
+
+def test_mirrors_sharing_memory_are_not_updated_in_place_over_each_other(gpu):
+    a0 = np.arange(4.0)
+    a, b = ex.shared(a0, name="a"), ex.shared(a0, name="b")
+    b.set_device_value(a.device_value(to_device))  # two variables, one device array
+    step = ex.function([], [], updates=[(a, a + b[::-1]), (b, b * 2.0)], device="cuda")
+    step()
+    np.testing.assert_array_equal(a.get_value(), a0 + a0[::-1])
+    np.testing.assert_array_equal(b.get_value(), a0 * 2.0)
+    step()  # apart now: written in place again, and still right
+    np.testing.assert_array_equal(a.get_value(), (a0 + a0[::-1]) + (a0 * 2.0)[::-1])
+    np.testing.assert_array_equal(b.get_value(), a0 * 4.0)
+
+
+@pytest.mark.parametrize("view", ["itself", "reversed"])
+def test_a_device_input_aliasing_the_updated_mirror(gpu, view):
+    w = ex.shared(np.arange(6.0), name="w")
+    x = ex.vector("x")
+    step = ex.function([x], (x * 1.0).sum(), updates=[(w, w * 3.0 + x[::-1])], device="cuda")
+    step(np.zeros(6))  # written in place: the mirror is w's array from now on
+    before = w.get_value()
+    mirror = w.device_value(to_device)
+    arg = mirror if view == "itself" else mirror.view((6,), (-8,), 40)
+    arg_before = before if view == "itself" else before[::-1]
+    total = step(arg)
+    np.testing.assert_array_equal(total.get(), arg_before.sum())
+    np.testing.assert_array_equal(w.get_value(), before * 3.0 + arg_before[::-1])
+    # (The stand-in computes a kernel whole, so only this shows that nothing was written over.)
+    assert w.device_value(to_device) is not mirror, "computed into a fresh array"
+
+
+def test_a_call_with_inputs_sharing_memory_is_not_replayed_for_others(gpu):
+    x, y = ex.vector("x"), ex.vector("y")
+    f = ex.function([x, y], x - y, device="cuda")
+    a = to_device(np.arange(4.0))
+    np.testing.assert_array_equal(f(a, a).get(), np.zeros(4))
+    b, c = to_device(np.arange(4.0)), to_device(np.ones(4))
+    for _ in range(2):  # recorded, then replayed
+        np.testing.assert_array_equal(f(b, c).get(), np.arange(4.0) - 1.0)
+    np.testing.assert_array_equal(f(a, a).get(), np.zeros(4))
+
+
+@pytest.mark.parametrize("n", [2**32, 2**32 + 1])
+def test_an_index_space_beyond_int64_raises_as_numpy_does(gpu, n):
+    x, y = ex.vector("x"), ex.vector("y")
+    # Broadcast inputs: stride 0, one element each on the host and on the device.
+    xv, yv = np.broadcast_to(np.ones(1), (2**32,)), np.broadcast_to(np.ones(1), (n,))
+    with pytest.raises(ValueError, match="iterator is too large") as numpy_error:
+        (xv[:, None] * yv[None, :]).sum()
+    for out in [(x[:, None] * y[None, :]).sum(), x[:, None] * y[None, :] + 1.0]:
+        with pytest.raises(ValueError, match=str(numpy_error.value)) as error:
+            ex.function([x, y], out, device="cuda")(xv, yv)
+        assert str(n) in str(error.value)
+    assert gpu.launches == []
+
+
+def test_an_output_beyond_the_largest_size_raises_as_numpy_does(gpu):
+    x, y = ex.vector("x"), ex.vector("y")
+    xv = np.broadcast_to(np.ones(1), (2**31,))
+    with pytest.raises(ValueError, match="array is too big") as numpy_error:
+        np.multiply(xv[:, None], xv[None, :])
+    message = str(numpy_error.value).split(";")[0]
+    with pytest.raises(ValueError, match=message):
+        ex.function([x, y], x[:, None] * y[None, :], device="cuda")(xv, xv)
+    assert gpu.launches == []
+    # Within the limits, a broadcast input is copied over as one element, and computes.
+    small = ex.function([x, y], (x[:, None] * y[None, :]).sum(), device="cuda")
+    assert small(np.broadcast_to(np.full(1, 2.0), (3,)), np.arange(4.0)).get() == 2.0 * 3 * 6
