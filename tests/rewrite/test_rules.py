@@ -12,6 +12,9 @@ m = ex.matrix("m")
 A, v = ex.matrix("A"), ex.vector("v")
 i = ex.ivector("i")
 
+# The gradient of (m - A) * A for m: sum_to of what reaches m - A, then of what reaches m.
+SUM_TO_OF_SUM_TO = ex.ops.reduction.sum_to(ex.ops.reduction.sum_to((m - A) * A, m - A), m)
+
 #: rule -> (inputs, expression, the expression after rewriting)
 CASES = {
     "fold_constants": ([x], x + ex.constant(2.0) * ex.constant(3.0), "x + 6.0"),
@@ -52,6 +55,16 @@ CASES = {
     "power_two": ([x], x**2, "square(x)"),
     "power_half": ([x], x**0.5, "sqrt(x)"),
     "power_minus_one": ([x], x**-1, "1.0 / x"),
+    "broadcast_of_broadcast": ([x], ex.broadcast_to(ex.broadcast_to(x, (3, x.shape[0])), (2, 3, x.shape[0])), None),
+    "dimshuffle_of_broadcast_scalar": ([x], ex.broadcast_to(x[0], x.shape)[:, None], None),
+    "sum_to_of_sum_to": (
+        [m, A],
+        SUM_TO_OF_SUM_TO,
+        "sum_to((m - A) * A, axis=(0, 1), lengths=(m.shape[0], m.shape[1],))",
+    ),
+    "multiply_zeros": ([x], x[0] * ex.zeros_like(x), "broadcast_to(0.0, (x.shape[0],))"),
+    "matmul_zeros": ([A, v], A @ ex.zeros_like(v), "broadcast_to(0.0, (A.shape[0],))"),
+    "sum_of_zeros": ([m], ex.zeros_like(m).sum(axis=0), "broadcast_to(0.0, (m.shape[1],))"),
 }
 
 
