@@ -8,6 +8,7 @@ every other back end is tested against, so it stays simple and obviously right.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any, TypeAlias
 
@@ -243,6 +244,9 @@ class Function:
         self._program = check.wrap(self.mode, program_class, self._program, program_inputs, program_outputs, backend)
         # The input positions whose arrays the program may write an update into.
         self._overwritten = sorted(set(getattr(self._program, "in_place", {}).values()))
+        # Weak references to the shared values of the last call, once found not to share memory:
+        # a training loop reads the same ones each time, and then compares only the arguments.
+        self._apart = ()
         # A call holds the locks of every shared variable it reads or updates (see _call_with_state).
         self._locks = locks_of(self.implicit + [var for var, _ in updates])
         direct = getattr(self._program, "direct", None)
@@ -400,7 +404,7 @@ class Function:
     def _run_with_state(self, args):
         arrays = list(args) + [v._value for v in self.implicit]
         if self._overwritten:
-            _no_write_over_aliases(arrays, self._overwritten)
+            self._check_aliases(arrays)
         results = self._direct(arrays) if self._direct is not None else None
         if results is None:
             results = self._program.run(arrays)
@@ -421,6 +425,19 @@ class Function:
         for (var, _), value in zip(self.updates, owned[n:]):
             var._value = value
         return owned[0] if self._single else owned[:n]
+
+    def _check_aliases(self, arrays):
+        """Let no update be written in place over memory another of ``arrays`` reads (see
+        :func:`_no_write_over_aliases`). Called with the variables' locks held."""
+        n = len(self.inputs)
+        apart = self._apart
+        if len(apart) == len(arrays) - n and all(r() is a for r, a in zip(apart, arrays[n:])):
+            # The shared values are those of the last call: only the arguments may alias them.
+            _no_write_over_aliases(arrays, self._overwritten, range(n))
+            return
+        found = _no_write_over_aliases(arrays, self._overwritten, range(len(arrays)))
+        # Weak references: the function must not keep a replaced value alive.
+        self._apart = () if found else tuple(weakref.ref(a) for a in arrays[n:])
 
     def _all_exact(self, args):
         """Whether ``args`` are already exactly what the inputs take, so the call may skip
@@ -453,18 +470,20 @@ def _calling(method):
     return type("Function", (Function,), namespace)
 
 
-def _no_write_over_aliases(arrays, overwritten):
+def _no_write_over_aliases(arrays, overwritten, others):
     """Make ``arrays[i]``, for ``i`` in ``overwritten`` (the arrays a program may compute an
-    update into), a read-only view where it may share memory with another of ``arrays``
-    (two borrowed shared variables, a borrowed input): the program then computes that
-    update into a fresh array, as writing over memory another input reads would change
-    what it reads. ``np.may_share_memory`` compares bounds only: cheap, and never misses."""
+    update into), a read-only view where it may share memory with ``arrays[j]`` for a ``j``
+    in ``others``: the program then computes that update into a fresh array, as writing
+    over memory another input reads would change what it reads. Returns whether any did.
+    ``np.may_share_memory`` compares bounds only: cheap, and never misses."""
+    found = False
     for i in overwritten:
         target = arrays[i]
-        if any(j != i and np.may_share_memory(target, other) for j, other in enumerate(arrays)):
+        if any(j != i and np.may_share_memory(target, arrays[j]) for j in others):
             view = target.view()
             view.flags.writeable = False
-            arrays[i] = view
+            arrays[i], found = view, True
+    return found
 
 
 def _owned(array, shared=False):
