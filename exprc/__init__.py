@@ -49,6 +49,7 @@ from .tensor import (
     tensor4,
     vector,
 )
+from .threads import get_num_threads, num_threads, set_num_threads
 
 globals().update(_PREFIXED)
 

@@ -1,8 +1,8 @@
 """Compiling C source to a shared library and loading it with cffi (ABI mode).
 
-The compiler is ``$CC`` (default ``cc``); libraries and the run time's object file are kept
-in the disk cache (:mod:`exprc.codegen.cache.disk`) and loaded with ``FFI.dlopen``, once
-per process. A failed compile raises :class:`CompileError`.
+The compiler is ``$CC`` (default ``cc``); libraries, and the run-time library every program
+is bound to, are kept in the disk cache (:mod:`exprc.codegen.cache.disk`) and loaded with
+``FFI.dlopen``. A failed compile raises :class:`CompileError`.
 See docs/internals/c-back-end.md and docs/internals/disk-cache.md.
 
 >>> lib = load_library("int twice(int x) { return 2 * x; }", "int twice(int x);")  # doctest: +SKIP
@@ -19,10 +19,13 @@ import shlex
 import sys
 import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from exprc.codegen.c import pool
+from exprc.codegen.c.runtime import RUNTIME_CDEF, runtime_source
 from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
 from exprc.version import __version__
 
@@ -40,10 +43,35 @@ from exprc.version import __version__
 #: the CPU's identity (:func:`host_cpu`), so a cache shared between machines never hands
 #: one a library built for another. -ffp-contract=off: no fused multiply-add where the
 #: expression has a multiply then an add, so results round as NumPy's do.
+#: -fopenmp-simd: the "omp simd" and "declare simd" pragmas, without OpenMP's run time
+#: (threads are exprc's own pool, see pool.c).
 _X86 = os.uname().machine in ("x86_64", "AMD64", "i386", "i686")
-FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno", "-pipe") + (
+FLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno", "-pipe") + (
     ("-mno-mmx", "-march=native", "-ffp-contract=off") if _X86 else ()
 )
+
+#: ``$EXPRC_PARALLEL``: ``pool`` (the default) runs kernels on exprc's thread pool;
+#: ``openmp`` is a comparison build for benchmarks only: the same pieces under
+#: ``#pragma omp parallel for`` with libgomp. Its flags are part of every program's cache key.
+PARALLEL_MODES = {"pool": (), "openmp": ("-fopenmp", "-DEXPRC_OPENMP")}
+
+#: The function of every program's prelude that binds it to the run-time library.
+BIND = "exprc_bind_runtime"
+
+#: The start of the run-time library's file name in the cache, where threadpoolctl looks.
+RUNTIME_PREFIX = "libexprc_runtime-"
+
+
+def parallel_flags():
+    """The flags ``$EXPRC_PARALLEL`` asks for (see :data:`PARALLEL_MODES`).
+
+    >>> parallel_flags() if not os.environ.get("EXPRC_PARALLEL") else ()
+    ()
+    """
+    name = os.environ.get("EXPRC_PARALLEL", "").strip() or "pool"
+    if name not in PARALLEL_MODES:
+        raise ValueError(f"$EXPRC_PARALLEL is {name!r}; expected one of {sorted(PARALLEL_MODES)} or nothing")
+    return PARALLEL_MODES[name]
 
 
 #: ``$EXPRC_SANITIZE`` names a sanitizer to build with (``address``: AddressSanitizer), for
@@ -126,8 +154,12 @@ stats = {"compiled": 0, "loaded_from_disk": 0}
 
 _warned = set()  # refused cache roots already reported
 
-_loaded = {}  # key -> Library, for this process
+#: key -> Library, while something holds it (a compiled function holds its Library; one
+#: nothing holds is unloaded with its cffi lib object).
+_loaded = weakref.WeakValueDictionary()
 _lock = threading.Lock()
+_runtime = None  # the run-time Library of this process: loaded once, never unloaded
+_runtime_roots = set()  # cache roots whose run-time entry this process has checked
 
 
 @dataclass
@@ -138,6 +170,10 @@ class Library:
     lib: object
     path: str
     key: str
+    #: For the run-time library: the address of the table programs are bound to.
+    table: int = 0
+    #: The cache's file object the library was loaded from, held open while it is loaded.
+    file: object = None
 
 
 def compiler():
@@ -204,9 +240,16 @@ def compiler_identity(command, cache_root=None):
 
 
 def clear_loaded():
-    """Forget the libraries loaded in this process, so the next load reads the disk cache."""
+    """Forget the libraries loaded in this process, so the next load reads the disk cache (the
+    run-time library stays: its pool serves the whole process)."""
     with _lock:
         _loaded.clear()
+        _runtime_roots.clear()
+
+
+def runtime_library():
+    """The run-time :class:`Library` loaded in this process, or None before the first program."""
+    return _runtime
 
 
 def parallel_units():
@@ -226,65 +269,100 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
     :func:`exprc.codegen.c.render.render_sources`): they are compiled at the same time, one
     compiler process each, and linked, which is what is built then.
 
-    ``runtime``, when given, is C source every program links with (the entry points' run
-    time, :func:`exprc.codegen.c.runtime.runtime_source`): it is compiled once into an object
-    file kept in the cache, not once per program."""
+    A program (a source with the prelude's ``exprc_bind_runtime``) is bound to the run-time
+    library right after it is loaded; ``runtime`` is that library's source
+    (:func:`exprc.codegen.c.runtime.runtime_source`, the default). The run time is built once
+    per compiler and cache, as an entry of its own, and loaded once per process."""
     cache = cache or DiskCache()
     refusal = cache.refusal()
     if refusal is not None and str(cache.root) not in _warned:
         _warned.add(str(cache.root))
         warnings.warn(f"{refusal}; compiling into a private temporary directory instead", CacheWarning, stacklevel=3)
     command = compiler()
-    flags = list(FLAGS) + list(sanitize_flags()) + libraries()
+    base = list(FLAGS) + list(sanitize_flags()) + libraries()
+    flags = base + list(parallel_flags())
     identity = compiler_identity(tuple(command), None if refusal else str(cache.root)) + "\n" + host_cpu()
     units = list(units) if units and len(units) > 1 else None
-    linked = _RuntimeObject(runtime, cache_key(runtime, identity, flags, "runtime", __version__)) if runtime else None
-    extra_flags = ([f"units={len(units)}"] if units else []) + ([f"runtime={linked.key}"] if linked else [])
+    bound = BIND in source
+    if bound:
+        runtime = runtime or runtime_source()
+        cdef = f"{cdef}\nint {BIND}(const void *table);"
+    extra_flags = ([f"units={len(units)}"] if units else []) + (
+        [f"runtime={sha256(runtime.encode()).hexdigest()[:16]}"] if bound else []
+    )
     key = cache_key(source, identity, flags + extra_flags, graph, __version__)
     with _lock:
-        if key in _loaded:
-            return _loaded[key]
-        meta = None
-        if refusal is not None:
-            path = _compile(
-                source, key, command, flags, DiskCache(_private_dir()), store=False, units=units, runtime=linked
-            )
-        else:
-            (path, meta), built = cache.lookup_or_build(
-                key, lambda: _compile(source, key, command, flags, cache, cdef=cdef, units=units, runtime=linked)
-            )
-            if not built:
-                stats["loaded_from_disk"] += 1
+        library = _loaded.get(key)
+        if library is not None:
+            return library
+        table = _load_runtime(runtime, cache, refusal, command, base, identity) if bound else None
+        path, meta = _build(source, key, command, flags, cache, refusal, cdef, units)
         ffi = _ffi_from_description(meta.get("ffi"), cdef) if meta else None
         if ffi is None:
             ffi = _parsed_ffi(cdef)
-        _tune_openmp_waiting()
-        library = Library(ffi, ffi.dlopen(str(path)), str(path), key)
+        library = _loaded_library(ffi, path, key)
+        if bound and getattr(library.lib, BIND)(ffi.cast("const void *", table)) != 0:
+            raise RuntimeError(f"{library.path}: the program does not match the run-time library")
         _loaded[key] = library
         return library
 
 
-#: How long, in rounds, an OpenMP thread spins after a parallel region before it sleeps.
-OPENMP_SPIN = "1000"
+def _build(source, key, command, flags, cache, refusal, cdef, units=None, prefix="", counted=True):
+    """``(path, meta)`` of the library built from ``source``: the cache's entry (``meta`` its
+    reference), built first when missing, or with the cache refused a private build."""
+    if refusal is not None:
+        path = _compile(
+            source,
+            key,
+            command,
+            flags,
+            DiskCache(_private_dir()),
+            store=False,
+            units=units,
+            prefix=prefix,
+            counted=counted,
+        )
+        return path, None
+    build = lambda: _compile(  # noqa: E731
+        source, key, command, flags, cache, cdef=cdef, units=units, prefix=prefix, counted=counted
+    )
+    (path, meta), built = cache.lookup_or_build(key, build)
+    if not built and counted:
+        stats["loaded_from_disk"] += 1
+    return path, meta
 
 
-def _tune_openmp_waiting():
-    """Shorten libgomp's spinning, unless the user set it (it reads the environment once,
-    when the first library using OpenMP loads).
+def _load_runtime(source, cache, refusal, command, flags, identity):
+    """The address of the run-time table programs are bound to. The library is loaded once
+    per process (its pool is the process's); each cache a program is built in gets its own
+    entry of it, so another process using that cache finds it there."""
+    global _runtime
+    root = str(cache.root)
+    if _runtime is not None and (refusal is not None or root in _runtime_roots):
+        return _runtime.table
+    key = cache_key(source, identity, flags, "runtime", __version__)
+    path, meta = _build(source, key, command, flags, cache, refusal, RUNTIME_CDEF, prefix=RUNTIME_PREFIX, counted=False)
+    _runtime_roots.add(root)
+    if _runtime is None:
+        ffi = _ffi_from_description(meta.get("ffi"), RUNTIME_CDEF) if meta else None
+        if ffi is None:
+            ffi = _parsed_ffi(RUNTIME_CDEF)
+        library = _loaded_library(ffi, path, key)
+        library.table = int(ffi.cast("intptr_t", library.lib.exprc_runtime_table()))
+        pool.attach(library)
+        _runtime = library
+    elif hasattr(path, "close"):
+        path.close()
+    return _runtime.table
 
-    By default a libgomp thread spins for 300,000 rounds after each parallel region
-    before it sleeps. A program that calls BLAS between its kernels (a training step)
-    then has the spinning thread hold a core that BLAS's own threads need: on the
-    2-core development machine one SGD step of a 784-256-10 MLP took 16.8 ms with
-    100,000 rounds, 4.4 ms with 10,000 and 3.1 ms with 1,000 (NumPy: 2.7 ms), and an
-    epoch of the demo's 64-128-10 MLP 17.7 ms with 1,000 rounds, 23.2 ms with 3,000 and
-    27.4 ms with 5,000. The price of a short spin: a thread that has gone to sleep takes
-    40 to 90 us to wake there, which back-to-back calls of one big kernel pay (the W4
-    gradient: about 300 us a call against 220 us with longer spins); the kernels hand out
-    their rows in guided pieces, so the awake thread does not wait for it.
-    """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
+
+def _loaded_library(ffi, path, key):
+    """The :class:`Library` of ``ffi.dlopen`` of a cache entry's path (an ``os.PathLike``).
+
+    The entry stays open as long as the library is loaded: its path may be
+    ``/proc/self/fd/N``, and glibc's dlopen takes a name it has loaded before for that
+    library without opening the file, so N must not be reused meanwhile."""
+    return Library(ffi, ffi.dlopen(os.fspath(path)), str(getattr(path, "path", path)), key, file=path)
 
 
 def _parsed_ffi(cdef):
@@ -364,25 +442,11 @@ def _private_dir():
     return path
 
 
-@dataclass(frozen=True)
-class _RuntimeObject:
-    """C source compiled once into an object file that programs link with, and its cache key."""
-
-    source: str
-    key: str
-
-    def path(self, cache, command, flags):
-        """The verified object file in ``cache``, compiled into it first when missing."""
-        build = lambda: _compile(self.source, self.key, command, flags, cache, object_file=True)  # noqa: E731
-        (path, _), _ = cache.lookup_or_build(self.key, build)
-        return path
-
-
-def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, runtime=None, object_file=False):
-    """Build ``source`` (or its translation ``units``, compiled at the same time, then linked,
-    with the ``runtime`` object when given; or, with ``object_file``, an object file to link
-    with); returns the library's path, or with ``store`` ``(path, reference)`` of the new
-    cache entry (keeping cffi's parsed ``cdef`` with it)."""
+def _compile(source, key, command, flags, cache, store=True, cdef=None, units=None, prefix="", counted=True):
+    """Build ``source`` (or its translation ``units``, compiled at the same time, then
+    linked); returns the library's path, or with ``store`` ``(path, reference)`` of the new
+    cache entry (keeping cffi's parsed ``cdef`` with it), its file name starting with
+    ``prefix`` where the cache takes one. ``counted``: counted in :data:`stats`."""
     import shutil
 
     source_path = cache.save_source(key, source)
@@ -391,16 +455,11 @@ def _compile(source, key, command, flags, cache, store=True, cdef=None, units=No
         libs = [f for f in flags if f.startswith("-l")]
         options = [f for f in flags if not f.startswith("-l")]
         compile_only = [f for f in options if f != "-shared"] + ["-c"]
-        linked = [str(runtime.path(cache, command, flags))] if runtime is not None else []
-        out = scratch / ("runtime.o" if object_file else "kernels.so")
-        if object_file:
-            src = scratch / "runtime.c"
-            src.write_text(source)
-            jobs, link = [command + compile_only + ["-o", str(out), str(src)]], None
-        elif units is None:
+        out = scratch / "kernels.so"
+        if units is None:
             src = scratch / "kernels.c"
             src.write_text(source)
-            jobs, link = [command + options + ["-o", str(out), str(src)] + linked + libs], None
+            jobs, link = [command + options + ["-o", str(out), str(src)] + libs], None
         else:
             objects, jobs = [], []
             for i, unit in enumerate(units):
@@ -408,7 +467,7 @@ def _compile(source, key, command, flags, cache, store=True, cdef=None, units=No
                 src.write_text(unit)
                 objects.append(str(obj))
                 jobs.append(command + compile_only + ["-o", str(obj), str(src)])
-            link = command + options + ["-o", str(out)] + objects + linked + libs
+            link = command + options + ["-o", str(out)] + objects + libs
         running = _start_compilers(jobs, command, source_path)
         try:  # parse the declarations while the compiler runs
             extra = {"ffi": ffi_description(cdef)} if cdef is not None and store else None
@@ -416,17 +475,26 @@ def _compile(source, key, command, flags, cache, store=True, cdef=None, units=No
             _finish_compilers(running, source_path, scratch)
         if link is not None:
             _finish_compilers(_start_compilers([link], command, source_path), source_path)
-        if object_file:
-            return cache.store(key, out, suffix=".o"), {}
-        stats["compiled"] += 1
+        if counted:
+            stats["compiled"] += 1
         if not store:
-            kept = Path(source_path).with_suffix(".so")
+            kept = Path(source_path).with_name(f"{prefix}{Path(source_path).stem}.so")
             os.replace(out, kept)
             return kept
-        library = cache.store(key, out, extra)
+        library = _store(cache, key, out, extra, prefix)
         return library, dict(extra or {})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _store(cache, key, built, extra, prefix):
+    """``cache.store``, naming the file with ``prefix`` where the cache takes one."""
+    if prefix:
+        import inspect
+
+        if "prefix" in inspect.signature(cache.store).parameters:
+            return cache.store(key, built, extra, prefix=prefix)
+    return cache.store(key, built, extra)
 
 
 def _start_compilers(jobs, command, source_path):

@@ -170,6 +170,7 @@ class SegmentRunner:
     def __init__(self, segment, library, use_objects=None, reuse=None):
         self._reuse = dict(reuse or {})
         lib, ffi = library.lib, library.ffi
+        self._library = library  # keeps the library loaded while its entry points are held
         self.segment = segment
         self._ffi = ffi
         self._shapes_entry = getattr(lib, f"shapes_{segment.name}")
@@ -232,6 +233,7 @@ class SegmentRunner:
             "FALLBACK": _FALLBACK,
             "entry": self._object_entry,
             "fixed": self._fixed,
+            "library": self._library,
             **names,
             **{f"d{i}": d for i, d in enumerate(self._out_dtypes)},
         }
@@ -273,6 +275,8 @@ class SegmentRunner:
         rc = self._shapes_entry(ffi.new("int64_t[]", flat or [0]), out, message, _MESSAGE_SIZE)
         if rc == RETURN_CODES["SHAPE_ERROR"]:
             raise ShapeError(ffi.string(message).decode(errors="replace"))
+        if rc == RETURN_CODES["TOO_BIG"]:
+            raise ValueError(ffi.string(message).decode(errors="replace"))
         if rc == RETURN_CODES["FALLBACK"]:
             result = _FALLBACK
         elif rc != RETURN_CODES["OK"]:
@@ -303,4 +307,6 @@ class SegmentRunner:
             return None
         if rc == RETURN_CODES["NO_MEMORY"]:
             raise MemoryError(f"{self.segment.name}: cannot allocate a temporary array")
+        if rc == RETURN_CODES["TOO_BIG"]:
+            raise ValueError(f"{self.segment.name}: array is too big or iterator is too large for input axes {key}")
         raise RuntimeError(f"{self.segment.name}: the entry point failed (code {rc}) for input axes {key}")

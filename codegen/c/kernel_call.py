@@ -10,6 +10,7 @@ See docs/internals/c-call-path.md.
 
 import numpy as np
 
+from exprc.codegen.c import pool
 from exprc.codegen.cfamily.renderer import arg_layout
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir.call_plan import canonical_axes, index_strides, lookup, plan_call, run_nodes
@@ -38,6 +39,7 @@ def run_kernel(step, values, function, ffi):
         _store_fallback(step, values)
         return
     shape, order, groups, out_shape = plan
+    _check_countable(kernel, shape)
     out_buffer, out_var = step.outputs[0]
     out = np.empty(out_shape, dtype=out_buffer.dtype, order=order)
     values[out_var] = out
@@ -47,6 +49,7 @@ def run_kernel(step, values, function, ffi):
     strides = [index_strides(a, step.axes[b.name], shape) if b.ndim else None for b, a in buffers]
     lengths, strides, contiguous = canonical_axes(shape, strides, groups)
     function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, contiguous, buffers, strides)))
+    pool.rest()  # NumPy may run next: no worker may hold a core meanwhile
 
 
 def _packed(kernel, lengths, contiguous, buffers, strides):
@@ -82,7 +85,9 @@ def _run_row_pass(step, values, arrays, function, ffi):
         return
     buffers = list(zip((b for b, _ in step.inputs), arrays)) + [(b, out) for (b, _), out in zip(step.outputs, outputs)]
     strides = [index_strides(a, step.axes[b.name], lengths) if b.ndim else None for b, a in buffers]
-    if function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, 0, buffers, strides))):
+    failed = function(ffi.from_buffer("int64_t[]", _packed(kernel, lengths, 0, buffers, strides)))
+    pool.rest()
+    if failed:
         raise MemoryError(f"{kernel.name}: cannot allocate the partial results of a row pass")
 
 
@@ -118,6 +123,20 @@ def _row_pass_lengths(step, arrays):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+#: The most elements an index space may have: the kernels count them in int64.
+MAX_ELEMENTS = 2**63 - 1
+
+
+def _check_countable(kernel, shape):
+    """A ValueError, in NumPy's words, for an index space whose elements int64 cannot count."""
+    total = 1
+    for n in shape:
+        total *= int(n)
+    if total > MAX_ELEMENTS:
+        raise ValueError(
+            f"computing {kernel.note}: iterator is too large: its index space {tuple(shape)} has more elements than can be counted"
+        )
 
 
 def as_array(value):

@@ -344,8 +344,10 @@ class CKernelRenderer(KernelRenderer):
 
     def full_reduction(self, w, by_level, acc):
         """A reduction over every axis: ``_partial`` reduces a block (rows of the outer axes
-        times a range of the last axis); the entry point runs it on all cores, split by rows
-        or, when there are fewer rows than threads, by columns, or on this thread."""
+        times a range of the last axis); the entry point cuts the index space into blocks
+        that depend on its shape only (``exprc_reduction_blocks``), reduces them on the pool
+        (``_block``, one per piece) and combines their results in block order, so the result
+        does not depend on the number of threads."""
         red, fn, d = self.red, self.fn, self.d
         acc_type = C_TYPES[red.acc_dtype]
         tracks_nan, _, reduction_clause = self._reduction_parts()
@@ -375,6 +377,33 @@ class CKernelRenderer(KernelRenderer):
         w.line("return acc;")
         w.close()
         w.line()
+        w.line(f'/* block "piece" of {fn}\'s blocks: its result into accs[piece] */')
+        w.open("typedef struct")
+        w.line("const int64_t *args;")
+        w.line("int64_t rows, cols;")
+        w.line("exprc_blocks blocks;")
+        w.line(f"{acc_type} *accs;")
+        if tracks_nan:
+            w.line("int *nans;")
+        w.close(f"}} {fn}_job;")
+        w.open(f"static void {fn}_block(void *context, int64_t piece)")
+        w.line(f"const {fn}_job *job = context;")
+        w.line("const exprc_blocks *b = &job->blocks;")
+        w.line(
+            "const int64_t first = piece / b->col_pieces * b->row_block, from = piece % b->col_pieces * b->col_block;"
+        )
+        w.line("const int64_t last = first + b->row_block < job->rows ? first + b->row_block : job->rows;")
+        w.line("const int64_t to = from + b->col_block < job->cols ? from + b->col_block : job->cols;")
+        if tracks_nan:
+            w.line("int nan_seen = 0;")
+            w.line(
+                f"job->accs[piece] = {fn}_partial(job->args, first, last, from, to, {self.initial(red)}, &nan_seen);"
+            )
+            w.line("job->nans[piece] = nan_seen;")
+        else:
+            w.line(f"job->accs[piece] = {fn}_partial(job->args, first, last, from, to, {self.initial(red)});")
+        w.close()
+        w.line()
         w.open(f"void {fn}(const int64_t *args)")
         self.unpack(w)
         self.invariants(w, by_level[0])
@@ -387,22 +416,32 @@ class CKernelRenderer(KernelRenderer):
         w.line(f"{acc_type} acc = {self.initial(red)};{comment('accumulates ' + red.note)}")
         if tracks_nan:
             w.line("int nan_seen = 0;")
-        w.open("if (size >= EXPRC_PARALLEL_MIN)")
-        w.line(f"#pragma omp parallel {reduction_clause}")
-        w.line("{")
-        w.depth += 1
-        w.line("int64_t first = 0, last = rows, from = 0, to = cols;")
-        w.line("if (rows >= exprc_threads()) exprc_thread_range(rows, &first, &last);")
-        w.line("else exprc_thread_range(cols, &from, &to);")
-        w.line(f"if (first < last && from < to) acc = {fn}_partial(args, first, last, from, to, acc{nan_arg});")
-        w.close()
+        w.line("const exprc_blocks blocks = exprc_reduction_blocks(rows, cols);")
+        w.open("if (blocks.pieces == 1)")
+        w.line(f"acc = {fn}_partial(args, 0, rows, 0, cols, acc{nan_arg});")
         w.close("} else {")
         w.depth += 1
-        w.line(f"acc = {fn}_partial(args, 0, rows, 0, cols, acc{nan_arg});")
+        w.line(f"{acc_type} accs[2 * EXPRC_MAX_BLOCKS];")
+        if tracks_nan:
+            w.line("int nans[2 * EXPRC_MAX_BLOCKS];")
+        w.line(f"{fn}_job job = {{args, rows, cols, blocks, accs{', nans' if tracks_nan else ''}}};")
+        w.line(f"exprc_parallel({fn}_block, &job, blocks.pieces, size);")
+        w.line("/* in block order, whichever thread reduced each block */")
+        w.open("for (int64_t piece = 0; piece < blocks.pieces; ++piece)")
+        w.line(self.combine(red, "accs[piece]") + (" nan_seen |= nans[piece];" if tracks_nan else ""))
+        w.close()
         w.close()
         self.emit(w, acc + by_level[3], index)
         self.store_lines(w, index)
         w.close()
+
+    def combine(self, red, partial):
+        """The statement adding a block's result ``partial`` into ``acc``."""
+        if red.op in ("max", "min"):
+            cmp = ">" if red.op == "max" else "<"
+            return f"acc = {partial} {cmp} acc ? {partial} : acc;"
+        op = {"add": "+=", "mul": "*=", "and": "&=", "or": "|="}[red.op]
+        return f"acc {op} {partial};"
 
     def _prologue_buffers(self, by_level):
         """The buffers the reduction's inner loop reads."""

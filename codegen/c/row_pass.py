@@ -1,8 +1,9 @@
 """Rendering a row pass (:class:`~exprc.codegen.ir.kernel.RowPassKernel`) as C.
 
 A row pass ``kN_rowpass_…`` becomes a function running one block of rows (:func:`support`
-has the loops of ``X @ w``) and an entry point running the blocks on all cores and adding
-their partial results in block order, so results do not depend on the number of threads.
+has the loops of ``X @ w``) and an entry point running the blocks on the thread pool and
+adding their partial results in block order; the blocks depend on the number of rows only,
+so results do not depend on the number of threads.
 See docs/internals/row-passes.md.
 """
 
@@ -24,7 +25,7 @@ _SUPPORT = """\
 #include <stdlib.h>
 
 /* Row passes (see codegen/c/row_pass.py): block "block" of "nblocks" has the rows
-   [first, last) of 0..count, split as exprc_thread_range splits them among threads. */
+   [first, last) of 0..count, the first count % nblocks blocks one row more. */
 static inline void exprc_block_rows(int64_t count, int64_t nblocks, int64_t block, int64_t *first, int64_t *last)
 {{
     const int64_t q = count / nblocks, r = count % nblocks;
@@ -314,6 +315,21 @@ class _RowPassRenderer(CKernelRenderer):
     def entry(self, w):
         k, fn, T = self.k, self.fn, self.ctype
         ns, nc = len(k.sums), len(k.contractions)
+        w.line(f'/* block "blk" of {fn}\'s blocks, as a piece of a job on the pool */')
+        w.open("typedef struct")
+        w.line("const int64_t *args;")
+        w.line("int64_t nblocks;")
+        w.line("double *sums;")
+        w.line(f"{T} *columns;")
+        w.line("int64_t n1;")
+        w.close(f"}} {fn}_job;")
+        w.open(f"static void {fn}_task(void *context, int64_t blk)")
+        w.line(f"const {fn}_job *job = context;")
+        w.line(
+            f"{fn}_block(job->args, blk, job->nblocks, job->sums + blk * {ns}, job->columns + blk * {nc} * job->n1);"
+        )
+        w.close()
+        w.line()
         once = [e for b, e in k.stores if k.walks[b.name] == "scalar"]
         per_column = [e for b, e in k.stores if k.walks[b.name] == "column"]
         invariants, after = self.gather(once + per_column, AFTER)
@@ -330,18 +346,9 @@ class _RowPassRenderer(CKernelRenderer):
         w.line(INDENT + "return 1;  /* out of memory */")
         w.line("double *sums = (double *)scratch;")
         w.line(f"{T} *columns = ({T} *)(scratch + (size_t)nblocks * {ns} * sizeof(double));")
-        w.open("if (nblocks > 1 && size >= EXPRC_PARALLEL_MIN)")
-        w.line("/* guided: long runs of consecutive blocks first (one stream of X per thread), then")
-        w.line("   short ones, so a thread the machine holds back delays the others by little; the")
-        w.line("   results are the same whichever thread runs a block */")
-        w.line("#pragma omp parallel for schedule(guided)")
-        w.line("for (int64_t blk = 0; blk < nblocks; ++blk)")
-        w.line(f"{INDENT}{fn}_block(args, blk, nblocks, sums + blk * {ns}, columns + blk * {nc} * n1);")
-        w.close("} else {")
-        w.depth += 1
-        w.line("for (int64_t blk = 0; blk < nblocks; ++blk)")
-        w.line(f"{INDENT}{fn}_block(args, blk, nblocks, sums + blk * {ns}, columns + blk * {nc} * n1);")
-        w.close()
+        w.line("/* the blocks on the pool; the results are the same whichever thread runs a block */")
+        w.line(f"{fn}_job job = {{args, nblocks, sums, columns, n1}};")
+        w.line(f"exprc_parallel({fn}_task, &job, nblocks, size);")
         if ns:
             w.line("/* the blocks' partial sums, added in block order */")
             for n, r in enumerate(k.sums):

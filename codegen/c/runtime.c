@@ -32,6 +32,20 @@ static int exprc_broadcast_error(const exprc_step *s, const exprc_array *slots, 
     return EXPRC_SHAPE_ERROR;
 }
 
+/* EXPRC_TOO_BIG, with NumPy's words for what could not be counted ("what") and its shape. */
+static int exprc_too_big(const exprc_step *s, const char *what, int ndim, const int64_t *shape,
+                         char *message, size_t size)
+{
+    if (message == NULL || size == 0)
+        return EXPRC_TOO_BIG;
+    size_t used = (size_t)snprintf(message, size, "computing %s: %s (", s->what, what);
+    for (int i = 0; i < ndim && used < size; ++i)
+        used += (size_t)snprintf(message + used, size - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < size)
+        snprintf(message + used, size - used, ") has more elements or bytes than can be counted");
+    return EXPRC_TOO_BIG;
+}
+
 /* Orders the axes of each group (kept, reduced) so the buffer that moves first walks
    its smallest strides innermost, drops length-1 axes, merges axes every buffer walks
    as one, and writes the kernel's packed arguments: lengths, "contiguous", then per
@@ -157,6 +171,13 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
     if (s->minmax)
         for (int a = 0; a < d; ++a)
             if (reduced[a] && n[a] == 0) return EXPRC_FALLBACK;
+    /* NumPy refuses an index space whose elements an int64 cannot count */
+    int64_t total = 1;
+    int empty = 0;
+    for (int a = 0; a < d; ++a) empty |= n[a] == 0;
+    for (int a = 0; a < d && !empty; ++a)
+        if (__builtin_mul_overflow(total, n[a], &total))
+            return exprc_too_big(s, "iterator is too large: its index space", d, n, message, size);
     /* the outputs' shapes */
     int64_t count = 0;  /* elements of all outputs */
     for (int o = nin; o < nb; ++o) {
@@ -166,6 +187,9 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
         for (int a = 0; a < d; ++a)
             if (!ob->scalar && ob->axes[a] >= 0) shape[ob->axes[a]] = reduced[a] ? 1 : n[a];
         for (int j = 0; j < out->ndim; ++j) elements *= shape[j];
+        int64_t bytes;
+        if (__builtin_mul_overflow(elements, (int64_t)ob->itemsize, &bytes) || (uint64_t)bytes > (uint64_t)PTRDIFF_MAX)
+            return exprc_too_big(s, "array is too big: its output", out->ndim, shape, message, size);
         count += elements;
         if (!run || ob->temporary) {
             for (int j = 0; j < out->ndim; ++j) out->shape[j] = shape[j];
@@ -239,8 +263,8 @@ static int exprc_segment_run(const exprc_segment *g, exprc_array *slots, int run
     return rc;
 }
 
-EXPRC_RUNTIME int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
-                                           char *message, size_t size)
+static int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
+                                char *message, size_t size)
 {
     exprc_array slots[g->nslots];
     exprc_slots_init(g, slots);
@@ -254,8 +278,8 @@ EXPRC_RUNTIME int exprc_segment_shapes(const exprc_segment *g, const int64_t *sh
     return rc;
 }
 
-EXPRC_RUNTIME int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
-                                             const int64_t *strides)
+static int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
+                                  const int64_t *strides)
 {
     exprc_array slots[g->nslots];
     exprc_slots_init(g, slots);
@@ -264,18 +288,22 @@ EXPRC_RUNTIME int exprc_segment_pointers(const exprc_segment *g, void *const *da
         slots[i].data = (char *)data[i];
         for (int j = 0; j < slots[i].ndim; ++j, ++k) { slots[i].shape[j] = shapes[k]; slots[i].strides[j] = strides[k]; }
     }
-    return exprc_segment_run(g, slots, 1, NULL, 0);
+    const int rc = exprc_segment_run(g, slots, 1, NULL, 0);
+    exprc_pool_rest();  /* the call returns to Python: no worker may hold a core meanwhile */
+    return rc;
 }
 
 static int exprc_from_numpy(exprc_array *slot, intptr_t object, int ndim, intptr_t dtype);
 
-EXPRC_RUNTIME int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes)
+static int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes)
 {
     exprc_array slots[g->nslots];
     exprc_slots_init(g, slots);
     for (int i = 0; i < g->ngiven; ++i)
         if (exprc_from_numpy(&slots[i], objects[i], g->ndims[i], dtypes[i]) != EXPRC_OK) return EXPRC_FALLBACK;
-    return exprc_segment_run(g, slots, 1, NULL, 0);
+    const int rc = exprc_segment_run(g, slots, 1, NULL, 0);
+    exprc_pool_rest();  /* the call returns to Python: no worker may hold a core meanwhile */
+    return rc;
 }
 
 

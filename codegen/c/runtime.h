@@ -4,8 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The largest rank of any array or index space (see runtime_rank). */
-#define EXPRC_MAXDIM @EXPRC_MAXDIM@
 /* sizeof(PyObject) of the Python that built this: the header of a NumPy array object. */
 #define EXPRC_OBJECT_HEAD @EXPRC_OBJECT_HEAD@
 
@@ -15,6 +13,13 @@
 #define EXPRC_FALLBACK 2      /* a case the kernels do not cover: Python runs the segment step by step */
 #define EXPRC_NO_MEMORY 3     /* a temporary could not be allocated */
 #define EXPRC_BAD_OUTPUT 4    /* an output array does not have the computed shape */
+#define EXPRC_TOO_BIG 5       /* an index space or output has more elements (or bytes) than can be counted */
+
+/* How a kernel buffer binds to a slot. */
+enum { EXPRC_READ = 0, EXPRC_READ_KEPT = 1, EXPRC_WRITE = 2 };
+
+/* @RANKED@ What follows depends on EXPRC_MAXDIM, the largest rank of any array or index
+   space: the run-time library has it once per rank of RUNTIME_RANKS (runtime.py). */
 
 /* An array: data, and per axis a length and a stride in bytes. */
 typedef struct {
@@ -24,9 +29,6 @@ typedef struct {
     int64_t shape[EXPRC_MAXDIM];
     int64_t strides[EXPRC_MAXDIM];
 } exprc_array;
-
-/* How a kernel buffer binds to a slot. */
-enum { EXPRC_READ = 0, EXPRC_READ_KEPT = 1, EXPRC_WRITE = 2 };
 
 typedef struct {
     int slot;                        /* the array */
@@ -79,14 +81,3 @@ typedef struct {
     void *descr;
     int flags;
 } exprc_ndarray;
-
-/* The run time's entry points, linked into each program (hidden: every library has its own). */
-#define EXPRC_RUNTIME __attribute__((visibility("hidden")))
-/* The output shapes, given every axis of every input and constant. */
-EXPRC_RUNTIME int exprc_segment_shapes(const exprc_segment *g, const int64_t *shapes, int64_t *out_shapes,
-                                       char *message, size_t size);
-/* Runs a segment on arrays given as data pointers, shapes and strides in bytes. */
-EXPRC_RUNTIME int exprc_segment_pointers(const exprc_segment *g, void *const *data, const int64_t *shapes,
-                                         const int64_t *strides);
-/* Runs a segment on NumPy array objects, each checked to have its rank and dtype object. */
-EXPRC_RUNTIME int exprc_segment_numpy(const exprc_segment *g, const intptr_t *objects, const intptr_t *dtypes);

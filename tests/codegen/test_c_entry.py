@@ -186,3 +186,29 @@ def test_segment_slots_are_in_order():
     assert isinstance(segment, Segment)
     assert segment.slots == segment.inputs + segment.constants + segment.outputs + segment.temporaries
     assert segment.outputs == f.outputs and len(segment.temporaries) == 1
+
+
+def _zero_strided(n):
+    """A vector of ``n`` ones that takes no memory (stride 0)."""
+    return np.broadcast_to(np.ones(1), (n,))
+
+
+def test_an_index_space_too_large_to_count_raises_as_numpy_does():
+    x, y = ex.vector("x"), ex.vector("y")
+    a, b = _zero_strided(2**32), _zero_strided(2**32 + 1)
+    with pytest.raises(ValueError, match="iterator is too large"):
+        np.multiply(a[:, None], b[None, :])
+    total = ex.function([x, y], (x[:, None] * y[None, :]).sum(), backend="c")
+    with pytest.raises(ValueError, match=r"\(x\[:, None\] \* y\)\.sum\(\): iterator is too large"):
+        total(a, b)
+    np.testing.assert_array_equal(total(_zero_strided(3), _zero_strided(4)), 12.0)  # still fine below
+
+
+def test_an_output_too_big_to_allocate_raises_as_numpy_does():
+    x, y = ex.vector("x"), ex.vector("y")
+    a = _zero_strided(2**31)  # 2**62 elements: countable, but not their 2**65 bytes
+    with pytest.raises(ValueError, match="array is too big"):
+        np.empty((2**31, 2**31))
+    outer = ex.function([x, y], x[:, None] * y[None, :], backend="c")
+    with pytest.raises(ValueError, match="array is too big"):
+        outer(a, a)
