@@ -431,10 +431,14 @@ class Function:
         :func:`_no_write_over_aliases`). Called with the variables' locks held."""
         n = len(self.inputs)
         apart = self._apart
-        if len(apart) == len(arrays) - n and all(r() is a for r, a in zip(apart, arrays[n:])):
-            # The shared values are those of the last call: only the arguments may alias them.
-            _no_write_over_aliases(arrays, self._overwritten, range(n))
-            return
+        if len(apart) == len(arrays) - n:
+            for k, ref in enumerate(apart):
+                if ref() is not arrays[n + k]:
+                    break
+            else:
+                # The shared values are those of the last call: only the arguments may alias them.
+                _no_write_over_aliases(arrays, self._overwritten, range(n))
+                return
         found = _no_write_over_aliases(arrays, self._overwritten, range(len(arrays)))
         # Weak references: the function must not keep a replaced value alive.
         self._apart = () if found else tuple(weakref.ref(a) for a in arrays[n:])
@@ -477,13 +481,18 @@ def _no_write_over_aliases(arrays, overwritten, others):
     over memory another input reads would change what it reads. Returns whether any did.
     ``np.may_share_memory`` compares bounds only: cheap, and never misses."""
     found = False
-    for i in overwritten:
+    for i in overwritten:  # loops, not any(): this runs in every call of a training step
         target = arrays[i]
-        if any(j != i and np.may_share_memory(target, arrays[j]) for j in others):
-            view = target.view()
-            view.flags.writeable = False
-            arrays[i], found = view, True
+        for j in others:
+            if j != i and may_share_memory(target, arrays[j]):
+                view = target.view()
+                view.flags.writeable = False
+                arrays[i], found = view, True
+                break
     return found
+
+
+may_share_memory = np.may_share_memory
 
 
 def _owned(array, shared=False):
