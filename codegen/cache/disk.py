@@ -1,23 +1,56 @@
 """The on-disk cache of compiled shared libraries, CUBINs and rewritten graphs.
 
 :class:`DiskCache` keeps entries keyed by :func:`cache_key`, written atomically under a
-lock and checked before they are read; a directory another user could write to is refused
-(:meth:`DiskCache.refusal`).
+lock and checked before they are read, in a directory only this user can write to (it and
+every folder above it are checked; :meth:`DiskCache.refusal`). Everything in it is reached
+through descriptors, without following links, and a library is read once, verified, and
+loaded through the very descriptor it was read from (:class:`CachedFile`). Past
+``$EXPRC_CACHE_MAX_MB`` the least recently used entries go. When it cannot be used,
+builds go to a private temporary folder instead.
 See docs/internals/disk-cache.md.
 
 >>> import tempfile
 >>> cache = DiskCache(tempfile.mkdtemp())
 >>> cache.refusal() is None
 True
->>> cache.lookup(cache_key("int f;", "cc 12", ["-O3"])) is None
+>>> key = cache_key("int f;", "cc 12", ["-O3"])
+>>> cache.lookup(key) is None
 True
+>>> file = cache.store(key, b"not really a library")
+>>> found, meta = cache.lookup_entry(key)
+>>> found.read_bytes(), meta["size"], found.name == file.name
+(b'not really a library', 20, True)
+>>> found.close(), file.close()
+(None, None)
 """
 
 import contextlib
 import json
+import math
 import os
+import re
 import stat
+import threading
+import time
+import warnings
 from pathlib import Path
+
+from .cached_file import CachedFile
+from .safety import (
+    DIR_FLAGS,
+    Refused,
+    forget_root,
+    lock,
+    open_dir,
+    open_root,
+    own_reason,
+    parent_reason,
+    read_file,
+    remove_any,
+    trusted,
+    unlock,
+    write_atomic,
+)
 
 try:  # CPython's own SHA-256 (as the random module takes its SHA-512): importing hashlib
     from _sha2 import sha256  # loads OpenSSL, a few milliseconds of a warm process's start
@@ -32,8 +65,40 @@ try:
 except ImportError:  # not POSIX: renames alone keep entries whole
     fcntl = None
 
+__all__ = ["CacheWarning", "CachedFile", "DiskCache", "Entry", "cache_key", "default_root", "max_bytes", "sha256"]
+
 #: Changes when the layout of entries or the meaning of keys changes.
 FORMAT = "exprc-c-cache-2"
+
+#: The size limit when ``$EXPRC_CACHE_MAX_MB`` is not set, in MiB.
+DEFAULT_MAX_MB = 1024
+
+#: Build folders and temporary files younger than this (seconds) may belong to a running build.
+LEFTOVER_AGE = 600
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_SUBFOLDER = re.compile(r"[0-9a-f]{2}")
+_BINARY_SUFFIXES = (".so", ".o", ".cubin", ".graph")
+_SOURCE_SUFFIXES = (".c", ".cu")
+_PREFIX = re.compile(r"(?:[A-Za-z][A-Za-z0-9_]*-)?")
+# Every name exprc writes into an entry folder: nothing else is listed, counted or removed.
+_BINARY = re.compile(
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9_]*-)?(?P<key>[0-9a-f]{64})-[0-9a-f]{16}(?:\.so|\.o|\.cubin|\.graph)"
+)
+_OTHER = re.compile(r"(?P<key>[0-9a-f]{64})(?:\.ref|\.lock|\.c|\.cu|-unit[0-9]+\.c)")
+_TEMPORARY = re.compile(r"\.(?P<name>[^/]+)\.[A-Za-z0-9_]{6,32}\.tmp")
+_SCRATCH = re.compile(r"\.(?:build|links)-[A-Za-z0-9_]{6,32}")
+_MEMO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_REF_LIMIT = 64 << 20
+_FILE_LIMIT = 1 << 32
+
+_warned = set()  # (what, cache root) already reported
+_held = {}  # (real root, key) -> how many exclusive locks this process holds on it
+_held_lock = threading.Lock()
+_scratch_locks = {}  # path of a build folder of this process -> descriptor holding its lock
+_links = {}  # (process id, real root) -> this process's folder for the names CachedFile makes
+_links_lock = threading.Lock()
+_private = None
 
 
 def default_root():
@@ -54,112 +119,250 @@ def cache_key(source, compiler, flags, graph="", version=""):
     return h.hexdigest()
 
 
-def atomic_write(path, data):
-    """Write ``data`` (bytes) to ``path`` through a temporary file renamed into place."""
-    import tempfile  # only a process that writes needs it
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return sha256(f.read()).hexdigest()
-
-
-def unsafe_reason(path):
-    """Why directory ``path`` must not be trusted (None when it may): not a directory, not
-    owned by this user, or writable by its group or by others."""
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        return f"cannot inspect it: {err}"
-    if not stat.S_ISDIR(st.st_mode):
-        return "it is not a directory"
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        return f"it belongs to user id {st.st_uid}, not to this user ({os.getuid()})"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"other users may write to it (mode {stat.S_IMODE(st.st_mode):04o}); chmod 700 it to use it"
-    return None
-
-
 class CacheWarning(UserWarning):
-    """The disk cache is not used (see :meth:`DiskCache.refusal`)."""
+    """The disk cache is not used (see :meth:`DiskCache.refusal`), or not for one entry."""
+
+
+def _warn_once(what, root, message):
+    if (what, str(root)) not in _warned:
+        _warned.add((what, str(root)))
+        warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+def max_bytes():
+    """The cache's size limit: ``$EXPRC_CACHE_MAX_MB`` MiB (default :data:`DEFAULT_MAX_MB`).
+    A value that is not a positive number warns (:class:`CacheWarning`) and the default is
+    used.
+
+    >>> max_bytes() == DEFAULT_MAX_MB << 20 if "EXPRC_CACHE_MAX_MB" not in os.environ else True
+    True
+    """
+    text = os.environ.get("EXPRC_CACHE_MAX_MB", "").strip()
+    if not text:
+        return DEFAULT_MAX_MB << 20
+    try:
+        mib = float(text)
+    except ValueError:
+        mib = math.nan
+    if not (mib > 0 and math.isfinite(mib)):
+        _warn_once(
+            "limit",
+            text,
+            f"$EXPRC_CACHE_MAX_MB is {text!r}; expected a positive number of MiB: "
+            f"the default limit, {DEFAULT_MAX_MB} MiB, is used",
+        )
+        return DEFAULT_MAX_MB << 20
+    return int(mib * (1 << 20))
+
+
+def _check_key(key):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError(f"cache key {key!r} is not a key of the cache (64 lowercase hex digits, as cache_key gives)")
+
+
+def _private_root():
+    """A folder only this process uses (mode 0700), removed when it exits."""
+    global _private
+    if _private is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _private = tempfile.mkdtemp(prefix="exprc-private-")
+        atexit.register(shutil.rmtree, _private, True)
+    return _private
+
+
+def _private_folder():
+    import tempfile
+
+    return tempfile.mkdtemp(dir=_private_root())
+
+
+class _Held:
+    """Marks an entry locked exclusively by this process, so that its lookups inside the
+    lock do not wait for it."""
+
+    def __init__(self, root, key):
+        self.token = (root.real, key)
+
+    def __enter__(self):
+        with _held_lock:
+            _held[self.token] = _held.get(self.token, 0) + 1
+
+    def __exit__(self, *exc):
+        with _held_lock:
+            _held[self.token] -= 1
+            if not _held[self.token]:
+                del _held[self.token]
+
+
+def _holding(root, key):
+    return (root.real, key) in _held
 
 
 class DiskCache:
     """A directory of compiled libraries; see the module docstring."""
 
     def __init__(self, root=None):
-        self.root = Path(root) if root is not None else default_root()
+        self._no_home = None
+        if root is None:
+            try:
+                root = default_root()
+            except (RuntimeError, KeyError, OSError) as err:  # no $HOME, a uid without a passwd entry
+                self._no_home = str(err) or type(err).__name__
+                root = Path("~/.cache/exprc")
+        self.root = Path(root)
 
-    def refusal(self):
-        """None when the cache may be used (creating it, mode 0700, if missing), else why not."""
+    # --- the directory ------------------------------------------------------------------------
+
+    def _open(self, create=True):
+        if self._no_home is not None:
+            raise Refused(f"the home folder is unknown ({self._no_home}); set $EXPRC_CACHE_DIR or $XDG_CACHE_HOME")
+        return open_root(self.root, create)
+
+    def refusal(self, create=True):
+        """None when the cache may be used (creating it, mode 0700, if missing, unless not
+        ``create``), else why not: it or a folder above it may be written by another user,
+        it cannot be created, opened or written, or there is no home folder to put it in.
+        Without ``create``, a directory that does not exist yet is not refused."""
+        if not create and self._no_home is None and not os.path.lexists(self.root):
+            return None
         try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as err:
-            return f"cannot create {self.root}: {err}"
-        reason = unsafe_reason(self.root)
-        return None if reason is None else f"the cache directory {self.root} is refused: {reason}"
+            root = self._open(create)
+            st = root.status()  # the folders above it were checked once; it, at every call
+            if st.st_nlink == 0:  # removed since this process opened it
+                forget_root(self.root)
+                root = self._open(create)
+                st = root.status()
+            reason = own_reason(st)
+            if reason is not None:
+                forget_root(self.root)
+                raise Refused(reason)
+        except Refused as err:
+            return f"the cache directory {self.root} is refused: {err}"
+        return None
 
-    def _dir(self, key, create=False):
-        path = self.root / key[:2]
-        if create:
-            path.mkdir(mode=0o700, exist_ok=True)
-        return path
+    def _usable(self):
+        """The open :class:`~exprc.codegen.cache.safety.Root`, or None when the cache is
+        refused (:meth:`refusal` says why, and the callers warn): then files go private."""
+        try:
+            return self._open()
+        except Refused:
+            return None
+
+    def _cannot_write(self, err):
+        """Warn once that the cache could not be written (``err``); the caller goes private."""
+        _warn_once(
+            "write",
+            self.root,
+            f"cannot write to the cache directory {self.root} ({err}); compiling into a private temporary directory instead",
+        )
+
+    def _entry_folder(self, root, key, create=False):
+        return open_dir(root.fd, key[:2], create=create)
 
     def source_path(self, key, suffix=".c"):
         """Where the source (C, or ``.cu`` for CUDA) of entry ``key`` is kept."""
-        return self._dir(key) / f"{key}{suffix}"
+        try:
+            base = self._open(create=False).real
+        except Refused:
+            base = self.root
+        return Path(base) / key[:2] / f"{key}{suffix}"
 
-    def save_source(self, key, source, suffix=".c"):
-        """Keep ``source`` in the cache (also for failed builds, to show in the error); returns its path."""
-        path = self._dir(key, create=True) / f"{key}{suffix}"
-        atomic_write(path, source.encode())
-        return path
+    # --- reading ------------------------------------------------------------------------------
 
     def lookup(self, key):
-        """The path of the verified library for ``key``, or None when it is absent or damaged."""
+        """The verified library for ``key`` (a :class:`CachedFile`), or None when it is absent
+        or damaged."""
         found = self.lookup_entry(key)
         return None if found is None else found[0]
 
     def lookup_entry(self, key):
-        """``(path of the verified library, its reference)`` for ``key`` (the reference is the
-        JSON object of the ``.ref`` file, with what :meth:`store` was given as ``extra``), or
-        None when the entry is absent or damaged."""
-        ref = self._dir(key) / f"{key}.ref"
+        """``(file, reference)`` for ``key``: the verified library as a :class:`CachedFile`
+        (close it once loaded) and the JSON object of its ``.ref`` file (with what
+        :meth:`store` was given as ``extra``); None when the entry is absent or damaged.
+        The entry's use is recorded (for eviction, least recently used first)."""
+        _check_key(key)
         try:
-            meta = json.loads(ref.read_text())
-            if meta["key"] != key or Path(meta["library"]).name != meta["library"]:
-                return None
-            library = self._dir(key) / meta["library"]
-            if library.stat().st_size != meta["size"] or sha256_file(library) != meta["sha256"]:
-                return None
-        except (OSError, ValueError, KeyError, TypeError):
+            root = self._open(create=False)
+            sub = self._entry_folder(root, key)
+        except OSError:
             return None
-        return library, meta
+        if sub is None:
+            return None
+        try:
+            held = None
+            if not _holding(root, key):  # else this process is building it: no waiting for itself
+                with contextlib.suppress(OSError):
+                    held = lock(sub, f"{key}.lock", exclusive=False, create=False)
+            try:
+                return self._read_entry(root, sub, key)
+            finally:
+                unlock(held)
+        finally:
+            os.close(sub)
+
+    def _read_entry(self, root, sub, key):
+        ref = read_file(sub, f"{key}.ref", _REF_LIMIT)
+        if ref is None:
+            return None
+        fd, _, data = ref
+        try:
+            meta = json.loads(data)
+            name = meta["library"]
+            match = _BINARY.fullmatch(name) if isinstance(name, str) else None
+            if meta["key"] != key or match is None or match["key"] != key:
+                return None
+            size, digest = meta["size"], meta["sha256"]
+            if not isinstance(size, int) or not isinstance(digest, str):
+                return None
+            with contextlib.suppress(OSError):
+                os.utime(fd)  # the entry's last use: eviction goes by it
+        except (ValueError, KeyError, TypeError):
+            return None
+        finally:
+            os.close(fd)
+        library = read_file(sub, name, _FILE_LIMIT)
+        if library is None:
+            return None
+        fd, _, data = library
+        if len(data) != size or sha256(data).hexdigest() != digest:
+            os.close(fd)
+            return None
+        return CachedFile(os.path.join(root.real, key[:2], name), data, fd, _links_of(root)), meta
+
+    # --- writing ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self, key):
-        """Hold the exclusive lock of entry ``key`` (between processes) while building it."""
-        path = self._dir(key, create=True) / f"{key}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    def locked(self, key, shared=False):
+        """Hold the lock of entry ``key`` (between processes): exclusive while building it,
+        ``shared`` while using it (linking with it); ``remove`` and eviction leave an entry
+        whose lock is held. Where it cannot be taken (the cache cannot be written), the
+        block runs unlocked."""
+        _check_key(key)
+        fd = sub = marked = None
+        root = self._usable()
+        if root is not None:
+            try:
+                sub = self._entry_folder(root, key, create=True)
+                fd = lock(sub, f"{key}.lock", exclusive=not shared)
+            except OSError as err:
+                self._cannot_write(err)
+            if fd is not None and not shared:
+                marked = _Held(root, key)
+                marked.__enter__()
         try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            os.close(fd)  # releases the lock
+            if marked is not None:
+                marked.__exit__()
+                if not any(_exists(sub, f"{key}{end}") for end in (".ref", ".c", ".cu")):
+                    with contextlib.suppress(OSError):  # nothing was kept: no lock file stays either
+                        os.unlink(f"{key}.lock", dir_fd=sub)
+            unlock(fd)
+            if sub is not None:
+                os.close(sub)
 
     def lookup_or_build(self, key, build):
         """``(entry, built)``: the verified entry for ``key`` as :meth:`lookup_entry` gives it,
@@ -173,129 +376,462 @@ class DiskCache:
                     return build(), True
         return found, False
 
-    def store(self, key, built_library, extra=None, suffix=".so"):
-        """Copy the freshly built ``built_library`` (a path, or the bytes themselves) into the
-        cache; returns the cached path. ``extra`` (a dict of JSON values) is kept in the
-        reference, for :meth:`lookup_entry`; ``suffix`` names the kind of file (a library, an
-        object file to link with, or a CUDA ``.cubin``)."""
-        data = (
-            bytes(built_library) if isinstance(built_library, (bytes, bytearray)) else Path(built_library).read_bytes()
-        )
+    def store(self, key, data_or_path, extra=None, suffix=".so", prefix=""):
+        """Keep the freshly built ``data_or_path`` (the bytes, or a path to read them from) as
+        the entry ``key``; returns it as a :class:`CachedFile`. ``extra`` (a dict of JSON
+        values) is kept in the reference, for :meth:`lookup_entry`; ``suffix`` names the kind
+        of file (``.so``, ``.o``, ``.cubin``, ``.graph``) and ``prefix`` starts its name
+        (``libexprc_runtime-`` names the run time's library ``libexprc_runtime-<key>-<digest>.so``).
+        Where the cache cannot be written, the file goes to a private temporary folder
+        (with a :class:`CacheWarning`). Past the size limit, least recently used entries
+        are removed."""
+        _check_key(key)
+        if suffix not in _BINARY_SUFFIXES:
+            raise ValueError(f"cache file suffix {suffix!r} is not one of {_BINARY_SUFFIXES}")
+        if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+            raise ValueError(f"cache file prefix {prefix!r}: expected letters, digits and '_' ending in '-', or ''")
+        if isinstance(data_or_path, (bytes, bytearray, memoryview)):
+            data = bytes(data_or_path)
+        else:
+            data = Path(data_or_path).read_bytes()
         digest = sha256(data).hexdigest()
-        library = self._dir(key, create=True) / f"{key}-{digest[:16]}{suffix}"
-        atomic_write(library, data)
+        name = f"{prefix}{key}-{digest[:16]}{suffix}"
         meta = dict(extra or {})
-        meta.update({"key": key, "library": library.name, "size": len(data), "sha256": digest})
-        atomic_write(self._dir(key) / f"{key}.ref", json.dumps(meta).encode())
-        return library
-
-    def entries(self):
-        """Every entry in the cache, as :class:`Entry` records, oldest first (by when it was
-        last written)."""
-        found = []
-        if not self.root.is_dir():
-            return found
-        for folder in self.root.iterdir():
-            if len(folder.name) != 2 or not folder.is_dir():
-                continue
-            files = {}
-            for path in folder.iterdir():
-                key = path.name[:64]
-                if len(key) == 64 and not path.name.startswith("."):
-                    files.setdefault(key, []).append(path)
-            for key, paths in files.items():
-                found.append(Entry(key, sorted(paths)))
-        return sorted(found, key=lambda e: e.modified)
-
-    def remove(self, entry):
-        """Delete ``entry``'s files, unless a process is building it right now (then False)."""
-        lock = self._dir(entry.key) / f"{entry.key}.lock"
+        meta.update({"key": key, "library": name, "size": len(data), "sha256": digest})
+        root = self._usable()
+        if root is None:
+            return self._private_file(name, data)
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return False
-        try:
-            if fcntl is not None:
+            sub = self._entry_folder(root, key, create=True)
+            try:
+                fd = write_atomic(sub, name, data, keep_open=True)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    return False
-            for path in entry.files:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-        finally:
-            os.close(fd)
+                    write_atomic(sub, f"{key}.ref", json.dumps(meta).encode())
+                except BaseException:
+                    os.close(fd)
+                    raise
+            finally:
+                os.close(sub)
+        except OSError as err:
+            self._cannot_write(err)
+            return self._private_file(name, data)
+        file = CachedFile(os.path.join(root.real, key[:2], name), data, fd, _links_of(root))
         with contextlib.suppress(OSError):
-            lock.parent.rmdir()  # only when it is empty
-        return True
+            self._evict(root, keep=key)
+        return file
+
+    def _private_file(self, name, data):
+        path = os.path.join(_private_folder(), name)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        return CachedFile(path, data, fd)
+
+    def save_source(self, key, source, suffix=".c"):
+        """Keep ``source`` in the cache (also for failed builds, to show in the error); returns
+        its path (in a private temporary folder where the cache cannot be written)."""
+        _check_key(key)
+        if suffix not in _SOURCE_SUFFIXES:
+            raise ValueError(f"source suffix {suffix!r} is not one of {_SOURCE_SUFFIXES}")
+        name = f"{key}{suffix}"
+        root = self._usable()
+        if root is not None:
+            try:
+                sub = self._entry_folder(root, key, create=True)
+                try:
+                    write_atomic(sub, name, source.encode())
+                finally:
+                    os.close(sub)
+                return Path(root.real) / key[:2] / name
+            except OSError as err:
+                self._cannot_write(err)
+        path = Path(_private_folder()) / name
+        path.write_text(source)
+        return path
 
     def scratch_dir(self):
-        """A fresh private directory inside the cache for a build (same file system as the entries)."""
+        """A fresh private folder inside the cache for a build (same file system as the
+        entries), locked while this process may use it, so that ``clear`` leaves it; in a
+        private temporary folder where the cache cannot be written."""
+        _release_scratch_locks()
+        root = self._usable()
+        if root is not None:
+            try:
+                return Path(_new_build_folder(root))
+            except OSError as err:
+                self._cannot_write(err)
         import tempfile
 
-        return Path(tempfile.mkdtemp(dir=self.root, prefix=".build-"))
+        return Path(tempfile.mkdtemp(dir=_private_root(), prefix=".build-"))
+
+    # --- small JSON values ----------------------------------------------------------------------
 
     def remembered(self, name):
         """The JSON value stored under ``name`` in ``<root>/memo/`` (such as a compiler's
         ``--version``), or None."""
+        if not _MEMO_NAME.fullmatch(name):
+            raise ValueError(f"memo name {name!r}: expected letters, digits, '_', '.' and '-'")
         try:
-            return json.loads((self.root / "memo" / f"{name}.json").read_text())
-        except (OSError, ValueError):
+            root = self._open(create=False)
+            folder = open_dir(root.fd, "memo")
+        except OSError:
+            return None
+        if folder is None:
+            return None
+        try:
+            found = read_file(folder, f"{name}.json", _REF_LIMIT)
+        finally:
+            os.close(folder)
+        if found is None:
+            return None
+        os.close(found[0])
+        try:
+            return json.loads(found[2])
+        except ValueError:
             return None
 
     def remember(self, name, value):
-        """Store ``value`` (JSON) under ``name`` for :meth:`remembered`."""
-        folder = self.root / "memo"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        atomic_write(folder / f"{name}.json", json.dumps(value).encode())
+        """Store ``value`` (JSON) under ``name`` for :meth:`remembered` (nothing where the
+        cache cannot be written)."""
+        if not _MEMO_NAME.fullmatch(name):
+            raise ValueError(f"memo name {name!r}: expected letters, digits, '_', '.' and '-'")
+        root = self._usable()
+        if root is None:
+            return
+        try:
+            folder = open_dir(root.fd, "memo", create=True)
+            try:
+                write_atomic(folder, f"{name}.json", json.dumps(value).encode())
+            finally:
+                os.close(folder)
+        except OSError as err:
+            self._cannot_write(err)
+
+    # --- listing, removing, the size limit -----------------------------------------------------
+
+    def entries(self):
+        """Every entry in the cache, as :class:`Entry` records, least recently used first."""
+        return self.scan()[0]
+
+    def scan(self):
+        """``(entries, leftovers)``: :meth:`entries`, and the build folders (``.build-*``) and
+        temporary files that builds left, as :class:`Leftover` records (those of running
+        builds included: see ``Leftover.stale``)."""
+        try:
+            root = self._open(create=False)
+        except Refused:
+            return [], []
+        found, left = [], []
+        for name, st in _listing(root.fd):
+            if _SCRATCH.fullmatch(name) and stat.S_ISDIR(st.st_mode) and trusted(st):
+                left.append(Leftover(root, None, name, st))
+            elif (_SUBFOLDER.fullmatch(name) or name == "memo") and stat.S_ISDIR(st.st_mode):
+                sub = open_dir(root.fd, name)
+                if sub is None:
+                    continue
+                try:
+                    files = {}
+                    for file, fst in _listing(sub):
+                        if not stat.S_ISREG(fst.st_mode) or not trusted(fst):
+                            continue
+                        key = _entry_key(file)
+                        if key is not None and name != "memo" and key[:2] == name:
+                            files.setdefault(key, []).append((file, fst))
+                        elif _TEMPORARY.fullmatch(file):
+                            left.append(Leftover(root, name, file, fst))
+                finally:
+                    os.close(sub)
+                for key, named in files.items():
+                    named.sort()
+                    found.append(Entry(key, [Path(root.real, name, f) for f, _ in named], [s for _, s in named], root))
+        return sorted(found, key=lambda e: e.modified), left
+
+    def remove(self, entry):
+        """Delete ``entry``'s files (only names exprc writes, owned by this user, never
+        following a link), unless its lock is held: a process is building or loading it
+        right now (then False)."""
+        try:
+            root = self._open(create=False)
+            sub = self._entry_folder(root, entry.key)
+        except OSError:
+            return False
+        if sub is None:
+            return True
+        try:
+            if _holding(root, entry.key):
+                return False
+            fd = lock(sub, f"{entry.key}.lock", exclusive=True, wait=False)
+            if fd is None:
+                return False
+            try:
+                for name, st in _listing(sub):
+                    if _entry_key(name) == entry.key and trusted(st) and not stat.S_ISDIR(st.st_mode):
+                        if not name.endswith(".lock"):
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(name, dir_fd=sub)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{entry.key}.lock", dir_fd=sub)  # last, still held: see safety.lock
+            finally:
+                unlock(fd)
+        except OSError:
+            return False
+        finally:
+            os.close(sub)
+        with contextlib.suppress(OSError):
+            os.rmdir(entry.key[:2], dir_fd=root.fd)  # only when it is empty
+        return True
+
+    def remove_leftover(self, leftover):
+        """Delete a build folder or temporary file a stopped build left; False when it may
+        belong to a running build (its lock is held, or it is younger than
+        :data:`LEFTOVER_AGE`)."""
+        if not leftover.stale:
+            return False
+        try:
+            root = self._open(create=False)
+            if leftover.folder is None:
+                remove_any(root.fd, leftover.name)
+            else:
+                sub = open_dir(root.fd, leftover.folder)
+                if sub is not None:
+                    try:
+                        os.unlink(leftover.name, dir_fd=sub)
+                    finally:
+                        os.close(sub)
+        except OSError:
+            return False
+        return True
+
+    def _evict(self, root, keep):
+        """Remove the least recently used entries (never ``keep``, nor those in use) and what
+        stopped builds left, until the cache is within :func:`max_bytes`."""
+        limit = max_bytes()
+        found, left = self.scan()
+        total = sum(e.size for e in found) + sum(x.size for x in left)
+        if total <= limit:
+            return
+        for leftover in left:
+            size = leftover.size
+            if self.remove_leftover(leftover):
+                total -= size
+        for entry in found:
+            if total <= limit:
+                break
+            if entry.key == keep:
+                continue
+            size = entry.size
+            if self.remove(entry):
+                total -= size
+
+
+def _exists(dir_fd, name):
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except (OSError, TypeError):
+        return False
+
+
+def _entry_key(name):
+    match = _BINARY.fullmatch(name) or _OTHER.fullmatch(name)
+    return match["key"] if match else None
+
+
+def _listing(dir_fd):
+    """``[(name, lstat)]`` of folder ``dir_fd``, read through a descriptor of its own (one
+    shared with another reader would share its position)."""
+    fd = os.open(".", DIR_FLAGS, dir_fd=dir_fd)
+    found = []
+    try:
+        with os.scandir(fd) as it:
+            for item in it:
+                with contextlib.suppress(OSError):
+                    found.append((item.name, item.stat(follow_symlinks=False)))
+    finally:
+        os.close(fd)
+    return found
+
+
+def _links_of(root):
+    """What gives (made once per process) the folder where :class:`CachedFile` puts the names
+    it loads by: a private folder on a memory file system (``$XDG_RUNTIME_DIR``,
+    ``/dev/shm``) where one is safe, else ``.links-*`` in the cache ``root``; locked while
+    the process lives and removed when it exits."""
+
+    def folder():
+        with _links_lock:
+            token = (os.getpid(), root.real)
+            path = _links.get(token) or _links.get((os.getpid(), None))
+            if path is None:
+                path = _memory_folder()
+                token = (os.getpid(), None) if path is not None else token
+                if path is None:
+                    try:
+                        path = _new_build_folder(root, ".links-")
+                    except OSError:
+                        return None
+                import atexit
+                import shutil
+
+                atexit.register(shutil.rmtree, path, True)
+                _links[token] = path
+            return path
+
+    return folder
+
+
+def _memory_folder():
+    """A fresh private folder on a memory file system, where making a name costs microseconds
+    (on a disk, up to a millisecond), or None where there is no safe one."""
+    for base in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+        if not base or not os.path.isabs(base):
+            continue
+        path = os.path.join(os.path.realpath(base), f"exprc-links-{os.urandom(8).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+        except OSError:
+            continue
+        if own_reason(os.lstat(path)) is None and parent_reason(path) is None:
+            return path
+        os.rmdir(path)
+    return None
+
+
+def _new_build_folder(root, prefix=".build-"):
+    """A fresh folder ``<prefix><random>`` in ``root``, locked (shared) while this process may use it."""
+    name = f"{prefix}{os.urandom(8).hex()}"
+    os.mkdir(name, 0o700, dir_fd=root.fd)
+    fd = os.open(name, DIR_FLAGS, dir_fd=root.fd)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    path = os.path.join(root.real, name)
+    _scratch_locks[path] = fd
+    return path
+
+
+def _release_scratch_locks():
+    """Close the locks of this process's build folders that are gone."""
+    for path, fd in list(_scratch_locks.items()):
+        try:
+            gone = os.fstat(fd).st_nlink == 0
+        except OSError:
+            gone = True
+        if gone:
+            _scratch_locks.pop(path, None)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _folder_size(dir_fd, name):
+    total = 0
+    with contextlib.suppress(OSError):
+        for _, _, files, fd in os.fwalk(name, dir_fd=dir_fd, follow_symlinks=False):
+            for file in files:
+                with contextlib.suppress(OSError):
+                    st = os.stat(file, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode):
+                        total += st.st_size
+    return total
+
+
+class Leftover:
+    """A build folder (``folder`` None) or temporary file (in entry folder ``folder``) that a
+    build left: ``name``, ``size`` (bytes), ``modified`` (seconds since the epoch)."""
+
+    def __init__(self, root, folder, name, st):
+        self.folder, self.name, self.modified = folder, name, st.st_mtime
+        self._root = root
+        self.size = _folder_size(root.fd, name) if folder is None else st.st_size
+
+    @property
+    def stale(self):
+        """Whether no build uses it any more: older than :data:`LEFTOVER_AGE` and, for a build
+        folder, not locked by a running build."""
+        if time.time() - self.modified < LEFTOVER_AGE:
+            return False
+        if self.folder is not None or fcntl is None:
+            return True
+        try:
+            fd = os.open(self.name, DIR_FLAGS, dir_fd=self._root.fd)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
 
 class Entry:
-    """One cache entry: its key and its files (source, library or object file, reference)."""
+    """One cache entry: its key and its files (source, library or object file, reference,
+    lock), with their status when listed by :meth:`DiskCache.entries`."""
 
-    def __init__(self, key, files):
+    def __init__(self, key, files, stats=None, root=None):
         self.key, self.files = key, files
+        self._stats = stats if stats is not None else [_stat(p) for p in files]
+        self._root = root
 
     @property
     def size(self):
         """Bytes on disk, all files together."""
-        return sum(_stat(p).st_size for p in self.files)
+        return sum(st.st_size for st in self._stats)
 
     @property
     def modified(self):
-        """When the entry was last written (seconds since the epoch)."""
-        return max((_stat(p).st_mtime for p in self.files), default=0.0)
+        """When the entry was last used (stored or looked up; seconds since the epoch): its
+        reference's time, else its newest file's."""
+        for path, st in zip(self.files, self._stats):
+            if path.name == f"{self.key}.ref":
+                return st.st_mtime
+        return max((st.st_mtime for st in self._stats), default=0.0)
 
     @property
     def kind(self):
-        """``"library"``, ``"object"`` (the run time programs link with), ``"cubin"`` (CUDA
-        kernels), ``"graph"`` (a rewritten graph, see :mod:`exprc.remembered`) or
-        ``"source only"`` (a failed or unfinished build)."""
-        suffixes = {p.suffix for p in self.files}
+        """``"library"``, ``"runtime"`` (the run time's library, named with a prefix),
+        ``"object"`` (the run time's object file), ``"cubin"`` (CUDA kernels), ``"graph"``
+        (a rewritten graph, see :mod:`exprc.remembered`) or ``"source only"`` (a failed or
+        unfinished build)."""
+        binaries = [p.name for p in self.files if _BINARY.fullmatch(p.name)]
         for suffix, kind in ((".so", "library"), (".o", "object"), (".cubin", "cubin"), (".graph", "graph")):
-            if suffix in suffixes:
-                return kind
+            named = [n for n in binaries if n.endswith(suffix)]
+            if named:
+                return "runtime" if kind == "library" and _BINARY.fullmatch(named[0])["prefix"] else kind
         return "source only"
 
     @property
     def title(self):
         """What the entry computes, from its source's summary comment (its ``outputs:`` line)."""
         source = next((p for p in self.files if p.name in (f"{self.key}.c", f"{self.key}.cu")), None)
-        try:
-            head = source.read_text(errors="replace")[:4000] if source else ""
-        except OSError:
-            return ""
+        head = ""
+        if source is not None and self._root is not None:
+            sub = open_dir(self._root.fd, self.key[:2])
+            if sub is not None:
+                try:
+                    found = read_file(sub, source.name, _FILE_LIMIT)
+                finally:
+                    os.close(sub)
+                if found is not None:
+                    os.close(found[0])
+                    head = found[2][:4000].decode(errors="replace")
         for line in head.splitlines():
             line = line.strip(" */")
             if line.startswith("outputs:"):
                 return line[len("outputs:") :].strip()
-        return {"object": "the entry points' run time", "graph": "a rewritten graph"}.get(self.kind, "")
+        return _TITLES.get(self.kind, "")
+
+
+_TITLES = {
+    "object": "the entry points' run time",
+    "runtime": "the entry points' run time",
+    "graph": "a rewritten graph",
+}
 
 
 def _stat(path):
     try:
-        return path.stat()
+        return os.lstat(path)
     except OSError:
         return os.stat_result((0,) * 10)

@@ -13,7 +13,7 @@ b'\\x7fELF'
 import threading
 import warnings
 
-from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
+from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key
 from exprc.codegen.cuda.nvrtc import OPTIONS, compile_cubin, nvrtc_version
 from exprc.version import __version__
 
@@ -55,15 +55,14 @@ def load_cubin(source, arch, cache=None, name="kernels.cu"):
         data = compile_cubin(source, name, arch, source_path=path)
         stats["compiled"] += 1
         extra = {"arch": arch, "nvrtc": f"{version[0]}.{version[1]}"}
-        return cache.store(key, data, extra, suffix=".cubin"), data
+        cache.store(key, data, extra, suffix=".cubin").close()
+        return data
 
-    (path, found), built = cache.lookup_or_build(key, build)
+    found, built = cache.lookup_or_build(key, build)
     if built:
         return found
-    data = path.read_bytes()
-    if sha256(data).hexdigest() != found["sha256"]:  # damaged since it was checked: never load it
-        stats["compiled"] += 1
-        return compile_cubin(source, name, arch)
+    with found[0] as cubin:  # read once and verified: the bytes handed on are the bytes checked
+        data = cubin.read_bytes()
     stats["loaded_from_disk"] += 1
     return data
 
