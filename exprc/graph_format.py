@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -47,7 +48,6 @@ FORMAT = "exprc-graph-1"
 MAX_BYTES = 1 << 30
 MAX_ENTRIES = 1_000_000
 MAX_NDIM = 64
-MAX_OUTPUTS = 64
 
 _DTYPES = frozenset(SUPPORTED)
 
@@ -92,9 +92,10 @@ def _decoded_int(value: Any, what: str) -> int:
     return value
 
 
-def _decoded_list(value: Any, what: str, limit: int = MAX_ENTRIES) -> list:
+def _decoded_list(value: Any, what: str, limit: int | None = None) -> list:
     if type(value) is not list:
         raise _fail(f"{what} must be a list, got {type(value).__name__}")
+    limit = MAX_ENTRIES if limit is None else limit
     if len(value) > limit:
         raise _fail(f"{what} has {len(value)} items, more than the {limit} allowed")
     return value
@@ -170,7 +171,7 @@ def _axis_order_field() -> Field:
         return ["x" if a == "x" else _int(a, "an axis") for a in v]
 
     def decode(v, values):
-        return tuple(a if a == "x" else _decoded_int(a, "an axis") for a in _decoded_list(v, "an axis order"))
+        return tuple(a if a == "x" else _decoded_int(a, "an axis") for a in _decoded_list(v, "an axis order", MAX_NDIM))
 
     return Field(encode, decode)
 
@@ -257,6 +258,8 @@ class OpFormat(NamedTuple):
     name: str
     cls: type
     fields: tuple[tuple[str, Field], ...]
+    #: ``check(op, inputs)``: what is wrong with the parameters for these inputs, or None.
+    check: Callable[[Any, list], str | None] | None = None
 
 
 #: Every op type a file may name, by that name: the only ops :func:`loads` builds.
@@ -264,17 +267,74 @@ OPS: dict[str, OpFormat] = {}
 _BY_CLASS: dict[type, OpFormat] = {}
 
 
-def register(cls: type, **fields: Field) -> None:
+def register(cls: type, check: Callable[[Any, list], str | None] | None = None, **fields: Field) -> None:
     """Let files hold ops of type ``cls``, whose parameters are ``fields`` (a codec for each
-    of its dataclass fields, in any order), under the class's name."""
+    of its dataclass fields, in any order), under the class's name. ``check(op, inputs)``
+    says what is wrong with parameters that ``make_node`` accepts but the back ends cannot
+    run (an axis out of range), or None."""
     name = cls.__name__
     if name in OPS:
         raise ValueError(f"register: an op type is already registered as {name!r}")
-    declared = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+    if not dataclasses.is_dataclass(cls) or not all(f.init and not f.kw_only for f in dataclasses.fields(cls)):
+        raise ValueError(f"register {name}: an op type is a dataclass whose fields its constructor takes in order")
+    declared = [f.name for f in dataclasses.fields(cls)]
     if sorted(declared) != sorted(fields):
         raise ValueError(f"register {name}: give a codec for each of its fields {declared}, got {sorted(fields)}")
-    entry = OpFormat(name, cls, tuple((f, fields[f]) for f in declared))
+    entry = OpFormat(name, cls, tuple((f, fields[f]) for f in declared), check)
     OPS[name] = _BY_CLASS[cls] = entry
+
+
+# The public functions check these parameters against the inputs before making an op;
+# make_node does not always, so a file's are checked here.
+
+
+def _axes_problem(axes: Sequence[int], ndim: int) -> str | None:
+    if list(axes) != sorted(set(axes)) or any(not 0 <= a < ndim for a in axes):
+        return f"axes {list(axes)} are not distinct, sorted axes of a {ndim}-d input"
+    return None
+
+
+def _check_reduce(op: Any, inputs: list) -> str | None:
+    return _axes_problem(op.axis, inputs[0].ndim)
+
+
+def _check_arg_reduce(op: Any, inputs: list) -> str | None:
+    return None if op.axis is None else _axes_problem((op.axis,), inputs[0].ndim)
+
+
+def _check_concatenate(op: Any, inputs: list) -> str | None:
+    return _axes_problem((op.axis,), inputs[0].ndim) if inputs else "no inputs"
+
+
+def _check_tensordot(op: Any, inputs: list) -> str | None:
+    a, b = inputs
+    if len(op.axes_a) != len(op.axes_b):
+        return "axes_a and axes_b differ in length"
+    return _axes_problem(sorted(op.axes_a), a.ndim) or _axes_problem(sorted(op.axes_b), b.ndim)
+
+
+def _pattern_problem(pattern: tuple, x: Variable, extra: int, advanced: bool) -> str | None:
+    kinds = [entry[0] for entry in pattern]
+    parts = [p for entry in pattern for p in entry[1:]]
+    if len(pattern) > x.ndim:
+        return f"{len(pattern)} indexed axes of a {x.ndim}-d input"
+    if advanced and ("int" in kinds or DYNAMIC in parts or kinds.count("array") != extra or not extra):
+        return "an integer-array index holds one array per 'array' entry, static slices, nothing else"
+    if not advanced and ("array" in kinds or parts.count(DYNAMIC) != extra):
+        return "a basic index takes one input per dynamic part, and no arrays"
+    return None
+
+
+def _check_read(op: Any, inputs: list) -> str | None:
+    return _pattern_problem(op.pattern, inputs[0], len(inputs) - 1, isinstance(op, AdvancedSubtensor))
+
+
+def _check_write(op: Any, inputs: list) -> str | None:
+    return _pattern_problem(op.pattern, inputs[0], len(inputs) - 2, isinstance(op, AdvancedIncSubtensor))
+
+
+def _check_rows(op: Any, inputs: list) -> str | None:
+    return None if len(op.loop_inputs) == len(inputs) - 1 else "one input per loop input, after the length"
 
 
 register(Elemwise, scalar_op=SCALAR_OP)
@@ -282,22 +342,22 @@ register(ShapeI, axis=INT)
 register(DimShuffle, new_order=AXIS_ORDER)
 register(Reshape)
 register(BroadcastTo)
-register(SumToShape, axis=INTS)
-register(Concatenate, axis=INT)
+register(SumToShape, _check_reduce, axis=INTS)
+register(Concatenate, _check_concatenate, axis=INT)
 for _reduce in (Sum, Prod, All, AnyReduce):
-    register(_reduce, axis=INTS, keepdims=BOOL, dtype=OPTIONAL_DTYPE)
+    register(_reduce, _check_reduce, axis=INTS, keepdims=BOOL, dtype=OPTIONAL_DTYPE)
 for _reduce in (Max, Min):
-    register(_reduce, axis=INTS, keepdims=BOOL, dtype=OPTIONAL_DTYPE, initial=OPTIONAL_FLOAT)
+    register(_reduce, _check_reduce, axis=INTS, keepdims=BOOL, dtype=OPTIONAL_DTYPE, initial=OPTIONAL_FLOAT)
 for _reduce in (ArgMax, ArgMin):
-    register(_reduce, axis=OPTIONAL_INT, keepdims=BOOL)
-register(Subtensor, pattern=PATTERN)
-register(AdvancedSubtensor, pattern=PATTERN)
-register(IncSubtensor, pattern=PATTERN, set_instead_of_inc=BOOL)
-register(AdvancedIncSubtensor, pattern=PATTERN, set_instead_of_inc=BOOL)
+    register(_reduce, _check_arg_reduce, axis=OPTIONAL_INT, keepdims=BOOL)
+register(Subtensor, _check_read, pattern=PATTERN)
+register(AdvancedSubtensor, _check_read, pattern=PATTERN)
+register(IncSubtensor, _check_write, pattern=PATTERN, set_instead_of_inc=BOOL)
+register(AdvancedIncSubtensor, _check_write, pattern=PATTERN, set_instead_of_inc=BOOL)
 register(StopGradient)
 register(MatMul)
-register(TensorDot, axes_a=INTS, axes_b=INTS)
-register(Rows, index=BOUND_VARIABLE, loop_inputs=VARIABLES, output=VARIABLE)
+register(TensorDot, _check_tensordot, axes_a=INTS, axes_b=INTS)
+register(Rows, _check_rows, index=BOUND_VARIABLE, loop_inputs=VARIABLES, output=VARIABLE)
 
 
 def _format_of(op: Op) -> OpFormat:
@@ -373,7 +433,7 @@ def dumps(outputs: Sequence[Variable], leaves: Sequence[Variable], fired: Iterab
     bound: set = set()
     position: dict[Variable, int] = {}
     ops: list = []
-    op_ids: dict[int, int] = {}
+    op_ids: dict[Op, int] = {}  # equal ops written once
     nodes: list = []
 
     def place(var: Variable) -> int:
@@ -382,11 +442,11 @@ def dumps(outputs: Sequence[Variable], leaves: Sequence[Variable], fired: Iterab
     for item in _in_order(list(outputs), bound):
         if isinstance(item, Apply):
             op = item.op
-            op_id = op_ids.get(id(op))
+            op_id = op_ids.get(op)
             if op_id is None:
                 kind = _format_of(op)
                 params = [codec.encode(getattr(op, name), place) for name, codec in kind.fields]
-                op_id = op_ids[id(op)] = len(ops)
+                op_id = op_ids[op] = len(ops)
                 ops.append([kind.name, params])
             nodes.append(["apply", op_id, [position[v] for v in item.inputs], len(item.outputs)])
             for var in item.outputs:
@@ -422,12 +482,14 @@ _KEYS = frozenset(("format", "leaves", "ops", "nodes", "outputs", "fired"))
 
 def _checked_type(dtype: Any, shape: Any, weak: Any) -> TensorType:
     if type(dtype) is not str or dtype not in _DTYPES:
-        raise _fail(f"{dtype!r} is not a supported dtype")
-    shape = _decoded_list(shape, "a shape", MAX_NDIM)
-    if any(d is not None and (type(d) is not int or d < 0) for d in shape):
-        raise _fail(f"{shape!r} is not a static shape")
+        raise _fail(f"{dtype!r:.100} is not a supported dtype")
+    if type(shape) is not list or len(shape) > MAX_NDIM:
+        raise _fail(f"{shape!r:.100} is not a shape of at most {MAX_NDIM} axes")
+    for d in shape:
+        if d is not None and (type(d) is not int or d < 0):
+            raise _fail(f"{shape!r:.100} is not a static shape")
     if type(weak) is not bool or (weak and shape):
-        raise _fail(f"weak must be a bool, and only for 0-d types; got {weak!r}")
+        raise _fail(f"weak must be a bool, and only for 0-d types; got {weak!r:.100}")
     return TensorType(dtype, tuple(shape), weak)
 
 
@@ -437,46 +499,48 @@ def _name(v: Any) -> str | None:
     return v
 
 
+#: How the bytes of a weak constant (a Python scalar) read back, without making an array.
+_WEAK_SCALARS = {"float64": "<d", "int64": "<q", "bool": "<?"}
+
+
 def _read_constant(entry: list) -> Constant:
-    if len(entry) != 6:
-        raise _fail(f"a constant has 6 fields, this one {len(entry)}")
     _, dtype, shape, weak, name, text = entry
     t = _checked_type(dtype, shape, weak)
     if None in t.shape:
-        raise _fail(f"a constant's shape must be known, got {t.shape}")
-    itemsize = np.dtype(t.dtype).itemsize
-    size = 1
+        raise _fail(f"a constant's shape must be known, got {shape}")
+    nbytes = np.dtype(t.dtype).itemsize
     for d in t.shape:
-        size *= d
-    nbytes = size * itemsize
+        nbytes *= d
     if type(text) is not str or nbytes > MAX_BYTES or len(text) != 4 * ((nbytes + 2) // 3):
         raise _fail(f"the data of a {t.dtype} constant of shape {t.shape} must be {nbytes} bytes in base64")
     data = base64.b64decode(text, validate=True)
     if len(data) != nbytes:
         raise _fail(f"the data of a {t.dtype} constant of shape {t.shape} must be {nbytes} bytes, got {len(data)}")
-    array = np.frombuffer(data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(t.shape)
     if t.dtype == "bool" and data.translate(None, b"\x00\x01"):
         raise _fail("a bool constant holds bytes other than 0 and 1")
     if t.weak:
-        const = constant(array.item(), name=_name(name))
+        if t.dtype not in _WEAK_SCALARS:
+            raise _fail(f"a weak constant is bool, int64 or float64, not {t.dtype}")
+        const = constant(struct.unpack(_WEAK_SCALARS[t.dtype], data)[0], name=_name(name))
     else:
+        array = np.frombuffer(data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(t.shape)
         const = constant(array.astype(t.dtype), dtype=t.dtype, name=_name(name))
     if const.type != t:
         raise _fail(f"a constant of type {t} came back as {const.type}")
     return const
 
 
-def _read_op(spec: Any, values: list) -> Op:
-    spec = _decoded_list(spec, "an op", 2)
-    if len(spec) != 2 or type(spec[0]) is not str:
+def _read_op(spec: Any, values: list) -> tuple[Op, Any]:
+    if type(spec) is not list or len(spec) != 2 or type(spec[0]) is not str:
         raise _fail(f"an op is [name, parameters], got {spec!r:.100}")
     kind = OPS.get(spec[0])
     if kind is None:
         raise _fail(f"no op is registered as {spec[0]!r:.100}")
-    params = _decoded_list(spec[1], f"the parameters of {kind.name}", len(kind.fields))
-    if len(params) != len(kind.fields):
-        raise _fail(f"{kind.name} takes {len(kind.fields)} parameters, got {len(params)}")
-    return kind.cls(**{name: codec.decode(v, values) for (name, codec), v in zip(kind.fields, params)})
+    params = spec[1]
+    if type(params) is not list or len(params) != len(kind.fields):
+        raise _fail(f"{kind.name} takes a list of {len(kind.fields)} parameters, got {params!r:.100}")
+    # Positional, in the order of the dataclass's fields, which is the order they are written in.
+    return kind.cls(*[codec.decode(v, values) for (_, codec), v in zip(kind.fields, params)]), kind.check
 
 
 def _read(data: bytes, leaves: Sequence[Variable]) -> tuple[list[Variable], list[Fired]]:
@@ -493,61 +557,65 @@ def _read(data: bytes, leaves: Sequence[Variable]) -> tuple[list[Variable], list
     if len(specs) != len(leaves):
         raise _fail(f"written over {len(specs)} leaves, read over {len(leaves)}")
     for i, (spec, leaf) in enumerate(zip(specs, leaves)):
-        if _checked_type(*_decoded_list(spec, "a leaf type", 3)) != leaf.type:
-            raise _fail(f"leaf {i} was written as {spec}, and {leaf} is {leaf.type}")
+        if spec != _type_spec(leaf.type):
+            raise _fail(f"leaf {i} was written as {spec!r:.100}, and {leaf} is {leaf.type}")
     op_specs = _decoded_list(document["ops"], "ops")
-    ops: list[Op | None] = [None] * len(op_specs)
+    ops: list[tuple[Op, Any] | None] = [None] * len(op_specs)
     values: list[Variable] = []
     free: set = set()  # loop indices, and what depends on them: never an output
     for k, entry in enumerate(_decoded_list(document["nodes"], "nodes")):
-        entry = _decoded_list(entry, f"node {k}", 6)
-        tag = entry[0] if entry else None
-        if tag == "apply":
-            if len(entry) != 4:
-                raise _fail(f"node {k}: an apply entry is ['apply', op, inputs, outputs]")
-            op_id = _decoded_int(entry[1], f"node {k}: the op")
-            if not 0 <= op_id < len(ops):
-                raise _fail(f"node {k}: there is no op {op_id}")
-            op = ops[op_id]
-            if op is None:
-                op = ops[op_id] = _read_op(op_specs[op_id], values)
-            inputs = [_variable(i, values) for i in _decoded_list(entry[2], f"node {k}: inputs")]
-            count = _decoded_int(entry[3], f"node {k}: the number of outputs")
+        tag = entry[0] if type(entry) is list and entry else None
+        if tag == "apply" and len(entry) == 4:
+            _, op_id, refs, count = entry
+            if type(op_id) is not int or not 0 <= op_id < len(ops):
+                raise _fail(f"node {k}: there is no op {op_id!r:.100}")
+            found = ops[op_id]
+            if found is None:
+                found = ops[op_id] = _read_op(op_specs[op_id], values)
+            op, check = found
+            if type(refs) is not list:
+                raise _fail(f"node {k}: the inputs must be a list of positions")
+            inputs = [values[i] if type(i) is int and 0 <= i < len(values) else _variable(i, values) for i in refs]
+            node = None
             try:
-                node = apply(op, inputs)
+                problem = check(op, inputs) if check is not None else None
+                node = apply(op, inputs) if problem is None else None
             except Exception as err:  # noqa: BLE001 - the op's own check of its inputs
-                raise _fail(f"node {k}: {op} does not apply to its inputs: {type(err).__name__}: {err}") from err
-            if len(node.outputs) != count or not 1 <= count <= MAX_OUTPUTS:
-                raise _fail(f"node {k}: {op} has {len(node.outputs)} outputs, the file says {count}")
+                problem = f"{type(err).__name__}: {err}"
+            if node is None:
+                raise _fail(f"node {k}: {op} does not apply to its inputs: {problem}")
+            if len(node.outputs) != count:
+                raise _fail(f"node {k}: {op} has {len(node.outputs)} outputs, the file says {count!r:.100}")
             if free and any(v in free for v in inputs):
                 free.update(node.outputs)
             values.extend(node.outputs)
-        elif tag == "leaf":
-            if len(entry) != 2:
-                raise _fail(f"node {k}: a leaf entry is ['leaf', position]")
-            i = _decoded_int(entry[1], f"node {k}: the leaf")
-            if not 0 <= i < len(leaves):
-                raise _fail(f"node {k}: there is no leaf {i}")
+        elif tag == "leaf" and len(entry) == 2:
+            i = entry[1]
+            if type(i) is not int or not 0 <= i < len(leaves):
+                raise _fail(f"node {k}: there is no leaf {i!r:.100}")
             values.append(leaves[i])
-        elif tag == "const":
+        elif tag == "const" and len(entry) == 6:
             values.append(_read_constant(entry))
-        elif tag == "var":
-            if len(entry) != 5:
-                raise _fail(f"node {k}: a variable entry is ['var', dtype, shape, weak, name]")
+        elif tag == "var" and len(entry) == 5:
             var = TensorVariable(_checked_type(*entry[1:4]), name=_name(entry[4]))
             free.add(var)
             values.append(var)
         else:
-            raise _fail(f"node {k}: {tag!r:.100} is not a kind of entry")
+            raise _fail(
+                f"node {k}: {entry!r:.100} is none of ['apply', op, inputs, number of outputs], "
+                "['leaf', position], ['const', dtype, shape, weak, name, data], ['var', dtype, shape, weak, name]"
+            )
     outputs = [_variable(i, values) for i in _decoded_list(document["outputs"], "outputs")]
     if any(v in free for v in outputs):
         raise _fail("an output depends on a loop index outside its loop")
     fired = []
     for entry in _decoded_list(document["fired"], "fired"):
-        entry = _decoded_list(entry, "a fired rewrite", 3)
-        if len(entry) != 3 or any(type(s) is not str for s in entry):
+        if type(entry) is not list or len(entry) != 3:
+            raise _fail("a fired rewrite is [rule, before, after]")
+        rule, before, after = entry
+        if type(rule) is not str or type(before) is not str or type(after) is not str:
             raise _fail("a fired rewrite is [rule, before, after], three strings")
-        fired.append(Fired(*entry))
+        fired.append(Fired(rule, before, after))
     return outputs, fired
 
 
