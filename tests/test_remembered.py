@@ -1,10 +1,13 @@
 """Rewritten graphs remembered in the process and in the disk cache."""
 
+import pickle
+
 import numpy as np
 import pytest
 
 import exprc as ex
 from exprc import remembered
+from exprc.codegen.cache.disk import DiskCache
 
 
 @pytest.fixture
@@ -68,3 +71,47 @@ def test_a_damaged_entry_is_only_a_miss(own_cache):
     assert "log_sum_exp" in f.rewrites.rules()
     data = np.ones((3, 2))
     np.testing.assert_allclose(f(data), np.log(np.exp(data @ w.get_value()).sum()))
+
+
+def _hostile_entries(marker):
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    return {
+        "pickle payload": lambda good: pickle.dumps(Payload()),
+        "truncated": lambda good: good[: len(good) // 2],
+        "unregistered op": lambda good: good.replace(b'"Elemwise"', b'"os.system"'),
+        "wrong types": lambda good: good.replace(b'"leaf",0', b'"leaf","0"'),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_hostile_entries(None)))
+def test_a_hostile_or_corrupted_entry_is_rebuilt_and_overwritten(own_cache, monkeypatch, kind):
+    marker = own_cache / "marker"
+    keys = []
+    store = remembered._store
+    monkeypatch.setattr(remembered, "_store", lambda cache, key, *args: (keys.append(key), store(cache, key, *args)))
+    x, w, cost, g = _graph()
+    ex.function([x], cost)
+    (key,) = keys
+    cache = DiskCache(own_cache)
+    good = cache.lookup_entry(key)[0].read_bytes()
+    bad = _hostile_entries(marker)[kind](good)
+    assert bad != good
+    # Stored as exprc stores entries, so its digest is right: only its content is wrong.
+    cache.store(key, bad, suffix=".graph")
+    assert cache.lookup_entry(key)[0].read_bytes() == bad
+    remembered.clear_memo()
+    rewrites = []
+    rewrite = remembered.rewrite
+    monkeypatch.setattr(remembered, "rewrite", lambda *args: (rewrites.append(args), rewrite(*args))[1])
+    f = ex.function([x], cost)
+    assert len(rewrites) == 1 and "log_sum_exp" in f.rewrites.rules()
+    assert not marker.exists()
+    assert cache.lookup_entry(key)[0].read_bytes() == good  # stored over
+    data = np.ones((3, 2))
+    np.testing.assert_allclose(f(data), np.log(np.exp(data @ w.get_value()).sum()))
+    remembered.clear_memo()
+    monkeypatch.setattr(remembered, "rewrite", _no_rewriting)
+    ex.function([x], cost)  # the next process reads the entry written over the bad one
