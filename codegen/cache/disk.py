@@ -262,6 +262,19 @@ class DiskCache:
     def _entry_folder(self, root, key, create=False):
         return open_dir(root.fd, key[:2], create=create)
 
+    def _in_folder(self, root, key, action):
+        """``action(descriptor of the entry folder)``, the folder made when missing, and made
+        and done again when it was removed meanwhile (``clear`` removes empty ones)."""
+        for attempt in range(3):
+            sub = self._entry_folder(root, key, create=True)
+            try:
+                return action(sub)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+            finally:
+                os.close(sub)
+
     def source_path(self, key, suffix=".c"):
         """Where the source (C, or ``.cu`` for CUDA) of entry ``key`` is kept."""
         try:
@@ -345,8 +358,13 @@ class DiskCache:
         root = self._usable()
         if root is not None:
             try:
-                sub = self._entry_folder(root, key, create=True)
-                fd = lock(sub, f"{key}.lock", exclusive=not shared)
+                for _ in range(3):  # again when the folder was removed meanwhile (by clear: it was empty)
+                    sub = self._entry_folder(root, key, create=True)
+                    fd = lock(sub, f"{key}.lock", exclusive=not shared)
+                    if fd is not None:
+                        break
+                    os.close(sub)
+                    sub = None
             except OSError as err:
                 self._cannot_write(err)
             if fd is not None and not shared:
@@ -401,17 +419,18 @@ class DiskCache:
         root = self._usable()
         if root is None:
             return self._private_file(name, data)
-        try:
-            sub = self._entry_folder(root, key, create=True)
+
+        def write(sub):
+            fd = write_atomic(sub, name, data, keep_open=True)
             try:
-                fd = write_atomic(sub, name, data, keep_open=True)
-                try:
-                    write_atomic(sub, f"{key}.ref", json.dumps(meta).encode())
-                except BaseException:
-                    os.close(fd)
-                    raise
-            finally:
-                os.close(sub)
+                write_atomic(sub, f"{key}.ref", json.dumps(meta).encode())
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+
+        try:
+            fd = self._in_folder(root, key, write)
         except OSError as err:
             self._cannot_write(err)
             return self._private_file(name, data)
@@ -438,11 +457,7 @@ class DiskCache:
         root = self._usable()
         if root is not None:
             try:
-                sub = self._entry_folder(root, key, create=True)
-                try:
-                    write_atomic(sub, name, source.encode())
-                finally:
-                    os.close(sub)
+                self._in_folder(root, key, lambda sub: write_atomic(sub, name, source.encode()))
                 return Path(root.real) / key[:2] / name
             except OSError as err:
                 self._cannot_write(err)

@@ -96,7 +96,7 @@ class Root:
         return os.fstat(self.fd)
 
 
-_roots = OrderedDict()  # absolute path as given -> Root, most recently used last
+_roots = OrderedDict()  # (absolute path as given, user id) -> Root, most recently used last
 _roots_lock = threading.Lock()
 _ROOTS_KEPT = 16
 
@@ -106,14 +106,15 @@ def open_root(path, create=True):
     ``create``, checked and opened once per process; :class:`Refused` when it may not be
     used."""
     path = os.path.abspath(os.fspath(path))
+    token = (path, os.geteuid())  # a process that changed user checks again
     with _roots_lock:
-        root = _roots.get(path)
+        root = _roots.get(token)
         if root is not None:
-            _roots.move_to_end(path)
+            _roots.move_to_end(token)
             return root
     root = _open_root(path, create)
     with _roots_lock:
-        _roots[path] = root
+        _roots[token] = root
         while len(_roots) > _ROOTS_KEPT:
             _roots.popitem(last=False)  # closed when the last operation using it ends
     return root
@@ -122,7 +123,7 @@ def open_root(path, create=True):
 def forget_root(path):
     """Check ``path`` again when it is next opened (it was removed, or its mode changed)."""
     with _roots_lock:
-        _roots.pop(os.path.abspath(os.fspath(path)), None)
+        _roots.pop((os.path.abspath(os.fspath(path)), os.geteuid()), None)
 
 
 def _open_root(path, create):

@@ -85,3 +85,34 @@ def test_a_failed_compile_names_the_source_kept_in_the_cache(cache):
     assert open(path).read() == broken
     assert str(path) in str(info.value)
     assert [e.kind for e in cache.entries()] == ["source only"]
+
+
+def test_a_directory_in_a_folder_others_may_write_is_refused(tmp_path):
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    parent.chmod(0o777)  # another user could swap the cache folder for their own
+    root = parent / "cache"
+    root.mkdir(mode=0o700)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cubin = cuda_build.load_cubin(SOURCE, "sm_80", DiskCache(root))
+    assert cubin[:4] == b"\x7fELF"
+    assert any(f"other users may write to {parent}" in str(w.message) for w in caught)
+    assert list(root.iterdir()) == []
+
+
+def test_the_cubin_handed_on_is_the_one_verified(cache, monkeypatch):
+    good = cuda_build.load_cubin(SOURCE, "sm_80", cache)
+    (entry,) = cache.entries()
+    real_lookup = cache.lookup_entry
+
+    def lookup_then_replace(key):
+        found = real_lookup(key)
+        cubin = next(p for p in entry.files if p.suffix == ".cubin")
+        cubin.with_suffix(".new").write_bytes(b"\x7fELF replaced after the check")
+        os.replace(cubin.with_suffix(".new"), cubin)
+        return found
+
+    monkeypatch.setattr(cache, "lookup_entry", lookup_then_replace)
+    monkeypatch.setattr(cuda_build, "compile_cubin", _no_compiling)
+    assert cuda_build.load_cubin(SOURCE, "sm_80", cache) == good
