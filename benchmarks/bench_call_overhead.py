@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parent))  # this checkout, installed with pip instal
 
 import exprc as ex  # noqa: E402
 
-# name -> (number of ops, the expression written once for both ``ex`` and ``np``)
+# name -> (number of ops as written, the expression written once for both ``ex`` and ``np``)
 GRAPHS = {
     "x + 1": (1, lambda m, x: x + 1.0),
     "exp(2x + 1)": (3, lambda m, x: m.exp(x * 2.0 + 1.0)),
@@ -66,9 +66,11 @@ def measure(budget, repeat):
         timings_left -= 1
         return time_call(fn, repeat, seconds)
 
-    for name, (n_ops, build) in GRAPHS.items():
+    for name, (written, build) in GRAPHS.items():
         f = ex.function([x], build(ex, x), backend="numpy")
-        assert len(ex.toposort(f.graph)) == n_ops, f"{name}: expected {n_ops} ops, got {f.source}"
+        # what the function runs: the rewrites may leave fewer ops than were written
+        n_ops = len(ex.toposort(f.graph))
+        assert n_ops <= written, f"{name}: {written} ops written, {n_ops} run: {f.source}"
         expected = build(np, data)
         assert np.allclose(f(data), expected), f"{name}: exprc and NumPy disagree"
         numpy_best, numpy_median, numpy_number = timed(lambda: build(np, data))
