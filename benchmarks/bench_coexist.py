@@ -449,7 +449,7 @@ def _names(text, known, what):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds: tiny sizes, 2 rounds")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, 2 rounds of 0.01 s batches")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of exprc and NumPy batches (default 9)")
     parser.add_argument("--passes", type=int, default=1, help="processes per scenario, run in turn; rounds pooled")
     parser.add_argument("--budget", type=float, default=None, help="seconds per batch of calls (default 0.25)")
