@@ -10,7 +10,10 @@ kept here and handed to it when it loads.
 4
 """
 
+import importlib.abc
+import importlib.util
 import os
+import sys
 import threading
 
 #: The most threads the pool runs (EXPRC_MAX_THREADS in pool.c).
@@ -90,7 +93,7 @@ def workers():
 
 def attach(library):
     """Called once, when the run-time ``library`` loads: give it the thread count, and make
-    it known to threadpoolctl where that is installed."""
+    it known to threadpoolctl where that is used."""
     global _runtime
     with _lock:
         library.lib.exprc_set_num_threads(_asked if _asked is not None else default_threads())
@@ -102,14 +105,37 @@ _registered = False
 
 
 def _register_threadpoolctl():
+    """Register the controller with threadpoolctl now if it is imported, else when it is
+    (importing it here would cost every process a fifth of a second)."""
+    if "threadpoolctl" in sys.modules:
+        _register(sys.modules["threadpoolctl"])
+    elif not any(isinstance(f, _WhenImported) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WhenImported())
+
+
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Registers the controller right after threadpoolctl is imported, then removes itself."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threadpoolctl":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            _register(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _register(threadpoolctl):
     global _registered
-    if _registered:
-        return
-    try:
-        import threadpoolctl
-    except ImportError:
-        return
-    if not hasattr(threadpoolctl, "register"):  # before threadpoolctl 3.5
+    if _registered or not hasattr(threadpoolctl, "register"):  # register: threadpoolctl 3.5
         return
     _registered = True
 
