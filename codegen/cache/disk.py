@@ -31,11 +31,11 @@ import os
 import re
 import stat
 import threading
-import time
 import warnings
 from pathlib import Path
 
 from .cached_file import CachedFile
+from .listing import BINARY, FILE_LIMIT, LEFTOVER_AGE, REF_LIMIT, Entry, Leftover, entry_key, listing, scan
 from .safety import (
     DIR_FLAGS,
     Refused,
@@ -65,7 +65,18 @@ try:
 except ImportError:  # not POSIX: renames alone keep entries whole
     fcntl = None
 
-__all__ = ["CacheWarning", "CachedFile", "DiskCache", "Entry", "cache_key", "default_root", "max_bytes", "sha256"]
+__all__ = [
+    "LEFTOVER_AGE",
+    "CacheWarning",
+    "CachedFile",
+    "DiskCache",
+    "Entry",
+    "Leftover",
+    "cache_key",
+    "default_root",
+    "max_bytes",
+    "sha256",
+]
 
 #: Changes when the layout of entries or the meaning of keys changes.
 FORMAT = "exprc-c-cache-2"
@@ -73,24 +84,11 @@ FORMAT = "exprc-c-cache-2"
 #: The size limit when ``$EXPRC_CACHE_MAX_MB`` is not set, in MiB.
 DEFAULT_MAX_MB = 1024
 
-#: Build folders and temporary files younger than this (seconds) may belong to a running build.
-LEFTOVER_AGE = 600
-
 _KEY = re.compile(r"[0-9a-f]{64}")
-_SUBFOLDER = re.compile(r"[0-9a-f]{2}")
 _BINARY_SUFFIXES = (".so", ".o", ".cubin", ".graph")
 _SOURCE_SUFFIXES = (".c", ".cu")
 _PREFIX = re.compile(r"(?:[A-Za-z][A-Za-z0-9_]*-)?")
-# Every name exprc writes into an entry folder: nothing else is listed, counted or removed.
-_BINARY = re.compile(
-    r"(?P<prefix>[A-Za-z][A-Za-z0-9_]*-)?(?P<key>[0-9a-f]{64})-[0-9a-f]{16}(?:\.so|\.o|\.cubin|\.graph)"
-)
-_OTHER = re.compile(r"(?P<key>[0-9a-f]{64})(?:\.ref|\.lock|\.c|\.cu|-unit[0-9]+\.c)")
-_TEMPORARY = re.compile(r"\.(?P<name>[^/]+)\.[A-Za-z0-9_]{6,32}\.tmp")
-_SCRATCH = re.compile(r"\.(?:build|links)-[A-Za-z0-9_]{6,32}")
 _MEMO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_REF_LIMIT = 64 << 20
-_FILE_LIMIT = 1 << 32
 
 _warned = set()  # (what, cache root) already reported
 _held = {}  # (real root, key) -> how many exclusive locks this process holds on it
@@ -317,14 +315,14 @@ class DiskCache:
             os.close(sub)
 
     def _read_entry(self, root, sub, key):
-        ref = read_file(sub, f"{key}.ref", _REF_LIMIT)
+        ref = read_file(sub, f"{key}.ref", REF_LIMIT)
         if ref is None:
             return None
         fd, _, data = ref
         try:
             meta = json.loads(data)
             name = meta["library"]
-            match = _BINARY.fullmatch(name) if isinstance(name, str) else None
+            match = BINARY.fullmatch(name) if isinstance(name, str) else None
             if meta["key"] != key or match is None or match["key"] != key:
                 return None
             size, digest = meta["size"], meta["sha256"]
@@ -336,7 +334,7 @@ class DiskCache:
             return None
         finally:
             os.close(fd)
-        library = read_file(sub, name, _FILE_LIMIT)
+        library = read_file(sub, name, FILE_LIMIT)
         if library is None:
             return None
         fd, _, data = library
@@ -495,7 +493,7 @@ class DiskCache:
         if folder is None:
             return None
         try:
-            found = read_file(folder, f"{name}.json", _REF_LIMIT)
+            found = read_file(folder, f"{name}.json", REF_LIMIT)
         finally:
             os.close(folder)
         if found is None:
@@ -534,33 +532,9 @@ class DiskCache:
         temporary files that builds left, as :class:`Leftover` records (those of running
         builds included: see ``Leftover.stale``)."""
         try:
-            root = self._open(create=False)
+            return scan(self._open(create=False))
         except Refused:
             return [], []
-        found, left = [], []
-        for name, st in _listing(root.fd):
-            if _SCRATCH.fullmatch(name) and stat.S_ISDIR(st.st_mode) and trusted(st):
-                left.append(Leftover(root, None, name, st))
-            elif (_SUBFOLDER.fullmatch(name) or name == "memo") and stat.S_ISDIR(st.st_mode):
-                sub = open_dir(root.fd, name)
-                if sub is None:
-                    continue
-                try:
-                    files = {}
-                    for file, fst in _listing(sub):
-                        if not stat.S_ISREG(fst.st_mode) or not trusted(fst):
-                            continue
-                        key = _entry_key(file)
-                        if key is not None and name != "memo" and key[:2] == name:
-                            files.setdefault(key, []).append((file, fst))
-                        elif _TEMPORARY.fullmatch(file):
-                            left.append(Leftover(root, name, file, fst))
-                finally:
-                    os.close(sub)
-                for key, named in files.items():
-                    named.sort()
-                    found.append(Entry(key, [Path(root.real, name, f) for f, _ in named], [s for _, s in named], root))
-        return sorted(found, key=lambda e: e.modified), left
 
     def remove(self, entry):
         """Delete ``entry``'s files (only names exprc writes, owned by this user, never
@@ -580,8 +554,8 @@ class DiskCache:
             if fd is None:
                 return False
             try:
-                for name, st in _listing(sub):
-                    if _entry_key(name) == entry.key and trusted(st) and not stat.S_ISDIR(st.st_mode):
+                for name, st in listing(sub):
+                    if entry_key(name) == entry.key and trusted(st) and not stat.S_ISDIR(st.st_mode):
                         if not name.endswith(".lock"):
                             with contextlib.suppress(FileNotFoundError):
                                 os.unlink(name, dir_fd=sub)
@@ -638,34 +612,6 @@ class DiskCache:
             size = entry.size
             if self.remove(entry):
                 total -= size
-
-
-def _exists(dir_fd, name):
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return True
-    except (OSError, TypeError):
-        return False
-
-
-def _entry_key(name):
-    match = _BINARY.fullmatch(name) or _OTHER.fullmatch(name)
-    return match["key"] if match else None
-
-
-def _listing(dir_fd):
-    """``[(name, lstat)]`` of folder ``dir_fd``, read through a descriptor of its own (one
-    shared with another reader would share its position)."""
-    fd = os.open(".", DIR_FLAGS, dir_fd=dir_fd)
-    found = []
-    try:
-        with os.scandir(fd) as it:
-            for item in it:
-                with contextlib.suppress(OSError):
-                    found.append((item.name, item.stat(follow_symlinks=False)))
-    finally:
-        os.close(fd)
-    return found
 
 
 def _links_of(root):
@@ -738,115 +684,9 @@ def _release_scratch_locks():
                 os.close(fd)
 
 
-def _folder_size(dir_fd, name):
-    total = 0
-    with contextlib.suppress(OSError):
-        for _, _, files, fd in os.fwalk(name, dir_fd=dir_fd, follow_symlinks=False):
-            for file in files:
-                with contextlib.suppress(OSError):
-                    st = os.stat(file, dir_fd=fd, follow_symlinks=False)
-                    if stat.S_ISREG(st.st_mode):
-                        total += st.st_size
-    return total
-
-
-class Leftover:
-    """A build folder (``folder`` None) or temporary file (in entry folder ``folder``) that a
-    build left: ``name``, ``size`` (bytes), ``modified`` (seconds since the epoch)."""
-
-    def __init__(self, root, folder, name, st):
-        self.folder, self.name, self.modified = folder, name, st.st_mtime
-        self._root = root
-        self.size = _folder_size(root.fd, name) if folder is None else st.st_size
-
-    @property
-    def stale(self):
-        """Whether no build uses it any more: older than :data:`LEFTOVER_AGE` and, for a build
-        folder, not locked by a running build."""
-        if time.time() - self.modified < LEFTOVER_AGE:
-            return False
-        if self.folder is not None or fcntl is None:
-            return True
-        try:
-            fd = os.open(self.name, DIR_FLAGS, dir_fd=self._root.fd)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
-
-
-class Entry:
-    """One cache entry: its key and its files (source, library or object file, reference,
-    lock), with their status when listed by :meth:`DiskCache.entries`."""
-
-    def __init__(self, key, files, stats=None, root=None):
-        self.key, self.files = key, files
-        self._stats = stats if stats is not None else [_stat(p) for p in files]
-        self._root = root
-
-    @property
-    def size(self):
-        """Bytes on disk, all files together."""
-        return sum(st.st_size for st in self._stats)
-
-    @property
-    def modified(self):
-        """When the entry was last used (stored or looked up; seconds since the epoch): its
-        reference's time, else its newest file's."""
-        for path, st in zip(self.files, self._stats):
-            if path.name == f"{self.key}.ref":
-                return st.st_mtime
-        return max((st.st_mtime for st in self._stats), default=0.0)
-
-    @property
-    def kind(self):
-        """``"library"``, ``"runtime"`` (the run time's library, named with a prefix),
-        ``"object"`` (the run time's object file), ``"cubin"`` (CUDA kernels), ``"graph"``
-        (a rewritten graph, see :mod:`exprc.remembered`) or ``"source only"`` (a failed or
-        unfinished build)."""
-        binaries = [p.name for p in self.files if _BINARY.fullmatch(p.name)]
-        for suffix, kind in ((".so", "library"), (".o", "object"), (".cubin", "cubin"), (".graph", "graph")):
-            named = [n for n in binaries if n.endswith(suffix)]
-            if named:
-                return "runtime" if kind == "library" and _BINARY.fullmatch(named[0])["prefix"] else kind
-        return "source only"
-
-    @property
-    def title(self):
-        """What the entry computes, from its source's summary comment (its ``outputs:`` line)."""
-        source = next((p for p in self.files if p.name in (f"{self.key}.c", f"{self.key}.cu")), None)
-        head = ""
-        if source is not None and self._root is not None:
-            sub = open_dir(self._root.fd, self.key[:2])
-            if sub is not None:
-                try:
-                    found = read_file(sub, source.name, _FILE_LIMIT)
-                finally:
-                    os.close(sub)
-                if found is not None:
-                    os.close(found[0])
-                    head = found[2][:4000].decode(errors="replace")
-        for line in head.splitlines():
-            line = line.strip(" */")
-            if line.startswith("outputs:"):
-                return line[len("outputs:") :].strip()
-        return _TITLES.get(self.kind, "")
-
-
-_TITLES = {
-    "object": "the entry points' run time",
-    "runtime": "the entry points' run time",
-    "graph": "a rewritten graph",
-}
-
-
-def _stat(path):
+def _exists(dir_fd, name):
     try:
-        return os.lstat(path)
-    except OSError:
-        return os.stat_result((0,) * 10)
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except (OSError, TypeError):
+        return False
