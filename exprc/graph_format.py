@@ -289,7 +289,8 @@ def register(cls: type, check: Callable[[Any, list], str | None] | None = None, 
 
 
 def _axes_problem(axes: Sequence[int], ndim: int) -> str | None:
-    if list(axes) != sorted(set(axes)) or any(not 0 <= a < ndim for a in axes):
+    distinct = sorted(set(axes))
+    if list(axes) != distinct or (distinct and (distinct[0] < 0 or distinct[-1] >= ndim)):
         return f"axes {list(axes)} are not distinct, sorted axes of a {ndim}-d input"
     return None
 
@@ -503,30 +504,39 @@ def _name(v: Any) -> str | None:
 _WEAK_SCALARS = {"float64": "<d", "int64": "<q", "bool": "<?"}
 
 
+_ITEMSIZES = {dtype: np.dtype(dtype).itemsize for dtype in SUPPORTED}
+
+
 def _read_constant(entry: list) -> Constant:
     _, dtype, shape, weak, name, text = entry
-    t = _checked_type(dtype, shape, weak)
-    if None in t.shape:
-        raise _fail(f"a constant's shape must be known, got {shape}")
-    nbytes = np.dtype(t.dtype).itemsize
-    for d in t.shape:
+    # Checked field by field rather than through a TensorType: most graphs hold a few
+    # weak scalars, read on the warm path.
+    if type(dtype) is not str or dtype not in _DTYPES:
+        raise _fail(f"{dtype!r:.100} is not a supported dtype")
+    if type(shape) is not list or len(shape) > MAX_NDIM or not all(type(d) is int and d >= 0 for d in shape):
+        raise _fail(f"a constant's shape must be known lengths, got {shape!r:.100}")
+    if type(weak) is not bool or (weak and shape):
+        raise _fail(f"weak must be a bool, and only for 0-d types; got {weak!r:.100}")
+    nbytes = _ITEMSIZES[dtype]
+    for d in shape:
         nbytes *= d
     if type(text) is not str or nbytes > MAX_BYTES or len(text) != 4 * ((nbytes + 2) // 3):
-        raise _fail(f"the data of a {t.dtype} constant of shape {t.shape} must be {nbytes} bytes in base64")
+        raise _fail(f"the data of a {dtype} constant of shape {shape} must be {nbytes} bytes in base64")
     data = base64.b64decode(text, validate=True)
     if len(data) != nbytes:
-        raise _fail(f"the data of a {t.dtype} constant of shape {t.shape} must be {nbytes} bytes, got {len(data)}")
-    if t.dtype == "bool" and data.translate(None, b"\x00\x01"):
+        raise _fail(f"the data of a {dtype} constant of shape {shape} must be {nbytes} bytes, got {len(data)}")
+    if dtype == "bool" and data.translate(None, b"\x00\x01"):
         raise _fail("a bool constant holds bytes other than 0 and 1")
-    if t.weak:
-        if t.dtype not in _WEAK_SCALARS:
-            raise _fail(f"a weak constant is bool, int64 or float64, not {t.dtype}")
-        const = constant(struct.unpack(_WEAK_SCALARS[t.dtype], data)[0], name=_name(name))
+    if weak:
+        if dtype not in _WEAK_SCALARS:
+            raise _fail(f"a weak constant is bool, int64 or float64, not {dtype}")
+        const = constant(struct.unpack(_WEAK_SCALARS[dtype], data)[0], name=_name(name))
     else:
-        array = np.frombuffer(data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(t.shape)
-        const = constant(array.astype(t.dtype), dtype=t.dtype, name=_name(name))
-    if const.type != t:
-        raise _fail(f"a constant of type {t} came back as {const.type}")
+        array = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+        const = constant(array.astype(dtype), dtype=dtype, name=_name(name))
+    t = const.type
+    if t.dtype != dtype or t.weak is not weak or list(t.shape) != shape:
+        raise _fail(f"a constant written as {dtype} {shape} weak={weak} came back as {t}")
     return const
 
 
@@ -575,11 +585,14 @@ def _read(data: bytes, leaves: Sequence[Variable]) -> tuple[list[Variable], list
             op, check = found
             if type(refs) is not list:
                 raise _fail(f"node {k}: the inputs must be a list of positions")
-            inputs = [values[i] if type(i) is int and 0 <= i < len(values) else _variable(i, values) for i in refs]
-            node = None
+            n = len(values)
+            inputs = [values[i] if type(i) is int and 0 <= i < n else _variable(i, values) for i in refs]
+            node = problem = None
             try:
-                problem = check(op, inputs) if check is not None else None
-                node = apply(op, inputs) if problem is None else None
+                if check is not None:
+                    problem = check(op, inputs)
+                if problem is None:
+                    node = apply(op, inputs)
             except Exception as err:  # noqa: BLE001 - the op's own check of its inputs
                 problem = f"{type(err).__name__}: {err}"
             if node is None:

@@ -455,8 +455,10 @@ def test_a_constant_whose_bytes_do_not_fill_its_shape_is_refused():
     "entry, match",
     [
         (["const", "object", [], False, None, ""], "'object' is not a supported dtype"),
-        (["const", "float64", [None], False, None, ""], "shape must be known"),
-        (["const", "float64", [-1], False, None, ""], "not a static shape"),
+        (["const", "float64", [None], False, None, ""], "shape must be known lengths"),
+        (["const", "float64", [-1], False, None, ""], "shape must be known lengths"),
+        (["const", "float64", [1.0], False, None, ""], "shape must be known lengths"),
+        (["var", "float64", [-1], False, None], "not a static shape"),
         (["const", "float64", [1], True, None, "AAAAAAAAAAA="], "only for 0-d types"),
         (["const", "float32", [], True, None, "AAAAAA=="], "a weak constant is bool, int64 or float64"),
         (["const", "float64", [], False, 3, "AAAAAAAAAAA="], "a name must be a string"),
