@@ -443,9 +443,13 @@ def dumps(outputs: Sequence[Variable], leaves: Sequence[Variable], fired: Iterab
     for item in _in_order(list(outputs), bound):
         if isinstance(item, Apply):
             op = item.op
+            kind = _format_of(op)
+            # What the reader would refuse is not written: the entry would be a miss for good.
+            problem = kind.check(op, list(item.inputs)) if kind.check is not None else None
+            if problem is not None:
+                raise _fail(f"cannot describe {op} on its inputs: {problem}")
             op_id = op_ids.get(op)
             if op_id is None:
-                kind = _format_of(op)
                 params = [codec.encode(getattr(op, name), place) for name, codec in kind.fields]
                 op_id = op_ids[op] = len(ops)
                 ops.append([kind.name, params])
@@ -501,7 +505,7 @@ def _name(v: Any) -> str | None:
 
 
 #: How the bytes of a weak constant (a Python scalar) read back, without making an array.
-_WEAK_SCALARS = {"float64": "<d", "int64": "<q", "bool": "<?"}
+_WEAK_SCALARS = {"float64": "<d", "int64": "<q", "uint64": "<Q", "bool": "<?"}
 
 
 _ITEMSIZES = {dtype: np.dtype(dtype).itemsize for dtype in SUPPORTED}
@@ -529,7 +533,7 @@ def _read_constant(entry: list) -> Constant:
         raise _fail("a bool constant holds bytes other than 0 and 1")
     if weak:
         if dtype not in _WEAK_SCALARS:
-            raise _fail(f"a weak constant is bool, int64 or float64, not {dtype}")
+            raise _fail(f"a weak constant is bool, int64, uint64 or float64, not {dtype}")
         const = constant(struct.unpack(_WEAK_SCALARS[dtype], data)[0], name=_name(name))
     else:
         array = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)

@@ -178,7 +178,7 @@ def _constants():
             c = ex.constant(np.asarray(value).astype(dtype), name=None if value.ndim else f"one_{dtype}")
             outputs.append(ex.astype(c, "float64").sum() + x)
     special = ex.constant(np.array([np.inf, -np.inf, np.nan, -0.0, 5e-324], dtype=np.float64))
-    outputs += [x * 2.5, x + 2**62, ex.where(x > 0, True, x), x * special.sum()]
+    outputs += [x * 2.5, x + 2**62, x + 2**63, ex.where(x > 0, True, x), x * special.sum()]
     return [x], outputs
 
 
@@ -460,7 +460,7 @@ def test_a_constant_whose_bytes_do_not_fill_its_shape_is_refused():
         (["const", "float64", [1.0], False, None, ""], "shape must be known lengths"),
         (["var", "float64", [-1], False, None], "not a static shape"),
         (["const", "float64", [1], True, None, "AAAAAAAAAAA="], "only for 0-d types"),
-        (["const", "float32", [], True, None, "AAAAAA=="], "a weak constant is bool, int64 or float64"),
+        (["const", "float32", [], True, None, "AAAAAA=="], "a weak constant is bool, int64, uint64 or float64"),
         (["const", "float64", [], False, 3, "AAAAAAAAAAA="], "a name must be a string"),
         (["const", "bool", [2], False, None, "AQI="], "bytes other than 0 and 1"),
         (["var", "float64", [], "yes", None], "weak must be a bool"),
@@ -533,3 +533,9 @@ def test_a_parameter_of_another_type_cannot_be_written():
     x = ex.vector("x")
     with pytest.raises(gf.GraphFormatError, match="expected a float or None"):
         gf.dumps([Max((0,), False, None, np.float32(1.0))(x)], [x])
+
+
+def test_parameters_the_reader_would_refuse_are_not_written():
+    x = ex.matrix("x")
+    with pytest.raises(gf.GraphFormatError, match=r"axes \[1, 0\] are not distinct, sorted axes of a 2-d input"):
+        gf.dumps([ex.ops.Sum((1, 0))(x)], [x])
