@@ -18,8 +18,10 @@ from ..dtypes import is_float, is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text
 from ..shapes import broadcast_shapes
-from ..tensor import DType, TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor
-from .scalar import SCALAR_OPS, ScalarOp, cast, derivatives, symbols_of
+from ..tensor import DType, TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor, constant
+from .derivative_table import PARTIALS
+from .scalar import SCALAR_OPS, ScalarOp, cast
+from .scalar import scalar_op as named_scalar_op
 from .shape import DimShuffle, expand_left, sum_to, zeros_like
 
 if TYPE_CHECKING:
@@ -77,28 +79,27 @@ class Elemwise(Op):
 
     def grad(self, node, output_grads):
         """``gz * d out / d input`` for each floating input, the partial derivatives taken
-        from the scalar op's SymPy form (see :func:`~exprc.ops.scalar.derivatives`),
-        then summed over the axes along which the input was broadcast."""
-        # Imported here, not with exprc: it imports SymPy, which only differentiating needs.
-        from .from_sympy import to_graph
-
+        from the scalar op's SymPy form ahead of time (see :func:`partials`), then summed
+        over the axes along which the input was broadcast."""
         (gz,) = output_grads
-        partials = derivatives(self.scalar_op)
-        symbols = symbols_of(self.scalar_op)
+        found = partials(self.scalar_op)
+        names = {f"x{i}": v for i, v in enumerate(node.inputs)}
         grads = []
-        for i, (x, partial) in enumerate(zip(node.inputs, partials or [None] * len(node.inputs))):
+        for i, (x, partial) in enumerate(zip(node.inputs, found or [None] * len(node.inputs))):
             # An axis of x can have been broadcast only where another input may be longer.
             others = [v for j, v in enumerate(node.inputs) if j != i and v.ndim]
             axes = [a for a in range(x.ndim) if any(v.type.shape[a] != 1 for v in others)]
             if partial is None or not is_float(x.dtype):
                 grads.append(None)
-            elif partial == 0:
-                grads.append(zeros_like(x, dtype=gz.dtype))
-            elif partial in (1, -1):
-                grads.append(sum_to(gz if partial == 1 else negative(gz), x, axes))
+            elif isinstance(partial, str) and partial not in names:
+                raise NotImplementedError(f"the gradient of {self.scalar_op.name} with respect to input {i}: {partial}")
+            elif type(partial) is int:  # 0, 1 or -1
+                if partial == 0:
+                    grads.append(zeros_like(x, dtype=gz.dtype))
+                else:
+                    grads.append(sum_to(gz if partial == 1 else negative(gz), x, axes))
             else:
-                partial = to_graph(partial, dict(zip(symbols, node.inputs)), elementwise)
-                grads.append(sum_to(multiply(gz, partial), x, axes))
+                grads.append(sum_to(multiply(gz, formula_graph(partial, names)), x, axes))
         return grads
 
     def debug_name(self):
@@ -132,6 +133,49 @@ def is_left_padding(var: TensorVariable) -> bool:
         return False
     order, ndim = node.op.new_order, node.inputs[0].ndim
     return order[len(order) - ndim :] == tuple(range(ndim)) and all(a == "x" for a in order[: len(order) - ndim])
+
+
+def partials(op: ScalarOp) -> tuple | None:
+    """The partial derivatives of ``op``, one per input, from exprc/ops/derivative_table.py
+    (see :func:`exprc.ops.from_sympy.partial_formulas` for what they are).
+
+    >>> partials(SCALAR_OPS["exp"])
+    (('exp', 'x0'),)
+    """
+    found = PARTIALS.get(op.name, KeyError)
+    if found is not KeyError:
+        return found
+    if op.sympy is None:
+        return None
+    # An op the table does not hold yet (a new row before the table is regenerated): SymPy now.
+    from .from_sympy import partial_formulas
+
+    return partial_formulas(op)
+
+
+def formula_graph(formula: object, inputs: dict[str, TensorVariable]) -> TensorVariable:
+    """The graph computing ``formula`` (see :mod:`exprc.ops.from_sympy`), with ``inputs``
+    giving the tensor each input name (``"x0"``...) stands for.
+
+    >>> import exprc as ex
+    >>> v = ex.vector("v")
+    >>> str(formula_graph(("subtract", 1.0, ("square", ("tanh", "x0"))), {"x0": v}))
+    '1.0 - square(tanh(v))'
+    """
+    memo: dict[int, TensorVariable] = {}  # by id: a formula shares its repeated subexpressions
+
+    def build(f):
+        if isinstance(f, str):
+            if f not in inputs:
+                raise KeyError(f"formula {formula!r}: no tensor is given for the input {f!r}")
+            return inputs[f]
+        if not isinstance(f, tuple):
+            return constant(f)
+        if id(f) not in memo:
+            memo[id(f)] = elementwise(named_scalar_op(f[0]), *(build(a) for a in f[1:]))
+        return memo[id(f)]
+
+    return build(formula)
 
 
 def elementwise(scalar_op: ScalarOp, *inputs: TensorLike) -> TensorVariable:

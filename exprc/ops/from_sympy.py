@@ -1,27 +1,34 @@
-"""SymPy expressions back into exprc graphs: how derivatives taken by SymPy become elementwise ops.
+"""SymPy expressions as formulas of exprc's scalar operations: how derivatives taken by SymPy,
+and the algebra pass's results, become elementwise ops.
 
-:func:`to_graph` rebuilds a SymPy expression over the symbols of a scalar
-operation as an exprc graph over given tensors. Numbers become weak Python
-floats, so a float32 gradient stays float32. Functions map to the elementwise
-op of the same meaning; ``Piecewise`` becomes nested :func:`where`, so the
-gradient of ``maximum`` or ``clip`` goes to the input that was chosen.
+A *formula* is a SymPy expression written with exprc's scalar operations, in plain Python
+data: ``"x0"``, ``"x1"``... stand for the inputs, a bool, int or float for a weak constant,
+a tuple ``(name, *arguments)`` for the scalar operation ``name``; ``exprc.ops.elemwise.
+formula_graph`` builds one over tensors, with no SymPy. Numbers stay weak, so a float32
+gradient stays float32. Functions map to the elementwise op of the same meaning;
+``Piecewise`` becomes nested ``where``, so the gradient of ``maximum`` or ``clip`` goes to
+the input that was chosen.
 
-The caller passes how a scalar operation is applied to tensors (:func:`~exprc.ops.elemwise.elementwise`):
-elementwise ops take their gradients from here, so this module cannot import them.
+The elementwise ops' partial derivatives are derived here ahead of time into
+``exprc/ops/derivative_table.py``: ``python -m exprc.ops.from_sympy --write`` regenerates
+it after a SymPy form in ``exprc/ops/scalar.py`` changes (``--check`` says whether it is
+up to date).
 
 >>> import sympy as sp
->>> import exprc as ex
->>> from exprc.ops.elemwise import elementwise
 >>> x0 = sp.Symbol("x0", real=True)
->>> v = ex.vector("v")
->>> str(to_graph(1 - sp.tanh(x0) ** 2, {x0: v}, elementwise))
-'1.0 - square(tanh(v))'
+>>> to_formula(1 - sp.tanh(x0) ** 2, {x0: "x0"})
+('subtract', 1.0, ('square', ('tanh', 'x0')))
 """
+
+import json
+import sys
+from functools import cache
+from pathlib import Path
 
 import sympy as sp
 
-from ..tensor import as_tensor, constant
-from .scalar import DERIVATIVE_OPS, SCALAR_OPS, rint, sigmoid, softplus
+from ..dtypes import SUPPORTED
+from .scalar import DERIVATIVE_OPS, SCALAR_OPS, cast, derivatives, rint, sigmoid, softplus, symbols_of
 
 #: SymPy function -> name of the exprc elementwise function computing it.
 _FUNCTIONS = {
@@ -68,31 +75,33 @@ _LOGIC = {sp.And: "logical_and", sp.Or: "logical_or"}
 
 def _number(expr):
     value = float(expr)
-    return constant(int(value)) if value.is_integer() and abs(value) < 2**53 else constant(value)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-def to_graph(expr, inputs, elementwise):
-    """The exprc graph computing SymPy ``expr``, with ``inputs`` mapping each symbol to a tensor
-    and ``elementwise(scalar_op, *tensors)`` applying a scalar operation.
+def to_formula(expr, inputs):
+    """SymPy ``expr`` as a formula (see above), with ``inputs`` mapping each symbol to the name
+    that stands for it (``"x0"``...). Repeated subexpressions are one shared tuple.
 
     Raises NotImplementedError naming the part of ``expr`` that has no exprc form.
     """
     memo = {}
 
     def call(name, *args):
-        return elementwise(SCALAR_OPS[name] if name in SCALAR_OPS else DERIVATIVE_OPS[name], *args)
+        if name not in SCALAR_OPS and name not in DERIVATIVE_OPS:
+            raise KeyError(f"no scalar operation is called {name!r}")
+        return (name, *args)
 
     def build(e):
         if e not in memo:
             memo[e] = _build(e, build, inputs, call)
         return memo[e]
 
-    return as_tensor(build(sp.sympify(expr)))
+    return build(sp.sympify(expr))
 
 
 def _float_number(expr):
     try:
-        return constant(float(expr))
+        return float(expr)
     except TypeError:  # complex infinity (x / 0 to SymPy, whose sign NumPy would know) or complex
         raise NotImplementedError(f"{expr} is not a real number") from None
 
@@ -101,9 +110,9 @@ def _build(e, build, inputs, call):
     if e in inputs:
         return inputs[e]
     if e is sp.true or e == sp.true:
-        return constant(True)
+        return True
     if e is sp.false or e == sp.false:
-        return constant(False)
+        return False
     if e.is_number:
         return _float_number(e)
     if isinstance(e, sp.Add):
@@ -193,3 +202,106 @@ def _power(base, exponent, build, call):
             return build(base)
         return call("power", build(base), _number(exponent))
     return call("power", build(base), build(exponent))
+
+
+# --- the derivative table ------------------------------------------------------------------
+
+#: The generated module holding every scalar operation's partial derivatives.
+TABLE = Path(__file__).with_name("derivative_table.py")
+
+
+def partial_formulas(scalar_op):
+    """The partial derivatives of ``scalar_op``, one formula per input over ``"x0"``,
+    ``"x1"``...; the int 0, 1 or -1 for those constants (a gradient that needs no product), a
+    string naming no input for a derivative with no exprc form (it says why); None when the
+    operation has no SymPy form (boolean and bitwise operations).
+
+    >>> partial_formulas(SCALAR_OPS["multiply"])
+    ('x1', 'x0')
+    >>> partial_formulas(SCALAR_OPS["subtract"])
+    (1, -1)
+    """
+    return _partial_formulas(scalar_op)
+
+
+@cache
+def _partial_formulas(scalar_op):
+    found = derivatives(scalar_op)
+    if found is None:
+        return None
+    names = {s: f"x{i}" for i, s in enumerate(symbols_of(scalar_op))}
+    return tuple(_partial_formula(d, names) for d in found)
+
+
+def _partial_formula(partial, names):
+    special = next((k for k in (0, 1, -1) if partial == k), None)
+    if special is not None:
+        return special
+    try:
+        return to_formula(partial, names)
+    except NotImplementedError as err:  # raised when a gradient needs it, as SymPy would say it
+        return str(err)
+
+
+def tabulated_ops():
+    """The scalar operations the table holds: every row of SCALAR_OPS, the operations only
+    derivatives produce, and the casts to every supported dtype."""
+    return [*SCALAR_OPS.values(), *DERIVATIVE_OPS.values(), *(cast(d) for d in SUPPORTED)]
+
+
+_HEADER = '''"""The partial derivatives of the elementwise operations, derived ahead of time from the
+SymPy forms in exprc/ops/scalar.py, so that taking a gradient never imports SymPy.
+
+Generated by ``python -m exprc.ops.from_sympy --write``: do not edit. Regenerate it after
+changing a SymPy form; tests/grad/test_derivative_table.py fails while it is out of date.
+Each entry is one formula per input (see exprc/ops/from_sympy.py); None: not differentiable.
+"""
+
+# fmt: off
+PARTIALS = {
+'''
+
+
+def table_source():
+    """The text of the derivative table, derived from SymPy now."""
+    lines = [f"    {_literal(op.name)}: {_literal(partial_formulas(op))}," for op in tabulated_ops()]
+    return _HEADER + "\n".join(lines) + "\n}\n# fmt: on\n"
+
+
+def _literal(value):
+    """``value`` (a formula, or a tuple of them) as Python source."""
+    if isinstance(value, tuple):
+        inner = ", ".join(_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, str):
+        return json.dumps(value)  # a double-quoted Python literal too
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return f'float("{value}")'
+    return repr(value)
+
+
+def main(argv=None):
+    """``--write`` regenerates exprc/ops/derivative_table.py; ``--check`` exits with 1 when it
+    differs from what SymPy derives now."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m exprc.ops.from_sympy", description=main.__doc__)
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write", action="store_true", help="regenerate the derivative table")
+    action.add_argument("--check", action="store_true", help="exit with 1 if the table is out of date")
+    args = parser.parse_args(argv)
+    text = table_source()
+    if args.write:
+        TABLE.write_text(text)
+        print(f"wrote {TABLE}")
+        return 0
+    current = TABLE.read_text() if TABLE.exists() else ""
+    if current != text:
+        print(f"{TABLE} is out of date: run python -m exprc.ops.from_sympy --write")
+        return 1
+    print(f"{TABLE} is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

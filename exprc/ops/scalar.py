@@ -5,10 +5,12 @@ decides the output dtype, see :mod:`exprc.dtypes`), its SymPy form (from which
 derivatives and algebraic identities are taken), and how it prints. Adding an
 elementwise operation is adding one row to :data:`SCALAR_OPS`.
 
-SymPy is imported on first use (taking a derivative), not with exprc: the SymPy
-forms are functions that look SymPy up when called, and the SymPy functions
-exprc defines (:func:`sympy_functions`) are made then, so that a process that
-only loads compiled functions never imports SymPy.
+The partial derivatives are taken from the SymPy forms ahead of time, into
+``exprc/ops/derivative_table.py`` (``python -m exprc.ops.from_sympy --write``), so
+taking a gradient does not import SymPy. SymPy is imported on first use (the algebra
+pass meeting a new region, or an op the table lacks): the SymPy forms are functions that
+look SymPy up when called, and the SymPy functions exprc defines
+(:func:`sympy_functions`) are made then.
 """
 
 import math
@@ -323,6 +325,7 @@ def derivatives(scalar_op):
     """The partial derivatives of ``scalar_op`` with respect to each input, as SymPy
     expressions of the symbols ``x0, x1, ...``, taken from its SymPy form once and cached.
     None when the operation has no SymPy form (boolean, bitwise and comparison operations).
+    Gradients take them from the table derived from these (see exprc/ops/from_sympy.py).
 
     >>> derivatives(SCALAR_OPS["multiply"])
     (x1, x0)

@@ -2,14 +2,15 @@
 
 A *region*, a maximal connected piece of elementwise arithmetic of one floating dtype,
 becomes one SymPy expression, whose canonical form replaces the region when it has fewer
-operations; :data:`MAX_REGION` and :data:`TIME_BUDGET` bound the time it takes.
-See docs/internals/rewrite-engine.md.
+operations; :data:`MAX_REGION` and :data:`TIME_BUDGET` bound the time it takes. SymPy's
+answer for a region is remembered by the region's shape, so SymPy is imported only for a
+shape not met before in the process. See docs/internals/rewrite-engine.md.
 """
 
 import time
 
 from ..graph import Constant, substitute, toposort
-from ..ops.elemwise import Elemwise, elementwise
+from ..ops.elemwise import Elemwise, formula_graph
 from .patterns import same_type
 from .report import Fired
 
@@ -22,6 +23,11 @@ MAX_REGION = 64
 
 #: Seconds the pass may spend on one graph.
 TIME_BUDGET = 0.5
+
+#: Region shapes whose SymPy answer is kept in the process (the oldest is forgotten first).
+MEMO_SIZE = 4096
+
+_memo = {}  # region shape -> SymPy's formula over the leaves' names, or None: no gain
 
 
 def _in_region(var, dtype):
@@ -124,20 +130,63 @@ def _simplify_region(root):
     nodes, leaves = _region(root)
     if len(nodes) < 2 or not _may_gain(nodes, leaves):
         return None  # decided before importing SymPy: most processes never need it
+    shape = _shape(root, nodes, leaves)
+    if shape is None:
+        return None  # a leaf of another dtype: promotion would have to be redone
+    if shape not in _memo:
+        if len(_memo) >= MEMO_SIZE:
+            del _memo[next(iter(_memo))]
+        _memo[shape] = _sympy_formula(root, nodes, leaves)
+    formula = _memo[shape]
+    if formula is None:
+        return None
+    new = formula_graph(formula, {f"v{k}": leaf for k, leaf in enumerate(leaves)})
+    if not same_type(new, root) or len(_region(new)[0]) >= len(nodes):
+        return None  # SymPy's count can hide operations the graph needs (a shared term, a cast)
+    return new
+
+
+def _number_leaf(leaf):
+    return isinstance(leaf, Constant) and leaf.ndim == 0
+
+
+def _shape(root, nodes, leaves):
+    """What SymPy's answer for the region depends on: its operations and how they connect,
+    each leaf's value (a number) or whether it has axes (a symbol), and whether the root
+    may broadcast. None when a leaf has another dtype."""
+    described = []
+    for leaf in leaves:
+        if _number_leaf(leaf):
+            value = leaf.value.item()
+            described.append((type(value).__name__, repr(value)))  # repr: -0.0 is not 0.0
+        elif leaf.dtype == root.dtype or leaf.type.weak:
+            described.append(leaf.ndim > 0)
+        else:
+            return None
+    index = {node.outputs[0]: k for k, node in enumerate(nodes)}
+    leaf_index = {leaf: k for k, leaf in enumerate(leaves)}
+    ops = tuple(
+        (node.op.scalar_op.name, *(("n", index[v]) if v in index else ("v", leaf_index[v]) for v in node.inputs))
+        for node in nodes
+    )
+    return root.dtype, None in root.type.shape, tuple(described), ops
+
+
+def _sympy_formula(root, nodes, leaves):
+    """SymPy's form of the region as a formula over ``"v0"``, ``"v1"``... (its leaves), or None
+    when it is not shorter or has no exprc form."""
     import sympy as sp
 
-    from ..ops.from_sympy import to_graph  # imports SymPy
+    from ..ops.from_sympy import to_formula  # imports SymPy
 
     symbols, values = {}, {}
     for k, leaf in enumerate(leaves):
-        if isinstance(leaf, Constant) and leaf.ndim == 0:
+        if _number_leaf(leaf):
             value = leaf.value.item()
             values[leaf] = sp.Integer(value) if isinstance(value, int) else sp.Float(value, 17)
-        elif leaf.dtype == root.dtype or leaf.type.weak:
-            symbol = sp.Symbol(f"v{k}")  # no assumptions: asking them is most of SymPy's time
-            symbols[symbol], values[leaf] = leaf, symbol
         else:
-            return None  # a leaf of another dtype: promotion would have to be redone
+            symbol = sp.Symbol(f"v{k}")  # no assumptions: asking them is most of SymPy's time
+            symbols[symbol], values[leaf] = f"v{k}", symbol
 
     def convert(var):  # the region is at most MAX_REGION deep
         if var not in values:
@@ -150,12 +199,9 @@ def _simplify_region(root):
     if _operations(expr) >= len(nodes):
         return None
     kept = expr.free_symbols
-    if None in root.type.shape and any(leaf.ndim and s not in kept for s, leaf in symbols.items()):
+    if None in root.type.shape and any(leaves[int(name[1:])].ndim and s not in kept for s, name in symbols.items()):
         return None  # a leaf SymPy drops may broadcast the result: x + (y - x) is y only where y has its shape
     try:
-        new = to_graph(expr, symbols, elementwise)
+        return to_formula(expr, symbols)
     except NotImplementedError:
         return None
-    if not same_type(new, root) or len(_region(new)[0]) >= len(nodes):
-        return None  # SymPy's count can hide operations the graph needs (a shared term, a cast)
-    return new
