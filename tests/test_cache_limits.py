@@ -108,3 +108,23 @@ def test_build_folders_of_killed_builds_are_counted_and_removed(tmp_path, capsys
     assert main(["clear", "--dir", str(tmp_path)]) == 0
     assert "1 left by stopped builds removed" in capsys.readouterr().out
     assert not killed.exists() and (live / "kernels.c").exists()
+
+
+def test_a_store_lists_the_cache_only_when_its_running_total_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPRC_CACHE_MAX_MB", str(100 * KIB / (1 << 20)))
+    cache = DiskCache(tmp_path)
+    scans = []
+    real_scan = DiskCache.scan
+    monkeypatch.setattr(DiskCache, "scan", lambda self: scans.append(1) or real_scan(self))
+    cache.store(_key(0), os.urandom(10 * KIB)).close()
+    assert len(scans) == 1  # no total yet: counted once
+    for i in range(1, 8):
+        cache.store(_key(i), os.urandom(10 * KIB)).close()
+    assert len(scans) == 1 and len(real_scan(cache)[0]) == 8
+    for i in range(8, 12):  # past 100 KiB: counted, and the oldest go
+        cache.store(_key(i), os.urandom(10 * KIB)).close()
+    assert len(scans) > 1 and sum(e.size for e in real_scan(cache)[0]) <= 100 * KIB
+    assert main(["clear", "--dir", str(tmp_path)]) == 0
+    scans.clear()
+    cache.store(_key(0), os.urandom(10 * KIB)).close()
+    assert len(scans) == 1  # clear dropped the total: counted again

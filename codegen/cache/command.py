@@ -53,6 +53,7 @@ def _clear(cache, entries, leftovers, older_than):
     removed = [e for e in chosen if cache.remove(e)]
     freed = sum(size for e, size in zip(chosen, sizes) if e in removed)
     gone = [x for x in leftovers if (cutoff is None or x.modified < cutoff) and cache.remove_leftover(x)]
+    cache.forget_usage()
     print(f"cache: {cache.root}")
     print(
         f"removed {len(removed)} of {len(entries)} entries, {_bytes(freed + sum(x.size for x in gone))} freed"

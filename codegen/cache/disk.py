@@ -31,6 +31,7 @@ import os
 import re
 import stat
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -84,6 +85,10 @@ FORMAT = "exprc-c-cache-2"
 #: The size limit when ``$EXPRC_CACHE_MAX_MB`` is not set, in MiB.
 DEFAULT_MAX_MB = 1024
 
+#: The running total of the cache's size (bytes), in the cache directory.
+USAGE = "usage.json"
+LINKS = "exprc-links-"
+
 _KEY = re.compile(r"[0-9a-f]{64}")
 _BINARY_SUFFIXES = (".so", ".o", ".cubin", ".graph")
 _SOURCE_SUFFIXES = (".c", ".cu")
@@ -94,6 +99,7 @@ _warned = set()  # (what, cache root) already reported
 _held = {}  # (real root, key) -> how many exclusive locks this process holds on it
 _held_lock = threading.Lock()
 _scratch_locks = {}  # path of a build folder of this process -> descriptor holding its lock
+_scratch_lock = threading.Lock()
 _links = {}  # (process id, real root) -> this process's folder for the names CachedFile makes
 _links_lock = threading.Lock()
 _private = None
@@ -425,16 +431,16 @@ class DiskCache:
             except BaseException:
                 os.close(fd)
                 raise
-            return fd
+            return fd, max(_size(sub, f"{key}{end}") for end in _SOURCE_SUFFIXES)
 
         try:
-            fd = self._in_folder(root, key, write)
+            fd, source = self._in_folder(root, key, write)
         except OSError as err:
             self._cannot_write(err)
             return self._private_file(name, data)
         file = CachedFile(os.path.join(root.real, key[:2], name), data, fd, _links_of(root))
         with contextlib.suppress(OSError):
-            self._evict(root, keep=key)
+            self._account(root, key, len(data) + len(json.dumps(meta)) + source)
         return file
 
     def _private_file(self, name, data):
@@ -592,26 +598,62 @@ class DiskCache:
             return False
         return True
 
-    def _evict(self, root, keep):
-        """Remove the least recently used entries (never ``keep``, nor those in use) and what
-        stopped builds left, until the cache is within :func:`max_bytes`."""
+    def _account(self, root, key, added):
+        """Add the ``added`` bytes of entry ``key`` to the cache's running total
+        (``usage.json``, under its ``flock``), and past :func:`max_bytes` evict. The total is
+        counted again by listing the cache only then, when it is missing, or once a day (files
+        written by other means are counted then): not at every store."""
         limit = max_bytes()
+        fd = os.open(USAGE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=root.fd)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or not trusted(st):
+                return
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                usage = json.loads(os.pread(fd, 4096, 0))
+                total, counted = int(usage["bytes"]), float(usage["counted"])
+            except (ValueError, KeyError, TypeError, OSError):
+                total, counted = None, 0.0
+            now = time.time()
+            if total is None or now - counted > 86400 or total + added > limit:
+                total, counted = self._evict(keep=key, limit=limit), now
+            else:
+                total += added
+            text = json.dumps({"bytes": total, "counted": counted}).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text, 0)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def forget_usage(self):
+        """Drop the running total (after removing entries): the next store counts the cache."""
+        with contextlib.suppress(Refused, OSError):
+            os.unlink(USAGE, dir_fd=self._open(create=False).fd)
+
+    def _evict(self, keep, limit):
+        """List the cache; past ``limit``, remove what stopped builds left and then the least
+        recently used entries (never ``keep``, nor those in use) until it is within 90% of
+        it (room for the next stores); returns the bytes left."""
         found, left = self.scan()
         total = sum(e.size for e in found) + sum(x.size for x in left)
         if total <= limit:
-            return
+            return total
+        target = int(limit * 0.9)
         for leftover in left:
             size = leftover.size
             if self.remove_leftover(leftover):
                 total -= size
         for entry in found:
-            if total <= limit:
+            if total <= target:
                 break
             if entry.key == keep:
                 continue
             size = entry.size
             if self.remove(entry):
                 total -= size
+        return total
 
 
 def _links_of(root):
@@ -644,44 +686,84 @@ def _links_of(root):
 
 def _memory_folder():
     """A fresh private folder on a memory file system, where making a name costs microseconds
-    (on a disk, up to a millisecond), or None where there is no safe one."""
+    (on a disk, up to a millisecond), locked while this process lives; or None where there is
+    no safe one. Such folders that no process holds any more (their process was killed, or
+    forked and never ran its exit handlers) are removed."""
     for base in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
         if not base or not os.path.isabs(base):
             continue
-        path = os.path.join(os.path.realpath(base), f"exprc-links-{os.urandom(8).hex()}")
+        base = os.path.realpath(base)
+        name = f"{LINKS}{os.urandom(8).hex()}"
         try:
-            os.mkdir(path, 0o700)
+            os.mkdir(os.path.join(base, name), 0o700)
         except OSError:
             continue
-        if own_reason(os.lstat(path)) is None and parent_reason(path) is None:
-            return path
-        os.rmdir(path)
+        path = os.path.join(base, name)
+        if own_reason(os.lstat(path)) is not None or parent_reason(path) is not None:
+            os.rmdir(path)
+            continue
+        _hold_folder(path, os.open(path, DIR_FLAGS))
+        _remove_stale_memory_folders(base, keep=name)
+        return path
     return None
+
+
+def _remove_stale_memory_folders(base, keep):
+    import shutil
+
+    with contextlib.suppress(OSError), os.scandir(base) as it:
+        for item in it:
+            if not item.name.startswith(LINKS) or item.name == keep or not item.is_dir(follow_symlinks=False):
+                continue
+            st = item.stat(follow_symlinks=False)
+            if st.st_uid != os.geteuid() or time.time() - st.st_mtime < 60:
+                continue  # another user's, or one its process may be about to lock
+            with contextlib.suppress(OSError):
+                fd = os.open(item.path, DIR_FLAGS)
+                try:
+                    if fcntl is not None:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    shutil.rmtree(item.path)
+                finally:
+                    os.close(fd)
 
 
 def _new_build_folder(root, prefix=".build-"):
     """A fresh folder ``<prefix><random>`` in ``root``, locked (shared) while this process may use it."""
     name = f"{prefix}{os.urandom(8).hex()}"
     os.mkdir(name, 0o700, dir_fd=root.fd)
-    fd = os.open(name, DIR_FLAGS, dir_fd=root.fd)
+    path = os.path.join(root.real, name)
+    _hold_folder(path, os.open(name, DIR_FLAGS, dir_fd=root.fd))
+    return path
+
+
+def _hold_folder(path, fd):
+    """Keep a shared lock on folder ``path`` (its descriptor ``fd``) while it exists."""
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_SH)
-    path = os.path.join(root.real, name)
-    _scratch_locks[path] = fd
-    return path
+    with _scratch_lock:
+        _scratch_locks[path] = fd
 
 
 def _release_scratch_locks():
     """Close the locks of this process's build folders that are gone."""
-    for path, fd in list(_scratch_locks.items()):
-        try:
-            gone = os.fstat(fd).st_nlink == 0
-        except OSError:
-            gone = True
-        if gone:
-            _scratch_locks.pop(path, None)
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    with _scratch_lock:
+        for path, fd in list(_scratch_locks.items()):
+            try:
+                gone = os.fstat(fd).st_nlink == 0
+            except OSError:
+                gone = True
+            if gone:
+                del _scratch_locks[path]
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def _size(dir_fd, name):
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_size
+    except OSError:
+        return 0
 
 
 def _exists(dir_fd, name):
