@@ -9,9 +9,11 @@ following a symbolic link. See docs/internals/disk-cache.md.
 >>> root = open_root(tempfile.mkdtemp())
 >>> fd = open_dir(root.fd, "ab", create=True)
 >>> write_atomic(fd, "x.txt", b"hi")
->>> read_file(fd, "x.txt", 100)[2]
-b'hi'
->>> os.close(fd)
+>>> opened, status, data = read_file(fd, "x.txt", 100)
+>>> data, status.st_size
+(b'hi', 2)
+>>> os.close(opened), os.close(fd)
+(None, None)
 """
 
 import contextlib
