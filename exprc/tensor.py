@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .dtypes import PREFIXES, as_dtype, python_scalar_dtype
+from .dtypes import PREFIXES, SUPPORTED, as_dtype, python_scalar_dtype
 from .graph import Constant, Variable
 from .printing import format_value, to_infix
 from .shapes import ShapeError, fmt_shape
@@ -399,7 +399,8 @@ def constant(value: ArrayLike, dtype: DType | None = None, name: str | None = No
         )
     if array.dtype == object:
         raise TypeError(f"cannot make a constant of {value!r}: it is not numeric")
-    as_dtype(array.dtype, f"constant {value!r}")
+    if array.dtype.name not in SUPPORTED:  # the message shows the value: made only when it is needed
+        as_dtype(array.dtype, f"constant {value!r}")
     key = (array.dtype.name, array.shape, array.tobytes(), weak, name)
     const = _constants.get(key)
     if const is None:
