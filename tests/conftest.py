@@ -15,6 +15,8 @@ def rng():
 #: -> the parameter ids that stay fast as the cheap representative (empty: none; the other
 #: tests of the file represent it). The op tests choose theirs in tests/ops/conftest.py.
 SLOW = {
+    # two fresh processes building the W6 graph and its gradient, one cold, one warm (3-11 s)
+    "tests/grad/test_derivative_table.py::test_warm_process_takes_the_gradient_and_compiles_without_sympy": (),
     # the fuzzer's short run: 40 random graphs a chunk, compiled and compared (40-120 s)
     "tests/fuzz/test_fuzz.py::test_short_fuzz_run": (),
     "tests/fuzz/test_fuzz.py::test_short_fuzz_run_on_the_stand_in_gpu": (),
