@@ -172,8 +172,6 @@ class Library:
     key: str
     #: For the run-time library: the address of the table programs are bound to.
     table: int = 0
-    #: The cache's file object the library was loaded from, held open while it is loaded.
-    file: object = None
 
 
 def compiler():
@@ -357,12 +355,16 @@ def _load_runtime(source, cache, refusal, command, flags, identity):
 
 
 def _loaded_library(ffi, path, key):
-    """The :class:`Library` of ``ffi.dlopen`` of a cache entry's path (an ``os.PathLike``).
-
-    The entry stays open as long as the library is loaded: its path may be
-    ``/proc/self/fd/N``, and glibc's dlopen takes a name it has loaded before for that
-    library without opening the file, so N must not be reused meanwhile."""
-    return Library(ffi, ffi.dlopen(os.fspath(path)), str(getattr(path, "path", path)), key, file=path)
+    """The :class:`Library` of ``ffi.dlopen`` of ``path``: for a cache entry, a name used once
+    in the process that opens exactly the verified bytes (so a reused descriptor number can
+    never alias two libraries in dlopen). The entry is closed once loaded, so that a process
+    holding thousands of functions holds no descriptor for each."""
+    try:
+        lib = ffi.dlopen(os.fspath(path))
+    finally:
+        if hasattr(path, "close"):
+            path.close()
+    return Library(ffi, lib, str(getattr(path, "path", path)), key)
 
 
 def _parsed_ffi(cdef):
@@ -481,20 +483,10 @@ def _compile(source, key, command, flags, cache, store=True, cdef=None, units=No
             kept = Path(source_path).with_name(f"{prefix}{Path(source_path).stem}.so")
             os.replace(out, kept)
             return kept
-        library = _store(cache, key, out, extra, prefix)
+        library = cache.store(key, out, extra, prefix=prefix)
         return library, dict(extra or {})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _store(cache, key, built, extra, prefix):
-    """``cache.store``, naming the file with ``prefix`` where the cache takes one."""
-    if prefix:
-        import inspect
-
-        if "prefix" in inspect.signature(cache.store).parameters:
-            return cache.store(key, built, extra, prefix=prefix)
-    return cache.store(key, built, extra)
 
 
 def _start_compilers(jobs, command, source_path):
