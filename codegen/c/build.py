@@ -21,11 +21,11 @@ import threading
 import warnings
 import weakref
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from exprc.codegen.c import pool
-from exprc.codegen.c.runtime import RUNTIME_CDEF, runtime_source
+from exprc.codegen.c.runtime import RUNTIME_CDEF
 from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
 from exprc.version import __version__
 
@@ -267,10 +267,11 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
     :func:`exprc.codegen.c.render.render_sources`): they are compiled at the same time, one
     compiler process each, and linked, which is what is built then.
 
-    A program (a source with the prelude's ``exprc_bind_runtime``) is bound to the run-time
-    library right after it is loaded; ``runtime`` is that library's source
-    (:func:`exprc.codegen.c.runtime.runtime_source`, the default). The run time is built once
-    per compiler and cache, as an entry of its own, and loaded once per process."""
+    ``runtime``, for a program (a source rendered with the prelude, which has
+    ``exprc_bind_runtime``), is the run-time library's source
+    (:func:`exprc.codegen.c.runtime.runtime_source`): the program is bound to that library
+    right after it is loaded. The run time is built once per compiler and cache, as an entry
+    of its own, and loaded once per process. A plain library (``runtime`` None) is only loaded."""
     cache = cache or DiskCache()
     refusal = cache.refusal()
     if refusal is not None and str(cache.root) not in _warned:
@@ -281,13 +282,10 @@ def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
     flags = base + list(parallel_flags())
     identity = compiler_identity(tuple(command), None if refusal else str(cache.root)) + "\n" + host_cpu()
     units = list(units) if units and len(units) > 1 else None
-    bound = BIND in source
+    bound = runtime is not None
     if bound:
-        runtime = runtime or runtime_source()
         cdef = f"{cdef}\nint {BIND}(const void *table);"
-    extra_flags = ([f"units={len(units)}"] if units else []) + (
-        [f"runtime={sha256(runtime.encode()).hexdigest()[:16]}"] if bound else []
-    )
+    extra_flags = ([f"units={len(units)}"] if units else []) + ([f"runtime={_digest(runtime)}"] if bound else [])
     key = cache_key(source, identity, flags + extra_flags, graph, __version__)
     with _lock:
         library = _loaded.get(key)
@@ -352,6 +350,13 @@ def _load_runtime(source, cache, refusal, command, flags, identity):
     elif hasattr(path, "close"):
         path.close()
     return _runtime.table
+
+
+@lru_cache(maxsize=4)
+def _digest(text):
+    """The start of ``text``'s SHA-256: the run time's, for every program's key (the same
+    text object each time, so this hashes it once)."""
+    return sha256(text.encode()).hexdigest()[:16]
 
 
 def _loaded_library(ffi, path, key):

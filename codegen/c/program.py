@@ -117,13 +117,12 @@ class _Compiled:
             cdef = [declaration(k) for k in kernels]
             for segment in self.segments:
                 cdef += entry_declarations(segment)
-            runtime = runtime_source(max_rank(self.segments), OBJECT_HEAD) if self.segments else None
             self.library = build.load_library(
                 self.source,
                 "\n".join(cdef),
                 graph=canonical_text(inputs, outputs, sha256),
                 units=units,
-                runtime=runtime,
+                runtime=runtime_source(max_rank(self.segments), OBJECT_HEAD),
             )
             lib = self.library.lib
             self.kernel_functions = {k.name: getattr(lib, k.name) for k in kernels}

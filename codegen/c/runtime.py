@@ -13,6 +13,7 @@ See docs/internals/c-call-path.md.
 """
 
 import re
+from functools import cache
 
 from exprc.codegen.cfamily import templates
 
@@ -103,6 +104,13 @@ def runtime_source(maxdim=1, object_head=None):
     if object_head is None:
         object_head = object.__basicsize__
     runtime_rank(maxdim)
+    return _runtime_source(int(object_head))
+
+
+@cache
+def _runtime_source(object_head):
+    """:func:`runtime_source`, made once per process: every program load needs it (its
+    digest is part of the program's key), and making it takes milliseconds."""
     shared, ranked = _shared_and_ranked(object_head)
     parts = ["#define _GNU_SOURCE", pool_header(), shared, _POOL]
     table = {"segment_shapes": [], "segment_pointers": [], "segment_numpy": []}
