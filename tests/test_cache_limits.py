@@ -128,3 +128,20 @@ def test_a_store_lists_the_cache_only_when_its_running_total_says_so(tmp_path, m
     scans.clear()
     cache.store(_key(0), os.urandom(10 * KIB)).close()
     assert len(scans) == 1  # clear dropped the total: counted again
+
+
+def test_an_entry_stored_over_leaves_no_old_file(tmp_path):
+    """A rebuilt entry with other bytes (a graph rewritten after a damaged file) replaces
+    the file of the old digest; other entries stay."""
+    cache = DiskCache(tmp_path)
+    key, other = _key(0), _key(1)
+    cache.store(other, b"another entry", suffix=".graph").close()
+    cache.store(key, b"first", suffix=".graph").close()
+    found = cache.store(key, b"second", suffix=".graph")
+    found.close()
+    names = sorted(p.name for p in (tmp_path / key[:2]).iterdir() if p.name.startswith(key))
+    assert [n for n in names if n.endswith(".graph")] == [found.name]
+    assert cache.lookup_entry(other) is not None
+    entry, _ = cache.lookup_entry(key)
+    assert entry.read_bytes() == b"second"
+    entry.close()

@@ -431,6 +431,7 @@ class DiskCache:
             except BaseException:
                 os.close(fd)
                 raise
+            _remove_replaced(sub, prefix, key, suffix, name)
             return fd, max(_size(sub, f"{key}{end}") for end in _SOURCE_SUFFIXES)
 
         try:
@@ -757,6 +758,16 @@ def _release_scratch_locks():
                 del _scratch_locks[path]
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _remove_replaced(dir_fd, prefix, key, suffix, kept):
+    """Delete the files an entry stored over left (same key and kind, another digest): a
+    loader that opened one keeps reading it; one that read the old reference misses."""
+    replaced = re.compile(re.escape(f"{prefix}{key}-") + "[0-9a-f]{16}" + re.escape(suffix))
+    for other in os.listdir(dir_fd):
+        if other != kept and replaced.fullmatch(other):
+            with contextlib.suppress(OSError):
+                os.unlink(other, dir_fd=dir_fd)
 
 
 def _size(dir_fd, name):
