@@ -41,6 +41,8 @@ MAY_IMPORT = {
     "exprc.function": FRONT_END + ("exprc.remembered",),
     # checking a gradient compiles it
     "exprc.gradcheck": FRONT_END + ("exprc.function",),
+    # pictures of graphs and of compiled functions (their kernels as clusters)
+    "exprc.draw": FRONT_END + ("exprc.function",),
     "exprc.remembered": FRONT_END + CACHE,
     # commands and facades over one package of codegen each
     "exprc.cache": CACHE,
