@@ -177,3 +177,18 @@ def test_clear_while_other_processes_load_and_build_breaks_none_of_them(tmp_path
     assert all(p.returncode == 0 for p in loaders), [err for _, err in results]
     assert removed > 0 and sum(int(out) for out, _ in results) > 0  # clear did remove entries, and they were rebuilt
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """``python -m exprc.cache list | head``: the reader closes the pipe before the listing is written."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, EXPRC_CACHE_DIR=str(tmp_path), PYTHONPATH=str(root))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exprc.cache", "list"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()
+    errors = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    assert "BrokenPipeError" not in errors and "Traceback" not in errors, errors
+    assert proc.returncode == 1

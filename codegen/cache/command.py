@@ -19,6 +19,7 @@ cache: ...
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -90,12 +91,19 @@ def main(argv=None):
         print(f"cache: {cache.root} ({refusal})")
         return 1
     entries, leftovers = cache.scan()
-    if args.action == "clear":
-        _clear(cache, entries, leftovers, args.older_than)
-    elif args.action == "size":
-        _summary(cache, entries, leftovers)
-    else:
-        _list(cache, entries, leftovers)
+    try:
+        if args.action == "clear":
+            _clear(cache, entries, leftovers, args.older_than)
+        elif args.action == "size":
+            _summary(cache, entries, leftovers)
+        else:
+            _list(cache, entries, leftovers)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`). As Python's docs advise, the rest goes to
+        # /dev/null, so that flushing at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
