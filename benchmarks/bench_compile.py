@@ -354,6 +354,16 @@ def _installed(name):
         return "unknown version"
 
 
+def _commit():
+    """This checkout's commit, and whether exprc's sources differ from it (others' edits count)."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        git + ["status", "--short", "--untracked-files=no", "--", "exprc", "codegen"], capture_output=True, text=True
+    ).stdout.strip()
+    return (commit or "unknown") + (" with uncommitted changes to exprc or codegen" if dirty else "")
+
+
 def _row(title, cold, warm, peer_times, timeout):
     done = [r for r in cold if r is not None]
     first = done[0] if done else None
@@ -394,7 +404,7 @@ def main():
 
     from exprc.codegen.c import build
 
-    load_start = os.getloadavg()
+    load_start, commit = os.getloadavg(), _commit()
     versions = {name: _installed(name) for name in ("jax", "pytensor")}
     peers = [name for name, v in versions.items() if v is not None]
     rows = []
@@ -418,7 +428,7 @@ def main():
         f"- machine: {os.cpu_count()} CPUs (`nproc`: {nproc()}), {cpu_model()}",
         f"- Python {platform.python_version()}, NumPy {np.__version__}, compiler: {_compiler_version()}; {peer_line}",
         f"- flags: `{' '.join(build.FLAGS + tuple(build.libraries()))}`",
-        f"- command: `{command.strip()}`",
+        f"- command: `{command.strip()}`, at commit {commit}",
         f"- load average at the start and at the end (other processes compete for the cores): "
         f"{' '.join(f'{x:.2f}' for x in load_start)}; {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"- best of {repeat} processes each (median in parentheses from 3 on); the big cases once; "
