@@ -13,6 +13,7 @@ See ``docs/`` for the user guide.
 
 from . import cuda, ops
 from .check import CheckError, NanGuardError
+from .draw import draw
 from .dtypes import SUPPORTED as DTYPES
 from .function import Function, MissingInputError, function
 from .grad import (

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backends, check
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, unflatten
-from .printing import to_infix
+from .printing import html_view, to_infix
 from .reference import ReferenceProgram
 from .remembered import rewrite_remembered
 from .rewrite import RewriteReport, check_mode
@@ -455,6 +455,11 @@ class Function:
                 if a.shape[axis] != length:
                     return False
         return True
+
+    def _repr_html_(self):
+        shown = ", ".join(str(v) for v in self.inputs)
+        heading = f"exprc.Function{' ' + self.name if self.name else ''} ({shown}) -> {[str(o) for o in self.outputs]}"
+        return html_view(self, heading, ", ".join(str(o.type) for o in self.outputs))
 
     def __repr__(self):
         shown = ", ".join(str(v) for v in self.inputs)

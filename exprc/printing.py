@@ -8,6 +8,8 @@ the text.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from html import escape
 from typing import Any, Literal, TextIO
 
 import numpy as np
@@ -224,6 +226,25 @@ def debugprint(obj: Any, file: TextIO | Literal["str"] | None = None) -> str | N
         return text
     print(text, file=file or sys.stdout)
     return None
+
+
+#: Draws a variable or a compiled function as SVG text for the notebook views;
+#: :mod:`exprc.draw`, which sits above the front end, sets it when imported.
+svg_drawer: Callable[[Any], str] | None = None
+
+
+def html_view(obj: Any, heading: str, type_text: str) -> str:
+    """The notebook view of ``obj``: its text and type, and its picture behind a ``<details>``.
+
+    >>> import exprc as ex
+    >>> print(html_view(ex.vector("x"), "x", "float64 (?,)").splitlines()[0])
+    <div class="exprc"><code>x</code> : <code>float64 (?,)</code>
+    """
+    parts = [f'<div class="exprc"><code>{escape(heading)}</code> : <code>{escape(type_text)}</code>']
+    if svg_drawer is not None:
+        parts.append(f"<details><summary>graph</summary>{svg_drawer(obj)}</details>")
+    parts.append("</div>")
+    return "\n".join(parts)
 
 
 def format_value(value):

@@ -12,6 +12,7 @@ TensorType(float32, (None, 3))
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from numpy.typing import ArrayLike
 
 from .dtypes import PREFIXES, SUPPORTED, as_dtype, python_scalar_dtype
 from .graph import Constant, Variable
-from .printing import format_value, to_infix
+from .printing import format_value, html_view, to_infix
 from .shapes import ShapeError, fmt_shape
 
 if TYPE_CHECKING:
@@ -110,6 +111,24 @@ class TensorVariable(Variable):
 
     def __str__(self) -> str:
         return to_infix(self)
+
+    def _repr_html_(self) -> str:
+        return html_view(self, to_infix(self), str(self.type))
+
+    def __array_function__(self, func, types, args, kwargs):
+        # NumPy's functions call methods with NumPy's own keywords (np.sum passes out=), which
+        # fail obscurely on a symbolic tensor: run them as before, and on such a failure say what works.
+        try:
+            return func._implementation(*args, **kwargs)
+        except TypeError as error:
+            name = func.__name__
+            exprc = sys.modules.get("exprc")
+            ways = [f"ex.{name}(x)"] if hasattr(exprc, name) else []
+            ways += [f"x.{name}()"] if hasattr(type(self), name) else []
+            hint = f"use {' or '.join(ways)}" if ways else "build it from exprc's functions (import exprc as ex)"
+            raise TypeError(
+                f"np.{name} does not take a symbolic tensor ({to_infix(self, limit=60)}); {hint}"
+            ) from error
 
     # --- type information -------------------------------------------------
     @property
