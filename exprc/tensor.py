@@ -123,8 +123,9 @@ class TensorVariable(Variable):
         except TypeError as error:
             name = func.__name__
             exprc = sys.modules.get("exprc")
-            ways = [f"ex.{name}(x)"] if hasattr(exprc, name) else []
-            ways += [f"x.{name}()"] if hasattr(type(self), name) else []
+            arg = self.name or "x"
+            ways = [f"ex.{name}({arg})"] if hasattr(exprc, name) else []
+            ways += [f"{arg}.{name}()"] if hasattr(type(self), name) else []
             hint = f"use {' or '.join(ways)}" if ways else "build it from exprc's functions (import exprc as ex)"
             raise TypeError(
                 f"np.{name} does not take a symbolic tensor ({to_infix(self, limit=60)}); {hint}"
