@@ -7,6 +7,7 @@ needed; with Graphviz's ``dot`` on the PATH, ``layout="dot"`` lays it out instea
 
 from __future__ import annotations
 
+import heapq
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -186,80 +187,126 @@ class Picture:
 
     # --- exprc's own layout ---------------------------------------------------------
 
-    def _layers(self) -> dict[str, int]:
-        into: dict[str, list[str]] = {i: [] for i in self._boxes}
-        out: dict[str, list[str]] = {i: [] for i in self._boxes}
+    def _place(self) -> tuple[dict[str, tuple[float, float]], dict[str, tuple], float, float]:
+        """Box corners, cluster frames, width and height. A kernel's boxes form one block,
+        laid out inside on rows of their own; blocks and the other boxes are layered by longest
+        path and ordered by two barycenter sweeps, so that neither boxes nor frames overlap."""
+        boxes = self._boxes
+        unit = {i: b.cluster or i for i, b in boxes.items()}
+        members: dict[str, list[str]] = {}
+        for i in boxes:
+            members.setdefault(unit[i], []).append(i)
+        into: dict[str, list[str]] = {i: [] for i in boxes}
+        out: dict[str, list[str]] = {i: [] for i in boxes}
         for a, b in self._edges:
             into[b].append(a)
             out[a].append(b)
+        # Inside a block: rows by longest path over its own edges (boxes come after those they read).
+        sub: dict[str, int] = {}
+        for i in boxes:
+            sub[i] = 1 + max((sub[a] for a in into[i] if unit[a] == unit[i]), default=-1)
+        # The blocks in dependency order (a cycle, possible where a kernel recomputes what a
+        # later one stores, is broken at the earliest block), each a layer below those it reads.
+        position = {i: k for k, i in enumerate(boxes)}
+        first = {u: min(position[m] for m in ms) for u, ms in members.items()}
+        preds = {u: {unit[a] for m in ms for a in into[m]} - {u} for u, ms in members.items()}
+        succs: dict[str, set[str]] = {u: set() for u in members}
+        for u, ps in preds.items():
+            for p in ps:
+                succs[p].add(u)
+        missing = {u: len(ps) for u, ps in preds.items()}
+        ready = [(first[u], u) for u, n in missing.items() if n == 0]
+        heapq.heapify(ready)
+        stuck = sorted(members, key=first.__getitem__)  # the blocks in order, to break a cycle
         layer: dict[str, int] = {}
-        for i in self._boxes:  # boxes come after the boxes they read
-            layer[i] = 1 + max((layer[a] for a in into[i]), default=-1)
+        while len(layer) < len(members):
+            if ready:
+                u = heapq.heappop(ready)[1]
+                if u in layer:
+                    continue
+            else:
+                u = next(v for v in stuck if v not in layer)
+            layer[u] = 1 + max((layer[p] for p in preds[u] if p in layer), default=-1)
+            for v in succs[u]:
+                missing[v] -= 1
+                if missing[v] == 0 and v not in layer:
+                    heapq.heappush(ready, (first[v], v))
         # A leaf sits just above its first reader, not at the top of a tall picture.
-        for i in self._boxes:
-            if not into[i] and out[i]:
-                layer[i] = max(min(layer[b] for b in out[i]) - 1, 0)
-        return layer
+        for u, ms in members.items():
+            if len(ms) == 1 and not into[ms[0]] and out[ms[0]]:
+                layer[u] = max(min(layer[unit[b]] for b in out[ms[0]]) - 1, 0)
+        # Each block in its own coordinates: sub-rows centred, ordered by the barycenter of what they read.
+        local: dict[str, tuple[float, float]] = {}
+        size: dict[str, tuple[float, float]] = {}
+        for u, ms in members.items():
+            rows: list[list[str]] = [[] for _ in range(max(sub[m] for m in ms) + 1)]
+            for m in ms:
+                rows[sub[m]].append(m)
+            width = max(sum(boxes[m].width for m in row) + BOX_GAP * (len(row) - 1) for row in rows)
+            for r, row in enumerate(rows):
+                near = {m: [local[a][0] + boxes[a].width / 2 for a in into[m] if a in local] for m in row}
+                row.sort(key=lambda m: sum(near[m]) / len(near[m]) if near[m] else 0.0)
+                x = (width - sum(boxes[m].width for m in row) - BOX_GAP * (len(row) - 1)) / 2
+                for m in row:
+                    local[m] = (x, r * (BOX_HEIGHT + BOX_GAP + 8))
+                    x += boxes[m].width + BOX_GAP
+            size[u] = (width, len(rows) * (BOX_HEIGHT + BOX_GAP + 8) - BOX_GAP - 8)
+        pad, label, margin, unit_gap = 8, 16, 24, 2 * 8 + BOX_GAP
+        rows_u: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
+        for u in members:
+            rows_u[layer[u]].append(u)
+        clusters = set(self.clusters)
+        framed = {u: pad if u in clusters else 0 for u in members}
+        row_width = [sum(size[u][0] + 2 * framed[u] for u in row) + unit_gap * max(len(row) - 1, 0) for row in rows_u]
+        total = max(row_width, default=0) + 2 * margin
+        tops, y = [], margin
+        for row in rows_u:
+            tops.append(y + label)
+            y += label + max((size[u][1] + 2 * framed[u] for u in row), default=0) + LAYER_GAP
+        height = y - LAYER_GAP + margin
+        place: dict[str, tuple[float, float]] = {}
+        for sweep in range(2):
+            for r, row in enumerate(rows_u):
 
-    def _order(self, layer) -> list[list[str]]:
-        rows: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
-        for i in self._boxes:
-            rows[layer[i]].append(i)
-        into: dict[str, list[str]] = {i: [] for i in self._boxes}
-        out: dict[str, list[str]] = {i: [] for i in self._boxes}
-        for a, b in self._edges:
-            into[b].append(a)
-            out[a].append(b)
-        position = {i: k for row in rows for k, i in enumerate(row)}
-        # Barycenter sweeps, down, up, down; a kernel's boxes kept side by side in a row.
-        for row_range, near in (
-            (range(1, len(rows)), into),
-            (range(len(rows) - 2, -1, -1), out),
-            (range(1, len(rows)), into),
-        ):
-            for r in row_range:
-                row = rows[r]
-                center = {i: sum(position[j] for j in near[i]) / len(near[i]) if near[i] else position[i] for i in row}
-                groups: dict[Any, list[float]] = {}
-                for i in row:
-                    groups.setdefault(self._boxes[i].cluster or i, []).append(center[i])
-                mean = {g: sum(v) / len(v) for g, v in groups.items()}
-                row.sort(
-                    key=lambda i: (mean[self._boxes[i].cluster or i], str(self._boxes[i].cluster or ""), center[i])
-                )
-                position.update({i: k for k, i in enumerate(row)})
-        return rows
+                def center(u):
+                    # First sweep: the blocks above; second: above and below, as first placed.
+                    xs = [
+                        place[j][0] + boxes[j].width / 2
+                        for m in members[u]
+                        for j in (into[m] + out[m] if sweep else into[m])
+                        if j in place and unit[j] != u
+                    ]
+                    return sum(xs) / len(xs) if xs else total / 2
+
+                row.sort(key=center)
+                x = (total - row_width[r]) / 2
+                for u in row:
+                    x += framed[u]
+                    for m in members[u]:
+                        place[m] = (x + local[m][0], tops[r] + framed[u] + local[m][1])
+                    x += size[u][0] + framed[u] + unit_gap
+        frames = {}
+        for name in self.clusters:
+            ms = members[name]
+            x0 = min(place[m][0] - local[m][0] for m in ms) - pad
+            y0 = min(place[m][1] - local[m][1] for m in ms) - pad
+            frames[name] = (x0, y0, x0 + size[name][0] + 2 * pad, y0 + size[name][1] + 2 * pad)
+        return place, frames, total, height
 
     def _own_svg(self) -> str:
-        layer = self._layers()
-        rows = self._order(layer)
-        margin = 24
-        widths = [sum(self._boxes[i].width for i in row) + BOX_GAP * max(len(row) - 1, 0) for row in rows]
-        total = max(widths, default=0) + 2 * margin
-        place: dict[str, tuple[float, float]] = {}
-        for r, row in enumerate(rows):
-            x = margin + (total - 2 * margin - widths[r]) / 2
-            for i in row:
-                place[i] = (x, margin + 14 + r * (BOX_HEIGHT + LAYER_GAP))
-                x += self._boxes[i].width + BOX_GAP
-        height = margin * 2 + 14 + len(rows) * (BOX_HEIGHT + LAYER_GAP) - LAYER_GAP
+        place, frames, total, height = self._place()
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{total:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {total:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
             'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#666666"/></marker></defs>',
         ]
-        for name in self.clusters:
-            members = [i for i, b in self._boxes.items() if b.cluster == name]
-            x0 = min(place[i][0] for i in members) - 8
-            y0 = min(place[i][1] for i in members) - 18
-            x1 = max(place[i][0] + self._boxes[i].width for i in members) + 8
-            y1 = max(place[i][1] for i in members) + BOX_HEIGHT + 8
+        for name, (x0, y0, x1, y1) in frames.items():
             out.append(
                 f'<g class="cluster" id="{escape(name)}"><title>kernel {escape(name)}</title>'
                 f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="6" '
                 f'fill="none" stroke="#3d6a99" stroke-dasharray="4 3"/>'
-                f'<text x="{x0 + 4:.1f}" y="{y0 + 11:.1f}" font-size="9" fill="#3d6a99">{escape(name)}</text></g>'
+                f'<text x="{x0 + 2:.1f}" y="{y0 - 4:.1f}" font-size="9" fill="#3d6a99">{escape(name)}</text></g>'
             )
         for kind, pairs in (("edge", self._edges), ("update", self._updates)):
             for a, b in pairs:

@@ -56,6 +56,17 @@ def _clusters(svg):
     return {g.get("id") for g in root.iter(f"{SVG}g") if g.get("class") == "cluster"}
 
 
+def _frames(svg):
+    """``{kernel: (x0, y0, x1, y1)}`` of the cluster frames exprc draws."""
+    frames = {}
+    for g in ET.fromstring(svg).iter(f"{SVG}g"):
+        if g.get("class") == "cluster":
+            r = g.find(f"{SVG}rect")
+            x, y = float(r.get("x")), float(r.get("y"))
+            frames[g.get("id")] = (x, y, x + float(r.get("width")), y + float(r.get("height")))
+    return frames
+
+
 def _overlapping(boxes):
     items = sorted(boxes.items(), key=lambda kv: kv[1])
     return [
@@ -81,6 +92,12 @@ def test_w5_step_without_graphviz(w5, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` to be found
     picture = ex.draw(w5, expand=True)
     _check_w5_picture(w5, picture.svg)
+    # exprc's layout also keeps the kernels' frames apart, each around its own boxes only.
+    frames, boxes = _frames(picture.svg), _boxes(picture.svg)
+    assert not _overlapping(frames)
+    for name, (x0, y0, x1, y1) in frames.items():
+        inside = {i for i, (a, b, c, d) in boxes.items() if x0 <= a and c <= x1 and y0 <= b and d <= y1}
+        assert inside == {i for i in picture.nodes if picture._boxes[i].cluster == name}
     root = ET.fromstring(picture.svg)
     titles = [g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if "node" in g.get("class").split()]
     # Every tooltip: dtype, static shape, then the infix text.
