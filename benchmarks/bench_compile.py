@@ -22,8 +22,9 @@ An exprc process times the graph's construction (``ex.grad`` included) and, insi
 it); it counts the C lines and the kernels, and the distinct kernels (their C the same but for
 their names and comments). A cold process gets a fresh ``EXPRC_CACHE_DIR``; a warm one reuses
 it and records whether SymPy was imported. JAX is timed from the first call of the jitted
-function (tracing, compiling, running) in a new process; PyTensor from its
-``pytensor.function`` call with a fresh ``compiledir`` (cold) and the same one (warm). A case
+function (tracing, compiling, running) in a new process; PyTensor from its graph's
+construction to its ``pytensor.function``, with a fresh ``compiledir`` (cold) and the same one
+(warm). A case
 that runs past ``--timeout`` is recorded as "over N s". The processes keep bytecode
 (``PYTHONPYCACHEPREFIX`` in a temporary directory, one untimed warm-up process first), as an
 installed exprc would. Every compiled result is checked against NumPy (the NumPy back end; for
