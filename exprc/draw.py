@@ -8,6 +8,7 @@ needed; with Graphviz's ``dot`` on the PATH, ``layout="dot"`` lays it out instea
 from __future__ import annotations
 
 import heapq
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -157,7 +158,12 @@ class Picture:
                 text = subprocess.run(
                     [_graphviz("layout='dot'"), "-Tsvg"], input=self.dot, capture_output=True, text=True, check=True
                 ).stdout
-                self._svg = text[text.index("<svg") :]
+                # Graphviz titles a node by its name; the tooltip belongs there instead.
+                self._svg = re.sub(
+                    r'(<g id="(n\d+)" class="node">\s*<title>)[^<]*(</title>)',
+                    lambda m: m[1] + escape(self._boxes[m[2]].tooltip) + m[3],
+                    text[text.index("<svg") :],
+                )
             else:
                 self._svg = self._own_svg()
         return self._svg
@@ -476,8 +482,15 @@ def _chains(nodes, roots, boxes, ids, length) -> dict[str, str]:
     return rep
 
 
+#: A notebook view draws graphs of up to this many boxes; a larger one is left to ``ex.draw``.
+NOTEBOOK_BOXES = 1500
+
+
 def _notebook_svg(obj) -> str:
-    return draw(obj).svg
+    picture = draw(obj)
+    if len(picture.nodes) > NOTEBOOK_BOXES:
+        return f"<p>{len(picture.nodes)} boxes, too many to show here: ex.draw(...).save(path) draws them.</p>"
+    return picture.svg
 
 
 printing.svg_drawer = _notebook_svg

@@ -90,7 +90,9 @@ def to_infix(var, limit=MAX_INFIX):
                 texts[v] = ("…", ATOM)
             else:
                 budget[0] -= 1
-                texts[v] = _own_text(v, show)
+                text, precedence = _own_text(v, show)
+                # Cut every text, not only the last: a value used twice doubles its text at each level.
+                texts[v] = (_cut(text, limit), precedence)
         return texts[v]
 
     def show(v, min_precedence=0):

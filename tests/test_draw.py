@@ -117,6 +117,10 @@ def test_w5_step_without_graphviz(w5, monkeypatch, tmp_path):
 def test_w5_step_laid_out_by_graphviz(w5, tmp_path):
     picture = ex.draw(w5, expand=True, layout="dot")
     _check_w5_picture(w5, picture.svg)
+    titles = [
+        g.find(f"{SVG}title").text for g in ET.fromstring(picture.svg).iter(f"{SVG}g") if g.get("class") == "node"
+    ]
+    assert len(titles) == len(picture.nodes) and all(re.match(r"(bool|u?int\d+|float\d+) \(", t) for t in titles)
     assert picture.save(tmp_path / "w5.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -178,6 +182,10 @@ def test_notebook_views_are_wellformed_and_repr_is_unchanged(w5):
     assert repr(f) == f"<exprc.Function (x) -> [{str(f.outputs[0])!r}]>"
     assert ET.fromstring(w5._repr_html_()).find(f"details/{SVG}svg") is not None
     assert ET.fromstring(ex.draw(y)._repr_svg_()).tag == f"{SVG}svg"
+    deep = x
+    for _ in range(600):
+        deep = ex.sin(deep) + ex.cos(deep)  # no chain to fold: each value has two readers
+    assert "too many to show here" in ET.fromstring(deep._repr_html_()).find("details/p").text
 
 
 def test_numpy_functions_on_a_symbolic_tensor_say_what_to_use():

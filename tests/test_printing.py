@@ -15,7 +15,7 @@ import pytest
 
 import exprc as ex
 from exprc.graph import ancestors
-from exprc.printing import MAX_INFIX
+from exprc.printing import MAX_INFIX, to_infix
 
 DEEP = 5000
 
@@ -293,6 +293,17 @@ def test_str_and_repr_of_a_deep_graph():
     text = str(z)
     assert text.startswith("sin(exp(sin(") and text.endswith("…") and len(text) == MAX_INFIX
     assert repr(z).startswith("<TensorVariable sin(exp(")
+
+
+def test_str_of_a_value_used_twice_at_every_level_stays_short():
+    # Spelled out, the text doubles at each level: at depth 200, 2 ** 200 copies of v.
+    z = ex.vector("v")
+    for depth in range(1, 201):
+        z = z * z + 1.0
+        if depth == 8:
+            full = to_infix(z, limit=None)
+            assert len(full) > MAX_INFIX and str(z) == full[: MAX_INFIX - 1] + "…"
+    assert len(str(z)) == MAX_INFIX and str(z).endswith("…")
 
 
 def test_debugprint_of_a_deep_graph():
