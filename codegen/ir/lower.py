@@ -42,6 +42,7 @@ import numpy as np
 
 from exprc.codegen.ir import kernel as ir
 from exprc.codegen.ir import row_pass as row_passes
+from exprc.codegen.ir.constants import parameterize
 from exprc.codegen.ir.names import identifier, slug, unique
 from exprc.codegen.ir.steps import (
     NOTE_LIMIT,
@@ -90,11 +91,17 @@ def _epilogue_ok(node: Apply, reduced: TensorVariable) -> bool:
 
 
 def lower(
-    inputs: Sequence[Variable], outputs: Sequence[TensorVariable], target: Target, row_pass: bool = False
+    inputs: Sequence[Variable],
+    outputs: Sequence[TensorVariable],
+    target: Target,
+    row_pass: bool = False,
+    constant_args: bool = True,
 ) -> Program:
     """Group the graph computing ``outputs`` into a :class:`Program` of kernels and NumPy steps
     for the back end ``target`` (a :class:`~exprc.codegen.ir.target.Target`); with
-    ``row_pass``, row-pass kernels too (only the C renderer has a form for them)."""
+    ``row_pass``, row-pass kernels too (only the C renderer has a form for them); with
+    ``constant_args``, floating-point constants become scalar arguments of the kernels
+    (:func:`~exprc.codegen.ir.constants.parameterize`)."""
     order = toposort(outputs)
     position = {node: i for i, node in enumerate(order)}
     users = _consumers(order)
@@ -159,6 +166,8 @@ def lower(
         elif node.outputs[0] in stored:
             program.steps.append(builder.elementwise(node, len(program.kernels)))
     program.steps = _ordered(program.steps, position)
+    if constant_args:
+        program.steps = [parameterize(s) if isinstance(s, KernelStep) else s for s in program.steps]
     return program
 
 

@@ -125,7 +125,7 @@ def _run_from(steps: Sequence[Step], start: int) -> list[Step]:
         if result.ndim != d:
             break
         if step.reduced_axes is not None or one_per_row(result, reduced):
-            if step.reduced_axes is None and not all(one_per_row(v, reduced) for _, v in step.inputs if v.ndim):
+            if step.reduced_axes is None and not all(one_per_row(v, reduced) for b, v in step.inputs if b.ndim):
                 break  # elementwise work of one value per row reads nothing finer
             per_row.add(result)
         else:
@@ -175,10 +175,11 @@ def _build(
         dtype: str,
         output: bool = False,
         outer: bool = False,
+        scalar: bool = False,
     ) -> ir.Buffer:
         fallback = f"out{len(outputs)}" if output else f"t{len(inputs)}"
         name = unique(identifier(var.name or fallback, reserves), names)
-        b = ir.Buffer(name, dtype, d if var.ndim or output else 0, output=output, outer=outer)
+        b = ir.Buffer(name, dtype, 0 if scalar else d, output=output, outer=outer)
         buffers.append(b)
         (outputs if output else inputs).append((b, var))
         axes[name] = var_axes
@@ -198,7 +199,11 @@ def _build(
             key = (var, tuple(part_axes[b.name]))
             if key not in loaded:
                 outer = var.ndim == d and one_per_row(var, reduced)
-                loaded[key] = ir.Load(buffer_for(var, part_axes[b.name], b.dtype, outer=outer), notes.get(b, ""))
+                # scalar as the kernel read it: a constant argument is a one-element array
+                scalar = b.ndim == 0
+                loaded[key] = ir.Load(
+                    buffer_for(var, part_axes[b.name], b.dtype, outer=outer, scalar=scalar), notes.get(b, "")
+                )
             memo[b] = loaded[key]
         reduction = None
         if part.kernel.reduction is not None:
