@@ -31,9 +31,6 @@ from exprc.tensor import constant
 #: computes exactly as the literal did (float16 literals stay: their conversions differ).
 DTYPES = ("float32", "float64")
 
-#: Values that stay literals: the formulas and the C compiler special-case them (x * 1,
-#: x + 0, -x), and they are the same in most kernels anyway.
-LITERAL_VALUES = (0.0, 1.0, -1.0)
 
 #: Ops whose constant arguments stay literals: the compiler specialises ``pow(x, 2.0)``.
 STEERING_OPS = frozenset({"power", "float_power"})
@@ -42,8 +39,10 @@ STEERING_OPS = frozenset({"power", "float_power"})
 def _eligible(expr: ir.Const) -> bool:
     if expr.dtype not in DTYPES:
         return False
+    # Whole numbers stay: the compiler special-cases 0, 1 and -1 (x * 1, -x) and 2 (x + x),
+    # and they are mostly the same in every kernel (Python ints, the power rule's 2 * x).
     value = float(expr.value)
-    return bool(np.isfinite(value)) and value not in LITERAL_VALUES
+    return bool(np.isfinite(value)) and not value.is_integer()
 
 
 def _constant_only(exprs: list[ir.Expr]) -> dict[int, bool]:

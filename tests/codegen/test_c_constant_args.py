@@ -23,7 +23,7 @@ def _scalar_args(step):
 
 def test_kernels_differing_only_in_constants_share_one_function():
     a, b = ex.vector("a"), ex.vector("b")
-    outputs = [a * 0.3 + b * 2.5, a * 0.7 + b * 1.25, a * -4.0 + b * 0.125]
+    outputs = [a * 0.3 + b * 2.5, a * 0.7 + b * 1.25, a * -4.5 + b * 0.125]
     f = ex.function([a, b], outputs)
     source = f.source
     # One loop nest; the other two kernels call it with their own constants.
@@ -32,7 +32,7 @@ def test_kernels_differing_only_in_constants_share_one_function():
     rng = np.random.default_rng(0)
     av, bv = rng.standard_normal(1000), rng.standard_normal(1000)
     # one rounding per operation (contraction off): NumPy's values exactly
-    for got, (ca, cb) in zip(f(av, bv), [(0.3, 2.5), (0.7, 1.25), (-4.0, 0.125)]):
+    for got, (ca, cb) in zip(f(av, bv), [(0.3, 2.5), (0.7, 1.25), (-4.5, 0.125)]):
         assert np.array_equal(got, av * ca + bv * cb)
 
 
@@ -50,6 +50,7 @@ def test_literals_that_steer_code_or_fold_stay():
     x, n = ex.vector("x"), ex.lvector("n")
     cases = {
         "0, 1 and -1": (x * 1.0 + 0.0) * -1.0,
+        "a whole number": x * 2 + 3.0,
         "an exponent": x**2.5,
         "an integer": n * 3,
         "a constant-only expression": x * ex.sin(ex.constant(0.3)),
