@@ -231,3 +231,19 @@ def test_a_region_sympy_makes_complex_infinity_is_left_as_it_is():
     a, b = np.array([-2.8, -2.4, -1.8, -1.6, 1.2]), np.array([[1.8], [2.3], [1.5], [-3.0], [1.9]])
     (got,) = ex.function([x0, x1], [v22], backend="c")(a, b)
     np.testing.assert_array_equal(got, np.zeros((5, 1)))  # nothing reaches x1 through an empty slice
+
+
+def test_zeros_of_a_weak_length_product_keep_their_type():
+    # Case 1000003039 (seed 1003): the gradient rules turned 0 * x0.shape[1] (a weak int64
+    # scalar, from std over an axis of static length 0) into a strong 0, and the rewrite
+    # engine refused the change of type; such zeros are now left as they are.
+    x0 = ex.tensor("x0", dtype="float64", shape=(0, None, None))
+    x1 = ex.tensor("x1", dtype="float32", shape=(None, None, 1))
+    v3 = x0.std(axis=(0, 1, 2), keepdims=True) ** x1
+    f = ex.function([x0, x1], [v3], backend="c", mode="check")
+    x0_value = np.zeros((0, 7, 7), dtype="float64")
+    x1_value = np.array([[[2.750088930130005]]], dtype="float32")
+    (got,) = f(x0_value, x1_value)
+    with np.errstate(all="ignore"):
+        expected = x0_value.std(axis=(0, 1, 2), keepdims=True) ** x1_value
+    np.testing.assert_array_equal(got, expected)

@@ -18,6 +18,7 @@ from ...ops.reduction import Sum, SumToShape
 from ...ops.shape import BroadcastTo, DimShuffle, ShapeI
 from ...tensor import constant
 from ..engine import rule
+from ..patterns import same_type
 from .shapes import length_of, length_of_value
 
 # --- chains of broadcasts and sums -------------------------------------------------------
@@ -109,13 +110,14 @@ def _output_length(node, axis):
 
 def _zeros(node):
     """Zeros of the type of ``node``'s output, or None when its lengths cannot be told apart
-    from the node itself."""
+    from the node itself or the zeros would have another type (a weak scalar's)."""
     out = node.outputs[0]
     lengths = [_output_length(node, a) for a in range(out.ndim)]
     if any(n is None for n in lengths):
         return None
     zero = constant(0, dtype=out.dtype)
-    return BroadcastTo()(zero, *lengths) if lengths else zero
+    zeros = BroadcastTo()(zero, *lengths) if lengths else zero
+    return zeros if same_type(zeros, out) else None
 
 
 @rule("canonicalize", Elemwise, scalar="multiply", exact=False)
