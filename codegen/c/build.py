@@ -253,10 +253,7 @@ def runtime_library():
 def parallel_units():
     """How many translation units of one program may compile at the same time: the CPUs
     this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return pool.cpu_count()
 
 
 def load_library(source, cdef, cache=None, graph="", units=None, runtime=None):
