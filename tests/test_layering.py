@@ -28,6 +28,10 @@ FRONT_END = (
     "exprc.backends",
     "exprc.reference",
     "exprc.graph_format",
+    # public namespaces made of ops: ex.nnet, ex.random, ex.linalg
+    "exprc.nnet",
+    "exprc.random",
+    "exprc.linalg",
 )
 IR = ("exprc.codegen.ir",)
 CFAMILY = ("exprc.codegen.cfamily",)
