@@ -329,3 +329,15 @@ def test_source_of_a_deep_function():
     for i in range(DEEP):
         expected = np.sin(expected) if i % 2 else np.exp(expected)
     np.testing.assert_allclose(f(data), expected, rtol=1e-12)
+
+
+def test_a_strong_numpy_scalar_that_promotes_shows_its_dtype():
+    x = ex.vector("x", dtype="float32")
+    assert str(x * np.float64(0.1)) == "x * float64(0.1)"
+    assert str(np.float64(2) * x + 1) == "float64(2.0) * x + 1"
+    # A Python number, or a NumPy scalar of the other operand's dtype, changes nothing: plain.
+    assert str(x * 0.1) == "x * 0.1"
+    assert str(ex.constant(np.float32(2)) * x) == "2.0 * x"
+    w = ex.shared(np.zeros(3, "float32"))
+    with pytest.raises(TypeError, match=r"x \* float64\(0\.1\) is float64, expected float32"):
+        ex.function([x], [], updates=[(w, x * np.float64(0.1))])

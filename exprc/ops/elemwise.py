@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..dtypes import is_float, is_integer, probe_dtype
-from ..graph import Apply, Op
+from ..graph import Apply, Constant, Op
 from ..printing import ATOM, call_text
 from ..shapes import broadcast_shapes
 from ..tensor import DType, TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor, constant
@@ -109,6 +109,7 @@ class Elemwise(Op):
         op = self.scalar_op
         # The leading axes elementwise() adds are NumPy's implicit broadcasting: not shown.
         inputs = [v.owner.inputs[0] if is_left_padding(v) else v for v in node.inputs]
+        show = _dtype_of_promoting_scalars(inputs, show)
         if op.name.startswith("astype_"):
             return f"{show(inputs[0], ATOM)}.astype({node.outputs[0].dtype})", ATOM
         if op.infix and op.nin == 1:
@@ -124,6 +125,26 @@ class Elemwise(Op):
 
 
 COMPARISON = SCALAR_OPS["less"].precedence
+
+
+def _dtype_of_promoting_scalars(inputs, show):
+    """``show``, except that a strong scalar constant (a NumPy scalar, not a Python number)
+    whose dtype differs from the other operands' reads ``float64(0.1)``: it promotes where
+    a Python number would not, and a dtype it causes downstream then shows its cause."""
+    others = {v.dtype for v in inputs if not _strong_scalar(v)}
+    flagged = {v for v in inputs if _strong_scalar(v) and others and others != {v.dtype}}
+    if not flagged:
+        return show
+
+    def show_with_dtype(v, min_precedence=0):
+        return f"{v.dtype}({show(v)})" if v in flagged else show(v, min_precedence)
+
+    show_with_dtype.precedence = getattr(show, "precedence", None)
+    return show_with_dtype
+
+
+def _strong_scalar(var) -> bool:
+    return isinstance(var, Constant) and var.ndim == 0 and not var.type.weak and var.name is None
 
 
 def is_left_padding(var: TensorVariable) -> bool:
