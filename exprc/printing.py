@@ -171,8 +171,8 @@ def call_text(name, *args, **kwargs):
 def debugprint(obj: Any, file: TextIO | Literal["str"] | None = None) -> str | None:
     """Print a graph as an indented tree, one node per line with its type and static shape.
 
-    ``obj`` is a variable, a list of variables, or a compiled function. A
-    subtree met a second time is shown by its id alone. With ``file="str"``
+    ``obj`` is a variable, a list of variables, or a compiled function (its outputs, then
+    each update as ``w ← new value``). A subtree met a second time is shown by its id alone. With ``file="str"``
     the text is returned instead of printed.
 
     >>> import exprc as ex
@@ -186,6 +186,9 @@ def debugprint(obj: Any, file: TextIO | Literal["str"] | None = None) -> str | N
     outputs = getattr(obj, "outputs", obj)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
+    # A function's updates are outputs too: each tree starts with the variable it writes.
+    roots = [(out, "") for out in outputs]
+    roots += [(new, f"{_leaf_text(var)} ← ") for var, new in getattr(obj, "updates", ())]
     lines: list[str] = []
     ids: dict[Any, str] = {}
 
@@ -200,9 +203,9 @@ def debugprint(obj: Any, file: TextIO | Literal["str"] | None = None) -> str | N
             ids[v] = label
         return ids[v]
 
-    for out in outputs:
+    for out, written in roots:
         # Iterative walk: (variable, prefix for its line, prefix for its children).
-        stack = [(out, "", "")]
+        stack = [(out, written, "")]
         while stack:
             var, head, tail = stack.pop()
             seen = var in ids

@@ -341,3 +341,18 @@ def test_a_strong_numpy_scalar_that_promotes_shows_its_dtype():
     w = ex.shared(np.zeros(3, "float32"))
     with pytest.raises(TypeError, match=r"x \* float64\(0\.1\) is float64, expected float32"):
         ex.function([x], [], updates=[(w, x * np.float64(0.1))])
+
+
+def test_debugprint_of_a_function_shows_every_update():
+    x = ex.vector("x")
+    w = ex.shared(np.zeros(3), name="w")
+    steps = ex.shared(np.int64(0), name="steps")
+    f = ex.function([x], (x * w).sum(), updates=[(w, w - 0.1 * x), (steps, steps + 1)])
+    lines = ex.debugprint(f, file="str").splitlines()
+    assert lines[0].startswith("Sum")
+    written = [line.split(" ← ")[0] for line in lines if " ← " in line]
+    assert written == ["w", "steps"]
+    update = next(i for i, line in enumerate(lines) if line.startswith("w ← "))
+    assert lines[update].startswith("w ← Elemwise{subtract}")
+    # w itself was shown under the output first; the update's tree refers to it by id.
+    assert lines[update + 1].startswith(" ├─ w [id") and lines[update + 1].endswith("···")
