@@ -6,6 +6,7 @@ import numpy as np
 import exprc as ex
 from exprc.graph import toposort
 from exprc.ops.shape import BroadcastTo, DimShuffle, SumToShape
+from exprc.rewrite.rules.shapes import length_of
 
 
 def mlp_gradients():
@@ -71,3 +72,33 @@ def test_broadcast_chain_of_a_scalar_is_one_broadcast():
     assert node.inputs[0].ndim == 0
     value = ex.function([m], g)(np.ones((2, 3)))
     np.testing.assert_array_equal(value, np.full((2, 3), 0.5))
+
+
+def test_elementwise_inputs_of_one_length_give_the_output_that_length():
+    x = ex.matrix("x")
+    shifted = x - x.max(axis=1, keepdims=True)
+    assert length_of(shifted, 0) is length_of(x, 0)
+    assert length_of(ex.exp(shifted) / ex.exp(shifted).sum(axis=1, keepdims=True), 0) is length_of(x, 0)
+    # Two inputs that may differ (one may be 1 and broadcast): no one length.
+    y = ex.matrix("y")
+    assert length_of(x + y, 0).owner.inputs[0] is x + y
+
+
+def test_sum_to_gives_its_target_length():
+    m, v = ex.matrix("m"), ex.vector("v")
+    summed = SumToShape((0,))(m, v.shape[0])
+    assert length_of(summed, 0) is length_of(v, 0)
+    # The outer sum_to is to the length the inner one gave: nothing is left to sum.
+    again = SumToShape((0,))(ex.exp(summed), v.shape[0])
+    assert [type(n.op) for n in toposort([ex.simplify(again)])].count(SumToShape) == 1
+
+
+def test_mlp_gradient_sums_to_the_batch_only_where_the_labels_decide():
+    # The one sum_to left undoes a broadcast of the labels Y against the logits: nothing
+    # says Y has the rows of X (a Y of one row broadcasts), so it stays.
+    _, grads = mlp_gradients()
+    nodes = toposort(ex.simplify(grads))
+    sums_to = [n for n in nodes if isinstance(n.op, SumToShape)]
+    assert len(sums_to) == 1
+    assert any(v.name == "Y" for v in sums_to[0].inputs[0].owner.inputs)
+    assert len(nodes) <= 47

@@ -8,6 +8,8 @@ traced back to the inputs that decide them, most of that machinery is seen to
 do nothing and goes.
 """
 
+import weakref
+
 from ...graph import Constant
 from ...ops.elemwise import Elemwise
 from ...ops.linalg import MatMul
@@ -28,15 +30,29 @@ def length_of(var, axis):
     >>> str(length_of(ex.exp(x) * 2.0, 0))
     'x.shape[0]'
     """
+    known = _lengths.get(var)
+    if known is not None and axis in known:
+        return known[axis]
+    start, start_axis = var, axis
     while True:
         if var.type.shape[axis] is not None:
-            return constant(int(var.type.shape[axis]))
+            length = constant(int(var.type.shape[axis]))
+            break
         source = _same_length_source(var, axis)
         if source is None:
-            return ShapeI(axis)(var)
+            length = ShapeI(axis)(var)
+            break
         if not isinstance(source, tuple):  # a length variable given to the node
-            return source
+            length = source
+            break
         var, axis = source
+    # Remembered per variable: the search over an elementwise node's inputs would otherwise
+    # walk a graph's shared subexpressions once per path to them.
+    _lengths.setdefault(start, {})[start_axis] = length
+    return length
+
+
+_lengths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _same_length_source(var, axis):
@@ -50,7 +66,12 @@ def _same_length_source(var, axis):
         # Broadcasting gives the output the length of the inputs that are not 1 there;
         # with a single candidate, that one decides.
         candidates = [v for v in node.inputs if v.ndim and v.type.shape[axis] != 1]
-        return (candidates[0], axis) if len(candidates) == 1 else None
+        if len(candidates) == 1:
+            return (candidates[0], axis)
+        # Several: when all have one canonical length (x - x.max(1, keepdims=True)), it is
+        # the output's.
+        lengths = {length_of(v, axis) for v in candidates}
+        return lengths.pop() if len(lengths) == 1 else None
     if isinstance(op, DimShuffle):
         source = op.new_order[axis]
         return None if source == "x" else (node.inputs[0], source)
@@ -58,7 +79,8 @@ def _same_length_source(var, axis):
         length = node.inputs[1 + axis]
         return None if constant_value(length) == -1 else length
     if isinstance(op, SumToShape):
-        return None if axis in op.axis else (node.inputs[0], axis)
+        # Summed to its target length, or left as it is because that length is its own.
+        return node.inputs[1 + op.axis.index(axis)] if axis in op.axis else (node.inputs[0], axis)
     if isinstance(op, Reduce):
         if op.keepdims:
             return None if axis in op.axis else (node.inputs[0], axis)
