@@ -7,11 +7,32 @@ Each module holds whole ops: type rule, NumPy reference and printing side by sid
 - :mod:`.reduction`: sum, max, ... and mean, var, logsumexp, softmax built from them
 - :mod:`.indexing`: slicing, integer-array indexing, set_subtensor / inc_subtensor
 - :mod:`.linalg`: matmul, tensordot, dot, outer
+- :mod:`.construct`: arange, linspace, eye, diag, diagonal, trace, tril, triu, meshgrid
+- :mod:`.rearrange`: tile, repeat, pad, roll, flip, moveaxis, split, take, take_along_axis, ...
+- :mod:`.ordering`: sort, argsort, searchsorted, topk
+- :mod:`.cumulative`: cumsum, cumprod, cummax, cummin, diff
 """
 
 from types import ModuleType as _ModuleType
 
 from .. import tensor as _tensor
+from .construct import (  # noqa: F401
+    ARange,
+    alloc,
+    arange,
+    diag,
+    diagonal,
+    eye,
+    identity,
+    linspace,
+    meshgrid,
+    trace,
+    tril,
+    triu,
+    xlogx,
+    xlogy0,
+)
+from .cumulative import CumMax, CumMin, CumProd, CumSum, cummax, cummin, cumprod, cumsum, diff  # noqa: F401
 from .elemwise import (  # noqa: F401
     ELEMWISE_FUNCTIONS,
     Elemwise,
@@ -36,6 +57,36 @@ from .indexing import (  # noqa: F401
     set_subtensor,
 )
 from .linalg import MatMul, TensorDot, dot, matmul, outer, tensordot  # noqa: F401
+from .ordering import (  # noqa: F401
+    ArgSort,
+    SearchSorted,
+    Sort,
+    argpartition,
+    argsort,
+    partition,
+    searchsorted,
+    sort,
+    topk,
+    unique,
+)
+from .rearrange import (  # noqa: F401
+    SpecifyShape,
+    flip,
+    moveaxis,
+    pad,
+    put_along_axis,
+    repeat,
+    roll,
+    shape_padleft,
+    shape_padright,
+    specify_broadcastable,
+    specify_shape,
+    split,
+    swapaxes,
+    take,
+    take_along_axis,
+    tile,
+)
 from .reduction import (  # noqa: F401
     All,
     Any,
