@@ -30,6 +30,8 @@ import numpy as np
 from .dtypes import SUPPORTED
 from .grad import Rows
 from .graph import Apply, Constant, Op, Variable, apply
+from .ops import conv as _conv
+from .ops import pool as _pool
 from .ops.elemwise import Elemwise
 from .ops.indexing import DYNAMIC, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from .ops.linalg import MatMul, TensorDot
@@ -243,6 +245,22 @@ def _variables_field() -> Field:
     return Field(lambda v, position: [position(x) for x in v], decode, tuple)
 
 
+def _choice_field(choices: Sequence[str]) -> Field:
+    """One of a few names (a pooling mode)."""
+
+    def encode(v, position):
+        if v not in choices:
+            raise _fail(f"expected one of {list(choices)}, got {v!r}")
+        return v
+
+    def decode(v, values):
+        if type(v) is not str or v not in choices:
+            raise _fail(f"expected one of {list(choices)}, got {v!r}")
+        return v
+
+    return Field(encode, decode)
+
+
 BOOL, INT, OPTIONAL_INT, INTS = _bool_field(), _int_field(), _int_field(optional=True), _ints_field()
 OPTIONAL_FLOAT, OPTIONAL_DTYPE = _optional_float_field(), _optional_dtype_field()
 AXIS_ORDER, PATTERN, SCALAR_OP = _axis_order_field(), _pattern_field(), _scalar_op_field()
@@ -357,6 +375,12 @@ register(IncSubtensor, _check_write, pattern=PATTERN, set_instead_of_inc=BOOL)
 register(AdvancedIncSubtensor, _check_write, pattern=PATTERN, set_instead_of_inc=BOOL)
 register(StopGradient)
 register(MatMul)
+for _op in (_conv.Conv, _conv.ConvGradInput, _conv.ConvGradFilters):
+    register(_op, _conv.params_problem, pad=INTS, stride=INTS, dilation=INTS, groups=INT)
+for _op in (_pool.Pool, _pool.MaxPoolGrad, _pool.MaxPoolGradGrad, _pool.AveragePoolGrad):
+    register(
+        _op, _pool.params_problem, ws=INTS, stride=INTS, pad=INTS, ignore_border=BOOL, mode=_choice_field(_pool.MODES)
+    )
 register(TensorDot, _check_tensordot, axes_a=INTS, axes_b=INTS)
 register(Rows, _check_rows, index=BOUND_VARIABLE, loop_inputs=VARIABLES, output=VARIABLE)
 
