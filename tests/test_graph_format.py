@@ -148,6 +148,24 @@ def _linalg_and_markers():
     ]
 
 
+def _nnet():
+    from exprc.ops.pool import AveragePoolGrad, MaxPoolGradGrad
+
+    x, w = ex.tensor4("x"), ex.tensor4("w")
+    y = ex.nnet.conv2d(x, w, border_mode=(1, 2), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
+    p = ex.nnet.pool_2d(x, (2, 3), ignore_border=False, mode="max")
+    gx, gw = ex.grad((y**2).sum(), [x, w])
+    return [x, w], [
+        y,
+        gx,
+        gw,
+        ex.grad((p**2).sum(), x),
+        MaxPoolGradGrad((2, 3), (2, 3), (0, 0), False, "max")(x, x),
+        ex.nnet.pool_2d(x, 3, stride=(1, 2), pad=(1, 1), mode="average_exc_pad"),
+        AveragePoolGrad((2, 2), (2, 2), (0, 0), True, "sum")(w, *x.shape[2:]),
+    ]
+
+
 def _jacobian():
     x = ex.vector("x")
     return [x], [ex.jacobian(ex.exp(x) * x.sum(), x), ex.hessian((x**3).sum(), x)]
@@ -191,6 +209,7 @@ CASES = {
     "indexing": _indexing,
     "linalg_and_markers": _linalg_and_markers,
     "jacobian_and_hessian": _jacobian,
+    "nnet": _nnet,
     "w4": _w4,
     "mlp_step": _mlp_step,
     "constants": _constants,
