@@ -11,7 +11,7 @@ Build an expression graph with a NumPy-like API, then compile it::
 See ``docs/`` for the user guide.
 """
 
-from . import cuda, ops
+from . import cuda, nnet, ops
 from .check import CheckError, NanGuardError
 from .draw import draw
 from .dtypes import SUPPORTED as DTYPES
