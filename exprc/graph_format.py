@@ -32,10 +32,14 @@ from .grad import Rows
 from .graph import Apply, Constant, Op, Variable, apply
 from .ops import conv as _conv
 from .ops import pool as _pool
+from .ops.construct import ARange
+from .ops.cumulative import CumMax, CumMin, CumProd, CumSum
 from .ops.elemwise import Elemwise
 from .ops.indexing import DYNAMIC, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from .ops.linalg import MatMul, TensorDot
 from .ops.markers import StopGradient
+from .ops.ordering import ArgSort, SearchSorted, Sort
+from .ops.rearrange import SpecifyShape
 from .ops.reduction import All, ArgMax, ArgMin, Max, Min, Prod, Sum
 from .ops.reduction import Any as AnyReduce
 from .ops.scalar import ScalarOp, scalar_op
@@ -261,10 +265,27 @@ def _choice_field(choices: Sequence[str]) -> Field:
     return Field(encode, decode)
 
 
+def _choice_field(choices: tuple[str, ...]) -> Field:
+    """A parameter that is one of a few strings (``searchsorted``'s side)."""
+
+    def encode(v, position):
+        if v not in choices:
+            raise _fail(f"expected one of {choices}, got {v!r}")
+        return v
+
+    def decode(v, values):
+        if type(v) is not str or v not in choices:
+            raise _fail(f"expected one of {choices}, got {v!r:.100}")
+        return v
+
+    return Field(encode, decode)
+
+
 BOOL, INT, OPTIONAL_INT, INTS = _bool_field(), _int_field(), _int_field(optional=True), _ints_field()
 OPTIONAL_FLOAT, OPTIONAL_DTYPE = _optional_float_field(), _optional_dtype_field()
 AXIS_ORDER, PATTERN, SCALAR_OP = _axis_order_field(), _pattern_field(), _scalar_op_field()
 VARIABLE, BOUND_VARIABLE, VARIABLES = _variable_field(), _variable_field(binds=True), _variables_field()
+SIDE = _choice_field(("left", "right"))
 
 
 # --- the registry of ops ----------------------------------------------------------
@@ -383,6 +404,13 @@ for _op in (_pool.Pool, _pool.MaxPoolGrad, _pool.MaxPoolGradGrad, _pool.AverageP
     )
 register(TensorDot, _check_tensordot, axes_a=INTS, axes_b=INTS)
 register(Rows, _check_rows, index=BOUND_VARIABLE, loop_inputs=VARIABLES, output=VARIABLE)
+register(ARange, lambda op, inputs: None if op.dtype is not None else "arange needs a dtype", dtype=OPTIONAL_DTYPE)
+register(SpecifyShape, lambda op, inputs: None if len(inputs) == inputs[0].ndim + 1 else "one length per axis")
+register(Sort, _check_arg_reduce, axis=INT)
+register(ArgSort, _check_arg_reduce, axis=INT)
+register(SearchSorted, side=SIDE)
+for _cumulative in (CumSum, CumProd, CumMax, CumMin):
+    register(_cumulative, _check_arg_reduce, axis=INT)
 
 
 def _format_of(op: Op) -> OpFormat:

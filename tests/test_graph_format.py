@@ -28,7 +28,7 @@ from exprc.rewrite import RewriteReport, rewrite
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Op classes that are only bases of others, never in a graph themselves.
-ABSTRACT = {"Reduce", "ArgReduce", "_Write"}
+ABSTRACT = {"Reduce", "ArgReduce", "_Write", "Cumulative"}
 
 
 def _op_classes():
@@ -166,6 +166,22 @@ def _nnet():
     ]
 
 
+def _staples():
+    m, v, n = ex.matrix("m"), ex.vector("v"), ex.lscalar("n")
+    return [m, v, n], [
+        ex.arange(m.shape[0]) * 2,
+        ex.arange(1.0, n, 0.5, dtype="float32"),
+        ex.specify_shape(m, (None, 3)),
+        ex.sort(m, axis=0),
+        ex.argsort(v),
+        ex.searchsorted(v, m, side="right"),
+        ex.cumsum(m, axis=1),
+        ex.cumprod(v),
+        ex.cummax(m, axis=0),
+        ex.cummin(m, axis=1),
+    ]
+
+
 def _jacobian():
     x = ex.vector("x")
     return [x], [ex.jacobian(ex.exp(x) * x.sum(), x), ex.hessian((x**3).sum(), x)]
@@ -213,6 +229,7 @@ CASES = {
     "w4": _w4,
     "mlp_step": _mlp_step,
     "constants": _constants,
+    "staples": _staples,
 }
 
 
