@@ -30,6 +30,7 @@ from .gradcheck import GradientError, verify_grad
 from .graph import Apply, Constant, Op, Variable, substitute, toposort
 from .ops import *  # noqa: F401,F403 - the NumPy-named functions
 from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
+from .ops.loops import foldl, foldr, fori_loop, ifelse, map, reduce, scan, until, while_loop  # noqa: A004
 from .printing import debugprint
 from .rewrite import RewriteReport, simplify
 from .shapes import ShapeError
