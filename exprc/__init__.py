@@ -11,7 +11,7 @@ Build an expression graph with a NumPy-like API, then compile it::
 See ``docs/`` for the user guide.
 """
 
-from . import cuda, nnet, ops
+from . import cuda, linalg, nnet, ops
 from .check import CheckError, NanGuardError
 from .draw import draw
 from .dtypes import SUPPORTED as DTYPES
@@ -30,6 +30,7 @@ from .gradcheck import GradientError, verify_grad
 from .graph import Apply, Constant, Op, Variable, substitute, toposort
 from .ops import *  # noqa: F401,F403 - the NumPy-named functions
 from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
+from .ops.einsum import einsum, inner, kron, vdot
 from .ops.loops import foldl, foldr, fori_loop, ifelse, map, reduce, scan, until, while_loop  # noqa: A004
 from .printing import debugprint
 from .rewrite import RewriteReport, simplify
