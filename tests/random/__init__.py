@@ -1,0 +1,1 @@
+"""Random streams: Philox known answers, back ends, distributions, streams in training."""
