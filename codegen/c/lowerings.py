@@ -7,11 +7,14 @@ on its rows; everything else runs the op's NumPy reference between the kernels,
 which for a view op returns a view.
 """
 
+from exprc.codegen.c.random import run_draw
 from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
+from exprc.ops.random import RandomDraw
+from exprc.ops.loops import IfElse, Scan, compiled_step
 from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
 
@@ -34,3 +37,16 @@ C_LOWERINGS.register(
     Rows,
     kind=Kind.HOST,
 )
+
+
+def _compile_c(inputs, outputs):
+    """A loop's or ifelse's body as a C program (imported here: the program imports this table)."""
+    from exprc.codegen.c.program import CProgram
+
+    return CProgram(inputs, outputs)
+
+
+# Loops and ifelse run on the host, their bodies compiled once as C programs (see docs/loops.md).
+C_LOWERINGS.register(Scan, IfElse, kind=Kind.HOST, run=compiled_step("c", _compile_c))
+# Random draws run on the host, as the Philox routine in C (philox.c), the reference's bits.
+C_LOWERINGS.register(RandomDraw, kind=Kind.HOST, run=run_draw)
