@@ -11,6 +11,7 @@ from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
+from exprc.ops.loops import IfElse, Scan, compiled_step
 from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
 
@@ -34,3 +35,19 @@ CUDA_LOWERINGS.register(
     Rows,
     kind=Kind.HOST,
 )
+
+
+class _CudaBody:
+    """A loop's or ifelse's body compiled once for the GPU, run on host values."""
+
+    def __init__(self, inputs, outputs):
+        from exprc.function import function
+
+        self.function = function(list(inputs), list(outputs), device="cuda", rewrites=None)
+
+    def run(self, arrays):
+        return [r.get() for r in self.function(*arrays)]
+
+
+# Loops and ifelse run on the host, their bodies compiled once for the GPU (see docs/loops.md).
+CUDA_LOWERINGS.register(Scan, IfElse, kind=Kind.HOST, run=compiled_step("cuda", _CudaBody))
