@@ -8,6 +8,7 @@ which for a view op returns a view.
 """
 
 from exprc.codegen.c.random import run_draw
+from exprc.backends import CPU_BACKENDS, entry_point
 from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
@@ -40,10 +41,9 @@ C_LOWERINGS.register(
 
 
 def _compile_c(inputs, outputs):
-    """A loop's or ifelse's body as a C program (imported here: the program imports this table)."""
-    from exprc.codegen.c.program import CProgram
-
-    return CProgram(inputs, outputs)
+    """A loop's or ifelse's body as a C program (found through the registry: the program
+    module imports this table)."""
+    return entry_point(CPU_BACKENDS["c"].program)(inputs, outputs)
 
 
 # Loops and ifelse run on the host, their bodies compiled once as C programs (see docs/loops.md).
