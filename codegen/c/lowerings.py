@@ -14,8 +14,8 @@ from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
-from exprc.ops.random import RandomDraw
 from exprc.ops.loops import IfElse, Scan, compiled_step
+from exprc.ops.random import RandomDraw
 from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
 
