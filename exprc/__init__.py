@@ -15,6 +15,7 @@ from . import cuda, linalg, nnet, ops
 from .check import CheckError, NanGuardError
 from .draw import draw
 from .dtypes import SUPPORTED as DTYPES
+from .forward import Lop, Rop
 from .function import Function, MissingInputError, function
 from .grad import (
     DisconnectedInputError,

@@ -32,6 +32,8 @@ FRONT_END = (
     "exprc.nnet",
     "exprc.random",
     "exprc.linalg",
+    # forward-mode products (Rop) and Lop, beside exprc.grad
+    "exprc.forward",
 )
 IR = ("exprc.codegen.ir",)
 CFAMILY = ("exprc.codegen.cfamily",)
