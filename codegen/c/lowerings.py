@@ -7,8 +7,8 @@ on its rows; everything else runs the op's NumPy reference between the kernels,
 which for a view op returns a view.
 """
 
-from exprc.codegen.c.random import run_draw
 from exprc.backends import CPU_BACKENDS, entry_point
+from exprc.codegen.c.random import run_draw
 from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
