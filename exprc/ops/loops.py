@@ -281,7 +281,7 @@ class Scan(_Bodies, Op):
         plain_out = [[] for _ in range(self.n_plain)]
         r, done = self.n_recurrent, 0
         for t in range(steps) if steps is not None else itertools.count():
-            args = [s[t + o] for s, offsets in zip(seqs, self.seq_offsets) for o in offsets]
+            args = [np.asarray(s[t + o]) for s, offsets in zip(seqs, self.seq_offsets) for o in offsets]
             args += [w[len(w) + tap] for w, taps in zip(windows, self.out_taps) for tap in taps]
             args += nonseqs
             results = program.run(args)
