@@ -11,7 +11,7 @@ Build an expression graph with a NumPy-like API, then compile it::
 See ``docs/`` for the user guide.
 """
 
-from . import cuda, linalg, nnet, ops
+from . import cuda, linalg, nnet, ops, random
 from .check import CheckError, NanGuardError
 from .draw import draw
 from .dtypes import SUPPORTED as DTYPES
@@ -34,6 +34,7 @@ from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
 from .ops.einsum import einsum, inner, kron, vdot
 from .ops.loops import foldl, foldr, fori_loop, ifelse, map, reduce, scan, until, while_loop  # noqa: A004
 from .printing import debugprint
+from .random import RandomStreams
 from .rewrite import RewriteReport, simplify
 from .shapes import ShapeError
 from .shared import SharedVariable, shared
