@@ -42,6 +42,11 @@ class SharedVariable(TensorVariable):
         self._host, self._device = value, None
         self._lock, self._order = threading.RLock(), next(_created)
 
+    def __bool__(self) -> bool:
+        # A shared variable is an object that exists, as in Theano: `if not W:` tests for a
+        # missing argument. A symbolic tensor's truth stays an error (its value is unknown).
+        return True
+
     @property
     def _value(self):
         """The value as a host array, copied back from the GPU first if an update left it newer there."""

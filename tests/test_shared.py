@@ -230,3 +230,13 @@ def test_updates_in_checking_modes(mode):
     step = ex.function([x], cost, updates=[(w, w - 0.1 * ex.grad(cost, w))], backend="c", mode=mode)
     assert step([1.0, 1.0]) == 5.0
     np.testing.assert_allclose(w.get_value(), [1.0 - 0.2, 2.0 - 0.4])
+
+
+def test_a_shared_variable_is_true_and_a_symbolic_comparison_has_no_truth_value():
+    W = ex.shared(np.zeros(2), name="W")
+    assert W and not (not W)
+    with pytest.raises(TypeError, match="truth value of symbolic tensor W > 0 is unknown"):
+        bool(W > 0)
+    x = ex.vector("x")
+    with pytest.raises(TypeError, match="truth value"):
+        bool(x)
