@@ -35,6 +35,7 @@ _32 = np.uint64(32)
 #: Draws the C and CUDA routines compute; the others run their NumPy reference everywhere.
 KERNEL_DRAWS = ("uniform", "normal", "bernoulli", "binomial", "integers")
 HOST_DRAWS = ("permutation", "choice", "multinomial", "truncated_normal")
+DRAWS = KERNEL_DRAWS + HOST_DRAWS
 #: A binomial draw inverts the CDF in chunks of this many trials (q ** 512 never underflows).
 BINOMIAL_CHUNK = 512
 #: Elements per Philox block in bits 0..47 of the counter; bits 48..63 number sub-streams.
