@@ -13,6 +13,7 @@ See ``docs/`` for the user guide.
 
 from . import cuda, linalg, nnet, ops, random
 from .check import CheckError, NanGuardError
+from .config import config
 from .draw import draw
 from .dtypes import SUPPORTED as DTYPES
 from .forward import Lop, Rop

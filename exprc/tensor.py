@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .config import config
 from .dtypes import PREFIXES, SUPPORTED, as_dtype, python_scalar_dtype
 from .graph import Constant, Variable
 from .printing import format_value, html_view, to_infix
@@ -541,11 +542,11 @@ def _convert_python(var: TensorVariable, value: Any, allow_downcast: bool, what:
 
 def tensor(
     name: str | None = None,
-    dtype: DType = "float64",
+    dtype: DType | None = None,
     shape: Sequence[int | None] | None = None,
     ndim: int | None = None,
 ) -> TensorVariable:
-    """A symbolic input tensor.
+    """A symbolic input tensor, of dtype ``config.floatX`` (float64 unless changed) unless ``dtype`` says.
 
     ``shape`` gives the static length of each axis: an int (``1`` broadcasts)
     or ``None`` for a length known only at call time. Give ``ndim`` instead
@@ -563,7 +564,7 @@ def tensor(
         raise ValueError(f"tensor {name!r}: ndim={ndim} disagrees with shape={shape}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"tensor name must be a string, got {name!r}")
-    return TensorVariable(TensorType(as_dtype(dtype), tuple(shape)), name=name)
+    return TensorVariable(TensorType(as_dtype(dtype or config.floatX), tuple(shape)), name=name)
 
 
 class Maker(Protocol):
@@ -574,7 +575,9 @@ class Maker(Protocol):
     ) -> TensorVariable: ...
 
 
-def _maker(ndim: int, default_dtype: str, kind: str) -> Maker:
+def _maker(ndim: int, default_dtype: str | None, kind: str) -> Maker:
+    """A constructor of ``ndim``-d inputs; ``default_dtype`` None follows ``config.floatX``."""
+
     def make(
         name: str | None = None, dtype: DType | None = None, shape: Sequence[int | None] | None = None
     ) -> TensorVariable:
@@ -582,7 +585,7 @@ def _maker(ndim: int, default_dtype: str, kind: str) -> Maker:
             raise ValueError(f"{kind} {name!r}: shape {shape} must have {ndim} entries")
         return tensor(name, dtype or default_dtype, shape if shape is not None else (None,) * ndim)
 
-    prefix = "" if default_dtype == "float64" else f"{default_dtype} "
+    prefix = "" if default_dtype is None else f"{default_dtype} "
     make.__doc__ = f"""A symbolic {prefix}{kind} input ({ndim} dimensions, lengths unknown unless ``shape`` says).
 
     >>> import exprc as ex
@@ -594,11 +597,11 @@ def _maker(ndim: int, default_dtype: str, kind: str) -> Maker:
 
 _KINDS = {"scalar": 0, "vector": 1, "matrix": 2, "tensor3": 3, "tensor4": 4}
 
-scalar = _maker(0, "float64", "scalar")
-vector = _maker(1, "float64", "vector")
-matrix = _maker(2, "float64", "matrix")
-tensor3 = _maker(3, "float64", "tensor3")
-tensor4 = _maker(4, "float64", "tensor4")
+scalar = _maker(0, None, "scalar")
+vector = _maker(1, None, "vector")
+matrix = _maker(2, None, "matrix")
+tensor3 = _maker(3, None, "tensor3")
+tensor4 = _maker(4, None, "tensor4")
 
 #: The prefixed constructors, ``fmatrix``, ``ivector``, ``bscalar``...: name -> function.
 PREFIXED: dict[str, Maker] = {

@@ -34,6 +34,8 @@ FRONT_END = (
     "exprc.linalg",
     # forward-mode products (Rop) and Lop, beside exprc.grad
     "exprc.forward",
+    # settings read when graphs are built (floatX)
+    "exprc.config",
 )
 IR = ("exprc.codegen.ir",)
 CFAMILY = ("exprc.codegen.cfamily",)

@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 import numpy as np
 
+from ..config import config
 from ..dtypes import as_dtype, is_float, is_integer, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text, lazy
@@ -421,24 +422,24 @@ def full(shape: ShapeLike, fill_value: TensorLike, dtype: DType | None = None) -
     return broadcast_to(value, shape)
 
 
-def zeros(shape: ShapeLike, dtype: DType = "float64") -> TensorVariable:
-    """A tensor of zeros (NumPy's ``zeros``).
+def zeros(shape: ShapeLike, dtype: DType | None = None) -> TensorVariable:
+    """A tensor of zeros (NumPy's ``zeros``), of dtype ``config.floatX`` unless ``dtype`` says.
 
     >>> import exprc as ex
     >>> ex.zeros((2, 2), dtype="int32").dtype
     'int32'
     """
-    return full(shape, 0, as_dtype(dtype))
+    return full(shape, 0, as_dtype(dtype or config.floatX))
 
 
-def ones(shape: ShapeLike, dtype: DType = "float64") -> TensorVariable:
-    """A tensor of ones (NumPy's ``ones``).
+def ones(shape: ShapeLike, dtype: DType | None = None) -> TensorVariable:
+    """A tensor of ones (NumPy's ``ones``), of dtype ``config.floatX`` unless ``dtype`` says.
 
     >>> import exprc as ex
     >>> ex.ones(3).eval()
     array([1., 1., 1.])
     """
-    return full(shape, 1, as_dtype(dtype))
+    return full(shape, 1, as_dtype(dtype or config.floatX))
 
 
 def full_like(x: TensorLike, fill_value: TensorLike, dtype: DType | None = None) -> TensorVariable:
