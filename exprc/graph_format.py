@@ -39,6 +39,7 @@ from .ops.indexing import DYNAMIC, AdvancedIncSubtensor, AdvancedSubtensor, IncS
 from .ops.linalg import MatMul, TensorDot
 from .ops.markers import StopGradient
 from .ops.ordering import ArgSort, SearchSorted, Sort
+from .ops.random import DRAWS, RandomDraw
 from .ops.rearrange import SpecifyShape
 from .ops.reduction import All, ArgMax, ArgMin, Max, Min, Prod, Sum
 from .ops.reduction import Any as AnyReduce
@@ -409,6 +410,15 @@ register(SpecifyShape, lambda op, inputs: None if len(inputs) == inputs[0].ndim 
 register(Sort, _check_arg_reduce, axis=INT)
 register(ArgSort, _check_arg_reduce, axis=INT)
 register(SearchSorted, side=SIDE)
+register(
+    RandomDraw,
+    lambda op, inputs: None if op.nlen < len(inputs) else "a draw's lengths are its inputs",
+    dist=_choice_field(DRAWS),
+    draw=INT,
+    dtype=OPTIONAL_DTYPE,
+    nlen=INT,
+    replace=BOOL,
+)
 for _cumulative in (CumSum, CumProd, CumMax, CumMin):
     register(_cumulative, _check_arg_reduce, axis=INT)
 

@@ -204,6 +204,13 @@ def _mlp_step():
     return [X, Y, *params], [loss] + [p - np.float32(0.1) * g for p, g in zip(params, grads)]
 
 
+def _random():
+    srng = ex.random.RandomStream(seed=3)
+    x = ex.matrix("x")
+    draws = [srng.uniform(x, 2.0), srng.normal(size=x.shape) * x, srng.choice(5, size=(2,), replace=False)]
+    return [x, srng.state], draws + [ex.grad(draws[0].sum(), x)]
+
+
 def _constants():
     x = ex.vector("x")
     outputs = []
@@ -229,6 +236,7 @@ CASES = {
     "w4": _w4,
     "mlp_step": _mlp_step,
     "constants": _constants,
+    "random": _random,
     "staples": _staples,
 }
 
