@@ -37,6 +37,7 @@ from .ops.cumulative import CumMax, CumMin, CumProd, CumSum
 from .ops.elemwise import Elemwise
 from .ops.indexing import DYNAMIC, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from .ops.linalg import MatMul, TensorDot
+from .ops.loops import IfElse, Scan
 from .ops.markers import StopGradient
 from .ops.ordering import ArgSort, SearchSorted, Sort
 from .ops.random import DRAWS, RandomDraw
@@ -289,6 +290,56 @@ VARIABLE, BOUND_VARIABLE, VARIABLES = _variable_field(), _variable_field(binds=T
 SIDE = _choice_field(("left", "right"))
 
 
+def _name_field() -> Field:
+    """A name shown in messages (a loop's)."""
+
+    def encode(v, position):
+        if not isinstance(v, str):
+            raise _fail(f"expected a string, got {v!r}")
+        return v
+
+    def decode(v, values):
+        if type(v) is not str or len(v) > 1000:
+            raise _fail(f"expected a string of at most 1000 characters, got {v!r:.100}")
+        return v
+
+    return Field(encode, decode)
+
+
+def _int_lists_field() -> Field:
+    """A tuple of tuples of ints (a loop's taps, one tuple per sequence or output)."""
+
+    def encode(v, position):
+        return [[_int(i, "a tap") for i in group] for group in v]
+
+    def decode(v, values):
+        return tuple(
+            tuple(_decoded_int(i, "a tap") for i in _decoded_list(g, "taps", MAX_NDIM))
+            for g in _decoded_list(v, "taps")
+        )
+
+    return Field(encode, decode)
+
+
+def _bools_field() -> Field:
+    def encode(v, position):
+        return [_bool_field().encode(b, position) for b in v]
+
+    def decode(v, values):
+        return tuple(_bool_field().decode(b, values) for b in _decoded_list(v, "flags"))
+
+    return Field(encode, decode)
+
+
+def _bound_variables_field() -> Field:
+    """Variables an op binds (the placeholders of a loop's or ifelse's body)."""
+    plain = _variables_field()
+    return Field(plain.encode, plain.decode, tuple, binds=True)
+
+
+NAME, INT_LISTS, BOOLS, BOUND_VARIABLES = _name_field(), _int_lists_field(), _bools_field(), _bound_variables_field()
+
+
 # --- the registry of ops ----------------------------------------------------------
 
 
@@ -421,6 +472,35 @@ register(
 )
 for _cumulative in (CumSum, CumProd, CumMax, CumMin):
     register(_cumulative, _check_arg_reduce, axis=INT)
+
+
+def _check_scan(op: Any, inputs: list) -> str | None:
+    if any(t >= 0 for taps in op.out_taps for t in taps) or any(o < 0 for g in op.seq_offsets for o in g):
+        return "an output's taps must be negative and a sequence's offsets non-negative"
+    if any(not g for g in (*op.out_taps, *op.seq_offsets)) or len(op.keep_last) != len(op.out_taps):
+        return "every sequence and output needs a tap, and every output a keep_last flag"
+    slots = sum(len(g) for g in (*op.out_taps, *op.seq_offsets))
+    if len(op.inner_inputs) < slots or len(op.inner_outputs) != len(op.out_taps) + op.n_plain + op.until:
+        return "the body's inputs and outputs do not match the taps and outputs"
+    return None
+
+
+register(
+    Scan,
+    _check_scan,
+    name=NAME,
+    inner_inputs=BOUND_VARIABLES,
+    inner_outputs=VARIABLES,
+    seq_offsets=INT_LISTS,
+    out_taps=INT_LISTS,
+    keep_last=BOOLS,
+    n_plain=INT,
+    go_backwards=BOOL,
+    truncate_gradient=INT,
+    until=BOOL,
+    bounded=BOOL,
+)
+register(IfElse, name=NAME, inner_inputs=BOUND_VARIABLES, then_outputs=VARIABLES, else_outputs=VARIABLES)
 
 
 def _format_of(op: Op) -> OpFormat:
