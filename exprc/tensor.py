@@ -77,6 +77,16 @@ class TensorType:
     ) -> TensorVariable:
         return TensorVariable(self, owner=owner, index=index, name=name)
 
+    def __call__(self, name: str | None = None) -> TensorVariable:
+        """A symbolic input of this type, as Theano's types make them (``T.dmatrix("x")``).
+
+        >>> TensorType("float32", (None, 3))("x")
+        <TensorVariable x : float32 (?, 3)>
+        """
+        if self.weak:
+            raise TypeError("an input cannot be weak: weak types are for Python scalars in expressions")
+        return TensorVariable(self, name=name)
+
     def __repr__(self) -> str:
         weak = ", weak" if self.weak else ""
         return f"TensorType({self.dtype}, {self.shape}{weak})"
