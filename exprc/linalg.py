@@ -98,9 +98,9 @@ def cho_solve(c_and_lower: tuple[TensorLike, bool], b: TensorLike) -> TensorVari
     (``a = c.T @ c``). Two triangular solves.
 
     >>> import numpy as np, exprc as ex
-    >>> a = ex.matrix("a")
-    >>> x = ex.linalg.cho_solve((ex.linalg.cholesky(a), True), ex.vector("b"))
-    >>> x.eval({a: np.array([[4.0, 2.0], [2.0, 5.0]]), "b": np.array([2.0, 3.0])})
+    >>> a, b = ex.matrix("a"), ex.vector("b")
+    >>> x = ex.linalg.cho_solve((ex.linalg.cholesky(a), True), b)
+    >>> x.eval({a: np.array([[4.0, 2.0], [2.0, 5.0]]), b: np.array([2.0, 3.0])})
     array([0.25, 0.5 ])
     """
     try:
@@ -212,9 +212,9 @@ def lstsq(
     a matrix ``a``, a vector or matrix ``b``). The gradient flows through ``x``, at constant rank.
 
     >>> import numpy as np, exprc as ex
-    >>> a = ex.matrix("a")
-    >>> x, residuals, rank, s = ex.linalg.lstsq(a, ex.vector("b"))
-    >>> x.eval({a: np.array([[1.0], [1.0]]), "b": np.array([1.0, 3.0])})
+    >>> a, b = ex.matrix("a"), ex.vector("b")
+    >>> x, residuals, rank, s = ex.linalg.lstsq(a, b)
+    >>> x.eval({a: np.array([[1.0], [1.0]]), b: np.array([1.0, 3.0])})
     array([2.])
     """
     out = Lstsq(None if rcond is None else float(rcond))(as_tensor(a), as_tensor(b))

@@ -136,7 +136,10 @@ class _Operand:
         if not labels:
             return self
         axes = tuple(self.labels.index(lab) for lab in labels)
-        return _Operand(_sum(self.x, axis=axes, dtype=dtype), [lab for lab in self.labels if lab not in labels])
+        # floats sum in their own dtype; integers and booleans would become int64 without dtype
+        keep = self.x.dtype == dtype and np.dtype(dtype).kind == "f"
+        summed = _sum(self.x, axis=axes, dtype=None if keep else dtype)
+        return _Operand(summed, [lab for lab in self.labels if lab not in labels])
 
     def ordered(self, labels: Sequence[str]) -> TensorVariable:
         """The tensor with its axes in the order of ``labels`` (a length-1 axis for a label it lacks)."""
@@ -155,8 +158,8 @@ def _diagonal(op: _Operand, label: str) -> _Operand:
         if op.x.type.shape[i] is not None:
             n = op.x.type.shape[i]
     length = shape_i(x, x.ndim - 1) if n is None else n
-    step, power = 1, 1
-    for _ in where[1:]:  # 1 + n + n**2 + ...: from one diagonal element to the next
+    step, power = length + 1, length
+    for _ in where[2:]:  # n + 1, then + n**2, ...: from one diagonal element to the next
         power = power * length
         step = step + power
     lead = [shape_i(x, i) if x.type.shape[i] is None else x.type.shape[i] for i in range(len(rest))]
@@ -214,7 +217,9 @@ def _contract(a: _Operand, b: _Operand, keep: set[str], dtype: str) -> _Operand:
     product = matmul(ya, yb)
     if len(free_a) == 1 and len(free_b) == 1:
         return _Operand(product, batch + free_a + free_b)
-    out = lengths(a, batch) + lengths(a, free_a) + lengths(b, free_b)
+    # the batch lengths of the product: matmul broadcasts a length 1 against the other
+    batch_lengths = [shape_i(product, i) if d is None else d for i, d in enumerate(product.type.shape[: len(batch)])]
+    out = batch_lengths + lengths(a, free_a) + lengths(b, free_b)
     return _Operand(reshape(product, out), batch + free_a + free_b)
 
 
