@@ -71,3 +71,38 @@ def test_is_symbolic_zero_reads_constants_through_views_and_casts(value, expecte
     c = ex.constant(value)
     assert is_symbolic_zero(ex.broadcast_to(c[None, :], (4, c.type.shape[0])).astype("float32")) is expected
     assert is_symbolic_zero(ex.constant(np.array([0.0, np.nan]))) is False
+
+
+# Each reaches the cost only through a comparison, an integer or boolean value, or
+# stop_gradient: no gradient flows, and none is built.
+NO_GRADIENT = {
+    "greater": lambda a: (a > 0.5).astype("float64"),
+    "equal_times": lambda a: ex.equal(a, 1.0) * 3.0,
+    "isfinite": lambda a: ex.isfinite(a) * 1.0,
+    "where_condition": lambda a: ex.where(a > 0, 1.0, -1.0),
+    "integer_cast": lambda a: a.astype("int32").astype("float64"),
+    "integer_floor_divide": lambda a: (a.astype("int64") // 2).astype("float64"),
+    "integer_mod": lambda a: (a.astype("int64") % 3).astype("float64"),
+    "boolean_and": lambda a: ((a > 0) & (a < 2)).astype("float64"),
+    "argmax": lambda a: ex.argmax(a, axis=1).astype("float64"),
+    "stop_gradient_times": lambda a: ex.stop_gradient(a) * 2.0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_GRADIENT))
+def test_paths_without_gradient_add_no_node(name):
+    x = ex.matrix("x")
+    smooth = (ex.sin(x) * x).sum()
+    g = ex.grad(smooth + NO_GRADIENT[name](ex.exp(x) * 2.0).sum(), x)
+    assert len(toposort([g])) == len(toposort([ex.grad(smooth, x)]))
+    xv = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    np.testing.assert_allclose(g.eval({x: xv}), np.sin(xv) + xv * np.cos(xv), rtol=1e-15)
+
+
+def test_float_mod_keeps_its_gradient():
+    # x % y = x - floor(x / y) * y: its slope in x is 1 and in y -floor(x / y), not 0.
+    x, y = ex.vector("x"), ex.vector("y")
+    gx, gy = ex.grad((x % y).sum(), [x, y])
+    xv, yv = np.array([5.5, -2.5, 7.0]), np.array([2.0, 2.0, -3.0])
+    np.testing.assert_array_equal(gx.eval({x: xv, y: yv}), np.ones(3))
+    np.testing.assert_array_equal(gy.eval({x: xv, y: yv}), -np.floor(xv / yv))
