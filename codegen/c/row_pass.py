@@ -8,8 +8,8 @@ See docs/internals/row-passes.md.
 """
 
 from exprc.codegen.c.loops import CKernelRenderer
-from exprc.codegen.cfamily.formulas import C_TYPES
-from exprc.codegen.cfamily.renderer import INDENT, Writer, block_comment, comment
+from exprc.codegen.cfamily.formulas import C_TYPES, dtype_class
+from exprc.codegen.cfamily.renderer import INDENT, Writer, all_exprs, block_comment, comment
 from exprc.codegen.ir import kernel as ir
 
 #: A row pass splits its rows into at most this many blocks ...
@@ -372,3 +372,135 @@ class _RowPassRenderer(CKernelRenderer):
         w.line("free(scratch);")
         w.line("return 0;")
         w.close()
+
+
+# --- row chains -----------------------------------------------------------------------------
+
+
+def render_row_chain(kernel, name=None):
+    """The C functions computing row chain ``kernel`` (a
+    :class:`~exprc.codegen.ir.kernel.RowChainKernel`), with the argument layout of a loop-nest
+    kernel of the same buffers: per row, each reduction in turn over the row, then the row's
+    elementwise results, so that a row is read from memory once and from cache after that."""
+    return _RowChainRenderer(kernel, name).render()
+
+
+class _RowChainRenderer(CKernelRenderer):
+    def __init__(self, kernel, name=None):
+        super().__init__(kernel, name)
+        self.kept = kernel.kept
+        self.stage = {id(r): n for n, r in enumerate(kernel.reductions)}
+        self.per_element_memo = {}
+
+    def name(self, expr):
+        if isinstance(expr, ir.Acc) and id(expr) not in self.names:
+            self.names[id(expr)] = f"result{self.stage[id(expr.of)]}"
+        return super().name(expr)
+
+    def statement(self, expr, index):
+        if isinstance(expr, ir.Acc):
+            red, n = expr.of, self.stage[id(expr.of)]
+            ctype = C_TYPES[expr.dtype]
+            rhs = f"({ctype})acc{n}"
+            if red.op in ("max", "min") and dtype_class(red.dtype) == "f":
+                rhs = f"nan_seen{n} ? NAN : {rhs}"
+            return f"const {ctype} {self.name(expr)} = {rhs};{comment(expr.note)}"
+        return super().statement(expr, index)
+
+    def per_element(self, expr):
+        """Whether ``expr`` reads a buffer at every index of the row (not once per row)."""
+        memo = self.per_element_memo
+        if id(expr) not in memo:
+            if isinstance(expr, ir.Load):
+                memo[id(expr)] = bool(expr.buffer.ndim) and not expr.buffer.outer
+            else:
+                memo[id(expr)] = any(self.per_element(a) for a in expr.args)
+        return memo[id(expr)]
+
+    def emit_needed(self, w, roots, done, element, index):
+        """Declare the nodes of ``roots`` not in ``done`` that are per element (or per row)."""
+        todo = [e for e in ir.walk(roots) if id(e) not in done and self.per_element(e) == element]
+        done.update(id(e) for e in todo)
+        self.emit(w, todo, index)
+
+    def header(self):
+        lines = super().header()
+        reductions = [
+            f" * reduction {n}: {r.op} over the last {r.naxes} axes, accumulating in {r.acc_dtype}"
+            for n, r in enumerate(self.k.reductions)
+        ]
+        return lines[:-1] + reductions + lines[-1:] if len(lines) > 1 else lines
+
+    def over_row(self, w, roots, finish, pragma):
+        """Loops over the elements of the row computing ``roots``, then ``finish(index)``; the
+        innermost loop has ``pragma`` (a SIMD reduction, or none: one element after the other)."""
+        d = self.d
+        for a in range(self.kept, d - 1):
+            w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
+
+        def body(index):
+            self.emit_needed(w, roots, set(), True, index)
+            finish(index)
+
+        self.inner_loop(w, (pragma, f"for (int64_t i{d - 1} = 0; i{d - 1} < n{d - 1}; ++i{d - 1})"), body)
+        for _ in range(self.kept, d - 1):
+            w.close()
+
+    def reduce(self, w, n, red, index):
+        """Reduction ``n`` over the row into ``acc{n}``, as the loop-nest kernels reduce a row:
+        a SIMD reduction, and one element after the other on rows too short for one (so that
+        the sums round as theirs do)."""
+        clause = {"add": "+", "mul": "*", "max": "max", "min": "min", "and": "&", "or": "|"}[red.op]
+        tracks_nan = red.op in ("max", "min") and dtype_class(red.dtype) == "f"
+        w.line(f"{C_TYPES[red.acc_dtype]} acc{n} = {self.initial(red)};{comment('accumulates ' + red.note)}")
+        if tracks_nan:
+            w.line(f"int nan_seen{n} = 0;")
+        update = lambda index: w.line(self.update(red, f"acc{n}", f"nan_seen{n}"))  # noqa: E731
+        simd = f"#pragma omp simd reduction({clause}:acc{n})" + (f" reduction(|:nan_seen{n})" if tracks_nan else "")
+        w.open(f"if (n{self.d - 1} >= EXPRC_SHORT_ROW)")
+        self.over_row(w, [red.value], update, simd)
+        w.close("} else {")
+        w.depth += 1
+        self.over_row(w, [red.value], update, "/* one element after the other */")
+        w.close()
+
+    def render(self):
+        k, w = self.k, Writer()
+        w.lines.extend(self.header())
+        invariant = [e for e in all_exprs(k) if self.level(e, {}) == 0 and not isinstance(e, ir.Acc)]
+        w.open(f"static void {self.fn}_part(const int64_t *args, int64_t first, int64_t last)")
+        self.unpack(w)
+        self.invariants(w, invariant)
+        self.unit_stride_test(w, [b for b in k.buffers if b.ndim and not b.outer])
+        index = self.strided_index(range(self.d))
+        done = {id(e) for e in invariant}
+
+        def row():
+            for n, red in enumerate(k.reductions):
+                w.line(f"/* reduction {n}: {red.note} */".replace("*/ */", "* / */"))
+                self.emit_needed(w, [red.value], done, False, index)
+                self.reduce(w, n, red, index)
+            self.emit_needed(w, [e for _, e in k.stores], done, False, index)
+            for b, e in k.stores:
+                if b.outer:
+                    w.line(f"{b.name}[{index(b)}] = {self.name(e)};")
+            full = [(b, e) for b, e in k.stores if not b.outer]
+            if full:
+                w.line("/* the elementwise results, over the row again (in cache) */")
+
+                def store(index):
+                    for b, e in full:
+                        w.line(f"{b.name}[{index(b)}] = {self.name(e)};")
+
+                self.over_row(w, [e for _, e in full], store, "#pragma omp simd")
+
+        self.rows(w, self.kept, row)
+        w.close()
+        w.line()
+        w.open(f"void {self.fn}(const int64_t *args)")
+        w.line("const int64_t size = " + " * ".join(f"args[{a}]" for a in range(self.d)) + ";")
+        rows = " * ".join(f"args[{a}]" for a in range(self.kept)) or "1"
+        w.line(f"const int64_t count = {rows};  /* rows of the kept axes */")
+        w.line(f"exprc_run_parts({self.fn}_part, args, count, size);")
+        w.close()
+        return "\n".join(w.lines)
