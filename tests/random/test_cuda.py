@@ -10,7 +10,6 @@ from exprc.ops.random import draw_values
 from tests.codegen import cuda_emulator
 from tests.random.test_backends import CASES, NORMAL_ULPS, SHAPE, STATE, _ulps
 
-
 #: The rounding intrinsics NVRTC has and g++ lacks: on the CPU each operation rounds anyway.
 _EMULATED_INTRINSICS = "".join(
     f"static inline {t} __{op}_rn({t} a, {t} b) {{ return a {sign} b; }}\n"
