@@ -98,3 +98,20 @@ def draw(dist, draw_id, dtype, state, shape, params, device_id=0):
     if out_dtype == "bool":
         out = DeviceArray(out.ptr, out.shape, "bool", out.strides, owner=out, device_id=device_id)
     return out if cast is None else to_device(out.get().astype(cast), device_id)
+
+
+def run_draw(node, inputs):
+    """The CUDA back end's step for a RandomDraw node given host values: drawn on GPU 0 and
+    copied back (the reference's bits); the other draws run their NumPy reference."""
+    from exprc.ops.random import KERNEL_DRAWS
+
+    op = node.op
+    if op.dist not in KERNEL_DRAWS:
+        return op.perform(node, inputs)
+    state, *rest = inputs
+    lengths, params = (rest[: op.nlen], rest[op.nlen :]) if op.nlen >= 0 else ((), rest)
+    if any(int(d) < 0 for d in lengths):
+        raise ValueError(f"random {op.dist} (draw {op.draw}): size must be non-negative, got {tuple(lengths)}")
+    params = [np.asarray(p) for p in params]
+    shape = tuple(int(d) for d in lengths) if op.nlen >= 0 else np.broadcast_shapes(*(p.shape for p in params))
+    return [draw(op.dist, op.draw, op.dtype, np.asarray(state), shape, params).get()]
