@@ -6,12 +6,14 @@ products run exprc's GEMM kernels; view ops become views of the device array
 reference on host copies of its inputs.
 """
 
+from exprc.codegen.cuda.random import run_draw
 from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
 from exprc.ops.loops import IfElse, Scan, compiled_step
+from exprc.ops.random import RandomDraw
 from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
 from exprc.ops.shape import BroadcastTo, Concatenate, DimShuffle, Reshape, ShapeI
 
@@ -51,3 +53,5 @@ class _CudaBody:
 
 # Loops and ifelse run on the host, their bodies compiled once for the GPU (see docs/loops.md).
 CUDA_LOWERINGS.register(Scan, IfElse, kind=Kind.HOST, run=compiled_step("cuda", _CudaBody))
+# Random draws run as the Philox kernels of philox.cuh, the reference's bits.
+CUDA_LOWERINGS.register(RandomDraw, kind=Kind.HOST, run=run_draw)
