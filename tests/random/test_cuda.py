@@ -73,3 +73,22 @@ def test_the_gpu_draws_the_references_bits():
             assert _ulps(got, expected).max() <= NORMAL_ULPS
         else:
             np.testing.assert_array_equal(got, expected)
+
+
+def test_a_device_function_draws_the_references_values(monkeypatch):
+    import exprc as ex
+    from tests.codegen.cuda_fake import FakeGpu
+
+    FakeGpu(monkeypatch)
+    srng = ex.random.RandomStream(seed=77)
+    x = ex.vector("x", dtype="float32")
+    mask = srng.bernoulli(0.5, size=x.shape)
+    u = srng.uniform(-1.0, 1.0, size=(5,), dtype="float32")
+    f = ex.function([x], [x * mask, u], updates=srng.updates(), device="cuda")
+    a = np.arange(1.0, 9.0, dtype=np.float32)
+    (dropped, drawn), state = [np.asarray(r.get()) for r in f(a)], np.array([77, 0], np.uint64)
+    m = draw_values("bernoulli", mask.owner.op.draw, "bool", state, (8,), [np.asarray(0.5)])
+    np.testing.assert_array_equal(dropped, a * m)
+    expected = draw_values("uniform", u.owner.op.draw, "float32", state, (5,), [np.float32(-1), np.float32(1)])
+    np.testing.assert_array_equal(drawn, expected)
+    assert srng.state.get_value()[1] == 1
