@@ -178,7 +178,7 @@ def check_parameters(what: str, dist: str, params: Sequence[np.ndarray]) -> None
     """The run-time checks of draw ``what``: a ValueError naming it and the bad value."""
 
     def bad(name, values, mask, expected):
-        value = np.asarray(values)[mask].flat[0]
+        value = np.asarray(values)[mask].flat[0].item()
         raise ValueError(f"{what}: {name} must be {expected}, got {value!r}")
 
     if dist in ("bernoulli", "binomial"):
