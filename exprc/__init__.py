@@ -30,6 +30,7 @@ from .grad import (
 )
 from .gradcheck import GradientError, verify_grad
 from .graph import Apply, Constant, Op, Variable, substitute, toposort
+from .inputs import In
 from .ops import *  # noqa: F401,F403 - the NumPy-named functions
 from .ops import ELEMWISE_FUNCTIONS as _ELEMWISE
 from .ops.einsum import einsum, inner, kron, vdot

@@ -16,12 +16,13 @@ import numpy as np
 
 from . import backends, check
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, unflatten
+from .inputs import In, split_inputs
 from .printing import html_view, to_infix
 from .reference import ReferenceProgram
 from .remembered import rewrite_remembered
 from .rewrite import RewriteReport, check_mode
 from .shapes import ShapeError, fmt_shape
-from .shared import SharedVariable, locks_of
+from .shared import SharedVariable, locks_of, shared
 from .tensor import OPERATIONS, TensorLike, TensorVariable, _describe, _expected, as_tensor, convert_input
 
 
@@ -308,6 +309,47 @@ class Function:
         """The program as text: one line per node, in execution order."""
         return self._program.listing()
 
+    def copy(
+        self,
+        share_memory: bool = False,
+        swap: dict[SharedVariable, SharedVariable] | None = None,
+        delete_updates: bool = False,
+        name: str | None = None,
+    ) -> Function:
+        """The same function built again (from the disk cache, so at once), as Theano's copy.
+
+        ``share_memory=False`` gives the copy shared variables of its own, holding copies of
+        the current values (see them in ``copy.updates``); ``swap`` maps shared variables to
+        others of the same type to read and update instead; ``delete_updates`` drops the updates.
+
+        >>> import exprc as ex
+        >>> n = ex.shared(0, name="n")
+        >>> tick = ex.function([], n, updates=[(n, n + 1)])
+        >>> other = tick.copy()
+        >>> tick(), other(), other(), n.get_value()
+        (array(0), array(0), array(1), array(1))
+        """
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            raise TypeError(f"{self!r} was not built by ex.function (it was unpickled); copy() cannot rebuild it")
+        inputs, outputs, updates, options = recipe
+        replace = {}
+        for old, new in (swap or {}).items():
+            if not isinstance(old, SharedVariable) or not isinstance(new, SharedVariable) or old.type != new.type:
+                raise TypeError(f"copy(swap=...): {old} -> {new} must map a shared variable to one of the same type")
+            replace[old] = new
+        listed, single = (list(outputs), False) if isinstance(outputs, (list, tuple)) else ([outputs], True)
+        pairs = [] if delete_updates else _checked_updates(updates)[0]
+        new_values = [] if delete_updates else _checked_updates(updates)[1]
+        if not share_memory:
+            for var in graph_inputs([as_tensor(o) for o in listed] + new_values + pairs):
+                if isinstance(var, SharedVariable) and var not in replace:
+                    replace[var] = shared(var.get_value(), name=var.name, shape=var.type.shape, dtype=var.dtype)
+        rebuilt = substitute([as_tensor(o) for o in listed] + new_values, replace) if replace else listed + new_values
+        new_outputs = rebuilt[0] if single else rebuilt[: len(listed)]
+        new_updates = [(replace.get(v, v), e) for v, e in zip(pairs, rebuilt[len(listed) :])]
+        return function(inputs, new_outputs, updates=new_updates, name=name or self.name, **options)
+
     def _bind(self, args, kwargs):
         if len(args) > len(self.inputs):
             raise TypeError(
@@ -511,7 +553,7 @@ def _owned(array, shared=False):
 
 
 def function(
-    inputs: list[TensorVariable] | tuple[TensorVariable, ...],
+    inputs: list[TensorVariable | In] | tuple[TensorVariable | In, ...],
     outputs: Outputs = (),
     backend: str | None = None,
     allow_input_downcast: bool = False,
@@ -554,6 +596,9 @@ def function(
     the tensor cores as TF32: inputs rounded to 10 bits of mantissa, several times faster,
     not exact. By default float32 products are exact float32 arithmetic.
 
+    An input given as ``ex.In(x, value=v, name=k)`` may be left out of a call (it is then
+    ``v``) or passed by the keyword ``k``.
+
     ``mode="check"`` runs the compiled program and the NumPy reference side by side on
     every call and raises :class:`exprc.CheckError` at the first node whose values differ;
     ``mode="nanguard"`` raises :class:`exprc.NanGuardError` at the first node that creates
@@ -573,6 +618,24 @@ def function(
     >>> tick(), tick(), count.get_value()
     (array(0), array(1), array(2))
     """
+    plain, defaults, keywords = split_inputs(inputs)
+    options = dict(
+        backend=backend,
+        allow_input_downcast=allow_input_downcast,
+        givens=givens,
+        rewrites=rewrites,
+        device=device,
+        mode=mode,
+        allow_tf32=allow_tf32,
+    )
+    built = _build(plain, outputs, name=name, updates=updates, **options)
+    built._recipe = (inputs, outputs, updates, options)
+    if defaults or keywords:
+        _take_defaults(built, defaults, keywords)
+    return built
+
+
+def _build(inputs, outputs, backend, allow_input_downcast, givens, name, rewrites, device, updates, mode, allow_tf32):
     if device not in (None, "cpu", *backends.DEVICES):
         raise ValueError(f"device {device!r} is not known; expected one of {('cpu', *backends.DEVICES)}")
     if device in backends.DEVICES:
@@ -611,6 +674,48 @@ def function(
         updates,
         check.check_mode(mode),
     )
+
+
+#: Function class -> its subclass whose calls fill in the defaults of ex.In inputs.
+_WITH_DEFAULTS: dict[type, type] = {}
+
+
+def _take_defaults(fn: Function, defaults: dict[int, Any], keywords: dict[str, int]) -> None:
+    """Let calls of ``fn`` leave out inputs with defaults and name inputs by their In names."""
+    fn._defaults = {i: convert_input(fn.inputs[i], value, fn.allow_input_downcast, i) for i, value in defaults.items()}
+    fn._keywords = keywords
+    base = type(fn)
+    if base not in _WITH_DEFAULTS:
+
+        def __call__(self, *args, **kwargs):
+            if len(args) < len(self.inputs) or kwargs:
+                args, kwargs = _filled(self, args, kwargs)
+            return base.__call__(self, *args, **kwargs)
+
+        _WITH_DEFAULTS[base] = type(base.__name__, (base,), {"__call__": __call__, "__doc__": base.__doc__})
+    fn.__class__ = _WITH_DEFAULTS[base]
+
+
+def _filled(fn: Function, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The arguments with each left-out input taken from its keyword or its default."""
+    kwargs, values, missing = dict(kwargs), list(args), []
+    for key, i in fn._keywords.items():
+        if key in kwargs and i < len(values):
+            raise TypeError(f"function got input {key!r} twice, by position and by keyword")
+    for i in range(len(values), len(fn.inputs)):
+        by_in_name = [k for k, j in fn._keywords.items() if j == i and k in kwargs]
+        own = fn.inputs[i].name
+        if by_in_name:
+            values.append(kwargs.pop(by_in_name[0]))
+        elif own in kwargs and own in fn._positions:
+            values.append(kwargs.pop(own))
+        elif i in fn._defaults:
+            values.append(fn._defaults[i])
+        else:
+            missing.append(f"{_describe(fn.inputs[i], i)}, {_expected(fn.inputs[i])}")
+    if missing:
+        raise TypeError(f"function is missing {'; '.join(missing)}: it takes {len(fn.inputs)} inputs")
+    return tuple(values), kwargs
 
 
 def evaluate(outputs: Outputs, inputs: dict[TensorVariable, Any]) -> Any:

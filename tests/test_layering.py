@@ -36,6 +36,8 @@ FRONT_END = (
     "exprc.forward",
     # settings read when graphs are built (floatX)
     "exprc.config",
+    # ex.In: function inputs with defaults
+    "exprc.inputs",
 )
 IR = ("exprc.codegen.ir",)
 CFAMILY = ("exprc.codegen.cfamily",)
