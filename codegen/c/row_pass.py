@@ -431,20 +431,41 @@ class _RowChainRenderer(CKernelRenderer):
         ]
         return lines[:-1] + reductions + lines[-1:] if len(lines) > 1 else lines
 
-    def over_row(self, w, roots, finish, pragma):
+    def over_row(self, w, roots, finish, pragma, given=None):
         """Loops over the elements of the row computing ``roots``, then ``finish(index)``; the
-        innermost loop has ``pragma`` (a SIMD reduction, or none: one element after the other)."""
+        innermost loop has ``pragma`` (a SIMD reduction, or none: one element after the other).
+        ``given``: an expression read back from the buffer it was stored in, not computed."""
         d = self.d
         for a in range(self.kept, d - 1):
             w.open(f"for (int64_t i{a} = 0; i{a} < n{a}; ++i{a})")
 
         def body(index):
-            self.emit_needed(w, roots, set(), True, index)
+            done = set()
+            if given is not None:
+                value, buffer = given
+                w.line(f"const {C_TYPES[value.dtype]} {self.name(value)} = {buffer.name}[{index(buffer)}];")
+                done.add(id(value))
+            self.emit(w, [e for e in _walk_to(roots, done) if self.per_element(e)], index)
             finish(index)
 
         self.inner_loop(w, (pragma, f"for (int64_t i{d - 1} = 0; i{d - 1} < n{d - 1}; ++i{d - 1})"), body)
         for _ in range(self.kept, d - 1):
             w.close()
+
+    def kept_value(self):
+        """``(value, buffer)``: the costliest per-element value of the last reduction that the
+        only elementwise result also uses (a softmax's ``exp(x - max)``), to store in that
+        result's buffer while reducing and read back after (in cache) instead of computing it
+        twice; or None."""
+        full = [(b, e) for b, e in self.k.stores if not b.outer]
+        if len(full) != 1 or not self.k.reductions:
+            return None
+        (buffer, expr) = full[0]
+        reduced = {id(e) for e in ir.walk([self.k.reductions[-1].value]) if self.per_element(e)}
+        shared = [e for e in ir.walk([expr]) if id(e) in reduced and isinstance(e, ir.Call) and e is not expr]
+        if not shared or shared[-1].dtype != buffer.dtype:
+            return None
+        return shared[-1], buffer
 
     def reduce(self, w, n, red, index):
         """Reduction ``n`` over the row into ``acc{n}``, as the loop-nest kernels reduce a row:
@@ -455,7 +476,14 @@ class _RowChainRenderer(CKernelRenderer):
         w.line(f"{C_TYPES[red.acc_dtype]} acc{n} = {self.initial(red)};{comment('accumulates ' + red.note)}")
         if tracks_nan:
             w.line(f"int nan_seen{n} = 0;")
-        update = lambda index: w.line(self.update(red, f"acc{n}", f"nan_seen{n}"))  # noqa: E731
+        keep = self.kept_value() if n == len(self.k.reductions) - 1 else None
+
+        def update(index):
+            w.line(self.update(red, f"acc{n}", f"nan_seen{n}"))
+            if keep is not None:
+                value, buffer = keep
+                w.line(f"{buffer.name}[{index(buffer)}] = {self.name(value)};  /* kept for the results */")
+
         simd = f"#pragma omp simd reduction({clause}:acc{n})" + (f" reduction(|:nan_seen{n})" if tracks_nan else "")
         w.open(f"if (n{self.d - 1} >= EXPRC_SHORT_ROW)")
         self.over_row(w, [red.value], update, simd)
@@ -492,7 +520,7 @@ class _RowChainRenderer(CKernelRenderer):
                     for b, e in full:
                         w.line(f"{b.name}[{index(b)}] = {self.name(e)};")
 
-                self.over_row(w, [e for _, e in full], store, "#pragma omp simd")
+                self.over_row(w, [e for _, e in full], store, "#pragma omp simd", self.kept_value())
 
         self.rows(w, self.kept, row)
         w.close()
@@ -504,3 +532,22 @@ class _RowChainRenderer(CKernelRenderer):
         w.line(f"exprc_run_parts({self.fn}_part, args, count, size);")
         w.close()
         return "\n".join(w.lines)
+
+
+def _walk_to(roots, stop):
+    """The nodes reachable from ``roots`` without going through those whose ids are in ``stop``
+    (values known already), each after its arguments."""
+    order, seen = [], set(stop)
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in seen:
+                continue
+            if expanded:
+                seen.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
+    return order

@@ -186,6 +186,7 @@ def _build(
         return b
 
     reductions: list[ir.Reduction] = []
+    interned: dict = {}  # the chain's nodes by operation and arguments (see _copy)
     stores: list[tuple[ir.Buffer, ir.Expr]] = []
     computes: list[str] = []
     for part in run:
@@ -208,10 +209,10 @@ def _build(
         reduction = None
         if part.kernel.reduction is not None:
             red = part.kernel.reduction
-            reduction = dataclasses.replace(red, value=_copy(red.value, memo, None))
+            reduction = dataclasses.replace(red, value=_copy(red.value, memo, None, interned))
             reductions.append(reduction)
         ((out_buffer, result),) = part.outputs
-        expr = _copy(part.kernel.stores[0][1], memo, reduction)
+        expr = _copy(part.kernel.stores[0][1], memo, reduction, interned)
         computed[result] = expr
         if needed_outside(result):
             outer = reduction is not None or one_per_row(result, reduced)
@@ -232,19 +233,35 @@ def _build(
     return RowChainStep(kernel, inputs, outputs, axes, list(run), [n for p in run for n in p.nodes])
 
 
-def _copy(expr: ir.Expr, memo: dict[ir.Buffer, ir.Expr], reduction: ir.Reduction | None) -> ir.Expr:
+def _copy(
+    expr: ir.Expr, memo: dict[ir.Buffer, ir.Expr], reduction: ir.Reduction | None, interned: dict | None = None
+) -> ir.Expr:
     """``expr`` with the part's loads replaced (``memo``: buffer -> chain expression) and its
-    accumulator made that of ``reduction``."""
+    accumulator made that of ``reduction``. Nodes already made for an earlier part with the
+    same operation and arguments (``interned``) are that node: a value the parts each computed
+    (a softmax's ``exp(x - max)``, in its sum and its division) is one node of the chain."""
+    interned = {} if interned is None else interned
     done: dict[int, ir.Expr] = {}
     for node in ir.walk([expr]):
         if isinstance(node, ir.Load):
             done[id(node)] = memo[node.buffer]
-        elif isinstance(node, ir.Acc):
-            done[id(node)] = dataclasses.replace(node, of=reduction)
+            continue
+        if isinstance(node, ir.Acc):
+            key: tuple = ("acc", id(reduction), node.dtype)
+            new: ir.Expr = dataclasses.replace(node, of=reduction)
         elif isinstance(node, ir.Call):
-            done[id(node)] = dataclasses.replace(node, call_args=tuple(done[id(a)] for a in node.call_args))
+            args = tuple(done[id(a)] for a in node.call_args)
+            key = ("call", node.op, node.dtype, tuple(id(a) for a in args))
+            new = dataclasses.replace(node, call_args=args)
         elif isinstance(node, ir.Cast):
-            done[id(node)] = dataclasses.replace(node, arg=done[id(node.arg)])
+            arg = done[id(node.arg)]
+            key = ("cast", node.dtype, id(arg))
+            new = dataclasses.replace(node, arg=arg)
+        elif isinstance(node, ir.Const):
+            key = ("const", node.dtype, type(node.value).__name__, repr(node.value))
+            new = node
         else:
             done[id(node)] = node
+            continue
+        done[id(node)] = interned.setdefault(key, new)
     return done[id(expr)]

@@ -42,3 +42,12 @@ def test_a_kernel_that_reads_nothing_of_the_chain_ends_it():
     m = x.max(axis=1, keepdims=True)
     program = chain(lower([x, y], [m, ex.exp(y).sum(axis=1, keepdims=True)], TARGET))
     assert not any(isinstance(s, RowChainStep) for s in program.steps)
+
+
+def test_a_value_each_part_computed_is_one_node_of_the_chain():
+    # exp(x - max) is in the sum and in the division: one node, computed once per element.
+    x = ex.matrix("x")
+    (step,) = chain(lower([x], [_softmax(x, 1)], TARGET)).steps
+    ((_, stored),) = step.kernel.stores
+    summed = {id(e) for e in ir.walk([step.kernel.reductions[1].value]) if isinstance(e, ir.Call)}
+    assert any(e.op == "exp" and id(e) in summed for e in ir.walk([stored]) if isinstance(e, ir.Call))
