@@ -892,7 +892,7 @@ def _flatten_tree(tree):
     return [tree], (lambda values: values[0])
 
 
-def _carry_loop(what, fn_name, init, step, n_steps, bounded=True, with_index=None):
+def _carry_loop(what, fn_name, init, step, n_steps, bounded=True, hidden=0):
     """A scan whose carries are the leaves of ``init`` (last values kept), the body
     ``step(carry placeholders) -> (new carry leaves, until condition or None)``."""
     leaves, rebuild = _flatten_tree(init)
@@ -902,7 +902,8 @@ def _carry_loop(what, fn_name, init, step, n_steps, bounded=True, with_index=Non
     new_leaves, new_rebuild = _flatten_tree(new)
     if len(new_leaves) != len(leaves):
         raise TypeError(
-            f"{what} {fn_name!r}: the body returned {len(new_leaves)} tensors for a carry of {len(leaves)} "
+            f"{what} {fn_name!r}: the body returned {len(new_leaves) - hidden} tensors for a carry of "
+            f"{len(leaves) - hidden} "
             "(the carry's structure must stay the same)"
         )
     new_leaves = [as_tensor(v) for v in new_leaves]
@@ -912,7 +913,7 @@ def _carry_loop(what, fn_name, init, step, n_steps, bounded=True, with_index=Non
     for k, (v, p) in enumerate(zip(new_leaves, placeholders)):
         if v.dtype != p.dtype or not _same_shape(v.type.shape, p.type.shape) or v.ndim != p.ndim:
             raise TypeError(
-                f"{what} {fn_name!r}: carry {k} is {p.type} before a step and {v.type} after it "
+                f"{what} {fn_name!r}: carry {k - hidden} is {p.type} before a step and {v.type} after it "
                 f"({to_infix(v, limit=50)}); a carry must keep its dtype and shape"
             )
     outs = _build_scan(
@@ -960,7 +961,7 @@ def fori_loop(lower: Any, upper: Any, body: Callable, init: Any) -> Any:
 
     counter = lower
     leaves, rebuild = _flatten_tree(init)
-    results = _carry_loop("fori_loop", name, [counter, *leaves], lambda c, _: step(c, rebuild), n_steps)
+    results = _carry_loop("fori_loop", name, [counter, *leaves], lambda c, _: step(c, rebuild), n_steps, hidden=1)
     return rebuild(list(results[1:]))
 
 
