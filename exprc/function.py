@@ -17,6 +17,7 @@ import numpy as np
 from . import backends, check
 from .graph import Constant, Variable, flatten, graph_inputs, substitute, unflatten
 from .inputs import In, split_inputs
+from .ops.random import default_updates
 from .printing import html_view, to_infix
 from .reference import ReferenceProgram
 from .remembered import rewrite_remembered
@@ -564,6 +565,7 @@ def function(
     updates: Updates | None = None,
     mode: str | None = None,
     allow_tf32: bool = False,
+    no_default_updates: bool = False,
 ) -> Function:
     """Compile a graph into a callable.
 
@@ -595,6 +597,10 @@ def function(
     ``allow_tf32=True`` (with ``device="cuda"`` only) lets float32 matrix products run on
     the tensor cores as TF32: inputs rounded to 10 bits of mantissa, several times faster,
     not exact. By default float32 products are exact float32 arithmetic.
+
+    A shared variable with a default update (a random stream's state: one call more) that
+    the graph reads is updated by every call unless ``updates`` names it, or unless
+    ``no_default_updates=True`` (then every call draws the same numbers).
 
     An input given as ``ex.In(x, value=v, name=k)`` may be left out of a call (it is then
     ``v``) or passed by the keyword ``k``.
@@ -628,8 +634,12 @@ def function(
         mode=mode,
         allow_tf32=allow_tf32,
     )
-    built = _build(plain, outputs, name=name, updates=updates, **options)
-    built._recipe = (inputs, outputs, updates, options)
+    pairs = list(zip(*_checked_updates(updates)))
+    if not no_default_updates:
+        roots = [as_tensor(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        pairs = default_updates(roots, pairs)
+    built = _build(plain, outputs, name=name, updates=pairs, **options)
+    built._recipe = (inputs, outputs, updates, dict(options, no_default_updates=no_default_updates))
     if defaults or keywords:
         _take_defaults(built, defaults, keywords)
     return built

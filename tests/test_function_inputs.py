@@ -62,3 +62,18 @@ def test_copy_swaps_variables_and_deletes_updates():
     assert frozen() == frozen() == 2.0 and frozen.updates == []
     with pytest.raises(TypeError, match="must map a shared variable to one of the same type"):
         step.copy(swap={w: ex.shared(np.ones(3))})
+
+
+def test_a_random_streams_state_moves_on_by_default_unless_told_not_to():
+    srng = ex.random.RandomStream(seed=3)
+    u = srng.uniform(size=(4,))
+    f = ex.function([], u)
+    a, b = f(), f()
+    assert not np.array_equal(a, b) and srng.state.get_value()[1] == 2
+    frozen = ex.function([], u, no_default_updates=True)
+    c, d = frozen(), frozen()
+    np.testing.assert_array_equal(c, d)
+    assert srng.state.get_value()[1] == 2
+    # Named explicitly, the update is the one given, once.
+    g = ex.function([], u, updates=srng.updates())
+    assert [var for var, _ in g.updates] == [srng.state]

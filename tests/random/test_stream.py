@@ -55,9 +55,9 @@ def test_default_updates_finds_the_streams_a_graph_draws_from():
     assert ex.random.default_updates([y], own)[:1] == own and len(ex.random.default_updates([y], own)) == 2
 
 
-def test_without_the_update_every_call_draws_the_same_numbers():
+def test_with_no_default_updates_every_call_draws_the_same_numbers():
     srng = ex.random.RandomStream(seed=3)
-    f = ex.function([], srng.uniform(size=(3,)), backend="numpy")
+    f = ex.function([], srng.uniform(size=(3,)), backend="numpy", no_default_updates=True)
     np.testing.assert_array_equal(f(), f())
     assert srng.state.get_value().tolist() == [3, 0]
 
