@@ -94,7 +94,7 @@ class RandomStream:
         return self._draw("truncated_normal", dtype, size, [loc.astype(dtype), scale.astype(dtype)])
 
     def bernoulli(self, p: TensorLike, size=None) -> TensorVariable:
-        """Booleans, True with probability ``p`` (``u < p`` for a float64 uniform ``u``)."""
+        """Booleans, True with probability ``p`` (a 32-bit word below ``ceil(p * 2**32)``)."""
         return self._draw("bernoulli", "bool", size, [as_tensor(p).astype("float64")])
 
     def binomial(self, n: TensorLike, p: TensorLike, size=None, dtype="int64") -> TensorVariable:

@@ -50,27 +50,92 @@ static inline double unit64(uint32_t a, uint32_t b)
     return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * 0x1p-53;
 }
 
+/* Philox blocks b0 .. b0 + count - 1 (count <= EXPRC_CHUNK), one lane per block, into w
+ * word by word: w[q * EXPRC_CHUNK + j] is word q of block b0 + j. */
+#define EXPRC_CHUNK 256
+
+static void philox_chunk(const uint64_t *state, uint32_t draw, uint64_t b0, int count, uint32_t *restrict w)
+{
+    const uint32_t k0 = (uint32_t)state[0], k1 = (uint32_t)(state[0] >> 32), calls = (uint32_t)state[1];
+#pragma omp simd
+    for (int j = 0; j < count; j++) {
+        uint64_t b = b0 + (uint64_t)j;
+        uint32_t c0 = (uint32_t)b, c1 = (uint32_t)((b >> 32) & 0xFFFFu), c2 = draw, c3 = calls, a0 = k0, a1 = k1;
+        for (int r = 0; r < 10; r++) {
+            uint64_t p0 = (uint64_t)EXPRC_PHILOX_M0 * c0, p1 = (uint64_t)EXPRC_PHILOX_M1 * c2;
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ a0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ a1;
+            c1 = (uint32_t)p1;
+            c3 = (uint32_t)p0;
+            c0 = n0;
+            c2 = n2;
+            a0 += EXPRC_PHILOX_W0;
+            a1 += EXPRC_PHILOX_W1;
+        }
+        w[j] = c0;
+        w[EXPRC_CHUNK + j] = c1;
+        w[2 * EXPRC_CHUNK + j] = c2;
+        w[3 * EXPRC_CHUNK + j] = c3;
+    }
+}
+
+/* Elements start .. end - 1 of a draw taking PER elements from each block: whole blocks a
+ * chunk at a time, the elements before the first whole block and after the last one a block
+ * each. ELEMENT(i, words, stride, k) makes element i, the k-th of its block, from word q at
+ * words[q * stride]. */
+#define EXPRC_DRAW(PER, ELEMENT)                                                                          \
+    do {                                                                                                  \
+        uint32_t one_[4], chunk_[4 * EXPRC_CHUNK];                                                        \
+        int64_t head_ = (start + (PER) - 1) / (PER) * (PER);                                              \
+        if (head_ > end)                                                                                  \
+            head_ = end;                                                                                  \
+        int64_t body_ = head_ + (end - head_) / (PER) * (PER);                                            \
+        for (int64_t i_ = start; i_ < head_; i_++) {                                                      \
+            block(state, draw, (uint64_t)(i_ / (PER)), 0, one_);                                          \
+            ELEMENT(i_, one_, 1, (int)(i_ % (PER)));                                                      \
+        }                                                                                                 \
+        for (int64_t i0_ = head_; i0_ < body_;) {                                                         \
+            int64_t left_ = (body_ - i0_) / (PER);                                                        \
+            int count_ = left_ < EXPRC_CHUNK ? (int)left_ : EXPRC_CHUNK;                                  \
+            philox_chunk(state, draw, (uint64_t)(i0_ / (PER)), count_, chunk_);                           \
+            for (int j_ = 0; j_ < count_; j_++)                                                           \
+                for (int k_ = 0; k_ < (PER); k_++)                                                        \
+                    ELEMENT(i0_ + (int64_t)j_ * (PER) + k_, (chunk_ + j_), EXPRC_CHUNK, k_);              \
+            i0_ += (int64_t)count_ * (PER);                                                               \
+        }                                                                                                 \
+        for (int64_t i_ = body_; i_ < end; i_++) {                                                        \
+            block(state, draw, (uint64_t)(i_ / (PER)), 0, one_);                                          \
+            ELEMENT(i_, one_, 1, (int)(i_ % (PER)));                                                      \
+        }                                                                                                 \
+    } while (0)
+
+#define EXPRC_UNIFORM32(i, w, s, k) out[i] = a + (c - a) * unit32((w)[(k) * (s)])
+#define EXPRC_UNIFORM32_AT(i, w, s, k)                                                                    \
+    out[i] = low[(i) * low_step] + (high[(i) * high_step] - low[(i) * low_step]) * unit32((w)[(k) * (s)])
+
 void exprc_random_uniform_f32(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const float *low,
                               int64_t low_step, const float *high, int64_t high_step, float *out)
 {
-    uint32_t w[4];
-    for (int64_t i = start; i < end; i++) {
-        if (i == start || (i & 3) == 0)
-            block(state, draw, (uint64_t)i >> 2, 0, w);
-        float a = low[i * low_step], b = high[i * high_step];
-        out[i] = a + (b - a) * unit32(w[i & 3]);
+    if (!low_step && !high_step) {
+        const float a = low[0], c = high[0];
+        EXPRC_DRAW(4, EXPRC_UNIFORM32);
+    } else {
+        EXPRC_DRAW(4, EXPRC_UNIFORM32_AT);
     }
 }
+
+#define EXPRC_UNIT64(w, s, k) unit64((w)[2 * (k) * (s)], (w)[(2 * (k) + 1) * (s)])
+#define EXPRC_UNIFORM64(i, w, s, k) out[i] = a + (c - a) * EXPRC_UNIT64(w, s, k)
+#define EXPRC_UNIFORM64_AT(i, w, s, k)                                                                    \
+    out[i] = low[(i) * low_step] + (high[(i) * high_step] - low[(i) * low_step]) * EXPRC_UNIT64(w, s, k)
 
 void exprc_random_uniform_f64(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const double *low,
                               int64_t low_step, const double *high, int64_t high_step, double *out)
 {
-    uint32_t w[4];
-    for (int64_t i = start; i < end; i++) {
-        if (i == start || (i & 1) == 0)
-            block(state, draw, (uint64_t)i >> 1, 0, w);
-        double a = low[i * low_step], b = high[i * high_step];
-        out[i] = a + (b - a) * unit64(w[2 * (i & 1)], w[2 * (i & 1) + 1]);
+    if (!low_step && !high_step) {
+        const double a = low[0], c = high[0];
+        EXPRC_DRAW(2, EXPRC_UNIFORM64);
+    } else {
+        EXPRC_DRAW(2, EXPRC_UNIFORM64_AT);
     }
 }
 
@@ -81,53 +146,53 @@ static inline double box_muller(double u1, double u2, int odd)
     return odd ? r * sin(t) : r * cos(t);
 }
 
+#define EXPRC_NORMAL32(i, w, s, k)                                                                        \
+    out[i] = loc[(i) * loc_step] +                                                                        \
+             scale[(i) * scale_step] * (float)box_muller((double)unit32((w)[((k) >> 1) * 2 * (s)]),       \
+                                                         (double)unit32((w)[(((k) >> 1) * 2 + 1) * (s)]), (k) & 1)
+
 void exprc_random_normal_f32(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const float *loc,
                              int64_t loc_step, const float *scale, int64_t scale_step, float *out)
 {
-    uint32_t w[4];
-    for (int64_t i = start; i < end; i++) {
-        if (i == start || (i & 3) == 0)
-            block(state, draw, (uint64_t)i >> 2, 0, w);
-        int pair = (int)(i & 3) >> 1;
-        float z = (float)box_muller((double)unit32(w[2 * pair]), (double)unit32(w[2 * pair + 1]), (int)(i & 1));
-        out[i] = loc[i * loc_step] + scale[i * scale_step] * z;
-    }
+    EXPRC_DRAW(4, EXPRC_NORMAL32);
 }
+
+#define EXPRC_NORMAL64(i, w, s, k)                                                                        \
+    out[i] = loc[(i) * loc_step] + scale[(i) * scale_step] * box_muller(unit64((w)[0], (w)[(s)]),         \
+                                                                        unit64((w)[2 * (s)], (w)[3 * (s)]), k)
 
 void exprc_random_normal_f64(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const double *loc,
                              int64_t loc_step, const double *scale, int64_t scale_step, double *out)
 {
-    uint32_t w[4];
-    for (int64_t i = start; i < end; i++) {
-        if (i == start || (i & 1) == 0)
-            block(state, draw, (uint64_t)i >> 1, 0, w);
-        double z = box_muller(unit64(w[0], w[1]), unit64(w[2], w[3]), (int)(i & 1));
-        out[i] = loc[i * loc_step] + scale[i * scale_step] * z;
-    }
+    EXPRC_DRAW(2, EXPRC_NORMAL64);
 }
+
+/* True when a word is below ceil(p * 2**32), four elements a block (the threshold is exact). */
+#define EXPRC_BERNOULLI(i, w, s, k) out[i] = (uint64_t)(w)[(k) * (s)] < threshold
+#define EXPRC_BERNOULLI_AT(i, w, s, k) out[i] = (uint64_t)(w)[(k) * (s)] < (uint64_t)ceil(p[(i) * p_step] * 0x1p32)
 
 void exprc_random_bernoulli(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const double *p,
                             int64_t p_step, uint8_t *out)
 {
-    uint32_t w[4];
-    for (int64_t i = start; i < end; i++) {
-        if (i == start || (i & 1) == 0)
-            block(state, draw, (uint64_t)i >> 1, 0, w);
-        out[i] = unit64(w[2 * (i & 1)], w[2 * (i & 1) + 1]) < p[i * p_step];
+    if (!p_step) {
+        const uint64_t threshold = (uint64_t)ceil(p[0] * 0x1p32);
+        EXPRC_DRAW(4, EXPRC_BERNOULLI);
+    } else {
+        EXPRC_DRAW(4, EXPRC_BERNOULLI_AT);
     }
 }
+
+#define EXPRC_INTEGER(i, w, s, k)                                                                         \
+    do {                                                                                                  \
+        uint64_t x_ = ((uint64_t)(w)[2 * (k) * (s)] << 32) | (w)[(2 * (k) + 1) * (s)];                    \
+        uint64_t a_ = (uint64_t)low[(i) * low_step], span_ = (uint64_t)high[(i) * high_step] - a_;        \
+        out[i] = (int64_t)(a_ + (uint64_t)(((unsigned __int128)x_ * span_) >> 64));                       \
+    } while (0)
 
 void exprc_random_integers(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const int64_t *low,
                            int64_t low_step, const int64_t *high, int64_t high_step, int64_t *out)
 {
-    uint32_t w[4];
-    for (int64_t i = start; i < end; i++) {
-        if (i == start || (i & 1) == 0)
-            block(state, draw, (uint64_t)i >> 1, 0, w);
-        uint64_t x = ((uint64_t)w[2 * (i & 1)] << 32) | w[2 * (i & 1) + 1];
-        uint64_t a = (uint64_t)low[i * low_step], span = (uint64_t)high[i * high_step] - a;
-        out[i] = (int64_t)(a + (uint64_t)(((unsigned __int128)x * span) >> 64));
-    }
+    EXPRC_DRAW(2, EXPRC_INTEGER);
 }
 
 /* q ** m by repeated squaring: the products the NumPy reference makes. */

@@ -132,12 +132,12 @@ extern "C" __global__ void exprc_random_normal_f64(const unsigned long long *sta
 extern "C" __global__ void exprc_random_bernoulli(const unsigned long long *state, long long draw, long long n,
                                                   const double *p, long long p_step, unsigned char *out)
 {
-    EXPRC_BLOCKS((n + 1) / 2)
+    EXPRC_BLOCKS((n + 3) / 4)
     {
         exprc_words w = exprc_block(state, draw, (unsigned long long)b, 0);
-        for (int k = 0; k < 2 && 2 * b + k < n; k++) {
-            long long i = 2 * b + k;
-            out[i] = exprc_unit64(w.w[2 * k], w.w[2 * k + 1]) < p[i * p_step];
+        for (int k = 0; k < 4 && 4 * b + k < n; k++) {
+            long long i = 4 * b + k;
+            out[i] = (unsigned long long)w.w[k] < (unsigned long long)ceil(p[i * p_step] * 4294967296.0);
         }
     }
 }

@@ -30,7 +30,7 @@ _KERNELS = {
 }
 
 #: Elements one thread computes: a Philox block's worth.
-_PER_THREAD = {"uniform_f32": 4, "normal_f32": 4, "binomial": 1}
+_PER_THREAD = {"uniform_f32": 4, "normal_f32": 4, "bernoulli": 4, "binomial": 1}
 
 
 def source() -> str:

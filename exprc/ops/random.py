@@ -115,6 +115,12 @@ def standard_normal(state, draw, n, dtype):
     return np.stack([r * np.cos(t), r * np.sin(t)], axis=1).reshape(-1)[:n].astype(dtype)
 
 
+def bernoulli(state, draw, p):
+    """``w < ceil(p * 2**32)`` for one 32-bit word w per element (four per block)."""
+    w = blocks(state, draw, -(-p.size // 4)).T.reshape(-1)[: p.size].astype(np.uint64)
+    return w < np.ceil(p * 2.0**32).astype(np.uint64)
+
+
 def _mulhi64(x: np.ndarray, r: np.ndarray) -> np.ndarray:
     """The high 64 bits of the 128-bit product of uint64 arrays."""
     xh, xl, rh, rl = x >> _32, x & _LOW, r >> _32, r & _LOW
@@ -221,7 +227,7 @@ def draw_values(dist, draw, dtype, state, shape, params, options=()):
         loc, scale = (p.astype(dtype) for p in flat)
         out = loc + scale * standard_normal(state, draw, n, dtype)
     elif dist == "bernoulli":
-        out = standard_uniform(state, draw, n, "float64") < flat[0].astype(np.float64)
+        out = bernoulli(state, draw, flat[0].astype(np.float64))
     elif dist == "binomial":
         out = binomial(state, draw, flat[0].astype(np.int64), flat[1].astype(np.float64))
     elif dist == "integers":
