@@ -313,8 +313,8 @@ class TensorVariable(Variable):
     def reshape(self, *shape: TensorLike | Sequence[TensorLike]) -> TensorVariable:
         return OPERATIONS.reshape(self, shape[0] if len(shape) == 1 else shape)
 
-    def flatten(self) -> TensorVariable:
-        return OPERATIONS.flatten(self)
+    def flatten(self, ndim: int = 1) -> TensorVariable:
+        return OPERATIONS.flatten(self, ndim)
 
     def ravel(self) -> TensorVariable:
         return OPERATIONS.flatten(self)

@@ -287,15 +287,30 @@ def reshape(x: TensorLike, shape: ShapeLike) -> TensorVariable:
     return Reshape()(x, *lengths)
 
 
-def flatten(x: TensorLike) -> TensorVariable:
-    """``x`` as a vector (NumPy's ``ravel``).
+def flatten(x: TensorLike, ndim: int = 1) -> TensorVariable:
+    """``x`` as a vector (NumPy's ``ravel``); with ``ndim``, as an ``ndim``-d tensor that keeps
+    the first ``ndim - 1`` axes and joins the rest (Theano's and PyTensor's ``flatten``).
 
     >>> import exprc as ex
     >>> ex.flatten(ex.tensor("t", shape=(2, 3))).type.shape
     (6,)
+    >>> ex.flatten(ex.tensor("t", shape=(2, 3, 4)), 2).type.shape
+    (2, 12)
     """
     x = as_tensor(x)
-    return x if x.ndim == 1 else reshape(x, (-1,))
+    if not isinstance(ndim, (int, np.integer)) or not 1 <= ndim <= max(x.ndim, 1):
+        raise ValueError(f"flatten({x}, ndim={ndim!r}): ndim must be an int from 1 to {max(x.ndim, 1)}")
+    if x.ndim == ndim:
+        return x
+    # The joined length as a product, not -1: a zero-length axis leaves -1 undetermined.
+    trailing = x.type.shape[ndim - 1 :]
+    if None not in trailing:
+        joined = int(np.prod(trailing))
+    else:
+        joined = x.shape[ndim - 1]
+        for i in range(ndim, x.ndim):
+            joined = joined * x.shape[i]
+    return reshape(x, tuple(x.shape[i] for i in range(ndim - 1)) + (joined,))
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,25 @@ def test_flatten(shape, dtype):
             assert got.flags.c_contiguous
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4), (0, 3, 2), (2, 1, 0)], ids=shape_id)
+def test_flatten_to_ndim_keeps_the_leading_axes(shape):
+    for layout, static in LAYOUT_MODES:
+        x_value = make(shape, "float64", layout, np.random.default_rng(16))
+        for ndim in (1, 2, 3):
+            _compare_unary(
+                lambda x, n=ndim: x.flatten(n),
+                lambda a, n=ndim: a.reshape(a.shape[: n - 1] + (int(np.prod(a.shape[n - 1 :])),)),
+                x_value,
+                static,
+            )
+
+
+@pytest.mark.backend_independent
+def test_flatten_refuses_an_ndim_it_cannot_make():
+    with pytest.raises(ValueError, match=r"flatten\(x, ndim=3\): ndim must be an int from 1 to 2"):
+        ex.matrix("x").flatten(3)
+
+
 # --- concatenate and stack ---------------------------------------------------------------
 
 
