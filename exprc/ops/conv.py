@@ -102,10 +102,18 @@ class _ConvBase:
         index += tuple(slice(None, None, d) for d in self.dilation)
         return win[index]
 
-    def _grouped(self, array, axis):
-        """``array`` with axis ``axis`` split into (groups, rest)."""
-        shape = array.shape
-        return array.reshape(shape[:axis] + (self.groups, shape[axis] // self.groups) + shape[axis + 1 :])
+    def _columns(self, x, kernel, out):
+        """im2col: the padded input's windows as a C-contiguous (C, *kernel, N, *out) array, so
+        that each group's convolution is one matrix product over its (C / groups) * kernel rows."""
+        nd = self.nd
+        win = self._windows(x, kernel)[(slice(None), slice(None)) + tuple(slice(0, n) for n in out)]
+        order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
+        return np.ascontiguousarray(win.transpose(order))
+
+    def _slice(self, array, g, axis=0):
+        """Group ``g``'s part of ``array`` along ``axis``."""
+        n = array.shape[axis] // self.groups
+        return array[(slice(None),) * axis + (slice(g * n, (g + 1) * n),)]
 
 
 @dataclass(frozen=True)
@@ -129,18 +137,20 @@ class Conv(_ConvBase, Op):
     def perform(self, node, inputs):
         x, w = inputs
         self._check_shapes(f"conv{self.nd}d", x.shape, w.shape)
-        dtype = node.outputs[0].dtype
-        nd = self.nd
-        win = self._grouped(self._windows(x, w.shape[2:]), 1)  # (N, G, C/G, *out, *k)
-        wg = self._grouped(w, 0)  # (G, O/G, C/G, *k)
-        parts = []
-        for g in range(self.groups):
-            axes_win = [1] + list(range(2 + nd, 2 + 2 * nd))
-            axes_w = [1] + list(range(2, 2 + nd))
-            # (N, *out, O/G): one matrix product over channels and kernel positions.
-            parts.append(np.tensordot(win[:, g], wg[g], axes=(axes_win, axes_w)))
-        out = parts[0] if self.groups == 1 else np.concatenate(parts, axis=-1)
-        return [np.ascontiguousarray(np.moveaxis(out, -1, 1), dtype=dtype)]
+        kernel = w.shape[2:]
+        out = tuple(
+            conv_output_length(n, k, p, s, d)
+            for n, k, p, s, d in zip(x.shape[2:], kernel, self.pad, self.stride, self.dilation)
+        )
+        cols = self._columns(x, kernel, out)
+        # One matrix product per group: (O/G, C/G * k) @ (C/G * k, N * out).
+        parts = [
+            self._slice(w, g).reshape(w.shape[0] // self.groups, -1)
+            @ self._slice(cols, g).reshape(-1, x.shape[0] * int(np.prod(out)))
+            for g in range(self.groups)
+        ]
+        result = (parts[0] if self.groups == 1 else np.concatenate(parts)).reshape((w.shape[0], x.shape[0]) + out)
+        return [np.ascontiguousarray(result.swapaxes(0, 1), dtype=node.outputs[0].dtype)]
 
     def grad(self, node, output_grads):
         x, w = node.inputs
@@ -173,29 +183,30 @@ class ConvGradInput(_ConvBase, Op):
         gz, w, *lengths = inputs
         nd, dtype = self.nd, node.outputs[0].dtype
         lengths = tuple(int(n) for n in lengths)
-        kernel = w.shape[2:]
-        x_shape = (gz.shape[0], w.shape[1] * self.groups) + lengths
+        kernel, out, batch = w.shape[2:], gz.shape[2:], gz.shape[0]
+        x_shape = (batch, w.shape[1] * self.groups) + lengths
         self._check_shapes(f"conv{nd}d gradient", x_shape, w.shape, gz.shape)
-        gzg, wg = self._grouped(gz, 1), self._grouped(w, 0)  # (N, G, O/G, *out), (G, O/G, C/G, *k)
-        # cols[n, g, *out, c, *k]: what each window position receives, then summed into place.
-        cols = np.stack([np.tensordot(gzg[:, g], wg[g], axes=([1], [0])) for g in range(self.groups)], axis=1)
+        gz_rows = np.ascontiguousarray(gz.swapaxes(0, 1)).reshape(gz.shape[1], -1)  # (O, N * out)
         padded = tuple(n + 2 * p for n, p in zip(lengths, self.pad))
-        gx = np.zeros((gz.shape[0], self.groups, w.shape[1]) + padded, dtype=dtype)
-        out = gz.shape[2:]
-        for k in np.ndindex(*kernel):
-            target = (slice(None), slice(None), slice(None))
-            target += tuple(
-                slice(
-                    k[i] * self.dilation[i], k[i] * self.dilation[i] + self.stride[i] * (out[i] - 1) + 1, self.stride[i]
+        # Accumulated as (C, N, *padded), the layout the columns come in.
+        gx = np.zeros((x_shape[1], batch) + padded, dtype=dtype)
+        for g in range(self.groups):
+            w_rows = self._slice(w, g).reshape(w.shape[0] // self.groups, -1)
+            cols = (w_rows.T @ self._slice(gz_rows, g)).reshape((w.shape[1],) + kernel + (batch,) + out)
+            target = self._slice(gx, g)
+            # col2im: one strided addition per kernel position.
+            for k in np.ndindex(*kernel):
+                region = tuple(
+                    slice(
+                        k[i] * self.dilation[i],
+                        k[i] * self.dilation[i] + self.stride[i] * (out[i] - 1) + 1,
+                        self.stride[i],
+                    )
+                    for i in range(nd)
                 )
-                for i in range(nd)
-            )
-            # cols[:, :, *out, :, *k] -> (N, G, C/G, *out)
-            piece = cols[(slice(None), slice(None)) + (slice(None),) * nd + (slice(None),) + k]
-            gx[target] += np.moveaxis(piece, -1, 2)
-        gx = gx.reshape((gz.shape[0], x_shape[1]) + padded)
+                target[(slice(None), slice(None)) + region] += cols[(slice(None),) + k]
         crop = (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(self.pad, lengths))
-        return [np.ascontiguousarray(gx[crop])]
+        return [np.ascontiguousarray(gx[crop].swapaxes(0, 1))]
 
     def grad(self, node, output_grads):
         gz, w, *lengths = node.inputs
@@ -228,17 +239,14 @@ class ConvGradFilters(_ConvBase, Op):
         kernel = tuple(int(n) for n in lengths)
         w_shape = (gz.shape[1], x.shape[1] // self.groups) + kernel
         self._check_shapes(f"conv{nd}d gradient", x.shape, w_shape, gz.shape)
-        out = gz.shape[2:]
-        win = self._windows(x, kernel)
         # The windows past the last output position (a stride that does not divide) are unused.
-        win = win[(slice(None), slice(None)) + tuple(slice(0, n) for n in out)]
-        win, gzg = self._grouped(win, 1), self._grouped(gz, 1)
-        batch_out = [0] + list(range(2, 2 + nd))
+        cols = self._columns(x, kernel, gz.shape[2:])
+        gz_rows = np.ascontiguousarray(gz.swapaxes(0, 1)).reshape(gz.shape[1], -1)  # (O, N * out)
         parts = [
-            np.tensordot(gzg[:, g], win[:, g], axes=(batch_out, [0] + list(range(2, 2 + nd))))
-            for g in range(self.groups)
+            self._slice(gz_rows, g) @ self._slice(cols, g).reshape(-1, gz_rows.shape[1]).T for g in range(self.groups)
         ]
-        return [np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=dtype)]
+        result = parts[0] if self.groups == 1 else np.concatenate(parts)
+        return [np.ascontiguousarray(result.reshape(w_shape), dtype=dtype)]
 
     def grad(self, node, output_grads):
         x, gz, *lengths = node.inputs
