@@ -44,6 +44,10 @@ def unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+#: The most nodes :func:`slug` looks at.
+_MAX_VISITS = 64
+
+
 def slug(var: Variable, limit: int = 5) -> str:
     """An identifier summary of what ``var`` computes: op names then leaf names, prefix order.
 
@@ -54,7 +58,9 @@ def slug(var: Variable, limit: int = 5) -> str:
     """
     words: list[str] = []
     stack = [var]
-    while stack and len(words) < limit:
+    visits = 0  # bounded: a long chain of one op (a 5,000-term sum) gives no new word
+    while stack and len(words) < limit and visits < _MAX_VISITS:
+        visits += 1
         v = stack.pop()
         if v.owner is None:
             word = v.name or ("c" if isinstance(v, Constant) else "in")
