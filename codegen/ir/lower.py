@@ -81,6 +81,12 @@ def _consumers(order: Sequence[Apply]) -> dict[Variable, list[Apply]]:
     return users
 
 
+#: The most elementwise nodes one kernel's expression takes before a value inside it is stored
+#: (the C compiler's time grows faster than the body; the pieces of a long chain have the same
+#: structure, so their code is written and compiled once).
+MAX_KERNEL_NODES = 128
+
+
 def _epilogue_ok(node: Apply, reduced: TensorVariable) -> bool:
     """Whether elementwise ``node`` keeps the shape of the reduction result ``reduced``:
     the same rank, and length 1 wherever the result is statically 1."""
@@ -96,12 +102,15 @@ def lower(
     target: Target,
     row_pass: bool = False,
     constant_args: bool = True,
+    max_nodes: int | None = None,
 ) -> Program:
     """Group the graph computing ``outputs`` into a :class:`Program` of kernels and NumPy steps
     for the back end ``target`` (a :class:`~exprc.codegen.ir.target.Target`); with
     ``row_pass``, row-pass kernels too (only the C renderer has a form for them); with
     ``constant_args``, floating-point constants become scalar arguments of the kernels
-    (:func:`~exprc.codegen.ir.constants.parameterize`)."""
+    (:func:`~exprc.codegen.ir.constants.parameterize`); an elementwise expression of more than
+    ``max_nodes`` nodes (default :data:`MAX_KERNEL_NODES`) is cut into kernels of at most that
+    many (:func:`_cuts`)."""
     order = toposort(outputs)
     position = {node: i for i, node in enumerate(order)}
     users = _consumers(order)
@@ -145,6 +154,8 @@ def lower(
     for group in groups:  # what a row pass reads, and what it stores for others
         stored.update(v for n in group.nodes for v in n.inputs if v.owner not in group.nodes)
         stored.update(group.outputs)
+    grouped = internal.union(*(g.nodes for g in groups))
+    stored.update(_cuts(order, stored, chain_of, grouped, target, can_fuse, max_nodes or MAX_KERNEL_NODES))
 
     program = Program(list(inputs), list(outputs), target=target)
     texts = infix_texts(outputs, limit=NOTE_LIMIT)
@@ -169,6 +180,40 @@ def lower(
     if constant_args:
         program.steps = [parameterize(s) if isinstance(s, KernelStep) else s for s in program.steps]
     return program
+
+
+def _cuts(
+    order: Sequence[Apply],
+    stored: set[Variable],
+    chain_of: Mapping[Apply, Apply],
+    grouped: set[Apply],
+    target: Target,
+    can_fuse: Mapping[Apply, bool],
+    max_nodes: int,
+) -> set[Variable]:
+    """Values to store so that no kernel recomputes more than ``max_nodes`` elementwise nodes.
+
+    A node's size is one plus the sizes of the inputs its kernel would recompute (a shared
+    input counted at each use, which can only cut sooner); while it is over ``max_nodes``, its
+    largest such input is stored. A stored value is computed in the same dtype as when it was
+    a register, so the results are the same bits."""
+    size: dict[Variable, int] = {}
+    cuts: set[Variable] = set()
+    for node in order:
+        if len(node.outputs) != 1 or not can_fuse[node] or not target.is_elementwise(node):
+            continue
+        # Reduction epilogues and row passes keep their shape; they are not cut inside.
+        if node in chain_of or node in grouped:
+            continue
+        inner = [v for v in node.inputs if v in size and v not in stored and v not in cuts]
+        total = 1 + sum(size[v] for v in inner)
+        while total > max_nodes and inner:
+            biggest = max(inner, key=size.__getitem__)
+            cuts.add(biggest)
+            total -= size[biggest]
+            inner = [v for v in inner if v is not biggest]
+        size[node.outputs[0]] = total
+    return cuts
 
 
 def _anchor(step: Step) -> Apply:
