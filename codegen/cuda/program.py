@@ -20,7 +20,7 @@ from exprc.codegen.cuda.array import overlapping
 from exprc.codegen.cuda.build import load_cubin
 from exprc.codegen.cuda.gemm.plan import kernel_for, small_tiles
 from exprc.codegen.cuda.lowerings import CUDA_LOWERINGS
-from exprc.codegen.cuda.render import render_program
+from exprc.codegen.cuda.render import distinct, render_program
 from exprc.codegen.cuda.replay import Recorder, signature
 from exprc.codegen.cuda.steps import _on_gpu, device_output, run_chain, run_kernel, run_numpy_step, value_of
 from exprc.codegen.cuda.target import TARGET
@@ -83,14 +83,17 @@ class _Compiled:
                 kernels += [step.kernel] + [part.kernel for part in step.parts]
             elif isinstance(step, KernelStep):
                 kernels.append(step.kernel)
-        self.source = render_program(kernels, self._summary(texts))
+        # Kernels of the same code (differing in constants only) are compiled and loaded once.
+        unique, same = distinct(kernels)
+        self.source = render_program(unique, self._summary(texts))
         self.functions = {}
         if kernels:
             driver.use_device(device_id)
             self.arch = driver.arch(device_id)
             cubin = load_cubin(self.source, self.arch, name=f"{kernels[-1].name}.cu")
             self.module = driver.load_module(cubin)
-            self.functions = {k.name: driver.get_function(self.module, k.name) for k in kernels}
+            loaded = {k.name: driver.get_function(self.module, k.name) for k in unique}
+            self.functions = {k.name: loaded[same[k.name]] for k in kernels}
         self.uploaded = {}  # constant -> its device array, copied once
         self.replays = {}  # signature of the inputs -> the Replay of a call with them, or None
         self._free_after = self._lifetimes()

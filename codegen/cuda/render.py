@@ -13,6 +13,7 @@ See docs/internals/cuda-back-end.md.
 """
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -43,6 +44,33 @@ def render_program(kernels, title=""):
     if any(_has_float16(k) for k in kernels):
         head.append(HALF_PRELUDE)
     return join(head + list(found.values()) + [render_kernel(k) for k in kernels])
+
+
+_PLACEHOLDER = "exprc_kernel_name_"
+_COMMENTS = re.compile(r"/\*.*?\*/", re.S)
+
+
+def distinct(kernels):
+    """``(unique, same)``: the kernels whose CUDA differs from every earlier one's (names and
+    comments aside), and each kernel's name -> the name of the one in ``unique`` with its code.
+    Kernels that differ only in constants (arguments, see :mod:`exprc.codegen.ir.constants`)
+    are compiled and loaded once.
+
+    >>> from exprc.codegen.ir import kernel as ir
+    >>> x = ir.Buffer("x", "float64", 1); out = ir.Buffer("out", "float64", 1, output=True)
+    >>> k0, k1 = (ir.Kernel(n, 1, (x, out), ((out, ir.Call("exp", (ir.Load(x),), "float64")),)) for n in ("k0", "k1"))
+    >>> unique, same = distinct([k0, k1])
+    >>> [k.name for k in unique], same
+    (['k0'], {'k0': 'k0', 'k1': 'k0'})
+    """
+    first, unique, same = {}, [], {}
+    for kernel in kernels:
+        key = _COMMENTS.sub("", render_kernel(kernel, _PLACEHOLDER))
+        name = first.setdefault(key, kernel.name)
+        if name == kernel.name:
+            unique.append(kernel)
+        same[kernel.name] = name
+    return unique, same
 
 
 def _has_float16(kernel):
