@@ -11,11 +11,12 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ..dtypes import is_float
+from ..dtypes import is_float, is_integer
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text
 from ..shapes import normalize_axis
-from ..tensor import TensorLike, TensorType, TensorVariable, as_tensor
+from ..tensor import TensorConstant, TensorLike, TensorType, TensorVariable, as_tensor
+from . import elemwise as E
 from .rearrange import flip, take, take_along_axis
 from .shape import reshape, shape_i
 
@@ -118,12 +119,18 @@ def topk(x: TensorLike, k: TensorLike, axis: int = -1, largest: bool = True) -> 
     """
     x, axis = _axis_of(x, axis, "topk")
     k = as_tensor(k)
-    if k.ndim or k.dtype not in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
+    if k.ndim or not is_integer(k.dtype):
         raise TypeError(f"topk: k must be an int, got {k} ({k.type})")
+    if isinstance(k, TensorConstant):
+        n = x.type.shape[axis]
+        if k.value < 0 or (n is not None and k.value > n):
+            raise ValueError(f"topk: k = {int(k.value)} is not within the length {n} of axis {axis} of {x}")
     order = argsort(x, axis)
     before = (slice(None),) * axis
     if largest:
-        indices = flip(order[before + (slice(shape_i(x, axis) - k, None),)], axis)
+        # a k past the length takes the whole axis rather than counting from the end
+        start = E.maximum(shape_i(x, axis) - k, 0)
+        indices = flip(order[before + (slice(start, None),)], axis)
     else:
         indices = order[before + (slice(None, k),)]
     return take_along_axis(x, indices, axis), indices

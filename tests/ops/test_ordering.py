@@ -75,7 +75,8 @@ def test_topk(k, largest):
     values0, _ = ex.topk(x, n, axis=0, largest=largest)
     sorted0 = np.sort(x_value, axis=0)
     f = ex.function([x, n], values0, backend=current_backend())
-    np.testing.assert_array_equal(f(x_value, 2), np.flip(sorted0, 0)[:2] if largest else sorted0[:2])
+    for count in (2, 5):  # k past the length gives the whole axis, in order
+        np.testing.assert_array_equal(f(x_value, count), np.flip(sorted0, 0)[:count] if largest else sorted0[:count])
 
 
 @pytest.mark.parametrize("kth", [0, 2, -1, (1, 3)], ids=str)
@@ -128,6 +129,8 @@ def test_searchsorted_and_unique_errors():
         ex.unique(ex.vector("v"))
     with pytest.raises(TypeError, match="topk: k must be an int"):
         ex.topk(ex.vector("v"), 1.5)
+    with pytest.raises(ValueError, match="topk: k = 4 is not within the length 3 of axis 0"):
+        ex.topk(ex.tensor("t", shape=(3,)), 4)
 
 
 @pytest.mark.parametrize("axis", [0, 1, None])
