@@ -154,8 +154,9 @@ def lower(
     for group in groups:  # what a row pass reads, and what it stores for others
         stored.update(v for n in group.nodes for v in n.inputs if v.owner not in group.nodes)
         stored.update(group.outputs)
-    grouped = internal.union(*(g.nodes for g in groups))
-    stored.update(_cuts(order, stored, chain_of, grouped, target, can_fuse, max_nodes or MAX_KERNEL_NODES))
+    # Reduction epilogues and row passes keep their shape; they are not cut inside.
+    skip = internal.union(chain_of, *(g.nodes for g in groups))
+    stored.update(_cuts(order, stored, users, skip, target, can_fuse, max_nodes or MAX_KERNEL_NODES))
 
     program = Program(list(inputs), list(outputs), target=target)
     texts = infix_texts(outputs, limit=NOTE_LIMIT)
@@ -185,34 +186,40 @@ def lower(
 def _cuts(
     order: Sequence[Apply],
     stored: set[Variable],
-    chain_of: Mapping[Apply, Apply],
-    grouped: set[Apply],
+    users: Mapping[Variable, list[Apply]],
+    skip: set[Apply],
     target: Target,
     can_fuse: Mapping[Apply, bool],
     max_nodes: int,
 ) -> set[Variable]:
-    """Values to store so that no kernel recomputes more than ``max_nodes`` elementwise nodes.
+    """Values to store so that no kernel recomputes more than ``max_nodes`` elementwise nodes
+    of a tree that only it uses.
 
     A node's size is one plus the sizes of the inputs its kernel would recompute (a shared
-    input counted at each use, which can only cut sooner); while it is over ``max_nodes``, its
-    largest such input is stored. A stored value is computed in the same dtype as when it was
-    a register, so the results are the same bits."""
+    input counted at each use); while it is over ``max_nodes``, its largest input that is a
+    tree of its own (every value in it used once, by the node above) is stored. Storing such
+    a value makes no kernel compute anything twice; a value that others use too is left where
+    it is, since storing what feeds it would have each user recompute the rest (the gradient
+    of a deep chain stays one kernel). A stored value has the dtype its register had, so the
+    results are the same bits."""
     size: dict[Variable, int] = {}
+    tree: set[Variable] = set()  # values whose whole kernel expression only their user needs
     cuts: set[Variable] = set()
     for node in order:
-        if len(node.outputs) != 1 or not can_fuse[node] or not target.is_elementwise(node):
+        if len(node.outputs) != 1 or not can_fuse[node] or not target.is_elementwise(node) or node in skip:
             continue
-        # Reduction epilogues and row passes keep their shape; they are not cut inside.
-        if node in chain_of or node in grouped:
-            continue
-        inner = [v for v in node.inputs if v in size and v not in stored and v not in cuts]
+        inner = [v for v in dict.fromkeys(node.inputs) if v in size and v not in stored and v not in cuts]
         total = 1 + sum(size[v] for v in inner)
-        while total > max_nodes and inner:
-            biggest = max(inner, key=size.__getitem__)
+        movable = [v for v in inner if v in tree and len(users.get(v, ())) == 1]
+        while total > max_nodes and movable:
+            biggest = max(movable, key=size.__getitem__)
             cuts.add(biggest)
             total -= size[biggest]
-            inner = [v for v in inner if v is not biggest]
+            inner.remove(biggest)
+            movable.remove(biggest)
         size[node.outputs[0]] = total
+        if all(v in tree and len(users.get(v, ())) == 1 for v in inner):
+            tree.add(node.outputs[0])
     return cuts
 
 

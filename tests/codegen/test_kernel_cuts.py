@@ -49,6 +49,16 @@ def test_a_long_sum_is_cut_and_its_constants_stay_arguments():
     assert len(_bodies(program)) <= 3  # the first, the pieces of four terms, the last
 
 
+def test_values_that_others_use_are_not_cut_around():
+    # The gradient of a chain uses every value of the chain: cutting it would make each
+    # piece of the gradient compute the chain again.
+    x = ex.vector("x")
+    (g,) = ex.simplify([ex.grad(ex.sum(_chain(x, 40)), x)])
+    whole = lower([x], [g], TARGET, max_nodes=10**6).steps
+    cut = lower([x], [g], TARGET, max_nodes=8).steps
+    assert sum(len(s.nodes) for s in cut) == sum(len(s.nodes) for s in whole)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cut_kernels_give_the_bits_of_one_kernel(monkeypatch, rng, dtype):
     x, m = ex.vector("x", dtype=dtype), ex.matrix("m", dtype=dtype)
