@@ -3,8 +3,8 @@
 ``Pool`` computes max, sum or average over windows; ``MaxPoolGrad`` routes the output
 gradient to the first maximum of each window; ``AveragePoolGrad`` spreads it over the window
 (sum and average modes, whose pooling is linear); ``MaxPoolGradGrad`` is the gradient of
-``MaxPoolGrad`` with respect to its output gradient. Each NumPy reference works on a
-``sliding_window_view`` of the padded input with one loop over window positions at most.
+``MaxPoolGrad`` with respect to its output gradient. Each NumPy reference loops over the
+window positions (not the pixels): one strided slice of the padded input per position.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..dtypes import is_float
 from ..graph import Apply, Op
@@ -97,16 +96,38 @@ class _PoolBase:
         return regions, sizes
 
     def _padded(self, x, out, fill):
-        """``x`` padded by ``pad`` and to the end of the last window, with ``fill``; and the
-        windows of that, shape (..., *out, *ws), a view."""
+        """``x`` padded by ``pad`` and to the end of the last window, with ``fill``."""
         nd = self.nd
         lengths = x.shape[-nd:]
         _, sizes = self._bounds(lengths, out)
         widths = [(0, 0)] * (x.ndim - nd) + [(p, size - n - p) for n, p, size in zip(lengths, self.pad, sizes)]
-        xp = np.pad(x, widths, constant_values=fill) if any(a or b for a, b in widths) else x
-        win = sliding_window_view(xp, self.ws, axis=tuple(range(x.ndim - nd, x.ndim)))
-        index = (Ellipsis,) + tuple(slice(0, o * s, s) for o, s in zip(out, self.stride)) + (slice(None),) * nd
-        return xp, win[index]
+        return np.pad(x, widths, constant_values=fill) if any(a or b for a, b in widths) else x
+
+    def _at(self, k, out):
+        """The index of window position ``k`` in every window: one strided slice per axis."""
+        return (Ellipsis,) + tuple(slice(k[i], k[i] + o * s, s) for i, (o, s) in enumerate(zip(out, self.stride)))
+
+    def _first_max(self, xp, out):
+        """Each window's first maximum in the padded ``xp``: its value and its flat position in
+        the window. One vectorized pass per window position, not a reduction over tiny axes."""
+        best, where = None, None
+        # NaN wins as in np.max (the first one); checking for it costs passes, so only if there is one.
+        nan = bool(np.isnan(xp).any())
+        for flat, k in enumerate(np.ndindex(*self.ws)):
+            values = xp[self._at(k, out)]
+            if best is None:
+                best, where = values.copy(), np.zeros(values.shape, dtype=np.intp)
+                continue
+            # Strictly greater keeps the first maximum.
+            better = values > best
+            if nan:
+                better = (better | np.isnan(values)) & ~np.isnan(best)
+                np.copyto(best, values, where=better)
+            else:
+                np.maximum(best, values, out=best)
+            # Positions only grow, so a maximum records the later, better one (faster than a masked write).
+            np.maximum(where, better * flat, out=where)
+        return best, where
 
     def _divisor(self, lengths, out, dtype):
         """The number each window's sum is divided by, broadcast to (*out,)."""
@@ -138,13 +159,16 @@ class Pool(_PoolBase, Op):
     def perform(self, node, inputs):
         (x,) = inputs
         out = self._out_shape(f"pool ({self.mode})", x.shape)[-self.nd :]
-        axes = tuple(range(-self.nd, 0))
         if self.mode == "max":
-            _, win = self._padded(x, out, -np.inf)
-            result = win.max(axis=axes) if win.size else np.zeros(win.shape[: -self.nd], x.dtype)
+            xp = self._padded(x, out, -np.inf)
+            result = xp[self._at((0,) * self.nd, out)].copy()
+            for k in np.ndindex(*self.ws):
+                np.maximum(result, xp[self._at(k, out)], out=result)  # NaN propagates, as in np.max
         else:
-            _, win = self._padded(x, out, 0)
-            result = win.sum(axis=axes)
+            xp = self._padded(x, out, 0)
+            result = np.zeros(x.shape[: -self.nd] + tuple(out), dtype=x.dtype)
+            for k in np.ndindex(*self.ws):
+                result += xp[self._at(k, out)]
             if self.mode != "sum":
                 result = result / self._divisor(x.shape[-self.nd :], out, x.dtype)
         return [np.asarray(result, dtype=x.dtype)]
@@ -159,12 +183,6 @@ class Pool(_PoolBase, Op):
 
     def infix(self, node, show):
         return call_text(f"pool_{self.mode}", show(node.inputs[0]), **self._params()), ATOM
-
-
-def _first_max(win, nd):
-    """The flat position in each window of its first maximum, shape (..., *out)."""
-    flat = win.reshape(win.shape[:-nd] + (-1,))
-    return np.argmax(flat, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -183,12 +201,11 @@ class MaxPoolGrad(_PoolBase, Op):
         x, gz = inputs
         nd = self.nd
         out = self._out_shape("max pool gradient", x.shape)[-nd:]
-        xp, win = self._padded(x, out, -np.inf)
-        where = _first_max(win, nd)
+        xp = self._padded(x, out, -np.inf)
+        where = self._first_max(xp, out)[1]
         gx = np.zeros(xp.shape, dtype=x.dtype)
         for flat, k in enumerate(np.ndindex(*self.ws)):
-            target = (Ellipsis,) + tuple(slice(k[i], k[i] + o * s, s) for i, (o, s) in enumerate(zip(out, self.stride)))
-            gx[target] += np.where(where == flat, gz, 0).astype(x.dtype)
+            gx[self._at(k, out)] += gz * (where == flat)
         crop = (Ellipsis,) + tuple(slice(p, p + n) for p, n in zip(self.pad, x.shape[-nd:]))
         return [np.ascontiguousarray(gx[crop])]
 
@@ -218,11 +235,13 @@ class MaxPoolGradGrad(_PoolBase, Op):
         x, g = inputs
         nd = self.nd
         out = self._out_shape("max pool gradient", x.shape)[-nd:]
-        _, xwin = self._padded(x, out, -np.inf)
-        _, gwin = self._padded(g, out, 0)
-        where = _first_max(xwin, nd)
-        flat = gwin.reshape(gwin.shape[:-nd] + (-1,))
-        return [np.ascontiguousarray(np.take_along_axis(flat, where[..., None], axis=-1)[..., 0])]
+        xp = self._padded(x, out, -np.inf)
+        gp = self._padded(g, out, 0)
+        where = self._first_max(xp, out)[1]
+        result = np.zeros(where.shape, dtype=g.dtype)
+        for flat, k in enumerate(np.ndindex(*self.ws)):
+            np.copyto(result, gp[self._at(k, out)], where=where == flat)
+        return [result]
 
     def grad(self, node, output_grads):
         x, g = node.inputs
@@ -260,8 +279,7 @@ class AveragePoolGrad(_PoolBase, Op):
         _, sizes = self._bounds(lengths, out)
         gx = np.zeros(gz.shape[:-nd] + tuple(sizes), dtype=gz.dtype)
         for k in np.ndindex(*self.ws):
-            target = (Ellipsis,) + tuple(slice(k[i], k[i] + o * s, s) for i, (o, s) in enumerate(zip(out, self.stride)))
-            gx[target] += gz
+            gx[self._at(k, out)] += gz
         crop = (Ellipsis,) + tuple(slice(p, p + n) for p, n in zip(self.pad, lengths))
         return [np.ascontiguousarray(gx[crop], dtype=gz.dtype)]
 
