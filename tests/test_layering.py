@@ -59,6 +59,8 @@ MAY_IMPORT = {
     "exprc.cuda": FRONT_END + ("exprc.codegen.cuda",),
     "exprc.threads": ("exprc.codegen.c",),
     "exprc.demo": ("exprc",),
+    # layers for programs written for other libraries, over exprc's public API
+    "exprc.compat": ("exprc",),
     "exprc": ("exprc.",),
     "exprc.codegen": (),
     # lowering knows the graph and the ops, no renderer
