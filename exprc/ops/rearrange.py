@@ -332,8 +332,11 @@ def roll(x: TensorLike, shift: TensorLike | Sequence[int], axis: Axis = None) ->
         a = _one_axis(a, x.ndim, "roll")
         total[a] = total[a] + s if a in total else s
     for a, s in total.items():
+        # NumPy's way: two slices joined; max(n, 1) keeps an empty axis from a modulo by zero
         n = shape_i(x, a)
-        x = take(x, E.mod(arange(n) - s, n), axis=a)
+        cut = n - E.mod(s, E.maximum(n, 1))
+        before = (slice(None),) * a
+        x = concatenate([x[before + (slice(cut, None),)], x[before + (slice(None, cut),)]], axis=a)
     return x
 
 
@@ -354,9 +357,9 @@ def _pad_widths(pad_width, ndim):
     return [(int(b), int(a)) for b, a in widths]
 
 
-def _pad_index(n, before, after, mode):
-    """The indices of ``x`` along an axis of length ``n`` that padding it reads."""
-    i = arange(-before, n + after)
+def _pad_index(i, n, mode):
+    """The indices of ``x`` that padding an axis of length ``n`` reads at positions ``i``
+    (negative before the axis, ``n`` and up after it)."""
     if mode == "edge":
         return E.clip(i, 0, n - 1)
     if mode == "wrap":
@@ -399,7 +402,13 @@ def pad(x: TensorLike, pad_width: Any, mode: str = "constant", constant_values: 
             continue
         if x.type.shape[a] == 0:
             raise ValueError(f"pad: cannot pad the empty axis {a} of {x} in mode {mode!r}")
-        x = take(x, _pad_index(shape_i(x, a), before, after, mode), axis=a)
+        # only the borders are gathered; the middle is x itself
+        n = shape_i(x, a)
+        parts = [take(x, _pad_index(arange(-before, 0), n, mode), axis=a)] if before else []
+        parts.append(x)
+        if after:
+            parts.append(take(x, _pad_index(arange(n, n + after), n, mode), axis=a))
+        x = concatenate(parts, axis=a)
     return x
 
 
