@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import is_float
-from ..graph import Apply, Constant, Op, Variable, canonical_text, graph_inputs, substitute
+from ..graph import Apply, Constant, Op, Variable, canonical_text, graph_inputs, substitute, toposort
 from ..printing import ATOM, call_text, to_infix
+from ..reference import value_of
 from ..shapes import fmt_shape
 from ..tensor import TensorType, TensorVariable, as_tensor, constant
 from .elemwise import where
@@ -59,10 +60,25 @@ _BODY_RUNNER: contextvars.ContextVar = contextvars.ContextVar("exprc_loop_body",
 _UNBOUNDED = -1
 
 
-def _reference_program(inputs, outputs):
-    from ..reference import ReferenceProgram
+class _ReferenceBody:
+    """A body run node by node through the ops' NumPy references: the reference back end's
+    program without its per-call floating-point state and freeing (the loop sets the state
+    once, and a body is small)."""
 
-    return ReferenceProgram(list(inputs), list(outputs))
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.order = toposort(self.outputs)
+
+    def run(self, arrays):
+        values = dict(zip(self.inputs, arrays))
+        for node in self.order:
+            results = node.op.perform(node, [value_of(v, values) for v in node.inputs])
+            values.update(zip(node.outputs, results))
+        return [value_of(v, values) for v in self.outputs]
+
+
+def _reference_program(inputs, outputs):
+    return _ReferenceBody(inputs, outputs)
 
 
 def compiled_step(key: str, factory: Callable) -> Callable:
@@ -277,25 +293,36 @@ class Scan(_Bodies, Op):
                 )
             windows.append(list(init[init.shape[0] - depth :]))
         program = self._program("body", self.inner_inputs, self.inner_outputs)
+        with np.errstate(all="ignore"):  # as the reference back end runs every node
+            return self._loop(node, program, seqs, windows, nonseqs, steps)
+
+    def _loop(self, node, program, seqs, windows, nonseqs, steps):
         rec_out = [[] for _ in self.out_taps]
         plain_out = [[] for _ in range(self.n_plain)]
         r, done = self.n_recurrent, 0
+        # Fixed for the whole loop: worked out once, not per step.
+        reads = [(s, o) for s, offsets in zip(seqs, self.seq_offsets) for o in offsets]
+        taps = [(w, tap) for w, ts in zip(windows, self.out_taps) for tap in ts]
+        carries = [
+            (j, w, np.dtype(node.outputs[j].dtype), np.shape(w[-1]), rec_out[j] if not last else None)
+            for j, (w, last) in enumerate(zip(windows, self.keep_last))
+        ]
         for t in range(steps) if steps is not None else itertools.count():
-            args = [np.asarray(s[t + o]) for s, offsets in zip(seqs, self.seq_offsets) for o in offsets]
-            args += [w[len(w) + tap] for w, taps in zip(windows, self.out_taps) for tap in taps]
+            args = [np.asarray(s[t + o]) for s, o in reads]
+            args += [w[len(w) + tap] for w, tap in taps]
             args += nonseqs
             results = program.run(args)
-            for j, (value, window) in enumerate(zip(results[:r], windows)):
-                value = np.asarray(value, dtype=node.outputs[j].dtype)
-                if value.shape != np.shape(window[-1]):
+            for (j, window, dtype, shape, stored), value in zip(carries, results):
+                value = np.asarray(value, dtype=dtype)
+                if value.shape != shape:
                     raise ValueError(
-                        f"scan {self.name!r}: output {j} changed shape from {np.shape(window[-1])} to "
+                        f"scan {self.name!r}: output {j} changed shape from {shape} to "
                         f"{value.shape} at step {t}; a recurrent output keeps its initial value's shape"
                     )
                 window.append(value)
-                window.pop(0)
-                if not self.keep_last[j]:
-                    rec_out[j].append(value)
+                del window[0]
+                if stored is not None:
+                    stored.append(value)
             for j, value in enumerate(results[r : r + self.n_plain]):
                 plain_out[j].append(np.asarray(value))
             done = t + 1
