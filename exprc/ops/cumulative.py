@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..dtypes import is_float, probe_dtype
+from ..dtypes import as_dtype, is_float, probe_dtype
 from ..graph import Apply, Op
 from ..printing import ATOM, call_text
 from ..shapes import normalize_axis
-from ..tensor import TensorLike, TensorType, TensorVariable, as_tensor
+from ..tensor import DType, TensorLike, TensorType, TensorVariable, as_tensor
 from . import elemwise as E
 from .construct import arange
 from .rearrange import flip, put_along_axis
@@ -119,8 +119,13 @@ class CumMin(Cumulative):
         return [_running_extreme_grad(node, output_grads[0], self.axis) if is_float(x.dtype) else None]
 
 
-def _cumulative(cls, x, axis):
+def _cumulative(cls, x, axis, dtype=None):
     x = as_tensor(x)
+    if dtype is not None:
+        # NumPy accumulates in ``dtype``; for narrow integers, accumulating wider and then
+        # wrapping gives the same bits, as sums and products commute with wrapping
+        dtype = as_dtype(dtype)
+        return _cumulative(cls, x.astype(dtype), axis).astype(dtype)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     elif isinstance(axis, (tuple, list)):
@@ -130,19 +135,21 @@ def _cumulative(cls, x, axis):
     return cls(axis)(x)
 
 
-def cumsum(x: TensorLike, axis: int | None = None) -> TensorVariable:
-    """Running sums along ``axis`` (of the flattened ``x`` when None), NumPy's ``cumsum``.
+def cumsum(x: TensorLike, axis: int | None = None, dtype: DType | None = None) -> TensorVariable:
+    """Running sums along ``axis`` (of the flattened ``x`` when None), in ``dtype`` if given
+    (NumPy's ``cumsum``).
 
     >>> import exprc as ex
     >>> v = ex.vector("v")
     >>> ex.cumsum(v).eval({v: [1.0, 2.0, 3.0]})
     array([1., 3., 6.])
     """
-    return _cumulative(CumSum, x, axis)
+    return _cumulative(CumSum, x, axis, dtype)
 
 
-def cumprod(x: TensorLike, axis: int | None = None) -> TensorVariable:
-    """Running products along ``axis`` (of the flattened ``x`` when None), NumPy's ``cumprod``.
+def cumprod(x: TensorLike, axis: int | None = None, dtype: DType | None = None) -> TensorVariable:
+    """Running products along ``axis`` (of the flattened ``x`` when None), in ``dtype`` if
+    given (NumPy's ``cumprod``).
     Its gradient divides by ``x``: NaN or infinite where ``x`` has a zero.
 
     >>> import exprc as ex
@@ -150,7 +157,7 @@ def cumprod(x: TensorLike, axis: int | None = None) -> TensorVariable:
     >>> ex.cumprod(v).eval({v: [1.0, 2.0, 3.0]})
     array([1., 2., 6.])
     """
-    return _cumulative(CumProd, x, axis)
+    return _cumulative(CumProd, x, axis, dtype)
 
 
 def cummax(x: TensorLike, axis: int | None = None) -> TensorVariable:

@@ -55,12 +55,14 @@ def test_cumulative_types_and_errors():
             ours(ex.matrix("m"), (0, 1))
 
 
-def test_cumsum_of_a_broadcast_input():
+def test_cumsum_of_a_broadcast_input_and_in_a_dtype():
     v_value = make((3,), "float64", "strided")
     v = declare("v", v_value)
     with checks_in_one_program():
         check(ex.cumsum(ex.broadcast_to(v, (2, 3)), 0), {v: v_value}, np.cumsum(np.broadcast_to(v_value, (2, 3)), 0))
         check(ex.cumprod(v * 2.0 + 1.0), {v: v_value}, np.cumprod(v_value * 2.0 + 1.0))
+        check(ex.cumsum(v, dtype="float32"), {v: v_value}, np.cumsum(v_value, dtype="float32"))
+        check(ex.cumprod(v > 0, 0, "int32"), {v: v_value}, np.cumprod(v_value > 0, 0, "int32"))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
