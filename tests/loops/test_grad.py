@@ -161,3 +161,17 @@ def test_the_gradient_of_a_scan_is_a_backward_scan():
     g = ex.grad(hs.sum(), x)
     names = {node.op.name for node in ex.toposort([g]) if isinstance(node.op, ex.ops.loops.Scan)}
     assert names == {"prod", "grad of prod"}
+
+
+def test_second_order_through_a_scan():
+    def forward(t):
+        return ex.scan(lambda v, acc: ex.sin(acc * v) + v, sequences=t, outputs_info=ex.constant(0.3))[0]
+
+    check_grad(lambda t: ex.grad(forward(t).sum(), t), [np.array([0.5, 1.2, -0.4])])
+    x = ex.vector("x")
+    a = np.array([0.5, 1.2, -0.4])
+    hessian = ex.hessian(forward(x).sum(), x).eval({x: a})
+    gradient = ex.function([x], ex.grad(forward(x).sum(), x), backend="numpy")
+    steps = np.eye(3) * 1e-6
+    numeric = np.stack([(gradient(a + d) - gradient(a - d)) / 2e-6 for d in steps])
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-8)
