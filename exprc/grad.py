@@ -31,10 +31,11 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 
 from .dtypes import is_float
-from .graph import Apply, Constant, Op, Variable, toposort
+from .graph import Apply, Constant, Op, Variable, substitute, toposort
 from .ops.elemwise import Elemwise
 from .ops.indexing import set_subtensor
 from .ops.markers import StopGradient, stop_gradient  # noqa: F401 - exprc.grad's own marker
+from .ops.reduction import Max, Sum, log_softmax, softmax
 from .ops.shape import BroadcastTo, DimShuffle, Reshape, broadcast_to, expand_dims, reshape, size, zeros, zeros_like
 from .printing import ATOM, call_text, to_infix
 from .shapes import fmt_shape
@@ -169,6 +170,7 @@ def grad(
         if not isinstance(var, Variable):
             raise TypeError(f"grad: consider_constant must list symbolic variables, got {var!r}")
 
+    seeds = _with_softmax_formulas(seeds, set(wrt_list) | constants)
     order = toposort(list(seeds))
     # The variables that depend on some wrt through a path gradients can take.
     connected = set(wrt_list)
@@ -226,6 +228,112 @@ def grad(
             g = g.astype(w.dtype)
         results.append(g)
     return rebuild(results)
+
+
+def user_softmax(var: Variable) -> TensorVariable | None:
+    """The library's formula for ``var`` when it is a softmax or log-softmax written out by
+    hand, shifted by the row maximum (``z = x - x.max(1, keepdims=True)``, then
+    ``exp(z) / exp(z).sum(1, keepdims=True)`` or ``z - log(exp(z).sum(1, keepdims=True))``),
+    else None. Shifting by the maximum changes neither, so the library's formulas stop the
+    gradient through it, and their gradients are shorter.
+
+    >>> import exprc as ex
+    >>> x = ex.matrix("x")
+    >>> z = x - x.max(1, keepdims=True)
+    >>> user_softmax(z - ex.log(ex.exp(z).sum(1, keepdims=True))) is ex.log_softmax(x, axis=1)
+    True
+    """
+    found = _match_softmax(var)
+    if found is None:
+        return None
+    out = found[2](found[0], found[1])
+    return out if out.type == var.type else None
+
+
+def _match_softmax(var):
+    """(x, axes, the library's function) when ``var`` is a softmax or log-softmax of ``x``
+    written by hand (see :func:`user_softmax`), else None."""
+    node = var.owner
+    if node is None or not isinstance(node.op, Elemwise) or len(node.inputs) != 2:
+        return None
+    name = node.op.scalar_op.name
+    if name == "subtract":
+        z, log_sum = node.inputs
+        if log_sum.owner is None or not _is_scalar(log_sum.owner, "log"):
+            return None
+        total = log_sum.owner.inputs[0]
+        build = log_softmax
+    elif name == "true_divide":
+        numerator, total = node.inputs
+        z = _exp_argument(numerator)
+        build = softmax
+    else:
+        return None
+    shifted = _shift_by_max(z)
+    if shifted is None or total.owner is None or not isinstance(total.owner.op, Sum):
+        return None
+    op = total.owner.op
+    if (
+        not op.keepdims
+        or op.dtype is not None
+        or op.axis != shifted[1]
+        or _exp_argument(total.owner.inputs[0]) is not z
+    ):
+        return None
+    return shifted[0], shifted[1], build
+
+
+def _is_scalar(node, name):
+    return isinstance(node.op, Elemwise) and node.op.scalar_op.name == name
+
+
+def _exp_argument(var):
+    return var.owner.inputs[0] if var.owner is not None and _is_scalar(var.owner, "exp") else None
+
+
+def _shift_by_max(z):
+    """(x, axes) when ``z`` is ``x - x.max(axes, keepdims=True)``, else None."""
+    if z is None or z.owner is None or not _is_scalar(z.owner, "subtract"):
+        return None
+    x, top = z.owner.inputs
+    owner = top.owner
+    if owner is None or not isinstance(owner.op, Max) or not owner.op.keepdims or owner.inputs[0] is not x:
+        return None
+    return x, owner.op.axis
+
+
+def _with_softmax_formulas(seeds, keep):
+    """``seeds`` with the softmaxes and log-softmaxes written by hand in their graphs made
+    the library's (:func:`user_softmax`), unless a variable of ``keep`` (wrt, constants) is
+    one of their inner values."""
+    found = {}
+    for node in toposort(list(seeds)):
+        for var in node.outputs:
+            formula = user_softmax(var)
+            if formula is not None and not any(v in keep for v in _inner_values(var)):
+                found[var] = formula
+    if not found:
+        return seeds
+    # known_grads may name variables inside the formulas: then they are left as they are.
+    if any(v in seeds for var in found for v in _inner_values(var)):
+        return seeds
+    new = substitute(list(seeds), found)
+    out = {}
+    for (_var, g), replaced in zip(seeds.items(), new):
+        out[replaced] = g if replaced not in out or out[replaced] is None else out[replaced] + g
+    return out
+
+
+def _inner_values(var):
+    """The values a hand-written softmax ``var`` computes on the way (its shift, exps, sums)."""
+    x = _match_softmax(var)[0]
+    inner, stack = [], list(var.owner.inputs)
+    while stack:
+        v = stack.pop()
+        if v is not x and v.owner is not None and v not in inner:
+            inner.append(v)
+            stack.extend(v.owner.inputs)
+    return inner
 
 
 def is_symbolic_zero(var: TensorVariable) -> bool:

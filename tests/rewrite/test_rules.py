@@ -51,6 +51,12 @@ CASES = {
     "log_sum_exp": ([m], ex.log(ex.exp(m).sum(axis=1)), str(ex.simplify(ex.logsumexp(m, axis=1)))),
     "log_of_softmax": ([m], ex.log(ex.exp(m) / ex.exp(m).sum(axis=1, keepdims=True)), None),
     "softmax_formula": ([m], ex.exp(m) / ex.exp(m).sum(axis=1, keepdims=True), str(ex.simplify(ex.softmax(m, axis=1)))),
+    "user_softmax_formula": (
+        [m],
+        (m - m.max(axis=1, keepdims=True))
+        - ex.log(ex.exp(m - m.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)),
+        str(ex.simplify(ex.log_softmax(m, axis=1))),
+    ),
     "sum_of_broadcast": ([x, m], ex.broadcast_to(x, m.shape).sum(axis=0), None),
     "power_two": ([x], x**2, "square(x)"),
     "power_half": ([x], x**0.5, "sqrt(x)"),

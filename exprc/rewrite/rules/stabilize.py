@@ -6,6 +6,7 @@ formula overflowed to inf or NaN), so none is exact.
 """
 
 from ...dtypes import is_float
+from ...grad import user_softmax
 from ...graph import ancestors, substitute
 from ...ops import elemwise as E
 from ...ops import reduction as R
@@ -182,3 +183,11 @@ def softmax_formula(node):
         return None
     x, axes, _ = found
     return None if _is_shifted(x) else _checked(_formula(R.softmax(x, axes)), node)
+
+
+@rule("stabilize", Elemwise, scalar=("subtract", "true_divide"), exact=False)
+def user_softmax_formula(node):
+    """x - max(x) = z; z - log(sum(exp(z))) -> log_softmax(x), exp(z) / sum(exp(z)) -> softmax(x):
+    the library's formulas, which ex.grad differentiates in their place (rounds differently)"""
+    formula = user_softmax(node.outputs[0])
+    return None if formula is None else _checked(_formula(formula), node)
