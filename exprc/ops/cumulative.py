@@ -19,7 +19,7 @@ from ..tensor import DType, TensorLike, TensorType, TensorVariable, as_tensor
 from . import elemwise as E
 from .construct import arange
 from .rearrange import flip, put_along_axis
-from .shape import dimshuffle, reshape, shape_i, zeros_like
+from .shape import broadcast_to, concatenate, dimshuffle, reshape, shape_i, zeros_like
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,12 @@ def cummin(x: TensorLike, axis: int | None = None) -> TensorVariable:
     return _cumulative(CumMin, x, axis)
 
 
-def diff(x: TensorLike, n: int = 1, axis: int = -1) -> TensorVariable:
-    """The ``n``-th difference along ``axis`` (NumPy's ``diff``; ``!=`` for booleans).
+def diff(
+    x: TensorLike, n: int = 1, axis: int = -1, prepend: TensorLike | None = None, append: TensorLike | None = None
+) -> TensorVariable:
+    """The ``n``-th difference along ``axis`` (NumPy's ``diff``; ``!=`` for booleans), of
+    ``x`` with ``prepend`` and ``append`` joined to it along ``axis`` (a scalar is repeated
+    across the other axes).
 
     >>> import exprc as ex
     >>> v = ex.vector("v")
@@ -198,6 +202,14 @@ def diff(x: TensorLike, n: int = 1, axis: int = -1) -> TensorVariable:
     if x.ndim == 0:
         raise ValueError(f"diff: expected at least 1 dimension, got the 0-d {x}")
     axis = normalize_axis(axis, x.ndim, "diff")[0]
+    if prepend is not None or append is not None:
+        edge = [1 if a == axis else shape_i(x, a) for a in range(x.ndim)]
+        parts = [as_tensor(v) for v in (prepend, append) if v is not None]
+        parts = [broadcast_to(v, edge) if v.ndim == 0 else v for v in parts]
+        if prepend is not None:
+            x = concatenate([parts[0], x], axis=axis)
+        if append is not None:
+            x = concatenate([x, parts[-1]], axis=axis)
     before = (slice(None),) * axis
     for _ in range(int(n)):
         upper, lower = x[before + (slice(1, None),)], x[before + (slice(None, -1),)]

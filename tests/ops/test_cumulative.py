@@ -78,6 +78,9 @@ def test_diff(dtype, layout):
                 check(ex.diff(x, n, axis), {x: x_value}, np.diff(x_value, n, axis))
         check(ex.diff(e, 1, 0), {e: e_value}, np.diff(e_value, 1, 0))
         check(ex.diff(e), {e: e_value}, np.diff(e_value))
+        check(ex.diff(x, 1, 0, prepend=0), {x: x_value}, np.diff(x_value, 1, 0, prepend=0))
+        edge = x_value[:, :2]
+        check(ex.diff(x, 2, append=edge, prepend=1), {x: x_value}, np.diff(x_value, 2, append=edge, prepend=1))
 
 
 @pytest.mark.backend_independent
