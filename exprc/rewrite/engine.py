@@ -111,6 +111,7 @@ class _Phase:
         for r in rules:
             self.by_op.setdefault(r.op_class, []).append(r)
         self.memo = {}  # variable -> its rewritten form
+        self.candidates = {}  # (op class, scalar op name) -> the rules to try, in order
         self.budget = None
 
     def run(self, outputs):
@@ -146,19 +147,31 @@ class _Phase:
             var = self.memo.get(replacement, replacement)
         return var
 
+    def _rules_for(self, op):
+        """The rules that may match a node of ``op``, the general ones (folding) first; one
+        list per op class and scalar operation."""
+        scalar = getattr(getattr(op, "scalar_op", None), "name", None)
+        key = (type(op), scalar)
+        found = self.candidates.get(key)
+        if found is None:
+            found = self.candidates[key] = tuple(
+                r
+                for cls in reversed(type(op).__mro__)
+                for r in self.by_op.get(cls, ())
+                if not r.scalar or scalar in r.scalar
+            )
+        return found
+
     def _first_match(self, node):
-        for cls in reversed(type(node.op).__mro__):  # the general rules (folding) first
-            for r in self.by_op.get(cls, ()):
-                if r.scalar and getattr(getattr(node.op, "scalar_op", None), "name", None) not in r.scalar:
-                    continue
-                replacement = r.fn(node)
-                if replacement is not None and replacement is not node.outputs[0]:
-                    if not same_type(replacement, node.outputs[0]):
-                        raise TypeError(
-                            f"rewrite rule {r.name} replaced {short_infix(node.outputs[0])} ({node.outputs[0].type}) "
-                            f"with {short_infix(replacement)} ({replacement.type}), of another type"
-                        )
-                    return replacement, r
+        for r in self._rules_for(node.op):
+            replacement = r.fn(node)
+            if replacement is not None and replacement is not node.outputs[0]:
+                if not same_type(replacement, node.outputs[0]):
+                    raise TypeError(
+                        f"rewrite rule {r.name} replaced {short_infix(node.outputs[0])} ({node.outputs[0].type}) "
+                        f"with {short_infix(replacement)} ({replacement.type}), of another type"
+                    )
+                return replacement, r
         return None, None
 
 
