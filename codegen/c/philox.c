@@ -139,32 +139,43 @@ void exprc_random_uniform_f64(const uint64_t *state, uint32_t draw, int64_t star
     }
 }
 
-/* Box-Muller in double: r cos t for even elements of a pair, r sin t for odd ones. */
-static inline double box_muller(double u1, double u2, int odd)
+/* Box-Muller in double, a pair at a time: r cos t for the even element, r sin t for the odd one
+ * (log and sqrt once a pair). */
+static inline void box_muller(double u1, double u2, double *pair)
 {
     double r = sqrt(-2.0 * log(1.0 - u1)), t = 2.0 * 3.141592653589793 * u2;
-    return odd ? r * sin(t) : r * cos(t);
+    pair[0] = r * cos(t);
+    pair[1] = r * sin(t);
 }
-
-#define EXPRC_NORMAL32(i, w, s, k)                                                                        \
-    out[i] = loc[(i) * loc_step] +                                                                        \
-             scale[(i) * scale_step] * (float)box_muller((double)unit32((w)[((k) >> 1) * 2 * (s)]),       \
-                                                         (double)unit32((w)[(((k) >> 1) * 2 + 1) * (s)]), (k) & 1)
 
 void exprc_random_normal_f32(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const float *loc,
                              int64_t loc_step, const float *scale, int64_t scale_step, float *out)
 {
-    EXPRC_DRAW(4, EXPRC_NORMAL32);
+    uint32_t w[4];
+    double z[2];
+    for (int64_t i = start; i < end; i++) {
+        if (i == start || (i & 3) == 0)
+            block(state, draw, (uint64_t)i >> 2, 0, w);
+        if (i == start || (i & 1) == 0) {
+            int pair = (int)(i & 3) >> 1;
+            box_muller((double)unit32(w[2 * pair]), (double)unit32(w[2 * pair + 1]), z);
+        }
+        out[i] = loc[i * loc_step] + scale[i * scale_step] * (float)z[i & 1];
+    }
 }
-
-#define EXPRC_NORMAL64(i, w, s, k)                                                                        \
-    out[i] = loc[(i) * loc_step] + scale[(i) * scale_step] * box_muller(unit64((w)[0], (w)[(s)]),         \
-                                                                        unit64((w)[2 * (s)], (w)[3 * (s)]), k)
 
 void exprc_random_normal_f64(const uint64_t *state, uint32_t draw, int64_t start, int64_t end, const double *loc,
                              int64_t loc_step, const double *scale, int64_t scale_step, double *out)
 {
-    EXPRC_DRAW(2, EXPRC_NORMAL64);
+    uint32_t w[4];
+    double z[2];
+    for (int64_t i = start; i < end; i++) {
+        if (i == start || (i & 1) == 0) {
+            block(state, draw, (uint64_t)i >> 1, 0, w);
+            box_muller(unit64(w[0], w[1]), unit64(w[2], w[3]), z);
+        }
+        out[i] = loc[i * loc_step] + scale[i * scale_step] * z[i & 1];
+    }
 }
 
 /* True when a word is below ceil(p * 2**32), four elements a block (the threshold is exact). */
