@@ -22,6 +22,7 @@ from .ops import elemwise as E
 from .ops.conv import Conv
 from .ops.indexing import getitem
 from .ops.pool import MODES, Pool
+from .ops.rearrange import specify_shape
 from .ops.reduction import log_softmax, logsumexp, mean, softmax, sum, var
 from .ops.shape import dimshuffle
 from .shapes import ShapeError, fmt_shape
@@ -67,18 +68,19 @@ def _tuple(value, nd: int, what: str, name: str) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def _check_hint(what: str, name: str, var: TensorVariable, hint) -> tuple:
-    """The static shape of ``var`` with the lengths a shape hint adds; a hint that
-    contradicts a static length is an error."""
+def _with_hint(what: str, name: str, var: TensorVariable, hint) -> TensorVariable:
+    """``var`` with the lengths a shape hint adds made static (and checked when called, as
+    ``specify_shape`` does); a hint that contradicts a static length is an error."""
     if hint is None:
-        return var.type.shape
+        return var
     hint = tuple(None if h is None else int(h) for h in hint)
     if len(hint) != var.ndim:
         raise ValueError(f"{what}: {name} {hint} has {len(hint)} entries; {var} is {var.ndim}-d")
     for s, h in zip(var.type.shape, hint):
         if s is not None and h is not None and s != h:
             raise ShapeError(f"{what}: {name} {hint} does not match {var} of shape {fmt_shape(var.type.shape)}")
-    return tuple(s if s is not None else h for s, h in zip(var.type.shape, hint))
+    merged = tuple(s if s is not None else h for s, h in zip(var.type.shape, hint))
+    return var if merged == var.type.shape else specify_shape(var, merged)
 
 
 def _conv(
@@ -89,8 +91,9 @@ def _conv(
     for v, name in ((x, "input"), (w, "filters")):
         if v.ndim != nd + 2:
             raise ValueError(f"{what}: {name} {v} is {v.ndim}-d; expected {nd + 2}-d (batch, channels, {nd} spatial)")
-    _check_hint(what, "input_shape", x, input_shape)
-    w_shape = _check_hint(what, "filter_shape", w, filter_shape)
+    x = _with_hint(what, "input_shape", x, input_shape)
+    w = _with_hint(what, "filter_shape", w, filter_shape)
+    w_shape = w.type.shape
     stride = _tuple(subsample, nd, what, "subsample")
     dilation = _tuple(filter_dilation, nd, what, "filter_dilation")
     if min(stride) < 1:
@@ -140,7 +143,7 @@ def conv2d(
     ``border_mode``: ``"valid"`` (no padding), ``"full"`` (pad by the dilated kernel less one),
     ``"half"`` (by half of it), or zero padding per side as an int or a pair.
     ``filter_flip=True`` is true convolution, ``False`` cross-correlation. The shape hints
-    only add static lengths (and are checked against the static ones).
+    (None for a free length) make lengths static, checked when the function is called.
 
     >>> import numpy as np, exprc as ex
     >>> x, w = ex.tensor4("x"), ex.tensor4("w")

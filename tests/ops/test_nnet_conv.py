@@ -212,6 +212,11 @@ def test_conv2d_errors_when_building():
 
 def test_conv2d_errors_when_called():
     x, w = ex.tensor4("x"), ex.tensor4("w")
+    hinted = ex.nnet.conv2d(x, w, filter_shape=(None, 3, 3, 3), border_mode="half")
+    assert hinted.type.shape == (None, None, None, None)
+    g = ex.function([x, w], hinted, backend=current_backend())
+    with pytest.raises(ShapeError):
+        g(np.zeros((1, 3, 5, 5)), np.zeros((2, 3, 5, 5)))
     f = ex.function([x, w], ex.nnet.conv2d(x, w), backend=current_backend())
     with pytest.raises(ShapeError, match=r"conv2d: input of shape \(1, 3, 5, 5\) has 3 channels"):
         f(np.zeros((1, 3, 5, 5)), np.zeros((2, 2, 3, 3)))
