@@ -102,3 +102,15 @@ def test_mlp_gradient_sums_to_the_batch_only_where_the_labels_decide():
     assert len(sums_to) == 1
     assert any(v.name == "Y" for v in sums_to[0].inputs[0].owner.inputs)
     assert len(nodes) <= 47
+
+
+def test_lengths_of_a_deep_chain_of_two_input_nodes():
+    # Each node has two inputs of unrelated lengths as far as the graph says: the search
+    # for one length stops after a few such nodes instead of exhausting the stack.
+    x, y = ex.vector("x"), ex.vector("y")
+    v = y
+    for _ in range(3000):
+        v = ex.sin(v) * 1.5 + x
+    assert length_of(v, 0).owner.inputs[0] is v
+    value = ex.function([x, y], ex.exp(v).shape[0] * v[:2], backend="numpy")(np.ones(3), np.ones(3))
+    assert value.shape == (2,)

@@ -34,6 +34,7 @@ def length_of(var, axis):
     if known is not None and axis in known:
         return known[axis]
     start, start_axis = var, axis
+    cut_before, _search["cut"] = _search["cut"], False
     while True:
         if var.type.shape[axis] is not None:
             length = constant(int(var.type.shape[axis]))
@@ -47,12 +48,19 @@ def length_of(var, axis):
             break
         var, axis = source
     # Remembered per variable: the search over an elementwise node's inputs would otherwise
-    # walk a graph's shared subexpressions once per path to them.
-    _lengths.setdefault(start, {})[start_axis] = length
+    # walk a graph's shared subexpressions once per path to them. Not an answer the depth
+    # limit cut short: from nearer the inputs, the search may go further.
+    if not _search["cut"]:
+        _lengths.setdefault(start, {})[start_axis] = length
+    _search["cut"] |= cut_before
     return length
 
 
 _lengths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: How many elementwise nodes with several inputs the search is inside, and whether it gave
+#: up somewhere (a chain of thousands of them would exhaust Python's stack).
+_search = {"depth": 0, "cut": False}
+_MAX_DEPTH = 4
 
 
 def _same_length_source(var, axis):
@@ -70,7 +78,14 @@ def _same_length_source(var, axis):
             return (candidates[0], axis)
         # Several: when all have one canonical length (x - x.max(1, keepdims=True)), it is
         # the output's.
-        lengths = {length_of(v, axis) for v in candidates}
+        if _search["depth"] >= _MAX_DEPTH:
+            _search["cut"] = True
+            return None
+        _search["depth"] += 1
+        try:
+            lengths = {length_of(v, axis) for v in candidates}
+        finally:
+            _search["depth"] -= 1
         return lengths.pop() if len(lengths) == 1 else None
     if isinstance(op, DimShuffle):
         source = op.new_order[axis]
