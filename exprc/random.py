@@ -2,14 +2,15 @@
 
 A stream makes symbolic random tensors with NumPy ``Generator``'s argument order. Its
 state, a shared uint64 ``[seed, calls]``, moves on by one call each time a compiled
-function that draws from it runs (``stream.updates()``); every value is a function of
+function that draws from it runs (``ex.function`` adds ``stream.updates()``
+unless told ``no_default_updates=True``); every value is a function of
 the seed, the draw, the call count and the element's index (Philox4x32-10), so every
 back end gives the same bits. See ``docs/random.md``.
 
 >>> import exprc as ex
 >>> srng = ex.random.RandomStream(seed=42)
 >>> u = srng.uniform(size=(3,))
->>> f = ex.function([], u, updates=srng.updates(), backend="numpy")
+>>> f = ex.function([], u, backend="numpy")
 >>> a, b = f(), f()
 >>> bool((a != b).all()), srng.state.get_value()[1]
 (True, np.uint64(2))
