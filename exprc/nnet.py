@@ -19,6 +19,7 @@ import numpy as np
 
 from .dtypes import is_float, is_integer
 from .ops import elemwise as E
+from .ops.construct import arange
 from .ops.conv import Conv
 from .ops.indexing import getitem
 from .ops.pool import MODES, Pool
@@ -357,9 +358,10 @@ def hard_sigmoid(x: TensorLike) -> TensorVariable:
 # --- losses ----------------------------------------------------------------------
 
 
-def one_hot(y: TensorLike, n: int, dtype: str = "float64") -> TensorVariable:
+def one_hot(y: TensorLike, n: TensorLike, dtype: str = "float64") -> TensorVariable:
     """Integer labels ``y`` as rows of ``n`` entries, 1 at the label and 0 elsewhere
-    (Theano's ``to_one_hot``); a new last axis of length ``n``.
+    (Theano's ``to_one_hot``); a new last axis of length ``n`` (an int, or an integer scalar
+    known only when called).
 
     >>> import exprc as ex
     >>> y = ex.vector("y", dtype="int64")
@@ -370,15 +372,21 @@ def one_hot(y: TensorLike, n: int, dtype: str = "float64") -> TensorVariable:
     y = as_tensor(y)
     if not is_integer(y.dtype):
         raise TypeError(f"one_hot: labels {y} are {y.dtype}; expected an integer tensor")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"one_hot: the number of classes must be an int of at least 0, got {n!r}")
-    classes = constant(np.arange(int(n), dtype=y.dtype))
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+        if n < 0:
+            raise ValueError(f"one_hot: the number of classes must be at least 0, got {n}")
+        classes = constant(np.arange(int(n), dtype=y.dtype))
+    else:
+        n = as_tensor(n)
+        if n.ndim != 0 or not is_integer(n.dtype):
+            raise ValueError(f"one_hot: the number of classes must be an int or an integer scalar, got {n} ({n.type})")
+        classes = arange(n, dtype=y.dtype)
     return E.astype(E.eq(dimshuffle(y, tuple(range(y.ndim)) + ("x",)), classes), dtype)
 
 
 def categorical_crossentropy(coding_dist: TensorLike, true_dist: TensorLike) -> TensorVariable:
     """``-sum(true_dist * log(coding_dist))`` over the last axis; ``true_dist`` is a
-    distribution per row, or an integer label per row (the class count must then be static).
+    distribution per row, or an integer label per row.
     From logits, ``-(one_hot * log_softmax(logits)).sum(-1)`` is the stable form.
 
     >>> import numpy as np, exprc as ex
@@ -394,12 +402,7 @@ def categorical_crossentropy(coding_dist: TensorLike, true_dist: TensorLike) -> 
             raise ValueError(
                 f"categorical_crossentropy: integer labels {t} must have one axis less than coding_dist {p}"
             )
-        n = p.type.shape[-1]
-        if n is None:
-            raise ValueError(
-                f"categorical_crossentropy: integer labels need the number of classes, the last length of "
-                f"coding_dist {p} of shape {fmt_shape(p.type.shape)}, static; give one-hot rows instead"
-            )
+        n = p.type.shape[-1] if p.type.shape[-1] is not None else p.shape[-1]
         # Picks the label's probability alone: a zero elsewhere gives no 0 * log(0).
         return -E.log(sum(p * one_hot(t, n, p.dtype), axis=-1))
     if t.ndim != p.ndim:
