@@ -110,6 +110,10 @@ def _length(n, what):
     return v
 
 
+def _linspace_probe(start, stop):
+    return np.linspace(start, stop, 2)
+
+
 def linspace(
     start: TensorLike, stop: TensorLike, num: TensorLike = 50, endpoint: bool = True, dtype: DType | None = None
 ) -> TensorVariable:
@@ -122,7 +126,7 @@ def linspace(
     start, stop = as_tensor(start), as_tensor(stop)
     num = _length(num, "linspace")
     weak = (_weak_value(start), _weak_value(stop))
-    work = probe_dtype(lambda a, b: np.linspace(a, b, 2), (start.dtype, stop.dtype), weak)
+    work = probe_dtype(_linspace_probe, (start.dtype, stop.dtype), weak)
     index = arange(num, dtype=work)
     div = num - 1 if endpoint else num
     start, stop = start.astype(work), stop.astype(work)
