@@ -3,7 +3,9 @@
 ``Conv`` is the forward op; ``ConvGradInput`` and ``ConvGradFilters`` are the adjoints of
 its two bilinear arguments, so each gradient of each op is one of the three (the
 adjoint identities are in each ``grad``).
-The NumPy references are im2col (``sliding_window_view``) plus one ``tensordot`` per group.
+The NumPy references are im2col (one copy of a ``sliding_window_view``) and one matrix
+product per channel group; the input gradient adds the columns back, one strided addition per
+kernel position.
 ``exprc.nnet.conv2d`` builds these with Theano's parameters; filter flipping is a view.
 """
 
