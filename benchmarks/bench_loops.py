@@ -40,6 +40,8 @@ import exprc as ex  # noqa: E402
 B, D, H, T = 32, 64, 128, 100
 STEPS = 10_000
 DECAY = 0.999
+#: The environment variables that set the libraries' thread counts, named in the report.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "EXPRC_NUM_THREADS")
 
 
 def _optional(name):
@@ -365,13 +367,15 @@ def main():
         1e-9,
         args.budget,
     )
+    threads = ", ".join(f"{k}={os.environ[k]}" for k in THREAD_VARIABLES if k in os.environ) or "none set"
     commit = os.popen(f"git -C {shlex.quote(str(HERE.parent))} rev-parse --short HEAD").read().strip()
     lines = [
         "# Loops",
         "",
         f"`python benchmarks/bench_loops.py` on {datetime.date.today()}, commit {commit}: {cpu_model()}, "
         f"{nproc()} CPUs (load average {load:.1f} at the start, shared with other work), Python "
-        f"{platform.python_version()}, NumPy {np.__version__}. Every result was checked against a NumPy loop first.",
+        f"{platform.python_version()}, NumPy {np.__version__}; thread settings: {threads}. Every result was checked "
+        "against a NumPy loop first.",
         "",
         f"## (a) LSTM forward and backward (batch {B}, input {D}, hidden {H}, {T} steps, float32)",
         "",
