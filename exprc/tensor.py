@@ -325,6 +325,35 @@ class TensorVariable(Variable):
     def astype(self, dtype: DType) -> TensorVariable:
         return OPERATIONS.astype(self, dtype)
 
+    # NumPy's array methods, returning new tensors (ndarray.sort sorts in place; a symbolic
+    # tensor is immutable, so x.sort() returns the sorted tensor, as in Theano and PyTensor).
+    def sort(self, axis: int | None = -1) -> TensorVariable:
+        return OPERATIONS.sort(self, axis)
+
+    def argsort(self, axis: int | None = -1) -> TensorVariable:
+        return OPERATIONS.argsort(self, axis)
+
+    def cumsum(self, axis: int | None = None, dtype: DType | None = None) -> TensorVariable:
+        return OPERATIONS.cumsum(self, axis, dtype)
+
+    def cumprod(self, axis: int | None = None, dtype: DType | None = None) -> TensorVariable:
+        return OPERATIONS.cumprod(self, axis, dtype)
+
+    def repeat(self, repeats: TensorLike | Sequence[int], axis: int | None = None) -> TensorVariable:
+        return OPERATIONS.repeat(self, repeats, axis)
+
+    def take(self, indices: TensorLike, axis: int | None = None) -> TensorVariable:
+        return OPERATIONS.take(self, indices, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> TensorVariable:
+        return OPERATIONS.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: DType | None = None) -> TensorVariable:
+        return OPERATIONS.trace(self, offset, axis1, axis2, dtype)
+
+    def swapaxes(self, axis1: int, axis2: int) -> TensorVariable:
+        return OPERATIONS.swapaxes(self, axis1, axis2)
+
     def dot(self, other: TensorLike) -> TensorVariable:
         return OPERATIONS.dot(self, other)
 
