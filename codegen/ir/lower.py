@@ -197,7 +197,8 @@ def _cuts(
 
     A node's size is one plus the sizes of the inputs its kernel would recompute (a shared
     input counted at each use); while it is over ``max_nodes``, its largest input that is a
-    tree of its own (every value in it used once, by the node above) is stored. Storing such
+    tree of its own (every value in it used once, by the node above) of at least a quarter of
+    ``max_nodes`` nodes is stored. Storing such
     a value makes no kernel compute anything twice; a value that others use too is left where
     it is, since storing what feeds it would have each user recompute the rest (the gradient
     of a deep chain stays one kernel). A stored value has the dtype its register had, so the
@@ -210,7 +211,8 @@ def _cuts(
             continue
         inner = [v for v in dict.fromkeys(node.inputs) if v in size and v not in stored and v not in cuts]
         total = 1 + sum(size[v] for v in inner)
-        movable = [v for v in inner if v in tree and len(users.get(v, ())) == 1]
+        # A small tree saves the kernel little and costs a pass over memory: not worth a cut.
+        movable = [v for v in inner if v in tree and len(users.get(v, ())) == 1 and size[v] >= max_nodes // 4]
         while total > max_nodes and movable:
             biggest = max(movable, key=size.__getitem__)
             cuts.add(biggest)

@@ -59,6 +59,15 @@ def test_values_that_others_use_are_not_cut_around():
     assert sum(len(s.nodes) for s in cut) == sum(len(s.nodes) for s in whole)
 
 
+def test_small_trees_beside_a_shared_value_are_not_cut_off():
+    # Each step's x * c is a tree of its own, but the chain through y is used twice:
+    # storing the small trees alone would only add kernels.
+    x = y = ex.vector("x")
+    for k in range(30):
+        y = ex.sin(y) * y + x * (0.5 + k / 100)
+    assert len(lower([x], [y], TARGET, max_nodes=16).steps) == 1
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cut_kernels_give_the_bits_of_one_kernel(monkeypatch, rng, dtype):
     x, m = ex.vector("x", dtype=dtype), ex.matrix("m", dtype=dtype)
