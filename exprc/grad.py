@@ -304,23 +304,27 @@ def _shift_by_max(z):
 
 def _with_softmax_formulas(seeds, keep):
     """``seeds`` with the softmaxes and log-softmaxes written by hand in their graphs made
-    the library's (:func:`user_softmax`), unless a variable of ``keep`` (wrt, constants) is
-    one of their inner values."""
-    found = {}
+    the library's (:func:`user_softmax`); as they are where a variable of ``keep`` (wrt,
+    constants) or a seed is inside such a formula or computed from one (it would be rebuilt)."""
+    found, inner, rebuilt = {}, set(), set()
     for node in toposort(list(seeds)):
+        if any(v in rebuilt for v in node.inputs):
+            rebuilt.update(node.outputs)
+            continue
         for var in node.outputs:
             formula = user_softmax(var)
-            if formula is not None and not any(v in keep for v in _inner_values(var)):
+            if formula is not None:
                 found[var] = formula
-    if not found:
+                rebuilt.add(var)
+                inner.update(_inner_values(var))
+    if not found or any(v in rebuilt or v in inner for v in keep) or any(v in inner for v in seeds):
         return seeds
-    # known_grads may name variables inside the formulas: then they are left as they are.
-    if any(v in seeds for var in found for v in _inner_values(var)):
-        return seeds
+    # A seed computed from a formula (the cost, known_grads) is rebuilt with it: its
+    # gradient goes to the rebuilt variable.
     new = substitute(list(seeds), found)
     out = {}
-    for (_var, g), replaced in zip(seeds.items(), new):
-        out[replaced] = g if replaced not in out or out[replaced] is None else out[replaced] + g
+    for g, replaced in zip(seeds.values(), new):
+        out[replaced] = g if replaced not in out else out[replaced] + g
     return out
 
 

@@ -77,3 +77,18 @@ def test_a_gradient_asked_inside_the_formula_keeps_it():
     xv, yv = rng.standard_normal((3, 4)), np.eye(4)[[0, 3, 1]]
     p = numpy_softmax(xv)
     np.testing.assert_allclose(gz.eval({x: xv, y: yv}), p * yv.sum(axis=1, keepdims=True) - yv, rtol=1e-12)
+
+
+def test_a_constant_computed_from_the_formula_stays_constant():
+    # consider_constant names the hand-written log-softmax (or a value computed from it):
+    # the formula is left as written, and no gradient flows through the constant.
+    x = ex.matrix("x")
+    log_p = by_hand(x, log=True)
+    scaled = 2.0 * log_p
+    cost = (x * scaled).sum()
+    xv = np.random.default_rng(6).standard_normal((3, 4))
+    want = 2.0 * (xv - xv.max(axis=1, keepdims=True))
+    want -= 2.0 * np.log(np.exp(want / 2.0).sum(axis=1, keepdims=True))
+    for constant in (log_p, scaled):
+        g = ex.grad(cost, x, consider_constant=[constant])
+        np.testing.assert_allclose(g.eval({x: xv}), want, rtol=1e-12)
