@@ -81,11 +81,9 @@ class Target:
             described = tuple(_python_type(v) if v.type.weak else np.dtype(v.dtype) for v in node.inputs)
             if any(d is None for d in described):  # not "None in": np.dtype("float64") == None
                 return None
-            try:
-                resolved = op.numpy.resolve_dtypes(described + (None,))
-            except (TypeError, ValueError):
+            names = _resolved(op.numpy, described)
+            if names is None:
                 return None
-            names = [d.name for d in resolved]
             signature = (tuple(names[:-1]), names[-1])
             # Mixed loops (such as int64 < uint64) need formulas of their own.
             if len(set(signature[0])) != 1 or names[-1] != out:
@@ -120,6 +118,22 @@ class Target:
         if self.is_elementwise(node):
             return self.elemwise_signature(node) is not None
         return self.reduce_signature(node) is not None
+
+
+#: (ufunc, input dtypes or Python types) -> NumPy's loop dtypes' names, or None where it has no loop.
+_RESOLVED: dict[tuple[np.ufunc, tuple[np.dtype | type, ...]], list[str] | None] = {}
+
+
+def _resolved(ufunc: np.ufunc, described: tuple[np.dtype | type, ...]) -> list[str] | None:
+    """NumPy's loop for ``ufunc`` on ``described`` inputs, remembered: resolving it costs
+    tens of microseconds, and a large graph asks for the same few thousands of times."""
+    key = (ufunc, described)
+    if key not in _RESOLVED:
+        try:
+            _RESOLVED[key] = [d.name for d in ufunc.resolve_dtypes(described + (None,))]
+        except (TypeError, ValueError):
+            _RESOLVED[key] = None
+    return _RESOLVED[key]
 
 
 def _nonnegative_exponent(node: Apply, loop_dtype: str) -> bool:
