@@ -152,7 +152,8 @@ class Conv(_ConvBase, Op):
             for g in range(self.groups)
         ]
         result = (parts[0] if self.groups == 1 else np.concatenate(parts)).reshape((w.shape[0], x.shape[0]) + out)
-        return [np.ascontiguousarray(result.swapaxes(0, 1), dtype=node.outputs[0].dtype)]
+        # (N, O, *out) as a view of the product's (O, N, *out): the kernels after it take strides.
+        return [result.astype(node.outputs[0].dtype, copy=False).swapaxes(0, 1)]
 
     def grad(self, node, output_grads):
         x, w = node.inputs
@@ -208,7 +209,7 @@ class ConvGradInput(_ConvBase, Op):
                 )
                 target[(slice(None), slice(None)) + region] += cols[(slice(None),) + k]
         crop = (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(self.pad, lengths))
-        return [np.ascontiguousarray(gx[crop].swapaxes(0, 1))]
+        return [gx[crop].swapaxes(0, 1)]  # a view, as the forward's output
 
     def grad(self, node, output_grads):
         gz, w, *lengths = node.inputs
