@@ -391,6 +391,7 @@ class _RowChainRenderer(CKernelRenderer):
         self.kept = kernel.kept
         self.stage = {id(r): n for n, r in enumerate(kernel.reductions)}
         self.per_element_memo = {}
+        self.block = False  # writing the loops over a block of short rows
 
     def name(self, expr):
         if isinstance(expr, ir.Acc) and id(expr) not in self.names:
@@ -401,9 +402,10 @@ class _RowChainRenderer(CKernelRenderer):
         if isinstance(expr, ir.Acc):
             red, n = expr.of, self.stage[id(expr.of)]
             ctype = C_TYPES[expr.dtype]
-            rhs = f"({ctype})acc{n}"
+            at = "[j]" if self.block else ""
+            rhs = f"({ctype})acc{n}{at}"
             if red.op in ("max", "min") and dtype_class(red.dtype) == "f":
-                rhs = f"nan_seen{n} ? NAN : {rhs}"
+                rhs = f"nan_seen{n}{at} ? NAN : {rhs}"
             return f"const {ctype} {self.name(expr)} = {rhs};{comment(expr.note)}"
         return super().statement(expr, index)
 
@@ -522,7 +524,15 @@ class _RowChainRenderer(CKernelRenderer):
 
                 self.over_row(w, [e for _, e in full], store, "#pragma omp simd", self.kept_value())
 
-        self.rows(w, self.kept, row)
+        if self.d == 2:
+            w.open("if (n1 < EXPRC_SHORT_ROW)")
+            self.short_rows(w, done)
+            w.close("} else {")
+            w.depth += 1
+            self.rows(w, self.kept, row)
+            w.close()
+        else:
+            self.rows(w, self.kept, row)
         w.close()
         w.line()
         w.open(f"void {self.fn}(const int64_t *args)")
@@ -532,6 +542,74 @@ class _RowChainRenderer(CKernelRenderer):
         w.line(f"exprc_run_parts({self.fn}_part, args, count, size);")
         w.close()
         return "\n".join(w.lines)
+
+    def short_rows(self, w, invariant):
+        """Rows too short for a SIMD loop of their own: up to EXPRC_COLUMNS of them at a time,
+        each loop over the elements of a row running across the block's rows (as the
+        loop-nest kernels reduce short rows: in each row, one element after the other).
+        Per-row values are computed where they are used, from the block's accumulators."""
+        k, d = self.k, self.d
+        self.block = True
+        index = self.strided_index(range(d))
+        keep = self.kept_value()
+
+        def across(roots, finish):
+            w.open("for (int64_t i1 = 0; i1 < n1; ++i1)")
+            w.line("#pragma omp simd")
+            w.open("for (int64_t j = 0; j < width; ++j)")
+            w.line("const int64_t i0 = start + j;")
+            self.emit(w, _walk_to(roots, invariant), index)
+            finish()
+            w.close()
+            w.close()
+
+        w.open("for (int64_t start = first; start < last; start += EXPRC_COLUMNS)")
+        w.line("const int64_t width = last - start < EXPRC_COLUMNS ? last - start : EXPRC_COLUMNS;")
+        for n, red in enumerate(k.reductions):
+            tracks_nan = red.op in ("max", "min") and dtype_class(red.dtype) == "f"
+            w.line(f"{C_TYPES[red.acc_dtype]} acc{n}[EXPRC_COLUMNS];{comment('accumulate ' + red.note)}")
+            w.line(f"int nan_seen{n}[EXPRC_COLUMNS];" if tracks_nan else f"/* reduction {n} */")
+            w.open("for (int64_t j = 0; j < width; ++j)")
+            w.line(f"acc{n}[j] = {self.initial(red)};" + (f" nan_seen{n}[j] = 0;" if tracks_nan else ""))
+            w.close()
+            last = n == len(k.reductions) - 1
+
+            def update(red=red, n=n, last=last):
+                w.line(self.update(red, f"acc{n}[j]", f"nan_seen{n}[j]"))
+                if last and keep is not None:
+                    value, buffer = keep
+                    w.line(f"{buffer.name}[{index(buffer)}] = {self.name(value)};  /* kept for the results */")
+
+            across([red.value], update)
+        per_row = [(b, e) for b, e in k.stores if b.outer]
+        if per_row:
+            w.open("for (int64_t j = 0; j < width; ++j)")
+            w.line("const int64_t i0 = start + j;")
+            self.emit(w, _walk_to([e for _, e in per_row], invariant), index)
+            for b, e in per_row:
+                w.line(f"{b.name}[{index(b)}] = {self.name(e)};")
+            w.close()
+        full = [(b, e) for b, e in k.stores if not b.outer]
+        if full:
+            given = set(invariant) | ({id(keep[0])} if keep is not None else set())
+
+            def store():
+                for b, e in full:
+                    w.line(f"{b.name}[{index(b)}] = {self.name(e)};")
+
+            w.open("for (int64_t i1 = 0; i1 < n1; ++i1)")
+            w.line("#pragma omp simd")
+            w.open("for (int64_t j = 0; j < width; ++j)")
+            w.line("const int64_t i0 = start + j;")
+            if keep is not None:
+                value, buffer = keep
+                w.line(f"const {C_TYPES[value.dtype]} {self.name(value)} = {buffer.name}[{index(buffer)}];")
+            self.emit(w, _walk_to([e for _, e in full], given), index)
+            store()
+            w.close()
+            w.close()
+        w.close()
+        self.block = False
 
 
 def _walk_to(roots, stop):
