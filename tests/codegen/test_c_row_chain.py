@@ -141,3 +141,26 @@ def test_rows_of_two_kept_axes_and_values_stored_per_row(tmp_path, rng):
     by_buffer = {b.outer: g for (b, _), g in zip(compiled.step.kernel.stores, got)}
     np.testing.assert_allclose(by_buffer[False], want, rtol=2e-5, atol=2e-6)
     np.testing.assert_allclose(by_buffer[True], m, rtol=1e-6)
+
+
+@pytest.mark.parametrize("length", [1, 7, 31])
+def test_short_rows_in_blocks_with_values_stored_per_row(tmp_path, rng, length):
+    # Rows of fewer than EXPRC_SHORT_ROW elements run EXPRC_COLUMNS (256) rows at a time:
+    # 300 rows make a full block and a partial one.
+    x = ex.matrix("x")
+    top = x.max(axis=1, keepdims=True)
+    scaled = ex.exp(x - top) / ex.sqrt((ex.exp(x - top) ** 2).sum(axis=1, keepdims=True))
+    compiled = Compiled([x], [scaled, top], tmp_path)
+    assert sorted(b.outer for b, _ in compiled.step.kernel.stores) == [False, True]
+    value = rng.standard_normal((300, length))
+    value[5, 0], value[9, :] = np.nan, -np.inf
+    got, parts = compiled.both([x], [value])
+    for g, p in zip(got, parts):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(p))
+        np.testing.assert_allclose(g, p, rtol=4 * np.finfo(float).eps, atol=0)
+    by_buffer = {b.outer: g for (b, _), g in zip(compiled.step.kernel.stores, got)}
+    with np.errstate(invalid="ignore"):
+        e = np.exp(value - value.max(axis=1, keepdims=True))
+        np.testing.assert_array_equal(by_buffer[True][10:], value.max(axis=1, keepdims=True)[10:])
+        want = e / np.sqrt((e**2).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(by_buffer[False][10:], want[10:], rtol=1e-14)
