@@ -15,10 +15,8 @@ See docs/internals/rewrite-engine.md and docs/internals/disk-cache.md.
 from functools import cache
 from pathlib import Path
 
-from .codegen.cache.disk import DiskCache, cache_key, sha256
 from .codegen.cache.memo import Memo
 from .graph import canonical_text
-from .graph_format import GraphFormatError, dumps, loads
 from .rewrite import RewriteReport, rewrite
 from .version import __version__
 
@@ -58,6 +56,10 @@ def clear_memo():
 
 def _from_disk(leaves, outputs, mode):
     """``(rewritten outputs, fired rules)`` from the disk cache, or rewritten and stored there."""
+    # Imported on the first build, not by ``import exprc``: the cache and the format cost
+    # a tenth of its time.
+    from .codegen.cache.disk import DiskCache, cache_key, sha256
+
     cache = DiskCache()
     key = None
     if cache.refusal() is None:
@@ -78,6 +80,8 @@ def _from_disk(leaves, outputs, mode):
 
 
 def _load(cache, key, leaves):
+    from .graph_format import GraphFormatError, loads
+
     found = cache.lookup_entry(key)
     if found is None:
         return None
@@ -88,6 +92,8 @@ def _load(cache, key, leaves):
 
 
 def _store(cache, key, leaves, rewritten, fired):
+    from .graph_format import GraphFormatError, dumps
+
     try:
         data = dumps(rewritten, leaves, fired)
     except GraphFormatError:
