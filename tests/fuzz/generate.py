@@ -363,8 +363,22 @@ class _Drawer:
         cost = self.choice(("{0}.sum()", "({0} * {0}).sum()", "{0}.mean()", "ex.sin({0}).sum()"))
         return f"ex.grad({cost}, {{1}})", (v, wrt)
 
-    KINDS = ("unary", "binary", "ternary", "cast", "reduction", "shape_op", "index", "linalg", "gradient")
-    WEIGHTS = (0.24, 0.24, 0.05, 0.05, 0.14, 0.1, 0.08, 0.04, 0.06)
+    def staple(self):
+        """Sorting, cumulative sums and products, and arange over a symbolic length."""
+        a = self.pick()
+        ndim = len(self.types[a][1])
+        if ndim == 0:
+            return "ex.cumsum({0})", (a,)
+        axis = int(self.rng.integers(-ndim, ndim))
+        kind = self.choice(("sort", "argsort", "cumsum", "cumprod", "arange"))
+        if kind == "arange":
+            # arange along one axis, broadcast against the value: (n, 1, ..., 1) for ndim - 1 - axis ones
+            trailing = ", None" * (ndim - 1 - axis % ndim)
+            return f"{{0}} + ex.arange({{0}}.shape[{axis % ndim}])[:{trailing}]", (a,)
+        return f"ex.{kind}({{0}}, axis={axis})", (a,)
+
+    KINDS = ("unary", "binary", "ternary", "cast", "reduction", "shape_op", "index", "linalg", "gradient", "staple")
+    WEIGHTS = (0.23, 0.23, 0.05, 0.05, 0.14, 0.1, 0.08, 0.04, 0.05, 0.03)
 
     def add_node(self):
         for _ in range(20):
