@@ -34,6 +34,7 @@ from ..shapes import fmt_shape
 from ..tensor import TensorType, TensorVariable, as_tensor, constant
 from .elemwise import where
 from .indexing import inc_subtensor, set_subtensor
+from .random import THREADED, default_updates
 from .shape import concatenate, expand_dims, stack, zeros_like
 
 __all__ = [
@@ -745,6 +746,12 @@ def scan(
         raise ValueError(f"scan {name!r}: give sequences or n_steps (the number of steps is unknown)")
     result = fn(*args)
     outputs, updates, cond = _split_result(result, name)
+    # A stream the body draws from moves on at every step (as Theano's scan updates a random
+    # stream's state): its default update joins the body's updates, carried through the loop.
+    drawn = default_updates(outputs + list(updates.values()) + ([] if cond is None else [as_tensor(cond)]))
+    threaded = [var for var, _ in drawn if var not in updates]
+    for var, new in drawn:
+        updates.setdefault(var, new)
     if len(outputs) == 0 and not updates:
         raise TypeError(f"scan {name!r}: fn returned no output")
     if len(outputs) != len(parsed) and parsed:
@@ -810,6 +817,10 @@ def scan(
     for k, out in zip(plain, outs[n_rec : n_rec + len(plain)]):
         results[k] = out
     new_updates = dict(zip(shared_vars, outs[len(rec) : n_rec]))
+    if threaded:
+        moved_on = [(var, new_updates[var]) for var in threaded]
+        for out in outs:
+            THREADED[out] = moved_on
     if return_list or len(results) != 1:
         return results, new_updates
     return results[0], new_updates

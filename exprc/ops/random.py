@@ -444,12 +444,26 @@ def integer_parameter(value, what: str, name: str) -> TensorVariable:
 DEFAULT_UPDATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+#: An output of a loop -> the ``(shared variable, value after the loop)`` pairs of the streams
+#: its body draws from: the loop moves a stream on by one call per step, so a function that
+#: runs the loop moves it on by the loop's count, not by one (see :func:`default_updates`).
+THREADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def default_updates(roots: Sequence[Variable], updates: Sequence[tuple] = ()) -> list[tuple]:
     """``updates`` plus the default update of every shared variable in the graph of ``roots``
-    that has one (a random stream's state: one call more) and is not already updated."""
+    that has one (a random stream's state: one call more; after a loop that draws from it,
+    its value after the loop) and is not already updated."""
     updated = {id(var) for var, _ in updates}
     extra = []
-    for node in toposort(list(roots) + [new for _, new in updates]):
+    nodes = toposort(list(roots) + [new for _, new in updates])
+    for node in nodes:
+        for out in node.outputs:
+            for var, new in THREADED.get(out, ()):
+                if id(var) not in updated:
+                    updated.add(id(var))
+                    extra.append((var, new))
+    for node in nodes:
         for v in node.inputs:
             new = DEFAULT_UPDATES.get(v) if isinstance(v, SharedVariable) else None
             if isinstance(v, SharedVariable) and new is not None and id(v) not in updated:
