@@ -87,3 +87,10 @@ def test_the_w5_step_renders_in_a_browser(w5, tmp_path):  # noqa: F811 - the fix
 def test_an_expression_renders_in_a_browser(tmp_path):
     x = ex.matrix("x")
     _check_picture(ex.draw(ex.exp(-(x**2)).sum(axis=1) * 2).svg, tmp_path)
+
+
+def test_a_scan_renders_in_a_browser(tmp_path):
+    x, h0, w = ex.matrix("x"), ex.vector("h0"), ex.matrix("w")
+    hs, _ = ex.scan(lambda xt, h: ex.tanh(xt + h @ w), sequences=x, outputs_info=[h0])
+    f = ex.function([x, h0, w], (hs[-1] ** 2).sum())
+    _check_picture(ex.draw(f).svg, tmp_path)
