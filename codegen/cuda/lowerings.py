@@ -6,6 +6,7 @@ products run exprc's GEMM kernels; view ops become views of the device array
 reference on host copies of its inputs.
 """
 
+from exprc.codegen.cuda import recording
 from exprc.codegen.cuda.random import run_draw
 from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
 from exprc.grad import Rows, StopGradient
@@ -67,7 +68,8 @@ class _CudaBody:
         self.function = function(list(inputs), list(outputs), device="cuda", rewrites=None)
 
     def run(self, arrays):
-        return [r.get() for r in self.function(*arrays)]
+        with recording.paused():
+            return [r.get() for r in self.function(*arrays)]
 
 
 # Loops and ifelse run on the host, their bodies compiled once for the GPU (see docs/loops.md).

@@ -2,6 +2,7 @@
 allocates, the kernels it launches, the copies it makes, each noted by the module that does
 it, in the thread that runs the call (see :class:`~exprc.codegen.cuda.replay.Recorder`)."""
 
+import contextlib
 import threading
 
 import numpy as np
@@ -18,6 +19,20 @@ def start(recorder):
 
 def stop():
     _local.recorder = None
+
+
+@contextlib.contextmanager
+def paused():
+    """Note nothing while a nested program runs (a loop's body, compiled on its own and
+    recording its own calls); the outer call, which reads host values around it, is not replayed."""
+    saved = _recorder()
+    if saved is not None:
+        saved.replayable = False
+    _local.recorder = None
+    try:
+        yield
+    finally:
+        _local.recorder = saved
 
 
 def _recorder():

@@ -273,7 +273,7 @@ def run_matmul(node, values, uploaded, device_id, host_cache, allow_tf32=False):
 def run_on_host(node, values, host_cache):
     """Compute ``node`` with its op's NumPy reference on host copies of its inputs."""
     host = {var: on_host(values[var], host_cache) for var in node.inputs if not isinstance(var, Constant)}
-    for var, result in zip(node.outputs, perform(node, host)):
+    for var, result in zip(node.outputs, perform(node, host, CUDA_LOWERINGS.of(node.op).run)):
         values[var] = result
 
 

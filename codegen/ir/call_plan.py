@@ -11,7 +11,7 @@ shapes break a kernel's assumptions, its nodes run through their NumPy reference
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -44,10 +44,12 @@ def _py_value(var: Variable, values: Mapping[Variable, Any]) -> Any:
     return np.asarray(value).item() if var.type.weak else value
 
 
-def perform(node: Apply, values: Mapping[Variable, Any]) -> Sequence[Any]:
+def perform(node: Apply, values: Mapping[Variable, Any], run: Callable | None = None) -> Sequence[Any]:
+    """``node``'s outputs from its inputs' values, by ``run(node, args)`` (a back end's own
+    step for the op: a compiled loop body, a C random routine) or else the op's reference."""
     args = [_py_value(v, values) for v in node.inputs]
     try:
-        return node.op.perform(node, args)
+        return (run or node.op.perform)(node, args)
     except Exception as err:
         shapes = ", ".join(
             f"{to_infix(v, limit=60)}: {np.asarray(a).dtype} {np.shape(a)}" for v, a in zip(node.inputs, args)

@@ -10,13 +10,6 @@ from exprc.ops.random import draw_values
 from tests.codegen import cuda_emulator
 from tests.random.test_backends import CASES, NORMAL_ULPS, SHAPE, STATE, _ulps
 
-#: The rounding intrinsics NVRTC has and g++ lacks: on the CPU each operation rounds anyway.
-_EMULATED_INTRINSICS = "".join(
-    f"static inline {t} __{op}_rn({t} a, {t} b) {{ return a {sign} b; }}\n"
-    for t, prefix in (("float", "f"), ("double", "d"))
-    for op, sign in ((f"{prefix}add", "+"), (f"{prefix}sub", "-"), (f"{prefix}mul", "*"))
-)
-
 
 def test_nvrtc_compiles_the_draws():
     from exprc.codegen.cuda import nvrtc
@@ -31,7 +24,7 @@ def test_nvrtc_compiles_the_draws():
 def emulated():
     if cuda_emulator.UNAVAILABLE is not None:
         pytest.skip(cuda_emulator.UNAVAILABLE)
-    return cuda_emulator.Program(_EMULATED_INTRINSICS + cuda_random.source())
+    return cuda_emulator.Program(cuda_random.source())
 
 
 @pytest.mark.parametrize("dist, dtype, params", CASES, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
@@ -77,9 +70,11 @@ def test_the_gpu_draws_the_references_bits():
 
 def test_a_device_function_draws_the_references_values(monkeypatch):
     import exprc as ex
-    from tests.codegen.cuda_fake import FakeGpu
 
-    FakeGpu(monkeypatch)
+    if cuda_emulator.UNAVAILABLE is not None:
+        pytest.skip(cuda_emulator.UNAVAILABLE)
+    # The draw's step launches the Philox kernels: the emulator runs their CUDA source.
+    cuda_emulator.EmulatedGpu(monkeypatch)
     srng = ex.random.RandomStream(seed=77)
     x = ex.vector("x", dtype="float32")
     mask = srng.bernoulli(0.5, size=x.shape)
