@@ -1,6 +1,8 @@
 """Rewritten graphs remembered in the process and in the disk cache."""
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,3 +117,12 @@ def test_a_hostile_or_corrupted_entry_is_rebuilt_and_overwritten(own_cache, monk
     remembered.clear_memo()
     monkeypatch.setattr(remembered, "rewrite", _no_rewriting)
     ex.function([x], cost)  # the next process reads the entry written over the bad one
+
+
+def test_import_exprc_leaves_the_disk_cache_and_the_graph_format_to_the_first_build():
+    code = (
+        "import sys, exprc as ex; "
+        "print(sorted(m for m in ('exprc.graph_format', 'exprc.codegen.cache.disk') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
