@@ -38,6 +38,7 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "dropout",
     "elu",
     "gelu",
     "hard_sigmoid",
@@ -353,6 +354,28 @@ def hard_sigmoid(x: TensorLike) -> TensorVariable:
     """
     x = as_tensor(x)
     return E.clip(0.2 * x + 0.5, 0, 1)
+
+
+def dropout(x: TensorLike, p: float, stream) -> TensorVariable:
+    """``x`` with each entry zeroed with probability ``p`` and the others scaled by
+    ``1 / (1 - p)`` (inverted dropout), the mask drawn from ``stream`` (an
+    ``ex.random.RandomStream``) on every call; the gradient goes through the kept entries.
+
+    >>> import numpy as np, exprc as ex
+    >>> x = ex.vector("x")
+    >>> y = ex.nnet.dropout(x, 0.5, ex.random.RandomStream(seed=0))
+    >>> sorted(set(ex.function([x], y)(np.ones(100)).tolist()))
+    [0.0, 2.0]
+    """
+    x = as_tensor(x)
+    if not is_float(x.dtype):
+        raise TypeError(f"dropout: {x} is {x.dtype}; expected a floating-point tensor")
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
+        raise ValueError(f"dropout: the probability of dropping must be a number in [0, 1), got {p!r}")
+    if p == 0:
+        return x
+    keep = stream.bernoulli(1 - p, size=x.shape)
+    return E.where(keep, x * (1 / (1 - p)), 0)
 
 
 # --- losses ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 
 import exprc as ex
 
+from . import _oracle
 from ._oracle import check, checks_in_one_program, current_backend, declare, make
 
 
@@ -186,3 +187,28 @@ def test_errors():
         ex.nnet.batch_normalization_train(ex.matrix("x"), 1.0, 0.0, axes="all")
     with pytest.raises(ValueError, match="give both running_mean and running_var"):
         ex.nnet.batch_normalization_train(ex.matrix("x"), 1.0, 0.0, running_mean=ex.vector("m"))
+
+
+def test_dropout_keeps_entries_scaled_and_its_gradient_uses_the_same_mask():
+    if current_backend() == "cuda" and _oracle._stand_in() is not None:
+        pytest.skip("the stand-in GPU drivers do not run ex.random's draw kernels")
+    x = ex.matrix("x", dtype="float32")
+    y = ex.nnet.dropout(x, 0.3, ex.random.RandomStream(seed=1))
+    assert y.dtype == "float32" and ex.nnet.dropout(x, 0.0, None) is x
+    f = ex.function([x], [y, ex.grad(y.sum(), x)], backend=current_backend())
+    out, grad = (np.asarray(v) for v in f(np.ones((200, 50), "float32")))
+    kept = out != 0
+    np.testing.assert_allclose(out[kept], np.float32(1 / 0.7), rtol=1e-6)
+    assert abs(kept.mean() - 0.7) < 0.03
+    np.testing.assert_array_equal(grad, out)  # x is all ones: the gradient is the mask, scaled
+    again = np.asarray(f(np.ones((200, 50), "float32"))[0])
+    assert (again != out).any()  # a new mask on every call
+
+
+@pytest.mark.backend_independent
+def test_dropout_errors():
+    stream = ex.random.RandomStream(seed=0)
+    with pytest.raises(ValueError, match=r"dropout: the probability of dropping must be a number in \[0, 1\), got 1"):
+        ex.nnet.dropout(ex.vector("x"), 1, stream)
+    with pytest.raises(TypeError, match="dropout: x is int64; expected a floating-point tensor"):
+        ex.nnet.dropout(ex.vector("x", "int64"), 0.5, stream)
