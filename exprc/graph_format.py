@@ -34,6 +34,7 @@ from .ops import conv as _conv
 from .ops import pool as _pool
 from .ops.construct import ARange
 from .ops.cumulative import CumMax, CumMin, CumProd, CumSum
+from .ops.decompositions import QR, SVD, Cholesky, Det, Eigh, Inv, Lstsq, SlogDet, Solve, SolveTriangular, Triangle
 from .ops.elemwise import Elemwise
 from .ops.indexing import DYNAMIC, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from .ops.linalg import MatMul, TensorDot
@@ -501,6 +502,15 @@ register(
     bounded=BOOL,
 )
 register(IfElse, name=NAME, inner_inputs=BOUND_VARIABLES, then_outputs=VARIABLES, else_outputs=VARIABLES)
+for _linalg in (Solve, Inv, Det, SlogDet):
+    register(_linalg)
+register(SolveTriangular, lower=BOOL, unit_diagonal=BOOL)
+register(Cholesky, upper=BOOL)
+register(Eigh, lower=BOOL)
+register(SVD, full_matrices=BOOL, compute_uv=BOOL)
+register(QR, complete=BOOL, compute_q=BOOL)
+register(Lstsq, rcond=OPTIONAL_FLOAT)
+register(Triangle, k=INT, lower=BOOL)
 
 
 def _format_of(op: Op) -> OpFormat:

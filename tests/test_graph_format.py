@@ -182,6 +182,26 @@ def _staples():
     ]
 
 
+def _decompositions():
+    a, b, v = ex.tensor3("a"), ex.tensor3("b"), ex.vector("v")
+    w, vecs = ex.linalg.eigh(a, "U")
+    return [a, b, v], [
+        ex.linalg.solve(a, b),
+        ex.linalg.solve_triangular(a, b, lower=True, unit_diagonal=True),
+        ex.linalg.inv(a),
+        ex.linalg.det(a),
+        *ex.linalg.slogdet(a),
+        ex.grad(ex.linalg.cholesky(a, upper=True).sum(), a),
+        w,
+        vecs,
+        *ex.linalg.svd(a, full_matrices=False),
+        ex.linalg.svd(a, compute_uv=False),
+        *ex.linalg.qr(a, "complete"),
+        ex.linalg.lstsq(a[0], v, rcond=1e-10)[0],
+        ex.einsum("bij,bjk->bik", a, b),
+    ]
+
+
 def _jacobian():
     x = ex.vector("x")
     return [x], [ex.jacobian(ex.exp(x) * x.sum(), x), ex.hessian((x**3).sum(), x)]
@@ -250,6 +270,7 @@ CASES = {
     "random": _random,
     "staples": _staples,
     "loops": _loops,
+    "decompositions": _decompositions,
 }
 
 
