@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from exprc.codegen.c import pool
+from exprc.codegen.c import blas, pool
 from exprc.codegen.c.runtime import RUNTIME_CDEF
 from exprc.codegen.cache.disk import CacheWarning, DiskCache, cache_key, sha256
 from exprc.version import __version__
@@ -343,6 +343,7 @@ def _load_runtime(source, cache, refusal, command, flags, identity):
         library = _loaded_library(ffi, path, key)
         library.table = int(ffi.cast("intptr_t", library.lib.exprc_runtime_table()))
         pool.attach(library)
+        blas.attach(library)
         _runtime = library
     elif hasattr(path, "close"):
         path.close()

@@ -19,6 +19,7 @@ import numpy as np
 
 from exprc.codegen.cfamily.renderer import INDENT, arg_layout
 from exprc.codegen.ir import kernel as ir
+from exprc.codegen.ir.steps import NumpyStep
 
 #: Where a tuple's items start in its object (``PyTupleObject.ob_item``).
 TUPLE_ITEMS = tuple.__basicsize__
@@ -50,13 +51,32 @@ def c_string(text):
 
 def max_rank(segments):
     """The largest rank of any slot or index space in ``segments`` (for EXPRC_MAXDIM)."""
-    ranks = [v.ndim for s in segments for v in s.slots] + [st.kernel.ndim for s in segments for st in s.steps]
+    ranks = [v.ndim for s in segments for v in s.slots] + [
+        st.kernel.ndim for s in segments for st in s.steps if not isinstance(st, NumpyStep)
+    ]
     return max(ranks, default=1)
+
+
+def step_name(segment, step):
+    """The C name of a step of ``segment``: its kernel's, or one for a step that is no kernel."""
+    if isinstance(step, NumpyStep):
+        return f"{segment.name}_op{segment.steps.index(step)}"
+    return step.kernel.name
+
+
+def step_note(step, texts):
+    """What a step computes, for comments and messages."""
+    if isinstance(step, NumpyStep):
+        return _what(step.node.outputs[0], texts)
+    return step.kernel.note
 
 
 def render_segment(segment, texts):
     """The C of the segment's tables, body and entry points; ``texts`` maps variables to infix."""
-    parts = [_step_table(segment, step, texts) for step in segment.steps]
+    parts = [
+        _op_table(segment, step, texts) if isinstance(step, NumpyStep) else _step_table(segment, step, texts)
+        for step in segment.steps
+    ]
     parts.append(_body(segment, texts))
     parts.extend(_entries(segment, texts))
     return "\n\n".join(parts)
@@ -97,6 +117,34 @@ def _step_table(segment, step, texts):
     return "\n".join(lines)
 
 
+def _op_table(segment, step, texts):
+    """The table of a step the run time does itself (``ops.c``): its bindings and parameters."""
+    node = step.node
+    form = segment.forms[node]
+    name = step_name(segment, step)
+    data = form.reads[: 2 if form.op == "EXPRC_OP_MATMUL" else 1]
+    out = node.outputs[0]
+    lines = [f"/* {name}: {node.op.debug_name().replace('*/', '* /')}, run by the run time */"]
+    lines.append(f"static const exprc_binding {name}_buffers[] = {{")
+    for var, role in [(v, "EXPRC_READ") for v in data] + [(out, "EXPRC_WRITE")]:
+        fields = (
+            f".slot = {segment.slot(var)}, .itemsize = {np.dtype(var.dtype).itemsize}, "
+            f".scalar = {int(var.ndim == 0)}, .role = {role}, .temporary = {int(var in segment.temporaries)}, "
+            f".full = 0, .axes = {{0}}, .what = {c_string(_what(var, texts))}"
+        )
+        lines.append(f"{INDENT}{{{fields}}},")
+    lines.append("};")
+    params = form.numbered(segment.slot)
+    lines.append(f"static const int64_t {name}_params[] = {{{', '.join(map(str, params)) or '0'}}};")
+    lines += [
+        f"static const exprc_step {name}_step = {{",
+        f"{INDENT}.what = {c_string(_what(out, texts))}, .ndim = {out.ndim}, .nbuf = {len(data) + 1}, .nout = 1,",
+        f"{INDENT}.buffers = {name}_buffers, .op = {form.op}, .nparams = {len(params)}, .params = {name}_params,",
+        "};",
+    ]
+    return "\n".join(lines)
+
+
 def _slot_lines(segment, texts):
     roles = ["input"] * len(segment.inputs) + ["constant"] * len(segment.constants)
     roles += ["output"] * len(segment.outputs) + ["temporary"] * len(segment.temporaries)
@@ -113,12 +161,14 @@ def _body(segment, texts):
     n_in = len(segment.inputs) + len(segment.constants)
     n_given = n_in + len(segment.outputs)
     first_temporary = n_slots - len(segment.temporaries)
-    lines = ["/*", f" * {name}: {len(segment.steps)} kernel(s) in one call", " *"]
+    lines = ["/*", f" * {name}: {len(segment.steps)} step(s) in one call", " *"]
     lines += [" *" + line for line in _slot_lines(segment, texts)]
     lines += [" *", " * runs, in order:"]
-    lines += [f" *     {step.kernel.name}: {step.kernel.note}".replace("*/", "* /") for step in segment.steps]
+    lines += [
+        f" *     {step_name(segment, step)}: {step_note(step, texts)}".replace("*/", "* /") for step in segment.steps
+    ]
     lines.append(" */")
-    steps = ", ".join(f"&{step.kernel.name}_step" for step in segment.steps)
+    steps = ", ".join(f"&{step_name(segment, step)}_step" for step in segment.steps)
     ndims = ", ".join(str(v.ndim) for v in segment.slots)
     lines += [
         f"static const exprc_step *const {name}_steps[] = {{{steps}}};",

@@ -16,7 +16,7 @@ import contextlib
 
 import numpy as np
 
-from exprc.codegen.c import build
+from exprc.codegen.c import build, ops
 from exprc.codegen.c.call import OBJECT_HEAD, SegmentRunner
 from exprc.codegen.c.entry import declarations as entry_declarations
 from exprc.codegen.c.entry import max_rank
@@ -101,7 +101,7 @@ class _Compiled:
         self.program = lower(inputs, outputs, TARGET, row_pass=True)
         for hook in _program_hooks:
             self.program = hook(self.program)
-        self.items = plan(self.program)
+        self.items = plan(self.program, c_form=ops.c_form)
         self.segments = [item for item in self.items if isinstance(item, Segment)]
         writes = {}  # output variable -> the input variable whose array it is written into
         for out, inp in in_place:
@@ -113,7 +113,7 @@ class _Compiled:
         rendered = render_parts(kernels, self._summary(texts), self.segments, texts, max_units=build.parallel_units())
         self.source, units, self.kernel_sources = rendered.source, rendered.units, rendered.kernels
         self.library, self.kernel_functions, self.runners = None, {}, {}
-        if kernels:
+        if self.segments:
             cdef = [declaration(k) for k in kernels]
             for segment in self.segments:
                 cdef += entry_declarations(segment)
@@ -142,12 +142,18 @@ class _Compiled:
         for item in self.items:
             if isinstance(item, NumpyStep):
                 node = item.node
-                lines.append(f"step {n}: NumPy {node.op.debug_name()}: {texts.get(node.outputs[0], '')}")
+                why = ops.why_not(node)
+                why = f" ({why})" if why else ""
+                lines.append(f"step {n}: NumPy {node.op.debug_name()}{why}: {texts.get(node.outputs[0], '')}")
                 n += 1
                 continue
             lines.append(f"entry point {item.name} (one call) runs:")
             for step in item.steps:
-                lines.append(f"step {n}: C kernel {step.kernel.name}: {step.kernel.note}")
+                if isinstance(step, NumpyStep):
+                    what = ops.describe(item.forms[step.node], step.node)
+                    lines.append(f"step {n}: C {what}: {texts.get(step.node.outputs[0], '')}")
+                else:
+                    lines.append(f"step {n}: C kernel {step.kernel.name}: {step.kernel.note}")
                 n += 1
         lines.append("outputs: " + ", ".join(texts.get(v, "") for v in self.outputs))
         return "\n".join(lines)
@@ -187,19 +193,23 @@ class _Compiled:
             return False
         aliases = {source}
         for item in self.items:
-            if isinstance(item, NumpyStep) and any(v in aliases for v in item.node.inputs):
-                aliases.update(item.node.outputs)
+            for step in item.steps if isinstance(item, Segment) else [item]:
+                if not isinstance(step, NumpyStep) or not any(v in aliases for v in step.node.inputs):
+                    continue
+                # a host step's result may be a view; in C, only views and sums may be
+                if not isinstance(item, Segment) or ops.may_alias(item.forms[step.node]):
+                    aliases.update(step.node.outputs)
         if any(v in aliases for v in self.outputs):
             return False
         for position, item in enumerate(self.items):
             if not isinstance(item, Segment):
                 continue
             for k, step in enumerate(item.steps):  # noqa: B007 - k is read after the loop
-                if any(var is out for _, var in step.outputs):
+                if any(var is out for var in _step_writes(step)):
                     break
             else:
                 continue
-            if source not in item.inputs:
+            if source not in item.inputs or isinstance(step, NumpyStep):
                 return False
             if isinstance(step.kernel, RowPassKernel):
                 if not may_write_over(step, out, source) or any(
@@ -213,7 +223,7 @@ class _Compiled:
                 for buffer, var in step.inputs:
                     if var in aliases and (var is not source or list(step.axes[buffer.name]) != identity):
                         return False
-            later = [v for s in item.steps[k + 1 :] for _, v in s.inputs]
+            later = [v for s in item.steps[k + 1 :] for v in _step_reads(s, item)]
             later += [v for i in self.items[position + 1 :] for v in _reads(i)]
             return not any(v in aliases for v in later)
         return False
@@ -260,7 +270,11 @@ class _Compiled:
             values.update(zip(segment.outputs, results))
             return
         for step in segment.steps:
-            run_kernel(step, values, self.kernel_functions[step.kernel.name], self.library.ffi)
+            if isinstance(step, NumpyStep):
+                for var, result in zip(step.node.outputs, perform(step.node, values)):
+                    values[var] = result
+            else:
+                run_kernel(step, values, self.kernel_functions[step.kernel.name], self.library.ffi)
 
 
 def _reuse(segment, writes):
@@ -270,6 +284,18 @@ def _reuse(segment, writes):
         for out, source in writes.items()
         if out in segment.outputs
     }
+
+
+def _step_reads(step, segment):
+    if isinstance(step, NumpyStep):
+        return segment.forms[step.node].reads
+    return [var for _, var in step.inputs]
+
+
+def _step_writes(step):
+    if isinstance(step, NumpyStep):
+        return step.node.outputs
+    return [var for _, var in step.outputs]
 
 
 def _reads(item):

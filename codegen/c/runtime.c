@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,8 @@ static int exprc_step_run(const exprc_step *s, exprc_array *slots, int run, char
     return EXPRC_OK;
 }
 
+@OPS@
+
 /* Frees the temporaries slots[first..count) that a call allocated. */
 static void exprc_free(exprc_array *slots, int first, int count)
 {
@@ -257,8 +260,10 @@ static void exprc_slots_init(const exprc_segment *g, exprc_array *slots)
 static int exprc_segment_run(const exprc_segment *g, exprc_array *slots, int run, char *message, size_t size)
 {
     int rc = EXPRC_OK;
-    for (int i = 0; i < g->nsteps && rc == EXPRC_OK; ++i)
-        rc = exprc_step_run(g->steps[i], slots, run, message, size);
+    for (int i = 0; i < g->nsteps && rc == EXPRC_OK; ++i) {
+        const exprc_step *s = g->steps[i];
+        rc = s->op ? exprc_op_run(s, slots, run, message, size) : exprc_step_run(s, slots, run, message, size);
+    }
     exprc_free(slots, g->first_temporary, g->nslots);
     return rc;
 }

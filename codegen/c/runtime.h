@@ -15,6 +15,19 @@
 #define EXPRC_BAD_OUTPUT 4    /* an output array does not have the computed shape */
 #define EXPRC_TOO_BIG 5       /* an index space or output has more elements (or bytes) than can be counted */
 
+/* What a step of a segment is: a kernel, or an operation the run time does itself (ops.c). */
+enum {
+    EXPRC_OP_KERNEL = 0,
+    EXPRC_OP_DIMSHUFFLE = 1,         /* a view: params are the input axis per output axis, -1 new */
+    EXPRC_OP_BROADCAST = 2,          /* a view: params are (kind, value) per output length */
+    EXPRC_OP_RESHAPE = 3,            /* a view, or a copy of non-contiguous data: lengths as above */
+    EXPRC_OP_SHAPE = 4,              /* the length of axis params[0], an int64 scalar */
+    EXPRC_OP_SUM_TO = 5,             /* sum over the axes whose length is 1: (axis, kind, value) each */
+    EXPRC_OP_MATMUL = 6              /* BLAS gemm: params are (a is a vector, b is a vector) */
+};
+/* A length in params: a (kind, value) pair, the value itself or the slot of a SHAPE step's result. */
+enum { EXPRC_LENGTH_CONSTANT = 0, EXPRC_LENGTH_SLOT = 1 };
+
 /* How a kernel buffer binds to a slot. */
 enum { EXPRC_READ = 0, EXPRC_READ_KEPT = 1, EXPRC_WRITE = 2 };
 
@@ -26,6 +39,7 @@ typedef struct {
     char *data;
     int ndim;
     int owned;                       /* a temporary this call allocated */
+    int64_t value;                   /* a SHAPE step's result, also in the shapes-only pass */
     int64_t shape[EXPRC_MAXDIM];
     int64_t strides[EXPRC_MAXDIM];
 } exprc_array;
@@ -55,6 +69,9 @@ typedef struct {
     int nout;                        /* the last nout buffers are the outputs */
     int nargs;                       /* length of the packed argument array */
     const exprc_binding *buffers;    /* in kernel argument order, the outputs last */
+    int op;                          /* EXPRC_OP_KERNEL, or the run time's operation (no kernel) */
+    int nparams;
+    const int64_t *params;           /* the operation's parameters */
 } exprc_step;
 
 /* A segment: its slots (inputs and constants, then outputs, then temporaries) and the

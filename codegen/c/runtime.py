@@ -24,6 +24,8 @@ _HEADER = templates.read(__package__, "runtime.h").strip("\n")
 _BODY = templates.read(__package__, "runtime.c").strip("\n")
 _POOL_HEADER = templates.read(__package__, "pool.h").strip("\n")
 _POOL = templates.read(__package__, "pool.c").strip("\n")
+_BLAS = templates.read(__package__, "blas.c").strip("\n")
+_OPS = templates.read(__package__, "ops.c").strip("\n")
 
 #: NumPy's largest rank (NPY_MAXDIMS): a program may have arrays of up to this many axes.
 MAX_RANK = 64
@@ -37,7 +39,14 @@ RUNTIME_RANKS = (8, MAX_RANK)
 _RANKED = "/* @RANKED@"
 
 #: Names the run time's text per rank keeps (the pool's, shared by every rank).
-_SHARED_NAMES = {"exprc_pool_rest", "exprc_task", "exprc_runtime"}
+_SHARED_NAMES = {
+    "exprc_pool_rest",
+    "exprc_task",
+    "exprc_runtime",
+    "exprc_pool_parallel",
+    "exprc_gemm",
+    "exprc_blas_ready",
+}
 
 #: The entry points as a program calls them: through the table it is bound to.
 _PROGRAM_CALLS = """\
@@ -112,11 +121,12 @@ def _runtime_source(object_head):
     """:func:`runtime_source`, made once per process: every program load needs it (its
     digest is part of the program's key), and making it takes milliseconds."""
     shared, ranked = _shared_and_ranked(object_head)
-    parts = ["#define _GNU_SOURCE", pool_header(), shared, _POOL]
+    parts = ["#define _GNU_SOURCE", pool_header(), shared, _POOL, _BLAS]
+    body = _BODY.replace("@OPS@", _OPS)
     table = {"segment_shapes": [], "segment_pointers": [], "segment_numpy": []}
     for rank in RUNTIME_RANKS:
         parts.append(f"/* ---- the entry points' run time for arrays of up to {rank} axes ---- */")
-        parts.append(f"#define EXPRC_MAXDIM {rank}\n{_ranked_text(ranked + chr(10) * 2 + _BODY, rank)}")
+        parts.append(f"#define EXPRC_MAXDIM {rank}\n{_ranked_text(ranked + chr(10) * 2 + body, rank)}")
         parts.append(_TABLE_ENTRIES.format(r=rank))
         parts.append("#undef EXPRC_MAXDIM")
         for name in table:
@@ -163,4 +173,6 @@ int exprc_get_num_threads(void);
 void exprc_set_num_threads(int n);
 void exprc_pool_rest(void);
 int exprc_pool_workers(void);
+void exprc_set_blas(void *sgemm, void *dgemm);
+int exprc_blas_ready(void);
 """

@@ -1,7 +1,8 @@
 """Grouping a program's consecutive kernels into segments, each run by one C call.
 
-A :class:`Segment` is a maximal run of consecutive kernel steps; the arrays it reads, writes
-and keeps for itself are numbered as its *slots*.
+A :class:`Segment` is a maximal run of consecutive kernel steps and of the NumPy steps the
+back end runs inside the call as well (``c_form``: views, lengths, matrix products); the
+arrays it reads, writes and keeps for itself are numbered as its *slots*.
 See docs/internals/kernel-ir.md.
 
 >>> import exprc as ex
@@ -15,6 +16,7 @@ See docs/internals/kernel-ir.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exprc.codegen.ir.names import slug
@@ -33,6 +35,8 @@ class Segment:
     constants: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     temporaries: list = field(default_factory=list)
+    #: The back end's form of each NumPy step in ``steps`` (by node), as ``c_form`` gave it.
+    forms: dict = field(default_factory=dict)
 
     @property
     def slots(self) -> list[Variable]:
@@ -43,22 +47,42 @@ class Segment:
         return self.slots.index(var)
 
 
-def _reads(step: Step) -> list[Variable]:
+def _reads(step: Step, forms: dict | None = None) -> list[Variable]:
     if isinstance(step, NumpyStep):
-        return list(step.node.inputs)
+        form = forms.get(step.node) if forms else None
+        return list(step.node.inputs if form is None else form.reads)
     return [var for _, var in step.inputs]
 
 
-def plan(program: Program) -> list[Segment | NumpyStep]:
-    """The program's steps with each run of consecutive kernels replaced by a :class:`Segment`."""
-    items, run = [], []
+def _writes(step: Step) -> list[Variable]:
+    if isinstance(step, NumpyStep):
+        return list(step.node.outputs)
+    return [var for _, var in step.outputs]
+
+
+def plan(program: Program, c_form: Callable | None = None) -> list[Segment | NumpyStep]:
+    """The program's steps with each run of consecutive kernels replaced by a :class:`Segment`.
+
+    ``c_form(node, produced)``, where given, is the back end's form of a NumPy step's node
+    inside a segment (an object whose ``reads`` are the variables it reads), given the
+    variables ``produced`` earlier in the same segment, or None: such steps join the run."""
+    items: list = []
+    run: list = []
+    forms: dict = {}
+    produced: set[Variable] = set()
     for step in program.steps + [None]:
-        if isinstance(step, KernelStep):
+        form = None
+        if isinstance(step, NumpyStep) and c_form is not None:
+            form = c_form(step.node, produced)
+        if isinstance(step, KernelStep) or form is not None:
+            if form is not None:
+                forms[step.node] = form
             run.append(step)
+            produced.update(_writes(step))
             continue
         if run:
             items.append(run)
-            run = []
+            run, produced = [], set()
         if step is not None:
             items.append(step)
     result: list[Segment | NumpyStep] = []
@@ -70,19 +94,19 @@ def plan(program: Program) -> list[Segment | NumpyStep]:
         needed_after = set(program.outputs)
         for later in items[position + 1 :]:
             for step in later if isinstance(later, list) else [later]:
-                needed_after.update(_reads(step))
-        result.append(_segment(count, item, needed_after, program))
+                needed_after.update(_reads(step, forms))
+        result.append(_segment(count, item, needed_after, program, forms))
         count += 1
     return result
 
 
-def _segment(index: int, steps: list[KernelStep], needed_after: set[Variable], program: Program) -> Segment:
-    produced = [var for step in steps for _, var in step.outputs]
+def _segment(index: int, steps: list[Step], needed_after: set[Variable], program: Program, forms: dict) -> Segment:
+    produced = [var for step in steps for var in _writes(step)]
     inputs: list[Variable] = []
     constants: list[Variable] = []
     seen = set(produced)
     for step in steps:
-        for var in _reads(step):
+        for var in _reads(step, forms):
             if var in seen:
                 continue
             seen.add(var)
@@ -98,7 +122,8 @@ def _segment(index: int, steps: list[KernelStep], needed_after: set[Variable], p
             outputs = list(program.outputs)
     temporaries = [v for v in produced if v not in outputs]
     name = f"run{index}_{slug(produced[-1])}"
-    return Segment(index, name, list(steps), inputs, constants, outputs, temporaries)
+    own = {s.node: forms[s.node] for s in steps if isinstance(s, NumpyStep)}
+    return Segment(index, name, list(steps), inputs, constants, outputs, temporaries, own)
 
 
 def _distinct_kernel_outputs(program: Program, produced: list[Variable]) -> bool:
