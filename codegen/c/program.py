@@ -244,7 +244,8 @@ class _Compiled:
         with np.errstate(all="ignore"):
             for item, dead in zip(self.items, self._free_after):
                 if isinstance(item, NumpyStep):
-                    for var, result in zip(item.node.outputs, perform(item.node, values)):
+                    run = TARGET.lowerings.of(item.node.op).run
+                    for var, result in zip(item.node.outputs, perform(item.node, values, run)):
                         values[var] = result
                 else:
                     self._run_segment(item, values)
@@ -271,7 +272,8 @@ class _Compiled:
             return
         for step in segment.steps:
             if isinstance(step, NumpyStep):
-                for var, result in zip(step.node.outputs, perform(step.node, values)):
+                run = TARGET.lowerings.of(step.node.op).run
+                for var, result in zip(step.node.outputs, perform(step.node, values, run)):
                     values[var] = result
             else:
                 run_kernel(step, values, self.kernel_functions[step.kernel.name], self.library.ffi)
