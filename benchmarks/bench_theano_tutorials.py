@@ -134,8 +134,11 @@ sys.path.insert(0, tutorials)
 start = time.perf_counter()
 out = sys.stdout
 class Stamp:
+    pending = ""
     def write(self, s):
-        for line in s.splitlines():
+        # print("a", b) writes in pieces: stamp whole lines only
+        *lines, self.pending = (self.pending + s).split("\n")
+        for line in lines:
             if line.strip():
                 out.write("@%.3f %s\n" % (time.perf_counter() - start, line))
         out.flush()
@@ -222,6 +225,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=None)
     p.add_argument("--backends", nargs="*", default=["exprc", "pytensor"])
     p.add_argument("--json", default=None, help="also write the raw results here")
+    p.add_argument("--merge", default=None, help="a --json file of an earlier run to keep")
     args = p.parse_args(argv)
     tutorials = os.path.abspath(args.tutorials)
     tmp = tempfile.mkdtemp(prefix="theano-tutorials-")
@@ -231,7 +235,14 @@ def main(argv=None) -> int:
     write_shim(shim)
     env = dict(os.environ, THEANO_SHIM=shim)
     names = args.only or list(TUTORIALS)
+    shown = list(TUTORIALS)
     results = {}
+    if args.merge:
+        # earlier results for the tutorials not run again now
+        with open(args.merge) as f:
+            for key, r in json.load(f).items():
+                name, backend = key.split("/")
+                results[(name, backend)] = r
     # exprc and PyTensor run side by side, so both see the same load
     with ThreadPoolExecutor(len(args.backends)) as pool:
         for name in names:
@@ -254,7 +265,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1)
-    write_report(results, names, args)
+    write_report(results, [n for n in shown if any(k[0] == n for k in results)], args)
     return 0
 
 
