@@ -94,6 +94,9 @@ def _step_table(segment, step, texts):
     row_pass = isinstance(k, ir.RowPassKernel)
     # A row pass's matrix and vector: NumPy's matmul broadcasts neither.
     full = {k.matrix.name, k.vector.name} if row_pass else set()
+    row_chain = isinstance(k, ir.RowChainKernel)
+    if row_chain:  # every row the chain's length: else its kernels run one by one
+        full = {b.name for b in k.buffers if b.ndim and not b.outer and not b.output}
     for buffer, var in step.inputs + step.outputs:
         role = "EXPRC_WRITE" if buffer.output else ("EXPRC_READ_KEPT" if buffer.name in epilogue else "EXPRC_READ")
         axes = ", ".join("-1" if a is None else str(a) for a in step.axes[buffer.name]) or "0"
@@ -110,7 +113,7 @@ def _step_table(segment, step, texts):
         f"static const exprc_step {k.name}_step = {{",
         f"{INDENT}.{'checked' if row_pass else 'kernel'} = {k.name}, .what = {c_string(k.note)},",
         f"{INDENT}.ndim = {k.ndim}, .nreduced = {len(reduced)}, .order = {{{', '.join(map(str, order)) or '0'}}},",
-        f"{INDENT}.minmax = {int(step.reduce_op in ('max', 'min'))}, .fixed = {int(row_pass)}, .nbuf = {len(k.buffers)}, "
+        f"{INDENT}.minmax = {int(step.reduce_op in ('max', 'min'))}, .fixed = {int(row_pass or row_chain)}, .nbuf = {len(k.buffers)}, "
         f".nout = {len(step.outputs)}, .nargs = {sum(n for _, n in arg_layout(k))}, .buffers = {k.name}_buffers,",
         "};",
     ]

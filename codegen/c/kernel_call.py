@@ -34,6 +34,9 @@ def run_kernel(step, values, function, ffi):
     if isinstance(kernel, ir.RowPassKernel):
         _run_row_pass(step, values, arrays, function, ffi)
         return
+    if isinstance(kernel, ir.RowChainKernel):
+        _store_fallback(step, values)
+        return
     plan = plan_call(step, arrays)
     if plan is None:
         _store_fallback(step, values)

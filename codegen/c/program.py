@@ -29,8 +29,10 @@ from exprc.codegen.cache.memo import Memo, MemoizedProgram
 from exprc.codegen.ir.call_plan import lookup, perform
 from exprc.codegen.ir.kernel import RowPassKernel
 from exprc.codegen.ir.lower import NumpyStep, lower
+from exprc.codegen.ir.row_chain import RowChainStep, chain
 from exprc.codegen.ir.row_pass import may_write_over
 from exprc.codegen.ir.segments import Segment, plan
+from exprc.codegen.ir.steps import KernelStep
 from exprc.graph import Constant, canonical_text
 from exprc.printing import infix_texts
 
@@ -99,6 +101,7 @@ class _Compiled:
     def __init__(self, inputs, outputs, in_place=()):
         self.inputs, self.outputs = inputs, outputs
         self.program = lower(inputs, outputs, TARGET, row_pass=True)
+        self.program = _row_chains(self.program)
         for hook in _program_hooks:
             self.program = hook(self.program)
         self.items = plan(self.program, c_form=ops.c_form)
@@ -304,3 +307,20 @@ def _reads(item):
     if isinstance(item, NumpyStep):
         return item.node.inputs
     return item.inputs
+
+
+def _row_chains(program):
+    """``program`` with each run of kernels over the same rows one row chain (only chains
+    that store no per-row result: the run time gives outputs the index space's shape)."""
+    steps = []
+    for step in chain(program).steps:
+        if not isinstance(step, RowChainStep):
+            steps.append(step)
+        elif any(b.outer for b, _ in step.kernel.stores):
+            steps.extend(step.parts)
+        else:
+            steps.append(
+                KernelStep(step.kernel, step.inputs, step.outputs, step.axes, step.nodes, reduce_op=step.reduce_op)
+            )
+    program.steps = steps
+    return program

@@ -182,6 +182,8 @@ def render_kernels(kernels):
     for kernel in kernels:
         if isinstance(kernel, ir.RowPassKernel):
             text = c_row_pass.render_row_pass(kernel, _PLACEHOLDER)
+        elif isinstance(kernel, ir.RowChainKernel):
+            text = c_row_pass.render_row_chain(kernel, _PLACEHOLDER)
         else:
             text = CKernelRenderer(kernel, _PLACEHOLDER).render()
         key = _COMMENTS.sub("", text)

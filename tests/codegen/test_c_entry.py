@@ -53,7 +53,8 @@ def test_elementwise_program_is_one_entry_point(rng):
 
 def test_whole_program_call_crosses_into_c_once(rng, monkeypatch):
     x = ex.matrix("x")
-    fc, fn = both([x], [ex.softmax(x, axis=1), ex.exp(x).sum()])  # four kernels, with temporaries
+    # A softmax down the columns (over rows it would be one row chain): four kernels, with temporaries.
+    fc, fn = both([x], [ex.softmax(x, axis=0), ex.exp(x).sum()])
     compiled = _compiled(fc)
     (segment,) = compiled.segments
     assert len(segment.steps) == 4 and segment.temporaries
