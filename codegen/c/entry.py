@@ -204,11 +204,13 @@ def _entries(segment, texts):
         "}",
     ]
     n_args, n_const, n_out = len(segment.inputs), len(segment.constants), len(segment.outputs)
-    objects = (
-        [f"item[{i}]" for i in range(n_args)]
-        + [f"fixed[{n_given + i}]" for i in range(n_const)]
-        + [f"item[{n_args + 1 + i}]" for i in range(n_out)]
-    )
+    # Loops, not an initializer of every slot: for a program of thousands of slots the
+    # compiler's dead-store analysis of a long initializer took most of a cold build.
+    objects = [
+        f"{INDENT}for (int k = 0; k < {n_args}; ++k) objects[k] = item[k];",
+        f"{INDENT}for (int k = 0; k < {n_const}; ++k) objects[{n_args} + k] = fixed[{n_given} + k];",
+        f"{INDENT}for (int k = 0; k < {n_out}; ++k) objects[{n_args + n_const} + k] = item[{n_args + 1} + k];",
+    ]
     call_entry = [
         f'/* {name}_call: the same, given NumPy array objects: "call" is the tuple (inputs..., fixed,',
         " * outputs...) and fixed the tuple (the dtype object of each input, constant and output...,",
@@ -217,7 +219,8 @@ def _entries(segment, texts):
         "{",
         f"{INDENT}const intptr_t *item = (const intptr_t *)(call + {TUPLE_ITEMS});",
         f"{INDENT}const intptr_t *fixed = (const intptr_t *)(item[{n_args}] + {TUPLE_ITEMS});",
-        f"{INDENT}const intptr_t objects[{n_given}] = {{{', '.join(objects)}}};",
+        f"{INDENT}intptr_t objects[{n_given}];",
+        *objects,
         f"{INDENT}return exprc_segment_numpy(&{name}_segment, objects, fixed);",
         "}",
     ]

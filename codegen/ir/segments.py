@@ -44,7 +44,14 @@ class Segment:
         return self.inputs + self.constants + self.outputs + self.temporaries
 
     def slot(self, var: Variable) -> int:
-        return self.slots.index(var)
+        # Asked once per buffer of every step: a table, not a search (quadratic in big programs).
+        # Built on first use, once the segment's slots are final.
+        count = len(self.inputs) + len(self.constants) + len(self.outputs) + len(self.temporaries)
+        built = self.__dict__.get("_slot_table")
+        if built is None or built[0] != count:
+            built = (count, {v: k for k, v in reversed(list(enumerate(self.slots)))})
+            self._slot_table = built
+        return built[1][var]
 
 
 def _reads(step: Step, forms: dict | None = None) -> list[Variable]:
