@@ -327,6 +327,33 @@ def w4(budget, rng):
     return row
 
 
+# ---------------------------------------------------------------- GP
+
+
+def gp(budget, rng):
+    """A Gaussian process's negative log marginal likelihood and its gradient (n = 1000):
+    the cases of bench_gp.py, which checks them against NumPy's hand-written gradient."""
+    import bench_gp
+
+    row = Row("GP likelihood+grad, n = 1000 float64")
+    columns = {"exprc": "exprc c", "PyTorch": "torch"}
+    impls = {columns.get(k, k): call for k, call in bench_gp.cases(1000).items()}
+    x, y = bench_gp.data(1000)
+    data = [x, y, bench_gp.THETA]
+    nll, grad = bench_gp.numpy_nll_and_grad(*data)
+
+    def check(out):
+        got_nll, got_grad = out
+        np.testing.assert_allclose(np.asarray(got_nll), nll, rtol=1e-8)
+        np.testing.assert_allclose(np.asarray(got_grad), grad, rtol=1e-6, atol=1e-9)
+
+    run_impls(row, impls, data, check, budget)
+    row.cells.setdefault("numexpr", "n/a")
+    row.target = "a row of the issue (no target)"
+    row.verdict = "n/a"
+    return row
+
+
 # ---------------------------------------------------------------- W6
 
 _COMPILE_SNIPPET = {
@@ -508,6 +535,7 @@ def main():
         w2(args.budget, rng),
         w3(args.budget, rng),
         w4(args.budget, rng),
+        gp(args.budget, rng),
     ]
     rows += w6(args.compile_repeat, args.pytensor_compile_repeat, args.compile_timeout)
     write_report(args.output, rows, args, load_start, time.perf_counter() - start)
