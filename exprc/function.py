@@ -307,8 +307,15 @@ class Function:
 
     @property
     def source(self):
-        """The program as text: one line per node, in execution order."""
+        """The program as text: its plan, then what runs (for the C back end, the kernels and
+        entry points, the fixed run-time declarations left out: see :attr:`source_full`)."""
         return self._program.listing()
+
+    @property
+    def source_full(self):
+        """The program's whole text, as compiled (:attr:`source` leaves out what every program shares)."""
+        full = getattr(self._program, "listing_full", None)
+        return full() if full is not None else self._program.listing()
 
     def copy(
         self,

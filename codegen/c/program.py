@@ -115,6 +115,7 @@ class _Compiled:
         kernels = self.program.kernels
         rendered = render_parts(kernels, self._summary(texts), self.segments, texts, max_units=build.parallel_units())
         self.source, units, self.kernel_sources = rendered.source, rendered.units, rendered.kernels
+        self.readable = rendered.readable
         self.library, self.kernel_functions, self.runners = None, {}, {}
         if self.segments:
             cdef = [declaration(k) for k in kernels]

@@ -85,6 +85,9 @@ class RenderedProgram:
     source: str
     units: list | None
     kernels: dict
+    #: ``source`` with the fixed prelude and run-time declarations left out, a comment in their
+    #: place: the plan, the kernels and the entry points, for people (``f.source``).
+    readable: str = ""
 
 
 def render_sources(kernels, title="", segments=(), texts=None, max_units=1):
@@ -106,10 +109,11 @@ def render_parts(kernels, title="", segments=(), texts=None, max_units=1):
     head, kernel_texts, tail = _program_parts(kernels, title, segments, texts)
     source = join(head + kernel_texts + tail)
     by_name = {k.name: text for k, text in zip(kernels, kernel_texts)}
+    readable = _readable(head, kernel_texts, tail, bool(title), bool(segments))
     cost = {id(t): _code_size(t) for t in kernel_texts}
     count = min(max_units, 1 + sum(cost.values()) // UNIT_SIZE)
     if count < 2:
-        return RenderedProgram(source, None, by_name)
+        return RenderedProgram(source, None, by_name, readable)
     prototypes = "/* the kernels of every unit of this program */\n" + "\n".join(declaration(k) for k in kernels)
     units = [[] for _ in range(count)]
     # The run time and the tables compile about 3 times faster than loops of the same size
@@ -127,7 +131,23 @@ def render_parts(kernels, title="", segments=(), texts=None, max_units=1):
             for i, unit in enumerate(units)
         ],
         by_name,
+        readable,
     )
+
+
+def _readable(head, kernel_texts, tail, titled, has_runtime):
+    """The program without the fixed parts every program shares (the prelude; the run time's
+    declarations), a comment saying where they went; the helpers and kernels stay."""
+    title, prelude, helpers = (head[:1], head[1], head[2:]) if titled else ([], head[0], head[1:])
+    fixed = [prelude] + (tail[:1] if has_runtime else [])
+    lines = sum(text.count("\n") + 1 for text in fixed)
+    pointer = block_comment(
+        [
+            f"The prelude and the run time's declarations ({lines} lines, the same in every program)",
+            "are left out here: f.source_full shows the whole file.",
+        ]
+    )
+    return join(title + [pointer] + helpers + kernel_texts + (tail[1:] if has_runtime else tail))
 
 
 def _code_size(text):

@@ -62,5 +62,10 @@ class MemoizedProgram:
         return getattr(self.compiled, "kernel_sources", {})
 
     def listing(self):
-        """The generated source (as :attr:`source`)."""
+        """The generated source for people: where the back end keeps one, without the fixed
+        declarations every program shares (:meth:`listing_full` has them)."""
+        return getattr(self.compiled, "readable", "") or self.compiled.source
+
+    def listing_full(self):
+        """The generated source, whole (as :attr:`source`)."""
         return self.compiled.source

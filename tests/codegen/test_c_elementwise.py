@@ -165,7 +165,7 @@ def test_fused_chain_is_one_kernel():
     f = ex.function([x, y], out, backend="c")
     steps = f._program.program.steps
     assert len(steps) == 1 and isinstance(steps[0], KernelStep)
-    source = f.source
+    source = f.source_full
     # Each statement is commented with the graph node it computes.
     assert "/* exp(-square(x)) */" in source and "/* log1p(abs(y)) */" in source
     assert "#pragma omp simd" in source and "#pragma omp parallel" in source
@@ -216,4 +216,4 @@ def test_vector_math_over_short_rows_runs_a_block_of_rows_at_a_time(dtype, rng):
         check(fc, fn, [values, column])
         check(fc, fn, [values[:, ::2], column[:, ::2]])
     plain_c, _ = both([z, m], [z * m + 1])
-    assert "EXPRC_SHORT_ROW)" not in plain_c.source.split("#define EXPRC_SHORT_ROW")[1]
+    assert "EXPRC_SHORT_ROW)" not in plain_c.source_full.split("#define EXPRC_SHORT_ROW")[1]

@@ -102,3 +102,16 @@ def test_kernels_with_the_same_code_are_compiled_once(rng):
     assert f"the same code as {kernels[0].name}" in fc.source
     assert fc.source.count(f"void {kernels[1].name}(const int64_t *args) {{ {kernels[0].name}(args); }}") == 1
     check(fc, fn, [rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, (4, 5)), rng.uniform(-1, 1, (4, 5))])
+
+
+def test_source_leaves_out_the_fixed_declarations_and_source_full_has_them():
+    x = ex.matrix("x")
+    f = ex.function([x], [ex.exp(x).sum(axis=1), (x * 2).max()], backend="c")
+    short, full = f.source, f.source_full
+    assert "f.source_full shows the whole file" in short and len(short) < len(full)
+    for kernel in f._program.program.kernels:  # every kernel is in both, as compiled
+        assert f._program.kernel_sources[kernel.name] in short
+        assert f._program.kernel_sources[kernel.name] in full
+    assert "#include <math.h>" in full and "#include <math.h>" not in short
+    assert short.startswith("/*\n * exprc program")  # the plan first
+    assert ex.function([x], x + 1, backend="numpy").source_full == ex.function([x], x + 1, backend="numpy").source
