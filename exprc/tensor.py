@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 #: functions (``x + y`` is ``add(x, y)``), exprc.function ``evaluate`` (``x.eval()``).
 OPERATIONS = SimpleNamespace()
 
+#: Set by ``exprc.compat.theano.install()``: a symbolic tensor that is not boolean (not a
+#: comparison) is then true, as Theano's variables were.
+THEANO_TRUTH = False
+
 #: A dtype as the functions take it: a name (``"float32"``), a NumPy dtype or scalar type (``np.float32``).
 DType: TypeAlias = str | np.dtype | type
 
@@ -177,6 +181,10 @@ class TensorVariable(Variable):
             yield self[i]
 
     def __bool__(self) -> bool:
+        # Theano took every variable as true but a comparison: its programs test `if not input:`
+        # for a missing argument. Only under exprc.compat.theano; exprc itself refuses.
+        if THEANO_TRUTH and self.dtype != "bool":
+            return True
         raise TypeError(
             f"the truth value of symbolic tensor {self} is unknown until it is computed; "
             "use ex.where(cond, a, b) for a choice made per element"

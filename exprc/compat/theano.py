@@ -20,6 +20,7 @@ array(5.)
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import sys
 import types
@@ -30,6 +31,9 @@ from typing import Any
 import exprc as ex
 from exprc.dtypes import PREFIXES
 from exprc.tensor import TensorType
+
+# The module itself (the package's name `tensor` is the constructor function).
+_TENSOR = importlib.import_module("exprc.tensor")
 
 #: A Theano name exprc leaves out -> what to use instead.
 HINTS = {
@@ -593,6 +597,8 @@ def install() -> types.ModuleType:
     if not _MODULES:
         _MODULES.update(_build())
     sys.modules.update(_MODULES)
+    # `if not input:` tests a default argument in Theano programs; a comparison stays an error.
+    _TENSOR.THEANO_TRUTH = True
     if not any(isinstance(f, _Refuse) for f in sys.meta_path):
         sys.meta_path.append(_Refuse())
     return _MODULES["theano"]
@@ -602,4 +608,5 @@ def uninstall() -> None:
     """Remove the names :func:`install` registered."""
     for name in _MODULES:
         sys.modules.pop(name, None)
+    _TENSOR.THEANO_TRUTH = False
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _Refuse)]

@@ -71,3 +71,17 @@ def test_install_and_uninstall_register_and_remove_the_names():
     assert "theano" not in sys.modules
     with pytest.raises(ModuleNotFoundError):
         import theano  # noqa: F401
+
+
+def test_a_variable_is_true_under_the_layer_as_in_theano_but_a_comparison_is_not(theano):
+    import theano.tensor as T
+
+    x = T.matrix("x")
+    assert x and not (not x)  # rbm.py: `if not input:` for a missing argument
+    with pytest.raises(TypeError, match="truth value"):
+        bool(x > 0)
+
+
+def test_without_the_layer_a_variable_has_no_truth_value():
+    with pytest.raises(TypeError, match="truth value"):
+        bool(ex.matrix("x"))
