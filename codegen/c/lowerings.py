@@ -9,30 +9,12 @@ which for a view op returns a view.
 
 from exprc.backends import CPU_BACKENDS, entry_point
 from exprc.codegen.c.random import run_draw
-from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops
+from exprc.codegen.ir.lowering import Kind, LoweringTable, combining_ops, numpy_only_ops
 from exprc.grad import Rows, StopGradient
-from exprc.ops.construct import ARange
-from exprc.ops.conv import Conv, ConvGradFilters, ConvGradInput
-from exprc.ops.cumulative import CumMax, CumMin, CumProd, CumSum
-from exprc.ops.decompositions import (
-    QR,
-    SVD,
-    Cholesky,
-    Det,
-    Eigh,
-    Inv,
-    Lstsq,
-    SlogDet,
-    Solve,
-    SolveTriangular,
-    Triangle,
-)
 from exprc.ops.elemwise import Elemwise
 from exprc.ops.indexing import AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 from exprc.ops.linalg import MatMul, TensorDot
 from exprc.ops.loops import IfElse, Scan, compiled_step
-from exprc.ops.ordering import ArgSort, SearchSorted, Sort
-from exprc.ops.pool import AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool
 from exprc.ops.random import RandomDraw
 from exprc.ops.rearrange import SpecifyShape
 from exprc.ops.reduction import ArgMax, ArgMin, SumToShape
@@ -72,34 +54,5 @@ C_LOWERINGS.register(RandomDraw, kind=Kind.HOST, run=run_draw)
 
 # A shape statement passes its input through, checking the lengths: a view.
 C_LOWERINGS.register(SpecifyShape, kind=Kind.VIEW)
-# No kernels of their own yet: NumPy's sort, search, cumulative loops, LAPACK (numpy.linalg),
-# and convolution and pooling as im2col and window reductions in NumPy, on the host.
-C_LOWERINGS.register(
-    ARange,
-    Sort,
-    ArgSort,
-    SearchSorted,
-    CumSum,
-    CumProd,
-    CumMax,
-    CumMin,
-    Conv,
-    ConvGradInput,
-    ConvGradFilters,
-    Pool,
-    MaxPoolGrad,
-    AveragePoolGrad,
-    MaxPoolGradGrad,
-    Solve,
-    SolveTriangular,
-    Inv,
-    Det,
-    SlogDet,
-    Cholesky,
-    Eigh,
-    SVD,
-    QR,
-    Lstsq,
-    Triangle,
-    kind=Kind.HOST,
-)
+# No kernels of their own yet: host steps (see numpy_only_ops).
+C_LOWERINGS.register(*numpy_only_ops(), kind=Kind.HOST)

@@ -82,6 +82,59 @@ class LoweringTable:
         return self.of(op).kind
 
 
+def numpy_only_ops() -> tuple[type, ...]:
+    """Op types no back end has kernels for yet, which each back end registers as host steps
+    (a later registration of a kernel replaces it): NumPy's sort, search and cumulative loops,
+    LAPACK through numpy.linalg, and convolution and pooling as im2col and window reductions."""
+    from exprc.ops.construct import ARange
+    from exprc.ops.conv import Conv, ConvGradFilters, ConvGradInput
+    from exprc.ops.cumulative import CumMax, CumMin, CumProd, CumSum
+    from exprc.ops.decompositions import (
+        QR,
+        SVD,
+        Cholesky,
+        Det,
+        Eigh,
+        Inv,
+        Lstsq,
+        SlogDet,
+        Solve,
+        SolveTriangular,
+        Triangle,
+    )
+    from exprc.ops.ordering import ArgSort, SearchSorted, Sort
+    from exprc.ops.pool import AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool
+
+    return (
+        ARange,
+        Sort,
+        ArgSort,
+        SearchSorted,
+        CumSum,
+        CumProd,
+        CumMax,
+        CumMin,
+        Conv,
+        ConvGradInput,
+        ConvGradFilters,
+        Pool,
+        MaxPoolGrad,
+        AveragePoolGrad,
+        MaxPoolGradGrad,
+        Solve,
+        SolveTriangular,
+        Inv,
+        Det,
+        SlogDet,
+        Cholesky,
+        Eigh,
+        SVD,
+        QR,
+        Lstsq,
+        Triangle,
+    )
+
+
 def combining_ops() -> dict[type, str]:
     """Reduce op type -> the scalar op that combines its terms, the same for every back end."""
     return {Sum: "add", Prod: "mul", Max: "max", Min: "min", All: "and", Any: "or"}
