@@ -312,12 +312,14 @@ def _reads(item):
 
 def _row_chains(program):
     """``program`` with each run of kernels over the same rows one row chain (only chains
-    that store no per-row result: the run time gives outputs the index space's shape)."""
+    over one reduced axis that store no per-row result: the run time gives outputs the index
+    space's shape)."""
     steps = []
     for step in chain(program).steps:
         if not isinstance(step, RowChainStep):
             steps.append(step)
-        elif any(b.outer for b, _ in step.kernel.stores):
+        elif step.kernel.naxes != 1 or any(b.outer for b, _ in step.kernel.stores):
+            # the C row chain walks rows of one reduced axis; rows over several run as their kernels
             steps.extend(step.parts)
         else:
             steps.append(

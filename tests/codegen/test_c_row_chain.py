@@ -164,3 +164,17 @@ def test_short_rows_in_blocks_with_values_stored_per_row(tmp_path, rng, length):
         np.testing.assert_array_equal(by_buffer[True][10:], value.max(axis=1, keepdims=True)[10:])
         want = e / np.sqrt((e**2).sum(axis=1, keepdims=True))
         np.testing.assert_allclose(by_buffer[False][10:], want[10:], rtol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (3, 40), (1, 70)])
+@pytest.mark.parametrize("axis", [None, (0, 1)])
+def test_a_softmax_over_every_axis_is_not_a_row_chain_and_matches_numpy(shape, axis):
+    """Fuzzer cases 1003003009, 1006003039, 1007003054: the C row chain walks rows of one
+    reduced axis; a softmax over both axes of a matrix runs as its kernels."""
+    x = ex.matrix("x")
+    f = ex.function([x], [ex.softmax(x, axis=axis), ex.log_softmax(x, axis=axis)], backend="c", mode="check")
+    a = np.random.default_rng(5).normal(size=shape)
+    e = np.exp(a - a.max())
+    soft, log_soft = f(a)
+    np.testing.assert_allclose(soft, e / e.sum(), rtol=1e-12)
+    np.testing.assert_allclose(log_soft, a - a.max() - np.log(e.sum()), rtol=1e-12, atol=1e-14)
