@@ -2,8 +2,10 @@
 through exprc.compat.theano and on PyTensor through a name shim, on synthetic data of
 MNIST's shapes.
 
-    python benchmarks/bench_theano_tutorials.py --tutorials /tmp/dlt/code \\
-        [--pytensor-python /tmp/benchvenv/bin/python] [--n-train 5000] [--timeout 240]
+    python benchmarks/bench_theano_tutorials.py --tutorials DeepLearningTutorials/code \\
+        [--pytensor-python PYTHON] [--n-train 5000] [--timeout 240]
+
+(``--pytensor-python``: a Python with PyTensor installed, by default this one.)
 
 Each tutorial runs in a subprocess of its own: its module is imported from the folder
 given (the source is never edited) and its main function called with few epochs. The
@@ -219,7 +221,7 @@ def run_one(python: str, backend: str, tutorials: str, name: str, data: str, tim
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tutorials", required=True, help="the folder holding logistic_sgd.py ...")
-    p.add_argument("--pytensor-python", default="/tmp/benchvenv/bin/python")
+    p.add_argument("--pytensor-python", default=sys.executable, help="a Python with PyTensor (default: this one)")
     p.add_argument("--n-train", type=int, default=5000)
     p.add_argument("--timeout", type=int, default=240)
     p.add_argument("--only", nargs="*", default=None)
