@@ -447,7 +447,7 @@ class _RowChainRenderer(CKernelRenderer):
                 value, buffer = given
                 w.line(f"const {C_TYPES[value.dtype]} {self.name(value)} = {buffer.name}[{index(buffer)}];")
                 done.add(id(value))
-            self.emit(w, [e for e in _walk_to(roots, done) if self.per_element(e)], index)
+            self.emit(w, [e for e in ir.walk(roots, done) if self.per_element(e)], index)
             finish(index)
 
         self.inner_loop(w, (pragma, f"for (int64_t i{d - 1} = 0; i{d - 1} < n{d - 1}; ++i{d - 1})"), body)
@@ -558,7 +558,7 @@ class _RowChainRenderer(CKernelRenderer):
             w.line("#pragma omp simd")
             w.open("for (int64_t j = 0; j < width; ++j)")
             w.line("const int64_t i0 = start + j;")
-            self.emit(w, _walk_to(roots, invariant), index)
+            self.emit(w, ir.walk(roots, invariant), index)
             finish()
             w.close()
             w.close()
@@ -585,7 +585,7 @@ class _RowChainRenderer(CKernelRenderer):
         if per_row:
             w.open("for (int64_t j = 0; j < width; ++j)")
             w.line("const int64_t i0 = start + j;")
-            self.emit(w, _walk_to([e for _, e in per_row], invariant), index)
+            self.emit(w, ir.walk([e for _, e in per_row], invariant), index)
             for b, e in per_row:
                 w.line(f"{b.name}[{index(b)}] = {self.name(e)};")
             w.close()
@@ -604,28 +604,9 @@ class _RowChainRenderer(CKernelRenderer):
             if keep is not None:
                 value, buffer = keep
                 w.line(f"const {C_TYPES[value.dtype]} {self.name(value)} = {buffer.name}[{index(buffer)}];")
-            self.emit(w, _walk_to([e for _, e in full], given), index)
+            self.emit(w, ir.walk([e for _, e in full], given), index)
             store()
             w.close()
             w.close()
         w.close()
         self.block = False
-
-
-def _walk_to(roots, stop):
-    """The nodes reachable from ``roots`` without going through those whose ids are in ``stop``
-    (values known already), each after its arguments."""
-    order, seen = [], set(stop)
-    for root in roots:
-        stack = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if id(node) in seen:
-                continue
-            if expanded:
-                seen.add(id(node))
-                order.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
-    return order

@@ -297,15 +297,16 @@ class RowChainKernel(_Buffers):
         return [e for _, e in self.stores] + [r.value for r in self.reductions]
 
 
-def walk(roots: Iterable[Expr]) -> list[Expr]:
-    """The expression nodes reachable from ``roots``, each after its arguments.
+def walk(roots: Iterable[Expr], known: Iterable[int] = ()) -> list[Expr]:
+    """The expression nodes reachable from ``roots``, each after its arguments; nodes whose
+    ids are in ``known`` (values computed already) are neither listed nor walked through.
 
     >>> a = Const(1.0, "float64"); b = Call("negative", (a,), "float64")
     >>> [type(n).__name__ for n in walk([b, a])]
     ['Const', 'Call']
     """
     order: list[Expr] = []
-    seen: set[int] = set()
+    seen: set[int] = set(known)
     for root in roots:
         stack = [(root, False)]
         while stack:
