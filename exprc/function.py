@@ -347,8 +347,7 @@ class Function:
                 raise TypeError(f"copy(swap=...): {old} -> {new} must map a shared variable to one of the same type")
             replace[old] = new
         listed, single = (list(outputs), False) if isinstance(outputs, (list, tuple)) else ([outputs], True)
-        pairs = [] if delete_updates else _checked_updates(updates)[0]
-        new_values = [] if delete_updates else _checked_updates(updates)[1]
+        pairs, new_values = ([], []) if delete_updates else _checked_updates(updates)
         if not share_memory:
             for var in graph_inputs([as_tensor(o) for o in listed] + new_values + pairs):
                 if isinstance(var, SharedVariable) and var not in replace:
